@@ -1,0 +1,187 @@
+//! The record of one call, as users read and export it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The call returned normally (for `Result`s: returned `Ok`).
+    Success,
+    /// The call returned `Err`, or the trace was marked failed with `fail`.
+    Error,
+    /// The call panicked; the panic kept unwinding after it was recorded.
+    Panic,
+    /// An async call whose future was dropped before it finished.
+    Cancelled,
+}
+
+impl Status {
+    /// `true` for [`Status::Success`].
+    pub fn is_success(self) -> bool {
+        self == Status::Success
+    }
+}
+
+/// What went wrong in a failed call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// The error's type name (`std::io::Error`), or `panic` for panics.
+    pub kind: String,
+    /// The error's `Display` text, or the panic message.
+    pub message: String,
+    /// The `Display` text of each `source()` in the error's chain, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// A backtrace, when `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` asked for one or the error
+    /// carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
+}
+
+impl ErrorInfo {
+    /// An error of `kind` with `message`, no sources and no backtrace.
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            kind: kind.into(),
+            message: message.into(),
+            sources: Vec::new(),
+            backtrace: None,
+        }
+    }
+
+    /// Describes `error`: its type name, `Display` text and `source()` chain, plus a
+    /// backtrace captured here when the environment asks for one.
+    pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
+        let mut sources = Vec::new();
+        let mut next = error.source();
+        while let Some(source) = next {
+            sources.push(source.to_string());
+            next = source.source();
+        }
+        ErrorInfo {
+            kind: short_type_name(std::any::type_name::<E>()),
+            message: error.to_string(),
+            sources,
+            backtrace: capture_backtrace(),
+        }
+    }
+
+    /// Describes an error that only has a `Display` text.
+    pub fn from_display<E: std::fmt::Display + ?Sized>(error: &E) -> Self {
+        ErrorInfo {
+            kind: short_type_name(std::any::type_name::<E>()),
+            message: error.to_string(),
+            sources: Vec::new(),
+            backtrace: capture_backtrace(),
+        }
+    }
+
+    /// Adds a backtrace, replacing any captured one.
+    pub fn with_backtrace(mut self, backtrace: impl Into<String>) -> Self {
+        self.backtrace = Some(backtrace.into());
+        self
+    }
+}
+
+/// A backtrace of the current thread, when the environment enables them.
+///
+/// `Backtrace::capture` reads `RUST_LIB_BACKTRACE`/`RUST_BACKTRACE` once and is nearly free
+/// when they are off, so calling this on every error is fine.
+pub(crate) fn capture_backtrace() -> Option<String> {
+    let backtrace = std::backtrace::Backtrace::capture();
+    match backtrace.status() {
+        std::backtrace::BacktraceStatus::Captured => Some(backtrace.to_string()),
+        _ => None,
+    }
+}
+
+/// `std::io::error::Error` stays as it is; generic arguments keep their paths. Only used for
+/// error kinds, where the full path is what users grep for.
+fn short_type_name(name: &str) -> String {
+    name.to_owned()
+}
+
+/// Tokens spent by a call (LLM prompt and completion).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Tokens sent to the model (prompt).
+    pub input_tokens: u64,
+    /// Tokens produced by the model (completion).
+    pub output_tokens: u64,
+    /// All tokens; usually `input_tokens + output_tokens`.
+    pub total_tokens: u64,
+}
+
+impl TokenUsage {
+    /// Usage with `total_tokens = input_tokens + output_tokens`.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        TokenUsage {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: TokenUsage) {
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.total_tokens = self.total_tokens.saturating_add(other.total_tokens);
+    }
+}
+
+/// One recorded call. Its JSON form is the export format (see the README for a sample).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// The module (function) name.
+    pub module: String,
+    /// 32 hex digits shared by every call in one trace (a root call and everything under it).
+    pub trace_id: String,
+    /// 16 hex digits naming this call.
+    pub span_id: String,
+    /// The span of the monitored call this one ran inside, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<String>,
+    /// When the call started, in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    /// How long the call took, in nanoseconds.
+    pub duration_ns: u64,
+    /// How the call ended.
+    pub status: Status,
+    /// Captured arguments by name (empty when none were captured).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub inputs: Map<String, Value>,
+    /// The captured output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Value>,
+    /// What went wrong, for failed calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// The quality score of a successful call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_score: Option<f64>,
+    /// Tokens spent during the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_usage: Option<TokenUsage>,
+    /// Validation errors reported during the call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validation_errors: Vec<String>,
+    /// The thread's name, or its id when it has none.
+    pub thread: String,
+    /// Free attributes set with `set_attribute` or `record_attribute`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
+}
+
+impl TraceEntry {
+    /// The duration in milliseconds, as the seed's `duration_ms`.
+    pub fn duration_ms(&self) -> f64 {
+        self.duration_ns as f64 / 1e6
+    }
+
+    /// The start time as a `SystemTime`.
+    pub fn start_time(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.start_time_unix_nano)
+    }
+}

@@ -1,0 +1,158 @@
+//! Exporting traces: a JSON document (metrics and entries) or JSON Lines, always written
+//! through a temporary file and a rename so a reader never sees half a file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::TraceEntry;
+use crate::error::{Error, Result};
+use crate::metrics::TracerMetrics;
+use crate::tracer::ExecutionTracer;
+
+/// The version of the export document this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON document written by [`ExecutionTracer::export_traces`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceExport {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// When the export was written, in nanoseconds since the Unix epoch.
+    pub exported_at_unix_nano: u64,
+    /// The tracer's aggregate metrics at export time.
+    pub metrics: TracerMetrics,
+    /// The retained entries, oldest first.
+    pub traces: Vec<TraceEntry>,
+}
+
+impl TraceExport {
+    /// Reads a document written by [`ExecutionTracer::export_traces`].
+    pub fn read(path: impl AsRef<Path>) -> Result<TraceExport> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Load {
+            path: path.to_owned(),
+            source,
+        })?;
+        let export: TraceExport = serde_json::from_reader(std::io::BufReader::new(file))?;
+        if export.schema_version > SCHEMA_VERSION {
+            return Err(Error::SchemaVersion {
+                found: export.schema_version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(export)
+    }
+}
+
+fn now_unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Writes `path` atomically: into a temporary file beside it, then a rename. On any error
+/// the temporary file is removed and an existing `path` is untouched.
+fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
+    let export_error = |source| Error::Export {
+        path: path.to_owned(),
+        source,
+    };
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".monitor-export-")
+        .tempfile_in(&directory)
+        .map_err(export_error)?;
+    {
+        let mut writer = BufWriter::new(temporary.as_file());
+        write(&mut writer)?;
+        writer.flush().map_err(export_error)?;
+    }
+    temporary.as_file().sync_all().map_err(export_error)?;
+    temporary.persist(path).map_err(|e| export_error(e.error))?;
+    Ok(())
+}
+
+fn write_lines(writer: &mut impl Write, entries: &[TraceEntry], path: &Path) -> Result<()> {
+    for entry in entries {
+        serde_json::to_writer(&mut *writer, entry)?;
+        writer.write_all(b"\n").map_err(|source| Error::Export {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+impl ExecutionTracer {
+    /// Writes the metrics and every retained entry to `path` as one JSON document
+    /// ([`TraceExport`]), atomically: a failed export leaves any existing file intact.
+    /// Returns how many entries were written.
+    pub fn export_traces(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let path = path.as_ref();
+        let export = TraceExport {
+            schema_version: SCHEMA_VERSION,
+            exported_at_unix_nano: now_unix_nanos(),
+            metrics: self.get_metrics(),
+            traces: self.get_traces(None),
+        };
+        write_atomically(path, |writer| Ok(serde_json::to_writer_pretty(writer, &export)?))?;
+        Ok(export.traces.len())
+    }
+
+    /// Writes every retained entry to `path` as JSON Lines (one entry per line),
+    /// atomically. Returns how many entries were written.
+    pub fn export_traces_jsonl(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let path = path.as_ref();
+        let entries = self.get_traces(None);
+        write_atomically(path, |writer| write_lines(writer, &entries, path))?;
+        Ok(entries.len())
+    }
+
+    /// For periodic dumps of long-running processes: appends every retained entry to
+    /// `path` as JSON Lines, then removes those entries from memory (the metrics keep
+    /// counting them). If the write fails nothing is removed, so the next dump retries.
+    /// Returns how many entries were written.
+    pub fn dump_traces_jsonl(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let path = path.as_ref();
+        let (entries, mark) = self.snapshot_traces();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| Error::Export {
+                path: path.to_owned(),
+                source,
+            })?;
+        // One buffer and one write, so a failure part-way rarely leaves a partial line.
+        let mut buffer = Vec::new();
+        write_lines(&mut buffer, &entries, path)?;
+        file.write_all(&buffer)
+            .and_then(|()| file.sync_data())
+            .map_err(|source| Error::Export {
+                path: path.to_owned(),
+                source,
+            })?;
+        self.remove_traces_before(mark);
+        Ok(entries.len())
+    }
+}
+
+/// Reads a JSON Lines file written by [`ExecutionTracer::export_traces_jsonl`] or
+/// [`ExecutionTracer::dump_traces_jsonl`].
+pub fn read_traces_jsonl(path: impl AsRef<Path>) -> Result<Vec<TraceEntry>> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Load {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| Ok(serde_json::from_str(line)?))
+        .collect()
+}

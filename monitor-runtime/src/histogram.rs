@@ -1,0 +1,121 @@
+//! A fixed-size log-linear latency histogram.
+//!
+//! Each power of two is split into 32 linear buckets, so a reported percentile is within
+//! about 1.6% of the true value, from 1 ns to about 2.4 hours, in a fixed 10 KiB that never
+//! allocates after creation. Why not the `hdrhistogram` crate: at the same precision it
+//! needs several times the memory, and the tracer keeps one histogram per module per
+//! shard.
+
+const SUB_BITS: u32 = 5;
+const SUB_BUCKETS: usize = 1 << SUB_BITS;
+/// Values from 2^43 ns (about 2.4 h) up land in the last bucket; min/max stay exact.
+const MAX_EXPONENT: u32 = 43;
+const BUCKETS: usize = (MAX_EXPONENT as usize - SUB_BITS as usize + 2) * SUB_BUCKETS;
+
+#[derive(Clone)]
+pub(crate) struct Histogram {
+    counts: Box<[u64; BUCKETS]>,
+    total: u64,
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram").field("total", &self.total).finish_non_exhaustive()
+    }
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: Box::new([0; BUCKETS]),
+            total: 0,
+        }
+    }
+}
+
+fn bucket_of(value: u64) -> usize {
+    if value < SUB_BUCKETS as u64 {
+        return value as usize;
+    }
+    let exponent = (63 - value.leading_zeros()).min(MAX_EXPONENT);
+    if exponent == MAX_EXPONENT {
+        return BUCKETS - 1;
+    }
+    let shift = exponent - SUB_BITS;
+    let sub = ((value >> shift) as usize) & (SUB_BUCKETS - 1);
+    (shift as usize + 1) * SUB_BUCKETS + sub
+}
+
+/// The smallest value in `bucket`, and the width of the bucket.
+fn bucket_range(bucket: usize) -> (u64, u64) {
+    if bucket < SUB_BUCKETS {
+        return (bucket as u64, 1);
+    }
+    let shift = (bucket / SUB_BUCKETS - 1) as u32;
+    let sub = (bucket % SUB_BUCKETS) as u64;
+    (((SUB_BUCKETS as u64) | sub) << shift, 1 << shift)
+}
+
+impl Histogram {
+    #[inline]
+    pub(crate) fn record(&mut self, value: u64) {
+        self.counts[bucket_of(value)] += 1;
+        self.total += 1;
+    }
+
+    pub(crate) fn merge(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+    }
+
+    /// The value at quantile `q` (0..=1): the middle of the bucket holding the
+    /// `ceil(q * n)`-th smallest value, clamped to `[min, max]`.
+    pub(crate) fn quantile(&self, q: f64, min: u64, max: u64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                let (low, width) = bucket_range(bucket);
+                return (low + width / 2).clamp(min, max);
+            }
+        }
+        max
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_values_in_order() {
+        let mut previous = 0;
+        for value in (0..100_000u64).chain([1 << 40, (1 << 43) - 1, u64::MAX]) {
+            let bucket = bucket_of(value);
+            assert!(bucket >= previous && bucket < BUCKETS);
+            let (low, width) = bucket_range(bucket);
+            if value < 1 << MAX_EXPONENT {
+                assert!(low <= value && value < low + width, "{value} not in bucket {bucket}");
+            }
+            previous = bucket;
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_two_percent() {
+        let mut histogram = Histogram::default();
+        for value in 1..=10_000u64 {
+            histogram.record(value * 1_000);
+        }
+        for (q, expected) in [(0.5, 5_000_000.0), (0.95, 9_500_000.0), (0.99, 9_900_000.0)] {
+            let got = histogram.quantile(q, 1_000, 10_000_000) as f64;
+            assert!((got - expected).abs() / expected < 0.02, "q{q}: {got} vs {expected}");
+        }
+    }
+}

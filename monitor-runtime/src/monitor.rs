@@ -1,0 +1,205 @@
+//! `ModuleMonitor`: monitoring for things that cannot carry the attribute (closures, trait
+//! objects, types from other crates).
+
+use std::any::Any;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::callsite::{intern, ModuleId};
+use crate::entry::ErrorInfo;
+use crate::guard::{TraceGuard, TracerRef};
+use crate::metrics::ModuleMetrics;
+use crate::tracer::ExecutionTracer;
+
+type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
+
+/// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
+/// recorded as module `name`, as the seed's `ModuleMonitor` does.
+///
+/// ```
+/// use monitor_runtime::{ExecutionTracer, ModuleMonitor};
+///
+/// let tracer = ExecutionTracer::new();
+/// let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("skill for {task}"))
+///     .with_tracer(&tracer)
+///     .with_quality(|output: &String| if output.contains("async") { 1.0 } else { 0.5 });
+///
+/// let result = generator.call("async Python");
+/// assert_eq!(result, "skill for async Python");
+///
+/// let metrics = generator.get_metrics();
+/// assert_eq!(metrics.total_executions, 1);
+/// assert_eq!(metrics.avg_quality_score, Some(1.0));
+/// ```
+pub struct ModuleMonitor<M> {
+    module: M,
+    name: String,
+    id: ModuleId,
+    tracer: Option<ExecutionTracer>,
+    quality: Option<QualityFn>,
+    log_inputs: bool,
+    log_outputs: bool,
+}
+
+impl<M> fmt::Debug for ModuleMonitor<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleMonitor")
+            .field("name", &self.name)
+            .field("tracer", &self.tracer)
+            .field("has_quality", &self.quality.is_some())
+            .field("log_inputs", &self.log_inputs)
+            .field("log_outputs", &self.log_outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M> ModuleMonitor<M> {
+    /// Monitors `module` under `name`. Calls record into the current tracer (the scoped
+    /// default or the global one) unless [`with_tracer`](Self::with_tracer) names one.
+    pub fn new(name: impl Into<String>, module: M) -> Self {
+        let name = name.into();
+        ModuleMonitor {
+            id: intern(&name),
+            module,
+            name,
+            tracer: None,
+            quality: None,
+            log_inputs: true,
+            log_outputs: true,
+        }
+    }
+
+    /// Records into `tracer`.
+    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+        self.tracer = Some(tracer.clone());
+        self
+    }
+
+    /// Scores each successful output of type `T` (the `Ok` value for
+    /// [`try_call`](Self::try_call)). A panic in `quality` is caught and recorded.
+    pub fn with_quality<T: 'static>(mut self, quality: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Self {
+        self.quality = Some(Box::new(move |output| output.downcast_ref::<T>().map(&quality)));
+        self
+    }
+
+    /// Whether inputs are recorded (default `true`).
+    pub fn log_inputs(mut self, log_inputs: bool) -> Self {
+        self.log_inputs = log_inputs;
+        self
+    }
+
+    /// Whether outputs are recorded (default `true`).
+    pub fn log_outputs(mut self, log_outputs: bool) -> Self {
+        self.log_outputs = log_outputs;
+        self
+    }
+
+    /// The module name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The wrapped module.
+    pub fn inner(&self) -> &M {
+        &self.module
+    }
+
+    /// The tracer calls record into now.
+    pub fn tracer(&self) -> ExecutionTracer {
+        self.tracer.clone().unwrap_or_else(crate::current_tracer)
+    }
+
+    /// This module's aggregate metrics in its tracer.
+    pub fn get_metrics(&self) -> ModuleMetrics {
+        self.tracer().module_metrics(&self.name)
+    }
+
+    fn start(&self, inputs: impl Serialize) -> TraceGuard<'_> {
+        let tracer = match &self.tracer {
+            Some(tracer) => TracerRef::Borrowed(tracer),
+            None => TracerRef::Owned(crate::current_tracer()),
+        };
+        let mut guard = TraceGuard::start(tracer, self.id);
+        if self.log_inputs {
+            guard.set_inputs(inputs);
+        }
+        guard
+    }
+
+    fn score(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
+        if let Some(quality) = &self.quality {
+            guard.score_quality(|| quality(output).unwrap_or(f64::NAN));
+        }
+    }
+
+    /// Calls a function-like module with `input`, recording the call. Panics are recorded
+    /// and keep unwinding.
+    pub fn call<I, O>(&self, input: I) -> O
+    where
+        M: Fn(I) -> O,
+        I: Serialize,
+        O: Serialize + 'static,
+    {
+        let mut guard = self.start(&input);
+        let output = (self.module)(input);
+        guard.stop_clock();
+        if self.log_outputs {
+            guard.set_outputs(&output);
+        }
+        self.score(&mut guard, &output);
+        output
+    }
+
+    /// Calls a fallible function-like module: `Err` records an error with the error's
+    /// message; `Ok` records the value as the output and scores it.
+    pub fn try_call<I, T, E>(&self, input: I) -> Result<T, E>
+    where
+        M: Fn(I) -> Result<T, E>,
+        I: Serialize,
+        T: Serialize + 'static,
+        E: fmt::Display,
+    {
+        let mut guard = self.start(&input);
+        let result = (self.module)(input);
+        guard.stop_clock();
+        match &result {
+            Ok(value) => {
+                if self.log_outputs {
+                    guard.set_outputs(value);
+                }
+                self.score(&mut guard, value);
+            }
+            Err(error) => guard.fail_with(ErrorInfo::from_display(error)),
+        }
+        result
+    }
+
+    /// Runs `f` on the wrapped module as one recorded call: the way to monitor any method
+    /// of a trait object. `f` gets the guard to record outputs, errors or a score.
+    ///
+    /// ```
+    /// use monitor_runtime::{ExecutionTracer, ModuleMonitor};
+    ///
+    /// trait Retriever { fn retrieve(&self, query: &str) -> Vec<String>; }
+    /// struct Keyword;
+    /// impl Retriever for Keyword {
+    ///     fn retrieve(&self, query: &str) -> Vec<String> { vec![query.to_uppercase()] }
+    /// }
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
+    ///     .with_tracer(&tracer);
+    /// let docs = retriever.invoke(serde_json::json!({"query": "rust"}), |r, call| {
+    ///     let docs = r.retrieve("rust");
+    ///     call.set_outputs(&docs);
+    ///     docs
+    /// });
+    /// assert_eq!(docs, ["RUST"]);
+    /// assert_eq!(tracer.get_traces(None)[0].inputs["query"], "rust");
+    /// ```
+    pub fn invoke<R>(&self, inputs: impl Serialize, f: impl FnOnce(&M, &mut TraceGuard<'_>) -> R) -> R {
+        let mut guard = self.start(inputs);
+        f(&self.module, &mut guard)
+    }
+}

@@ -1,0 +1,396 @@
+//! The tracer: exact metrics and a bounded FIFO history of trace entries.
+//!
+//! Record path: each thread writes into its own shard (a mutex no other writer touches, so
+//! locking it is uncontended), which updates that shard's per-module totals and queues the
+//! record. Every [`FLUSH_BATCH`] records, the shard moves its queue into the shared history
+//! ring in one lock. Readers lock every shard, flush its queue, then read the ring, so they
+//! always see every finished call.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::callsite::{intern, module_name, ModuleId};
+use crate::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
+use crate::context::{thread_index, thread_name};
+use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
+use crate::guard::{TraceGuard, TracerRef};
+use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
+
+/// Records a shard queues before moving them into the shared history.
+const FLUSH_BATCH: usize = 64;
+
+/// The default history size, as in the seed.
+pub const DEFAULT_MAX_TRACES: usize = 1000;
+
+/// One finished call, in the compact form the record path writes. Optional parts that
+/// need the heap live in `details`, so a call without captures allocates nothing.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) module: ModuleId,
+    pub(crate) thread: u32,
+    pub(crate) status: Status,
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) parent_span_id: u64,
+    pub(crate) start_unix_ns: u64,
+    pub(crate) duration_ns: u64,
+    pub(crate) quality: Option<f64>,
+    pub(crate) tokens: Option<TokenUsage>,
+    pub(crate) details: Option<Box<Details>>,
+}
+
+/// The heap-allocated parts of a record.
+#[derive(Debug, Default)]
+pub(crate) struct Details {
+    pub(crate) inputs: Vec<(String, CapturedValue)>,
+    pub(crate) outputs: Option<CapturedValue>,
+    pub(crate) error: Option<ErrorInfo>,
+    pub(crate) validation_errors: Vec<String>,
+    pub(crate) attributes: Vec<(String, serde_json::Value)>,
+}
+
+impl Record {
+    fn sample(&self) -> Sample {
+        Sample {
+            status: self.status,
+            duration_ns: self.duration_ns,
+            quality: self.quality,
+            tokens: self.tokens,
+            validation_errors: self.details.as_ref().map_or(0, |d| d.validation_errors.len()),
+        }
+    }
+
+    fn to_entry(&self) -> TraceEntry {
+        let details = self.details.as_deref();
+        TraceEntry {
+            module: module_name(self.module).to_owned(),
+            trace_id: format!("{:032x}", self.trace_id),
+            span_id: format!("{:016x}", self.span_id),
+            parent_span_id: (self.parent_span_id != 0).then(|| format!("{:016x}", self.parent_span_id)),
+            start_time_unix_nano: self.start_unix_ns,
+            duration_ns: self.duration_ns,
+            status: self.status,
+            inputs: details.map(|d| crate::capture::inputs_to_map(&d.inputs)).unwrap_or_default(),
+            outputs: details.and_then(|d| d.outputs.as_ref()).map(CapturedValue::to_value),
+            error: details.and_then(|d| d.error.clone()),
+            quality_score: self.quality,
+            token_usage: self.tokens,
+            validation_errors: details.map(|d| d.validation_errors.clone()).unwrap_or_default(),
+            thread: thread_name(self.thread),
+            attributes: details
+                .map(|d| d.attributes.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    stats: Vec<Option<Box<ModuleStats>>>,
+    queued: Vec<Record>,
+}
+
+impl Shard {
+    fn stats_mut(&mut self, module: ModuleId) -> &mut ModuleStats {
+        let index = module.0 as usize;
+        if index >= self.stats.len() {
+            self.stats.resize_with(index + 1, || None);
+        }
+        self.stats[index].get_or_insert_with(Default::default)
+    }
+}
+
+#[derive(Debug, Default)]
+struct History {
+    entries: VecDeque<Record>,
+    /// The sequence number of `entries[0]`: every record that ever entered counts one.
+    first_seq: u64,
+    evicted: u64,
+}
+
+impl History {
+    fn append(&mut self, records: &mut Vec<Record>, max: usize) {
+        self.entries.extend(records.drain(..));
+        let excess = self.entries.len().saturating_sub(max);
+        if excess > 0 {
+            self.entries.drain(..excess);
+            self.first_seq += excess as u64;
+            self.evicted += excess as u64;
+        }
+    }
+
+    /// Removes the entries numbered below `end_seq` that are still here.
+    fn remove_before(&mut self, end_seq: u64) {
+        let count = (end_seq.saturating_sub(self.first_seq) as usize).min(self.entries.len());
+        self.entries.drain(..count);
+        self.first_seq += count as u64;
+    }
+}
+
+/// Keeps a shard on its own cache lines, so two threads writing neighbouring shards do not
+/// slow each other down.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+#[derive(Debug)]
+struct Inner {
+    shards: Box<[Padded<Mutex<Shard>>]>,
+    history: Mutex<History>,
+    max_traces: usize,
+    max_field_bytes: usize,
+}
+
+/// Records monitored calls: exact per-module metrics, and the most recent `max_traces`
+/// entries in order.
+///
+/// `ExecutionTracer` is a cheap handle: clones share the same records, so a tracer can be
+/// handed to many modules, stored in structs, or put in a `static`. It is `Send + Sync`.
+///
+/// ```
+/// use monitor_runtime::ExecutionTracer;
+///
+/// let tracer = ExecutionTracer::with_max_traces(100);
+/// {
+///     let mut call = tracer.trace("my_module", serde_json::json!({"query": "test"}));
+///     call.set_outputs(&"result");
+///     call.set_quality_score(0.85);
+/// } // recorded here
+///
+/// let metrics = tracer.get_metrics();
+/// assert_eq!(metrics.total_executions, 1);
+/// assert_eq!(metrics.success_rate, 1.0);
+/// assert_eq!(tracer.get_traces(Some(1))[0].inputs["query"], "test");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExecutionTracer {
+    inner: Arc<Inner>,
+}
+
+impl Default for ExecutionTracer {
+    fn default() -> Self {
+        ExecutionTracer::new()
+    }
+}
+
+/// Configures an [`ExecutionTracer`].
+#[derive(Clone, Debug)]
+pub struct TracerBuilder {
+    max_traces: usize,
+    max_field_bytes: usize,
+}
+
+impl TracerBuilder {
+    /// How many entries the history keeps (the oldest go first). Default 1000.
+    pub fn max_traces(mut self, max_traces: usize) -> Self {
+        self.max_traces = max_traces;
+        self
+    }
+
+    /// The size cap of one captured input, output or attribute, in bytes. Default 4096.
+    pub fn max_field_bytes(mut self, max_field_bytes: usize) -> Self {
+        self.max_field_bytes = max_field_bytes;
+        self
+    }
+
+    /// Builds the tracer.
+    pub fn build(self) -> ExecutionTracer {
+        crate::panic::install_hook();
+        let shards = shard_count();
+        ExecutionTracer {
+            inner: Arc::new(Inner {
+                shards: (0..shards).map(|_| Padded::default()).collect(),
+                history: Mutex::new(History::default()),
+                max_traces: self.max_traces,
+                max_field_bytes: self.max_field_bytes,
+            }),
+        }
+    }
+}
+
+/// Enough shards that threads running at the same time rarely share one.
+fn shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, usize::from);
+    (cores * 4).next_power_of_two().clamp(8, 256)
+}
+
+impl ExecutionTracer {
+    /// A tracer keeping the last 1000 entries.
+    pub fn new() -> Self {
+        ExecutionTracer::builder().build()
+    }
+
+    /// A tracer keeping the last `max_traces` entries.
+    pub fn with_max_traces(max_traces: usize) -> Self {
+        ExecutionTracer::builder().max_traces(max_traces).build()
+    }
+
+    /// Configures a tracer.
+    pub fn builder() -> TracerBuilder {
+        TracerBuilder {
+            max_traces: DEFAULT_MAX_TRACES,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+        }
+    }
+
+    /// Starts tracing a call of module `name`; the call is recorded when the guard drops.
+    ///
+    /// `inputs` is anything `Serialize`: a struct or `json!({..})` object gives one input
+    /// per field, `()` gives none. Fields named like secrets (`api_key`, `token`, ...) are
+    /// redacted.
+    pub fn trace(&self, name: &str, inputs: impl Serialize) -> TraceGuard<'_> {
+        let mut guard = TraceGuard::start(TracerRef::Borrowed(self), intern(name));
+        guard.set_inputs(inputs);
+        guard
+    }
+
+    /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
+    /// `f` gets the guard to set outputs, a quality score and so on.
+    pub fn in_trace<R>(&self, name: &str, inputs: impl Serialize, f: impl FnOnce(&mut TraceGuard<'_>) -> R) -> R {
+        let mut guard = self.trace(name, inputs);
+        f(&mut guard)
+    }
+
+    /// The most recent `limit` entries (all when `None`), oldest first.
+    pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
+        self.flush_queues();
+        let history = self.inner.history.lock();
+        let skip = limit.map_or(0, |limit| history.entries.len().saturating_sub(limit));
+        history.entries.iter().skip(skip).map(Record::to_entry).collect()
+    }
+
+    /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
+    pub fn get_metrics(&self) -> TracerMetrics {
+        let merged = self.merged_stats();
+        let (evicted, retained) = {
+            self.flush_queues();
+            let history = self.inner.history.lock();
+            (history.evicted, history.entries.len() as u64)
+        };
+        TracerMetrics::from_stats(
+            merged.iter().map(|(id, stats)| (module_name(*id), stats)),
+            evicted,
+            retained,
+        )
+    }
+
+    /// Aggregate metrics of module `name` (empty ones if it has not run).
+    pub fn module_metrics(&self, name: &str) -> ModuleMetrics {
+        let id = intern(name);
+        let mut stats = ModuleStats::default();
+        for shard in self.inner.shards.iter() {
+            if let Some(Some(shard_stats)) = shard.0.lock().stats.get(id.0 as usize) {
+                stats.merge(shard_stats);
+            }
+        }
+        stats.to_metrics(name)
+    }
+
+    /// Forgets every entry and resets every metric.
+    pub fn clear(&self) {
+        for shard in self.inner.shards.iter() {
+            let mut shard = shard.0.lock();
+            shard.stats.clear();
+            shard.queued.clear();
+        }
+        *self.inner.history.lock() = History::default();
+    }
+
+    /// Entries in the history now.
+    pub fn len(&self) -> usize {
+        self.flush_queues();
+        self.inner.history.lock().entries.len()
+    }
+
+    /// `true` when the history holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many entries the history keeps.
+    pub fn max_traces(&self) -> usize {
+        self.inner.max_traces
+    }
+
+    /// The size cap of one captured field, in bytes.
+    pub fn max_field_bytes(&self) -> usize {
+        self.inner.max_field_bytes
+    }
+
+    /// Entries dropped from the history since creation or `clear()`.
+    pub fn evicted_count(&self) -> u64 {
+        self.flush_queues();
+        self.inner.history.lock().evicted
+    }
+
+    /// `true` when both handles share the same records.
+    pub fn same_as(&self, other: &ExecutionTracer) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Every retained entry, oldest first, and a mark to pass to
+    /// [`remove_traces_before`](Self::remove_traces_before) once they are safely written
+    /// elsewhere. Recording goes on meanwhile: nothing is held locked.
+    pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, u64) {
+        self.flush_queues();
+        let history = self.inner.history.lock();
+        let entries = history.entries.iter().map(Record::to_entry).collect();
+        (entries, history.first_seq + history.entries.len() as u64)
+    }
+
+    /// Removes the entries of a snapshot (those still retained), keeping newer ones.
+    pub(crate) fn remove_traces_before(&self, mark: u64) {
+        self.inner.history.lock().remove_before(mark);
+    }
+
+    /// The record path: per-module totals and the record go into this thread's shard.
+    #[inline]
+    pub(crate) fn record(&self, record: Record) {
+        let inner = &*self.inner;
+        let shard = &inner.shards[thread_index() as usize & (inner.shards.len() - 1)];
+        let mut shard = shard.0.lock();
+        shard.stats_mut(record.module).add(&record.sample());
+        shard.queued.push(record);
+        if shard.queued.len() >= FLUSH_BATCH {
+            inner.history.lock().append(&mut shard.queued, inner.max_traces);
+        }
+    }
+
+    /// Moves every shard's queued records into the history. Shards are visited in order
+    /// and records are appended in the order they finished within a shard.
+    fn flush_queues(&self) {
+        let inner = &*self.inner;
+        let mut pending = Vec::new();
+        for shard in inner.shards.iter() {
+            pending.append(&mut shard.0.lock().queued);
+        }
+        if pending.is_empty() {
+            return;
+        }
+        // Records from different threads interleave by when they finished.
+        pending.sort_by_key(|r| r.start_unix_ns.saturating_add(r.duration_ns));
+        inner.history.lock().append(&mut pending, inner.max_traces);
+    }
+
+    fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {
+        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.0.lock();
+            for (index, stats) in shard.stats.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                if index >= merged.len() {
+                    merged.resize_with(index + 1, || None);
+                }
+                merged[index].get_or_insert_with(Default::default).merge(stats);
+            }
+        }
+        merged
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, stats)| Some((ModuleId(index as u32), stats?)))
+            .collect()
+    }
+}
