@@ -68,23 +68,4 @@ pub fn global_tracer() -> &'static ExecutionTracer {
 
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::callsite::Callsite;
-    pub use crate::guard::{TraceGuard, TracerRef};
-    pub use crate::tracer::ExecutionTracer;
-
-    /// Starts a monitored call at `callsite`.
-    #[inline]
-    pub fn enter<'t>(tracer: TracerRef<'t>, callsite: &'static Callsite) -> TraceGuard<'t> {
-        TraceGuard::start(tracer, callsite.module_id())
-    }
-
-    /// The tracer of a call that names none: the scoped default, else the global one.
-    #[inline]
-    pub fn default_tracer() -> TracerRef<'static> {
-        match crate::context::scoped_tracer() {
-            Some(tracer) => TracerRef::Owned(tracer),
-            None => TracerRef::Borrowed(crate::global_tracer()),
-        }
-    }
-}
+pub mod __private;
