@@ -1,7 +1,7 @@
 //! Module names: interned once into small integer ids so the record path never hashes or
 //! copies a string.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
@@ -24,7 +24,9 @@ fn registry() -> &'static RwLock<Registry> {
 }
 
 thread_local! {
-    // Per-thread cache in front of the registry, so repeated names skip its lock.
+    // Per-thread caches in front of the registry, so repeated names skip its lock: the
+    // last name (a loop calling one module compares one string), then every name seen.
+    static LAST: Cell<(&'static str, u32)> = const { Cell::new(("", u32::MAX)) };
     static CACHE: RefCell<FxHashMap<&'static str, u32>> = RefCell::new(FxHashMap::default());
 }
 
@@ -34,12 +36,19 @@ thread_local! {
 /// record carry a `u32` instead of a string. Do not build names from unbounded data
 /// (request ids and the like); put such values in attributes.
 pub(crate) fn intern(name: &str) -> ModuleId {
-    if let Some(id) = CACHE.with(|cache| cache.borrow().get(name).copied()) {
-        return ModuleId(id);
+    let (last_name, last_id) = LAST.with(Cell::get);
+    if last_id != u32::MAX && last_name == name {
+        return ModuleId(last_id);
     }
-    let id = intern_slow(name);
-    CACHE.with(|cache| cache.borrow_mut().insert(module_name(id), id.0));
-    id
+    let cached = CACHE.with(|cache| cache.borrow().get_key_value(name).map(|(k, v)| (*k, *v)));
+    let (name, id) = cached.unwrap_or_else(|| {
+        let id = intern_slow(name);
+        let name = module_name(id);
+        CACHE.with(|cache| cache.borrow_mut().insert(name, id.0));
+        (name, id.0)
+    });
+    LAST.with(|last| last.set((name, id)));
+    ModuleId(id)
 }
 
 fn intern_slow(name: &str) -> ModuleId {

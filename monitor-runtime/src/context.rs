@@ -23,27 +23,31 @@ pub(crate) struct Notes {
     pub(crate) attributes: Vec<(String, Value)>,
 }
 
-impl Notes {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tokens.is_none()
-            && self.quality.is_none()
-            && self.validation_errors.is_empty()
-            && self.attributes.is_empty()
-    }
-}
-
-/// One active monitored call on the thread's stack.
+/// One active monitored call on the thread's stack. Notes are boxed on first use, so a
+/// frame is small and pushing it is cheap.
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
-    pub(crate) notes: Notes,
+    pub(crate) notes: Option<Box<Notes>>,
+}
+
+/// Everything the record path needs from the thread, behind one thread-local so a call
+/// touches thread-local storage once when it starts and once when it ends.
+struct Local {
+    stack: RefCell<Vec<Frame>>,
+    rng: Cell<u64>,
+    index: Cell<u32>,
 }
 
 thread_local! {
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    static RNG: Cell<u64> = const { Cell::new(0) };
-    static THREAD_INDEX: Cell<u32> = const { Cell::new(u32::MAX) };
+    static LOCAL: Local = const {
+        Local {
+            stack: RefCell::new(Vec::new()),
+            rng: Cell::new(0),
+            index: Cell::new(u32::MAX),
+        }
+    };
     static SCOPED: RefCell<Option<ExecutionTracer>> = const { RefCell::new(None) };
 }
 
@@ -53,19 +57,42 @@ thread_local! {
 static THREAD_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
 
-/// A small per-thread index, assigned on first use; it picks the thread's shard and names
-/// the thread in entries without copying its name on every call.
-#[inline]
-pub(crate) fn thread_index() -> u32 {
-    THREAD_INDEX.with(|index| {
-        let current = index.get();
+impl Local {
+    /// A small per-thread index, assigned on first use; it picks the thread's shard and
+    /// names the thread in entries without copying its name on every call.
+    #[inline]
+    fn thread_index(&self) -> u32 {
+        let current = self.index.get();
         if current != u32::MAX {
             return current;
         }
         let assigned = register_thread();
-        index.set(assigned);
+        self.index.set(assigned);
         assigned
-    })
+    }
+
+    /// wyrand: fast, good enough for ids that only need to be unique and non-zero.
+    #[inline]
+    fn next_random(&self) -> u64 {
+        let mut s = self.rng.get();
+        if s == 0 {
+            s = seed(self.thread_index());
+        }
+        s = s.wrapping_add(0xa076_1d64_78bd_642f);
+        self.rng.set(s);
+        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    }
+
+    #[inline]
+    fn new_span_id(&self) -> u64 {
+        loop {
+            let id = self.next_random();
+            if id != 0 {
+                return id;
+            }
+        }
+    }
 }
 
 #[cold]
@@ -90,90 +117,89 @@ pub(crate) fn thread_name(index: u32) -> String {
         .unwrap_or_else(|| format!("thread-{index}"))
 }
 
-// ---------------------------------------------------------------------------------------
-// Ids
-
-/// wyrand: fast, good enough for ids that only need to be unique and non-zero.
-#[inline]
-fn next_random() -> u64 {
-    RNG.with(|state| {
-        let mut s = state.get();
-        if s == 0 {
-            s = seed();
-        }
-        s = s.wrapping_add(0xa076_1d64_78bd_642f);
-        state.set(s);
-        let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
-    })
-}
-
 #[cold]
-fn seed() -> u64 {
+fn seed(thread: u32) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
     let local = 0u8;
     let address = &local as *const u8 as u64;
-    (nanos ^ address.rotate_left(32) ^ u64::from(thread_index()).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
-}
-
-pub(crate) fn new_span_id() -> u64 {
-    loop {
-        let id = next_random();
-        if id != 0 {
-            return id;
-        }
-    }
-}
-
-fn new_trace_id() -> u128 {
-    (u128::from(next_random()) << 64) | u128::from(new_span_id())
+    (nanos ^ address.rotate_left(32) ^ u64::from(thread).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
 }
 
 // ---------------------------------------------------------------------------------------
 // The stack of active calls
 
-/// The ids of a call that is starting: its trace (inherited from the innermost active call,
-/// or new) and its parent span (0 for a root).
+/// Ids of a call that is starting: its trace (inherited from the innermost active call,
+/// or new), its span, and its parent span (0 for a root).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpanIds {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) parent_span_id: u64,
+}
+
+/// Starts a call: new ids under the innermost active call, and a frame for it on top.
 #[inline]
-pub(crate) fn child_ids() -> (u128, u64) {
-    let parent = STACK.with(|stack| stack.borrow().last().map(|f| (f.trace_id, f.span_id)));
-    match parent {
-        Some(ids) => ids,
-        None => (new_trace_id(), 0),
-    }
+pub(crate) fn enter() -> SpanIds {
+    LOCAL.with(|local| {
+        let mut stack = local.stack.borrow_mut();
+        let span_id = local.new_span_id();
+        let (trace_id, parent_span_id) = match stack.last() {
+            Some(parent) => (parent.trace_id, parent.span_id),
+            None => ((u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()), 0),
+        };
+        stack.push(Frame {
+            trace_id,
+            span_id,
+            notes: None,
+        });
+        SpanIds {
+            trace_id,
+            span_id,
+            parent_span_id,
+        }
+    })
 }
 
 #[inline]
 pub(crate) fn push(frame: Frame) {
-    STACK.with(|stack| stack.borrow_mut().push(frame));
+    LOCAL.with(|local| local.stack.borrow_mut().push(frame));
 }
 
-/// Takes the frame of `span_id` off the stack; the top one unless guards were dropped out
-/// of order.
+/// Takes the frame of `span_id` off the stack (the top one unless guards were dropped out
+/// of order) and returns it with this thread's index.
 #[inline]
-pub(crate) fn pop(span_id: u64) -> Option<Frame> {
-    STACK.with(|stack| {
-        let mut stack = stack.borrow_mut();
-        if stack.last().is_some_and(|f| f.span_id == span_id) {
-            return stack.pop();
-        }
-        let position = stack.iter().rposition(|f| f.span_id == span_id)?;
-        Some(stack.remove(position))
+pub(crate) fn pop(span_id: u64) -> (Option<Frame>, u32) {
+    LOCAL.with(|local| {
+        let mut stack = local.stack.borrow_mut();
+        let frame = if stack.last().is_some_and(|f| f.span_id == span_id) {
+            stack.pop()
+        } else {
+            stack
+                .iter()
+                .rposition(|f| f.span_id == span_id)
+                .map(|position| stack.remove(position))
+        };
+        (frame, local.thread_index())
     })
 }
 
 fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
-    STACK.with(|stack| stack.borrow_mut().last_mut().map(|frame| f(&mut frame.notes)))
+    LOCAL.with(|local| {
+        let mut stack = local.stack.borrow_mut();
+        let frame = stack.last_mut()?;
+        Some(f(frame.notes.get_or_insert_with(Default::default)))
+    })
 }
 
 /// The trace and span id of the innermost active monitored call on this thread or task, as
 /// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
 pub fn current_span() -> Option<(String, String)> {
-    STACK.with(|stack| {
-        stack
+    LOCAL.with(|local| {
+        local
+            .stack
             .borrow()
             .last()
             .map(|f| (format!("{:032x}", f.trace_id), format!("{:016x}", f.span_id)))

@@ -3,14 +3,14 @@
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
 
 use crate::callsite::ModuleId;
 use crate::capture::{self, CapturedValue};
-use crate::context::{self, Frame, Notes};
+use crate::clock;
+use crate::context::{self, Frame, Notes, SpanIds};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
 use crate::tracer::{Details, ExecutionTracer, Record};
 
@@ -35,22 +35,6 @@ impl Deref for TracerRef<'_> {
     }
 }
 
-/// Wall-clock time of a `quanta` instant: one reading of both clocks, taken once.
-fn unix_nanos(at: quanta::Instant) -> u64 {
-    static ANCHOR: OnceLock<(quanta::Instant, u64)> = OnceLock::new();
-    let (anchor, anchor_unix) = *ANCHOR.get_or_init(|| {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        (quanta::Instant::now(), unix)
-    });
-    if at >= anchor {
-        anchor_unix + at.duration_since(anchor).as_nanos() as u64
-    } else {
-        anchor_unix.saturating_sub(anchor.duration_since(at).as_nanos() as u64)
-    }
-}
-
 /// One traced call in progress. It records the call when dropped (or on
 /// [`finish`](Self::finish)): as a success, or as a panic if dropped while the thread is
 /// panicking, unless [`fail`](Self::fail) marked it failed.
@@ -63,14 +47,15 @@ fn unix_nanos(at: quanta::Instant) -> u64 {
 pub struct TraceGuard<'t> {
     tracer: TracerRef<'t>,
     module: ModuleId,
-    start: quanta::Instant,
-    end: Option<quanta::Instant>,
+    /// Raw clock ticks; `end` is 0 until the clock stops.
+    start: u64,
+    end: u64,
     trace_id: u128,
     span_id: u64,
     parent_span_id: u64,
     /// The frame is on this thread's stack (otherwise its notes are in `notes`).
     attached: bool,
-    notes: Notes,
+    notes: Option<Box<Notes>>,
     status: Option<Status>,
     quality: Option<f64>,
     tokens: Option<TokenUsage>,
@@ -83,23 +68,21 @@ impl<'t> TraceGuard<'t> {
     /// innermost itself.
     #[inline]
     pub(crate) fn start(tracer: TracerRef<'t>, module: ModuleId) -> Self {
-        let (trace_id, parent_span_id) = context::child_ids();
-        let span_id = context::new_span_id();
-        context::push(Frame {
+        let SpanIds {
             trace_id,
             span_id,
-            notes: Notes::default(),
-        });
+            parent_span_id,
+        } = context::enter();
         TraceGuard {
             tracer,
             module,
-            start: quanta::Instant::now(),
-            end: None,
+            start: clock::now(),
+            end: 0,
             trace_id,
             span_id,
             parent_span_id,
             attached: true,
-            notes: Notes::default(),
+            notes: None,
             status: None,
             quality: None,
             tokens: None,
@@ -203,7 +186,9 @@ impl<'t> TraceGuard<'t> {
 
     /// Stops the clock: the duration ends here even if the guard records later.
     pub fn stop_clock(&mut self) {
-        self.end.get_or_insert_with(quanta::Instant::now);
+        if self.end == 0 {
+            self.end = clock::now();
+        }
     }
 
     /// Records the call now.
@@ -238,19 +223,22 @@ impl<'t> TraceGuard<'t> {
             context::push(Frame {
                 trace_id: self.trace_id,
                 span_id: self.span_id,
-                notes: std::mem::take(&mut self.notes),
+                notes: self.notes.take(),
             });
             self.attached = true;
         }
     }
 
-    fn detach(&mut self) {
+    /// Takes the frame off the stack, keeping its notes; returns this thread's index.
+    fn detach(&mut self) -> u32 {
+        let (frame, thread) = context::pop(self.span_id);
         if self.attached {
-            if let Some(frame) = context::pop(self.span_id) {
+            if let Some(frame) = frame {
                 self.notes = frame.notes;
             }
             self.attached = false;
         }
+        thread
     }
 
     fn record_now(&mut self) {
@@ -258,8 +246,8 @@ impl<'t> TraceGuard<'t> {
             return;
         }
         self.recorded = true;
-        let end = *self.end.get_or_insert_with(quanta::Instant::now);
-        self.detach();
+        self.stop_clock();
+        let thread = self.detach();
         let status = if std::thread::panicking() {
             let panic = crate::panic::last_panic();
             let error = ErrorInfo {
@@ -273,21 +261,22 @@ impl<'t> TraceGuard<'t> {
         } else {
             self.status.unwrap_or(Status::Success)
         };
-        let notes = std::mem::take(&mut self.notes);
-        if !notes.is_empty() {
-            self.merge_notes(notes);
+        if let Some(notes) = self.notes.take() {
+            self.merge_notes(*notes);
+        }
+        if let Some(tokens) = self.tokens {
+            self.details().tokens = Some(tokens);
         }
         let record = Record {
             module: self.module,
-            thread: context::thread_index(),
+            thread,
             status,
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
-            start_unix_ns: unix_nanos(self.start),
-            duration_ns: end.saturating_duration_since(self.start).as_nanos() as u64,
+            start_raw: self.start,
+            duration_ns: clock::nanos_between(self.start, self.end),
             quality: self.quality,
-            tokens: self.tokens,
             details: self.details.take(),
         };
         self.tracer.record(record);

@@ -32,6 +32,7 @@
 
 mod callsite;
 mod capture;
+mod clock;
 mod context;
 mod entry;
 mod error;

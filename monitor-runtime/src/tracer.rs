@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::callsite::{intern, module_name, ModuleId};
 use crate::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
-use crate::context::{thread_index, thread_name};
+use crate::clock;
+use crate::context::thread_name;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::guard::{TraceGuard, TracerRef};
 use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
@@ -35,10 +36,10 @@ pub(crate) struct Record {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
-    pub(crate) start_unix_ns: u64,
+    /// Raw clock ticks, converted to wall-clock time when read.
+    pub(crate) start_raw: u64,
     pub(crate) duration_ns: u64,
     pub(crate) quality: Option<f64>,
-    pub(crate) tokens: Option<TokenUsage>,
     pub(crate) details: Option<Box<Details>>,
 }
 
@@ -48,6 +49,7 @@ pub(crate) struct Details {
     pub(crate) inputs: Vec<(String, CapturedValue)>,
     pub(crate) outputs: Option<CapturedValue>,
     pub(crate) error: Option<ErrorInfo>,
+    pub(crate) tokens: Option<TokenUsage>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, serde_json::Value)>,
 }
@@ -58,7 +60,7 @@ impl Record {
             status: self.status,
             duration_ns: self.duration_ns,
             quality: self.quality,
-            tokens: self.tokens,
+            tokens: self.details.as_ref().and_then(|d| d.tokens),
             validation_errors: self.details.as_ref().map_or(0, |d| d.validation_errors.len()),
         }
     }
@@ -70,14 +72,14 @@ impl Record {
             trace_id: format!("{:032x}", self.trace_id),
             span_id: format!("{:016x}", self.span_id),
             parent_span_id: (self.parent_span_id != 0).then(|| format!("{:016x}", self.parent_span_id)),
-            start_time_unix_nano: self.start_unix_ns,
+            start_time_unix_nano: clock::unix_nanos(self.start_raw),
             duration_ns: self.duration_ns,
             status: self.status,
             inputs: details.map(|d| crate::capture::inputs_to_map(&d.inputs)).unwrap_or_default(),
             outputs: details.and_then(|d| d.outputs.as_ref()).map(CapturedValue::to_value),
             error: details.and_then(|d| d.error.clone()),
             quality_score: self.quality,
-            token_usage: self.tokens,
+            token_usage: details.and_then(|d| d.tokens),
             validation_errors: details.map(|d| d.validation_errors.clone()).unwrap_or_default(),
             thread: thread_name(self.thread),
             attributes: details
@@ -296,7 +298,10 @@ impl ExecutionTracer {
             shard.stats.clear();
             shard.queued.clear();
         }
-        *self.inner.history.lock() = History::default();
+        let mut history = self.inner.history.lock();
+        history.first_seq += history.entries.len() as u64;
+        history.entries.clear();
+        history.evicted = 0;
     }
 
     /// Entries in the history now.
@@ -350,7 +355,7 @@ impl ExecutionTracer {
     #[inline]
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
-        let shard = &inner.shards[thread_index() as usize & (inner.shards.len() - 1)];
+        let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
         let mut shard = shard.0.lock();
         shard.stats_mut(record.module).add(&record.sample());
         shard.queued.push(record);
@@ -371,7 +376,7 @@ impl ExecutionTracer {
             return;
         }
         // Records from different threads interleave by when they finished.
-        pending.sort_by_key(|r| r.start_unix_ns.saturating_add(r.duration_ns));
+        pending.sort_by_key(|r| clock::unix_nanos(r.start_raw).saturating_add(r.duration_ns));
         inner.history.lock().append(&mut pending, inner.max_traces);
     }
 
