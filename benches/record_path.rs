@@ -38,7 +38,9 @@ fn record_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("record_path");
     group.bench_function("plain", |b| b.iter(|| plain(black_box(3))));
     group.bench_function("guard_api", |b| b.iter(|| guard_api(&tracer, black_box(3))));
-    group.bench_function("callsite_api", |b| b.iter(|| callsite_api(&tracer, black_box(3))));
+    group.bench_function("callsite_api", |b| {
+        b.iter(|| callsite_api(&tracer, black_box(3)))
+    });
     group.bench_function("two_instant_now", |b| {
         b.iter(|| {
             let start = std::time::Instant::now();
@@ -49,7 +51,9 @@ fn record_path(c: &mut Criterion) {
     });
     let subscriber = tracing_subscriber::registry();
     tracing::subscriber::with_default(subscriber, || {
-        group.bench_function("tracing_instrument_skip_all", |b| b.iter(|| tracing_instrumented(black_box(3))));
+        group.bench_function("tracing_instrument_skip_all", |b| {
+            b.iter(|| tracing_instrumented(black_box(3)))
+        });
     });
     group.finish();
 }

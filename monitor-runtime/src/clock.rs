@@ -18,7 +18,11 @@ fn anchor() -> &'static Anchor {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let raw = clock.raw();
-        Anchor { clock, raw, unix_nanos }
+        Anchor {
+            clock,
+            raw,
+            unix_nanos,
+        }
     })
 }
 
@@ -40,6 +44,8 @@ pub(crate) fn unix_nanos(raw: u64) -> u64 {
     if raw >= anchor.raw {
         anchor.unix_nanos + anchor.clock.delta_as_nanos(anchor.raw, raw)
     } else {
-        anchor.unix_nanos.saturating_sub(anchor.clock.delta_as_nanos(raw, anchor.raw))
+        anchor
+            .unix_nanos
+            .saturating_sub(anchor.clock.delta_as_nanos(raw, anchor.raw))
     }
 }

@@ -148,7 +148,10 @@ pub(crate) fn enter() -> SpanIds {
         let span_id = local.new_span_id();
         let (trace_id, parent_span_id) = match stack.last() {
             Some(parent) => (parent.trace_id, parent.span_id),
-            None => ((u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()), 0),
+            None => (
+                (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
+                0,
+            ),
         };
         stack.push(Frame {
             trace_id,
@@ -198,18 +201,25 @@ fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
 /// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
 pub fn current_span() -> Option<(String, String)> {
     LOCAL.with(|local| {
-        local
-            .stack
-            .borrow()
-            .last()
-            .map(|f| (format!("{:032x}", f.trace_id), format!("{:016x}", f.span_id)))
+        local.stack.borrow().last().map(|f| {
+            (
+                format!("{:032x}", f.trace_id),
+                format!("{:016x}", f.span_id),
+            )
+        })
     })
 }
 
 /// Adds token usage to the innermost active monitored call; calls add up. Returns `false`
 /// (and records nothing) outside any monitored call.
 pub fn record_tokens(usage: TokenUsage) -> bool {
-    with_innermost(|notes| notes.tokens.get_or_insert_with(TokenUsage::default).add(usage)).is_some()
+    with_innermost(|notes| {
+        notes
+            .tokens
+            .get_or_insert_with(TokenUsage::default)
+            .add(usage)
+    })
+    .is_some()
 }
 
 /// Sets the quality score of the innermost active monitored call (the last one set wins;

@@ -1,0 +1,74 @@
+//! `ModuleMonitor`: closures and trait objects that cannot carry the attribute.
+
+use monitor::{with_tracer, ExecutionTracer, ModuleMonitor, Status};
+
+#[test]
+fn wraps_a_closure_and_answers_its_metrics() {
+    let tracer = ExecutionTracer::new();
+    let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("# {task}"))
+        .with_tracer(&tracer)
+        .with_quality(|output: &String| output.len() as f64 / 100.0);
+    for task in ["a", "bb", "ccc"] {
+        generator.call(task);
+    }
+    let metrics = generator.get_metrics();
+    assert_eq!(metrics.total_executions, 3);
+    assert_eq!(metrics.success_rate, 1.0);
+    assert_eq!(metrics.avg_quality_score, Some(0.04));
+    let last = &tracer.get_traces(Some(1))[0];
+    assert_eq!(last.module, "skill_generator");
+    assert_eq!(last.inputs["input"], "ccc");
+    assert_eq!(last.outputs, Some(serde_json::json!("# ccc")));
+}
+
+#[test]
+fn try_call_records_errors_and_scores_only_successes() {
+    let tracer = ExecutionTracer::new();
+    let parser = ModuleMonitor::new("parse", |text: &str| text.parse::<u32>())
+        .with_tracer(&tracer)
+        .with_quality(|n: &u32| f64::from(*n) / 10.0);
+    assert_eq!(parser.try_call("7"), Ok(7));
+    assert!(parser.try_call("seven").is_err());
+
+    let traces = tracer.get_traces(None);
+    assert_eq!(traces[0].status, Status::Success);
+    assert_eq!(traces[0].quality_score, Some(0.7));
+    assert_eq!(traces[1].status, Status::Error);
+    assert_eq!(traces[1].quality_score, None);
+    assert_eq!(
+        traces[1].error.as_ref().unwrap().message,
+        "invalid digit found in string"
+    );
+    assert_eq!(parser.get_metrics().success_rate, 0.5);
+}
+
+#[test]
+fn records_into_the_scoped_tracer_by_default_and_can_hide_io() {
+    let tracer = ExecutionTracer::new();
+    let quiet = ModuleMonitor::new("quiet", |secret: String| secret.len())
+        .log_inputs(false)
+        .log_outputs(false);
+    with_tracer(&tracer, || quiet.call("hunter2".to_owned()));
+    let entry = &tracer.get_traces(None)[0];
+    assert!(entry.inputs.is_empty());
+    assert_eq!(entry.outputs, None);
+    assert_eq!(
+        with_tracer(&tracer, || quiet.get_metrics().total_executions),
+        1
+    );
+}
+
+#[test]
+fn a_panicking_quality_metric_never_breaks_the_call() {
+    let tracer = ExecutionTracer::new();
+    let module = ModuleMonitor::new("fragile_judge", |x: u32| x + 1)
+        .with_tracer(&tracer)
+        .with_quality(|_: &u32| -> f64 { panic!("judge exploded") });
+    assert_eq!(module.call(1), 2);
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.status, Status::Success);
+    assert!(entry.attributes["quality_error"]
+        .as_str()
+        .unwrap()
+        .contains("judge exploded"));
+}
