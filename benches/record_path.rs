@@ -58,11 +58,40 @@ fn record_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// Throughput of one thread against two threads recording into one tracer: each thread
+/// makes `CALLS` calls per iteration, so equal times mean perfect scaling.
+fn threads(c: &mut Criterion) {
+    const CALLS: u64 = 100_000;
+    let tracer = ExecutionTracer::new();
+    let mut group = c.benchmark_group("threads");
+    group.throughput(criterion::Throughput::Elements(CALLS));
+    for threads in [1usize, 2] {
+        group.bench_function(format!("{threads}_thread_{CALLS}_calls_each"), |b| {
+            b.iter_custom(|iterations| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(|| {
+                            for _ in 0..iterations {
+                                for x in 0..CALLS {
+                                    black_box(callsite_api(&tracer, x));
+                                }
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = record_path
+    targets = record_path, threads
 }
 criterion_main!(benches);
