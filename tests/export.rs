@@ -62,14 +62,12 @@ fn an_unwritable_path_is_an_error_and_leaves_the_existing_file_intact() {
     std::fs::create_dir(&locked).unwrap();
     let path = locked.join("traces.json");
     std::fs::write(&path, "previous export").unwrap();
-    let mut permissions = std::fs::metadata(&locked).unwrap().permissions();
-    permissions.set_readonly(true);
-    std::fs::set_permissions(&locked, permissions.clone()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
 
     let result = tracer.export_traces(&path);
     let content = std::fs::read_to_string(&path).unwrap();
-    permissions.set_readonly(false);
-    std::fs::set_permissions(&locked, permissions).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
 
     // Root may write anywhere; then the export succeeds atomically instead.
     match result {

@@ -161,3 +161,28 @@ pub fn read_traces_jsonl(path: impl AsRef<Path>) -> Result<Vec<TraceEntry>> {
         .map(|line| Ok(serde_json::from_str(line)?))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_failing_part_way_leaves_the_existing_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.json");
+        std::fs::write(&path, "previous export").unwrap();
+
+        let result = write_atomically(&path, |writer| {
+            writer.write_all(b"{\"half\": ").unwrap();
+            Err(Error::Export {
+                path: path.clone(),
+                source: std::io::Error::other("disk full"),
+            })
+        });
+
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous export");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [std::ffi::OsString::from("traces.json")]);
+    }
+}
