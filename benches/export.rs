@@ -17,10 +17,18 @@ fn export(c: &mut Criterion) {
     let mut group = c.benchmark_group("export");
     group.sample_size(10);
     group.bench_function("export_traces_100k", |b| {
-        b.iter(|| tracer.export_traces(dir.path().join("traces.json")).unwrap())
+        b.iter(|| {
+            tracer
+                .export_traces(dir.path().join("traces.json"))
+                .unwrap()
+        })
     });
     group.bench_function("export_traces_jsonl_100k", |b| {
-        b.iter(|| tracer.export_traces_jsonl(dir.path().join("traces.jsonl")).unwrap())
+        b.iter(|| {
+            tracer
+                .export_traces_jsonl(dir.path().join("traces.jsonl"))
+                .unwrap()
+        })
     });
     group.finish();
 }

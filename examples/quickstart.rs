@@ -8,8 +8,13 @@ use serde_json::json;
 
 /// A stand-in for a vector store lookup.
 fn retrieve(question: &str) -> Vec<String> {
-    std::thread::sleep(std::time::Duration::from_micros(300 + 40 * question.len() as u64));
-    question.split_whitespace().map(|word| format!("doc about {word}")).collect()
+    std::thread::sleep(std::time::Duration::from_micros(
+        300 + 40 * question.len() as u64,
+    ));
+    question
+        .split_whitespace()
+        .map(|word| format!("doc about {word}"))
+        .collect()
 }
 
 /// A stand-in for an LLM call: fails on empty context, reports tokens.
@@ -19,7 +24,10 @@ fn generate(question: &str, docs: &[String]) -> Result<String, String> {
     if docs.len() < 2 {
         return Err(format!("not enough context for {question:?}"));
     }
-    Ok(format!("{question} -> answered from {} documents", docs.len()))
+    Ok(format!(
+        "{question} -> answered from {} documents",
+        docs.len()
+    ))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,7 +54,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             docs
         };
 
-        let mut call = tracer.trace("generate", json!({ "question": question, "docs": docs.len() }));
+        let mut call = tracer.trace(
+            "generate",
+            json!({ "question": question, "docs": docs.len() }),
+        );
         match generate(question, &docs) {
             Ok(answer) => {
                 call.set_outputs(&answer);
@@ -70,7 +81,9 @@ fn print_table(tracer: &ExecutionTracer) {
         "module", "calls", "success", "p50 ms", "p95 ms", "quality", "tokens"
     );
     for (name, m) in &metrics.modules {
-        let quality = m.avg_quality_score.map_or("-".to_owned(), |q| format!("{q:.3}"));
+        let quality = m
+            .avg_quality_score
+            .map_or("-".to_owned(), |q| format!("{q:.3}"));
         println!(
             "{:<10} {:>6} {:>8.1}% {:>9.2} {:>9.2} {:>9} {:>8}",
             name,
@@ -84,6 +97,8 @@ fn print_table(tracer: &ExecutionTracer) {
     }
     println!(
         "{:<10} {:>6} {:>8.1}%",
-        "all", metrics.total_executions, metrics.success_rate * 100.0
+        "all",
+        metrics.total_executions,
+        metrics.success_rate * 100.0
     );
 }

@@ -11,5 +11,16 @@ fn public_types_are_send_sync_and_unwind_safe() {
     assert_send_sync::<monitor::TracerMetrics>();
     assert_send_sync::<monitor::Error>();
     assert_send_sync::<monitor::ModuleMonitor<fn(u32) -> u32>>();
-    assert_send_sync::<monitor::TraceGuard<'static>>();
+    assert_send_sync::<monitor::TraceContext>();
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn instrumented_futures_are_send_so_they_can_be_spawned() {
+    let tracer = monitor::ExecutionTracer::new();
+    let future = tracer.trace("task", ()).instrument(async { 1 });
+    assert_send(&future);
+    let keep = tracer.trace("task", ()).instrument_keep(async { 1 });
+    assert_send(&keep);
 }

@@ -176,3 +176,40 @@ async fn a_panicking_future_is_recorded_as_a_panic() {
         .message
         .contains("async failure"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_tasks_continue_the_trace_through_a_context() {
+    let tracer = ExecutionTracer::new();
+    tracer
+        .trace("fan_out", ())
+        .instrument(async {
+            let context = monitor::current_context().expect("inside fan_out");
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    let tracer = tracer.clone();
+                    tokio::spawn(context.attach(async move {
+                        tracer
+                            .trace("worker", ())
+                            .instrument(tokio::task::yield_now())
+                            .await;
+                        assert!(
+                            !monitor::record_quality(1.0),
+                            "no call of this task to annotate"
+                        );
+                    }))
+                })
+                .collect();
+            for worker in workers {
+                worker.await.unwrap();
+            }
+        })
+        .await;
+    let traces = tracer.get_traces(None);
+    let parent = by_module(&traces, "fan_out");
+    let workers: Vec<_> = traces.iter().filter(|t| t.module == "worker").collect();
+    assert_eq!(workers.len(), 4);
+    for worker in workers {
+        assert_eq!(worker.parent_span_id.as_ref(), Some(&parent.span_id));
+        assert_eq!(worker.trace_id, parent.trace_id);
+    }
+}

@@ -30,6 +30,9 @@ pub(crate) struct Frame {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) notes: Option<Box<Notes>>,
+    /// A call running elsewhere (see [`TraceContext`]): calls made here become its
+    /// children, but `record_*` calls have no call of this thread to annotate.
+    pub(crate) remote: bool,
 }
 
 /// Everything the record path needs from the thread, behind one thread-local so a call
@@ -157,6 +160,7 @@ pub(crate) fn enter() -> SpanIds {
             trace_id,
             span_id,
             notes: None,
+            remote: false,
         });
         SpanIds {
             trace_id,
@@ -192,7 +196,7 @@ pub(crate) fn pop(span_id: u64) -> (Option<Frame>, u32) {
 fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
     LOCAL.with(|local| {
         let mut stack = local.stack.borrow_mut();
-        let frame = stack.last_mut()?;
+        let frame = stack.last_mut().filter(|frame| !frame.remote)?;
         Some(f(frame.notes.get_or_insert_with(Default::default)))
     })
 }
@@ -242,6 +246,112 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
     let key = key.into();
     let value = crate::capture::attribute_value(&key, &value);
     with_innermost(|notes| notes.attributes.push((key, value))).is_some()
+}
+
+// ---------------------------------------------------------------------------------------
+// Continuing a trace in another thread or task
+
+/// The innermost active monitored call, as a value that can be sent to another thread or
+/// task so the calls made there become its children, in the same trace.
+///
+/// Spawned tasks and threads start with no active call, as with `tracing`; capture the
+/// context before spawning and enter it inside:
+///
+/// ```
+/// use monitor_runtime::{current_context, ExecutionTracer};
+///
+/// let tracer = ExecutionTracer::new();
+/// {
+///     let _parent = tracer.trace("fan_out", ());
+///     let context = current_context().expect("inside a traced call");
+///     std::thread::scope(|scope| {
+///         scope.spawn(|| context.in_scope(|| drop(tracer.trace("worker", ()))));
+///     });
+/// }
+/// let traces = tracer.get_traces(None);
+/// let (worker, parent) = (&traces[0], &traces[1]);
+/// assert_eq!(worker.parent_span_id.as_ref(), Some(&parent.span_id));
+/// assert_eq!(worker.trace_id, parent.trace_id);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    trace_id: u128,
+    span_id: u64,
+}
+
+/// The context of the innermost active monitored call on this thread or task, if any.
+pub fn current_context() -> Option<TraceContext> {
+    LOCAL.with(|local| {
+        local.stack.borrow().last().map(|frame| TraceContext {
+            trace_id: frame.trace_id,
+            span_id: frame.span_id,
+        })
+    })
+}
+
+/// Takes a context's frame off the stack when a scope or a poll ends, also by panic.
+struct ContextScope(u64);
+
+impl Drop for ContextScope {
+    fn drop(&mut self) {
+        pop(self.0);
+    }
+}
+
+impl TraceContext {
+    /// The trace id, 32 hex digits.
+    pub fn trace_id(&self) -> String {
+        format!("{:032x}", self.trace_id)
+    }
+
+    /// The span id of the call, 16 hex digits.
+    pub fn span_id(&self) -> String {
+        format!("{:016x}", self.span_id)
+    }
+
+    fn enter(self) -> ContextScope {
+        push(Frame {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            notes: None,
+            remote: true,
+        });
+        ContextScope(self.span_id)
+    }
+
+    /// Runs `f` with this context's call as the parent of monitored calls made in it.
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let _scope = self.enter();
+        f()
+    }
+
+    /// Makes this context's call the parent of monitored calls made while `future` runs,
+    /// on whatever thread polls it: wrap a future before `tokio::spawn`ing it.
+    pub fn attach<F: Future>(self, future: F) -> InContext<F> {
+        InContext {
+            context: self,
+            inner: future,
+        }
+    }
+}
+
+/// A future that continues a trace; see [`TraceContext::attach`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct InContext<F> {
+    context: TraceContext,
+    inner: F,
+}
+
+impl<F: Future> Future for InContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _scope = this.context.enter();
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
 }
 
 // ---------------------------------------------------------------------------------------

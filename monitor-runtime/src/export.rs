@@ -182,7 +182,10 @@ mod tests {
 
         assert!(result.is_err());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "previous export");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, [std::ffi::OsString::from("traces.json")]);
     }
 }

@@ -1,6 +1,7 @@
 //! The guard of one traced call, and the future wrapper that keeps it across `.await`s.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,8 +41,9 @@ impl Deref for TracerRef<'_> {
 /// panicking, unless [`fail`](Self::fail) marked it failed.
 ///
 /// While the guard is alive, monitored calls made on this thread are its children, and the
-/// `record_*` functions annotate it. In async code, do not hold a guard across `.await`:
-/// wrap the future with [`instrument`](Self::instrument) instead.
+/// `record_*` functions annotate it. The guard is tied to its thread (it is not `Send`,
+/// like `MutexGuard`): in async code, wrap the future with [`instrument`](Self::instrument)
+/// instead of holding a guard across `.await`; the instrumented future is `Send`.
 #[derive(Debug)]
 #[must_use = "the call is recorded when the guard is dropped; bind it to a variable"]
 pub struct TraceGuard<'t> {
@@ -61,6 +63,8 @@ pub struct TraceGuard<'t> {
     tokens: Option<TokenUsage>,
     details: Option<Box<Details>>,
     recorded: bool,
+    /// While attached, the guard's frame is on this thread's stack: it must end here.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<'t> TraceGuard<'t> {
@@ -88,6 +92,7 @@ impl<'t> TraceGuard<'t> {
             tokens: None,
             details: None,
             recorded: false,
+            _not_send: PhantomData,
         }
     }
 
@@ -230,6 +235,7 @@ impl<'t> TraceGuard<'t> {
                 trace_id: self.trace_id,
                 span_id: self.span_id,
                 notes: self.notes.take(),
+                remote: false,
             });
             self.attached = true;
         }
@@ -321,6 +327,11 @@ impl Drop for TraceGuard<'_> {
 struct TracedState<'t> {
     guard: Option<TraceGuard<'t>>,
 }
+
+// SAFETY: the guard's frame is only on a thread's stack during a poll, and a poll runs on
+// one thread; between polls the guard is detached and holds only `Send` data (the tracer
+// reference, boxed details and notes). The guard is never handed out while attached.
+unsafe impl Send for TracedState<'_> {}
 
 impl<'t> TracedState<'t> {
     /// Polls `inner` with the call attached as the innermost one; on completion returns the
