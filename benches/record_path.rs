@@ -65,24 +65,33 @@ fn threads(c: &mut Criterion) {
     let tracer = ExecutionTracer::new();
     let mut group = c.benchmark_group("threads");
     group.throughput(criterion::Throughput::Elements(CALLS));
-    for threads in [1usize, 2] {
-        group.bench_function(format!("{threads}_thread_{CALLS}_calls_each"), |b| {
-            b.iter_custom(|iterations| {
-                let start = std::time::Instant::now();
-                std::thread::scope(|scope| {
-                    for _ in 0..threads {
-                        scope.spawn(|| {
-                            for _ in 0..iterations {
-                                for x in 0..CALLS {
-                                    black_box(callsite_api(&tracer, x));
-                                }
+    for (label, traced) in [("plain", false), ("traced", true)] {
+        for threads in [1usize, 2] {
+            group.bench_function(
+                format!("{label}_{threads}_thread_{CALLS}_calls_each"),
+                |b| {
+                    b.iter_custom(|iterations| {
+                        let start = std::time::Instant::now();
+                        std::thread::scope(|scope| {
+                            for _ in 0..threads {
+                                scope.spawn(|| {
+                                    for _ in 0..iterations {
+                                        for x in 0..CALLS {
+                                            if traced {
+                                                black_box(callsite_api(&tracer, x));
+                                            } else {
+                                                black_box(plain(x));
+                                            }
+                                        }
+                                    }
+                                });
                             }
                         });
-                    }
-                });
-                start.elapsed()
-            })
-        });
+                        start.elapsed()
+                    })
+                },
+            );
+        }
     }
     group.finish();
 }

@@ -165,3 +165,29 @@ fn the_closure_form_records_like_the_guard() {
     assert_eq!(entry.module, "answer");
     assert_eq!(entry.quality_score, Some(1.0));
 }
+
+#[test]
+fn across_threads_the_newest_calls_overall_are_kept() {
+    let tracer = ExecutionTracer::with_max_traces(10);
+    for thread in ["early", "late"] {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for i in 0..10 {
+                    drop(tracer.trace(thread, json!({ "i": i })));
+                }
+            });
+        });
+    }
+    let traces = tracer.get_traces(None);
+    assert_eq!(traces.len(), 10);
+    assert!(
+        traces.iter().all(|t| t.module == "late"),
+        "the older thread's calls were evicted"
+    );
+    let order: Vec<u64> = traces
+        .iter()
+        .map(|t| t.inputs["i"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, (0..10).collect::<Vec<_>>());
+    assert_eq!(tracer.evicted_count(), 10);
+}

@@ -143,7 +143,7 @@ impl ExecutionTracer {
                 path: path.to_owned(),
                 source,
             })?;
-        self.remove_traces_before(mark);
+        self.remove_traces_before(&mark);
         Ok(entries.len())
     }
 }

@@ -289,7 +289,7 @@ impl<'t> TraceGuard<'t> {
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
             start_raw: self.start,
-            duration_ns: clock::nanos_between(self.start, self.end),
+            end_raw: self.end,
             quality: self.quality,
             details: self.details.take(),
         };

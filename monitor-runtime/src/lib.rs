@@ -44,6 +44,7 @@ mod error;
 mod export;
 mod guard;
 mod histogram;
+mod history;
 mod metrics;
 mod monitor;
 mod panic;

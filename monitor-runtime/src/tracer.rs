@@ -1,15 +1,14 @@
 //! The tracer: exact metrics and a bounded FIFO history of trace entries.
 //!
-//! Record path: each thread writes into its own shard (a mutex no other writer touches, so
-//! locking it is uncontended), which updates that shard's per-module totals and queues the
-//! record. Every [`FLUSH_BATCH`] records, the shard moves its queue into the shared history
-//! ring in one lock. Readers lock every shard, flush its queue, then read the ring, so they
-//! always see every finished call.
+//! Record path: each thread writes into its own shard (a lock no other writer touches, so
+//! taking it is uncontended): the shard's per-module totals and its slice of the history
+//! (see [`history`](crate::history)). Nothing shared is written, except a counter once
+//! every few dozen records. Readers lock every shard in turn and merge.
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::callsite::{intern, module_name, ModuleId};
@@ -18,10 +17,8 @@ use crate::clock;
 use crate::context::thread_name;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::guard::{TraceGuard, TracerRef};
+use crate::history::{self, ShardHistory};
 use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
-
-/// Records a shard queues before moving them into the shared history.
-const FLUSH_BATCH: usize = 64;
 
 /// The default history size, as in the seed.
 pub const DEFAULT_MAX_TRACES: usize = 1000;
@@ -36,9 +33,9 @@ pub(crate) struct Record {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
-    /// Raw clock ticks, converted to wall-clock time when read.
+    /// Raw clock ticks, converted to wall-clock time and durations when read.
     pub(crate) start_raw: u64,
-    pub(crate) duration_ns: u64,
+    pub(crate) end_raw: u64,
     pub(crate) quality: Option<f64>,
     pub(crate) details: Option<Box<Details>>,
 }
@@ -55,10 +52,14 @@ pub(crate) struct Details {
 }
 
 impl Record {
+    fn duration_ns(&self) -> u64 {
+        clock::nanos_between(self.start_raw, self.end_raw)
+    }
+
     fn sample(&self) -> Sample {
         Sample {
             status: self.status,
-            duration_ns: self.duration_ns,
+            duration_ns: self.duration_ns(),
             quality: self.quality,
             tokens: self.details.as_ref().and_then(|d| d.tokens),
             validation_errors: self
@@ -77,7 +78,7 @@ impl Record {
             parent_span_id: (self.parent_span_id != 0)
                 .then(|| format!("{:016x}", self.parent_span_id)),
             start_time_unix_nano: clock::unix_nanos(self.start_raw),
-            duration_ns: self.duration_ns,
+            duration_ns: self.duration_ns(),
             status: self.status,
             inputs: details
                 .map(|d| crate::capture::inputs_to_map(&d.inputs))
@@ -102,7 +103,7 @@ impl Record {
 #[derive(Debug, Default)]
 struct Shard {
     stats: Vec<Option<Box<ModuleStats>>>,
-    queued: Vec<Record>,
+    history: ShardHistory,
 }
 
 impl Shard {
@@ -115,33 +116,6 @@ impl Shard {
     }
 }
 
-#[derive(Debug, Default)]
-struct History {
-    entries: VecDeque<Record>,
-    /// The sequence number of `entries[0]`: every record that ever entered counts one.
-    first_seq: u64,
-    evicted: u64,
-}
-
-impl History {
-    fn append(&mut self, records: &mut Vec<Record>, max: usize) {
-        self.entries.extend(records.drain(..));
-        let excess = self.entries.len().saturating_sub(max);
-        if excess > 0 {
-            self.entries.drain(..excess);
-            self.first_seq += excess as u64;
-            self.evicted += excess as u64;
-        }
-    }
-
-    /// Removes the entries numbered below `end_seq` that are still here.
-    fn remove_before(&mut self, end_seq: u64) {
-        let count = (end_seq.saturating_sub(self.first_seq) as usize).min(self.entries.len());
-        self.entries.drain(..count);
-        self.first_seq += count as u64;
-    }
-}
-
 /// Keeps a shard on its own cache lines, so two threads writing neighbouring shards do not
 /// slow each other down.
 #[derive(Debug, Default)]
@@ -151,9 +125,42 @@ struct Padded<T>(T);
 #[derive(Debug)]
 struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
-    history: Mutex<History>,
+    /// Records in all shards, as last reported (it may lag by a few batches).
+    retained: AtomicUsize,
+    /// Above this many retained records, a trim drops the oldest overall.
+    trim_threshold: usize,
+    /// Held by the thread trimming, so two threads never trim at once.
+    trimming: Mutex<()>,
     max_traces: usize,
     max_field_bytes: usize,
+}
+
+/// Every shard locked at once (in index order, the one order all readers use).
+struct AllShards<'a> {
+    guards: Vec<MutexGuard<'a, Shard>>,
+}
+
+impl AllShards<'_> {
+    fn histories(&self) -> Vec<&ShardHistory> {
+        self.guards.iter().map(|shard| &shard.history).collect()
+    }
+
+    /// Trims the history to `max` records overall and returns how many remain.
+    fn trim(&mut self, max: usize) -> usize {
+        let mut histories: Vec<&mut ShardHistory> = self
+            .guards
+            .iter_mut()
+            .map(|shard| &mut shard.history)
+            .collect();
+        history::trim(&mut histories, max)
+    }
+
+    fn evicted(&self) -> u64 {
+        self.guards
+            .iter()
+            .map(|shard| shard.history.evicted())
+            .sum()
+    }
 }
 
 /// Records monitored calls: exact per-module metrics, and the most recent `max_traces`
@@ -220,7 +227,10 @@ impl TracerBuilder {
         ExecutionTracer {
             inner: Arc::new(Inner {
                 shards: (0..shards).map(|_| Padded::default()).collect(),
-                history: Mutex::new(History::default()),
+                retained: AtomicUsize::new(0),
+                trim_threshold: self.max_traces
+                    + (self.max_traces / 4).max(2 * history::REPORT_BATCH),
+                trimming: Mutex::new(()),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
             }),
@@ -278,25 +288,28 @@ impl ExecutionTracer {
 
     /// The most recent `limit` entries (all when `None`), oldest first.
     pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
-        self.flush_queues();
-        let history = self.inner.history.lock();
-        let skip = limit.map_or(0, |limit| history.entries.len().saturating_sub(limit));
-        history
-            .entries
+        let shards = self.lock_and_trim();
+        let histories = shards.histories();
+        let records = history::merged(&histories);
+        let skip = limit.map_or(0, |limit| records.len().saturating_sub(limit));
+        records[skip..]
             .iter()
-            .skip(skip)
-            .map(Record::to_entry)
+            .map(|record| record.to_entry())
             .collect()
     }
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
     pub fn get_metrics(&self) -> TracerMetrics {
-        let merged = self.merged_stats();
         let (evicted, retained) = {
-            self.flush_queues();
-            let history = self.inner.history.lock();
-            (history.evicted, history.entries.len() as u64)
+            let shards = self.lock_and_trim();
+            let retained = shards
+                .guards
+                .iter()
+                .map(|shard| shard.history.len() as u64)
+                .sum();
+            (shards.evicted(), retained)
         };
+        let merged = self.merged_stats();
         TracerMetrics::from_stats(
             merged.iter().map(|(id, stats)| (module_name(*id), stats)),
             evicted,
@@ -318,21 +331,21 @@ impl ExecutionTracer {
 
     /// Forgets every entry and resets every metric.
     pub fn clear(&self) {
-        for shard in self.inner.shards.iter() {
-            let mut shard = shard.0.lock();
+        let mut shards = self.lock_all();
+        for shard in shards.guards.iter_mut() {
             shard.stats.clear();
-            shard.queued.clear();
+            shard.history.clear();
         }
-        let mut history = self.inner.history.lock();
-        history.first_seq += history.entries.len() as u64;
-        history.entries.clear();
-        history.evicted = 0;
+        self.inner.retained.store(0, Ordering::Relaxed);
     }
 
     /// Entries in the history now.
     pub fn len(&self) -> usize {
-        self.flush_queues();
-        self.inner.history.lock().entries.len()
+        self.lock_and_trim()
+            .guards
+            .iter()
+            .map(|shard| shard.history.len())
+            .sum()
     }
 
     /// `true` when the history holds no entry.
@@ -352,8 +365,7 @@ impl ExecutionTracer {
 
     /// Entries dropped from the history since creation or `clear()`.
     pub fn evicted_count(&self) -> u64 {
-        self.flush_queues();
-        self.inner.history.lock().evicted
+        self.lock_and_trim().evicted()
     }
 
     /// `true` when both handles share the same records.
@@ -363,17 +375,25 @@ impl ExecutionTracer {
 
     /// Every retained entry, oldest first, and a mark to pass to
     /// [`remove_traces_before`](Self::remove_traces_before) once they are safely written
-    /// elsewhere. Recording goes on meanwhile: nothing is held locked.
-    pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, u64) {
-        self.flush_queues();
-        let history = self.inner.history.lock();
-        let entries = history.entries.iter().map(Record::to_entry).collect();
-        (entries, history.first_seq + history.entries.len() as u64)
+    /// elsewhere. Recording goes on meanwhile: nothing stays locked.
+    pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, Vec<u64>) {
+        let shards = self.lock_and_trim();
+        let histories = shards.histories();
+        let entries = history::merged(&histories)
+            .into_iter()
+            .map(Record::to_entry)
+            .collect();
+        (entries, histories.iter().map(|h| h.end_seq()).collect())
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
-    pub(crate) fn remove_traces_before(&self, mark: u64) {
-        self.inner.history.lock().remove_before(mark);
+    pub(crate) fn remove_traces_before(&self, marks: &[u64]) {
+        let mut shards = self.lock_all();
+        for (shard, &mark) in shards.guards.iter_mut().zip(marks) {
+            shard.history.remove_before(mark);
+        }
+        let retained = shards.trim(self.inner.max_traces);
+        self.inner.retained.store(retained, Ordering::Relaxed);
     }
 
     /// The record path: per-module totals and the record go into this thread's shard.
@@ -381,31 +401,47 @@ impl ExecutionTracer {
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
         let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
-        let mut shard = shard.0.lock();
-        shard.stats_mut(record.module).add(&record.sample());
-        shard.queued.push(record);
-        if shard.queued.len() >= FLUSH_BATCH {
-            inner
-                .history
-                .lock()
-                .append(&mut shard.queued, inner.max_traces);
+        let growth = {
+            let mut shard = shard.0.lock();
+            shard.stats_mut(record.module).add(&record.sample());
+            shard.history.push(record, inner.max_traces)
+        };
+        if let Some(growth) = growth {
+            let retained = inner.retained.fetch_add(growth, Ordering::Relaxed) + growth;
+            if retained > inner.trim_threshold {
+                self.trim_in_background_of_recording();
+            }
         }
     }
 
-    /// Moves every shard's queued records into the history. Shards are visited in order
-    /// and records are appended in the order they finished within a shard.
-    fn flush_queues(&self) {
-        let inner = &*self.inner;
-        let mut pending = Vec::new();
-        for shard in inner.shards.iter() {
-            pending.append(&mut shard.0.lock().queued);
-        }
-        if pending.is_empty() {
+    /// Trims the history when the shards together hold too much; skipped if another
+    /// thread is already at it.
+    #[cold]
+    fn trim_in_background_of_recording(&self) {
+        let Some(_trimming) = self.inner.trimming.try_lock() else {
             return;
+        };
+        drop(self.lock_and_trim());
+    }
+
+    fn lock_all(&self) -> AllShards<'_> {
+        AllShards {
+            guards: self
+                .inner
+                .shards
+                .iter()
+                .map(|shard| shard.0.lock())
+                .collect(),
         }
-        // Records from different threads interleave by when they finished.
-        pending.sort_by_key(|r| clock::unix_nanos(r.start_raw).saturating_add(r.duration_ns));
-        inner.history.lock().append(&mut pending, inner.max_traces);
+    }
+
+    /// Locks every shard and trims the history to `max_traces`, so what a reader sees is
+    /// exact.
+    fn lock_and_trim(&self) -> AllShards<'_> {
+        let mut shards = self.lock_all();
+        let retained = shards.trim(self.inner.max_traces);
+        self.inner.retained.store(retained, Ordering::Relaxed);
+        shards
     }
 
     fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {

@@ -1,0 +1,201 @@
+//! The bounded FIFO history, kept per shard so the record path writes only memory its own
+//! thread owns.
+//!
+//! Each shard keeps the records that finished on it, oldest first, and never more than
+//! `max_traces`. Across shards the history is trimmed now and then, dropping the oldest
+//! records overall, and readers merge the shards by end time. So a single thread sees an
+//! exact FIFO, and several threads see the newest `max_traces` calls overall.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::tracer::Record;
+
+/// Records a shard adds before it reports its growth to the tracer's shared counter.
+pub(crate) const REPORT_BATCH: usize = 32;
+
+#[derive(Debug, Default)]
+pub(crate) struct ShardHistory {
+    records: VecDeque<Record>,
+    /// Sequence number of `records[0]`: every record that ever entered this shard counts one.
+    first_seq: u64,
+    evicted: u64,
+    /// Records added since the last report to the shared counter.
+    unreported: usize,
+}
+
+impl ShardHistory {
+    /// Appends a record, dropping this shard's oldest beyond `max`. Returns the growth to
+    /// report to the shared counter, once every [`REPORT_BATCH`] records.
+    #[inline]
+    pub(crate) fn push(&mut self, record: Record, max: usize) -> Option<usize> {
+        self.records.push_back(record);
+        if self.records.len() > max {
+            self.drop_oldest(1);
+            return None;
+        }
+        self.unreported += 1;
+        if self.unreported >= REPORT_BATCH {
+            return Some(std::mem::take(&mut self.unreported));
+        }
+        None
+    }
+
+    fn drop_oldest(&mut self, count: usize) {
+        let count = count.min(self.records.len());
+        self.records.drain(..count);
+        self.first_seq += count as u64;
+        self.evicted += count as u64;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Forgets every record and the eviction count; sequence numbers keep counting.
+    pub(crate) fn clear(&mut self) {
+        self.first_seq += self.records.len() as u64;
+        self.records.clear();
+        self.evicted = 0;
+        self.unreported = 0;
+    }
+
+    /// The sequence number the next record will get.
+    pub(crate) fn end_seq(&self) -> u64 {
+        self.first_seq + self.records.len() as u64
+    }
+
+    /// Removes the records numbered below `end_seq` that are still here (not evictions:
+    /// they were exported).
+    pub(crate) fn remove_before(&mut self, end_seq: u64) {
+        let count = (end_seq.saturating_sub(self.first_seq) as usize).min(self.records.len());
+        self.records.drain(..count);
+        self.first_seq += count as u64;
+    }
+}
+
+/// Drops the oldest records across all shards until at most `max` remain, and returns how
+/// many remain. Only the excess is visited, so trimming costs O(excess · log shards).
+pub(crate) fn trim(shards: &mut [&mut ShardHistory], max: usize) -> usize {
+    let total: usize = shards.iter().map(|s| s.len()).sum();
+    for shard in shards.iter_mut() {
+        shard.unreported = 0;
+    }
+    if total <= max {
+        return total;
+    }
+    let mut drop_counts = vec![0usize; shards.len()];
+    let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
+        .iter()
+        .enumerate()
+        .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
+        .collect();
+    for _ in 0..total - max {
+        let Some(Reverse((_, index))) = fronts.pop() else {
+            break;
+        };
+        drop_counts[index] += 1;
+        if let Some(next) = shards[index].records.get(drop_counts[index]) {
+            fronts.push(Reverse((next.end_raw, index)));
+        }
+    }
+    for (shard, count) in shards.iter_mut().zip(drop_counts) {
+        shard.drop_oldest(count);
+    }
+    max
+}
+
+/// Every retained record of all shards, oldest first (by end time).
+pub(crate) fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
+    let mut out = Vec::with_capacity(shards.iter().map(|s| s.len()).sum());
+    let mut positions = vec![0usize; shards.len()];
+    let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
+        .iter()
+        .enumerate()
+        .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
+        .collect();
+    while let Some(Reverse((_, index))) = fronts.pop() {
+        let shard = shards[index];
+        out.push(&shard.records[positions[index]]);
+        positions[index] += 1;
+        if let Some(next) = shard.records.get(positions[index]) {
+            fronts.push(Reverse((next.end_raw, index)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callsite::ModuleId;
+    use crate::entry::Status;
+
+    fn record(end_raw: u64) -> Record {
+        Record {
+            module: ModuleId(0),
+            thread: 0,
+            status: Status::Success,
+            trace_id: 1,
+            span_id: end_raw,
+            parent_span_id: 0,
+            start_raw: end_raw,
+            end_raw,
+            quality: None,
+            details: None,
+        }
+    }
+
+    fn shard(ends: &[u64]) -> ShardHistory {
+        let mut shard = ShardHistory::default();
+        for &end in ends {
+            shard.push(record(end), usize::MAX);
+        }
+        shard
+    }
+
+    fn ends(shards: &[&ShardHistory]) -> Vec<u64> {
+        merged(shards).iter().map(|r| r.end_raw).collect()
+    }
+
+    #[test]
+    fn a_shard_keeps_its_newest_and_counts_what_it_drops() {
+        let mut one = ShardHistory::default();
+        for end in 0..10 {
+            one.push(record(end), 4);
+        }
+        assert_eq!(ends(&[&one]), [6, 7, 8, 9]);
+        assert_eq!(one.evicted(), 6);
+    }
+
+    #[test]
+    fn trimming_drops_the_oldest_across_shards() {
+        let (mut a, mut b, mut c) = (
+            shard(&[1, 4, 7, 10]),
+            shard(&[2, 5, 8]),
+            shard(&[3, 6, 9, 11, 12]),
+        );
+        assert_eq!(trim(&mut [&mut a, &mut b, &mut c], 5), 5);
+        assert_eq!(ends(&[&a, &b, &c]), [8, 9, 10, 11, 12]);
+        assert_eq!(a.evicted() + b.evicted() + c.evicted(), 7);
+        assert_eq!(
+            trim(&mut [&mut a, &mut b, &mut c], 5),
+            5,
+            "nothing more to drop"
+        );
+    }
+
+    #[test]
+    fn removal_by_mark_keeps_newer_records() {
+        let mut a = shard(&[1, 2, 3]);
+        let mark = a.end_seq();
+        a.push(record(4), usize::MAX);
+        a.remove_before(mark);
+        assert_eq!(ends(&[&a]), [4]);
+        assert_eq!(a.evicted(), 0, "exported records are not evictions");
+    }
+}
