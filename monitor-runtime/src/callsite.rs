@@ -51,6 +51,11 @@ pub(crate) fn intern(name: &str) -> ModuleId {
     ModuleId(id)
 }
 
+/// The id of `name` if it was ever registered.
+pub(crate) fn lookup(name: &str) -> Option<ModuleId> {
+    registry().read().ids.get(name).map(|&id| ModuleId(id))
+}
+
 fn intern_slow(name: &str) -> ModuleId {
     if let Some(&id) = registry().read().ids.get(name) {
         return ModuleId(id);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
-use crate::callsite::{intern, module_name, ModuleId};
+use crate::callsite::{intern, lookup, module_name, ModuleId};
 use crate::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
 use crate::clock;
 use crate::context::thread_name;
@@ -319,7 +319,9 @@ impl ExecutionTracer {
 
     /// Aggregate metrics of module `name` (empty ones if it has not run).
     pub fn module_metrics(&self, name: &str) -> ModuleMetrics {
-        let id = intern(name);
+        let Some(id) = lookup(name) else {
+            return ModuleMetrics::empty(name);
+        };
         let mut stats = ModuleStats::default();
         for shard in self.inner.shards.iter() {
             if let Some(Some(shard_stats)) = shard.0.lock().stats.get(id.0 as usize) {
@@ -409,7 +411,7 @@ impl ExecutionTracer {
         if let Some(growth) = growth {
             let retained = inner.retained.fetch_add(growth, Ordering::Relaxed) + growth;
             if retained > inner.trim_threshold {
-                self.trim_in_background_of_recording();
+                self.trim_after_growth();
             }
         }
     }
@@ -417,7 +419,7 @@ impl ExecutionTracer {
     /// Trims the history when the shards together hold too much; skipped if another
     /// thread is already at it.
     #[cold]
-    fn trim_in_background_of_recording(&self) {
+    fn trim_after_growth(&self) {
         let Some(_trimming) = self.inner.trimming.try_lock() else {
             return;
         };
