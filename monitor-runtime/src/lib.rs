@@ -47,6 +47,7 @@ mod histogram;
 mod history;
 mod metrics;
 mod monitor;
+mod otlp;
 mod panic;
 mod tracer;
 
@@ -64,6 +65,7 @@ pub use crate::export::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
 pub use crate::guard::{TraceGuard, Traced, TracedKeep, TracerRef};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 pub use crate::monitor::ModuleMonitor;
+pub use crate::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
 pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 /// The process-wide tracer that monitored calls record into when they name no tracer and
