@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Compile time of a crate with 200 instrumented functions: `#[monitor::monitored]` against
+# `#[tracing::instrument]` (DESIGN.md: no slower). Dependencies are built first; only the
+# generated crate itself is timed, as the median of several clean rebuilds of it.
+#
+# Usage: scripts/compile-time.sh [runs]   (default 5)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-5}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+generate() { # name attribute dependency-line
+    local dir="$work/$1"
+    mkdir -p "$dir/src"
+    cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$1"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+$3
+serde = { version = "1", features = ["derive"] }
+
+[workspace]
+TOML
+    {
+        echo "#![allow(dead_code)]"
+        echo "#[derive(Debug, serde::Serialize)] pub struct Query { pub text: String, pub k: usize }"
+        for i in $(seq 1 200); do
+            echo "$2"
+            echo "pub fn step_$i(query: &Query, temperature: f64) -> Result<String, std::io::Error> {"
+            echo "    if query.k == $i { return Err(std::io::Error::other(\"too many\")); }"
+            echo "    Ok(format!(\"{}-{}-{}\", query.text, temperature, $i))"
+            echo "}"
+        done
+    } > "$dir/src/lib.rs"
+}
+
+generate with_monitor '#[monitor::monitored]' "monitor = { path = \"$root\" }"
+generate with_tracing '#[tracing::instrument(ret, err)]' 'tracing = "0.1"'
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+for crate in with_monitor with_tracing; do
+    (cd "$work/$crate" && cargo build -q 2>/dev/null)
+    times=()
+    for _ in $(seq "$runs"); do
+        touch "$work/$crate/src/lib.rs"
+        start=$(date +%s.%N)
+        (cd "$work/$crate" && cargo build -q)
+        end=$(date +%s.%N)
+        times+=("$(echo "$end - $start" | bc)")
+    done
+    printf '%s: median %.2f s over %s rebuilds\n' "$crate" "$(printf '%s\n' "${times[@]}" | median)" "$runs"
+done
