@@ -18,3 +18,22 @@ pub fn default_tracer() -> TracerRef<'static> {
         None => TracerRef::Borrowed(crate::global_tracer()),
     }
 }
+
+// --- #[monitored] support ---
+
+pub use crate::capture::CapturedValue;
+pub use crate::entry::ErrorInfo;
+pub use crate::specialize::{
+    as_tracer, AsTracer, CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref, ErrorViaDisplay,
+    ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult, OutcomeOfValue, Wrap,
+};
+pub use tracing;
+
+/// The `type_name` of a fn item: generated code passes a fn nested in the monitored
+/// function, whose path names the function (see [`Callsite::from_fn_path`]).
+#[inline]
+pub fn type_name_of_fn<F>(_: F) -> &'static str {
+    ::core::any::type_name::<F>()
+}
+
+// --- end #[monitored] support ---

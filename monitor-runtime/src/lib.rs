@@ -41,6 +41,7 @@ mod histogram;
 mod metrics;
 mod monitor;
 mod panic;
+mod specialize;
 mod tracer;
 
 use std::sync::OnceLock;
