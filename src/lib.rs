@@ -13,6 +13,9 @@
 
 pub use monitor_runtime::*;
 
+#[doc(inline)]
+pub use monitor_macros::monitored;
+
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
 pub mod __private {
