@@ -58,7 +58,9 @@ async fn slow(millis: u64) -> u64 {
 #[test]
 fn dropped_futures_are_cancelled() {
     let (timed_out, entries) = block_on(traced_async(async {
-        tokio::time::timeout(Duration::from_millis(1), slow(60_000)).await.is_err()
+        tokio::time::timeout(Duration::from_millis(1), slow(60_000))
+            .await
+            .is_err()
     }));
     assert!(timed_out);
     let e = only(&entries);

@@ -76,7 +76,15 @@ fn credentials(
     author: &str,
     primary_key: u32,
 ) -> usize {
-    let _ = (api_key, apiKey, token, auth_token, password, client_secret, authorization);
+    let _ = (
+        api_key,
+        apiKey,
+        token,
+        auth_token,
+        password,
+        client_secret,
+        authorization,
+    );
     let _ = (max_tokens, tokenizer, author, primary_key);
     0
 }
@@ -146,7 +154,10 @@ fn skip_and_log_switches() {
     assert_eq!(inputs(&entries[1]), json!({}));
     assert_eq!(entries[1].outputs, Some(json!(3)), "skip_all only skips arguments");
     assert_eq!((inputs(&entries[2]), entries[2].outputs.clone()), (json!({}), None));
-    assert_eq!((inputs(&entries[3]), entries[3].outputs.clone()), (json!({"a": 4}), None));
+    assert_eq!(
+        (inputs(&entries[3]), entries[3].outputs.clone()),
+        (json!({"a": 4}), None)
+    );
 }
 
 #[monitored]

@@ -30,12 +30,18 @@ fn io(fail: bool) -> std::io::Result<u8> {
 fn result_aliases_are_results() {
     let (_, entries) = traced(|| (aliased(false), aliased(true), io(false), io(true)));
     let statuses: Vec<_> = entries.iter().map(|e| e.status).collect();
-    assert_eq!(statuses, [Status::Success, Status::Error, Status::Success, Status::Error]);
+    assert_eq!(
+        statuses,
+        [Status::Success, Status::Error, Status::Success, Status::Error]
+    );
     let fmt = entries[1].error.as_ref().unwrap();
     assert_eq!(fmt.kind, "core::fmt::Error");
     assert_eq!(fmt.message, "an error occurred when formatting an argument");
     let io = entries[3].error.as_ref().unwrap();
-    assert_eq!((io.kind.as_str(), io.message.as_str()), ("std::io::error::Error", "missing file"));
+    assert_eq!(
+        (io.kind.as_str(), io.message.as_str()),
+        ("std::io::error::Error", "missing file")
+    );
     assert_eq!(entries[2].outputs, Some(json!(2)));
 }
 
@@ -99,7 +105,11 @@ fn errors_by_capability() {
     });
     let boxed = entries[0].error.as_ref().unwrap();
     assert_eq!(boxed.message, "boxed failure");
-    assert!(boxed.kind.starts_with("alloc::boxed::Box<dyn core::error::Error"), "{}", boxed.kind);
+    assert!(
+        boxed.kind.starts_with("alloc::boxed::Box<dyn core::error::Error"),
+        "{}",
+        boxed.kind
+    );
     assert_eq!(entries[1].status, Status::Success);
     assert_eq!(entries[2].error.as_ref().unwrap().message, "just text");
     let debug = entries[3].error.as_ref().unwrap();
@@ -107,7 +117,9 @@ fn errors_by_capability() {
     assert!(debug.kind.ends_with("Code"));
     let silent = entries[4].error.as_ref().unwrap();
     assert!(silent.kind.ends_with("Silent") && silent.message == silent.kind);
-    assert!(entries.iter().all(|e| e.outputs.is_none() || e.status == Status::Success));
+    assert!(entries
+        .iter()
+        .all(|e| e.outputs.is_none() || e.status == Status::Success));
 }
 
 #[derive(Debug, serde::Serialize)]

@@ -139,7 +139,10 @@ fn manhattan((dx, dy): (i32, i32), Point { x, y }: Point, _: u8, &scale: &i32) -
 fn pattern_arguments_record_their_bindings() {
     let (out, entries) = traced(|| manhattan((1, 2), Point { x: 3, y: -4 }, 0, &2));
     assert_eq!(out, 12);
-    assert_eq!(inputs(only(&entries)), json!({"dx": 1, "dy": 2, "x": 3, "y": -4, "scale": 2}));
+    assert_eq!(
+        inputs(only(&entries)),
+        json!({"dx": 1, "dy": 2, "x": 3, "y": -4, "scale": 2})
+    );
 }
 
 /// # Safety
@@ -193,7 +196,10 @@ fn explode(message: &str) -> u32 {
 fn panics_are_recorded_and_keep_unwinding() {
     let (caught, entries) = traced(|| std::panic::catch_unwind(|| explode("boom")));
     let payload = caught.unwrap_err();
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("exploded: boom"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("exploded: boom")
+    );
     let e = only(&entries);
     assert_eq!(e.status, Status::Panic);
     let error = e.error.as_ref().unwrap();

@@ -51,6 +51,7 @@ impl Counter {
         self.get_mut().count
     }
 
+    #[allow(clippy::needless_arbitrary_self_type)] // the form under test
     fn typed(self: &Self) -> u32 {
         self.count
     }
@@ -161,7 +162,9 @@ where
 #[test]
 fn generic_impls_with_a_name_prefix() {
     let (found, entries) = traced(|| {
-        let mut cache = Cache { items: vec!["a".to_owned()] };
+        let mut cache = Cache {
+            items: vec!["a".to_owned()],
+        };
         cache.push("b".to_owned());
         cache.find(&"b".to_owned())
     });
@@ -210,5 +213,8 @@ fn method_attributes_name_the_type_at_run_time() {
         Wrapper(3u8).get();
     });
     let names: Vec<_> = entries.iter().map(|e| e.module.as_str()).collect();
-    assert_eq!(names, ["Solo::method", "Solo::associated", "Solo::later", "Wrapper::get"]);
+    assert_eq!(
+        names,
+        ["Solo::method", "Solo::associated", "Solo::later", "Wrapper::get"]
+    );
 }

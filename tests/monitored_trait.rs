@@ -74,7 +74,10 @@ fn native_async_fn_in_traits() {
     assert_eq!(entries[0].outputs, Some(json!(["q0", "q1"])));
     assert_eq!(entries[1].status, Status::Error);
     let error = entries[1].error.as_ref().unwrap();
-    assert_eq!((error.kind.as_str(), error.message.as_str()), ("std::io::error::Error", "empty query"));
+    assert_eq!(
+        (error.kind.as_str(), error.message.as_str()),
+        ("std::io::error::Error", "empty query")
+    );
 }
 
 #[async_trait]
@@ -135,7 +138,10 @@ impl Agent for MethodLevel {
 
 fn run_agent(agent: Arc<dyn Agent>) -> Vec<monitor::TraceEntry> {
     let tracer = ExecutionTracer::new();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let task = runtime.spawn(monitor::WithTracerExt::with_tracer(
         async move {
             let done = agent.act("x".to_owned()).await.unwrap();
@@ -158,13 +164,20 @@ fn async_trait_with_monitored_first() {
     let names: Vec<_> = entries.iter().map(|e| e.module.as_str()).collect();
     assert_eq!(
         names,
-        ["<MonitoredFirst as Agent>::act", "<MonitoredFirst as Agent>::act", "<MonitoredFirst as Agent>::plan"]
+        [
+            "<MonitoredFirst as Agent>::act",
+            "<MonitoredFirst as Agent>::act",
+            "<MonitoredFirst as Agent>::plan"
+        ]
     );
     assert_eq!(inputs(&entries[0]), json!({"goal": "x"}));
     assert_eq!(entries[0].outputs, Some(json!("did x")));
     assert_eq!(entries[1].status, Status::Error);
     let error = entries[1].error.as_ref().unwrap();
-    assert_eq!((error.kind.as_str(), error.message.as_str()), ("anyhow::Error", "no goal"));
+    assert_eq!(
+        (error.kind.as_str(), error.message.as_str()),
+        ("anyhow::Error", "no goal")
+    );
     assert_eq!(entries[2].outputs, Some(json!(4)));
 }
 
@@ -174,7 +187,11 @@ fn async_trait_with_async_trait_first() {
     let names: Vec<_> = entries.iter().map(|e| e.module.as_str()).collect();
     assert_eq!(
         names,
-        ["<AsyncTraitFirst as Agent>::act", "<AsyncTraitFirst as Agent>::act", "<AsyncTraitFirst as Agent>::plan"]
+        [
+            "<AsyncTraitFirst as Agent>::act",
+            "<AsyncTraitFirst as Agent>::act",
+            "<AsyncTraitFirst as Agent>::plan"
+        ]
     );
     assert_eq!(inputs(&entries[0]), json!({"goal": "x"}));
     assert_eq!(entries[0].outputs, Some(json!("did x")));
@@ -187,7 +204,10 @@ fn async_trait_with_async_trait_first() {
 fn async_trait_with_method_attributes() {
     let entries = run_agent(Arc::new(MethodLevel));
     let names: Vec<_> = entries.iter().map(|e| e.module.as_str()).collect();
-    assert_eq!(names, ["<MethodLevel as Agent>::act", "<MethodLevel as Agent>::act", "planner"]);
+    assert_eq!(
+        names,
+        ["<MethodLevel as Agent>::act", "<MethodLevel as Agent>::act", "planner"]
+    );
     assert_eq!(inputs(&entries[2]), json!({"steps": 2}));
 }
 

@@ -110,7 +110,11 @@ impl Parse for Args {
                 }
                 "log_inputs" | "log_outputs" => {
                     let flag = bool_value(input, &key)?;
-                    let slot = if key == "log_inputs" { &mut args.log_inputs } else { &mut args.log_outputs };
+                    let slot = if key == "log_inputs" {
+                        &mut args.log_inputs
+                    } else {
+                        &mut args.log_outputs
+                    };
                     set(slot, key, flag)?;
                 }
                 "skip" => {
@@ -126,7 +130,7 @@ impl Parse for Args {
                     let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
                     let mut seen: Vec<&Ident> = Vec::new();
                     for name in &names {
-                        if seen.iter().any(|s| *s == name) {
+                        if seen.contains(&name) {
                             return Err(syn::Error::new(name.span(), format!("`{name}` is skipped twice")));
                         }
                         seen.push(name);
@@ -137,7 +141,11 @@ impl Parse for Args {
                     if input.peek(Token![=]) || input.peek(syn::token::Paren) {
                         return Err(syn::Error::new(key.span(), format!("`{key}` takes no value")));
                     }
-                    let slot = if key == "off" { &mut args.off } else { &mut args.skip_all };
+                    let slot = if key == "off" {
+                        &mut args.off
+                    } else {
+                        &mut args.skip_all
+                    };
                     set(slot, key, ())?;
                 }
                 "level" => {
@@ -156,7 +164,10 @@ impl Parse for Args {
                 "crate" => {
                     let path: LitStr = value(input, &key)?;
                     let path: Path = path.parse().map_err(|_| {
-                        syn::Error::new(path.span(), "`crate` expects the path of the `monitor` crate, like \"monitor\"")
+                        syn::Error::new(
+                            path.span(),
+                            "`crate` expects the path of the `monitor` crate, like \"monitor\"",
+                        )
                     })?;
                     set(&mut args.krate, key, path)?;
                 }
@@ -189,7 +200,10 @@ fn bool_value(input: ParseStream<'_>, key: &Ident) -> syn::Result<bool> {
     let lit: Lit = value(input, key)?;
     match lit {
         Lit::Bool(LitBool { value, .. }) => Ok(value),
-        other => Err(syn::Error::new_spanned(other, format!("expected `{key} = true` or `{key} = false`"))),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("expected `{key} = true` or `{key} = false`"),
+        )),
     }
 }
 

@@ -6,8 +6,18 @@
 
 pub(crate) fn is_secret_name(name: &str) -> bool {
     const WORDS: &[&str] = &[
-        "password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "auth", "credential",
-        "credentials", "cookie", "passphrase",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "authorization",
+        "auth",
+        "credential",
+        "credentials",
+        "cookie",
+        "passphrase",
     ];
     const PAIRS: &[(&str, &str)] = &[("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key")];
     let words = split_words(name);

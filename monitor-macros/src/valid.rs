@@ -43,7 +43,10 @@ pub(crate) fn check_args(args: &Args, errors: &mut Errors) {
             || args.level.is_some()
             || args.krate.is_some();
         if others {
-            errors.push(syn::Error::new(span_of(off), "`off` leaves the function unmonitored and takes no other options"));
+            errors.push(syn::Error::new(
+                span_of(off),
+                "`off` leaves the function unmonitored and takes no other options",
+            ));
         }
     }
 }
@@ -77,7 +80,10 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
                     } else {
                         format!("parameters of `{}`: {}", sig.ident, list.join(", "))
                     };
-                    errors.push(syn::Error::new(name.span(), format!("cannot skip `{name}`: not a parameter; {known}")));
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        format!("cannot skip `{name}`: not a parameter; {known}"),
+                    ));
                 }
             }
         }
@@ -112,7 +118,10 @@ pub(crate) fn not_a_fn(item: &Item) -> syn::Error {
         Item::Struct(i) => (i.struct_token.span, "a struct"),
         Item::Enum(i) => (i.enum_token.span, "an enum"),
         Item::Union(i) => (i.union_token.span, "a union"),
-        Item::Trait(i) => (i.trait_token.span, "a trait definition (put it on the trait's `impl` blocks)"),
+        Item::Trait(i) => (
+            i.trait_token.span,
+            "a trait definition (put it on the trait's `impl` blocks)",
+        ),
         Item::Mod(i) => (i.mod_token.span, "a module"),
         Item::Const(i) => (i.const_token.span, "a const"),
         Item::Static(i) => (i.static_token.span, "a static"),

@@ -36,4 +36,12 @@ pub fn type_name_of_fn<F>(_: F) -> &'static str {
     ::core::any::type_name::<F>()
 }
 
+/// Calls a `quality = f` function with the success value. A function rather than
+/// `(f)(value)` in generated code, so that a closure's parameter types are inferred from
+/// `&T` and a wrong function is reported as not being `FnOnce(&T) -> f64`.
+#[inline]
+pub fn quality<T: ?Sized, F: FnOnce(&T) -> f64>(score: F, value: &T) -> f64 {
+    score(value)
+}
+
 // --- end #[monitored] support ---

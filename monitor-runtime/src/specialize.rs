@@ -257,6 +257,8 @@ pub fn as_tracer<T: AsTracer + ?Sized>(tracer: &T) -> &ExecutionTracer {
 }
 
 #[cfg(test)]
+// The extra borrows are the mechanism under test, as in generated code.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
 
@@ -268,8 +270,13 @@ mod tests {
     #[test]
     fn capture_picks_the_strongest_form() {
         assert_eq!((&&&Wrap(&3)).__monitor_capture(100), CapturedValue::Json("3".into()));
-        assert_eq!((&&&Wrap(&DebugOnly)).__monitor_capture(100), CapturedValue::Text("DebugOnly".into()));
-        assert!(matches!((&&&Wrap(&Plain)).__monitor_capture(100), CapturedValue::Opaque(name) if name.ends_with("Plain")));
+        assert_eq!(
+            (&&&Wrap(&DebugOnly)).__monitor_capture(100),
+            CapturedValue::Text("DebugOnly".into())
+        );
+        assert!(
+            matches!((&&&Wrap(&Plain)).__monitor_capture(100), CapturedValue::Opaque(name) if name.ends_with("Plain"))
+        );
     }
 
     #[test]

@@ -245,7 +245,9 @@ impl Output {
     /// so that `?`, `.into()` and friends in the body infer as they would in the function.
     fn fake_return(&self) -> TokenStream {
         match &self.ty {
-            Some(ty) if !self.is_infer() => quote! {
+            // Spanned at the return type, so a mismatch notes "return type inferred here"
+            // at the signature rather than at the attribute.
+            Some(ty) if !self.is_infer() => quote_spanned! {ty.span()=>
                 #[allow(
                     unknown_lints,
                     unreachable_code,

@@ -99,11 +99,17 @@ fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Args>> {
         let parsed = match &attr.meta {
             Meta::Path(_) => Ok(Args::default()),
             Meta::List(list) => list.parse_args::<Args>(),
-            Meta::NameValue(meta) => Err(syn::Error::new_spanned(meta, "expected `#[monitored]` or `#[monitored(...)]`")),
+            Meta::NameValue(meta) => Err(syn::Error::new_spanned(
+                meta,
+                "expected `#[monitored]` or `#[monitored(...)]`",
+            )),
         };
         match parsed {
             Ok(_) if found.is_some() => {
-                result = Err(syn::Error::new_spanned(attr, "duplicate `#[monitored]` attribute on this method"));
+                result = Err(syn::Error::new_spanned(
+                    attr,
+                    "duplicate `#[monitored]` attribute on this method",
+                ));
             }
             Ok(args) => found = Some((attr.clone(), args)),
             Err(error) => result = Err(error),

@@ -16,7 +16,11 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
     if !args.log_inputs() {
         return TokenStream::new();
     }
-    let skipped = |ident: &Ident| args.skip.as_ref().is_some_and(|skip| skip.value.iter().any(|s| s == ident));
+    let skipped = |ident: &Ident| {
+        args.skip
+            .as_ref()
+            .is_some_and(|skip| skip.value.iter().any(|s| s == ident))
+    };
     let adds: Vec<TokenStream> = params(sig)
         .into_iter()
         .filter(|param| !skipped(&param.ident))
@@ -65,7 +69,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool
     });
     let quality = args.quality.as_ref().map(|quality| {
         let quality = &quality.value;
-        let call = quote_spanned! {quality.span()=> (#quality)(__monitor_value) };
+        let call = quote_spanned! {quality.span()=> #krate::__private::quality(#quality, __monitor_value) };
         quote! { __monitor_guard.score_quality(|| #call); }
     });
     let ok_event = event(args, krate, name, quote!("success"), None);

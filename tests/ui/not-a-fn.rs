@@ -1,0 +1,13 @@
+use monitor::monitored;
+
+#[monitored]
+struct Retriever {
+    top_k: usize,
+}
+
+#[monitored]
+trait Module {
+    fn forward(&self);
+}
+
+fn main() {}
