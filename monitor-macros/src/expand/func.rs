@@ -163,7 +163,7 @@ fn tracer(args: &Args, sig: &Signature) -> (TokenStream, TokenStream) {
         (
             quote! {
                 let __monitor_tracer = &(#expr);
-                let __monitor_tracer = #krate::__private::ExecutionTracer::clone(#as_tracer);
+                let __monitor_tracer = <#krate::__private::ExecutionTracer as ::core::clone::Clone>::clone(#as_tracer);
             },
             quote!(#krate::__private::TracerRef::Owned(__monitor_tracer)),
         )
