@@ -2,6 +2,9 @@
 //! shape of function compiles here without an allow on the monitored items. (That it needs
 //! no prelude is `tests/ui/pass/no-std-prelude.rs`.)
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 #![deny(
     warnings,
     unused_qualifications,

@@ -1,6 +1,9 @@
 //! `#[monitored]` on `async fn`: the call spans the whole future, nesting follows the task
 //! across `.await`s and threads, and a dropped future is recorded as cancelled.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use std::time::Duration;

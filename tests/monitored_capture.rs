@@ -2,6 +2,9 @@
 //! secrets redacted by name; a size cap with a visible marker; `skip`, `skip_all`,
 //! `log_inputs`, `log_outputs`.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use common::{inputs, only, traced};

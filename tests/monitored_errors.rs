@@ -1,6 +1,9 @@
 //! Status by type, not by spelling: `Result` aliases, `anyhow`, boxed errors, errors that are
 //! only `Display` or `Debug`; panics; the quality function.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use common::{only, traced};

@@ -1,5 +1,8 @@
 //! `#[monitored]` on free functions: every shape of signature, every way out.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use common::{entry, inputs, only, traced};

@@ -1,6 +1,9 @@
 //! `#[monitored]` on inherent `impl` blocks and on single methods: every receiver form,
 //! per-method opt-out and options, generic types, `Type::method` names.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use std::pin::Pin;

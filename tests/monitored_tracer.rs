@@ -1,6 +1,9 @@
 //! `tracer = expr`: a `static`, a `&ExecutionTracer`, an `Arc<ExecutionTracer>`, a field
 //! such as `self.tracer` with every receiver; and the scoped default.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use std::sync::{Arc, LazyLock};

@@ -1,6 +1,9 @@
 //! `#[monitored]` on trait impls: `<Type as Trait>::method` names, native `async fn` in
 //! traits, and `#[async_trait]` with the attributes in either order.
 
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
 mod common;
 
 use std::sync::Arc;
