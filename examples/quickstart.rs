@@ -117,7 +117,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "module", "calls", "success", "p50 ms", "p95 ms", "quality", "tokens"
     );
     for (name, m) in &metrics.modules {
-        let quality = m.avg_quality_score.map_or_else(|| "-".to_owned(), |q| format!("{q:.2}"));
+        let quality = m
+            .avg_quality_score
+            .map_or_else(|| "-".to_owned(), |q| format!("{q:.2}"));
         println!(
             "{:<32} {:>6} {:>7.0}% {:>9.3} {:>9.3} {:>8} {:>7}",
             name,

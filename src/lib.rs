@@ -248,8 +248,9 @@ pub use monitor_runtime::*;
 ///   still point at your code. With `#[track_caller]` the body stays inline instead, so
 ///   that `Location::caller()` is unchanged; an early `return` there is recorded as a
 ///   success without output.
-/// - The clock starts when an async fn is first polled (when it is called, for
-///   `#[async_trait]` methods) and stops when its future completes.
+/// - An async call starts when its future is first polled (also for `#[async_trait]`
+///   methods and other fns returning `Box::pin(async move { .. })`) and ends when the future
+///   completes; a future never polled records nothing.
 #[doc(inline)]
 pub use monitor_macros::monitored;
 

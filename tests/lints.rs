@@ -4,7 +4,6 @@
 
 // Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
 #![cfg(feature = "enabled")]
-
 #![deny(
     warnings,
     unused_qualifications,

@@ -70,7 +70,11 @@ fn one_event_per_call_at_the_level_asked() {
     });
     let events = events.0.lock().unwrap().clone();
     assert_eq!(events.len(), 3, "{events:#?}");
-    assert_eq!(events[0].0, module_path!(), "name known only at run time: the module path");
+    assert_eq!(
+        events[0].0,
+        module_path!(),
+        "name known only at run time: the module path"
+    );
     assert_eq!(events[0].1, Level::DEBUG);
     assert_eq!(
         events[0].2,

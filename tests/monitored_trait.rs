@@ -217,10 +217,15 @@ fn async_trait_with_method_attributes() {
 #[test]
 fn async_trait_futures_dropped_early_are_cancelled() {
     let agent = AsyncTraitFirst;
-    let (_, entries) = traced(|| drop(agent.act("never polled".to_owned())));
+    let (_, entries) = traced(|| {
+        let mut future = agent.act("interrupted".to_owned());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // The first poll starts the call and stops at the `yield_now`; then it is dropped.
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+    });
     let e = only(&entries);
     assert_eq!(e.status, Status::Cancelled);
-    assert_eq!(inputs(e), json!({"goal": "never polled"}));
+    assert_eq!(inputs(e), json!({"goal": "interrupted"}));
 }
 
 trait Scorer<T> {
@@ -244,4 +249,30 @@ fn generic_trait_impls() {
     assert_eq!(e.module, "<Length as Scorer>::score");
     // `T` has no declared `Serialize` or `Debug` bound: a placeholder naming the type.
     assert_eq!(inputs(e), json!({"item": "<&str>"}));
+}
+
+#[async_trait]
+trait Geometry {
+    async fn area(&self, size: (u32, u32), scale: u32) -> u32;
+}
+
+struct Rect;
+
+#[async_trait]
+#[monitored]
+impl Geometry for Rect {
+    async fn area(&self, (w, h): (u32, u32), mut scale: u32) -> u32 {
+        scale += 1;
+        w * h * scale
+    }
+}
+
+#[test]
+fn async_trait_pattern_arguments() {
+    let (out, entries) = block_on(traced_async(Rect.area((2, 3), 1)));
+    assert_eq!(out, 12);
+    let e = only(&entries);
+    // `#[async_trait]` moved the pattern into the body: the whole argument is recorded,
+    // under its position.
+    assert_eq!(inputs(e), json!({"arg1": [2, 3], "scale": 1}));
 }

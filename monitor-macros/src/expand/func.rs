@@ -5,7 +5,7 @@
 //! - `async fn`: the body becomes `async move { body }`, traced with `instrument_keep`, which
 //!   keeps the call current whenever the future is polled and hands the guard back at the end.
 //! - `fn` whose last expression is `Box::pin(async move { .. })` (what `#[async_trait]`
-//!   generates): that async block is traced the same way.
+//!   generates): that async block is traced the same way, inside a new boxed async block.
 //!
 //! In every shape a guard is created first; dropped during a panic it records the panic,
 //! dropped unfinished (a cancelled future) it records a cancellation.
@@ -69,13 +69,15 @@ pub(crate) fn expand_body(args: &Args, name: &Name, attrs: &[Attribute], sig: &S
             __monitor_out
         }
     } else if let Some((prefix, box_pin, future)) = boxed_async(block) {
+        // As for an `async fn`, the call starts at the first poll (so `with_tracer` around
+        // the future applies) and the arguments are captured there, before the boxed
+        // block moves them.
         quote! {
             #(#prefix)*
             #callsite
-            #enter
-            let __monitor_future = __monitor_guard.instrument_keep(#future);
             #box_pin(async move {
-                let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
+                #enter
+                let (__monitor_out, mut __monitor_guard) = __monitor_guard.instrument_keep(#future).await;
                 #classify
                 __monitor_out
             })
