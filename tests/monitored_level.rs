@@ -56,6 +56,19 @@ fn silent() -> u8 {
     0
 }
 
+trait Module {
+    fn forward(&self) -> u8;
+}
+
+struct Agent;
+
+#[monitored(level = "info")]
+impl Module for Agent {
+    fn forward(&self) -> u8 {
+        1
+    }
+}
+
 #[test]
 fn one_event_per_call_at_the_level_asked() {
     let events = Events::default();
@@ -66,10 +79,11 @@ fn one_event_per_call_at_the_level_asked() {
             let _ = retrieve("");
             ranked();
             silent();
+            Agent.forward();
         })
     });
     let events = events.0.lock().unwrap().clone();
-    assert_eq!(events.len(), 3, "{events:#?}");
+    assert_eq!(events.len(), 4, "{events:#?}");
     assert_eq!(
         events[0].0,
         module_path!(),
@@ -85,4 +99,14 @@ fn one_event_per_call_at_the_level_asked() {
         "message=monitored call finished module=\"retrieve\" status=\"error\" error=empty query"
     );
     assert_eq!((events[2].0.as_str(), events[2].1), ("monitor::rank", Level::WARN));
+    // Trait methods filter under their type: `monitor::Agent` covers all of Agent's methods.
+    assert_eq!(
+        (events[3].0.as_str(), events[3].1),
+        ("monitor::Agent::forward", Level::INFO)
+    );
+    assert!(
+        events[3].2.contains("module=\"<Agent as Module>::forward\""),
+        "{}",
+        events[3].2
+    );
 }

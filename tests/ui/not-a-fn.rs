@@ -10,4 +10,9 @@ trait Module {
     fn forward(&self);
 }
 
+trait Scorer {
+    #[monitored]
+    fn score(&self) -> f64;
+}
+
 fn main() {}

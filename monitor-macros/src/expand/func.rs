@@ -38,10 +38,13 @@ pub(crate) fn expand_body(args: &Args, name: &Name, attrs: &[Attribute], sig: &S
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
     let guard_mut = (sync || !captures.is_empty()).then(|| quote!(mut));
-    let enter = quote! {
-        #tracer_stmts
+    let start = quote! {
         let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, &__MONITOR_CALLSITE);
         #captures
+    };
+    let enter = quote! {
+        #tracer_stmts
+        #start
     };
     let output = Output::of(sig);
     let classify = classify(args, &krate, name, output.unit);
@@ -55,16 +58,21 @@ pub(crate) fn expand_body(args: &Args, name: &Name, attrs: &[Attribute], sig: &S
         __monitor_body
     };
 
+    // In the async shapes the guard is started in a block of its own: a guard is not
+    // `Send`, and a local that was borrowed (`add_input`) counts as held across an
+    // `.await` until its scope ends, even once moved into `instrument_keep`.
     let body = if sig.asyncness.is_some() {
         quote! {
             #callsite
-            #enter
-            let (__monitor_out, mut __monitor_guard) = __monitor_guard
-                .instrument_keep(async move {
+            #tracer_stmts
+            let __monitor_future = {
+                #start
+                __monitor_guard.instrument_keep(async move {
                     #fake_return
                     #run_body
                 })
-                .await;
+            };
+            let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
             #classify
             __monitor_out
         }
@@ -76,8 +84,12 @@ pub(crate) fn expand_body(args: &Args, name: &Name, attrs: &[Attribute], sig: &S
             #(#prefix)*
             #callsite
             #box_pin(async move {
-                #enter
-                let (__monitor_out, mut __monitor_guard) = __monitor_guard.instrument_keep(#future).await;
+                #tracer_stmts
+                let __monitor_future = {
+                    #start
+                    __monitor_guard.instrument_keep(#future)
+                };
+                let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
                 #classify
                 __monitor_out
             })

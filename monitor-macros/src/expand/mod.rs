@@ -60,10 +60,15 @@ fn expand_item(args: Args, item: Item) -> syn::Result<TokenStream> {
             Ok(func::expand_item_fn(&args, name, function))
         }
         Item::Impl(block) => impls::expand(&args, block, errors),
-        Item::Verbatim(tokens) if tokens.to_string().contains("fn ") => Err(syn::Error::new_spanned(
-            tokens,
-            "`#[monitored]` needs a function with a body; on a trait, put it on the `impl` blocks",
-        )),
+        // A method declared in a trait without a body.
+        Item::Verbatim(tokens) if syn::parse2::<syn::TraitItemFn>(tokens.clone()).is_ok() => {
+            let method = syn::parse2::<syn::TraitItemFn>(tokens)?;
+            Err(syn::Error::new_spanned(
+                method.sig.fn_token,
+                "`#[monitored]` needs a function with a body; for a trait method, put it on the \
+                 method in the `impl` blocks (or on the blocks)",
+            ))
+        }
         other => Err(not_a_fn(&other)),
     }
 }

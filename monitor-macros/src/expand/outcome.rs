@@ -113,7 +113,7 @@ fn event(args: &Args, krate: &Path, name: &Name, status: TokenStream, error: Opt
     let level_ident = format_ident!("{}", level.value.value().to_ascii_uppercase(), span = Span::call_site());
     let target = match name {
         Name::Literal(name) => {
-            let target = format!("monitor::{name}");
+            let target = format!("monitor::{}", target_path(name));
             quote!(#target)
         }
         Name::FnPath => quote!(::core::module_path!()),
@@ -128,5 +128,17 @@ fn event(args: &Args, krate: &Path, name: &Name, status: TokenStream, error: Opt
             #error
             "monitored call finished"
         );
+    }
+}
+
+/// A module name as a `tracing` target path, which filters can match by prefix:
+/// `<Agent as Module>::act` becomes `Agent::act`.
+fn target_path(name: &str) -> String {
+    match name.strip_prefix('<').and_then(|rest| rest.split_once('>')) {
+        Some((qualified, method)) => {
+            let ty = qualified.split(" as ").next().unwrap_or(qualified).trim();
+            format!("{ty}{method}")
+        }
+        None => name.to_owned(),
     }
 }
