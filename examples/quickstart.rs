@@ -1,41 +1,111 @@
-//! A small question-answering pipeline (retrieve, generate, judge) monitored end to end.
-//! Prints each module's metrics as a table and writes every trace to `traces.json`.
+//! A small question-answering pipeline (retrieve, generate, judge) monitored with
+//! `#[monitored]`: on a function, on an `impl` block, and on a trait `impl`. Prints each
+//! module's metrics as a table and writes every trace to `traces.json`.
 //!
 //! Run with `cargo run --example quickstart`.
 
-use monitor::{ExecutionTracer, ModuleMonitor, TokenUsage};
-use serde_json::json;
+use std::time::Duration;
 
-/// A stand-in for a vector store lookup.
-fn retrieve(question: &str) -> Vec<String> {
-    std::thread::sleep(std::time::Duration::from_micros(
-        300 + 40 * question.len() as u64,
-    ));
+use monitor::{monitored, record_tokens, ExecutionTracer, TokenUsage};
+
+/// A stand-in for a vector store lookup: a monitored function.
+#[monitored]
+fn retrieve(question: &str, top_k: usize) -> Vec<String> {
+    std::thread::sleep(Duration::from_micros(300 + 40 * question.len() as u64));
     question
         .split_whitespace()
+        .take(top_k)
         .map(|word| format!("doc about {word}"))
         .collect()
 }
 
-/// A stand-in for an LLM call: fails on empty context, reports tokens.
-fn generate(question: &str, docs: &[String]) -> Result<String, String> {
-    std::thread::sleep(std::time::Duration::from_millis(2 + docs.len() as u64));
-    monitor::record_tokens(TokenUsage::new(20 * docs.len() as u64 + 12, 40));
-    if docs.len() < 2 {
-        return Err(format!("not enough context for {question:?}"));
+#[derive(Debug, serde::Serialize)]
+struct Answer {
+    text: String,
+    sources: usize,
+}
+
+/// A stand-in for an LLM client: every method of the block is monitored.
+struct Generator {
+    model: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not enough context for {question:?} ({docs} documents)")]
+struct ContextError {
+    question: String,
+    docs: usize,
+}
+
+#[monitored]
+impl Generator {
+    fn generate(
+        &self,
+        question: &str,
+        docs: &[String],
+        api_key: &str,
+    ) -> Result<Answer, ContextError> {
+        let _ = api_key; // recorded as "[redacted]"
+        std::thread::sleep(Duration::from_millis(2 + docs.len() as u64));
+        record_tokens(TokenUsage::new(20 * docs.len() as u64 + 12, 40));
+        if docs.len() < 2 {
+            return Err(ContextError {
+                question: question.to_owned(),
+                docs: docs.len(),
+            });
+        }
+        Ok(Answer {
+            text: format!(
+                "{question} -> answered by {} from {} documents",
+                self.model,
+                docs.len()
+            ),
+            sources: docs.len(),
+        })
     }
-    Ok(format!(
-        "{question} -> answered from {} documents",
-        docs.len()
-    ))
+
+    #[monitored(off)]
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
+
+/// Scores an answer: a trait, so judges can be swapped.
+trait Judge {
+    fn judge(&self, answer: &Answer) -> f64;
+}
+
+struct LengthJudge;
+
+fn as_quality(score: &f64) -> f64 {
+    *score
+}
+
+#[monitored(quality = as_quality)]
+impl Judge for LengthJudge {
+    fn judge(&self, answer: &Answer) -> f64 {
+        std::thread::sleep(Duration::from_micros(200));
+        (answer.text.len() as f64 / 80.0).min(1.0)
+    }
+}
+
+/// The whole pipeline, itself monitored: the three steps are its children.
+#[monitored(name = "pipeline")]
+fn answer_question(
+    question: &str,
+    generator: &Generator,
+    judge: &dyn Judge,
+) -> Result<f64, ContextError> {
+    let docs = retrieve(question, 4);
+    let answer = generator.generate(question, &docs, "sk-not-a-real-key")?;
+    Ok(judge.judge(&answer))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tracer = ExecutionTracer::new();
-    let judge = ModuleMonitor::new("judge", |answer: &str| answer.len() as f64 / 60.0)
-        .with_tracer(&tracer)
-        .with_quality(|score: &f64| score.min(1.0));
-
+    let generator = Generator {
+        model: "tiny-llm".to_owned(),
+    };
     let questions = [
         "what is rust",
         "why async",
@@ -44,48 +114,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "how do lifetimes work",
         "what is a trait object",
     ];
-    for question in questions {
-        let _pipeline = tracer.trace("pipeline", json!({ "question": question }));
-
-        let docs = {
-            let mut call = tracer.trace("retrieve", json!({ "question": question }));
-            let docs = retrieve(question);
-            call.set_outputs(&docs);
-            docs
-        };
-
-        let mut call = tracer.trace(
-            "generate",
-            json!({ "question": question, "docs": docs.len() }),
-        );
-        match generate(question, &docs) {
-            Ok(answer) => {
-                call.set_outputs(&answer);
-                drop(call);
-                judge.call(answer.as_str());
+    monitor::with_tracer(&tracer, || {
+        for question in questions {
+            if let Err(error) = answer_question(question, &generator, &LengthJudge) {
+                println!("failed: {error}");
             }
-            Err(error) => call.fail_with(monitor::ErrorInfo::new("GenerationError", error)),
         }
-    }
+    });
 
-    print_table(&tracer);
-    let written = tracer.export_traces("traces.json")?;
-    println!("\nwrote {written} traces to traces.json");
-    Ok(())
-}
-
-fn print_table(tracer: &ExecutionTracer) {
     let metrics = tracer.get_metrics();
+    println!();
+    println!("model: {}", generator.model());
     println!(
-        "{:<10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "{:<32} {:>6} {:>8} {:>9} {:>9} {:>8} {:>7}",
         "module", "calls", "success", "p50 ms", "p95 ms", "quality", "tokens"
     );
     for (name, m) in &metrics.modules {
         let quality = m
             .avg_quality_score
-            .map_or("-".to_owned(), |q| format!("{q:.3}"));
+            .map_or_else(|| "-".to_owned(), |q| format!("{q:.2}"));
         println!(
-            "{:<10} {:>6} {:>8.1}% {:>9.2} {:>9.2} {:>9} {:>8}",
+            "{:<32} {:>6} {:>7.0}% {:>9.3} {:>9.3} {:>8} {:>7}",
             name,
             m.total_executions,
             m.success_rate * 100.0,
@@ -95,10 +144,7 @@ fn print_table(tracer: &ExecutionTracer) {
             m.token_usage.total_tokens
         );
     }
-    println!(
-        "{:<10} {:>6} {:>8.1}%",
-        "all",
-        metrics.total_executions,
-        metrics.success_rate * 100.0
-    );
+    let written = tracer.export_traces("traces.json")?;
+    println!("\nwrote {written} traces to traces.json");
+    Ok(())
 }

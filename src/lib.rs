@@ -13,6 +13,247 @@
 
 pub use monitor_runtime::*;
 
+/// Records every call of a function, of every method of an `impl` block, or of one method:
+/// timing, arguments, output, status (success, error, panic, cancelled), error details,
+/// quality score, and the parent call.
+///
+/// ```
+/// use monitor::{monitored, with_tracer, ExecutionTracer, Status};
+///
+/// #[monitored]
+/// fn retrieve(query: &str, top_k: usize) -> Result<Vec<String>, std::io::Error> {
+///     if query.is_empty() {
+///         return Err(std::io::Error::other("empty query"));
+///     }
+///     Ok((0..top_k).map(|i| format!("{query}-{i}")).collect())
+/// }
+///
+/// let tracer = ExecutionTracer::new();
+/// with_tracer(&tracer, || {
+///     retrieve("rust", 2).unwrap();
+///     retrieve("", 2).unwrap_err();
+/// });
+/// let entries = tracer.get_traces(None);
+/// assert_eq!(entries[0].module, "retrieve");
+/// assert_eq!(entries[0].inputs["query"], "rust");
+/// assert_eq!(entries[0].outputs, Some(serde_json::json!(["rust-0", "rust-1"])));
+/// assert_eq!(entries[1].status, Status::Error);
+/// assert_eq!(entries[1].error.as_ref().unwrap().message, "empty query");
+/// assert_eq!(tracer.module_metrics("retrieve").success_rate, 0.5);
+/// ```
+///
+/// # Where it goes
+///
+/// - On a `fn`, `async fn`, `unsafe fn`, generic fn, fn returning `impl Trait`, or fn with
+///   pattern arguments. `const fn` and C-variadic fns are refused.
+/// - On an inherent `impl` block: every method is monitored as `Type::method` (generic
+///   arguments dropped). `#[monitored(off)]` on a method leaves it alone; a
+///   `#[monitored(...)]` on a method overrides the block's options for it. `const fn`s in
+///   the block are skipped.
+/// - On a trait `impl` block or one of its methods: `<Type as Trait>::method`. Native
+///   `async fn` in traits works, and so does `#[async_trait]`, above or below
+///   `#[monitored]`.
+/// - On a single method without an attribute on its block: the name is still
+///   `Type::method` (or `<Type as Trait>::method`), worked out on the first call.
+///
+/// ```
+/// use monitor::{monitored, with_tracer, ExecutionTracer};
+///
+/// struct Retriever {
+///     docs: Vec<String>,
+/// }
+///
+/// #[monitored]
+/// impl Retriever {
+///     fn search(&self, word: &str) -> usize {
+///         self.docs.iter().filter(|d| d.contains(word)).count()
+///     }
+///
+///     fn add(&mut self, doc: String) {
+///         self.docs.push(doc);
+///     }
+///
+///     #[monitored(off)]
+///     fn len(&self) -> usize {
+///         self.docs.len()
+///     }
+/// }
+///
+/// trait Module {
+///     fn forward(&self, input: &str) -> String;
+/// }
+///
+/// #[monitored]
+/// impl Module for Retriever {
+///     fn forward(&self, input: &str) -> String {
+///         format!("{} hits", self.search(input))
+///     }
+/// }
+///
+/// let tracer = ExecutionTracer::new();
+/// with_tracer(&tracer, || {
+///     let mut r = Retriever { docs: Vec::new() };
+///     r.add("rust is fast".into());
+///     r.forward("rust");
+///     r.len();
+/// });
+/// let names: Vec<String> = tracer.get_traces(None).into_iter().map(|e| e.module).collect();
+/// assert_eq!(names, ["Retriever::add", "Retriever::search", "<Retriever as Module>::forward"]);
+/// ```
+///
+/// # What is recorded
+///
+/// - **Status, by type.** A `Result` (under any alias: `io::Result`, `anyhow::Result`, ...)
+///   that is `Err` is an error: message from `Display`, kind from the error's type name,
+///   the `source()` chain, and a backtrace when `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` ask
+///   for one. `anyhow::Error` and `Box<dyn Error>` give their message and chain; errors
+///   that are only `Debug` give their `Debug` text. A panic is recorded, then keeps
+///   unwinding. An async call whose future is dropped before it finishes is cancelled.
+///   Anything else (including `None`) is a success. Early `return`s and `?` are recorded
+///   like any other exit.
+/// - **Arguments**, by name: as JSON when the type is `serde::Serialize`, else as `Debug`
+///   text, else as a `<type name>` placeholder; no bound is asked of you. `self` is not
+///   recorded. Pattern arguments record each binding. Arguments named like secrets
+///   (`api_key`, `token`, `password`, `secret`, ...; see [`is_secret_name`]) are recorded
+///   as `"[redacted]"` without being read. Each value is capped at the tracer's
+///   `max_field_bytes`, with a `…[truncated: N bytes]` marker.
+/// - **Output**: the `Ok` value of a `Result`, otherwise the return value (not `()`),
+///   captured the same way.
+/// - **Nesting**: a monitored call made inside another, on the same thread or in the same
+///   task across `.await`s, records the outer one as its parent.
+///
+/// Inside a generic function only the declared bounds of a type parameter are visible: an
+/// argument of type `T` is JSON only if `T: Serialize` is declared, `Debug` text if
+/// `T: Debug` is, else a placeholder naming the concrete type.
+///
+/// # Options
+///
+/// All are optional, separated by commas, each at most once.
+///
+/// - `name = "..."`: the module name (default: the function's name, or `Type::method`). On
+///   an `impl` block it replaces the type: `name = "retriever"` gives `retriever::search`.
+/// - `quality = f`: a function or closure called with `&T` (the `Ok` value, or the output)
+///   only when the call succeeded, returning an `f64` score. It runs on the caller's
+///   thread; a panic in it is caught and noted on the entry (`quality_error`).
+/// - `tracer = expr`: the tracer to record into, instead of the scoped default (see
+///   [`with_tracer`]) or the [`global_tracer`]: an [`ExecutionTracer`], or a `&`, `Box`,
+///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.
+/// - `log_inputs = false`, `log_outputs = false`: record no arguments, no output.
+/// - `skip(a, b)`: do not record these arguments. `skip_all`: record no argument.
+/// - `level = "trace" | "debug" | "info" | "warn" | "error"`: also emit one `tracing` event
+///   per finished call at that level, with fields `module`, `status` and `error`, and the
+///   target `monitor::<name>` when the name is known at compile time (else the module path).
+/// - `crate = "path"`: where the `monitor` crate is, if you renamed it.
+/// - `off`: do not monitor (on a method of a monitored `impl`, or to switch one off).
+///
+/// ```
+/// use std::sync::LazyLock;
+///
+/// use monitor::{monitored, ExecutionTracer};
+///
+/// static TRACER: LazyLock<ExecutionTracer> = LazyLock::new(ExecutionTracer::new);
+///
+/// #[derive(serde::Serialize)]
+/// struct Answer {
+///     text: String,
+///     confidence: f64,
+/// }
+///
+/// #[monitored(
+///     name = "qa.answer",
+///     quality = |a: &Answer| a.confidence,
+///     tracer = TRACER,
+///     skip(context),
+///     level = "debug",
+/// )]
+/// fn answer(question: &str, context: &[String], api_key: &str) -> Result<Answer, String> {
+///     let _ = (context, api_key);
+///     Ok(Answer { text: question.to_uppercase(), confidence: 0.9 })
+/// }
+///
+/// #[monitored(tracer = TRACER, log_inputs = false, log_outputs = false)]
+/// fn hot_path(x: u64) -> u64 {
+///     x.wrapping_mul(31)
+/// }
+///
+/// answer("why?", &[], "sk-123").unwrap();
+/// hot_path(7);
+/// let entries = TRACER.get_traces(None);
+/// assert_eq!(entries[0].module, "qa.answer");
+/// assert_eq!(entries[0].quality_score, Some(0.9));
+/// assert_eq!(entries[0].inputs["question"], "why?");
+/// assert_eq!(entries[0].inputs["api_key"], "[redacted]");
+/// assert!(!entries[0].inputs.contains_key("context"));
+/// assert!(entries[1].inputs.is_empty() && entries[1].outputs.is_none());
+/// ```
+///
+/// A tracer in a field, with per-method options and an async method:
+///
+/// ```
+/// use monitor::{monitored, ExecutionTracer};
+///
+/// struct Agent {
+///     tracer: ExecutionTracer,
+///     memory: Vec<String>,
+/// }
+///
+/// #[monitored(tracer = self.tracer)]
+/// impl Agent {
+///     #[monitored(off)]
+///     fn new(tracer: ExecutionTracer) -> Self {
+///         Agent { tracer, memory: Vec::new() }
+///     }
+///
+///     fn remember(&mut self, fact: &str) -> usize {
+///         self.memory.push(fact.to_owned());
+///         self.memory.len()
+///     }
+///
+///     #[monitored(name = "agent.think", skip_all)]
+///     async fn think(&self, prompt: String) -> String {
+///         format!("{prompt}: {}", self.memory.join(", "))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// let mut agent = Agent::new(tracer.clone());
+/// agent.remember("sky is blue");
+/// agent.think("colour?".into()).await;
+/// let names: Vec<String> = tracer.get_traces(None).into_iter().map(|e| e.module).collect();
+/// assert_eq!(names, ["Agent::remember", "agent.think"]);
+/// # });
+/// ```
+///
+/// With a renamed dependency (`mon = { package = "monitor", .. }` in `Cargo.toml`, or a
+/// re-export), say where the crate is:
+///
+/// ```
+/// use monitor as mon;
+///
+/// #[mon::monitored(crate = "mon")]
+/// fn step() {}
+/// # step();
+/// ```
+///
+/// # Compiling it out
+///
+/// Build `monitor` with `default-features = false` (turning off its `enabled` feature) and
+/// every `#[monitored]` expands to the function exactly as written; the options are still
+/// checked.
+///
+/// # Notes
+///
+/// - A sync body runs in a closure (that is how `return` and `?` are seen), so its errors
+///   still point at your code. With `#[track_caller]` the body stays inline instead, so
+///   that `Location::caller()` is unchanged; an early `return` there is recorded as a
+///   success without output.
+/// - An async call starts when its future is first polled (also for `#[async_trait]`
+///   methods and other fns returning `Box::pin(async move { .. })`) and ends when the future
+///   completes; a future never polled records nothing.
+#[doc(inline)]
+pub use monitor_macros::monitored;
+
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
 pub mod __private {

@@ -18,3 +18,31 @@ pub fn default_tracer() -> TracerRef<'static> {
         None => TracerRef::Borrowed(crate::global_tracer()),
     }
 }
+
+// --- #[monitored] support ---
+
+pub use crate::capture::CapturedValue;
+pub use crate::entry::ErrorInfo;
+pub use crate::specialize::{
+    as_tracer, AsTracer, CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref,
+    ErrorViaDisplay, ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult,
+    OutcomeOfValue, Wrap,
+};
+pub use tracing;
+
+/// The `type_name` of a fn item: generated code passes a fn nested in the monitored
+/// function, whose path names the function (see [`Callsite::from_fn_path`]).
+#[inline]
+pub fn type_name_of_fn<F>(_: F) -> &'static str {
+    ::core::any::type_name::<F>()
+}
+
+/// Calls a `quality = f` function with the success value. A function rather than
+/// `(f)(value)` in generated code, so that a closure's parameter types are inferred from
+/// `&T` and a wrong function is reported as not being `FnOnce(&T) -> f64`.
+#[inline]
+pub fn quality<T: ?Sized, F: FnOnce(&T) -> f64>(score: F, value: &T) -> f64 {
+    score(value)
+}
+
+// --- end #[monitored] support ---

@@ -49,6 +49,7 @@ mod metrics;
 mod monitor;
 mod otlp;
 mod panic;
+mod specialize;
 mod tracer;
 
 use std::sync::OnceLock;

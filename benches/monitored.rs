@@ -1,0 +1,97 @@
+//! Per-call overhead of `#[monitored]` against the same plain function, in one run, with
+//! `#[tracing::instrument(skip_all)]` + `tracing_subscriber::registry()` as a peer.
+//!
+//! `cargo bench --bench monitored`. DESIGN.md targets: no capture ≤ 55 ns over plain; two
+//! small arguments and the output captured as JSON ≤ 900 ns over plain.
+
+use std::future::Future as _;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use monitor::monitored;
+
+#[inline(never)]
+fn plain(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[monitored(log_inputs = false, log_outputs = false)]
+fn no_capture(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[monitored]
+fn full_capture(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[monitored]
+fn full_capture_result(a: u64, b: u64) -> Result<u64, std::fmt::Error> {
+    Ok(a.wrapping_mul(31).wrapping_add(b))
+}
+
+#[inline(never)]
+#[monitored(log_inputs = false, log_outputs = false)]
+async fn no_capture_async(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[tracing::instrument(skip_all)]
+fn tracing_instrument(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+fn overhead(c: &mut Criterion) {
+    // Records go to the global tracer (no tracer named, no scoped default): the common case.
+    let mut group = c.benchmark_group("per_call");
+    group.bench_function("plain", |b| b.iter(|| plain(black_box(3), black_box(4))));
+    group.bench_function("monitored_no_capture", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    // The runtime's floor: the guard alone, as generated code creates and drops it.
+    group.bench_function("runtime_guard_only", |b| {
+        static CALLSITE: monitor::__private::Callsite =
+            monitor::__private::Callsite::new("guard_only");
+        b.iter(|| {
+            let mut guard =
+                monitor::__private::enter(monitor::__private::default_tracer(), &CALLSITE);
+            let out = plain(black_box(3), black_box(4));
+            guard.stop_clock();
+            out
+        })
+    });
+    group.bench_function("monitored_full_capture", |b| {
+        b.iter(|| full_capture(black_box(3), black_box(4)))
+    });
+    group.bench_function("monitored_full_capture_result", |b| {
+        b.iter(|| full_capture_result(black_box(3), black_box(4)))
+    });
+    group.bench_function("monitored_no_capture_async", |b| {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        b.iter(|| {
+            let mut future = std::pin::pin!(no_capture_async(black_box(3), black_box(4)));
+            match future.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(value) => value,
+                std::task::Poll::Pending => unreachable!("never pends"),
+            }
+        })
+    });
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let _default = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+        );
+        group.bench_function("tracing_instrument_skip_all", |b| {
+            b.iter(|| tracing_instrument(black_box(3), black_box(4)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

@@ -1,0 +1,228 @@
+//! Parsing the options of `#[monitored(...)]`.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
+
+/// Every option, as the error messages list them.
+pub(crate) const OPTIONS: &str =
+    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `level`, `crate`, `off`";
+
+/// The levels `level = "..."` accepts.
+pub(crate) const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+/// One option as written: its key (for error spans) and its value.
+#[derive(Clone)]
+pub(crate) struct Setting<T> {
+    pub(crate) key: Ident,
+    pub(crate) value: T,
+}
+
+/// The options of one `#[monitored(...)]`.
+#[derive(Clone, Default)]
+pub(crate) struct Args {
+    pub(crate) name: Option<Setting<LitStr>>,
+    pub(crate) quality: Option<Setting<Expr>>,
+    pub(crate) tracer: Option<Setting<Expr>>,
+    pub(crate) log_inputs: Option<Setting<bool>>,
+    pub(crate) log_outputs: Option<Setting<bool>>,
+    pub(crate) skip: Option<Setting<Vec<Ident>>>,
+    pub(crate) skip_all: Option<Setting<()>>,
+    pub(crate) level: Option<Setting<LitStr>>,
+    pub(crate) krate: Option<Setting<Path>>,
+    pub(crate) off: Option<Setting<()>>,
+}
+
+impl Args {
+    /// Method-level options over impl-level ones: each option the method sets wins.
+    pub(crate) fn over(self, outer: &Args) -> Args {
+        Args {
+            name: self.name.or_else(|| outer.name.clone()),
+            quality: self.quality.or_else(|| outer.quality.clone()),
+            tracer: self.tracer.or_else(|| outer.tracer.clone()),
+            log_inputs: self.log_inputs.or_else(|| outer.log_inputs.clone()),
+            log_outputs: self.log_outputs.or_else(|| outer.log_outputs.clone()),
+            skip: self.skip.or_else(|| outer.skip.clone()),
+            skip_all: self.skip_all.or_else(|| outer.skip_all.clone()),
+            level: self.level.or_else(|| outer.level.clone()),
+            krate: self.krate.or_else(|| outer.krate.clone()),
+            off: self.off,
+        }
+    }
+
+    pub(crate) fn log_inputs(&self) -> bool {
+        self.skip_all.is_none() && self.log_inputs.as_ref().is_none_or(|s| s.value)
+    }
+
+    pub(crate) fn log_outputs(&self) -> bool {
+        self.log_outputs.as_ref().is_none_or(|s| s.value)
+    }
+
+    pub(crate) fn krate(&self) -> Path {
+        match &self.krate {
+            Some(setting) => setting.value.clone(),
+            None => syn::parse_quote!(::monitor),
+        }
+    }
+}
+
+/// Stores `value` unless the option was already given: the one duplicate check.
+fn set<T>(slot: &mut Option<Setting<T>>, key: Ident, value: T) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("duplicate `{key}` option"),
+        ));
+    }
+    *slot = Some(Setting { key, value });
+    Ok(())
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            if !input.peek(Ident::peek_any) {
+                return Err(input.error(format!("expected an option: one of {OPTIONS}")));
+            }
+            let key = input.call(Ident::parse_any)?;
+            match key.to_string().as_str() {
+                "name" => {
+                    let name: LitStr = value(input, &key)?;
+                    if name.value().is_empty() {
+                        return Err(syn::Error::new(name.span(), "`name` cannot be empty"));
+                    }
+                    set(&mut args.name, key, name)?;
+                }
+                "quality" => {
+                    let quality: Expr = value(input, &key)?;
+                    if let Expr::Lit(lit) = &quality {
+                        return Err(syn::Error::new_spanned(
+                            lit,
+                            "`quality` must be a function or closure taking `&T` (the `Ok` value, or the output) \
+                             and returning `f64`, such as `quality = score` or `quality = |answer| answer.confidence`",
+                        ));
+                    }
+                    set(&mut args.quality, key, quality)?;
+                }
+                "tracer" => {
+                    let tracer: Expr = value(input, &key)?;
+                    set(&mut args.tracer, key, tracer)?;
+                }
+                "log_inputs" | "log_outputs" => {
+                    let flag = bool_value(input, &key)?;
+                    let slot = if key == "log_inputs" {
+                        &mut args.log_inputs
+                    } else {
+                        &mut args.log_outputs
+                    };
+                    set(slot, key, flag)?;
+                }
+                "skip" => {
+                    if !input.peek(syn::token::Paren) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            "expected `skip(arg, ...)` naming the arguments not to record; \
+                             `skip_all` records none; `off` (inside a monitored `impl`) leaves a method unmonitored",
+                        ));
+                    }
+                    let content;
+                    syn::parenthesized!(content in input);
+                    let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                        &content,
+                        Ident::parse_any,
+                    )?;
+                    let mut seen: Vec<&Ident> = Vec::new();
+                    for name in &names {
+                        if seen.contains(&name) {
+                            return Err(syn::Error::new(
+                                name.span(),
+                                format!("`{name}` is skipped twice"),
+                            ));
+                        }
+                        seen.push(name);
+                    }
+                    set(&mut args.skip, key, names.into_iter().collect())?;
+                }
+                "skip_all" | "off" => {
+                    if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("`{key}` takes no value"),
+                        ));
+                    }
+                    let slot = if key == "off" {
+                        &mut args.off
+                    } else {
+                        &mut args.skip_all
+                    };
+                    set(slot, key, ())?;
+                }
+                "level" => {
+                    let level: LitStr = value(input, &key)?;
+                    if !LEVELS.contains(&level.value().to_ascii_lowercase().as_str()) {
+                        return Err(syn::Error::new(
+                            level.span(),
+                            format!(
+                                "unknown level `{}`; expected one of `trace`, `debug`, `info`, `warn`, `error`",
+                                level.value()
+                            ),
+                        ));
+                    }
+                    set(&mut args.level, key, level)?;
+                }
+                "crate" => {
+                    let path: LitStr = value(input, &key)?;
+                    let path: Path = path.parse().map_err(|_| {
+                        syn::Error::new(
+                            path.span(),
+                            "`crate` expects the path of the `monitor` crate, like \"monitor\"",
+                        )
+                    })?;
+                    set(&mut args.krate, key, path)?;
+                }
+                _ => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown option `{key}`; expected one of {OPTIONS}"),
+                    ));
+                }
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(args)
+    }
+}
+
+/// `= value` after `key`.
+fn value<T: Parse>(input: ParseStream<'_>, key: &Ident) -> syn::Result<T> {
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected `{key} = ...`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    input.parse()
+}
+
+fn bool_value(input: ParseStream<'_>, key: &Ident) -> syn::Result<bool> {
+    let lit: Lit = value(input, key)?;
+    match lit {
+        Lit::Bool(LitBool { value, .. }) => Ok(value),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("expected `{key} = true` or `{key} = false`"),
+        )),
+    }
+}
+
+/// The span of an option for errors that concern it as a whole.
+pub(crate) fn span_of<T>(setting: &Setting<T>) -> Span {
+    setting.key.span()
+}

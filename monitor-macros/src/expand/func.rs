@@ -1,0 +1,315 @@
+//! One monitored function. Three shapes:
+//!
+//! - `fn`: the body runs in `(move || body)()`, so an early `return` or `?` ends the closure
+//!   and is classified like any other exit; a fake return edge keeps inference as written.
+//! - `async fn`: the body becomes `async move { body }`, traced with `instrument_keep`, which
+//!   keeps the call current whenever the future is polled and hands the guard back at the end.
+//! - `fn` whose last expression is `Box::pin(async move { .. })` (what `#[async_trait]`
+//!   generates): that async block is traced the same way, inside a new boxed async block.
+//!
+//! In every shape a guard is created first; dropped during a panic it records the panic,
+//! dropped unfinished (a cancelled future) it records a cancellation.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature, Stmt, Type};
+
+use crate::attr::Args;
+use crate::expand::outcome::{capture_inputs, classify};
+use crate::expand::Name;
+use crate::params::{params, receiver, Receiver};
+use crate::valid::mentions;
+
+pub(crate) fn expand_item_fn(args: &Args, name: Name, mut function: ItemFn) -> TokenStream {
+    let block = expand_body(args, &name, &function.attrs, &function.sig, &function.block);
+    *function.block = block;
+    function.into_token_stream()
+}
+
+/// The new body of a monitored function.
+pub(crate) fn expand_body(
+    args: &Args,
+    name: &Name,
+    attrs: &[Attribute],
+    sig: &Signature,
+    block: &Block,
+) -> Block {
+    let krate = args.krate();
+    let callsite = callsite(&krate, name);
+    let (tracer_stmts, tracer) = tracer(args, sig);
+    let captures = capture_inputs(args, &krate, sig);
+    // Sync shapes stop the clock, so their guard is always `mut`; the others only when
+    // arguments are added to it.
+    let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
+    let guard_mut = (sync || !captures.is_empty()).then(|| quote!(mut));
+    let start = quote! {
+        let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, &__MONITOR_CALLSITE);
+        #captures
+    };
+    let enter = quote! {
+        #tracer_stmts
+        #start
+    };
+    let output = Output::of(sig);
+    let classify = classify(args, &krate, name, output.unit);
+    let fake_return = output.fake_return();
+    let annotation = output.annotation();
+    // The body keeps its own block (items it declares must not shadow the names above),
+    // bound by a `let` rather than as a tail, where its braces would draw `unused_braces`.
+    let run_body = quote! {
+        #[allow(clippy::let_and_return, clippy::let_unit_value)]
+        let __monitor_body #annotation = #block;
+        __monitor_body
+    };
+
+    // In the async shapes the guard is started in a block of its own: a guard is not
+    // `Send`, and a local that was borrowed (`add_input`) counts as held across an
+    // `.await` until its scope ends, even once moved into `instrument_keep`.
+    let body = if sig.asyncness.is_some() {
+        quote! {
+            #callsite
+            #tracer_stmts
+            let __monitor_future = {
+                #start
+                __monitor_guard.instrument_keep(async move {
+                    #fake_return
+                    #run_body
+                })
+            };
+            let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
+            #classify
+            __monitor_out
+        }
+    } else if let Some((prefix, box_pin, future)) = boxed_async(block) {
+        // As for an `async fn`, the call starts at the first poll (so `with_tracer` around
+        // the future applies) and the arguments are captured there, before the boxed
+        // block moves them.
+        quote! {
+            #(#prefix)*
+            #callsite
+            #box_pin(async move {
+                #tracer_stmts
+                let __monitor_future = {
+                    #start
+                    __monitor_guard.instrument_keep(#future)
+                };
+                let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
+                #classify
+                __monitor_out
+            })
+        }
+    } else if output.never && captures.is_empty() {
+        // Never returns: only a panic ends it, and the guard records that on its own.
+        quote! {
+            #callsite
+            #tracer_stmts
+            let __monitor_guard = #krate::__private::enter(#tracer, &__MONITOR_CALLSITE);
+            #block
+        }
+    } else if output.never {
+        // Never returns: only a panic ends it, and the guard records that on its own.
+        quote! {
+            #callsite
+            #enter
+            #block
+        }
+    } else if attrs.iter().any(|a| a.path().is_ident("track_caller")) {
+        // A closure would hide the caller's location; the body stays inline, so an early
+        // `return` records a success without output.
+        quote! {
+            #callsite
+            #enter
+            let __monitor_out #annotation = #block;
+            __monitor_guard.stop_clock();
+            #classify
+            __monitor_out
+        }
+    } else {
+        quote! {
+            #callsite
+            #enter
+            #[allow(clippy::redundant_closure_call)]
+            let __monitor_out #annotation = (move || {
+                #fake_return
+                #run_body
+            })();
+            __monitor_guard.stop_clock();
+            #classify
+            __monitor_out
+        }
+    };
+    Block {
+        brace_token: block.brace_token,
+        stmts: vec![Stmt::Item(Item::Verbatim(body))],
+    }
+}
+
+/// The call site `static`, and for a name resolved at run time the fn whose path names it.
+fn callsite(krate: &syn::Path, name: &Name) -> TokenStream {
+    match name {
+        Name::Literal(name) => quote! {
+            static __MONITOR_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(#name);
+        },
+        Name::FnPath => quote! {
+            fn __monitor_name() -> &'static str {
+                #krate::__private::type_name_of_fn(__monitor_name)
+            }
+            static __MONITOR_CALLSITE: #krate::__private::Callsite =
+                #krate::__private::Callsite::from_fn_path(__monitor_name);
+        },
+    }
+}
+
+/// Statements that bind the tracer, and the `TracerRef` expression.
+///
+/// A tracer borrowed from something the body moves or mutates (`&mut self`, `self`, an owned
+/// parameter) would keep that borrow across the body, so it is cloned (one reference-count
+/// increment) instead; statics, `&self` fields and `&ExecutionTracer` parameters are borrowed.
+fn tracer(args: &Args, sig: &Signature) -> (TokenStream, TokenStream) {
+    let krate = args.krate();
+    let Some(tracer) = &args.tracer else {
+        return (
+            TokenStream::new(),
+            quote!(#krate::__private::default_tracer()),
+        );
+    };
+    let expr = &tracer.value;
+    let tokens = expr.to_token_stream();
+    let owned = (mentions(&tokens, "self") && receiver(sig) != Receiver::Shared)
+        || params(sig)
+            .iter()
+            .any(|p| !p.shared_ref && mentions(&tokens, &p.ident.to_string()));
+    let as_tracer = quote_spanned! {expr.span()=> #krate::__private::as_tracer(__monitor_tracer) };
+    if owned {
+        (
+            quote! {
+                let __monitor_tracer = &(#expr);
+                let __monitor_tracer = <#krate::__private::ExecutionTracer as ::core::clone::Clone>::clone(#as_tracer);
+            },
+            quote!(#krate::__private::TracerRef::Owned(__monitor_tracer)),
+        )
+    } else {
+        (
+            quote! { let __monitor_tracer = &(#expr); },
+            quote!(#krate::__private::TracerRef::Borrowed(#as_tracer)),
+        )
+    }
+}
+
+/// `stmts..; Box::pin(async move { .. })`: the statements before, the `Box::pin` path, and
+/// the async block.
+fn boxed_async(block: &Block) -> Option<(&[Stmt], &Expr, &ExprAsync)> {
+    let (last, prefix) = block.stmts.split_last()?;
+    let Stmt::Expr(Expr::Call(call), None) = last else {
+        return None;
+    };
+    let Expr::Path(path) = &*call.func else {
+        return None;
+    };
+    let segments: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if segments.len() < 2
+        || segments[segments.len() - 2] != "Box"
+        || segments[segments.len() - 1] != "pin"
+    {
+        return None;
+    }
+    match call.args.first() {
+        Some(Expr::Async(future)) if call.args.len() == 1 && future.capture.is_some() => {
+            Some((prefix, &call.func, future))
+        }
+        _ => None,
+    }
+}
+
+/// What the function returns, as the expansion needs to know it.
+struct Output {
+    /// The declared type with `impl Trait` erased to `_`; `None` for `()`.
+    ty: Option<Type>,
+    /// `()`: nothing to capture.
+    unit: bool,
+    /// `!`.
+    never: bool,
+}
+
+impl Output {
+    fn of(sig: &Signature) -> Output {
+        match &sig.output {
+            ReturnType::Default => Output {
+                ty: None,
+                unit: true,
+                never: false,
+            },
+            ReturnType::Type(_, ty) => {
+                let mut ty = (**ty).clone();
+                EraseImplTrait.visit_type_mut(&mut ty);
+                let unit = matches!(&ty, Type::Tuple(t) if t.elems.is_empty());
+                let never = matches!(&ty, Type::Never(_));
+                Output {
+                    ty: (!unit).then_some(ty),
+                    unit,
+                    never,
+                }
+            }
+        }
+    }
+
+    fn is_infer(&self) -> bool {
+        matches!(self.ty, Some(Type::Infer(_)))
+    }
+
+    /// `: R` for the output binding; nothing when it is unit or fully inferred.
+    fn annotation(&self) -> TokenStream {
+        match &self.ty {
+            Some(ty) if !self.is_infer() => quote!(: #ty),
+            _ => TokenStream::new(),
+        }
+    }
+
+    /// An unreachable `return` of the declared type, first in the closure or async block,
+    /// so that `?`, `.into()` and friends in the body infer as they would in the function.
+    fn fake_return(&self) -> TokenStream {
+        match &self.ty {
+            // Spanned at the return type, so a mismatch notes "return type inferred here"
+            // at the signature rather than at the attribute.
+            Some(ty) if !self.is_infer() => quote_spanned! {ty.span()=>
+                #[allow(
+                    unknown_lints,
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::empty_loop,
+                    clippy::let_unit_value,
+                    clippy::let_with_type_underscore,
+                    clippy::needless_return,
+                    clippy::unreachable
+                )]
+                if false {
+                    let __monitor_fake_return: #ty = loop {};
+                    return __monitor_fake_return;
+                }
+            },
+            _ => TokenStream::new(),
+        }
+    }
+}
+
+/// `impl Trait` cannot annotate a binding: it becomes `_`, inferred from the body.
+struct EraseImplTrait;
+
+impl VisitMut for EraseImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(impl_trait) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.impl_token.span),
+            });
+        } else {
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}

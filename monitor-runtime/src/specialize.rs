@@ -1,0 +1,313 @@
+//! Autoref specialization for `#[monitored]`: picks, at the expansion site and by type, how
+//! to capture a value, how to classify an output, and how to describe an error, with no
+//! bounds asked of the user.
+//!
+//! Each choice is a set of traits with one method of the same name, implemented for
+//! `Wrap<T>` behind different numbers of references. Generated code calls the method on
+//! the most-referenced form (`(&&&Wrap(&x)).__monitor_capture(..)`); method resolution
+//! strips one `&` at a time and takes the first impl whose bounds hold: the strongest
+//! capability wins.
+//!
+//! Limit: inside a generic function, only the declared bounds of a type parameter are
+//! visible. An argument of type `T` where `T` is declared without `Serialize` is captured
+//! with `Debug` (if declared) or as a placeholder, even when the concrete type at a call
+//! is `Serialize`. Declare the bound (`T: Serialize`) to get JSON.
+
+use std::fmt::{Debug, Display};
+use std::ops::Deref;
+
+use serde::Serialize;
+
+use crate::capture::CapturedValue;
+use crate::entry::ErrorInfo;
+use crate::tracer::ExecutionTracer;
+
+/// A borrowed value, the receiver of every specialized method.
+#[derive(Debug)]
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
+
+// ---------------------------------------------------------------------------------------
+// Capture: `Serialize` as JSON, else `Debug` text, else the type name.
+
+/// Capture as JSON, for `Serialize` types. Called as `(&&&Wrap(&x)).__monitor_capture(max)`.
+pub trait CaptureJson {
+    /// Captures the value, keeping at most `max_bytes` bytes.
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+}
+
+impl<T: Serialize + ?Sized> CaptureJson for &&Wrap<'_, T> {
+    #[inline]
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue {
+        CapturedValue::json(self.0, max_bytes)
+    }
+}
+
+/// Capture as `Debug` text, for types that are `Debug` but not `Serialize`.
+pub trait CaptureDebug {
+    /// Captures the value, keeping at most `max_bytes` bytes.
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+}
+
+impl<T: Debug + ?Sized> CaptureDebug for &Wrap<'_, T> {
+    #[inline]
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue {
+        CapturedValue::debug(self.0, max_bytes)
+    }
+}
+
+/// Capture as a placeholder naming the type, for everything else.
+pub trait CaptureOpaque {
+    /// Captures the type name only.
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+}
+
+impl<T: ?Sized> CaptureOpaque for Wrap<'_, T> {
+    #[inline]
+    fn __monitor_capture(&self, _max_bytes: usize) -> CapturedValue {
+        CapturedValue::Opaque(std::any::type_name::<T>())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Outcome: `Result` by type (aliases too), everything else a success.
+
+/// How a call's output ended: the success value (the `Ok` value of a `Result`, otherwise
+/// the output), or the error of an `Err`.
+#[derive(Debug)]
+pub enum Outcome<'a, T: ?Sized, E: ?Sized> {
+    /// The call succeeded with this value.
+    Ok(&'a T),
+    /// The call returned `Err` with this error.
+    Err(&'a E),
+}
+
+/// The error type of outputs that cannot fail. Uninhabited.
+#[derive(Debug)]
+pub enum NoError {}
+
+/// The outcome of a `Result`. Called as `(&&Wrap(&out)).__monitor_outcome()`.
+pub trait OutcomeOfResult<'a> {
+    /// The success type.
+    type Ok: ?Sized;
+    /// The error type.
+    type Err: ?Sized;
+    /// Splits the output into success value or error.
+    fn __monitor_outcome(&self) -> Outcome<'a, Self::Ok, Self::Err>;
+}
+
+impl<'a, T, E> OutcomeOfResult<'a> for &Wrap<'a, Result<T, E>> {
+    type Ok = T;
+    type Err = E;
+
+    #[inline]
+    fn __monitor_outcome(&self) -> Outcome<'a, T, E> {
+        match self.0 {
+            Ok(value) => Outcome::Ok(value),
+            Err(error) => Outcome::Err(error),
+        }
+    }
+}
+
+/// The outcome of any other output: a success.
+pub trait OutcomeOfValue<'a> {
+    /// The success type.
+    type Ok: ?Sized;
+    /// The error type.
+    type Err: ?Sized;
+    /// Splits the output into success value or error.
+    fn __monitor_outcome(&self) -> Outcome<'a, Self::Ok, Self::Err>;
+}
+
+impl<'a, T: ?Sized> OutcomeOfValue<'a> for Wrap<'a, T> {
+    type Ok = T;
+    type Err = NoError;
+
+    #[inline]
+    fn __monitor_outcome(&self) -> Outcome<'a, T, NoError> {
+        Outcome::Ok(self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Error description: `std::error::Error` (message, kind, source chain, backtrace), else a
+// pointer to one (`anyhow::Error`, `Box<dyn Error>`), else `Display`, else `Debug`, else the
+// type name alone. Called as `(&&&&&Wrap(error)).__monitor_error_info()`.
+
+/// Describes a `std::error::Error`.
+pub trait ErrorViaStd {
+    /// The error's description.
+    fn __monitor_error_info(&self) -> ErrorInfo;
+}
+
+impl<E: std::error::Error + ?Sized> ErrorViaStd for &&&&Wrap<'_, E> {
+    fn __monitor_error_info(&self) -> ErrorInfo {
+        ErrorInfo::from_error(self.0)
+    }
+}
+
+/// Describes a smart pointer to a `std::error::Error`, as `anyhow::Error` and
+/// `Box<dyn Error>` are: the kind is the pointer's type, the message and source chain come
+/// from the error it points to.
+pub trait ErrorViaDeref {
+    /// The error's description.
+    fn __monitor_error_info(&self) -> ErrorInfo;
+}
+
+impl<E> ErrorViaDeref for &&&Wrap<'_, E>
+where
+    E: Deref + ?Sized,
+    E::Target: std::error::Error,
+{
+    fn __monitor_error_info(&self) -> ErrorInfo {
+        let mut info = ErrorInfo::from_error(&**self.0);
+        info.kind = std::any::type_name::<E>().to_owned();
+        info
+    }
+}
+
+/// Describes an error that is only `Display`.
+pub trait ErrorViaDisplay {
+    /// The error's description.
+    fn __monitor_error_info(&self) -> ErrorInfo;
+}
+
+impl<E: Display + ?Sized> ErrorViaDisplay for &&Wrap<'_, E> {
+    fn __monitor_error_info(&self) -> ErrorInfo {
+        ErrorInfo::from_display(self.0)
+    }
+}
+
+/// Describes an error that is only `Debug`: the message is its `Debug` text.
+pub trait ErrorViaDebug {
+    /// The error's description.
+    fn __monitor_error_info(&self) -> ErrorInfo;
+}
+
+impl<E: Debug + ?Sized> ErrorViaDebug for &Wrap<'_, E> {
+    fn __monitor_error_info(&self) -> ErrorInfo {
+        let message = CapturedValue::debug(self.0, crate::capture::DEFAULT_MAX_FIELD_BYTES);
+        let message = match message.to_value() {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        };
+        ErrorInfo::new(std::any::type_name::<E>(), message)
+    }
+}
+
+/// Describes any other error by its type name.
+pub trait ErrorViaTypeName {
+    /// The error's description.
+    fn __monitor_error_info(&self) -> ErrorInfo;
+}
+
+impl<E: ?Sized> ErrorViaTypeName for Wrap<'_, E> {
+    fn __monitor_error_info(&self) -> ErrorInfo {
+        let kind = std::any::type_name::<E>();
+        ErrorInfo::new(kind, kind)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// `tracer = expr`
+
+/// What `#[monitored(tracer = expr)]` accepts: an [`ExecutionTracer`], or a reference,
+/// `Box`, `Rc`, `Arc` or `LazyLock` of one (so a `static`, a field such as `self.tracer`,
+/// or a `&ExecutionTracer` parameter).
+#[diagnostic::on_unimplemented(
+    message = "`tracer = ...` needs an `ExecutionTracer`, not `{Self}`",
+    label = "not a tracer",
+    note = "accepted: an `ExecutionTracer`, or a `&`, `&mut`, `Box`, `Rc`, `Arc` or `LazyLock` of one"
+)]
+pub trait AsTracer {
+    /// The tracer.
+    fn __monitor_tracer(&self) -> &ExecutionTracer;
+}
+
+impl AsTracer for ExecutionTracer {
+    #[inline]
+    fn __monitor_tracer(&self) -> &ExecutionTracer {
+        self
+    }
+}
+
+macro_rules! as_tracer_through {
+    ($($ty:ty),*) => {$(
+        impl<T: AsTracer + ?Sized> AsTracer for $ty {
+            #[inline]
+            fn __monitor_tracer(&self) -> &ExecutionTracer {
+                (**self).__monitor_tracer()
+            }
+        }
+    )*};
+}
+
+as_tracer_through!(&T, &mut T, Box<T>, std::rc::Rc<T>, std::sync::Arc<T>);
+
+impl<T: AsTracer, F: FnOnce() -> T> AsTracer for std::sync::LazyLock<T, F> {
+    #[inline]
+    fn __monitor_tracer(&self) -> &ExecutionTracer {
+        std::sync::LazyLock::force(self).__monitor_tracer()
+    }
+}
+
+/// The tracer behind `tracer = expr`.
+#[inline]
+pub fn as_tracer<T: AsTracer + ?Sized>(tracer: &T) -> &ExecutionTracer {
+    tracer.__monitor_tracer()
+}
+
+#[cfg(test)]
+// The extra borrows are the mechanism under test, as in generated code.
+#[allow(clippy::needless_borrow)]
+mod tests {
+    use super::*;
+
+    struct Plain;
+
+    #[derive(Debug)]
+    struct DebugOnly;
+
+    #[test]
+    fn capture_picks_the_strongest_form() {
+        assert_eq!(
+            (&&&Wrap(&3)).__monitor_capture(100),
+            CapturedValue::Json("3".into())
+        );
+        assert_eq!(
+            (&&&Wrap(&DebugOnly)).__monitor_capture(100),
+            CapturedValue::Text("DebugOnly".into())
+        );
+        assert!(
+            matches!((&&&Wrap(&Plain)).__monitor_capture(100), CapturedValue::Opaque(name) if name.ends_with("Plain"))
+        );
+    }
+
+    #[test]
+    fn outcomes_by_type() {
+        type Alias<T> = Result<T, std::io::Error>;
+        let ok: Alias<u8> = Ok(1);
+        assert!(matches!((&&Wrap(&ok)).__monitor_outcome(), Outcome::Ok(1)));
+        let err: Alias<u8> = Err(std::io::Error::other("boom"));
+        let Outcome::Err(error) = (&&Wrap(&err)).__monitor_outcome() else {
+            panic!("expected an error");
+        };
+        let info = (&&&&&Wrap(error)).__monitor_error_info();
+        assert_eq!(info.message, "boom");
+        assert_eq!(info.kind, "std::io::error::Error");
+        assert!(matches!((&&Wrap(&5)).__monitor_outcome(), Outcome::Ok(5)));
+    }
+
+    #[test]
+    fn errors_by_capability() {
+        let boxed: Box<dyn std::error::Error> = "bad".into();
+        let info = (&&&&&Wrap(&boxed)).__monitor_error_info();
+        assert_eq!(info.message, "bad");
+        assert!(info.kind.starts_with("alloc::boxed::Box<dyn"));
+        let info = (&&&&&Wrap(&"text")).__monitor_error_info();
+        assert_eq!(info.message, "text");
+        let info = (&&&&&Wrap(&DebugOnly)).__monitor_error_info();
+        assert_eq!(info.message, "DebugOnly");
+        let info = (&&&&&Wrap(&Plain)).__monitor_error_info();
+        assert!(info.message.ends_with("Plain"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Argument and output capture: JSON where `Serialize`, else `Debug`, else a placeholder;
+//! secrets redacted by name; a size cap with a visible marker; `skip`, `skip_all`,
+//! `log_inputs`, `log_outputs`.
+
+// Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
+#![cfg(feature = "enabled")]
+
+mod common;
+
+use common::{inputs, only, traced};
+use monitor::{monitored, with_tracer, ExecutionTracer, REDACTED};
+use serde_json::json;
+
+#[derive(serde::Serialize, Debug)]
+struct Query {
+    text: String,
+    top_k: u8,
+}
+
+#[derive(Debug)]
+struct DebugOnly {
+    id: u32,
+}
+
+struct Neither;
+
+#[monitored]
+fn mixed(query: Query, handle: DebugOnly, opaque: Neither, tag: &str) -> (u32, &'static str) {
+    let _ = (query, opaque, tag);
+    (handle.id, "done")
+}
+
+#[test]
+fn capture_by_capability_with_no_bounds_asked() {
+    let q = Query {
+        text: "rust".into(),
+        top_k: 3,
+    };
+    let (_, entries) = traced(|| mixed(q, DebugOnly { id: 9 }, Neither, "t"));
+    let e = only(&entries);
+    assert_eq!(
+        inputs(e),
+        json!({
+            "query": {"text": "rust", "top_k": 3},
+            "handle": "DebugOnly { id: 9 }",
+            "opaque": format!("<{}>", std::any::type_name::<Neither>()),
+            "tag": "t",
+        })
+    );
+    assert_eq!(e.outputs, Some(json!([9, "done"])));
+}
+
+#[monitored]
+fn opaque_output() -> Neither {
+    Neither
+}
+
+#[test]
+fn outputs_by_capability() {
+    let (_, entries) = traced(opaque_output);
+    assert_eq!(
+        only(&entries).outputs,
+        Some(json!(format!("<{}>", std::any::type_name::<Neither>())))
+    );
+}
+
+#[monitored]
+#[allow(clippy::too_many_arguments, non_snake_case)]
+fn credentials(
+    api_key: &str,
+    apiKey: &str,
+    token: &str,
+    auth_token: &str,
+    password: &str,
+    client_secret: &str,
+    authorization: &str,
+    max_tokens: u32,
+    tokenizer: &str,
+    author: &str,
+    primary_key: u32,
+) -> usize {
+    let _ = (
+        api_key,
+        apiKey,
+        token,
+        auth_token,
+        password,
+        client_secret,
+        authorization,
+    );
+    let _ = (max_tokens, tokenizer, author, primary_key);
+    0
+}
+
+#[test]
+fn secret_names_are_redacted_exactly_as_the_runtime_decides() {
+    let (_, entries) = traced(|| credentials("s", "s", "s", "s", "s", "s", "s", 1, "bpe", "me", 2));
+    let recorded = &only(&entries).inputs;
+    assert_eq!(recorded.len(), 11);
+    for (name, value) in recorded {
+        let redacted = value == REDACTED;
+        assert_eq!(redacted, monitor::is_secret_name(name), "{name}: {value}");
+    }
+    assert_eq!(recorded["api_key"], REDACTED);
+    assert_eq!(recorded["max_tokens"], 1);
+}
+
+#[monitored]
+fn big(text: String) -> String {
+    text.repeat(2)
+}
+
+#[test]
+fn captured_fields_are_capped_with_a_marker() {
+    let tracer = ExecutionTracer::builder().max_field_bytes(16).build();
+    with_tracer(&tracer, || big("x".repeat(40)));
+    let entries = tracer.get_traces(None);
+    let e = only(&entries);
+    let input = e.inputs["text"].as_str().unwrap();
+    assert!(input.ends_with("…[truncated: 42 bytes]"), "{input}");
+    assert!(input.starts_with("\"xxxxxxxxxxxxxxx…"), "{input}");
+    let output = e.outputs.as_ref().unwrap().as_str().unwrap();
+    assert!(output.ends_with("…[truncated: 82 bytes]"), "{output}");
+}
+
+#[monitored(skip(document, scratch))]
+fn summarise(document: &str, scratch: &mut Vec<u8>, words: usize) -> String {
+    scratch.clear();
+    document
+        .split_whitespace()
+        .take(words)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[monitored(skip_all)]
+fn private(a: u32, b: u32) -> u32 {
+    a + b
+}
+
+#[monitored(log_inputs = false, log_outputs = false)]
+fn quiet(a: u32) -> u32 {
+    a
+}
+
+#[monitored(log_outputs = false)]
+fn inputs_only(a: u32) -> u32 {
+    a
+}
+
+#[test]
+fn skip_and_log_switches() {
+    let (_, entries) = traced(|| {
+        summarise("one two three", &mut Vec::new(), 2);
+        private(1, 2);
+        quiet(3);
+        inputs_only(4);
+    });
+    assert_eq!(inputs(&entries[0]), json!({"words": 2}));
+    assert_eq!(entries[0].outputs, Some(json!("one two")));
+    assert_eq!(inputs(&entries[1]), json!({}));
+    assert_eq!(
+        entries[1].outputs,
+        Some(json!(3)),
+        "skip_all only skips arguments"
+    );
+    assert_eq!(
+        (inputs(&entries[2]), entries[2].outputs.clone()),
+        (json!({}), None)
+    );
+    assert_eq!(
+        (inputs(&entries[3]), entries[3].outputs.clone()),
+        (json!({"a": 4}), None)
+    );
+}
+
+#[monitored]
+fn generic_serialize<T: serde::Serialize>(value: T) -> usize {
+    let _ = value;
+    1
+}
+
+#[monitored]
+fn generic_unbounded<T>(value: T) -> usize {
+    let _ = value;
+    2
+}
+
+#[test]
+fn generic_arguments_use_their_declared_bounds() {
+    let (_, entries) = traced(|| {
+        generic_serialize(vec!["a"]);
+        generic_unbounded(vec!["a"]);
+    });
+    assert_eq!(inputs(&entries[0]), json!({"value": ["a"]}));
+    // Inside the generic function only the declared bounds are visible: no `Serialize`,
+    // no `Debug`, so the placeholder (naming the concrete type).
+    assert_eq!(
+        inputs(&entries[1]),
+        json!({"value": "<alloc::vec::Vec<&str>>"})
+    );
+}

@@ -1,0 +1,10 @@
+use monitor::monitored;
+
+#[monitored]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {
+    answer();
+}

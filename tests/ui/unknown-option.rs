@@ -1,0 +1,8 @@
+use monitor::monitored;
+
+#[monitored(nmae = "typo")]
+fn step() {}
+
+fn main() {
+    step();
+}
