@@ -51,8 +51,8 @@ impl ErrorInfo {
         }
     }
 
-    /// Describes `error`: its type name, `Display` text and `source()` chain, plus a
-    /// backtrace captured here when the environment asks for one.
+    /// Describes `error`: its type name, `Display` text and `source()` chain. A guard that
+    /// records it adds a backtrace when the environment asks for one.
     pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
         let mut sources = Vec::new();
         let mut next = error.source();
@@ -64,7 +64,7 @@ impl ErrorInfo {
             kind: short_type_name(std::any::type_name::<E>()),
             message: error.to_string(),
             sources,
-            backtrace: capture_backtrace(),
+            backtrace: None,
         }
     }
 
@@ -74,7 +74,7 @@ impl ErrorInfo {
             kind: short_type_name(std::any::type_name::<E>()),
             message: error.to_string(),
             sources: Vec::new(),
-            backtrace: capture_backtrace(),
+            backtrace: None,
         }
     }
 
@@ -85,14 +85,15 @@ impl ErrorInfo {
     }
 }
 
-/// A backtrace of the current thread, when the environment enables them.
+/// A backtrace of the current thread, when the environment enables them, not yet
+/// symbolized: resolving symbols takes milliseconds, so it waits until an entry is read.
 ///
 /// `Backtrace::capture` reads `RUST_LIB_BACKTRACE`/`RUST_BACKTRACE` once and is nearly free
 /// when they are off, so calling this on every error is fine.
-pub(crate) fn capture_backtrace() -> Option<String> {
+pub(crate) fn capture_backtrace() -> Option<std::sync::Arc<std::backtrace::Backtrace>> {
     let backtrace = std::backtrace::Backtrace::capture();
     match backtrace.status() {
-        std::backtrace::BacktraceStatus::Captured => Some(backtrace.to_string()),
+        std::backtrace::BacktraceStatus::Captured => Some(std::sync::Arc::new(backtrace)),
         _ => None,
     }
 }

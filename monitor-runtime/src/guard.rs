@@ -189,10 +189,18 @@ impl<'t> TraceGuard<'t> {
         self.fail_with(ErrorInfo::from_error(error));
     }
 
-    /// Marks the call failed with a described error.
+    /// Marks the call failed with a described error. A backtrace is captured here when
+    /// `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` ask for one and `error` carries none.
     pub fn fail_with(&mut self, error: ErrorInfo) {
         self.status = Some(Status::Error);
-        self.details().error = Some(error);
+        let backtrace = if error.backtrace.is_none() {
+            crate::entry::capture_backtrace()
+        } else {
+            None
+        };
+        let details = self.details();
+        details.error = Some(error);
+        details.backtrace = backtrace;
     }
 
     /// Stops the clock: the duration ends here even if the guard records later.
@@ -261,16 +269,13 @@ impl<'t> TraceGuard<'t> {
         self.stop_clock();
         let thread = self.detach();
         let status = if std::thread::panicking() {
-            let panic = crate::panic::last_panic();
-            let error = ErrorInfo {
-                kind: "panic".to_owned(),
-                message: panic
-                    .as_ref()
-                    .map_or_else(|| "panic".to_owned(), |p| p.message.clone()),
-                sources: Vec::new(),
-                backtrace: panic.and_then(|p| p.backtrace),
+            let (message, backtrace) = match crate::panic::last_panic() {
+                Some(panic) => (panic.message, panic.backtrace),
+                None => ("panic".to_owned(), None),
             };
-            self.details().error = Some(error);
+            let details = self.details();
+            details.error = Some(ErrorInfo::new("panic", message));
+            details.backtrace = backtrace;
             Status::Panic
         } else {
             self.status.unwrap_or(Status::Success)

@@ -11,7 +11,7 @@ use std::sync::Once;
 #[derive(Clone, Debug)]
 pub(crate) struct PanicRecord {
     pub(crate) message: String,
-    pub(crate) backtrace: Option<String>,
+    pub(crate) backtrace: Option<std::sync::Arc<std::backtrace::Backtrace>>,
 }
 
 thread_local! {

@@ -46,9 +46,21 @@ pub(crate) struct Details {
     pub(crate) inputs: Vec<(String, CapturedValue)>,
     pub(crate) outputs: Option<CapturedValue>,
     pub(crate) error: Option<ErrorInfo>,
+    /// Captured with the error, symbolized into `error.backtrace` only when read.
+    pub(crate) backtrace: Option<std::sync::Arc<std::backtrace::Backtrace>>,
     pub(crate) tokens: Option<TokenUsage>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, serde_json::Value)>,
+}
+
+impl Details {
+    fn error_info(&self) -> Option<ErrorInfo> {
+        let mut error = self.error.clone()?;
+        if error.backtrace.is_none() {
+            error.backtrace = self.backtrace.as_ref().map(|b| b.to_string());
+        }
+        Some(error)
+    }
 }
 
 impl Record {
@@ -86,7 +98,7 @@ impl Record {
             outputs: details
                 .and_then(|d| d.outputs.as_ref())
                 .map(CapturedValue::to_value),
-            error: details.and_then(|d| d.error.clone()),
+            error: details.and_then(Details::error_info),
             quality_score: self.quality,
             token_usage: details.and_then(|d| d.tokens),
             validation_errors: details
