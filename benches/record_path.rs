@@ -65,7 +65,7 @@ fn threads(c: &mut Criterion) {
     let tracer = ExecutionTracer::new();
     let mut group = c.benchmark_group("threads");
     group.throughput(criterion::Throughput::Elements(CALLS));
-    for (label, traced) in [("plain", false), ("traced", true)] {
+    for (label, traced) in [("clock_pair", false), ("plain", false), ("traced", true)] {
         for threads in [1usize, 2] {
             group.bench_function(
                 format!("{label}_{threads}_thread_{CALLS}_calls_each"),
@@ -77,7 +77,11 @@ fn threads(c: &mut Criterion) {
                                 scope.spawn(|| {
                                     for _ in 0..iterations {
                                         for x in 0..CALLS {
-                                            if traced {
+                                            if label == "clock_pair" {
+                                        let start = std::time::Instant::now();
+                                        black_box(plain(x));
+                                        black_box(start.elapsed());
+                                    } else if traced {
                                                 black_box(callsite_api(&tracer, x));
                                             } else {
                                                 black_box(plain(x));

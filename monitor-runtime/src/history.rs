@@ -2,17 +2,19 @@
 //! thread owns.
 //!
 //! Each shard keeps the records that finished on it, oldest first, and never more than
-//! `max_traces`. Across shards the history is trimmed now and then, dropping the oldest
-//! records overall, and readers merge the shards by end time. So a single thread sees an
-//! exact FIFO, and several threads see the newest `max_traces` calls overall.
+//! `max_traces`. Readers trim across shards (dropping the oldest records overall) and merge
+//! by end time, so a single thread sees an exact FIFO and several threads see the newest
+//! `max_traces` calls overall.
+//!
+//! The record path never trims across shards: that means reading records other cores
+//! wrote, a cache miss per record, and it stopped two threads from scaling. So between
+//! reads each shard in use may hold up to `max_traces` records: memory is bounded by
+//! `max_traces` per shard, whatever the call count.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::tracer::Record;
-
-/// Records a shard adds before it reports its growth to the tracer's shared counter.
-pub(crate) const REPORT_BATCH: usize = 32;
 
 #[derive(Debug, Default)]
 pub(crate) struct ShardHistory {
@@ -20,25 +22,18 @@ pub(crate) struct ShardHistory {
     /// Sequence number of `records[0]`: every record that ever entered this shard counts one.
     first_seq: u64,
     evicted: u64,
-    /// Records added since the last report to the shared counter.
-    unreported: usize,
 }
 
 impl ShardHistory {
-    /// Appends a record, dropping this shard's oldest beyond `max`. Returns the growth to
-    /// report to the shared counter, once every [`REPORT_BATCH`] records.
+    /// Appends a record, dropping this shard's oldest beyond `max`.
     #[inline]
-    pub(crate) fn push(&mut self, record: Record, max: usize) -> Option<usize> {
+    pub(crate) fn push(&mut self, record: Record, max: usize) {
         self.records.push_back(record);
         if self.records.len() > max {
-            self.drop_oldest(1);
-            return None;
+            self.records.pop_front();
+            self.first_seq += 1;
+            self.evicted += 1;
         }
-        self.unreported += 1;
-        if self.unreported >= REPORT_BATCH {
-            return Some(std::mem::take(&mut self.unreported));
-        }
-        None
     }
 
     fn drop_oldest(&mut self, count: usize) {
@@ -61,7 +56,6 @@ impl ShardHistory {
         self.first_seq += self.records.len() as u64;
         self.records.clear();
         self.evicted = 0;
-        self.unreported = 0;
     }
 
     /// The sequence number the next record will get.
@@ -82,9 +76,6 @@ impl ShardHistory {
 /// many remain. Only the excess is visited, so trimming costs O(excess · log shards).
 pub(crate) fn trim(shards: &mut [&mut ShardHistory], max: usize) -> usize {
     let total: usize = shards.iter().map(|s| s.len()).sum();
-    for shard in shards.iter_mut() {
-        shard.unreported = 0;
-    }
     if total <= max {
         return total;
     }

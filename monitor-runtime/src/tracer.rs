@@ -2,10 +2,9 @@
 //!
 //! Record path: each thread writes into its own shard (a lock no other writer touches, so
 //! taking it is uncontended): the shard's per-module totals and its slice of the history
-//! (see [`history`](crate::history)). Nothing shared is written, except a counter once
-//! every few dozen records. Readers lock every shard in turn and merge.
+//! (see [`history`](crate::history)). Nothing shared is written. Readers lock every shard
+//! and merge.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -137,12 +136,6 @@ struct Padded<T>(T);
 #[derive(Debug)]
 struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
-    /// Records in all shards, as last reported (it may lag by a few batches).
-    retained: AtomicUsize,
-    /// Above this many retained records, a trim drops the oldest overall.
-    trim_threshold: usize,
-    /// Held by the thread trimming, so two threads never trim at once.
-    trimming: Mutex<()>,
     max_traces: usize,
     max_field_bytes: usize,
 }
@@ -235,14 +228,9 @@ impl TracerBuilder {
     /// Builds the tracer.
     pub fn build(self) -> ExecutionTracer {
         crate::panic::install_hook();
-        let shards = shard_count();
         ExecutionTracer {
             inner: Arc::new(Inner {
-                shards: (0..shards).map(|_| Padded::default()).collect(),
-                retained: AtomicUsize::new(0),
-                trim_threshold: self.max_traces
-                    + (self.max_traces / 4).max(2 * history::REPORT_BATCH),
-                trimming: Mutex::new(()),
+                shards: (0..shard_count()).map(|_| Padded::default()).collect(),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
             }),
@@ -250,10 +238,11 @@ impl TracerBuilder {
     }
 }
 
-/// Enough shards that threads running at the same time rarely share one.
+/// Enough shards that threads running at the same time rarely share one, and few enough
+/// that `max_traces` per shard stays a modest bound.
 fn shard_count() -> usize {
     let cores = std::thread::available_parallelism().map_or(4, usize::from);
-    (cores * 4).next_power_of_two().clamp(8, 256)
+    (cores * 4).next_power_of_two().clamp(8, 64)
 }
 
 impl ExecutionTracer {
@@ -350,7 +339,6 @@ impl ExecutionTracer {
             shard.stats.clear();
             shard.history.clear();
         }
-        self.inner.retained.store(0, Ordering::Relaxed);
     }
 
     /// Entries in the history now.
@@ -406,8 +394,6 @@ impl ExecutionTracer {
         for (shard, &mark) in shards.guards.iter_mut().zip(marks) {
             shard.history.remove_before(mark);
         }
-        let retained = shards.trim(self.inner.max_traces);
-        self.inner.retained.store(retained, Ordering::Relaxed);
     }
 
     /// The record path: per-module totals and the record go into this thread's shard.
@@ -415,27 +401,9 @@ impl ExecutionTracer {
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
         let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
-        let growth = {
-            let mut shard = shard.0.lock();
-            shard.stats_mut(record.module).add(&record.sample());
-            shard.history.push(record, inner.max_traces)
-        };
-        if let Some(growth) = growth {
-            let retained = inner.retained.fetch_add(growth, Ordering::Relaxed) + growth;
-            if retained > inner.trim_threshold {
-                self.trim_after_growth();
-            }
-        }
-    }
-
-    /// Trims the history when the shards together hold too much; skipped if another
-    /// thread is already at it.
-    #[cold]
-    fn trim_after_growth(&self) {
-        let Some(_trimming) = self.inner.trimming.try_lock() else {
-            return;
-        };
-        drop(self.lock_and_trim());
+        let mut shard = shard.0.lock();
+        shard.stats_mut(record.module).add(&record.sample());
+        shard.history.push(record, inner.max_traces);
     }
 
     fn lock_all(&self) -> AllShards<'_> {
@@ -453,8 +421,7 @@ impl ExecutionTracer {
     /// exact.
     fn lock_and_trim(&self) -> AllShards<'_> {
         let mut shards = self.lock_all();
-        let retained = shards.trim(self.inner.max_traces);
-        self.inner.retained.store(retained, Ordering::Relaxed);
+        shards.trim(self.inner.max_traces);
         shards
     }
 
