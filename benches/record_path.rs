@@ -78,10 +78,10 @@ fn threads(c: &mut Criterion) {
                                     for _ in 0..iterations {
                                         for x in 0..CALLS {
                                             if label == "clock_pair" {
-                                        let start = std::time::Instant::now();
-                                        black_box(plain(x));
-                                        black_box(start.elapsed());
-                                    } else if traced {
+                                                let start = std::time::Instant::now();
+                                                black_box(plain(x));
+                                                black_box(start.elapsed());
+                                            } else if traced {
                                                 black_box(callsite_api(&tracer, x));
                                             } else {
                                                 black_box(plain(x));

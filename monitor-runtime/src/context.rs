@@ -176,20 +176,26 @@ pub(crate) fn push(frame: Frame) {
 }
 
 /// Takes the frame of `span_id` off the stack (the top one unless guards were dropped out
-/// of order) and returns it with this thread's index.
+/// of order). Returns whether it was there, its notes, and this thread's index: small
+/// values, so nothing large is copied out of the thread-local.
 #[inline]
-pub(crate) fn pop(span_id: u64) -> (Option<Frame>, u32) {
+pub(crate) fn pop(span_id: u64) -> (bool, Option<Box<Notes>>, u32) {
     LOCAL.with(|local| {
         let mut stack = local.stack.borrow_mut();
-        let frame = if stack.last().is_some_and(|f| f.span_id == span_id) {
-            stack.pop()
-        } else {
-            stack
-                .iter()
-                .rposition(|f| f.span_id == span_id)
-                .map(|position| stack.remove(position))
+        let position = match stack.last() {
+            Some(top) if top.span_id == span_id => Some(stack.len() - 1),
+            _ => stack.iter().rposition(|f| f.span_id == span_id),
         };
-        (frame, local.thread_index())
+        let (found, notes) = match position {
+            Some(position) if position + 1 == stack.len() => {
+                let notes = stack[position].notes.take();
+                stack.truncate(position);
+                (true, notes)
+            }
+            Some(position) => (true, stack.remove(position).notes),
+            None => (false, None),
+        };
+        (found, notes, local.thread_index())
     })
 }
 
@@ -294,7 +300,7 @@ struct ContextScope(u64);
 
 impl Drop for ContextScope {
     fn drop(&mut self) {
-        pop(self.0);
+        let _ = pop(self.0);
     }
 }
 

@@ -251,10 +251,10 @@ impl<'t> TraceGuard<'t> {
 
     /// Takes the frame off the stack, keeping its notes; returns this thread's index.
     fn detach(&mut self) -> u32 {
-        let (frame, thread) = context::pop(self.span_id);
+        let (found, notes, thread) = context::pop(self.span_id);
         if self.attached {
-            if let Some(frame) = frame {
-                self.notes = frame.notes;
+            if found {
+                self.notes = notes;
             }
             self.attached = false;
         }
