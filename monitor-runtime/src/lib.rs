@@ -39,6 +39,8 @@ mod export;
 mod guard;
 mod histogram;
 mod metrics;
+#[cfg(feature = "mlflow")]
+mod mlflow;
 mod monitor;
 mod panic;
 mod tracer;
@@ -56,6 +58,8 @@ pub use crate::error::{Error, Result};
 pub use crate::export::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
 pub use crate::guard::{TraceGuard, Traced, TracedKeep, TracerRef};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow::*;
 pub use crate::monitor::ModuleMonitor;
 pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
