@@ -3,6 +3,7 @@
 #   server.sh start <state-dir>   starts one (sqlite backend, proxied artifacts, 1 worker, no
 #                                 job runners) on a free port, waits for /health, prints its URI
 #   server.sh stop <state-dir>    stops it (its whole process group)
+# MONITOR_MLFLOW_PORT picks the port (to restart a server where it was).
 # The venv comes from MONITOR_MLFLOW_VENV or scripts/mlflow/install.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +15,8 @@ state="$(cd "$state" && pwd)"
 case "$cmd" in
 start)
     venv="${MONITOR_MLFLOW_VENV:-$("$here/install.sh")}"
-    port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    port="${MONITOR_MLFLOW_PORT:-}"
+    [[ -n "$port" ]] || port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     mkdir -p "$state/artifacts"
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false setsid "$venv/bin/mlflow" server \
         --host 127.0.0.1 --port "$port" --workers 1 \

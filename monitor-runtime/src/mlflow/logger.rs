@@ -90,6 +90,72 @@ fn exit_flush(ch: &Channel) -> FlushReport {
     report
 }
 
+/// A destination with its own background worker, for programs (and tests) that track to
+/// more than one place or do not want the process-wide configuration.
+///
+/// ```no_run
+/// use monitor_runtime::{MlflowConfig, MlflowTracker};
+/// let tracker = MlflowTracker::new(MlflowConfig::from_env().local_store("/tmp/mlruns"))?;
+/// let run = tracker.start_in("my-experiment", "baseline")?;
+/// run.log_metric("loss", 0.5)?;
+/// drop(run);
+/// assert!(tracker.flush().is_complete());
+/// # Ok::<(), monitor_runtime::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct MlflowTracker {
+    channel: Arc<Channel>,
+}
+
+impl MlflowTracker {
+    /// Starts a worker for `config`. Fails on a bad configuration (unsupported URI scheme,
+    /// unreadable CA bundle).
+    pub fn new(config: MlflowConfig) -> Result<Self> {
+        Ok(MlflowTracker { channel: Channel::start(config)? })
+    }
+
+    /// The tracker that [`configure_mlflow`] set up (or the environment describes).
+    pub fn global() -> Result<Self> {
+        Ok(MlflowTracker { channel: channel()? })
+    }
+
+    /// Starts a run in the configured experiment.
+    pub fn start(&self, run_name: impl Into<String>) -> Result<MlflowLogger> {
+        MlflowLogger::begin_on(self.channel.clone(), Some(run_name.into()), None, None)
+    }
+
+    /// Starts a run in `experiment`.
+    pub fn start_in(&self, experiment: &str, run_name: impl Into<String>) -> Result<MlflowLogger> {
+        MlflowLogger::begin_on(self.channel.clone(), Some(run_name.into()), Some(experiment), None)
+    }
+
+    /// Waits (at most the flush timeout) until everything logged so far is delivered,
+    /// refused or on disk, and says what was not delivered.
+    pub fn flush(&self) -> FlushReport {
+        self.channel.flush(self.channel.config.flush_timeout, false)
+    }
+
+    /// Like [`flush`](Self::flush), then moves anything still in memory to the spool.
+    pub fn shutdown(&self) -> FlushReport {
+        exit_flush(&self.channel)
+    }
+
+    /// The settings of this tracker.
+    pub fn config(&self) -> &MlflowConfig {
+        &self.channel.config
+    }
+
+    /// A query client of this tracker's server (an error for a local store).
+    pub fn client(&self) -> Result<MlflowClient> {
+        match &self.channel.dest {
+            Destination::Server(base) => MlflowClient::for_server(&self.channel.config, base.clone()),
+            Destination::Local(p) => {
+                Err(Error::Mlflow(format!("runs go to the local store {}; queries need a tracking server", p.display())))
+            }
+        }
+    }
+}
+
 struct RunShared {
     key: RunKey,
     name: Option<String>,
@@ -168,6 +234,15 @@ impl MlflowLogger {
             Some(p) => p.inner.channel.clone(),
             None => channel()?,
         };
+        Self::begin_on(channel, name, experiment, parent)
+    }
+
+    fn begin_on(
+        channel: Arc<Channel>,
+        name: Option<String>,
+        experiment: Option<&str>,
+        parent: Option<&MlflowRun>,
+    ) -> Result<MlflowLogger> {
         let experiment = match (experiment, parent) {
             (Some(e), _) => e.to_owned(),
             (None, Some(p)) => p.inner.experiment.clone(),

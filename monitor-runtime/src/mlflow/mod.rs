@@ -21,7 +21,7 @@ pub use self::config::{MlflowAuth, MlflowConfig};
 pub use self::local::{push_local_store, PushReport};
 pub use self::logger::{
     configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_shutdown, ActiveRunGuard, InRun,
-    MlflowLogger, MlflowRun,
+    MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::record::RunStatus;
 pub use self::validate::{MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};
