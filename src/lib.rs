@@ -13,6 +13,10 @@
 
 pub use monitor_runtime::*;
 
+#[cfg(feature = "mlflow")]
+#[doc(inline)]
+pub use monitor_macros::mlflow_run;
+
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]
 pub mod __private {

@@ -335,6 +335,12 @@ pub struct InRun<F> {
     future: Pin<Box<F>>,
 }
 
+impl<F> InRun<F> {
+    pub(crate) fn new(run: MlflowRun, future: F) -> Self {
+        InRun { run, future: Box::pin(future) }
+    }
+}
+
 impl<F: Future> Future for InRun<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {

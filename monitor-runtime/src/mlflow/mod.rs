@@ -10,6 +10,8 @@ mod compare;
 mod config;
 mod local;
 mod logger;
+#[doc(hidden)]
+pub mod macro_support;
 mod record;
 mod spool;
 mod validate;
