@@ -3,3 +3,6 @@
 
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
+
+#[cfg(feature = "mlflow")]
+pub mod fake_server;

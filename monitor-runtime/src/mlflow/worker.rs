@@ -96,6 +96,8 @@ struct State {
     settled: u64,
     idle: bool,
     flush_requests: u64,
+    /// The last flush request the worker has made a delivery attempt for.
+    flush_acked: u64,
     spill_now: bool,
     delivered: u64,
     rejected: Vec<Rejected>,
@@ -199,9 +201,11 @@ impl Channel {
         let rejected_from = s.rejected.len();
         let delivered_from = s.delivered;
         s.flush_requests += 1;
+        let request = s.flush_requests;
         s.idle = false;
         self.wake.notify_one();
-        let done = |s: &State| s.settled >= target && (s.spooled == 0 || s.degraded) || !s.alive;
+        let done =
+            |s: &State| s.flush_acked >= request && s.settled >= target && (s.spooled == 0 || s.degraded) || !s.alive;
         while !done(&s) {
             if self.progress.wait_until(&mut s, deadline).timed_out() {
                 break;
@@ -262,6 +266,15 @@ struct Worker {
     next_try: Instant,
     warned: bool,
     seen_flush: u64,
+    /// Immediate retries left for a flush while the server is considered down (a stale
+    /// pooled connection fails once after a server restart).
+    probes_left: u32,
+    /// A probe retry is due; the flush is not answered yet.
+    probing: bool,
+    /// A request was made since the last flush request.
+    attempted: bool,
+    /// Ops loaded back from the spool, still in `pending`.
+    reloaded: u64,
     user: String,
     source: String,
 }
@@ -288,6 +301,10 @@ impl Worker {
             next_try: Instant::now(),
             warned: false,
             seen_flush: 0,
+            probes_left: 0,
+            probing: false,
+            attempted: false,
+            reloaded: 0,
             user: current_user(),
             source: std::env::args().next().unwrap_or_default(),
         }
@@ -312,7 +329,10 @@ impl Worker {
             if flushing {
                 // A flush tries at once rather than after the backoff.
                 self.next_try = Instant::now();
+                self.probes_left = 2;
+                self.attempted = false;
             }
+            self.probing = false;
             if spill_now {
                 self.spill();
                 self.ch.state.lock().spill_now = false;
@@ -327,10 +347,17 @@ impl Worker {
                 }
             }
             let degraded = self.ch.state.lock().degraded;
-            if degraded && (flushing || self.pending.len() > self.ch.config.max_in_memory) {
+            if degraded && self.pending.len() > self.ch.config.max_in_memory {
                 self.spill();
             }
-            self.publish(|_| {});
+            // A flush is answered once a request was tried (or there is nothing to send).
+            let answered = !self.probing && (self.attempted || (self.pending.is_empty() && self.spool.is_empty()));
+            let acked = self.seen_flush;
+            self.publish(|s| {
+                if answered {
+                    s.flush_acked = acked;
+                }
+            });
         }
     }
 
@@ -361,7 +388,7 @@ impl Worker {
     fn publish(&mut self, f: impl FnOnce(&mut State)) {
         let mut s = self.ch.state.lock();
         f(&mut s);
-        s.spooled = self.spool.len();
+        s.spooled = self.spool.len() + self.reloaded;
         for (k, b) in self.runs.drain() {
             s.bindings.insert(k, b);
         }
@@ -409,6 +436,7 @@ impl Worker {
         }
         let (fresh, reloaded): (Vec<Pending>, Vec<Pending>) = self.pending.drain(..).partition(|(_, counted)| *counted);
         let mut result = Ok(());
+        self.reloaded = 0;
         if !reloaded.is_empty() {
             let ops: Vec<&Op> = binds.iter().chain(reloaded.iter().map(|(op, _)| op)).collect();
             result = self.spool.push_front(&ops);
@@ -431,6 +459,7 @@ impl Worker {
             }
             Err(e) => {
                 tracing::error!(target: "monitor::mlflow", "cannot write the spool in {}: {e}; records stay in memory", self.spool.dir().display());
+                self.reloaded = reloaded.len() as u64;
                 self.pending.extend(reloaded);
                 self.pending.extend(fresh);
             }
@@ -439,7 +468,10 @@ impl Worker {
 
     fn reload(&mut self) {
         match self.spool.load(SPOOL_CHUNK) {
-            Ok(ops) => self.pending.extend(ops.into_iter().map(|op| (op, false))),
+            Ok(ops) => {
+                self.reloaded += ops.len() as u64;
+                self.pending.extend(ops.into_iter().map(|op| (op, false)));
+            }
             Err(e) => tracing::error!(target: "monitor::mlflow", "cannot read the spool in {}: {e}", self.spool.dir().display()),
         }
     }
@@ -455,7 +487,9 @@ impl Worker {
         if let Op::Bind { run_id, artifact_uri, .. } = front {
             let b = Binding::Created { run_id: run_id.clone(), artifact_uri: artifact_uri.clone() };
             self.runs.insert(run, b);
-            self.pending.pop_front();
+            if let Some((_, false)) = self.pending.pop_front() {
+                self.reloaded -= 1;
+            }
             return;
         }
         let binding = if matches!(front, Op::CreateRun { .. }) { None } else { self.binding_of(run) };
@@ -713,7 +747,9 @@ impl Worker {
     fn delivered(&mut self, items: Vec<Pending>) {
         let counted = items.iter().filter(|(_, c)| *c).count() as u64;
         let n = items.len() as u64;
+        self.reloaded -= n - counted;
         self.attempts = 0;
+        self.attempted = true;
         let was_degraded = self.warned;
         self.warned = false;
         if was_degraded {
@@ -729,6 +765,10 @@ impl Worker {
     fn reject(&mut self, run: RunKey, op: &Op, counted: bool, reason: String) {
         tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", op.describe());
         let rejected = Rejected { run: run.to_string(), record: op.describe(), reason };
+        if !counted {
+            self.reloaded -= 1;
+        }
+        self.attempted = true;
         self.publish(|s| {
             s.settled += u64::from(counted);
             s.rejected.push(rejected);
@@ -737,6 +777,7 @@ impl Worker {
 
     fn retry_later(&mut self, e: Error) {
         self.attempts += 1;
+        self.attempted = true;
         let cfg = &self.ch.config;
         if !self.warned {
             self.warned = true;
@@ -750,7 +791,11 @@ impl Worker {
                 eprintln!("monitor: warning: {msg}");
             }
         }
-        if self.attempts > cfg.max_retries {
+        if self.attempts > cfg.max_retries && self.probes_left > 0 {
+            self.probes_left -= 1;
+            self.probing = true;
+            self.next_try = Instant::now() + Duration::from_millis(50);
+        } else if self.attempts > cfg.max_retries {
             // MLflow's client would give up here; we keep the records (on disk) and keep trying.
             let wait = backoff(cfg.max_retries.max(1) + 1, cfg.backoff_factor, cfg.backoff_jitter);
             self.next_try = Instant::now() + wait;
