@@ -19,6 +19,11 @@ pub fn venv() -> Option<PathBuf> {
     venv.join("bin").join("mlflow").exists().then_some(venv)
 }
 
+/// Whether the venv is there; fails under CI when it is not.
+pub fn require_venv() -> bool {
+    venv().is_some() || skip_or_fail("no MLflow venv (.venv-mlflow)")
+}
+
 fn unavailable(what: &str) -> ! {
     panic!("{what}; run the tests through ./scripts/test.sh, which installs MLflow and starts a server")
 }
