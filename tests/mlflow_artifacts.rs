@@ -19,9 +19,18 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     std::fs::create_dir_all(dir.path().join("model/sub")).unwrap();
     std::fs::write(dir.path().join("model/weights.txt"), "w=1").unwrap();
     std::fs::write(dir.path().join("model/sub/config.json"), "{}").unwrap();
-    run.log_artifact(dir.path().join("optimized.pkl"), "").unwrap();
-    assert_eq!(run.log_artifacts(dir.path().join("model"), "model").unwrap(), 2);
-    run.log_dict(&json!({"quality_score": 0.85, "examples": [1, 2]}), "optimization_results.json").unwrap();
+    run.log_artifact(dir.path().join("optimized.pkl"), "")
+        .unwrap();
+    assert_eq!(
+        run.log_artifacts(dir.path().join("model"), "model")
+            .unwrap(),
+        2
+    );
+    run.log_dict(
+        &json!({"quality_score": 0.85, "examples": [1, 2]}),
+        "optimization_results.json",
+    )
+    .unwrap();
 
     let tracer = ExecutionTracer::new();
     for i in 0..4 {
@@ -29,7 +38,9 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
         call.set_quality_score(0.5 + i as f64 / 10.0);
         call.set_token_usage(TokenUsage::new(10, 5));
     }
-    tracer.trace("Generator::<T>::run", json!({})).fail(&std::io::Error::other("boom"));
+    tracer
+        .trace("Generator::<T>::run", json!({}))
+        .fail(&std::io::Error::other("boom"));
     run.log_tracer(&tracer, 0).unwrap();
 
     let id = run.run_id().unwrap();
@@ -37,8 +48,15 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     assert!(tracker.flush().is_complete());
 
     let rest = Rest::new(&uri);
-    let exp = rest.run(&id)["info"]["experiment_id"].as_str().unwrap().to_owned();
-    let get = |path: &str| rest.get_bytes(&format!("/api/2.0/mlflow-artifacts/artifacts/{exp}/{id}/artifacts/{path}"));
+    let exp = rest.run(&id)["info"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |path: &str| {
+        rest.get_bytes(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{exp}/{id}/artifacts/{path}"
+        ))
+    };
     assert_eq!(get("optimized.pkl"), b"\x00\x01binary\xff");
     assert_eq!(get("model/weights.txt"), b"w=1");
     assert_eq!(get("model/sub/config.json"), b"{}");
@@ -50,7 +68,12 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
 
     let got = rest.run(&id);
     let metric = |k: &str| {
-        got["data"]["metrics"].as_array().unwrap().iter().find(|m| m["key"] == k).map(|m| m["value"].as_f64().unwrap())
+        got["data"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == k)
+            .map(|m| m["value"].as_f64().unwrap())
     };
     assert_eq!(metric("tracer/total_executions"), Some(5.0));
     assert_eq!(metric("tracer/success_rate"), Some(0.8));
@@ -67,9 +90,14 @@ fn a_run_registers_a_model_version_and_runs_compare_side_by_side() {
     let tracker = tracker(&uri, spool.path());
     let (exp_a, exp_b) = (unique("compare-a"), unique("compare-b"));
     let mut ids = Vec::new();
-    for (exp, name, lr, quality) in [(&exp_a, "a1", "0.1", 0.7), (&exp_a, "a2", "0.01", 0.9), (&exp_b, "b1", "0.01", 0.8)] {
+    for (exp, name, lr, quality) in [
+        (&exp_a, "a1", "0.1", 0.7),
+        (&exp_a, "a2", "0.01", 0.9),
+        (&exp_b, "b1", "0.01", 0.8),
+    ] {
         let run = tracker.start_in(exp, name).unwrap();
-        run.log_params([("lr", lr), ("optimizer", "MIPROv2")]).unwrap();
+        run.log_params([("lr", lr), ("optimizer", "MIPROv2")])
+            .unwrap();
         run.log_metric("quality", quality).unwrap();
         run.log_text("weights", "model/weights.txt").unwrap();
         ids.push(run.run_id().unwrap());
@@ -79,8 +107,13 @@ fn a_run_registers_a_model_version_and_runs_compare_side_by_side() {
             assert_eq!(version.version, "1");
             assert_eq!(version.run_id, ids[1]);
             let rest = Rest::new(&uri);
-            let got = rest.get(&format!("/api/2.0/mlflow/model-versions/get?name={model}&version=1"));
-            assert_eq!(got["model_version"]["source"], format!("runs:/{}/model", ids[1]));
+            let got = rest.get(&format!(
+                "/api/2.0/mlflow/model-versions/get?name={model}&version=1"
+            ));
+            assert_eq!(
+                got["model_version"]["source"],
+                format!("runs:/{}/model", ids[1])
+            );
             assert_eq!(got["model_version"]["status"], "READY");
             let v2 = run.register_model("model", &model).unwrap();
             assert_eq!(v2.version, "2");
@@ -99,12 +132,30 @@ fn a_run_registers_a_model_version_and_runs_compare_side_by_side() {
     assert_eq!(table.param("lr", 1), Some("0.01"));
     assert!(table.differing_params().is_empty());
     let text = table.to_string();
-    assert!(text.lines().next().unwrap().contains("a2") && text.contains("metrics.quality"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("a2") && text.contains("metrics.quality"),
+        "{text}"
+    );
 
-    let all = client.search_runs(&RunQuery::experiments([exp_a.as_str()]).order_by("metrics.quality ASC")).unwrap();
-    assert_eq!(all.iter().map(|r| r.info.run_name.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
-    assert_eq!(client.get_metric_history(&ids[0], "quality").unwrap()[0].value, 0.7);
+    let all = client
+        .search_runs(&RunQuery::experiments([exp_a.as_str()]).order_by("metrics.quality ASC"))
+        .unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| r.info.run_name.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        client.get_metric_history(&ids[0], "quality").unwrap()[0].value,
+        0.7
+    );
     let files = client.list_artifacts(&ids[0], "model").unwrap();
     assert_eq!(files[0].path, "model/weights.txt");
-    assert_eq!(client.download_artifact(&ids[0], "model/weights.txt").unwrap(), b"weights");
+    assert_eq!(
+        client
+            .download_artifact(&ids[0], "model/weights.txt")
+            .unwrap(),
+        b"weights"
+    );
 }

@@ -11,9 +11,16 @@ use support::mlflow::{config, unique, OwnServer, Rest};
 
 #[test]
 fn a_server_stopped_while_a_run_logs_gets_every_point_after_it_returns() {
-    let Some(server) = OwnServer::start() else { return };
+    let Some(server) = OwnServer::start() else {
+        return;
+    };
     let spool = tempfile::tempdir().unwrap();
-    let tracker = MlflowTracker::new(config(&server.uri, spool.path()).max_retries(2).flush_timeout(Duration::from_secs(20))).unwrap();
+    let tracker = MlflowTracker::new(
+        config(&server.uri, spool.path())
+            .max_retries(2)
+            .flush_timeout(Duration::from_secs(20)),
+    )
+    .unwrap();
     let run = tracker.start_in(&unique("faults"), "outage").unwrap();
     run.log_param("phase", "before").unwrap();
     for step in 0..200 {
@@ -29,7 +36,10 @@ fn a_server_stopped_while_a_run_logs_gets_every_point_after_it_returns() {
     run.set_tag("during", "outage").unwrap();
     run.log_param("epochs", 12).unwrap();
     let during = run.flush();
-    assert!(!during.is_complete(), "nothing can be delivered while the server is down: {during}");
+    assert!(
+        !during.is_complete(),
+        "nothing can be delivered while the server is down: {during}"
+    );
     assert!(during.spooled > 0, "the records wait on disk: {during}");
     let handle = run.run().clone();
     drop(run); // the end of the run waits on disk too
@@ -40,12 +50,21 @@ fn a_server_stopped_while_a_run_logs_gets_every_point_after_it_returns() {
     let rest = Rest::new(&server.uri);
     let history = rest.history(&id, "loss");
     assert_eq!(history.len(), 1200);
-    assert!(history.iter().enumerate().all(|(i, (s, v))| *s == i as i64 && *v == i as f64));
+    assert!(history
+        .iter()
+        .enumerate()
+        .all(|(i, (s, v))| *s == i as i64 && *v == i as f64));
     let got = rest.run(&id);
     assert_eq!(Rest::kv(&got, "tags", "during").as_deref(), Some("outage"));
     assert_eq!(Rest::kv(&got, "params", "epochs").as_deref(), Some("12"));
     assert_eq!(got["info"]["status"], "FINISHED");
-    assert_eq!(std::fs::read_dir(spool.path()).map(|d| d.count()).unwrap_or(0), 0, "the spool is emptied");
+    assert_eq!(
+        std::fs::read_dir(spool.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "the spool is emptied"
+    );
 }
 
 #[test]
@@ -59,7 +78,9 @@ fn five_hundreds_resets_and_hangs_are_retried() {
     ];
     let server = FakeServer::start(faults);
     let spool = tempfile::tempdir().unwrap();
-    let cfg = config(&server.uri, spool.path()).max_retries(7).timeout(Duration::from_millis(500));
+    let cfg = config(&server.uri, spool.path())
+        .max_retries(7)
+        .timeout(Duration::from_millis(500));
     let tracker = MlflowTracker::new(cfg).unwrap();
     let run = tracker.start_in("exp", "flaky").unwrap();
     for step in 0..300 {
@@ -73,14 +94,22 @@ fn five_hundreds_resets_and_hangs_are_retried() {
     steps.sort_unstable();
     steps.dedup();
     assert_eq!(steps, (0..300).collect::<Vec<_>>());
-    let gets = seen.requests.iter().filter(|(r, _, _)| r.starts_with("GET /api/2.0/mlflow/experiments/get-by-name")).count();
+    let gets = seen
+        .requests
+        .iter()
+        .filter(|(r, _, _)| r.starts_with("GET /api/2.0/mlflow/experiments/get-by-name"))
+        .count();
     assert!(gets >= 5, "each fault was retried: {gets} lookups");
 }
 
 #[test]
 fn a_server_that_stays_down_keeps_records_on_disk_and_says_so() {
     // Nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let spool = tempfile::tempdir().unwrap();
     let cfg = config(&format!("http://127.0.0.1:{port}"), spool.path()).max_retries(1);
     let tracker = MlflowTracker::new(cfg).unwrap();
@@ -92,7 +121,10 @@ fn a_server_that_stays_down_keeps_records_on_disk_and_says_so() {
     let report = tracker.shutdown();
     assert_eq!(report.in_memory, 0, "{report}");
     assert_eq!(report.spooled, 12, "create + 10 metrics + end: {report}");
-    assert!(report.to_string().contains("12 waiting on disk"), "{report}");
+    assert!(
+        report.to_string().contains("12 waiting on disk"),
+        "{report}"
+    );
     let lines: usize = std::fs::read_dir(spool.path())
         .unwrap()
         .flatten()
@@ -107,18 +139,32 @@ fn credentials_go_in_headers_and_never_in_errors() {
     let spool = tempfile::tempdir().unwrap();
     let cfg = config(&server.uri, spool.path())
         .max_retries(0)
-        .auth(MlflowAuth::Basic { username: "alice".into(), password: "hunter2-secret".into() });
+        .auth(MlflowAuth::Basic {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+        });
     assert!(!format!("{cfg:?}").contains("hunter2"));
     let tracker = MlflowTracker::new(cfg).unwrap();
     let client = tracker.client().unwrap();
     let err = client.get_run("nope").unwrap_err();
     assert!(!format!("{err:?} {err}").contains("hunter2"), "{err}");
     let seen = server.seen.lock().unwrap();
-    assert_eq!(seen.requests[0].2.as_deref(), Some("Basic YWxpY2U6aHVudGVyMi1zZWNyZXQ="));
+    assert_eq!(
+        seen.requests[0].2.as_deref(),
+        Some("Basic YWxpY2U6aHVudGVyMi1zZWNyZXQ=")
+    );
     drop(seen);
 
     let cfg = config(&server.uri, spool.path()).auth(MlflowAuth::Bearer("tok-123".into()));
-    MlflowTracker::new(cfg).unwrap().client().unwrap().list_artifacts("x", "").unwrap();
+    MlflowTracker::new(cfg)
+        .unwrap()
+        .client()
+        .unwrap()
+        .list_artifacts("x", "")
+        .unwrap();
     let seen = server.seen.lock().unwrap();
-    assert_eq!(seen.requests.last().unwrap().2.as_deref(), Some("Bearer tok-123"));
+    assert_eq!(
+        seen.requests.last().unwrap().2.as_deref(),
+        Some("Bearer tok-123")
+    );
 }

@@ -25,15 +25,26 @@ struct Settings {
 }
 
 #[mlflow_run(name = "train-sync", params(lr, optimizer, settings, layers))]
-fn train(lr: f64, optimizer: &str, settings: Settings, layers: Vec<u32>, fail: bool) -> Result<String, std::io::Error> {
+fn train(
+    lr: f64,
+    optimizer: &str,
+    settings: Settings,
+    layers: Vec<u32>,
+    fail: bool,
+) -> Result<String, std::io::Error> {
     let run = MlflowLogger::active().expect("active inside the body");
     for step in 0..3 {
-        run.log_metric_at("loss", 1.0 / (step + 1) as f64, step).unwrap();
+        run.log_metric_at("loss", 1.0 / (step + 1) as f64, step)
+            .unwrap();
     }
     if fail {
         return Err(std::io::Error::other("diverged"));
     }
-    Ok(format!("{optimizer}-{lr}-{}-{}", settings.depth, layers.len()))
+    Ok(format!(
+        "{optimizer}-{lr}-{}-{}",
+        settings.depth,
+        layers.len()
+    ))
 }
 
 fn run_named(rest: &Rest, exp: &str, name: &str, param: (&str, &str)) -> serde_json::Value {
@@ -54,15 +65,28 @@ fn sync_fn_logs_params_and_ends_finished_or_failed() {
     let rest = Rest::new(&uri);
     let ok = run_named(&rest, &exp, "train-sync", ("lr", "0.01"));
     assert_eq!(ok["info"]["status"], "FINISHED");
-    assert_eq!(Rest::kv(&ok, "params", "optimizer").as_deref(), Some("adam"));
-    assert_eq!(Rest::kv(&ok, "params", "settings").as_deref(), Some(r#"{"depth":3}"#));
+    assert_eq!(
+        Rest::kv(&ok, "params", "optimizer").as_deref(),
+        Some("adam")
+    );
+    assert_eq!(
+        Rest::kv(&ok, "params", "settings").as_deref(),
+        Some(r#"{"depth":3}"#)
+    );
     assert_eq!(Rest::kv(&ok, "params", "layers").as_deref(), Some("[1,2]"));
     assert!(Rest::kv(&ok, "params", "fail").is_none());
-    assert_eq!(rest.history(ok["info"]["run_id"].as_str().unwrap(), "loss").len(), 3);
+    assert_eq!(
+        rest.history(ok["info"]["run_id"].as_str().unwrap(), "loss")
+            .len(),
+        3
+    );
 
     let failed = run_named(&rest, &exp, "train-sync", ("lr", "0.02"));
     assert_eq!(failed["info"]["status"], "FAILED");
-    assert_eq!(Rest::kv(&failed, "tags", "mlflow.note.content").as_deref(), Some("error: diverged"));
+    assert_eq!(
+        Rest::kv(&failed, "tags", "mlflow.note.content").as_deref(),
+        Some("error: diverged")
+    );
 }
 
 #[mlflow_run(params(epochs))]
@@ -79,7 +103,10 @@ async fn evaluate(epochs: u32) -> anyhow_like::Result<f64> {
 
 #[mlflow_run(name = "nested-step")]
 async fn nested_step(epochs: u32) {
-    MlflowLogger::active().unwrap().log_metric("epochs", f64::from(epochs)).unwrap();
+    MlflowLogger::active()
+        .unwrap()
+        .log_metric("epochs", f64::from(epochs))
+        .unwrap();
 }
 
 /// A `Result` alias, as `anyhow::Result` is: the run status is decided by type.
@@ -97,7 +124,11 @@ mod anyhow_like {
 #[test]
 fn async_fn_is_active_across_awaits_nests_and_fails_on_err() {
     let Some((uri, exp)) = setup() else { return };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     assert_eq!(rt.block_on(evaluate(3)).unwrap(), 0.75);
     assert!(rt.block_on(evaluate(0)).is_err());
     assert!(monitor::mlflow_flush().is_complete());
@@ -113,7 +144,10 @@ fn async_fn_is_active_across_awaits_nests_and_fails_on_err() {
         .iter()
         .find(|c| Rest::kv(c, "tags", "mlflow.parentRunId").as_deref() == Some(ok_id))
         .expect("nested run under evaluate(3)");
-    assert_eq!(rest.history(child["info"]["run_id"].as_str().unwrap(), "epochs"), [(0, 3.0)]);
+    assert_eq!(
+        rest.history(child["info"]["run_id"].as_str().unwrap(), "epochs"),
+        [(0, 3.0)]
+    );
 }
 
 #[mlflow_run(name = "panics")]

@@ -14,6 +14,9 @@ mod mlflow_run;
 /// `experiment = "name"` (default: the configured one), `params(a, b)`,
 /// `crate = "path"` (when `monitor` is renamed).
 #[proc_macro_attribute]
-pub fn mlflow_run(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+pub fn mlflow_run(
+    args: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
     mlflow_run::expand(args.into(), item.into()).into()
 }

@@ -26,7 +26,10 @@ impl<T> Once<T> {
 
     fn set(&mut self, span_of: &impl ToTokens, value: T) -> syn::Result<()> {
         if self.value.is_some() {
-            return Err(syn::Error::new_spanned(span_of, format!("duplicate `{}` argument", self.key)));
+            return Err(syn::Error::new_spanned(
+                span_of,
+                format!("duplicate `{}` argument", self.key),
+            ));
         }
         self.value = Some(value);
         Ok(())
@@ -70,7 +73,10 @@ impl Parse for Args {
                 input.parse::<Token![=]>()?;
                 let lit: LitStr = input.parse()?;
                 if lit.value().trim().is_empty() {
-                    push(syn::Error::new_spanned(&lit, "`experiment` must not be empty"));
+                    push(syn::Error::new_spanned(
+                        &lit,
+                        "`experiment` must not be empty",
+                    ));
                 }
                 if let Err(e) = args.experiment.set(&key, lit) {
                     push(e);
@@ -79,7 +85,8 @@ impl Parse for Args {
                 let key: kw::params = input.parse()?;
                 let content;
                 syn::parenthesized!(content in input);
-                let idents: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse, Token![,])?;
+                let idents: Punctuated<Ident, Token![,]> =
+                    content.parse_terminated(Ident::parse, Token![,])?;
                 if let Err(e) = args.params.set(&key, idents.into_iter().collect()) {
                     push(e);
                 }
@@ -93,7 +100,10 @@ impl Parse for Args {
                             push(e);
                         }
                     }
-                    Err(_) => push(syn::Error::new_spanned(&lit, "`crate` must be a path, e.g. `crate = \"monitor\"`")),
+                    Err(_) => push(syn::Error::new_spanned(
+                        &lit,
+                        "`crate` must be a path, e.g. `crate = \"monitor\"`",
+                    )),
                 }
             } else {
                 let mut e = la.error();
@@ -134,8 +144,15 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let func = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(f) => f,
         Err(_) => {
-            let span = item.clone().into_iter().next().map_or_else(Span::call_site, |t| t.span());
-            let err = syn::Error::new(span, "`#[mlflow_run]` applies to a function (sync or `async`)");
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            let err = syn::Error::new(
+                span,
+                "`#[mlflow_run]` applies to a function (sync or `async`)",
+            );
             return Err(match parsed_args {
                 Err(mut e) => {
                     e.combine(err);
@@ -158,7 +175,10 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         }
     };
     if let Some(c) = &func.sig.constness {
-        push(syn::Error::new_spanned(c, "`#[mlflow_run]` cannot be applied to a `const fn`"));
+        push(syn::Error::new_spanned(
+            c,
+            "`#[mlflow_run]` cannot be applied to a `const fn`",
+        ));
     }
     // Parameter names that can be logged.
     let mut names: Vec<Ident> = Vec::new();
@@ -174,9 +194,16 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
             let mut seen: Vec<&Ident> = Vec::new();
             for p in params {
                 if seen.contains(&p) {
-                    push(syn::Error::new_spanned(p, format!("`{p}` is listed twice in `params`")));
+                    push(syn::Error::new_spanned(
+                        p,
+                        format!("`{p}` is listed twice in `params`"),
+                    ));
                 } else if !names.contains(p) {
-                    let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+                    let list = names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     let msg = if list.is_empty() {
                         format!("`{p}` is not a parameter of this function, which has no named parameters")
                     } else {
@@ -196,15 +223,25 @@ fn try_expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {
-    ty.to_token_stream().into_iter().any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(&t, proc_macro2::TokenTree::Ident(i) if i == "impl"))
         || matches!(ty, Type::ImplTrait(_))
 }
 
 fn generate(args: Args, func: ItemFn) -> TokenStream {
-    let krate = args.krate.value.unwrap_or_else(|| syn::parse_quote!(::monitor));
-    let ItemFn { attrs, vis, sig, block } = func;
+    let krate = args
+        .krate
+        .value
+        .unwrap_or_else(|| syn::parse_quote!(::monitor));
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
     let fn_name = sig.ident.to_string();
-    let name = args.name.value.map_or_else(|| LitStr::new(&fn_name, sig.ident.span()), |l| l);
+    let name = args.name.value.unwrap_or_else(|| LitStr::new(&fn_name, sig.ident.span()));
     let experiment = match args.experiment.value {
         Some(e) => quote! { ::core::option::Option::Some(#e) },
         None => quote! { ::core::option::Option::None },

@@ -22,8 +22,10 @@ pub fn default_tracer() -> TracerRef<'static> {
 // --- mlflow_run support ---
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::macro_support::{
-    call_once as mlflow_call_once, in_run as mlflow_in_run, MlflowRunScope, Outcome as MlflowOutcome, OutcomeViaAny as MlflowOutcomeViaAny,
-    OutcomeViaResult as MlflowOutcomeViaResult, OutcomeViaResultDisplay as MlflowOutcomeViaResultDisplay,
-    Param as MlflowParam, ParamViaDebug as MlflowParamViaDebug, ParamViaDisplay as MlflowParamViaDisplay,
+    call_once as mlflow_call_once, in_run as mlflow_in_run, MlflowRunScope,
+    Outcome as MlflowOutcome, OutcomeViaAny as MlflowOutcomeViaAny,
+    OutcomeViaResult as MlflowOutcomeViaResult,
+    OutcomeViaResultDisplay as MlflowOutcomeViaResultDisplay, Param as MlflowParam,
+    ParamViaDebug as MlflowParamViaDebug, ParamViaDisplay as MlflowParamViaDisplay,
     ParamViaNothing as MlflowParamViaNothing, ParamViaSerialize as MlflowParamViaSerialize,
 };

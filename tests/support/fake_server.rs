@@ -32,7 +32,11 @@ impl FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let uri = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let faults = Arc::new(Mutex::new(faults.into_iter().collect::<std::collections::VecDeque<_>>()));
+        let faults = Arc::new(Mutex::new(
+            faults
+                .into_iter()
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
         let s = seen.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -78,7 +82,10 @@ fn serve(
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         let body = String::from_utf8_lossy(&body).into_owned();
-        seen.lock().unwrap().requests.push((format!("{method} {path}"), body.clone(), auth));
+        seen.lock()
+            .unwrap()
+            .requests
+            .push((format!("{method} {path}"), body.clone(), auth));
         let fault = faults.lock().unwrap().pop_front();
         let (status, reply) = match fault {
             Some(Fault::Hang(d)) => {
@@ -86,7 +93,10 @@ fn serve(
                 return Ok(());
             }
             Some(Fault::Reset) => return Ok(()),
-            Some(Fault::Status(code)) => (code, json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"})),
+            Some(Fault::Status(code)) => (
+                code,
+                json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"}),
+            ),
             None => answer(&path, &body, seen),
         };
         let text = reply.to_string();
@@ -102,9 +112,10 @@ fn serve(
 fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
     let path = path.split('?').next().unwrap_or_default();
     match path {
-        "/api/2.0/mlflow/experiments/get-by-name" => {
-            (200, json!({"experiment": {"experiment_id": "1", "name": "x", "lifecycle_stage": "active"}}))
-        }
+        "/api/2.0/mlflow/experiments/get-by-name" => (
+            200,
+            json!({"experiment": {"experiment_id": "1", "name": "x", "lifecycle_stage": "active"}}),
+        ),
         "/api/2.0/mlflow/runs/create" => (
             200,
             json!({"run": {"info": {"run_id": "fake-run", "experiment_id": "1", "status": "RUNNING",
@@ -114,7 +125,8 @@ fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
             let v: Value = serde_json::from_str(body).unwrap();
             let mut s = seen.lock().unwrap();
             for m in v["metrics"].as_array().unwrap() {
-                s.metrics.push((m["step"].as_i64().unwrap(), m["value"].as_f64().unwrap()));
+                s.metrics
+                    .push((m["step"].as_i64().unwrap(), m["value"].as_f64().unwrap()));
             }
             (200, json!({}))
         }

@@ -15,7 +15,9 @@ pub fn repo_root() -> PathBuf {
 
 /// The venv with the pinned MLflow, if installed.
 pub fn venv() -> Option<PathBuf> {
-    let venv = std::env::var_os("MONITOR_MLFLOW_VENV").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv-mlflow"));
+    let venv = std::env::var_os("MONITOR_MLFLOW_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv-mlflow"));
     venv.join("bin").join("mlflow").exists().then_some(venv)
 }
 
@@ -49,7 +51,10 @@ pub fn server_uri() -> Option<String> {
 
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}-{}-{nanos:x}", std::process::id())
 }
 
@@ -76,11 +81,18 @@ pub struct Rest {
 
 impl Rest {
     pub fn new(base: &str) -> Self {
-        Rest { base: base.trim_end_matches('/').to_owned(), http: reqwest::blocking::Client::new() }
+        Rest {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::blocking::Client::new(),
+        }
     }
 
     pub fn get(&self, path: &str) -> Value {
-        let resp = self.http.get(format!("{}{}", self.base, path)).send().expect("GET");
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .expect("GET");
         let status = resp.status();
         let text = resp.text().unwrap();
         assert!(status.is_success(), "GET {path}: {status} {text}");
@@ -88,7 +100,11 @@ impl Rest {
     }
 
     pub fn get_bytes(&self, path: &str) -> Vec<u8> {
-        let resp = self.http.get(format!("{}{}", self.base, path)).send().expect("GET");
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .expect("GET");
         assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
         resp.bytes().unwrap().to_vec()
     }
@@ -133,11 +149,17 @@ impl Rest {
     }
 
     pub fn kv(run: &Value, section: &str, key: &str) -> Option<String> {
-        run["data"][section].as_array()?.iter().find(|p| p["key"] == key).map(|p| p["value"].as_str().unwrap_or_default().to_owned())
+        run["data"][section]
+            .as_array()?
+            .iter()
+            .find(|p| p["key"] == key)
+            .map(|p| p["value"].as_str().unwrap_or_default().to_owned())
     }
 
     pub fn experiment_id(&self, name: &str) -> String {
-        self.get(&format!("/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"))["experiment"]["experiment_id"]
+        self.get(&format!(
+            "/api/2.0/mlflow/experiments/get-by-name?experiment_name={name}"
+        ))["experiment"]["experiment_id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -179,7 +201,10 @@ impl OwnServer {
     }
 
     pub fn restart(&self) {
-        let uri = run_script(&["start", self.dir.path().to_str().unwrap()], Some(&self.port));
+        let uri = run_script(
+            &["start", self.dir.path().to_str().unwrap()],
+            Some(&self.port),
+        );
         assert_eq!(uri, self.uri);
     }
 }
@@ -200,14 +225,27 @@ fn run_script(args: &[&str], port: Option<&str>) -> String {
         cmd.env("MONITOR_MLFLOW_PORT", p);
     }
     let out = cmd.output().expect("scripts/mlflow/server.sh");
-    assert!(out.status.success(), "server.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "server.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Runs `code` with the venv's Python; returns stdout.
 pub fn python(code: &str, envs: &[(&str, &str)]) -> String {
     let venv = venv().unwrap_or_else(|| unavailable("no MLflow venv for Python"));
-    let out = Command::new(venv.join("bin/python")).arg("-c").arg(code).envs(envs.iter().copied()).output().unwrap();
-    assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(venv.join("bin/python"))
+        .arg("-c")
+        .arg(code)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

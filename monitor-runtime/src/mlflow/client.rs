@@ -78,7 +78,9 @@ pub struct MlflowClient {
 
 impl std::fmt::Debug for MlflowClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MlflowClient").field("base", &super::config::redact_uri(&self.base)).finish_non_exhaustive()
+        f.debug_struct("MlflowClient")
+            .field("base", &super::config::redact_uri(&self.base))
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,17 +103,22 @@ impl MlflowClient {
 
     pub(crate) fn for_server(config: &MlflowConfig, base: String) -> Result<Self> {
         let mut headers = HeaderMap::new();
-        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("monitor-rs/", env!("CARGO_PKG_VERSION"))));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("monitor-rs/", env!("CARGO_PKG_VERSION"))),
+        );
         let auth = match &config.auth {
             MlflowAuth::None => None,
-            MlflowAuth::Basic { username, password } => {
-                Some(format!("Basic {}", base64_encode(format!("{username}:{password}").as_bytes())))
-            }
+            MlflowAuth::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64_encode(format!("{username}:{password}").as_bytes())
+            )),
             MlflowAuth::Bearer(token) => Some(format!("Bearer {token}")),
         };
         if let Some(auth) = auth {
-            let mut value = HeaderValue::from_str(&auth)
-                .map_err(|_| Error::Mlflow("credentials contain characters not allowed in an HTTP header".into()))?;
+            let mut value = HeaderValue::from_str(&auth).map_err(|_| {
+                Error::Mlflow("credentials contain characters not allowed in an HTTP header".into())
+            })?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
@@ -121,22 +128,34 @@ impl MlflowClient {
             .connect_timeout(config.timeout.min(Duration::from_secs(30)))
             .pool_max_idle_per_host(2);
         if let Some(path) = &config.ca_bundle {
-            let pem = std::fs::read(path).map_err(|source| Error::MlflowStore { path: path.clone(), source })?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::Mlflow(format!("cannot read CA bundle {}: {e}", path.display())))?
-            {
+            let pem = std::fs::read(path).map_err(|source| Error::MlflowStore {
+                path: path.clone(),
+                source,
+            })?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Mlflow(format!("cannot read CA bundle {}: {e}", path.display()))
+            })? {
                 builder = builder.add_root_certificate(cert);
             }
         } else if config.insecure_tls {
             builder = builder.danger_accept_invalid_certs(true);
         }
         if let Some(path) = &config.client_cert {
-            let pem = std::fs::read(path).map_err(|source| Error::MlflowStore { path: path.clone(), source })?;
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| Error::Mlflow(format!("cannot read client certificate {}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|source| Error::MlflowStore {
+                path: path.clone(),
+                source,
+            })?;
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Error::Mlflow(format!(
+                    "cannot read client certificate {}: {e}",
+                    path.display()
+                ))
+            })?;
             builder = builder.identity(identity);
         }
-        let http = builder.build().map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
+        let http = builder
+            .build()
+            .map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
         Ok(MlflowClient {
             http,
             base,
@@ -165,12 +184,22 @@ impl MlflowClient {
         }
         let resp = match req.send() {
             Ok(r) => r,
-            Err(e) => return Err(Failure::Retryable(Error::MlflowHttp { endpoint, source: e.without_url() })),
+            Err(e) => {
+                return Err(Failure::Retryable(Error::MlflowHttp {
+                    endpoint,
+                    source: e.without_url(),
+                }))
+            }
         };
         let status = resp.status().as_u16();
         let bytes = match resp.bytes() {
             Ok(b) => b.to_vec(),
-            Err(e) => return Err(Failure::Retryable(Error::MlflowHttp { endpoint, source: e.without_url() })),
+            Err(e) => {
+                return Err(Failure::Retryable(Error::MlflowHttp {
+                    endpoint,
+                    source: e.without_url(),
+                }))
+            }
         };
         if (200..300).contains(&status) {
             return Ok(bytes);
@@ -178,11 +207,21 @@ impl MlflowClient {
         let (error_code, message) = match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) => (
                 v["error_code"].as_str().unwrap_or_default().to_owned(),
-                v["message"].as_str().map_or_else(|| v["detail"].to_string(), str::to_owned),
+                v["message"]
+                    .as_str()
+                    .map_or_else(|| v["detail"].to_string(), str::to_owned),
             ),
-            Err(_) => (String::new(), String::from_utf8_lossy(&bytes).chars().take(500).collect()),
+            Err(_) => (
+                String::new(),
+                String::from_utf8_lossy(&bytes).chars().take(500).collect(),
+            ),
         };
-        let err = Error::MlflowServer { endpoint, status, error_code, message };
+        let err = Error::MlflowServer {
+            endpoint,
+            status,
+            error_code,
+            message,
+        };
         if RETRY_STATUSES.contains(&status) {
             Err(Failure::Retryable(err))
         } else {
@@ -191,8 +230,18 @@ impl MlflowClient {
     }
 
     /// One JSON request, no retry.
-    pub(crate) fn send_json(&self, method: Method, path: &str, body: Option<&Value>) -> std::result::Result<Value, Failure> {
-        let body = body.map(|b| ("application/json", serde_json::to_vec(b).unwrap_or_default()));
+    pub(crate) fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<Value, Failure> {
+        let body = body.map(|b| {
+            (
+                "application/json",
+                serde_json::to_vec(b).unwrap_or_default(),
+            )
+        });
         let bytes = self.send(method, path, body)?;
         if bytes.is_empty() {
             return Ok(json!({}));
@@ -236,18 +285,29 @@ impl MlflowClient {
         if let Some(id) = self.experiment_id_by_name(name)? {
             return Ok(id);
         }
-        match self.call(Method::POST, "/api/2.0/mlflow/experiments/create", Some(&json!({ "name": name }))) {
+        match self.call(
+            Method::POST,
+            "/api/2.0/mlflow/experiments/create",
+            Some(&json!({ "name": name })),
+        ) {
             Ok(v) => Ok(str_field(&v, "experiment_id")),
-            Err(Error::MlflowServer { error_code, .. }) if error_code == "RESOURCE_ALREADY_EXISTS" => self
-                .experiment_id_by_name(name)?
-                .ok_or_else(|| Error::Mlflow(format!("experiment {name:?} exists but cannot be read"))),
+            Err(Error::MlflowServer { error_code, .. })
+                if error_code == "RESOURCE_ALREADY_EXISTS" =>
+            {
+                self.experiment_id_by_name(name)?.ok_or_else(|| {
+                    Error::Mlflow(format!("experiment {name:?} exists but cannot be read"))
+                })
+            }
             Err(e) => Err(e),
         }
     }
 
     /// The id of experiment `name`, `None` if there is none.
     pub fn experiment_id_by_name(&self, name: &str) -> Result<Option<String>> {
-        match self.get("/api/2.0/mlflow/experiments/get-by-name", &[("experiment_name", name)]) {
+        match self.get(
+            "/api/2.0/mlflow/experiments/get-by-name",
+            &[("experiment_name", name)],
+        ) {
             Ok(v) => {
                 let exp = &v["experiment"];
                 if exp["lifecycle_stage"].as_str() == Some("deleted") {
@@ -257,7 +317,11 @@ impl MlflowClient {
                 }
                 Ok(Some(str_field(exp, "experiment_id")))
             }
-            Err(Error::MlflowServer { error_code, .. }) if error_code == "RESOURCE_DOES_NOT_EXIST" => Ok(None),
+            Err(Error::MlflowServer { error_code, .. })
+                if error_code == "RESOURCE_DOES_NOT_EXIST" =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -275,12 +339,18 @@ impl MlflowClient {
         let mut out = Vec::new();
         let mut token = String::new();
         loop {
-            let mut q = vec![("run_id", run_id), ("metric_key", key), ("max_results", "25000")];
+            let mut q = vec![
+                ("run_id", run_id),
+                ("metric_key", key),
+                ("max_results", "25000"),
+            ];
             if !token.is_empty() {
                 q.push(("page_token", &token));
             }
             let v = self.get("/api/2.0/mlflow/metrics/get-history", &q)?;
-            out.extend(serde_json::from_value::<Vec<Metric>>(v["metrics"].clone()).unwrap_or_default());
+            out.extend(
+                serde_json::from_value::<Vec<Metric>>(v["metrics"].clone()).unwrap_or_default(),
+            );
             match v["next_page_token"].as_str() {
                 Some(t) if !t.is_empty() => token = t.to_owned(),
                 _ => return Ok(out),
@@ -290,15 +360,25 @@ impl MlflowClient {
 
     /// The artifacts of a run under `path` (`""` for the root).
     pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<FileInfo>> {
-        let v = self.get("/api/2.0/mlflow/artifacts/list", &[("run_id", run_id), ("path", path)])?;
+        let v = self.get(
+            "/api/2.0/mlflow/artifacts/list",
+            &[("run_id", run_id), ("path", path)],
+        )?;
         Ok(serde_json::from_value(v["files"].clone()).unwrap_or_default())
     }
 
     /// Downloads one artifact of a run through the server's artifact proxy.
     pub fn download_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>> {
         let run = self.get_run(run_id)?;
-        let url = artifact_url(&run.info.artifact_uri, &super::validate::artifact_path(path)?)
-            .ok_or_else(|| Error::Mlflow(format!("run {run_id} does not store artifacts through the server's proxy")))?;
+        let url = artifact_url(
+            &run.info.artifact_uri,
+            &super::validate::artifact_path(path)?,
+        )
+        .ok_or_else(|| {
+            Error::Mlflow(format!(
+                "run {run_id} does not store artifacts through the server's proxy"
+            ))
+        })?;
         let mut attempt = 0;
         loop {
             match self.send(Method::GET, &url, None) {
@@ -318,7 +398,8 @@ impl MlflowClient {
         if let Some(t) = end_time {
             body["end_time"] = json!(t);
         }
-        self.call(Method::POST, "/api/2.0/mlflow/runs/update", Some(&body)).map(drop)
+        self.call(Method::POST, "/api/2.0/mlflow/runs/update", Some(&body))
+            .map(drop)
     }
 
     /// Runs of one or more experiments matching `query`, following pages up to its
@@ -356,11 +437,21 @@ impl MlflowClient {
 
     /// Registers the artifacts at `artifact_path` of run `run_id` as a new version of the
     /// registered model `model_name` (created if missing).
-    pub fn register_model(&self, run_id: &str, artifact_path: &str, model_name: &str) -> Result<ModelVersion> {
+    pub fn register_model(
+        &self,
+        run_id: &str,
+        artifact_path: &str,
+        model_name: &str,
+    ) -> Result<ModelVersion> {
         let artifact_path = super::validate::artifact_path(artifact_path)?;
-        match self.call(Method::POST, "/api/2.0/mlflow/registered-models/create", Some(&json!({ "name": model_name }))) {
+        match self.call(
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/create",
+            Some(&json!({ "name": model_name })),
+        ) {
             Ok(_) => {}
-            Err(Error::MlflowServer { error_code, .. }) if error_code == "RESOURCE_ALREADY_EXISTS" => {}
+            Err(Error::MlflowServer { error_code, .. })
+                if error_code == "RESOURCE_ALREADY_EXISTS" => {}
             Err(e) => return Err(e),
         }
         let body = json!({
@@ -368,20 +459,32 @@ impl MlflowClient {
             "source": format!("runs:/{run_id}/{artifact_path}"),
             "run_id": run_id,
         });
-        let v = self.call(Method::POST, "/api/2.0/mlflow/model-versions/create", Some(&body))?;
+        let v = self.call(
+            Method::POST,
+            "/api/2.0/mlflow/model-versions/create",
+            Some(&body),
+        )?;
         Ok(serde_json::from_value(v["model_version"].clone())?)
     }
 
     /// One version of a registered model.
     pub fn get_model_version(&self, model_name: &str, version: &str) -> Result<ModelVersion> {
-        let v = self.get("/api/2.0/mlflow/model-versions/get", &[("name", model_name), ("version", version)])?;
+        let v = self.get(
+            "/api/2.0/mlflow/model-versions/get",
+            &[("name", model_name), ("version", version)],
+        )?;
         Ok(serde_json::from_value(v["model_version"].clone())?)
     }
 
     /// Points `alias` (e.g. `champion`) of a registered model at `version`.
     pub fn set_model_alias(&self, model_name: &str, alias: &str, version: &str) -> Result<()> {
         let body = json!({ "name": model_name, "alias": alias, "version": version });
-        self.call(Method::POST, "/api/2.0/mlflow/registered-models/alias", Some(&body)).map(drop)
+        self.call(
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/alias",
+            Some(&body),
+        )
+        .map(drop)
     }
 
     // ---- used by the worker (one attempt each) ----
@@ -393,11 +496,15 @@ impl MlflowClient {
                 percent_encode(name, false)
             );
             match c.send_json(Method::GET, &path, None) {
-                Ok(v) if v["experiment"]["lifecycle_stage"].as_str() == Some("deleted") => Err(Failure::Rejected(
-                    Error::Mlflow(format!("experiment {name:?} is deleted; restore it or use another name")),
-                )),
+                Ok(v) if v["experiment"]["lifecycle_stage"].as_str() == Some("deleted") => {
+                    Err(Failure::Rejected(Error::Mlflow(format!(
+                        "experiment {name:?} is deleted; restore it or use another name"
+                    ))))
+                }
                 Ok(v) => Ok(Some(str_field(&v["experiment"], "experiment_id"))),
-                Err(Failure::Rejected(Error::MlflowServer { error_code, .. })) if error_code == "RESOURCE_DOES_NOT_EXIST" => {
+                Err(Failure::Rejected(Error::MlflowServer { error_code, .. }))
+                    if error_code == "RESOURCE_DOES_NOT_EXIST" =>
+                {
                     Ok(None)
                 }
                 Err(f) => Err(f),
@@ -406,22 +513,41 @@ impl MlflowClient {
         if let Some(id) = get(self)? {
             return Ok(id);
         }
-        match self.send_json(Method::POST, "/api/2.0/mlflow/experiments/create", Some(&json!({ "name": name }))) {
+        match self.send_json(
+            Method::POST,
+            "/api/2.0/mlflow/experiments/create",
+            Some(&json!({ "name": name })),
+        ) {
             Ok(v) => Ok(str_field(&v, "experiment_id")),
-            Err(Failure::Rejected(Error::MlflowServer { error_code, .. })) if error_code == "RESOURCE_ALREADY_EXISTS" => {
-                get(self)?.ok_or_else(|| Failure::Retryable(Error::Mlflow(format!("experiment {name:?} not readable yet"))))
+            Err(Failure::Rejected(Error::MlflowServer { error_code, .. }))
+                if error_code == "RESOURCE_ALREADY_EXISTS" =>
+            {
+                get(self)?.ok_or_else(|| {
+                    Failure::Retryable(Error::Mlflow(format!(
+                        "experiment {name:?} not readable yet"
+                    )))
+                })
             }
             Err(f) => Err(f),
         }
     }
 
-    pub(crate) fn try_create_run(&self, body: &Value) -> std::result::Result<(String, String), Failure> {
+    pub(crate) fn try_create_run(
+        &self,
+        body: &Value,
+    ) -> std::result::Result<(String, String), Failure> {
         let v = self.send_json(Method::POST, "/api/2.0/mlflow/runs/create", Some(body))?;
         let info = &v["run"]["info"];
         Ok((str_field(info, "run_id"), str_field(info, "artifact_uri")))
     }
 
-    pub(crate) fn try_upload(&self, run_id: &str, artifact_uri: &str, path: &str, bytes: Vec<u8>) -> std::result::Result<(), Failure> {
+    pub(crate) fn try_upload(
+        &self,
+        run_id: &str,
+        artifact_uri: &str,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(), Failure> {
         let ct = mime_for(path);
         match artifact_url(artifact_uri, path) {
             Some(url) => self.send(Method::PUT, &url, Some((ct, bytes))).map(drop),
@@ -433,7 +559,12 @@ impl MlflowClient {
                     percent_encode(run_id, false),
                     percent_encode(path, false)
                 );
-                self.send(Method::POST, &url, Some(("application/octet-stream", bytes))).map(drop)
+                self.send(
+                    Method::POST,
+                    &url,
+                    Some(("application/octet-stream", bytes)),
+                )
+                .map(drop)
             }
         }
     }
@@ -479,7 +610,10 @@ fn str_field(v: &Value, key: &str) -> String {
 pub(crate) fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -492,7 +626,9 @@ fn base64_encode(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -560,12 +696,18 @@ pub struct RunData {
 impl RunData {
     /// The value of param `key`.
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+        self.params
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
     }
 
     /// The value of tag `key`.
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+        self.tags
+            .iter()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
     }
 
     /// The latest value of metric `key`.
@@ -613,7 +755,9 @@ pub struct FileInfo {
     pub file_size: Option<u64>,
 }
 
-fn int_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+fn int_or_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u64>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.parse().ok(),
@@ -660,12 +804,20 @@ pub struct RunQuery {
 impl RunQuery {
     /// Runs of the experiments with these names.
     pub fn experiments<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
-        RunQuery { experiment_names: names.into_iter().map(Into::into).collect(), max_results: 1000, ..Default::default() }
+        RunQuery {
+            experiment_names: names.into_iter().map(Into::into).collect(),
+            max_results: 1000,
+            ..Default::default()
+        }
     }
 
     /// Runs of the experiments with these ids.
     pub fn experiment_ids<S: Into<String>>(ids: impl IntoIterator<Item = S>) -> Self {
-        RunQuery { experiment_ids: ids.into_iter().map(Into::into).collect(), max_results: 1000, ..Default::default() }
+        RunQuery {
+            experiment_ids: ids.into_iter().map(Into::into).collect(),
+            max_results: 1000,
+            ..Default::default()
+        }
     }
 
     /// MLflow's filter syntax: `metrics.x > 1 and params.y = 'z' and tags.t != 'u'`

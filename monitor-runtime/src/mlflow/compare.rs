@@ -32,28 +32,57 @@ pub struct RunComparison {
 impl RunComparison {
     /// Builds the table from runs read from a server.
     pub fn new(runs: &[Run]) -> Self {
-        let param_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.data.params.iter().map(|p| p.key.as_str())).collect();
-        let metric_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.data.metrics.iter().map(|m| m.key.as_str())).collect();
+        let param_keys: BTreeSet<&str> = runs
+            .iter()
+            .flat_map(|r| r.data.params.iter().map(|p| p.key.as_str()))
+            .collect();
+        let metric_keys: BTreeSet<&str> = runs
+            .iter()
+            .flat_map(|r| r.data.metrics.iter().map(|m| m.key.as_str()))
+            .collect();
         RunComparison {
             runs: runs
                 .iter()
-                .map(|r| if r.info.run_name.is_empty() { r.info.run_id.clone() } else { r.info.run_name.clone() })
+                .map(|r| {
+                    if r.info.run_name.is_empty() {
+                        r.info.run_id.clone()
+                    } else {
+                        r.info.run_name.clone()
+                    }
+                })
                 .collect(),
             run_ids: runs.iter().map(|r| r.info.run_id.clone()).collect(),
             params: param_keys
                 .into_iter()
-                .map(|k| (k.to_owned(), runs.iter().map(|r| r.data.param(k).map(str::to_owned)).collect()))
+                .map(|k| {
+                    (
+                        k.to_owned(),
+                        runs.iter()
+                            .map(|r| r.data.param(k).map(str::to_owned))
+                            .collect(),
+                    )
+                })
                 .collect(),
             metrics: metric_keys
                 .into_iter()
-                .map(|k| (k.to_owned(), runs.iter().map(|r| r.data.metric(k)).collect()))
+                .map(|k| {
+                    (
+                        k.to_owned(),
+                        runs.iter().map(|r| r.data.metric(k)).collect(),
+                    )
+                })
                 .collect(),
         }
     }
 
     /// The value of param `key` in column `run`.
     pub fn param(&self, key: &str, run: usize) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == key)?.1.get(run)?.as_deref()
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)?
+            .1
+            .get(run)?
+            .as_deref()
     }
 
     /// The value of metric `key` in column `run`.
@@ -73,7 +102,9 @@ impl RunComparison {
 
 impl fmt::Display for RunComparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rows: Vec<Vec<String>> = vec![std::iter::once("".to_owned()).chain(self.runs.iter().cloned()).collect()];
+        let mut rows: Vec<Vec<String>> = vec![std::iter::once("".to_owned())
+            .chain(self.runs.iter().cloned())
+            .collect()];
         for (k, vals) in &self.params {
             rows.push(
                 std::iter::once(format!("params.{k}"))
@@ -84,13 +115,23 @@ impl fmt::Display for RunComparison {
         for (k, vals) in &self.metrics {
             rows.push(
                 std::iter::once(format!("metrics.{k}"))
-                    .chain(vals.iter().map(|v| v.map_or_else(|| "-".into(), |x| format!("{x:.6}"))))
+                    .chain(
+                        vals.iter()
+                            .map(|v| v.map_or_else(|| "-".into(), |x| format!("{x:.6}"))),
+                    )
                     .collect(),
             );
         }
         let cols = rows[0].len();
-        let widths: Vec<usize> =
-            (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0).min(40)).collect();
+        let widths: Vec<usize> = (0..cols)
+            .map(|c| {
+                rows.iter()
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .min(40)
+            })
+            .collect();
         for row in rows {
             let cells: Vec<String> = row
                 .iter()

@@ -29,7 +29,10 @@ impl fmt::Debug for MlflowAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MlflowAuth::None => f.write_str("None"),
-            MlflowAuth::Basic { username, .. } => write!(f, "Basic {{ username: {username:?}, password: \"<redacted>\" }}"),
+            MlflowAuth::Basic { username, .. } => write!(
+                f,
+                "Basic {{ username: {username:?}, password: \"<redacted>\" }}"
+            ),
             MlflowAuth::Bearer(_) => f.write_str("Bearer(\"<redacted>\")"),
         }
     }
@@ -113,7 +116,8 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn env_bool(name: &str) -> bool {
-    env(name).is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+    env(name)
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -130,7 +134,8 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
 /// `~/.mlflow/credentials`, section `[mlflow]`, keys `mlflow_tracking_username/password`.
 fn credentials_file() -> Option<(String, String)> {
     let home = env("HOME").or_else(|| env("USERPROFILE"))?;
-    let text = std::fs::read_to_string(PathBuf::from(home).join(".mlflow").join("credentials")).ok()?;
+    let text =
+        std::fs::read_to_string(PathBuf::from(home).join(".mlflow").join("credentials")).ok()?;
     let (mut in_section, mut user, mut pass) = (false, None, None);
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -150,7 +155,10 @@ impl MlflowConfig {
     /// Settings from the environment variables listed above, defaults elsewhere.
     pub fn from_env() -> Self {
         let d = MlflowConfig::default();
-        let auth = match (env("MLFLOW_TRACKING_USERNAME"), env("MLFLOW_TRACKING_PASSWORD")) {
+        let auth = match (
+            env("MLFLOW_TRACKING_USERNAME"),
+            env("MLFLOW_TRACKING_PASSWORD"),
+        ) {
             (Some(username), Some(password)) => MlflowAuth::Basic { username, password },
             _ => match credentials_file() {
                 Some((username, password)) => MlflowAuth::Basic { username, password },
@@ -164,7 +172,8 @@ impl MlflowConfig {
             insecure_tls: env_bool("MLFLOW_TRACKING_INSECURE_TLS"),
             ca_bundle: env("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from),
             client_cert: env("MLFLOW_TRACKING_CLIENT_CERT_PATH").map(PathBuf::from),
-            max_retries: env_parse::<u32>("MLFLOW_HTTP_REQUEST_MAX_RETRIES").map_or(d.max_retries, |n| n.min(10)),
+            max_retries: env_parse::<u32>("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+                .map_or(d.max_retries, |n| n.min(10)),
             backoff_factor: env_parse::<f64>("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
                 .map_or(d.backoff_factor, |f| f.clamp(0.0, 120.0)),
             backoff_jitter: env_parse::<f64>("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")
@@ -302,14 +311,18 @@ fn absolute(path: PathBuf) -> PathBuf {
     if path.is_absolute() {
         path
     } else {
-        std::env::current_dir().map(|cwd| cwd.join(&path)).unwrap_or(path)
+        std::env::current_dir()
+            .map(|cwd| cwd.join(&path))
+            .unwrap_or(path)
     }
 }
 
 /// The URI with any `user:password@` removed, for messages.
 pub(crate) fn redact_uri(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}<redacted>@{}", &uri[..scheme + 3], &uri[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}<redacted>@{}", &uri[..scheme + 3], &uri[at + 1..])
+        }
         _ => uri.to_owned(),
     }
 }
@@ -320,18 +333,33 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        let auth = MlflowAuth::Basic { username: "u".into(), password: "hunter2".into() };
+        let auth = MlflowAuth::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{auth:?}").contains("hunter2"));
         assert!(!format!("{:?}", MlflowAuth::Bearer("tok-123".into())).contains("tok-123"));
-        assert_eq!(redact_uri("http://u:p@host:5000"), "http://<redacted>@host:5000");
+        assert_eq!(
+            redact_uri("http://u:p@host:5000"),
+            "http://<redacted>@host:5000"
+        );
     }
 
     #[test]
     fn destinations() {
         let c = MlflowConfig::default().tracking_uri("http://127.0.0.1:5000/");
-        assert_eq!(c.destination().unwrap(), Destination::Server("http://127.0.0.1:5000".into()));
+        assert_eq!(
+            c.destination().unwrap(),
+            Destination::Server("http://127.0.0.1:5000".into())
+        );
         let c = MlflowConfig::default().tracking_uri("file:///tmp/x");
-        assert_eq!(c.destination().unwrap(), Destination::Local("/tmp/x".into()));
-        assert!(MlflowConfig::default().tracking_uri("sqlite:///m.db").destination().is_err());
+        assert_eq!(
+            c.destination().unwrap(),
+            Destination::Local("/tmp/x".into())
+        );
+        assert!(MlflowConfig::default()
+            .tracking_uri("sqlite:///m.db")
+            .destination()
+            .is_err());
     }
 }

@@ -19,7 +19,10 @@ pub(crate) struct LocalStore {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::MlflowStore { path: path.to_owned(), source }
+    move |source| Error::MlflowStore {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn retryable(e: Error) -> Failure {
@@ -63,7 +66,10 @@ fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
     fs::create_dir_all(dir).map_err(io(dir))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io(dir))?;
     tmp.write_all(text).map_err(io(path))?;
-    tmp.persist(path).map_err(|e| Error::MlflowStore { path: path.to_owned(), source: e.error })?;
+    tmp.persist(path).map_err(|e| Error::MlflowStore {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -99,15 +105,21 @@ impl LocalStore {
     /// `(id, name, lifecycle_stage)` of every experiment.
     fn experiments(&self) -> Result<Vec<(String, String, String)>> {
         let mut out = Vec::new();
-        let Ok(entries) = fs::read_dir(&self.root) else { return Ok(out) };
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Ok(out);
+        };
         for entry in entries.flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            let Ok(meta) = read_meta(&entry.path().join("meta.yaml")) else { continue };
+            let Ok(meta) = read_meta(&entry.path().join("meta.yaml")) else {
+                continue;
+            };
             let name = meta_get(&meta, "name").unwrap_or_default().to_owned();
-            let stage = meta_get(&meta, "lifecycle_stage").unwrap_or("active").to_owned();
+            let stage = meta_get(&meta, "lifecycle_stage")
+                .unwrap_or("active")
+                .to_owned();
             out.push((id, name, stage));
         }
         out.sort_by_key(|(id, _, _)| id.parse::<u128>().unwrap_or(u128::MAX));
@@ -129,7 +141,10 @@ impl LocalStore {
             return Ok(id);
         }
         // 18 digits, as MLflow's FileStore makes them.
-        let id = format!("{}", 100_000_000_000_000_000 + (uuid::Uuid::new_v4().as_u128() % 900_000_000_000_000_000));
+        let id = format!(
+            "{}",
+            100_000_000_000_000_000 + (uuid::Uuid::new_v4().as_u128() % 900_000_000_000_000_000)
+        );
         self.write_experiment_meta(&id, name).map_err(retryable)?;
         // Another process may have created the same name meanwhile: the smallest id wins.
         Ok(find(self)?.unwrap_or(id))
@@ -140,7 +155,11 @@ impl LocalStore {
     }
 
     fn find_run(&self, run_id: &str) -> Option<PathBuf> {
-        fs::read_dir(&self.root).ok()?.flatten().map(|e| e.path().join(run_id)).find(|p| p.join("meta.yaml").exists())
+        fs::read_dir(&self.root)
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join(run_id))
+            .find(|p| p.join("meta.yaml").exists())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -183,9 +202,11 @@ impl LocalStore {
         params: &[(&str, &str)],
         tags: &[(String, String)],
     ) -> std::result::Result<(), Failure> {
-        let dir = self
-            .find_run(run_id)
-            .ok_or_else(|| Failure::Rejected(Error::Mlflow(format!("run {run_id} not found in the local store"))))?;
+        let dir = self.find_run(run_id).ok_or_else(|| {
+            Failure::Rejected(Error::Mlflow(format!(
+                "run {run_id} not found in the local store"
+            )))
+        })?;
         // Params first, all checked before anything is written, as the server does.
         for (key, value) in params {
             let path = dir.join("params").join(key);
@@ -213,10 +234,19 @@ impl LocalStore {
         for (key, text) in by_key {
             let path = dir.join("metrics").join(key);
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(io(parent)).map_err(retryable)?;
+                fs::create_dir_all(parent)
+                    .map_err(io(parent))
+                    .map_err(retryable)?;
             }
-            let mut f = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path)).map_err(retryable)?;
-            f.write_all(text.as_bytes()).map_err(io(&path)).map_err(retryable)?;
+            let mut f = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(&path))
+                .map_err(retryable)?;
+            f.write_all(text.as_bytes())
+                .map_err(io(&path))
+                .map_err(retryable)?;
         }
         for (key, value) in tags {
             write_atomic(&dir.join("tags").join(key), value.as_bytes()).map_err(retryable)?;
@@ -224,17 +254,31 @@ impl LocalStore {
         Ok(())
     }
 
-    pub(crate) fn upload(&mut self, run_id: &str, path: &str, bytes: &[u8]) -> std::result::Result<(), Failure> {
-        let dir = self
-            .find_run(run_id)
-            .ok_or_else(|| Failure::Rejected(Error::Mlflow(format!("run {run_id} not found in the local store"))))?;
+    pub(crate) fn upload(
+        &mut self,
+        run_id: &str,
+        path: &str,
+        bytes: &[u8],
+    ) -> std::result::Result<(), Failure> {
+        let dir = self.find_run(run_id).ok_or_else(|| {
+            Failure::Rejected(Error::Mlflow(format!(
+                "run {run_id} not found in the local store"
+            )))
+        })?;
         write_atomic(&dir.join("artifacts").join(path), bytes).map_err(retryable)
     }
 
-    pub(crate) fn end_run(&mut self, run_id: &str, status: RunStatus, end_time: i64) -> std::result::Result<(), Failure> {
-        let dir = self
-            .find_run(run_id)
-            .ok_or_else(|| Failure::Rejected(Error::Mlflow(format!("run {run_id} not found in the local store"))))?;
+    pub(crate) fn end_run(
+        &mut self,
+        run_id: &str,
+        status: RunStatus,
+        end_time: i64,
+    ) -> std::result::Result<(), Failure> {
+        let dir = self.find_run(run_id).ok_or_else(|| {
+            Failure::Rejected(Error::Mlflow(format!(
+                "run {run_id} not found in the local store"
+            )))
+        })?;
         let mut meta = RunMeta::read(&dir).map_err(retryable)?;
         meta.status = status;
         meta.end_time = Some(end_time);
@@ -255,7 +299,9 @@ struct RunMeta {
 
 impl RunMeta {
     fn write(&self, dir: &Path) -> Result<()> {
-        let end = self.end_time.map_or_else(|| "null".to_owned(), |t| t.to_string());
+        let end = self
+            .end_time
+            .map_or_else(|| "null".to_owned(), |t| t.to_string());
         let text = format!(
             "artifact_uri: {}\nend_time: {end}\nentry_point_name: ''\nexperiment_id: '{}'\nlifecycle_stage: active\nrun_id: {}\nrun_name: {}\nsource_name: ''\nsource_type: 4\nsource_version: ''\nstart_time: {}\nstatus: {}\ntags: []\nuser_id: {}\n",
             yaml_str(&self.artifact_uri),
@@ -278,7 +324,11 @@ impl RunMeta {
             run_id: get("run_id"),
             run_name: get("run_name"),
             user_id: get("user_id"),
-            status: get("status").parse().ok().and_then(RunStatus::from_file_store_code).unwrap_or(RunStatus::Running),
+            status: get("status")
+                .parse()
+                .ok()
+                .and_then(RunStatus::from_file_store_code)
+                .unwrap_or(RunStatus::Running),
             start_time: get("start_time").parse().unwrap_or(0),
             end_time: get("end_time").parse().ok(),
         })
@@ -290,10 +340,16 @@ fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_owned())];
     while let Some((prefix, d)) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             if e.path().is_dir() {
                 stack.push((rel, e.path()));
             } else {
@@ -351,7 +407,12 @@ pub fn push_local_store(store: impl AsRef<Path>, config: &MlflowConfig) -> Resul
     Ok(report)
 }
 
-fn push_run(client: &MlflowClient, exp_id: &str, dir: &Path, report: &mut PushReport) -> Result<()> {
+fn push_run(
+    client: &MlflowClient,
+    exp_id: &str,
+    dir: &Path,
+    report: &mut PushReport,
+) -> Result<()> {
     let meta = RunMeta::read(dir)?;
     let existing = client.search_runs(
         &super::client::RunQuery::experiment_ids([exp_id])
@@ -363,10 +424,15 @@ fn push_run(client: &MlflowClient, exp_id: &str, dir: &Path, report: &mut PushRe
         return Ok(());
     }
     let read = |sub: &str| -> Vec<(String, String)> {
-        walk(&dir.join(sub)).into_iter().filter_map(|(k, p)| fs::read_to_string(p).ok().map(|v| (k, v))).collect()
+        walk(&dir.join(sub))
+            .into_iter()
+            .filter_map(|(k, p)| fs::read_to_string(p).ok().map(|v| (k, v)))
+            .collect()
     };
-    let mut tags: Vec<(String, String)> =
-        read("tags").into_iter().filter(|(k, _)| k != "mlflow.runName" && k != "mlflow.parentRunId").collect();
+    let mut tags: Vec<(String, String)> = read("tags")
+        .into_iter()
+        .filter(|(k, _)| k != "mlflow.runName" && k != "mlflow.parentRunId")
+        .collect();
     tags.push(("monitor.localRunId".into(), meta.run_id.clone()));
     let body = json!({
         "experiment_id": exp_id,
@@ -375,9 +441,19 @@ fn push_run(client: &MlflowClient, exp_id: &str, dir: &Path, report: &mut PushRe
         "start_time": meta.start_time,
         "tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     });
-    let v = client.call(reqwest::Method::POST, "/api/2.0/mlflow/runs/create", Some(&body))?;
-    let run_id = v["run"]["info"]["run_id"].as_str().unwrap_or_default().to_owned();
-    let artifact_uri = v["run"]["info"]["artifact_uri"].as_str().unwrap_or_default().to_owned();
+    let v = client.call(
+        reqwest::Method::POST,
+        "/api/2.0/mlflow/runs/create",
+        Some(&body),
+    )?;
+    let run_id = v["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let artifact_uri = v["run"]["info"]["artifact_uri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
 
     let params = read("params");
     let mut metrics = Vec::new();
@@ -401,11 +477,19 @@ fn push_run(client: &MlflowClient, exp_id: &str, dir: &Path, report: &mut PushRe
     for chunk in params.chunks(100) {
         let body = json!({"run_id": run_id,
             "params": chunk.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()});
-        client.call(reqwest::Method::POST, "/api/2.0/mlflow/runs/log-batch", Some(&body))?;
+        client.call(
+            reqwest::Method::POST,
+            "/api/2.0/mlflow/runs/log-batch",
+            Some(&body),
+        )?;
     }
     for chunk in metrics.chunks(1000) {
         let body = json!({"run_id": run_id, "metrics": chunk});
-        client.call(reqwest::Method::POST, "/api/2.0/mlflow/runs/log-batch", Some(&body))?;
+        client.call(
+            reqwest::Method::POST,
+            "/api/2.0/mlflow/runs/log-batch",
+            Some(&body),
+        )?;
     }
     for (rel, path) in walk(&dir.join("artifacts")) {
         let bytes = fs::read(&path).map_err(io(&path))?;

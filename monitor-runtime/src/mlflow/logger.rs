@@ -74,7 +74,9 @@ pub fn mlflow_flush() -> FlushReport {
 /// still undelivered to the spool on disk, and prints what could not be delivered. The end
 /// of the last open run does the same by itself.
 pub fn mlflow_shutdown() -> FlushReport {
-    let Some(ch) = CHANNEL.lock().clone() else { return FlushReport::default() };
+    let Some(ch) = CHANNEL.lock().clone() else {
+        return FlushReport::default();
+    };
     exit_flush(&ch)
 }
 
@@ -111,12 +113,16 @@ impl MlflowTracker {
     /// Starts a worker for `config`. Fails on a bad configuration (unsupported URI scheme,
     /// unreadable CA bundle).
     pub fn new(config: MlflowConfig) -> Result<Self> {
-        Ok(MlflowTracker { channel: Channel::start(config)? })
+        Ok(MlflowTracker {
+            channel: Channel::start(config)?,
+        })
     }
 
     /// The tracker that [`configure_mlflow`] set up (or the environment describes).
     pub fn global() -> Result<Self> {
-        Ok(MlflowTracker { channel: channel()? })
+        Ok(MlflowTracker {
+            channel: channel()?,
+        })
     }
 
     /// Starts a run in the configured experiment.
@@ -126,7 +132,12 @@ impl MlflowTracker {
 
     /// Starts a run in `experiment`.
     pub fn start_in(&self, experiment: &str, run_name: impl Into<String>) -> Result<MlflowLogger> {
-        MlflowLogger::begin_on(self.channel.clone(), Some(run_name.into()), Some(experiment), None)
+        MlflowLogger::begin_on(
+            self.channel.clone(),
+            Some(run_name.into()),
+            Some(experiment),
+            None,
+        )
     }
 
     /// Waits (at most the flush timeout) until everything logged so far is delivered,
@@ -148,10 +159,13 @@ impl MlflowTracker {
     /// A query client of this tracker's server (an error for a local store).
     pub fn client(&self) -> Result<MlflowClient> {
         match &self.channel.dest {
-            Destination::Server(base) => MlflowClient::for_server(&self.channel.config, base.clone()),
-            Destination::Local(p) => {
-                Err(Error::Mlflow(format!("runs go to the local store {}; queries need a tracking server", p.display())))
+            Destination::Server(base) => {
+                MlflowClient::for_server(&self.channel.config, base.clone())
             }
+            Destination::Local(p) => Err(Error::Mlflow(format!(
+                "runs go to the local store {}; queries need a tracking server",
+                p.display()
+            ))),
         }
     }
 }
@@ -229,7 +243,11 @@ impl MlflowLogger {
         ACTIVE.with(|a| a.borrow().last().cloned())
     }
 
-    pub(crate) fn begin(name: Option<String>, experiment: Option<&str>, parent: Option<&MlflowRun>) -> Result<MlflowLogger> {
+    pub(crate) fn begin(
+        name: Option<String>,
+        experiment: Option<&str>,
+        parent: Option<&MlflowRun>,
+    ) -> Result<MlflowLogger> {
         let channel = match parent {
             Some(p) => p.inner.channel.clone(),
             None => channel()?,
@@ -293,7 +311,11 @@ impl MlflowLogger {
         }
         let inner = &self.run.inner;
         if !inner.ended.swap(true, Ordering::SeqCst) {
-            inner.channel.push(Op::EndRun { run: inner.key, status, end_time: now_ms() });
+            inner.channel.push(Op::EndRun {
+                run: inner.key,
+                status,
+                end_time: now_ms(),
+            });
         }
         // The last open run flushes, so a program that ends right after loses nothing.
         if inner.channel.active_runs.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -311,7 +333,11 @@ impl std::ops::Deref for MlflowLogger {
 
 impl Drop for MlflowLogger {
     fn drop(&mut self) {
-        let status = if std::thread::panicking() { RunStatus::Failed } else { RunStatus::Finished };
+        let status = if std::thread::panicking() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Finished
+        };
         self.finish(status);
     }
 }
@@ -337,7 +363,10 @@ pub struct InRun<F> {
 
 impl<F> InRun<F> {
     pub(crate) fn new(run: MlflowRun, future: F) -> Self {
-        InRun { run, future: Box::pin(future) }
+        InRun {
+            run,
+            future: Box::pin(future),
+        }
     }
 }
 
@@ -372,12 +401,17 @@ impl MlflowRun {
     /// guard drops.
     pub fn enter(&self) -> ActiveRunGuard {
         ACTIVE.with(|a| a.borrow_mut().push(self.clone()));
-        ActiveRunGuard { _not_send: std::marker::PhantomData }
+        ActiveRunGuard {
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// Wraps a future so this run is active whenever it is polled, on whatever thread.
     pub fn in_run<F: Future>(&self, future: F) -> InRun<F> {
-        InRun { run: self.clone(), future: Box::pin(future) }
+        InRun {
+            run: self.clone(),
+            future: Box::pin(future),
+        }
     }
 
     /// Starts a nested run (tag `mlflow.parentRunId`) in the same experiment.
@@ -391,8 +425,12 @@ impl MlflowRun {
         let ch = &self.inner.channel;
         match ch.binding(self.key(), ch.config.flush_timeout) {
             Some(Binding::Created { run_id, .. }) => Ok(run_id),
-            Some(Binding::Failed(why)) => Err(Error::Mlflow(format!("the run was not created: {why}"))),
-            None => Err(Error::Mlflow("the run has not been created yet (the server is unreachable)".into())),
+            Some(Binding::Failed(why)) => {
+                Err(Error::Mlflow(format!("the run was not created: {why}")))
+            }
+            None => Err(Error::Mlflow(
+                "the run has not been created yet (the server is unreachable)".into(),
+            )),
         }
     }
 
@@ -407,21 +445,36 @@ impl MlflowRun {
             match params.get(key) {
                 Some(old) if *old == value => return Ok(()),
                 Some(old) => {
-                    return Err(Error::MlflowParamChanged { key: key.to_owned(), old: old.clone(), new: value });
+                    return Err(Error::MlflowParamChanged {
+                        key: key.to_owned(),
+                        old: old.clone(),
+                        new: value,
+                    });
                 }
                 None => {
                     params.insert(key.to_owned(), value.clone());
                 }
             }
         }
-        self.push(Op::Param { run: self.key(), key: key.to_owned(), value });
+        self.push(Op::Param {
+            run: self.key(),
+            key: key.to_owned(),
+            value,
+        });
         Ok(())
     }
 
     /// Logs several params. Each is checked on its own: a bad one is reported in the error
     /// and the others are still logged.
-    pub fn log_params<K: AsRef<str>, V: std::fmt::Display>(&self, params: impl IntoIterator<Item = (K, V)>) -> Result<()> {
-        collect_errors(params.into_iter().map(|(k, v)| self.log_param(k.as_ref(), v)))
+    pub fn log_params<K: AsRef<str>, V: std::fmt::Display>(
+        &self,
+        params: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        collect_errors(
+            params
+                .into_iter()
+                .map(|(k, v)| self.log_param(k.as_ref(), v)),
+        )
     }
 
     /// Logs a metric at step 0, now.
@@ -436,24 +489,51 @@ impl MlflowRun {
 
     /// Logs a metric with an explicit step and timestamp (ms since the epoch).
     #[inline]
-    pub fn log_metric_full(&self, key: &str, value: f64, step: i64, timestamp_ms: i64) -> Result<()> {
+    pub fn log_metric_full(
+        &self,
+        key: &str,
+        value: f64,
+        step: i64,
+        timestamp_ms: i64,
+    ) -> Result<()> {
         validate::check_key("metric", key)?;
         if timestamp_ms < 0 {
-            return Err(Error::MlflowKey { kind: "metric", key: key.to_owned(), reason: "the timestamp is negative".into() });
+            return Err(Error::MlflowKey {
+                kind: "metric",
+                key: key.to_owned(),
+                reason: "the timestamp is negative".into(),
+            });
         }
-        self.push(Op::Metric { run: self.key(), key: key.to_owned(), value, timestamp: timestamp_ms, step });
+        self.push(Op::Metric {
+            run: self.key(),
+            key: key.to_owned(),
+            value,
+            timestamp: timestamp_ms,
+            step,
+        });
         Ok(())
     }
 
     /// Logs several metrics at step 0, now. A bad key is reported; the others are logged.
-    pub fn log_metrics<K: AsRef<str>>(&self, metrics: impl IntoIterator<Item = (K, f64)>) -> Result<()> {
+    pub fn log_metrics<K: AsRef<str>>(
+        &self,
+        metrics: impl IntoIterator<Item = (K, f64)>,
+    ) -> Result<()> {
         self.log_metrics_at(metrics, 0)
     }
 
     /// Logs several metrics at `step`, now. A bad key is reported; the others are logged.
-    pub fn log_metrics_at<K: AsRef<str>>(&self, metrics: impl IntoIterator<Item = (K, f64)>, step: i64) -> Result<()> {
+    pub fn log_metrics_at<K: AsRef<str>>(
+        &self,
+        metrics: impl IntoIterator<Item = (K, f64)>,
+        step: i64,
+    ) -> Result<()> {
         let ts = now_ms();
-        collect_errors(metrics.into_iter().map(|(k, v)| self.log_metric_full(k.as_ref(), v, step, ts)))
+        collect_errors(
+            metrics
+                .into_iter()
+                .map(|(k, v)| self.log_metric_full(k.as_ref(), v, step, ts)),
+        )
     }
 
     /// Sets a tag. Values over 8000 characters are truncated, with a warning, as the server
@@ -461,12 +541,19 @@ impl MlflowRun {
     pub fn set_tag(&self, key: &str, value: impl std::fmt::Display) -> Result<()> {
         validate::check_key("tag", key)?;
         let value = validate::truncate_tag_value(key, value.to_string());
-        self.push(Op::Tag { run: self.key(), key: key.to_owned(), value });
+        self.push(Op::Tag {
+            run: self.key(),
+            key: key.to_owned(),
+            value,
+        });
         Ok(())
     }
 
     /// Sets several tags. A bad key is reported; the others are set.
-    pub fn set_tags<K: AsRef<str>, V: std::fmt::Display>(&self, tags: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+    pub fn set_tags<K: AsRef<str>, V: std::fmt::Display>(
+        &self,
+        tags: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
         collect_errors(tags.into_iter().map(|(k, v)| self.set_tag(k.as_ref(), v)))
     }
 
@@ -476,11 +563,17 @@ impl MlflowRun {
     pub fn log_artifact(&self, path: impl AsRef<Path>, artifact_dir: &str) -> Result<()> {
         let path = path.as_ref();
         let dir = validate::artifact_path(artifact_dir)?;
-        let refuse = |reason: &str| Error::MlflowArtifactPath { path: path.display().to_string(), reason: reason.into() };
+        let refuse = |reason: &str| Error::MlflowArtifactPath {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        };
         if !path.is_file() {
             return Err(refuse("it is not a readable file"));
         }
-        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| refuse("the file name is not UTF-8"))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| refuse("the file name is not UTF-8"))?;
         self.push(Op::Artifact {
             run: self.key(),
             path: validate::join_artifact(&dir, name),
@@ -494,19 +587,31 @@ impl MlflowRun {
         let dir = dir.as_ref();
         let base = validate::artifact_path(artifact_dir)?;
         if !dir.is_dir() {
-            return Err(Error::MlflowArtifactPath { path: dir.display().to_string(), reason: "it is not a directory".into() });
+            return Err(Error::MlflowArtifactPath {
+                path: dir.display().to_string(),
+                reason: "it is not a directory".into(),
+            });
         }
         let mut stack = vec![(dir.to_owned(), base)];
         let mut count = 0;
         while let Some((d, rel)) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|source| Error::MlflowStore { path: d.clone(), source })?;
+            let entries = std::fs::read_dir(&d).map_err(|source| Error::MlflowStore {
+                path: d.clone(),
+                source,
+            })?;
             for e in entries.flatten() {
-                let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
+                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
                 let child = validate::join_artifact(&rel, &name);
                 if e.path().is_dir() {
                     stack.push((e.path(), child));
                 } else {
-                    self.push(Op::Artifact { run: self.key(), path: child, source: ArtifactSource::File(absolute(&e.path())) });
+                    self.push(Op::Artifact {
+                        run: self.key(),
+                        path: child,
+                        source: ArtifactSource::File(absolute(&e.path())),
+                    });
                     count += 1;
                 }
             }
@@ -518,9 +623,16 @@ impl MlflowRun {
     pub fn log_text(&self, text: impl Into<String>, artifact_file: &str) -> Result<()> {
         let path = validate::artifact_path(artifact_file)?;
         if path.is_empty() {
-            return Err(Error::MlflowArtifactPath { path: artifact_file.into(), reason: "it names no file".into() });
+            return Err(Error::MlflowArtifactPath {
+                path: artifact_file.into(),
+                reason: "it names no file".into(),
+            });
         }
-        self.push(Op::Artifact { run: self.key(), path, source: ArtifactSource::Text(text.into()) });
+        self.push(Op::Artifact {
+            run: self.key(),
+            path,
+            source: ArtifactSource::Text(text.into()),
+        });
         Ok(())
     }
 
@@ -544,7 +656,10 @@ impl MlflowRun {
             ("tracer/p50_duration_ms".into(), m.p50_duration_ms),
             ("tracer/p95_duration_ms".into(), m.p95_duration_ms),
             ("tracer/p99_duration_ms".into(), m.p99_duration_ms),
-            ("tracer/total_tokens".into(), m.token_usage.total_tokens as f64),
+            (
+                "tracer/total_tokens".into(),
+                m.token_usage.total_tokens as f64,
+            ),
         ];
         if let Some(q) = m.avg_quality_score {
             points.push(("tracer/avg_quality_score".into(), q));
@@ -558,7 +673,10 @@ impl MlflowRun {
                 (format!("{p}/p50_duration_ms"), mm.p50_duration_ms),
                 (format!("{p}/p95_duration_ms"), mm.p95_duration_ms),
                 (format!("{p}/p99_duration_ms"), mm.p99_duration_ms),
-                (format!("{p}/total_tokens"), mm.token_usage.total_tokens as f64),
+                (
+                    format!("{p}/total_tokens"),
+                    mm.token_usage.total_tokens as f64,
+                ),
             ]);
             if let Some(q) = mm.avg_quality_score {
                 points.push((format!("{p}/avg_quality_score"), q));
@@ -604,9 +722,19 @@ impl MlflowRun {
 fn metric_safe(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/') { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let s = s.split('/').filter(|p| !p.is_empty() && *p != "." && *p != "..").collect::<Vec<_>>().join("/");
+    let s = s
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .collect::<Vec<_>>()
+        .join("/");
     if s.is_empty() {
         "_".into()
     } else {

@@ -25,7 +25,9 @@ impl MlflowRunScope {
             (None, None) => MlflowLogger::start(name),
         };
         match result {
-            Ok(logger) => MlflowRunScope { logger: Some(logger) },
+            Ok(logger) => MlflowRunScope {
+                logger: Some(logger),
+            },
             Err(e) => {
                 tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] {name}: the run is not tracked: {e}");
                 MlflowRunScope { logger: None }
@@ -71,7 +73,11 @@ impl MlflowRunScope {
 impl Drop for MlflowRunScope {
     fn drop(&mut self) {
         if let Some(logger) = self.logger.take() {
-            let status = if std::thread::panicking() { RunStatus::Failed } else { RunStatus::Killed };
+            let status = if std::thread::panicking() {
+                RunStatus::Failed
+            } else {
+                RunStatus::Killed
+            };
             logger.end_with(status);
         }
     }

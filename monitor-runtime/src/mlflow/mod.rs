@@ -17,13 +17,15 @@ mod spool;
 mod validate;
 mod worker;
 
-pub use self::client::{FileInfo, KeyValue, Metric, MlflowClient, ModelVersion, Run, RunData, RunInfo, RunQuery};
+pub use self::client::{
+    FileInfo, KeyValue, Metric, MlflowClient, ModelVersion, Run, RunData, RunInfo, RunQuery,
+};
 pub use self::compare::RunComparison;
 pub use self::config::{MlflowAuth, MlflowConfig};
 pub use self::local::{push_local_store, PushReport};
 pub use self::logger::{
-    configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_shutdown, ActiveRunGuard, InRun,
-    MlflowLogger, MlflowRun, MlflowTracker,
+    configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_shutdown,
+    ActiveRunGuard, InRun, MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::record::RunStatus;
 pub use self::validate::{MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};

@@ -170,8 +170,12 @@ impl Op {
     /// A short description for reports.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Op::CreateRun { name, experiment, .. } => format!("create run {name:?} in experiment {experiment:?}"),
-            Op::Metric { key, value, step, .. } => format!("metric {key}={value} (step {step})"),
+            Op::CreateRun {
+                name, experiment, ..
+            } => format!("create run {name:?} in experiment {experiment:?}"),
+            Op::Metric {
+                key, value, step, ..
+            } => format!("metric {key}={value} (step {step})"),
             Op::Param { key, value, .. } => format!("param {key}={value:?}"),
             Op::Tag { key, .. } => format!("tag {key}"),
             Op::Artifact { path, .. } => format!("artifact {path}"),

@@ -30,7 +30,12 @@ pub(crate) struct Spool {
 
 impl Spool {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        Spool { dir, segments: VecDeque::new(), tail: None, seq: 0 }
+        Spool {
+            dir,
+            segments: VecDeque::new(),
+            tail: None,
+            seq: 0,
+        }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -55,7 +60,10 @@ impl Spool {
             self.seq,
             uuid::Uuid::new_v4().as_u128() as u32
         ));
-        let file = OpenOptions::new().create_new(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)?;
         Ok((path, file))
     }
 
@@ -76,7 +84,11 @@ impl Spool {
         }
         if self.tail.is_none() {
             let (path, file) = self.new_file("spool")?;
-            self.segments.push_back(Segment { path, offset: 0, remaining: 0 });
+            self.segments.push_back(Segment {
+                path,
+                offset: 0,
+                remaining: 0,
+            });
             self.tail = Some(file);
         }
         let buf = Self::encode(ops);
@@ -97,7 +109,11 @@ impl Spool {
         let (path, mut file) = self.new_file("spool-front")?;
         file.write_all(&Self::encode(ops))?;
         file.flush()?;
-        self.segments.push_front(Segment { path, offset: 0, remaining: ops.len() as u64 });
+        self.segments.push_front(Segment {
+            path,
+            offset: 0,
+            remaining: ops.len() as u64,
+        });
         Ok(())
     }
 
@@ -105,7 +121,9 @@ impl Spool {
     pub(crate) fn load(&mut self, max: usize) -> std::io::Result<Vec<Op>> {
         let mut out = Vec::new();
         while out.len() < max {
-            let Some(seg) = self.segments.front_mut() else { break };
+            let Some(seg) = self.segments.front_mut() else {
+                break;
+            };
             if seg.remaining > 0 {
                 let mut reader = BufReader::new(File::open(&seg.path)?);
                 reader.seek(SeekFrom::Start(seg.offset))?;
@@ -121,7 +139,9 @@ impl Spool {
                     seg.remaining -= 1;
                     match serde_json::from_str::<Op>(line.trim_end()) {
                         Ok(op) => out.push(op),
-                        Err(e) => tracing::warn!(target: "monitor::mlflow", "skipping an unreadable spool line: {e}"),
+                        Err(e) => {
+                            tracing::warn!(target: "monitor::mlflow", "skipping an unreadable spool line: {e}")
+                        }
                     }
                 }
             }
@@ -144,7 +164,9 @@ impl Spool {
         if !Path::new("/proc/self").exists() {
             return 0;
         }
-        let Ok(entries) = fs::read_dir(&self.dir) else { return 0 };
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
         let mut claimed = 0;
         let mut found: Vec<PathBuf> = entries
             .flatten()
@@ -153,22 +175,38 @@ impl Spool {
             .collect();
         found.sort();
         for path in found {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let pid = name.split('-').find_map(|part| part.parse::<u32>().ok());
             let Some(pid) = pid else { continue };
             if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
                 continue;
             }
-            let Ok((new_path, _)) = self.new_file("claimed") else { continue };
+            let Ok((new_path, _)) = self.new_file("claimed") else {
+                continue;
+            };
             if fs::rename(&path, &new_path).is_err() {
                 let _ = fs::remove_file(&new_path);
                 continue; // another process claimed it first
             }
-            let lines = fs::read(&new_path).map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64).unwrap_or(0);
+            let lines = fs::read(&new_path)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
+                .unwrap_or(0);
             claimed += lines;
-            let seg = Segment { path: new_path, offset: 0, remaining: lines };
+            let seg = Segment {
+                path: new_path,
+                offset: 0,
+                remaining: lines,
+            };
             // Before our own tail, which is only ever last.
-            let at = if self.tail.is_some() { self.segments.len().saturating_sub(1) } else { self.segments.len() };
+            let at = if self.tail.is_some() {
+                self.segments.len().saturating_sub(1)
+            } else {
+                self.segments.len()
+            };
             self.segments.insert(at, seg);
         }
         claimed
@@ -181,7 +219,13 @@ mod tests {
     use super::*;
 
     fn metric(step: i64) -> Op {
-        Op::Metric { run: RunKey(7), key: "loss".into(), value: f64::NAN, timestamp: 1, step }
+        Op::Metric {
+            run: RunKey(7),
+            key: "loss".into(),
+            value: f64::NAN,
+            timestamp: 1,
+            step,
+        }
     }
 
     #[test]
@@ -195,7 +239,16 @@ mod tests {
         spool.append(&[&metric(5)]).unwrap();
         assert_eq!(spool.len(), 6);
         let all = spool.load(100).unwrap();
-        let steps: Vec<i64> = all.iter().map(|op| if let Op::Metric { step, .. } = op { *step } else { -1 }).collect();
+        let steps: Vec<i64> = all
+            .iter()
+            .map(|op| {
+                if let Op::Metric { step, .. } = op {
+                    *step
+                } else {
+                    -1
+                }
+            })
+            .collect();
         assert_eq!(steps, [0, 1, 2, 3, 4, 5]);
         assert!(matches!(&all[0], Op::Metric { value, .. } if value.is_nan()));
         assert!(spool.is_empty());

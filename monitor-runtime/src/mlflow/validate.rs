@@ -15,15 +15,22 @@ pub(crate) const MAX_EXPERIMENT_NAME_LENGTH: usize = 500;
 /// and space; equal to its normalised path (no `..`, `.`, `//`, leading or trailing `/`);
 /// at most 250 characters.
 pub(crate) fn check_key(kind: &'static str, key: &str) -> Result<()> {
-    let bad = |reason: String| Error::MlflowKey { kind, key: key.to_owned(), reason };
+    let bad = |reason: String| Error::MlflowKey {
+        kind,
+        key: key.to_owned(),
+        reason,
+    };
     if key.is_empty() {
         return Err(bad("it is empty".into()));
     }
     // Fast path first: ASCII keys are the common case.
     let chars_ok = if key.is_ascii() {
-        key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b':' | b'/'))
+        key.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' ' | b':' | b'/')
+        })
     } else {
-        key.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/'))
+        key.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/'))
     };
     if !chars_ok {
         return Err(bad(
@@ -37,23 +44,38 @@ pub(crate) fn check_key(kind: &'static str, key: &str) -> Result<()> {
                 .into(),
         ));
     }
-    let len = if key.is_ascii() { key.len() } else { key.chars().count() };
+    let len = if key.is_ascii() {
+        key.len()
+    } else {
+        key.chars().count()
+    };
     if len > MAX_KEY_LENGTH {
-        return Err(bad(format!("{len} characters; the limit is {MAX_KEY_LENGTH}")));
+        return Err(bad(format!(
+            "{len} characters; the limit is {MAX_KEY_LENGTH}"
+        )));
     }
     Ok(())
 }
 
 /// `posixpath.normpath(key) == key`, not `.`, not starting with `..` or `/`.
 fn is_normal_path(key: &str) -> bool {
-    !key.starts_with('/') && !key.ends_with('/') && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    !key.starts_with('/')
+        && !key.ends_with('/')
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// Checks a param value's length.
 pub(crate) fn check_param_value(key: &str, value: &str) -> Result<()> {
     let len = char_len(value, MAX_PARAM_VALUE_LENGTH);
     if len > MAX_PARAM_VALUE_LENGTH {
-        return Err(Error::MlflowValueTooLong { kind: "param", key: key.to_owned(), len, limit: MAX_PARAM_VALUE_LENGTH });
+        return Err(Error::MlflowValueTooLong {
+            kind: "param",
+            key: key.to_owned(),
+            len,
+            limit: MAX_PARAM_VALUE_LENGTH,
+        });
     }
     Ok(())
 }
@@ -63,7 +85,10 @@ pub(crate) fn truncate_tag_value(key: &str, value: String) -> String {
     if char_len(&value, MAX_TAG_VALUE_LENGTH) <= MAX_TAG_VALUE_LENGTH {
         return value;
     }
-    let cut = value.char_indices().nth(MAX_TAG_VALUE_LENGTH).map_or(value.len(), |(i, _)| i);
+    let cut = value
+        .char_indices()
+        .nth(MAX_TAG_VALUE_LENGTH)
+        .map_or(value.len(), |(i, _)| i);
     tracing::warn!(
         target: "monitor::mlflow",
         "tag {key:?} value truncated to {MAX_TAG_VALUE_LENGTH} characters (MLflow's limit)"
@@ -82,7 +107,11 @@ fn char_len(s: &str, limit: usize) -> usize {
 /// Checks an experiment name: not empty, at most 500 characters.
 pub(crate) fn check_experiment_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::MlflowKey { kind: "experiment", key: name.to_owned(), reason: "it is empty".into() });
+        return Err(Error::MlflowKey {
+            kind: "experiment",
+            key: name.to_owned(),
+            reason: "it is empty".into(),
+        });
     }
     let len = name.chars().count();
     if len > MAX_EXPERIMENT_NAME_LENGTH {
@@ -99,18 +128,29 @@ pub(crate) fn check_experiment_name(name: &str) -> Result<()> {
 /// Normalises a relative artifact path (`a/b/c.json`): `/`-separated, no empty, `.` or `..`
 /// segment, not absolute, no backslash or NUL. An empty path means the run's root.
 pub(crate) fn artifact_path(path: &str) -> Result<String> {
-    let refuse = |reason: &str| Error::MlflowArtifactPath { path: path.to_owned(), reason: reason.to_owned() };
+    let refuse = |reason: &str| Error::MlflowArtifactPath {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
     if path.starts_with('/') || path.starts_with('\\') || path.get(1..2) == Some(":") {
-        return Err(refuse("it is absolute; artifact paths are relative to the run"));
+        return Err(refuse(
+            "it is absolute; artifact paths are relative to the run",
+        ));
     }
     if path.contains('\\') || path.contains('\0') {
-        return Err(refuse("it contains a backslash or NUL; use `/` between directories"));
+        return Err(refuse(
+            "it contains a backslash or NUL; use `/` between directories",
+        ));
     }
     let mut parts = Vec::new();
     for seg in path.split('/') {
         match seg {
             "" | "." => {}
-            ".." => return Err(refuse("it contains `..`, which would climb out of the run's artifacts")),
+            ".." => {
+                return Err(refuse(
+                    "it contains `..`, which would climb out of the run's artifacts",
+                ))
+            }
             s => parts.push(s),
         }
     }
@@ -135,7 +175,9 @@ mod tests {
         for ok in ["loss", "train/acc", "a b:c-d.e_f", "Type::method/p95", "é"] {
             check_key("metric", ok).unwrap();
         }
-        for bad in ["", "bad#key", "a/../b", "/a", "a/", "a//b", ".", "..", "./a", "x<T>"] {
+        for bad in [
+            "", "bad#key", "a/../b", "/a", "a/", "a//b", ".", "..", "./a", "x<T>",
+        ] {
             assert!(check_key("metric", bad).is_err(), "{bad}");
         }
         assert!(check_key("metric", &"k".repeat(251)).is_err());
@@ -146,7 +188,10 @@ mod tests {
     fn values() {
         check_param_value("p", &"v".repeat(6000)).unwrap();
         assert!(check_param_value("p", &"v".repeat(6001)).is_err());
-        assert_eq!(truncate_tag_value("t", "é".repeat(8001)).chars().count(), 8000);
+        assert_eq!(
+            truncate_tag_value("t", "é".repeat(8001)).chars().count(),
+            8000
+        );
     }
 
     #[test]

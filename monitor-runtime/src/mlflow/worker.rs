@@ -72,8 +72,16 @@ impl std::fmt::Display for FlushReport {
             }
         }
         if self.spooled > 0 {
-            let dir = self.spool_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default();
-            write!(f, ", {} waiting on disk in {dir} (delivered by the next flush or process)", self.spooled)?;
+            let dir = self
+                .spool_dir
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            write!(
+                f,
+                ", {} waiting on disk in {dir} (delivered by the next flush or process)",
+                self.spooled
+            )?;
         }
         if self.in_memory > 0 {
             write!(f, ", {} not delivered (still in memory)", self.in_memory)?;
@@ -85,7 +93,10 @@ impl std::fmt::Display for FlushReport {
 /// A run as the worker knows it.
 #[derive(Clone, Debug)]
 pub(crate) enum Binding {
-    Created { run_id: String, artifact_uri: String },
+    Created {
+        run_id: String,
+        artifact_uri: String,
+    },
     Failed(String),
 }
 
@@ -120,7 +131,9 @@ pub(crate) struct Channel {
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channel").field("dest", &self.dest).finish_non_exhaustive()
+        f.debug_struct("Channel")
+            .field("dest", &self.dest)
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,12 +142,17 @@ impl Channel {
     pub(crate) fn start(config: MlflowConfig) -> Result<Arc<Channel>> {
         let dest = config.destination()?;
         let backend = match &dest {
-            Destination::Server(base) => Backend::Server(MlflowClient::for_server(&config, base.clone())?),
+            Destination::Server(base) => {
+                Backend::Server(MlflowClient::for_server(&config, base.clone())?)
+            }
             Destination::Local(root) => Backend::Local(LocalStore::new(root.clone())),
         };
         let spool_dir = config.spool_directory(&dest);
         let channel = Arc::new(Channel {
-            state: Mutex::new(State { alive: true, ..State::default() }),
+            state: Mutex::new(State {
+                alive: true,
+                ..State::default()
+            }),
             wake: Condvar::new(),
             progress: Condvar::new(),
             config,
@@ -204,8 +222,10 @@ impl Channel {
         let request = s.flush_requests;
         s.idle = false;
         self.wake.notify_one();
-        let done =
-            |s: &State| s.flush_acked >= request && s.settled >= target && (s.spooled == 0 || s.degraded) || !s.alive;
+        let done = |s: &State| {
+            s.flush_acked >= request && s.settled >= target && (s.spooled == 0 || s.degraded)
+                || !s.alive
+        };
         while !done(&s) {
             if self.progress.wait_until(&mut s, deadline).timed_out() {
                 break;
@@ -351,7 +371,8 @@ impl Worker {
                 self.spill();
             }
             // A flush is answered once a request was tried (or there is nothing to send).
-            let answered = !self.probing && (self.attempted || (self.pending.is_empty() && self.spool.is_empty()));
+            let answered = !self.probing
+                && (self.attempted || (self.pending.is_empty() && self.spool.is_empty()));
             let acked = self.seen_flush;
             self.publish(|s| {
                 if answered {
@@ -366,7 +387,8 @@ impl Worker {
         let mut s = self.ch.state.lock();
         loop {
             let flushing = s.flush_requests != self.seen_flush;
-            let ready = Instant::now() >= self.next_try && (!self.pending.is_empty() || (!self.spool.is_empty() && !s.degraded));
+            let ready = Instant::now() >= self.next_try
+                && (!self.pending.is_empty() || (!self.spool.is_empty() && !s.degraded));
             if !s.incoming.is_empty() || flushing || s.spill_now || ready {
                 self.seen_flush = s.flush_requests;
                 let ops = std::mem::take(&mut s.incoming);
@@ -376,7 +398,9 @@ impl Worker {
                 s.idle = true;
                 self.ch.wake.wait(&mut s);
             } else {
-                let until = self.next_try.min(Instant::now() + Duration::from_millis(200));
+                let until = self
+                    .next_try
+                    .min(Instant::now() + Duration::from_millis(200));
                 s.idle = true;
                 self.ch.wake.wait_until(&mut s, until);
             }
@@ -429,16 +453,28 @@ impl Worker {
         for (op, _) in &self.pending {
             let run = op.run();
             if seen.insert(run) {
-                if let Some(Binding::Created { run_id, artifact_uri }) = self.binding_of(run) {
-                    binds.push(Op::Bind { run, run_id, artifact_uri });
+                if let Some(Binding::Created {
+                    run_id,
+                    artifact_uri,
+                }) = self.binding_of(run)
+                {
+                    binds.push(Op::Bind {
+                        run,
+                        run_id,
+                        artifact_uri,
+                    });
                 }
             }
         }
-        let (fresh, reloaded): (Vec<Pending>, Vec<Pending>) = self.pending.drain(..).partition(|(_, counted)| *counted);
+        let (fresh, reloaded): (Vec<Pending>, Vec<Pending>) =
+            self.pending.drain(..).partition(|(_, counted)| *counted);
         let mut result = Ok(());
         self.reloaded = 0;
         if !reloaded.is_empty() {
-            let ops: Vec<&Op> = binds.iter().chain(reloaded.iter().map(|(op, _)| op)).collect();
+            let ops: Vec<&Op> = binds
+                .iter()
+                .chain(reloaded.iter().map(|(op, _)| op))
+                .collect();
             result = self.spool.push_front(&ops);
         }
         if result.is_ok() && !fresh.is_empty() {
@@ -472,30 +508,55 @@ impl Worker {
                 self.reloaded += ops.len() as u64;
                 self.pending.extend(ops.into_iter().map(|op| (op, false)));
             }
-            Err(e) => tracing::error!(target: "monitor::mlflow", "cannot read the spool in {}: {e}", self.spool.dir().display()),
+            Err(e) => {
+                tracing::error!(target: "monitor::mlflow", "cannot read the spool in {}: {e}", self.spool.dir().display())
+            }
         }
     }
 
     fn binding_of(&self, run: RunKey) -> Option<Binding> {
-        self.runs.get(&run).cloned().or_else(|| self.ch.state.lock().bindings.get(&run).cloned())
+        self.runs
+            .get(&run)
+            .cloned()
+            .or_else(|| self.ch.state.lock().bindings.get(&run).cloned())
     }
 
     /// Sends one request built from the front of `pending`.
     fn step(&mut self) {
-        let Some((front, _)) = self.pending.front() else { return };
+        let Some((front, _)) = self.pending.front() else {
+            return;
+        };
         let run = front.run();
-        if let Op::Bind { run_id, artifact_uri, .. } = front {
-            let b = Binding::Created { run_id: run_id.clone(), artifact_uri: artifact_uri.clone() };
+        if let Op::Bind {
+            run_id,
+            artifact_uri,
+            ..
+        } = front
+        {
+            let b = Binding::Created {
+                run_id: run_id.clone(),
+                artifact_uri: artifact_uri.clone(),
+            };
             self.runs.insert(run, b);
             if let Some((_, false)) = self.pending.pop_front() {
                 self.reloaded -= 1;
             }
             return;
         }
-        let binding = if matches!(front, Op::CreateRun { .. }) { None } else { self.binding_of(run) };
+        let binding = if matches!(front, Op::CreateRun { .. }) {
+            None
+        } else {
+            self.binding_of(run)
+        };
         let (run_id, artifact_uri) = match (&binding, front) {
             (_, Op::CreateRun { .. }) => (String::new(), String::new()),
-            (Some(Binding::Created { run_id, artifact_uri }), _) => (run_id.clone(), artifact_uri.clone()),
+            (
+                Some(Binding::Created {
+                    run_id,
+                    artifact_uri,
+                }),
+                _,
+            ) => (run_id.clone(), artifact_uri.clone()),
             (Some(Binding::Failed(why)), _) => {
                 let why = format!("the run was not created: {why}");
                 let (op, counted) = self.pending.pop_front().expect("front exists");
@@ -504,7 +565,12 @@ impl Worker {
             }
             (None, _) => {
                 let (op, counted) = self.pending.pop_front().expect("front exists");
-                self.reject(run, &op, counted, "the run is unknown (its creation record was lost)".into());
+                self.reject(
+                    run,
+                    &op,
+                    counted,
+                    "the run is unknown (its creation record was lost)".into(),
+                );
                 return;
             }
         };
@@ -514,9 +580,18 @@ impl Worker {
         }
         let (op, counted) = self.pending.pop_front().expect("front exists");
         let result = match &op {
-            Op::CreateRun { experiment, name, start_time, tags, parent, .. } => self.create_run(run, experiment, name, *start_time, tags, *parent),
+            Op::CreateRun {
+                experiment,
+                name,
+                start_time,
+                tags,
+                parent,
+                ..
+            } => self.create_run(run, experiment, name, *start_time, tags, *parent),
             Op::Artifact { path, source, .. } => self.upload(&run_id, &artifact_uri, path, source),
-            Op::EndRun { status, end_time, .. } => self.end_run(&run_id, *status, *end_time),
+            Op::EndRun {
+                status, end_time, ..
+            } => self.end_run(&run_id, *status, *end_time),
             _ => Ok(()),
         };
         match result {
@@ -577,23 +652,43 @@ impl Worker {
                     body["run_name"] = json!(name);
                 }
                 let (run_id, artifact_uri) = c.try_create_run(&body)?;
-                Binding::Created { run_id, artifact_uri }
+                Binding::Created {
+                    run_id,
+                    artifact_uri,
+                }
             }
             Backend::Local(l) => {
                 let run_id = run.to_string();
-                let name = name.clone().unwrap_or_else(|| format!("run-{}", &run_id[..8]));
-                let (run_id, artifact_uri) = l.create_run(&exp_id, &run_id, &name, &self.user, start_time, &tags)?;
-                Binding::Created { run_id, artifact_uri }
+                let name = name
+                    .clone()
+                    .unwrap_or_else(|| format!("run-{}", &run_id[..8]));
+                let (run_id, artifact_uri) =
+                    l.create_run(&exp_id, &run_id, &name, &self.user, start_time, &tags)?;
+                Binding::Created {
+                    run_id,
+                    artifact_uri,
+                }
             }
         };
         self.runs.insert(run, binding);
         Ok(())
     }
 
-    fn upload(&mut self, run_id: &str, artifact_uri: &str, path: &str, source: &ArtifactSource) -> std::result::Result<(), Failure> {
+    fn upload(
+        &mut self,
+        run_id: &str,
+        artifact_uri: &str,
+        path: &str,
+        source: &ArtifactSource,
+    ) -> std::result::Result<(), Failure> {
         let bytes = match source {
             ArtifactSource::Text(t) => t.clone().into_bytes(),
-            ArtifactSource::File(p) => std::fs::read(p).map_err(|source| Failure::Rejected(Error::MlflowStore { path: p.clone(), source }))?,
+            ArtifactSource::File(p) => std::fs::read(p).map_err(|source| {
+                Failure::Rejected(Error::MlflowStore {
+                    path: p.clone(),
+                    source,
+                })
+            })?,
         };
         match &mut self.backend {
             Backend::Server(c) => c.try_upload(run_id, artifact_uri, path, bytes),
@@ -601,11 +696,22 @@ impl Worker {
         }
     }
 
-    fn end_run(&mut self, run_id: &str, status: RunStatus, end_time: i64) -> std::result::Result<(), Failure> {
+    fn end_run(
+        &mut self,
+        run_id: &str,
+        status: RunStatus,
+        end_time: i64,
+    ) -> std::result::Result<(), Failure> {
         match &mut self.backend {
             Backend::Server(c) => {
-                let body = json!({ "run_id": run_id, "status": status.as_str(), "end_time": end_time });
-                c.send_json(reqwest::Method::POST, "/api/2.0/mlflow/runs/update", Some(&body)).map(drop)
+                let body =
+                    json!({ "run_id": run_id, "status": status.as_str(), "end_time": end_time });
+                c.send_json(
+                    reqwest::Method::POST,
+                    "/api/2.0/mlflow/runs/update",
+                    Some(&body),
+                )
+                .map(drop)
             }
             Backend::Local(l) => l.end_run(run_id, status, end_time),
         }
@@ -648,7 +754,10 @@ impl Worker {
                 }
                 _ => false,
             };
-            if !fits || metrics + params + tags >= MAX_ITEMS || (bytes > MAX_BYTES && !taken.is_empty()) {
+            if !fits
+                || metrics + params + tags >= MAX_ITEMS
+                || (bytes > MAX_BYTES && !taken.is_empty())
+            {
                 break;
             }
             match op {
@@ -712,7 +821,11 @@ impl Worker {
         }
     }
 
-    fn send_log_batch(&mut self, run_id: &str, items: &[Pending]) -> std::result::Result<(), Failure> {
+    fn send_log_batch(
+        &mut self,
+        run_id: &str,
+        items: &[Pending],
+    ) -> std::result::Result<(), Failure> {
         match &mut self.backend {
             Backend::Server(c) => {
                 let (mut metrics, mut params, mut tags) = (Vec::new(), Vec::new(), Vec::new());
@@ -726,14 +839,26 @@ impl Worker {
                         _ => {}
                     }
                 }
-                let body = json!({ "run_id": run_id, "metrics": metrics, "params": params, "tags": tags });
-                c.send_json(reqwest::Method::POST, "/api/2.0/mlflow/runs/log-batch", Some(&body)).map(drop)
+                let body =
+                    json!({ "run_id": run_id, "metrics": metrics, "params": params, "tags": tags });
+                c.send_json(
+                    reqwest::Method::POST,
+                    "/api/2.0/mlflow/runs/log-batch",
+                    Some(&body),
+                )
+                .map(drop)
             }
             Backend::Local(l) => {
                 let (mut metrics, mut params, mut tags) = (Vec::new(), Vec::new(), Vec::new());
                 for (op, _) in items {
                     match op {
-                        Op::Metric { key, value, timestamp, step, .. } => metrics.push((key.as_str(), *value, *timestamp, *step)),
+                        Op::Metric {
+                            key,
+                            value,
+                            timestamp,
+                            step,
+                            ..
+                        } => metrics.push((key.as_str(), *value, *timestamp, *step)),
                         Op::Param { key, value, .. } => params.push((key.as_str(), value.as_str())),
                         Op::Tag { key, value, .. } => tags.push((key.clone(), value.clone())),
                         _ => {}
@@ -764,7 +889,11 @@ impl Worker {
 
     fn reject(&mut self, run: RunKey, op: &Op, counted: bool, reason: String) {
         tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", op.describe());
-        let rejected = Rejected { run: run.to_string(), record: op.describe(), reason };
+        let rejected = Rejected {
+            run: run.to_string(),
+            record: op.describe(),
+            reason,
+        };
         if !counted {
             self.reloaded -= 1;
         }
@@ -797,12 +926,17 @@ impl Worker {
             self.next_try = Instant::now() + Duration::from_millis(50);
         } else if self.attempts > cfg.max_retries {
             // MLflow's client would give up here; we keep the records (on disk) and keep trying.
-            let wait = backoff(cfg.max_retries.max(1) + 1, cfg.backoff_factor, cfg.backoff_jitter);
+            let wait = backoff(
+                cfg.max_retries.max(1) + 1,
+                cfg.backoff_factor,
+                cfg.backoff_jitter,
+            );
             self.next_try = Instant::now() + wait;
             self.publish(|s| s.degraded = true);
             self.spill();
         } else {
-            self.next_try = Instant::now() + backoff(self.attempts, cfg.backoff_factor, cfg.backoff_jitter);
+            self.next_try =
+                Instant::now() + backoff(self.attempts, cfg.backoff_factor, cfg.backoff_jitter);
         }
     }
 }
