@@ -168,3 +168,21 @@ fn credentials_go_in_headers_and_never_in_errors() {
         Some("Bearer tok-123")
     );
 }
+
+#[test]
+fn records_past_the_memory_limit_wait_on_disk_and_all_arrive() {
+    let server = FakeServer::start(vec![]);
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = MlflowTracker::new(config(&server.uri, spool.path()).max_in_memory(100)).unwrap();
+    let run = tracker.start_in("exp", "bounded").unwrap();
+    for step in 0..20_000 {
+        run.log_metric_at("m", step as f64, step).unwrap();
+    }
+    drop(run);
+    let report = tracker.flush();
+    assert!(report.is_complete(), "{report}");
+    let seen = server.seen.lock().unwrap();
+    let mut steps: Vec<i64> = seen.metrics.iter().map(|(s, _)| *s).collect();
+    steps.sort_unstable();
+    assert_eq!(steps, (0..20_000).collect::<Vec<_>>(), "each point exactly once");
+}

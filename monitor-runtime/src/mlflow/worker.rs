@@ -366,8 +366,8 @@ impl Worker {
                     self.step();
                 }
             }
-            let degraded = self.ch.state.lock().degraded;
-            if degraded && self.pending.len() > self.ch.config.max_in_memory {
+            // Memory stays bounded: past the limit, records wait on disk and come back in chunks.
+            if self.pending.len() > self.ch.config.max_in_memory {
                 self.spill();
             }
             // A flush is answered once a request was tried (or there is nothing to send).
@@ -484,9 +484,9 @@ impl Worker {
         match result {
             Ok(()) => {
                 let n = fresh.len() as u64;
-                tracing::warn!(
+                tracing::info!(
                     target: "monitor::mlflow",
-                    "{} records wait on disk in {} until the {} is reachable",
+                    "{} records wait on disk in {} for the {}",
                     self.spool.len(),
                     self.spool.dir().display(),
                     self.where_to()
@@ -503,7 +503,7 @@ impl Worker {
     }
 
     fn reload(&mut self) {
-        match self.spool.load(SPOOL_CHUNK) {
+        match self.spool.load(SPOOL_CHUNK.min(self.ch.config.max_in_memory).max(1)) {
             Ok(ops) => {
                 self.reloaded += ops.len() as u64;
                 self.pending.extend(ops.into_iter().map(|op| (op, false)));
