@@ -13,7 +13,10 @@ use serde_json::json;
 
 /// A stand-in for an LLM program: quality grows with the number of demos, with noise.
 fn evaluate(tracer: &ExecutionTracer, demos: u32, temperature: f64, example: u32) -> f64 {
-    let mut call = tracer.trace("program::evaluate", json!({ "demos": demos, "example": example }));
+    let mut call = tracer.trace(
+        "program::evaluate",
+        json!({ "demos": demos, "example": example }),
+    );
     let noise = ((example * 7919 + demos * 104_729) % 100) as f64 / 1000.0;
     let quality = (0.5 + 0.08 * f64::from(demos) - 0.1 * temperature + noise).min(1.0);
     call.set_outputs(&json!({ "quality": quality }));
@@ -29,7 +32,12 @@ fn try_candidate(tracer: &ExecutionTracer, demos: u32, temperature: f64) -> f64 
     for example in 0..20 {
         let q = evaluate(tracer, demos, temperature, example);
         total += q;
-        run.log_metric_at("running_quality", total / f64::from(example + 1), i64::from(example)).unwrap();
+        run.log_metric_at(
+            "running_quality",
+            total / f64::from(example + 1),
+            i64::from(example),
+        )
+        .unwrap();
     }
     let quality = total / 20.0;
     run.log_metric("quality", quality).unwrap();
@@ -39,14 +47,19 @@ fn try_candidate(tracer: &ExecutionTracer, demos: u32, temperature: f64) -> f64 
 #[mlflow_run(name = "miprov2_v1", params(trainset_size, auto))]
 fn optimize(trainset_size: usize, auto: &str) -> Result<f64, String> {
     let run = MlflowLogger::active().expect("inside #[mlflow_run]");
-    run.log_params([("optimizer", "MIPROv2"), ("model", "gpt-x")]).unwrap();
+    run.log_params([("optimizer", "MIPROv2"), ("model", "gpt-x")])
+        .unwrap();
     run.set_tags([("phase", "optimization")]).unwrap();
 
     let tracer = ExecutionTracer::new();
     let mut best = (0.0, 0, 0.0);
-    for (step, (demos, temperature)) in [(0, 0.0), (2, 0.7), (4, 0.3), (6, 0.0)].into_iter().enumerate() {
+    for (step, (demos, temperature)) in [(0, 0.0), (2, 0.7), (4, 0.3), (6, 0.0)]
+        .into_iter()
+        .enumerate()
+    {
         let quality = try_candidate(&tracer, demos, temperature);
-        run.log_metric_at("best_quality", quality.max(best.0), step as i64).unwrap();
+        run.log_metric_at("best_quality", quality.max(best.0), step as i64)
+            .unwrap();
         if quality > best.0 {
             best = (quality, demos, temperature);
         }
@@ -70,7 +83,9 @@ fn main() {
     // The end of the last run flushes; this reports anything that could not be delivered.
     let report = monitor::mlflow_shutdown();
     match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) => println!("best quality {best:?}; runs are on {uri} (experiment skill-fleet-optimization)"),
+        Ok(uri) => println!(
+            "best quality {best:?}; runs are on {uri} (experiment skill-fleet-optimization)"
+        ),
         Err(_) => println!(
             "best quality {best:?}; runs are in ./mlruns. Browse them with\n  \
              MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns"

@@ -184,5 +184,9 @@ fn records_past_the_memory_limit_wait_on_disk_and_all_arrive() {
     let seen = server.seen.lock().unwrap();
     let mut steps: Vec<i64> = seen.metrics.iter().map(|(s, _)| *s).collect();
     steps.sort_unstable();
-    assert_eq!(steps, (0..20_000).collect::<Vec<_>>(), "each point exactly once");
+    assert_eq!(
+        steps,
+        (0..20_000).collect::<Vec<_>>(),
+        "each point exactly once"
+    );
 }

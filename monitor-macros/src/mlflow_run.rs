@@ -241,7 +241,10 @@ fn generate(args: Args, func: ItemFn) -> TokenStream {
         block,
     } = func;
     let fn_name = sig.ident.to_string();
-    let name = args.name.value.unwrap_or_else(|| LitStr::new(&fn_name, sig.ident.span()));
+    let name = args
+        .name
+        .value
+        .unwrap_or_else(|| LitStr::new(&fn_name, sig.ident.span()));
     let experiment = match args.experiment.value {
         Some(e) => quote! { ::core::option::Option::Some(#e) },
         None => quote! { ::core::option::Option::None },

@@ -72,7 +72,7 @@ pub(crate) enum Destination {
 /// | `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR` | backoff `factor * 2^(n-1)` seconds, capped at 120 | 2 |
 /// | `MLFLOW_HTTP_REQUEST_BACKOFF_JITTER` | up to this many seconds added to each wait | 1.0 |
 /// | `MLFLOW_HTTP_REQUEST_TIMEOUT` | seconds per request | 120 |
-/// | `MONITOR_MLFLOW_SPOOL_DIR` | where undeliverable records wait on disk | `<local store or temp dir>/.monitor-spool` |
+/// | `MONITOR_MLFLOW_SPOOL_DIR` | where undeliverable records wait on disk | `<local store>/.monitor-spool`, or `~/.cache/monitor-mlflow-spool/<server>` |
 /// | `MONITOR_MLFLOW_FLUSH_TIMEOUT` | seconds `flush` and the end of the last run wait | 30 |
 #[derive(Clone, Debug)]
 pub struct MlflowConfig {
@@ -302,9 +302,31 @@ impl MlflowConfig {
         }
         match dest {
             Destination::Local(root) => root.join(".monitor-spool"),
-            Destination::Server(_) => std::env::temp_dir().join("monitor-mlflow-spool"),
+            // One directory per server: records left by a process that died go to the
+            // server they were meant for.
+            Destination::Server(base) => cache_dir().join("monitor-mlflow-spool").join(
+                redact_uri(base)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect::<String>(),
+            ),
         }
     }
+}
+
+/// `$XDG_CACHE_HOME`, else `~/.cache`, else the temp dir: somewhere that outlives the process
+/// (and, unlike the temp dir, usually a reboot).
+fn cache_dir() -> PathBuf {
+    env("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 fn absolute(path: PathBuf) -> PathBuf {

@@ -503,7 +503,10 @@ impl Worker {
     }
 
     fn reload(&mut self) {
-        match self.spool.load(SPOOL_CHUNK.min(self.ch.config.max_in_memory).max(1)) {
+        match self
+            .spool
+            .load(SPOOL_CHUNK.min(self.ch.config.max_in_memory).max(1))
+        {
             Ok(ops) => {
                 self.reloaded += ops.len() as u64;
                 self.pending.extend(ops.into_iter().map(|op| (op, false)));
