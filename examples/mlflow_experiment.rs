@@ -19,7 +19,7 @@ fn evaluate(tracer: &ExecutionTracer, demos: u32, temperature: f64, example: u32
     );
     let noise = ((example * 7919 + demos * 104_729) % 100) as f64 / 1000.0;
     let quality = (0.5 + 0.08 * f64::from(demos) - 0.1 * temperature + noise).min(1.0);
-    call.set_outputs(&json!({ "quality": quality }));
+    call.set_outputs(json!({ "quality": quality }));
     call.set_quality_score(quality);
     call.set_token_usage(TokenUsage::new(200 + 50 * u64::from(demos), 80));
     quality
