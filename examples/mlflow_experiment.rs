@@ -65,6 +65,10 @@ fn optimize(trainset_size: usize, auto: &str) -> Result<f64, String> {
         }
     }
     run.log_tracer(&tracer, 0).unwrap();
+    // With a server, the calls also show in MLflow's Traces tab (a local store has none).
+    if std::env::var_os("MLFLOW_TRACKING_URI").is_some() {
+        run.log_traces(&tracer.get_traces(None)).unwrap();
+    }
     run.log_dict(
         &json!({ "quality_score": best.0, "demos": best.1, "temperature": best.2, "examples_used": trainset_size }),
         "optimization_results.json",

@@ -23,9 +23,18 @@ fn settings_come_from_mlflow_env_vars() {
     assert_eq!(c.tracking_uri_str(), Some("http://127.0.0.1:5999"));
     assert_eq!(c.experiment(), "from-env");
     let debug = format!("{c:?}");
-    assert!(debug.contains("Bearer(\"<redacted>\")") && !debug.contains("tok-abc"), "{debug}");
-    assert!(debug.contains("max_retries: 3") && debug.contains("backoff_factor: 0.5"), "{debug}");
-    assert!(debug.contains(&format!("timeout: {:?}", Duration::from_secs(7))), "{debug}");
+    assert!(
+        debug.contains("Bearer(\"<redacted>\")") && !debug.contains("tok-abc"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("max_retries: 3") && debug.contains("backoff_factor: 0.5"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains(&format!("timeout: {:?}", Duration::from_secs(7))),
+        "{debug}"
+    );
     assert!(debug.contains("insecure_tls: true"), "{debug}");
 
     // Username and password win over the token, as in MLflow.
@@ -33,12 +42,18 @@ fn settings_come_from_mlflow_env_vars() {
     std::env::set_var("MLFLOW_TRACKING_PASSWORD", "pw-secret");
     let c = MlflowConfig::from_env();
     let debug = format!("{c:?}");
-    assert!(debug.contains("Basic { username: \"alice\"") && !debug.contains("pw-secret"), "{debug}");
+    assert!(
+        debug.contains("Basic { username: \"alice\"") && !debug.contains("pw-secret"),
+        "{debug}"
+    );
     let explicit = c.auth(MlflowAuth::None);
     assert!(format!("{explicit:?}").contains("auth: None"));
 
     // A scheme this client cannot write to is a clear error, with credentials redacted.
     std::env::set_var("MLFLOW_TRACKING_URI", "databricks://user:pw@workspace");
     let err = monitor::MlflowTracker::new(MlflowConfig::from_env()).unwrap_err();
-    assert!(err.to_string().contains("not supported") && !err.to_string().contains("pw@"), "{err}");
+    assert!(
+        err.to_string().contains("not supported") && !err.to_string().contains("pw@"),
+        "{err}"
+    );
 }

@@ -198,7 +198,8 @@ fn records_of_a_process_that_exited_are_delivered_by_the_next_one() {
     const CHILD: &str = "MONITOR_TEST_SPOOL_CHILD";
     if let Ok(args) = std::env::var(CHILD) {
         let (uri, spool) = args.split_once('|').unwrap();
-        let tracker = MlflowTracker::new(config(uri, std::path::Path::new(spool)).max_retries(0)).unwrap();
+        let tracker =
+            MlflowTracker::new(config(uri, std::path::Path::new(spool)).max_retries(0)).unwrap();
         let run = tracker.start_in("exp", "orphan").unwrap();
         for step in 0..50 {
             run.log_metric_at("m", step as f64, step).unwrap();
@@ -208,16 +209,28 @@ fn records_of_a_process_that_exited_are_delivered_by_the_next_one() {
         assert_eq!(report.spooled, 52, "{report}");
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let down = format!("http://127.0.0.1:{port}");
     let spool = tempfile::tempdir().unwrap();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "records_of_a_process_that_exited_are_delivered_by_the_next_one", "--nocapture"])
+        .args([
+            "--exact",
+            "records_of_a_process_that_exited_are_delivered_by_the_next_one",
+            "--nocapture",
+        ])
         .env(CHILD, format!("{down}|{}", spool.path().display()))
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 1, "the child left its spool");
+    assert_eq!(
+        std::fs::read_dir(spool.path()).unwrap().count(),
+        1,
+        "the child left its spool"
+    );
 
     // The next process (here: this one) uses the same spool, with the server up.
     let server = FakeServer::start(vec![]);
@@ -228,6 +241,9 @@ fn records_of_a_process_that_exited_are_delivered_by_the_next_one() {
     let mut steps: Vec<i64> = seen.metrics.iter().map(|(s, _)| *s).collect();
     steps.sort_unstable();
     assert_eq!(steps, (0..50).collect::<Vec<_>>());
-    assert!(seen.requests.iter().any(|(r, b, _)| r.ends_with("/runs/update") && b.contains("FINISHED")));
+    assert!(seen
+        .requests
+        .iter()
+        .any(|(r, b, _)| r.ends_with("/runs/update") && b.contains("FINISHED")));
     assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
 }

@@ -177,8 +177,22 @@ impl MlflowClient {
         path: &str,
         body: Option<(&'static str, Vec<u8>)>,
     ) -> std::result::Result<Vec<u8>, Failure> {
+        self.send_with(method, path, body, &[])
+    }
+
+    /// One attempt with extra headers.
+    pub(crate) fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        headers: &[(&'static str, String)],
+    ) -> std::result::Result<Vec<u8>, Failure> {
         let endpoint = path.split('?').next().unwrap_or(path).to_owned();
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
         if let Some((content_type, bytes)) = body {
             req = req.header(CONTENT_TYPE, content_type).body(bytes);
         }

@@ -689,6 +689,39 @@ impl MlflowRun {
         self.log_dict(&tracer.get_traces(None), "traces/traces.json")
     }
 
+    /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
+    /// to this run, so they show in the UI's Traces tab: one span per call with its inputs,
+    /// outputs, span type (attribute `span_type`, default `CHAIN`), token usage and error; each
+    /// quality score becomes a `quality` assessment of its trace. Needs a tracking server (a
+    /// local store gets `traces/traces.json` from [`log_tracer`](Self::log_tracer) instead).
+    /// Returns the number of spans queued.
+    pub fn log_traces(&self, entries: &[crate::entry::TraceEntry]) -> Result<usize> {
+        if let Destination::Local(p) = &self.inner.channel.dest {
+            return Err(Error::Mlflow(format!(
+                "traces need a tracking server; the local store {} gets them as an artifact with log_tracer",
+                p.display()
+            )));
+        }
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        for chunk in entries.chunks(500) {
+            self.push(Op::Otlp {
+                run: self.key(),
+                experiment: self.inner.experiment.clone(),
+                body: super::otlp::export_request(chunk).to_string(),
+            });
+        }
+        for (trace_id, body) in super::otlp::assessments(entries) {
+            self.push(Op::Assessment {
+                run: self.key(),
+                trace_id,
+                body: body.to_string(),
+            });
+        }
+        Ok(entries.len())
+    }
+
     /// Waits until everything logged so far (by any run) is delivered, refused or on disk,
     /// at most the flush timeout, and says what was not delivered.
     pub fn flush(&self) -> FlushReport {

@@ -12,6 +12,7 @@ mod local;
 mod logger;
 #[doc(hidden)]
 pub mod macro_support;
+mod otlp;
 mod record;
 mod spool;
 mod validate;

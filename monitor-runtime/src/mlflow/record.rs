@@ -142,6 +142,18 @@ pub(crate) enum Op {
         status: RunStatus,
         end_time: i64,
     },
+    /// Spans as an OTLP/JSON `ExportTraceServiceRequest`, for the server's `/v1/traces`.
+    Otlp {
+        run: RunKey,
+        experiment: String,
+        body: String,
+    },
+    /// A quality score as an assessment (feedback) of an MLflow trace.
+    Assessment {
+        run: RunKey,
+        trace_id: String,
+        body: String,
+    },
     /// Spool only: this run already exists on the server with this id.
     Bind {
         run: RunKey,
@@ -159,6 +171,8 @@ impl Op {
             | Op::Tag { run, .. }
             | Op::Artifact { run, .. }
             | Op::EndRun { run, .. }
+            | Op::Otlp { run, .. }
+            | Op::Assessment { run, .. }
             | Op::Bind { run, .. } => *run,
         }
     }
@@ -181,6 +195,8 @@ impl Op {
             Op::Artifact { path, .. } => format!("artifact {path}"),
             Op::EndRun { status, .. } => format!("end run as {status}"),
             Op::Bind { run_id, .. } => format!("bind run {run_id}"),
+            Op::Otlp { body, .. } => format!("traces ({} bytes of OTLP)", body.len()),
+            Op::Assessment { trace_id, .. } => format!("quality assessment of trace {trace_id}"),
         }
     }
 }

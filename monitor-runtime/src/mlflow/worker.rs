@@ -595,6 +595,10 @@ impl Worker {
             Op::EndRun {
                 status, end_time, ..
             } => self.end_run(&run_id, *status, *end_time),
+            Op::Otlp {
+                experiment, body, ..
+            } => self.send_otlp(&run_id, experiment, body),
+            Op::Assessment { trace_id, body, .. } => self.send_assessment(trace_id, body),
             _ => Ok(()),
         };
         match result {
@@ -717,6 +721,46 @@ impl Worker {
                 .map(drop)
             }
             Backend::Local(l) => l.end_run(run_id, status, end_time),
+        }
+    }
+
+    fn send_otlp(
+        &mut self,
+        run_id: &str,
+        experiment: &str,
+        body: &str,
+    ) -> std::result::Result<(), Failure> {
+        let exp_id = self.experiment_id(experiment)?;
+        match &mut self.backend {
+            Backend::Server(c) => c
+                .send_with(
+                    reqwest::Method::POST,
+                    "/v1/traces",
+                    Some(("application/json", body.as_bytes().to_vec())),
+                    &[
+                        ("x-mlflow-experiment-id", exp_id),
+                        ("x-mlflow-run-id", run_id.to_owned()),
+                    ],
+                )
+                .map(drop),
+            Backend::Local(_) => Err(Failure::Rejected(Error::Mlflow(
+                "the local store does not take OTLP traces".into(),
+            ))),
+        }
+    }
+
+    fn send_assessment(&mut self, trace_id: &str, body: &str) -> std::result::Result<(), Failure> {
+        match &mut self.backend {
+            Backend::Server(c) => c
+                .send(
+                    reqwest::Method::POST,
+                    &format!("/api/3.0/mlflow/traces/{trace_id}/assessments"),
+                    Some(("application/json", body.as_bytes().to_vec())),
+                )
+                .map(drop),
+            Backend::Local(_) => Err(Failure::Rejected(Error::Mlflow(
+                "the local store does not take assessments".into(),
+            ))),
         }
     }
 
