@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub(crate) struct LocalStore {
     root: PathBuf,
+    /// Run directories found so far, by run id.
+    runs: std::collections::HashMap<String, PathBuf>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -79,7 +81,10 @@ fn file_uri(path: &Path) -> String {
 
 impl LocalStore {
     pub(crate) fn new(root: PathBuf) -> Self {
-        LocalStore { root }
+        LocalStore {
+            root,
+            runs: std::collections::HashMap::new(),
+        }
     }
 
     fn ensure_root(&self) -> Result<()> {
@@ -154,12 +159,17 @@ impl LocalStore {
         self.root.join(experiment_id).join(run_id)
     }
 
-    fn find_run(&self, run_id: &str) -> Option<PathBuf> {
-        fs::read_dir(&self.root)
+    fn find_run(&mut self, run_id: &str) -> Option<PathBuf> {
+        if let Some(dir) = self.runs.get(run_id) {
+            return Some(dir.clone());
+        }
+        let dir = fs::read_dir(&self.root)
             .ok()?
             .flatten()
             .map(|e| e.path().join(run_id))
-            .find(|p| p.join("meta.yaml").exists())
+            .find(|p| p.join("meta.yaml").exists())?;
+        self.runs.insert(run_id.to_owned(), dir.clone());
+        Some(dir)
     }
 
     #[allow(clippy::too_many_arguments)]
