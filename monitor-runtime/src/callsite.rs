@@ -132,9 +132,7 @@ pub fn name_from_fn_path(path: &str) -> String {
         return path.to_owned();
     };
     match segments.pop() {
-        Some(owner) if owner.starts_with('<') => {
-            format!("{}::{function}", simplify_qualified(&owner))
-        }
+        Some(owner) if owner.starts_with('<') => format!("{}::{function}", simplify_qualified(&owner)),
         Some(owner) if owner.starts_with(|c: char| c.is_uppercase()) => {
             format!("{}::{function}", strip_generics(&owner))
         }
@@ -192,14 +190,8 @@ mod tests {
 
     #[test]
     fn names_from_fn_paths() {
-        assert_eq!(
-            name_from_fn_path("app::pipeline::retrieve::__monitor_name"),
-            "retrieve"
-        );
-        assert_eq!(
-            name_from_fn_path("app::Retriever::fetch::__monitor_name"),
-            "Retriever::fetch"
-        );
+        assert_eq!(name_from_fn_path("app::pipeline::retrieve::__monitor_name"), "retrieve");
+        assert_eq!(name_from_fn_path("app::Retriever::fetch::__monitor_name"), "Retriever::fetch");
         assert_eq!(
             name_from_fn_path("app::Cache<alloc::string::String>::get::__monitor_name"),
             "Cache::get"

@@ -58,16 +58,14 @@ impl CapturedValue {
     pub fn to_value(&self) -> Value {
         match self {
             CapturedValue::Json(text) => {
-                let mut value =
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+                let mut value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
                 redact_nested(&mut value);
                 value
             }
             CapturedValue::Text(text) => Value::String(text.to_string()),
-            CapturedValue::Truncated {
-                preview,
-                total_bytes,
-            } => Value::String(format!("{preview}…[truncated: {total_bytes} bytes]")),
+            CapturedValue::Truncated { preview, total_bytes } => {
+                Value::String(format!("{preview}…[truncated: {total_bytes} bytes]"))
+            }
             CapturedValue::Redacted => Value::String(REDACTED.to_owned()),
             CapturedValue::Opaque(type_name) => Value::String(format!("<{type_name}>")),
         }
@@ -143,25 +141,10 @@ impl fmt::Write for CappedWriter {
 /// `tokenizer` are not secrets but `auth_token` and `apiKey` are.
 pub fn is_secret_name(name: &str) -> bool {
     const WORDS: &[&str] = &[
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "apikey",
-        "authorization",
-        "auth",
-        "credential",
-        "credentials",
-        "cookie",
-        "passphrase",
+        "password", "passwd", "pwd", "secret", "token", "apikey", "authorization", "auth",
+        "credential", "credentials", "cookie", "passphrase",
     ];
-    const PAIRS: &[(&str, &str)] = &[
-        ("api", "key"),
-        ("access", "key"),
-        ("private", "key"),
-        ("secret", "key"),
-    ];
+    const PAIRS: &[(&str, &str)] = &[("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key")];
     let words = split_words(name);
     words.iter().any(|w| WORDS.contains(&w.as_str()))
         || words
@@ -208,11 +191,7 @@ pub(crate) fn redact_nested(value: &mut Value) {
 }
 
 /// Captures a named field: redacted when the name looks like a secret.
-pub(crate) fn capture_named<T: Serialize + ?Sized>(
-    name: &str,
-    value: &T,
-    max_bytes: usize,
-) -> CapturedValue {
+pub(crate) fn capture_named<T: Serialize + ?Sized>(name: &str, value: &T, max_bytes: usize) -> CapturedValue {
     if is_secret_name(name) {
         CapturedValue::Redacted
     } else {
@@ -222,10 +201,7 @@ pub(crate) fn capture_named<T: Serialize + ?Sized>(
 
 /// The inputs of the guard API: an object's fields become named inputs, `()`/`null` means
 /// none, and any other value is one input named `input`.
-pub(crate) fn capture_inputs<T: Serialize + ?Sized>(
-    inputs: &T,
-    max_bytes: usize,
-) -> Vec<(String, CapturedValue)> {
+pub(crate) fn capture_inputs<T: Serialize + ?Sized>(inputs: &T, max_bytes: usize) -> Vec<(String, CapturedValue)> {
     match serde_json::to_value(inputs) {
         Ok(Value::Null) => Vec::new(),
         Ok(Value::Object(fields)) => fields
@@ -252,10 +228,7 @@ pub(crate) fn attribute_value<T: Serialize + ?Sized>(key: &str, value: &T) -> Va
 }
 
 pub(crate) fn inputs_to_map(inputs: &[(String, CapturedValue)]) -> Map<String, Value> {
-    inputs
-        .iter()
-        .map(|(name, value)| (name.clone(), value.to_value()))
-        .collect()
+    inputs.iter().map(|(name, value)| (name.clone(), value.to_value())).collect()
 }
 
 #[cfg(test)]
@@ -264,26 +237,10 @@ mod tests {
 
     #[test]
     fn secret_names() {
-        for name in [
-            "api_key",
-            "apiKey",
-            "token",
-            "auth_token",
-            "password",
-            "X-Api-Key",
-            "client_secret",
-            "authorization",
-        ] {
+        for name in ["api_key", "apiKey", "token", "auth_token", "password", "X-Api-Key", "client_secret", "authorization"] {
             assert!(is_secret_name(name), "{name} should be a secret");
         }
-        for name in [
-            "max_tokens",
-            "tokenizer",
-            "query",
-            "keyword",
-            "author",
-            "primary_key",
-        ] {
+        for name in ["max_tokens", "tokenizer", "query", "keyword", "author", "primary_key"] {
             assert!(!is_secret_name(name), "{name} should not be a secret");
         }
     }
@@ -299,14 +256,8 @@ mod tests {
                 total_bytes: 102
             }
         );
-        assert_eq!(
-            captured.to_value(),
-            Value::String("\"xxxxxxxxx…[truncated: 102 bytes]".into())
-        );
-        assert_eq!(
-            CapturedValue::json("short", 10).to_value(),
-            Value::String("short".into())
-        );
+        assert_eq!(captured.to_value(), Value::String("\"xxxxxxxxx…[truncated: 102 bytes]".into()));
+        assert_eq!(CapturedValue::json("short", 10).to_value(), Value::String("short".into()));
     }
 
     #[test]
@@ -320,10 +271,7 @@ mod tests {
 
     #[test]
     fn nested_secrets_are_redacted_on_read() {
-        let captured = CapturedValue::json(
-            &serde_json::json!({"config": {"api_key": "sk-123", "model": "m"}}),
-            1000,
-        );
+        let captured = CapturedValue::json(&serde_json::json!({"config": {"api_key": "sk-123", "model": "m"}}), 1000);
         let value = captured.to_value();
         assert_eq!(value["config"]["api_key"], REDACTED);
         assert_eq!(value["config"]["model"], "m");

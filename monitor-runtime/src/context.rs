@@ -116,10 +116,7 @@ fn seed() -> u64 {
         .unwrap_or(0);
     let local = 0u8;
     let address = &local as *const u8 as u64;
-    (nanos
-        ^ address.rotate_left(32)
-        ^ u64::from(thread_index()).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        | 1
+    (nanos ^ address.rotate_left(32) ^ u64::from(thread_index()).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
 }
 
 pub(crate) fn new_span_id() -> u64 {
@@ -169,37 +166,24 @@ pub(crate) fn pop(span_id: u64) -> Option<Frame> {
 }
 
 fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
-    STACK.with(|stack| {
-        stack
-            .borrow_mut()
-            .last_mut()
-            .map(|frame| f(&mut frame.notes))
-    })
+    STACK.with(|stack| stack.borrow_mut().last_mut().map(|frame| f(&mut frame.notes)))
 }
 
 /// The trace and span id of the innermost active monitored call on this thread or task, as
 /// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
 pub fn current_span() -> Option<(String, String)> {
     STACK.with(|stack| {
-        stack.borrow().last().map(|f| {
-            (
-                format!("{:032x}", f.trace_id),
-                format!("{:016x}", f.span_id),
-            )
-        })
+        stack
+            .borrow()
+            .last()
+            .map(|f| (format!("{:032x}", f.trace_id), format!("{:016x}", f.span_id)))
     })
 }
 
 /// Adds token usage to the innermost active monitored call; calls add up. Returns `false`
 /// (and records nothing) outside any monitored call.
 pub fn record_tokens(usage: TokenUsage) -> bool {
-    with_innermost(|notes| {
-        notes
-            .tokens
-            .get_or_insert_with(TokenUsage::default)
-            .add(usage)
-    })
-    .is_some()
+    with_innermost(|notes| notes.tokens.get_or_insert_with(TokenUsage::default).add(usage)).is_some()
 }
 
 /// Sets the quality score of the innermost active monitored call (the last one set wins;

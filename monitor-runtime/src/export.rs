@@ -55,10 +55,7 @@ fn now_unix_nanos() -> u64 {
 
 /// Writes `path` atomically: into a temporary file beside it, then a rename. On any error
 /// the temporary file is removed and an existing `path` is untouched.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
-) -> Result<()> {
+fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
     let export_error = |source| Error::Export {
         path: path.to_owned(),
         source,
@@ -104,9 +101,7 @@ impl ExecutionTracer {
             metrics: self.get_metrics(),
             traces: self.get_traces(None),
         };
-        write_atomically(path, |writer| {
-            Ok(serde_json::to_writer_pretty(writer, &export)?)
-        })?;
+        write_atomically(path, |writer| Ok(serde_json::to_writer_pretty(writer, &export)?))?;
         Ok(export.traces.len())
     }
 

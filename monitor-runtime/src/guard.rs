@@ -164,16 +164,10 @@ impl<'t> TraceGuard<'t> {
     pub fn score_quality(&mut self, score: impl FnOnce() -> f64) {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(score)) {
             Ok(score) if score.is_finite() => self.quality = Some(score),
-            Ok(score) => self.set_attribute(
-                "quality_error",
-                format!("quality function returned {score}"),
-            ),
+            Ok(score) => self.set_attribute("quality_error", format!("quality function returned {score}")),
             Err(payload) => {
                 let message = crate::panic::payload_message(payload.as_ref());
-                self.set_attribute(
-                    "quality_error",
-                    format!("quality function panicked: {message}"),
-                );
+                self.set_attribute("quality_error", format!("quality function panicked: {message}"));
             }
         }
     }
@@ -270,9 +264,7 @@ impl<'t> TraceGuard<'t> {
             let panic = crate::panic::last_panic();
             let error = ErrorInfo {
                 kind: "panic".to_owned(),
-                message: panic
-                    .as_ref()
-                    .map_or_else(|| "panic".to_owned(), |p| p.message.clone()),
+                message: panic.as_ref().map_or_else(|| "panic".to_owned(), |p| p.message.clone()),
                 sources: Vec::new(),
                 backtrace: panic.and_then(|p| p.backtrace),
             };
@@ -306,14 +298,10 @@ impl<'t> TraceGuard<'t> {
             self.quality = notes.quality;
         }
         if let Some(tokens) = notes.tokens {
-            self.tokens
-                .get_or_insert_with(TokenUsage::default)
-                .add(tokens);
+            self.tokens.get_or_insert_with(TokenUsage::default).add(tokens);
         }
         if !notes.validation_errors.is_empty() {
-            self.details()
-                .validation_errors
-                .extend(notes.validation_errors);
+            self.details().validation_errors.extend(notes.validation_errors);
         }
         if !notes.attributes.is_empty() {
             self.details().attributes.extend(notes.attributes);
@@ -336,15 +324,8 @@ struct TracedState<'t> {
 impl<'t> TracedState<'t> {
     /// Polls `inner` with the call attached as the innermost one; on completion returns the
     /// guard with its clock stopped.
-    fn poll<F: Future>(
-        &mut self,
-        inner: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<(F::Output, TraceGuard<'t>)> {
-        let guard = self
-            .guard
-            .as_mut()
-            .expect("traced future polled after completion");
+    fn poll<F: Future>(&mut self, inner: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<(F::Output, TraceGuard<'t>)> {
+        let guard = self.guard.as_mut().expect("traced future polled after completion");
         guard.attach();
         let scope = PollScope(guard);
         let poll = inner.poll(cx);

@@ -20,9 +20,7 @@ pub(crate) struct Histogram {
 
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Histogram")
-            .field("total", &self.total)
-            .finish_non_exhaustive()
+        f.debug_struct("Histogram").field("total", &self.total).finish_non_exhaustive()
     }
 }
 
@@ -103,10 +101,7 @@ mod tests {
             assert!(bucket >= previous && bucket < BUCKETS);
             let (low, width) = bucket_range(bucket);
             if value < 1 << MAX_EXPONENT {
-                assert!(
-                    low <= value && value < low + width,
-                    "{value} not in bucket {bucket}"
-                );
+                assert!(low <= value && value < low + width, "{value} not in bucket {bucket}");
             }
             previous = bucket;
         }
@@ -120,10 +115,7 @@ mod tests {
         }
         for (q, expected) in [(0.5, 5_000_000.0), (0.95, 9_500_000.0), (0.99, 9_900_000.0)] {
             let got = histogram.quantile(q, 1_000, 10_000_000) as f64;
-            assert!(
-                (got - expected).abs() / expected < 0.02,
-                "q{q}: {got} vs {expected}"
-            );
+            assert!((got - expected).abs() / expected < 0.02, "q{q}: {got} vs {expected}");
         }
     }
 }

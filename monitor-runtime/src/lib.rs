@@ -28,12 +28,7 @@
 //! - Recording never blocks on I/O, never panics, and allocates nothing for a call without
 //!   captured data.
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    rust_2018_idioms,
-    unreachable_pub
-)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 mod callsite;
 mod capture;
@@ -55,8 +50,8 @@ use std::sync::OnceLock;
 pub use crate::callsite::name_from_fn_path;
 pub use crate::capture::{is_secret_name, CapturedValue, DEFAULT_MAX_FIELD_BYTES, REDACTED};
 pub use crate::context::{
-    current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, with_tracer, WithTracer, WithTracerExt,
+    current_span, current_tracer, record_attribute, record_quality, record_tokens, record_validation_error,
+    with_tracer, WithTracer, WithTracerExt,
 };
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};

@@ -44,10 +44,7 @@ impl ModuleStats {
             Status::Cancelled => self.cancellations += 1,
         }
         self.duration_sum_ns += u128::from(sample.duration_ns);
-        self.min_ns = Some(
-            self.min_ns
-                .map_or(sample.duration_ns, |min| min.min(sample.duration_ns)),
-        );
+        self.min_ns = Some(self.min_ns.map_or(sample.duration_ns, |min| min.min(sample.duration_ns)));
         self.max_ns = self.max_ns.max(sample.duration_ns);
         self.durations.record(sample.duration_ns);
         if let Some(quality) = sample.quality {
@@ -105,8 +102,7 @@ impl ModuleStats {
             p50_duration_ms: percentile_ms(0.50),
             p95_duration_ms: percentile_ms(0.95),
             p99_duration_ms: percentile_ms(0.99),
-            avg_quality_score: (self.quality_count > 0)
-                .then(|| self.quality_sum / self.quality_count as f64),
+            avg_quality_score: (self.quality_count > 0).then(|| self.quality_sum / self.quality_count as f64),
             quality_count: self.quality_count,
             token_usage: self.tokens,
             validation_error_count: self.validation_errors,
@@ -251,9 +247,6 @@ impl TracerMetrics {
 
     /// The metrics of module `name` (empty ones if it has not run).
     pub fn module(&self, name: &str) -> ModuleMetrics {
-        self.modules
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| ModuleMetrics::empty(name))
+        self.modules.get(name).cloned().unwrap_or_else(|| ModuleMetrics::empty(name))
     }
 }

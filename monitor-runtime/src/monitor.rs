@@ -78,13 +78,8 @@ impl<M> ModuleMonitor<M> {
 
     /// Scores each successful output of type `T` (the `Ok` value for
     /// [`try_call`](Self::try_call)). A panic in `quality` is caught and recorded.
-    pub fn with_quality<T: 'static>(
-        mut self,
-        quality: impl Fn(&T) -> f64 + Send + Sync + 'static,
-    ) -> Self {
-        self.quality = Some(Box::new(move |output| {
-            output.downcast_ref::<T>().map(&quality)
-        }));
+    pub fn with_quality<T: 'static>(mut self, quality: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Self {
+        self.quality = Some(Box::new(move |output| output.downcast_ref::<T>().map(&quality)));
         self
     }
 
@@ -203,11 +198,7 @@ impl<M> ModuleMonitor<M> {
     /// assert_eq!(docs, ["RUST"]);
     /// assert_eq!(tracer.get_traces(None)[0].inputs["query"], "rust");
     /// ```
-    pub fn invoke<R>(
-        &self,
-        inputs: impl Serialize,
-        f: impl FnOnce(&M, &mut TraceGuard<'_>) -> R,
-    ) -> R {
+    pub fn invoke<R>(&self, inputs: impl Serialize, f: impl FnOnce(&M, &mut TraceGuard<'_>) -> R) -> R {
         let mut guard = self.start(inputs);
         f(&self.module, &mut guard)
     }

@@ -42,10 +42,7 @@ pub(crate) fn install_hook() {
 
 /// The latest panic on this thread, if the hook saw it.
 pub(crate) fn last_panic() -> Option<PanicRecord> {
-    LAST_PANIC
-        .try_with(|last| last.borrow().clone())
-        .ok()
-        .flatten()
+    LAST_PANIC.try_with(|last| last.borrow().clone()).ok().flatten()
 }
 
 /// The text of a panic payload (`&str` or `String`, as `panic!` makes them).

@@ -59,10 +59,7 @@ impl Record {
             duration_ns: self.duration_ns,
             quality: self.quality,
             tokens: self.tokens,
-            validation_errors: self
-                .details
-                .as_ref()
-                .map_or(0, |d| d.validation_errors.len()),
+            validation_errors: self.details.as_ref().map_or(0, |d| d.validation_errors.len()),
         }
     }
 
@@ -72,23 +69,16 @@ impl Record {
             module: module_name(self.module).to_owned(),
             trace_id: format!("{:032x}", self.trace_id),
             span_id: format!("{:016x}", self.span_id),
-            parent_span_id: (self.parent_span_id != 0)
-                .then(|| format!("{:016x}", self.parent_span_id)),
+            parent_span_id: (self.parent_span_id != 0).then(|| format!("{:016x}", self.parent_span_id)),
             start_time_unix_nano: self.start_unix_ns,
             duration_ns: self.duration_ns,
             status: self.status,
-            inputs: details
-                .map(|d| crate::capture::inputs_to_map(&d.inputs))
-                .unwrap_or_default(),
-            outputs: details
-                .and_then(|d| d.outputs.as_ref())
-                .map(CapturedValue::to_value),
+            inputs: details.map(|d| crate::capture::inputs_to_map(&d.inputs)).unwrap_or_default(),
+            outputs: details.and_then(|d| d.outputs.as_ref()).map(CapturedValue::to_value),
             error: details.and_then(|d| d.error.clone()),
             quality_score: self.quality,
             token_usage: self.tokens,
-            validation_errors: details
-                .map(|d| d.validation_errors.clone())
-                .unwrap_or_default(),
+            validation_errors: details.map(|d| d.validation_errors.clone()).unwrap_or_default(),
             thread: thread_name(self.thread),
             attributes: details
                 .map(|d| d.attributes.iter().cloned().collect())
@@ -259,12 +249,7 @@ impl ExecutionTracer {
 
     /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
     /// `f` gets the guard to set outputs, a quality score and so on.
-    pub fn in_trace<R>(
-        &self,
-        name: &str,
-        inputs: impl Serialize,
-        f: impl FnOnce(&mut TraceGuard<'_>) -> R,
-    ) -> R {
+    pub fn in_trace<R>(&self, name: &str, inputs: impl Serialize, f: impl FnOnce(&mut TraceGuard<'_>) -> R) -> R {
         let mut guard = self.trace(name, inputs);
         f(&mut guard)
     }
@@ -274,12 +259,7 @@ impl ExecutionTracer {
         self.flush_queues();
         let history = self.inner.history.lock();
         let skip = limit.map_or(0, |limit| history.entries.len().saturating_sub(limit));
-        history
-            .entries
-            .iter()
-            .skip(skip)
-            .map(Record::to_entry)
-            .collect()
+        history.entries.iter().skip(skip).map(Record::to_entry).collect()
     }
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
@@ -375,10 +355,7 @@ impl ExecutionTracer {
         shard.stats_mut(record.module).add(&record.sample());
         shard.queued.push(record);
         if shard.queued.len() >= FLUSH_BATCH {
-            inner
-                .history
-                .lock()
-                .append(&mut shard.queued, inner.max_traces);
+            inner.history.lock().append(&mut shard.queued, inner.max_traces);
         }
     }
 
@@ -407,9 +384,7 @@ impl ExecutionTracer {
                 if index >= merged.len() {
                     merged.resize_with(index + 1, || None);
                 }
-                merged[index]
-                    .get_or_insert_with(Default::default)
-                    .merge(stats);
+                merged[index].get_or_insert_with(Default::default).merge(stats);
             }
         }
         merged
