@@ -13,6 +13,9 @@
 
 pub use monitor_runtime::*;
 
+#[cfg(feature = "mlflow")]
+#[doc(inline)]
+pub use monitor_macros::mlflow_run;
 /// Records every call of a function, of every method of an `impl` block, or of one method:
 /// timing, arguments, output, status (success, error, panic, cancelled), error details,
 /// quality score, and the parent call.

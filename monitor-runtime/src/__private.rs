@@ -46,3 +46,14 @@ pub fn quality<T: ?Sized, F: FnOnce(&T) -> f64>(score: F, value: &T) -> f64 {
 }
 
 // --- end #[monitored] support ---
+
+// --- mlflow_run support ---
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow::macro_support::{
+    call_once as mlflow_call_once, in_run as mlflow_in_run, MlflowRunScope,
+    Outcome as MlflowOutcome, OutcomeViaAny as MlflowOutcomeViaAny,
+    OutcomeViaResult as MlflowOutcomeViaResult,
+    OutcomeViaResultDisplay as MlflowOutcomeViaResultDisplay, Param as MlflowParam,
+    ParamViaDebug as MlflowParamViaDebug, ParamViaDisplay as MlflowParamViaDisplay,
+    ParamViaNothing as MlflowParamViaNothing, ParamViaSerialize as MlflowParamViaSerialize,
+};

@@ -36,6 +36,91 @@ pub enum Error {
         /// The version this build writes and reads.
         supported: u32,
     },
+    /// A metric, param or tag key that MLflow would reject.
+    #[cfg(feature = "mlflow")]
+    #[error("invalid mlflow {kind} key {key:?}: {reason}")]
+    MlflowKey {
+        /// `metric`, `param`, `tag` or `experiment`.
+        kind: &'static str,
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A param value longer than MLflow stores (6000 characters). Tag values over 8000
+    /// characters are truncated with a warning instead.
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow {kind} {key:?} has a value of {len} characters; the limit is {limit}")]
+    MlflowValueTooLong {
+        /// `param` or `experiment name`.
+        kind: &'static str,
+        /// The key of the value.
+        key: String,
+        /// Its length in characters.
+        len: usize,
+        /// MLflow's limit.
+        limit: usize,
+    },
+    /// A param logged again in the same run with another value; MLflow forbids changing
+    /// params. The first value stays.
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow param {key:?} was already logged in this run with value {old:?}; it cannot change to {new:?}")]
+    MlflowParamChanged {
+        /// The param key.
+        key: String,
+        /// The value logged first.
+        old: String,
+        /// The refused value.
+        new: String,
+    },
+    /// An artifact path that is absolute or climbs out of the run (`..`), or a file that
+    /// cannot be read.
+    #[cfg(feature = "mlflow")]
+    #[error("artifact path {path:?} refused: {reason}")]
+    MlflowArtifactPath {
+        /// The path as given.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An MLflow request could not be sent or got no answer (after retries).
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow request {endpoint} failed")]
+    MlflowHttp {
+        /// The REST path (never carries credentials).
+        endpoint: String,
+        /// What the HTTP client said.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The MLflow server answered with an error.
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow server answered {status} to {endpoint}: {error_code}: {message}")]
+    MlflowServer {
+        /// The REST path.
+        endpoint: String,
+        /// HTTP status.
+        status: u16,
+        /// MLflow's `error_code` (e.g. `RESOURCE_DOES_NOT_EXIST`), empty when absent.
+        error_code: String,
+        /// MLflow's message.
+        message: String,
+    },
+    /// Reading or writing the local MLflow store (`./mlruns`) or the spool failed.
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow local store: cannot access {path}")]
+    MlflowStore {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else MLflow-related: a bad configuration, an operation the local store
+    /// does not support, a deleted experiment, a run that was never created.
+    #[cfg(feature = "mlflow")]
+    #[error("mlflow: {0}")]
+    Mlflow(String),
 }
 
 /// `Result` with [`Error`](enum@Error) as the default error type.

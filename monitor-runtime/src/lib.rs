@@ -46,6 +46,8 @@ mod guard;
 mod histogram;
 mod history;
 mod metrics;
+#[cfg(feature = "mlflow")]
+mod mlflow;
 mod monitor;
 mod otlp;
 mod panic;
@@ -65,6 +67,8 @@ pub use crate::error::{Error, Result};
 pub use crate::export::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
 pub use crate::guard::{TraceGuard, Traced, TracedKeep, TracerRef};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
+#[cfg(feature = "mlflow")]
+pub use crate::mlflow::*;
 pub use crate::monitor::ModuleMonitor;
 pub use crate::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
 pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};

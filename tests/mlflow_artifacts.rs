@@ -1,0 +1,161 @@
+//! Artifacts (a file, a directory, `log_dict`, a tracer's traces) through the server's
+//! artifact proxy, and registering a model version from a run's artifacts.
+
+mod support;
+
+use monitor::{ExecutionTracer, RunQuery, TokenUsage};
+use serde_json::{json, Value};
+use support::mlflow::{server_uri, tracker, unique, Rest};
+
+#[test]
+fn files_directories_dicts_and_tracers_become_artifacts() {
+    let Some(uri) = server_uri() else { return };
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = tracker(&uri, spool.path());
+    let run = tracker.start_in(&unique("artifacts"), "files").unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("optimized.pkl"), b"\x00\x01binary\xff").unwrap();
+    std::fs::create_dir_all(dir.path().join("model/sub")).unwrap();
+    std::fs::write(dir.path().join("model/weights.txt"), "w=1").unwrap();
+    std::fs::write(dir.path().join("model/sub/config.json"), "{}").unwrap();
+    run.log_artifact(dir.path().join("optimized.pkl"), "")
+        .unwrap();
+    assert_eq!(
+        run.log_artifacts(dir.path().join("model"), "model")
+            .unwrap(),
+        2
+    );
+    run.log_dict(
+        &json!({"quality_score": 0.85, "examples": [1, 2]}),
+        "optimization_results.json",
+    )
+    .unwrap();
+
+    let tracer = ExecutionTracer::new();
+    for i in 0..4 {
+        let mut call = tracer.trace("retrieve", json!({ "query": i }));
+        call.set_quality_score(0.5 + i as f64 / 10.0);
+        call.set_token_usage(TokenUsage::new(10, 5));
+    }
+    tracer
+        .trace("Generator::<T>::run", json!({}))
+        .fail(&std::io::Error::other("boom"));
+    run.log_tracer(&tracer, 0).unwrap();
+
+    let id = run.run_id().unwrap();
+    drop(run);
+    assert!(tracker.flush().is_complete());
+
+    let rest = Rest::new(&uri);
+    let exp = rest.run(&id)["info"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |path: &str| {
+        rest.get_bytes(&format!(
+            "/api/2.0/mlflow-artifacts/artifacts/{exp}/{id}/artifacts/{path}"
+        ))
+    };
+    assert_eq!(get("optimized.pkl"), b"\x00\x01binary\xff");
+    assert_eq!(get("model/weights.txt"), b"w=1");
+    assert_eq!(get("model/sub/config.json"), b"{}");
+    let dict: Value = serde_json::from_slice(&get("optimization_results.json")).unwrap();
+    assert_eq!(dict["quality_score"], 0.85);
+    let traces: Value = serde_json::from_slice(&get("traces/traces.json")).unwrap();
+    assert_eq!(traces.as_array().unwrap().len(), 5);
+    assert_eq!(traces[0]["module"], "retrieve");
+
+    let got = rest.run(&id);
+    let metric = |k: &str| {
+        got["data"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["key"] == k)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    assert_eq!(metric("tracer/total_executions"), Some(5.0));
+    assert_eq!(metric("tracer/success_rate"), Some(0.8));
+    assert_eq!(metric("tracer/retrieve/total_executions"), Some(4.0));
+    assert_eq!(metric("tracer/retrieve/total_tokens"), Some(60.0));
+    assert!((metric("tracer/retrieve/avg_quality_score").unwrap() - 0.65).abs() < 1e-9);
+    assert_eq!(metric("tracer/Generator::_T_::run/success_rate"), Some(0.0));
+}
+
+#[test]
+fn a_run_registers_a_model_version_and_runs_compare_side_by_side() {
+    let Some(uri) = server_uri() else { return };
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = tracker(&uri, spool.path());
+    let (exp_a, exp_b) = (unique("compare-a"), unique("compare-b"));
+    let mut ids = Vec::new();
+    for (exp, name, lr, quality) in [
+        (&exp_a, "a1", "0.1", 0.7),
+        (&exp_a, "a2", "0.01", 0.9),
+        (&exp_b, "b1", "0.01", 0.8),
+    ] {
+        let run = tracker.start_in(exp, name).unwrap();
+        run.log_params([("lr", lr), ("optimizer", "MIPROv2")])
+            .unwrap();
+        run.log_metric("quality", quality).unwrap();
+        run.log_text("weights", "model/weights.txt").unwrap();
+        ids.push(run.run_id().unwrap());
+        if name == "a2" {
+            let model = unique("skill-model");
+            let version = run.register_model("model", &model).unwrap();
+            assert_eq!(version.version, "1");
+            assert_eq!(version.run_id, ids[1]);
+            let rest = Rest::new(&uri);
+            let got = rest.get(&format!(
+                "/api/2.0/mlflow/model-versions/get?name={model}&version=1"
+            ));
+            assert_eq!(
+                got["model_version"]["source"],
+                format!("runs:/{}/model", ids[1])
+            );
+            assert_eq!(got["model_version"]["status"], "READY");
+            let v2 = run.register_model("model", &model).unwrap();
+            assert_eq!(v2.version, "2");
+        }
+    }
+    assert!(tracker.flush().is_complete());
+
+    let client = tracker.client().unwrap();
+    let query = RunQuery::experiments([exp_a.as_str(), exp_b.as_str()])
+        .filter("params.lr = '0.01' and metrics.quality > 0.5")
+        .order_by("metrics.quality DESC");
+    let table = client.compare_runs(&query).unwrap();
+    assert_eq!(table.runs, ["a2", "b1"]);
+    assert_eq!(table.run_ids, [ids[1].clone(), ids[2].clone()]);
+    assert_eq!(table.metric("quality", 0), Some(0.9));
+    assert_eq!(table.param("lr", 1), Some("0.01"));
+    assert!(table.differing_params().is_empty());
+    let text = table.to_string();
+    assert!(
+        text.lines().next().unwrap().contains("a2") && text.contains("metrics.quality"),
+        "{text}"
+    );
+
+    let all = client
+        .search_runs(&RunQuery::experiments([exp_a.as_str()]).order_by("metrics.quality ASC"))
+        .unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| r.info.run_name.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "a2"]
+    );
+    assert_eq!(
+        client.get_metric_history(&ids[0], "quality").unwrap()[0].value,
+        0.7
+    );
+    let files = client.list_artifacts(&ids[0], "model").unwrap();
+    assert_eq!(files[0].path, "model/weights.txt");
+    assert_eq!(
+        client
+            .download_artifact(&ids[0], "model/weights.txt")
+            .unwrap(),
+        b"weights"
+    );
+}

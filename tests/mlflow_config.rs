@@ -1,0 +1,59 @@
+//! The env vars MLflow's own client reads. One test, so no other test sees the env change.
+
+use std::time::Duration;
+
+use monitor::{MlflowAuth, MlflowConfig};
+
+#[test]
+fn settings_come_from_mlflow_env_vars() {
+    let vars = [
+        ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999"),
+        ("MLFLOW_EXPERIMENT_NAME", "from-env"),
+        ("MLFLOW_TRACKING_TOKEN", "tok-abc"),
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "7"),
+        ("MLFLOW_TRACKING_INSECURE_TLS", "true"),
+        ("HOME", "/nonexistent-home"),
+    ];
+    for (k, v) in vars {
+        std::env::set_var(k, v);
+    }
+    let c = MlflowConfig::from_env();
+    assert_eq!(c.tracking_uri_str(), Some("http://127.0.0.1:5999"));
+    assert_eq!(c.experiment(), "from-env");
+    let debug = format!("{c:?}");
+    assert!(
+        debug.contains("Bearer(\"<redacted>\")") && !debug.contains("tok-abc"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("max_retries: 3") && debug.contains("backoff_factor: 0.5"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains(&format!("timeout: {:?}", Duration::from_secs(7))),
+        "{debug}"
+    );
+    assert!(debug.contains("insecure_tls: true"), "{debug}");
+
+    // Username and password win over the token, as in MLflow.
+    std::env::set_var("MLFLOW_TRACKING_USERNAME", "alice");
+    std::env::set_var("MLFLOW_TRACKING_PASSWORD", "pw-secret");
+    let c = MlflowConfig::from_env();
+    let debug = format!("{c:?}");
+    assert!(
+        debug.contains("Basic { username: \"alice\"") && !debug.contains("pw-secret"),
+        "{debug}"
+    );
+    let explicit = c.auth(MlflowAuth::None);
+    assert!(format!("{explicit:?}").contains("auth: None"));
+
+    // A scheme this client cannot write to is a clear error, with credentials redacted.
+    std::env::set_var("MLFLOW_TRACKING_URI", "databricks://user:pw@workspace");
+    let err = monitor::MlflowTracker::new(MlflowConfig::from_env()).unwrap_err();
+    assert!(
+        err.to_string().contains("not supported") && !err.to_string().contains("pw@"),
+        "{err}"
+    );
+}

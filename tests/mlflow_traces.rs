@@ -1,0 +1,112 @@
+//! Trace entries go to MLflow's trace store over OTLP, linked to the run, with quality
+//! scores as assessments; read back over the REST API.
+
+mod support;
+
+use monitor::TraceEntry;
+use serde_json::{json, Value};
+use support::mlflow::{server_uri, tracker, unique, Rest};
+
+fn entry(v: Value) -> TraceEntry {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn traces_show_in_the_trace_store_with_spans_and_quality() {
+    let Some(uri) = server_uri() else { return };
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = tracker(&uri, spool.path());
+    let exp = unique("traces");
+    let run = tracker.start_in(&exp, "traced").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    // Trace ids are global on a server: fresh ones each run.
+    let ok_trace = format!("{:032x}", u128::from(now) << 8 | 1);
+    let err_trace = format!("{:032x}", u128::from(now) << 8 | 2);
+    let entries = vec![
+        entry(
+            json!({"module": "llm.call", "trace_id": ok_trace, "span_id": "00000000000000b2", "parent_span_id": "00000000000000a1",
+            "start_time_unix_nano": now + 1000, "duration_ns": 5_000_000, "status": "success", "thread": "main",
+            "inputs": {"prompt": "2+2?"}, "outputs": "4", "token_usage": {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15},
+            "attributes": {"span_type": "llm"}}),
+        ),
+        entry(
+            json!({"module": "agent.run", "trace_id": ok_trace, "span_id": "00000000000000a1",
+            "start_time_unix_nano": now, "duration_ns": 9_000_000, "status": "success", "thread": "main",
+            "inputs": {"question": "2+2?"}, "outputs": {"answer": "4"}, "quality_score": 0.9}),
+        ),
+        entry(
+            json!({"module": "agent.run", "trace_id": err_trace, "span_id": "00000000000000c3",
+            "parent_span_id": "00000000000000ff", // its parent was evicted: it becomes the root
+            "start_time_unix_nano": now, "duration_ns": 1_000_000, "status": "error", "thread": "main",
+            "error": {"kind": "std::io::Error", "message": "timeout"}}),
+        ),
+    ];
+    assert_eq!(run.log_traces(&entries).unwrap(), 3);
+    let run_id = run.run_id().unwrap();
+    drop(run);
+    let report = tracker.flush();
+    assert!(report.is_complete(), "{report}");
+
+    let rest = Rest::new(&uri);
+    let exp_id = rest.experiment_id(&exp);
+    let found = rest.post(
+        "/api/3.0/mlflow/traces/search",
+        &json!({"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp_id}}], "max_results": 10}),
+    );
+    let infos = found["traces"].as_array().unwrap();
+    assert_eq!(infos.len(), 2, "{found}");
+
+    let ok = rest.get(&format!(
+        "/api/3.0/mlflow/traces/get?trace_id=tr-{ok_trace}"
+    ));
+    let info = &ok["trace"]["trace_info"];
+    assert_eq!(info["state"], "OK", "{info}");
+    assert!(
+        info["request_preview"].as_str().unwrap().contains("2+2?"),
+        "{info}"
+    );
+    let of_run = rest.post(
+        "/api/3.0/mlflow/traces/search",
+        &json!({"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp_id}}],
+                "filter": format!("attribute.run_id = '{run_id}'")}),
+    );
+    assert_eq!(
+        of_run["traces"].as_array().map_or(0, Vec::len),
+        2,
+        "the traces are linked to the run: {of_run}"
+    );
+    let spans = ok["trace"]["spans"].as_array().unwrap();
+    let mut names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["agent.run", "llm.call"]);
+    assert!(ok.to_string().contains("LLM"), "span type");
+
+    let with_assessments = rest.get(&format!("/api/3.0/mlflow/traces/tr-{ok_trace}"));
+    let assessments = with_assessments["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .unwrap();
+    assert_eq!(assessments[0]["assessment_name"], "quality");
+    assert_eq!(assessments[0]["feedback"]["value"], 0.9);
+
+    let err = rest.get(&format!(
+        "/api/3.0/mlflow/traces/get?trace_id=tr-{err_trace}"
+    ));
+    assert_eq!(err["trace"]["trace_info"]["state"], "ERROR");
+}
+
+#[test]
+fn traces_need_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let tracker =
+        monitor::MlflowTracker::new(monitor::MlflowConfig::default().local_store(dir.path()))
+            .unwrap();
+    let run = tracker.start_in("exp", "local").unwrap();
+    let err = run.log_traces(&[]).unwrap_err();
+    assert!(
+        err.to_string().contains("traces need a tracking server"),
+        "{err}"
+    );
+}

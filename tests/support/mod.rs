@@ -1,0 +1,8 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+#[cfg(feature = "mlflow")]
+pub mod mlflow;
+
+#[cfg(feature = "mlflow")]
+pub mod fake_server;

@@ -1,0 +1,4 @@
+#[monitor::mlflow_run]
+struct Experiment;
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[monitor::mlflow_run(nmae = "x")]
+fn train() {}
+
+fn main() {
+    train();
+}
