@@ -11,9 +11,12 @@ use serde_json::{json, Map, Value};
 use crate::entry::{Status, TraceEntry};
 
 /// The attribute that sets a span's MLflow span type (`LLM`, `CHAIN`, `AGENT`, `TOOL`,
-/// `RETRIEVER`, ...). Set it with `record_attribute` or `set_attribute`; the default is
-/// `CHAIN`.
+/// `RETRIEVER`, ...). Set it with `record_attribute` or `set_attribute`; the shorter
+/// `span_type` works too, in any case; the default is `CHAIN`.
 pub const SPAN_TYPE_ATTRIBUTE: &str = "mlflow.spanType";
+
+/// The short spelling of [`SPAN_TYPE_ATTRIBUTE`].
+const SPAN_TYPE_SHORT: &str = "span_type";
 
 const DEFAULT_SPAN_TYPE: &str = "CHAIN";
 /// `SPAN_KIND_INTERNAL`.
@@ -71,11 +74,11 @@ fn span(entry: &TraceEntry) -> Value {
 }
 
 fn attributes(entry: &TraceEntry) -> Vec<Value> {
-    let span_type = entry
-        .attributes
-        .get(SPAN_TYPE_ATTRIBUTE)
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_SPAN_TYPE);
+    let span_type = [SPAN_TYPE_ATTRIBUTE, SPAN_TYPE_SHORT]
+        .iter()
+        .find_map(|key| entry.attributes.get(*key).and_then(Value::as_str))
+        .unwrap_or(DEFAULT_SPAN_TYPE)
+        .to_uppercase();
     // MLflow stores its attributes JSON-encoded: a string attribute is a JSON string.
     let mut attributes = vec![
         key_value(
@@ -125,7 +128,7 @@ fn attributes(entry: &TraceEntry) -> Vec<Value> {
         attributes.push(key_value("monitor.validation_errors", string(&errors)));
     }
     for (key, value) in &entry.attributes {
-        if key != SPAN_TYPE_ATTRIBUTE {
+        if key != SPAN_TYPE_ATTRIBUTE && key != SPAN_TYPE_SHORT {
             attributes.push(key_value(key, any_value(value)));
         }
     }

@@ -691,7 +691,7 @@ impl MlflowRun {
 
     /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
     /// to this run, so they show in the UI's Traces tab: one span per call with its inputs,
-    /// outputs, span type (attribute `span_type`, default `CHAIN`), token usage and error; each
+    /// outputs, span type (attribute `mlflow.spanType` or `span_type`, default `CHAIN`), token usage and error; each
     /// quality score becomes a `quality` assessment of its trace. Needs a tracking server (a
     /// local store gets `traces/traces.json` from [`log_tracer`](Self::log_tracer) instead).
     /// Returns the number of spans queued.
@@ -705,11 +705,12 @@ impl MlflowRun {
         if entries.is_empty() {
             return Ok(0);
         }
-        for chunk in entries.chunks(500) {
+        let complete = super::otlp::with_missing_parents_as_roots(entries);
+        for chunk in complete.chunks(500) {
             self.push(Op::Otlp {
                 run: self.key(),
                 experiment: self.inner.experiment.clone(),
-                body: super::otlp::export_request(chunk).to_string(),
+                body: crate::otlp::otlp_request(chunk, "monitor").to_string(),
             });
         }
         for (trace_id, body) in super::otlp::assessments(entries) {
