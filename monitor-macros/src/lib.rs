@@ -9,7 +9,6 @@ mod expand;
 mod fallback;
 mod mlflow_run;
 mod params;
-mod secret;
 mod valid;
 
 use proc_macro::TokenStream;

@@ -21,7 +21,7 @@ pub fn default_tracer() -> TracerRef<'static> {
 
 // --- #[monitored] support ---
 
-pub use crate::capture::CapturedValue;
+pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 pub use crate::specialize::{
     as_tracer, AsTracer, CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref,

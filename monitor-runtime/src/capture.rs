@@ -141,7 +141,10 @@ impl fmt::Write for CappedWriter {
 /// `secret`, `authorization`, `x-api-key`, `clientSecret`, ... Names are split into words
 /// at `_`, `-`, `.`, spaces and lower-to-upper case changes, so `max_tokens` and
 /// `tokenizer` are not secrets but `auth_token` and `apiKey` are.
-pub fn is_secret_name(name: &str) -> bool {
+///
+/// A `const fn`, so `#[monitored]` decides at compile time which arguments it redacts, with
+/// this one definition.
+pub const fn is_secret_name(name: &str) -> bool {
     const WORDS: &[&str] = &[
         "password",
         "passwd",
@@ -162,32 +165,65 @@ pub fn is_secret_name(name: &str) -> bool {
         ("private", "key"),
         ("secret", "key"),
     ];
-    let words = split_words(name);
-    words.iter().any(|w| WORDS.contains(&w.as_str()))
-        || words
-            .windows(2)
-            .any(|pair| PAIRS.contains(&(pair[0].as_str(), pair[1].as_str())))
-}
-
-fn split_words(name: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if matches!(c, '_' | '-' | '.' | ' ') {
-            words.push(std::mem::take(&mut current));
-            previous_lower = false;
+    let bytes = name.as_bytes();
+    let mut previous: Option<(usize, usize)> = None;
+    let mut at = 0;
+    while at < bytes.len() {
+        if is_word_separator(bytes[at]) {
+            at += 1;
             continue;
         }
-        if c.is_uppercase() && previous_lower {
-            words.push(std::mem::take(&mut current));
+        let start = at;
+        at += 1;
+        while at < bytes.len() && !is_word_separator(bytes[at]) && !starts_camel_word(bytes, at) {
+            at += 1;
         }
-        previous_lower = c.is_lowercase() || c.is_ascii_digit();
-        current.extend(c.to_lowercase());
+        let word = (start, at);
+        let mut index = 0;
+        while index < WORDS.len() {
+            if word_is(bytes, word, WORDS[index]) {
+                return true;
+            }
+            index += 1;
+        }
+        if let Some(first) = previous {
+            let mut index = 0;
+            while index < PAIRS.len() {
+                if word_is(bytes, first, PAIRS[index].0) && word_is(bytes, word, PAIRS[index].1) {
+                    return true;
+                }
+                index += 1;
+            }
+        }
+        previous = Some(word);
     }
-    words.push(current);
-    words.retain(|w| !w.is_empty());
-    words
+    false
+}
+
+const fn is_word_separator(byte: u8) -> bool {
+    matches!(byte, b'_' | b'-' | b'.' | b' ')
+}
+
+/// An upper-case letter after a lower-case letter or digit starts a word (`apiKey`).
+const fn starts_camel_word(bytes: &[u8], at: usize) -> bool {
+    let before = bytes[at - 1];
+    bytes[at].is_ascii_uppercase() && (before.is_ascii_lowercase() || before.is_ascii_digit())
+}
+
+/// Compares `bytes[start..end]` with the lower-case `word`, ignoring ASCII case.
+const fn word_is(bytes: &[u8], (start, end): (usize, usize), word: &str) -> bool {
+    let word = word.as_bytes();
+    if end - start != word.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < word.len() {
+        if bytes[start + index].to_ascii_lowercase() != word[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
 }
 
 /// Replaces the values of secret-looking keys anywhere inside `value`.
@@ -225,19 +261,19 @@ pub(crate) fn capture_named<T: Serialize + ?Sized>(
 pub(crate) fn capture_inputs<T: Serialize + ?Sized>(
     inputs: &T,
     max_bytes: usize,
-) -> Vec<(String, CapturedValue)> {
+) -> Vec<(InputName, CapturedValue)> {
     match serde_json::to_value(inputs) {
         Ok(Value::Null) => Vec::new(),
         Ok(Value::Object(fields)) => fields
             .into_iter()
             .map(|(name, value)| {
                 let captured = capture_named(&name, &value, max_bytes);
-                (name, captured)
+                (InputName::Owned(name), captured)
             })
             .collect(),
-        Ok(other) => vec![("input".to_owned(), CapturedValue::json(&other, max_bytes))],
+        Ok(other) => vec![("input".into(), CapturedValue::json(&other, max_bytes))],
         Err(error) => vec![(
-            "input".to_owned(),
+            "input".into(),
             CapturedValue::Text(format!("<serialize error: {error}>").into()),
         )],
     }
@@ -251,10 +287,14 @@ pub(crate) fn attribute_value<T: Serialize + ?Sized>(key: &str, value: &T) -> Va
     capture_named(key, value, DEFAULT_MAX_FIELD_BYTES).to_value()
 }
 
-pub(crate) fn inputs_to_map(inputs: &[(String, CapturedValue)]) -> Map<String, Value> {
+/// An input's name: a literal from generated code (no allocation per call) or a key
+/// from serialized inputs.
+pub type InputName = std::borrow::Cow<'static, str>;
+
+pub(crate) fn inputs_to_map(inputs: &[(InputName, CapturedValue)]) -> Map<String, Value> {
     inputs
         .iter()
-        .map(|(name, value)| (name.clone(), value.to_value()))
+        .map(|(name, value)| (name.to_string(), value.to_value()))
         .collect()
 }
 
@@ -277,6 +317,7 @@ mod tests {
             assert!(is_secret_name(name), "{name} should be a secret");
         }
         for name in [
+            "tokens_used",
             "max_tokens",
             "tokenizer",
             "query",

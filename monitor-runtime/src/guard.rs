@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use serde::Serialize;
 
 use crate::callsite::ModuleId;
-use crate::capture::{self, CapturedValue};
+use crate::capture::{self, CapturedValue, InputName};
 use crate::clock;
 use crate::context::{self, Frame, Notes, SpanIds};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
@@ -125,7 +125,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Adds one input that is already captured.
-    pub fn add_input(&mut self, name: impl Into<String>, value: CapturedValue) {
+    pub fn add_input(&mut self, name: impl Into<InputName>, value: CapturedValue) {
         self.details().inputs.push((name.into(), value));
     }
 

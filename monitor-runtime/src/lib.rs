@@ -57,7 +57,9 @@ mod tracer;
 use std::sync::OnceLock;
 
 pub use crate::callsite::name_from_fn_path;
-pub use crate::capture::{is_secret_name, CapturedValue, DEFAULT_MAX_FIELD_BYTES, REDACTED};
+pub use crate::capture::{
+    is_secret_name, CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES, REDACTED,
+};
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
     record_validation_error, with_tracer, InContext, TraceContext, WithTracer, WithTracerExt,

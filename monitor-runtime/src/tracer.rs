@@ -11,7 +11,7 @@ use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 
 use crate::callsite::{intern, lookup, module_name, ModuleId};
-use crate::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
+use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::clock;
 use crate::context::thread_name;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
@@ -42,7 +42,7 @@ pub(crate) struct Record {
 /// The heap-allocated parts of a record.
 #[derive(Debug, Default)]
 pub(crate) struct Details {
-    pub(crate) inputs: Vec<(String, CapturedValue)>,
+    pub(crate) inputs: Vec<(InputName, CapturedValue)>,
     pub(crate) outputs: Option<CapturedValue>,
     pub(crate) error: Option<ErrorInfo>,
     /// Captured with the error, symbolized into `error.backtrace` only when read.

@@ -9,7 +9,6 @@ use syn::{Path, Signature};
 use crate::attr::Args;
 use crate::expand::Name;
 use crate::params::params;
-use crate::secret::is_secret_name;
 
 /// `add_input` calls for the recorded arguments; empty when none are recorded.
 pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> TokenStream {
@@ -27,10 +26,11 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
         .map(|param| {
             let name = &param.name;
             let ident = &param.ident;
-            if is_secret_name(name) {
-                quote! { __monitor_guard.add_input(#name, #krate::__private::CapturedValue::Redacted); }
-            } else {
-                quote! {
+            // Decided at compile time, by the runtime's own rule.
+            quote! {
+                if const { #krate::__private::is_secret_name(#name) } {
+                    __monitor_guard.add_input(#name, #krate::__private::CapturedValue::Redacted);
+                } else {
                     __monitor_guard.add_input(
                         #name,
                         (&&&#krate::__private::Wrap(&#ident))
