@@ -143,6 +143,8 @@ pub use monitor_macros::mlflow_run;
 ///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.
 /// - `log_inputs = false`, `log_outputs = false`: record no arguments, no output.
 /// - `skip(a, b)`: do not record these arguments. `skip_all`: record no argument.
+/// - `capture_self`: on a method, record `self` too (as the input `self`, captured like any
+///   argument). Off by default: `self` is often large (a client, a model) and rarely telling.
 /// - `level = "trace" | "debug" | "info" | "warn" | "error"`: also emit one `tracing` event
 ///   per finished call at that level, with fields `module`, `status` and `error`, and the
 ///   target `monitor::<name>` when the name is known at compile time (else the module path).

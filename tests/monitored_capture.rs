@@ -200,3 +200,63 @@ fn generic_arguments_use_their_declared_bounds() {
         json!({"value": "<alloc::vec::Vec<&str>>"})
     );
 }
+
+#[derive(serde::Serialize)]
+struct Agent {
+    model: String,
+    temperature: f64,
+}
+
+#[monitored(capture_self)]
+impl Agent {
+    fn act(&self, goal: &str) -> usize {
+        goal.len()
+    }
+
+    async fn act_later(&self, goal: &str) -> usize {
+        goal.len()
+    }
+
+    #[monitored(capture_self, name = "Agent::consume")]
+    fn consume(self) -> String {
+        self.model
+    }
+}
+
+#[monitored]
+impl Query {
+    fn describe(&self) -> String {
+        self.text.clone()
+    }
+}
+
+#[test]
+fn self_is_recorded_only_when_asked() {
+    let agent = Agent {
+        model: "tiny".into(),
+        temperature: 0.2,
+    };
+    let (_, entries) = traced(|| agent.act("plan"));
+    let recorded = inputs(only(&entries));
+    assert_eq!(
+        recorded,
+        json!({ "self": { "model": "tiny", "temperature": 0.2 }, "goal": "plan" })
+    );
+
+    let (_, entries) = common::block_on(common::traced_async(agent.act_later("go")));
+    assert_eq!(only(&entries).inputs["self"]["model"], "tiny");
+
+    let (model, entries) = traced(|| agent.consume());
+    assert_eq!(model, "tiny");
+    assert_eq!(only(&entries).inputs["self"]["temperature"], 0.2);
+
+    let query = Query {
+        text: "rust".into(),
+        top_k: 1,
+    };
+    let (_, entries) = traced(|| query.describe());
+    assert!(
+        only(&entries).inputs.is_empty(),
+        "self is not recorded by default"
+    );
+}

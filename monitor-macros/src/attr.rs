@@ -8,7 +8,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
 
 /// Every option, as the error messages list them.
 pub(crate) const OPTIONS: &str =
-    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `level`, `crate`, `off`";
+    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `crate`, `off`";
 
 /// The levels `level = "..."` accepts.
 pub(crate) const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -30,6 +30,7 @@ pub(crate) struct Args {
     pub(crate) log_outputs: Option<Setting<bool>>,
     pub(crate) skip: Option<Setting<Vec<Ident>>>,
     pub(crate) skip_all: Option<Setting<()>>,
+    pub(crate) capture_self: Option<Setting<()>>,
     pub(crate) level: Option<Setting<LitStr>>,
     pub(crate) krate: Option<Setting<Path>>,
     pub(crate) off: Option<Setting<()>>,
@@ -46,6 +47,7 @@ impl Args {
             log_outputs: self.log_outputs.or_else(|| outer.log_outputs.clone()),
             skip: self.skip.or_else(|| outer.skip.clone()),
             skip_all: self.skip_all.or_else(|| outer.skip_all.clone()),
+            capture_self: self.capture_self.or_else(|| outer.capture_self.clone()),
             level: self.level.or_else(|| outer.level.clone()),
             krate: self.krate.or_else(|| outer.krate.clone()),
             off: self.off,
@@ -146,17 +148,17 @@ impl Parse for Args {
                     }
                     set(&mut args.skip, key, names.into_iter().collect())?;
                 }
-                "skip_all" | "off" => {
+                "skip_all" | "off" | "capture_self" => {
                     if input.peek(Token![=]) || input.peek(syn::token::Paren) {
                         return Err(syn::Error::new(
                             key.span(),
                             format!("`{key}` takes no value"),
                         ));
                     }
-                    let slot = if key == "off" {
-                        &mut args.off
-                    } else {
-                        &mut args.skip_all
+                    let slot = match key.to_string().as_str() {
+                        "off" => &mut args.off,
+                        "capture_self" => &mut args.capture_self,
+                        _ => &mut args.skip_all,
                     };
                     set(slot, key, ())?;
                 }

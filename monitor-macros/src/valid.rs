@@ -40,6 +40,7 @@ pub(crate) fn check_args(args: &Args, errors: &mut Errors) {
             || args.log_outputs.is_some()
             || args.skip.is_some()
             || args.skip_all.is_some()
+            || args.capture_self.is_some()
             || args.level.is_some()
             || args.krate.is_some();
         if others {
@@ -67,6 +68,17 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
         ));
     }
     if check_skip {
+        if let Some(capture_self) = &args.capture_self {
+            if receiver(sig) == Receiver::None {
+                errors.push(syn::Error::new(
+                    span_of(capture_self),
+                    format!(
+                        "`capture_self` records `self`, but `{}` takes no `self`",
+                        sig.ident
+                    ),
+                ));
+            }
+        }
         if let Some(skip) = &args.skip {
             let params = params(sig);
             for name in &skip.value {

@@ -8,7 +8,7 @@ use syn::{Path, Signature};
 
 use crate::attr::Args;
 use crate::expand::Name;
-use crate::params::params;
+use crate::params::{params, receiver, Receiver};
 
 /// `add_input` calls for the recorded arguments; empty when none are recorded.
 pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> TokenStream {
@@ -20,7 +20,20 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
             .as_ref()
             .is_some_and(|skip| skip.value.iter().any(|s| s == ident))
     };
-    let adds: Vec<TokenStream> = params(sig)
+    // `self` only when asked: it is often large (a client, a model) and rarely telling.
+    let capture_self =
+        (args.capture_self.is_some() && receiver(sig) != Receiver::None).then(|| {
+            quote! {
+                __monitor_guard.add_input(
+                    "self",
+                    (&&&#krate::__private::Wrap(&self))
+                        .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
+                );
+            }
+        });
+    let adds: Vec<TokenStream> = capture_self
+        .into_iter()
+        .chain(params(sig)
         .into_iter()
         .filter(|param| !skipped(&param.ident))
         .map(|param| {
@@ -38,7 +51,7 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
                     );
                 }
             }
-        })
+        }))
         .collect();
     if adds.is_empty() {
         return TokenStream::new();

@@ -1,0 +1,10 @@
+use monitor::monitored;
+
+#[monitored(capture_self)]
+fn search(query: &str) -> usize {
+    query.len()
+}
+
+fn main() {
+    search("a");
+}
