@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
@@ -372,9 +372,16 @@ pub fn current_tracer() -> ExecutionTracer {
         .unwrap_or_else(|| crate::global_tracer().clone())
 }
 
+/// Scopes open on any thread. While there are none (the usual case in production), a
+/// monitored call skips the thread-local lookup of its scoped tracer.
+static OPEN_SCOPES: AtomicUsize = AtomicUsize::new(0);
+
 /// The scoped tracer, if one is set on this thread.
 #[inline]
 pub(crate) fn scoped_tracer() -> Option<ExecutionTracer> {
+    if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     SCOPED.with(|scoped| scoped.borrow().as_ref().map(ExecutionTracer::clone))
 }
 
@@ -385,10 +392,13 @@ impl Drop for ScopeRestore {
     fn drop(&mut self) {
         let previous = self.0.take();
         SCOPED.with(|scoped| *scoped.borrow_mut() = previous);
+        OPEN_SCOPES.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
+    // Counted before the tracer is visible, so a call that sees the tracer sees the count.
+    OPEN_SCOPES.fetch_add(1, Ordering::Relaxed);
     ScopeRestore(SCOPED.with(|scoped| scoped.borrow_mut().replace(tracer)))
 }
 

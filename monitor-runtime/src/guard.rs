@@ -204,6 +204,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Stops the clock: the duration ends here even if the guard records later.
+    #[inline]
     pub fn stop_clock(&mut self) {
         if self.end == 0 {
             self.end = clock::now();

@@ -77,6 +77,7 @@ pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 /// The process-wide tracer that monitored calls record into when they name no tracer and
 /// no scoped default is set. Created on first use with the default settings.
+#[inline]
 pub fn global_tracer() -> &'static ExecutionTracer {
     static GLOBAL: OnceLock<ExecutionTracer> = OnceLock::new();
     GLOBAL.get_or_init(ExecutionTracer::new)
