@@ -287,6 +287,17 @@ impl<'t> TraceGuard<'t> {
         if let Some(tokens) = self.tokens {
             self.details().tokens = Some(tokens);
         }
+        if crate::log::enabled() {
+            crate::log::call_finished(
+                crate::callsite::module_name(self.module),
+                status,
+                clock::nanos_between(self.start, self.end),
+                self.details
+                    .as_ref()
+                    .and_then(|d| d.error.as_ref())
+                    .map(|e| e.message.as_str()),
+            );
+        }
         let record = Record {
             module: self.module,
             thread,

@@ -45,6 +45,7 @@ mod export;
 mod guard;
 mod histogram;
 mod history;
+mod log;
 mod metrics;
 #[cfg(feature = "mlflow")]
 mod mlflow;
