@@ -83,15 +83,17 @@ fn optimize(trainset_size: usize, auto: &str) -> Result<f64, String> {
 fn main() {
     // No tracking URI here: MLFLOW_TRACKING_URI if set, else the local store ./mlruns.
     configure_mlflow(None, "skill-fleet-optimization");
-    let best = optimize(50, "medium");
+    let outcome = optimize(50, "medium");
     // The end of the last run flushes; this reports anything that could not be delivered.
     let report = monitor::mlflow_shutdown();
+    match &outcome {
+        Ok(best) => println!("best quality {best:.3}"),
+        Err(error) => println!("optimization failed: {error}"),
+    }
     match std::env::var("MLFLOW_TRACKING_URI") {
-        Ok(uri) => println!(
-            "best quality {best:?}; runs are on {uri} (experiment skill-fleet-optimization)"
-        ),
+        Ok(uri) => println!("runs are on {uri} (experiment skill-fleet-optimization)"),
         Err(_) => println!(
-            "best quality {best:?}; runs are in ./mlruns. Browse them with\n  \
+            "runs are in ./mlruns. Browse them with\n  \
              MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri ./mlruns"
         ),
     }

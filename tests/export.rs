@@ -150,3 +150,18 @@ fn exporting_100k_entries_works() {
     assert_eq!(tracer.export_traces(&path).unwrap(), 100_000);
     assert_eq!(TraceExport::read(&path).unwrap().traces.len(), 100_000);
 }
+
+#[cfg(unix)]
+#[test]
+fn an_export_gets_the_permissions_of_an_ordinary_new_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tracer = tracer_with_calls(1);
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("traces.json");
+    let ordinary = dir.path().join("ordinary.json");
+    tracer.export_traces(&exported).unwrap();
+    std::fs::File::create(&ordinary).unwrap();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&exported), mode(&ordinary));
+}

@@ -67,10 +67,13 @@ fn write_atomically(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
-    let temporary = tempfile::Builder::new()
-        .prefix(".monitor-export-")
-        .tempfile_in(&directory)
-        .map_err(export_error)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".monitor-export-");
+    // An export is an ordinary file: the permissions `File::create` would give (0666 less
+    // the umask), not the private 0600 of a temporary file, which the rename would keep.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let temporary = builder.tempfile_in(&directory).map_err(export_error)?;
     {
         let mut writer = BufWriter::new(temporary.as_file());
         write(&mut writer)?;
