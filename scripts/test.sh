@@ -4,16 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- MLflow set-up (venv with a pinned MLflow, a server on loopback) goes here. ---
-# Installs MLflow 3.17.2 into .venv-mlflow (once), starts a lean server on a free loopback
-# port for the MLflow tests, and stops it on exit, whatever happens.
-MONITOR_MLFLOW_VENV="$(./scripts/mlflow/install.sh)"
-export MONITOR_MLFLOW_VENV
-mlflow_state="$(mktemp -d "${TMPDIR:-/tmp}/monitor-mlflow-test.XXXXXX")"
-trap './scripts/mlflow/server.sh stop "$mlflow_state" || true; rm -rf "$mlflow_state"' EXIT
-MONITOR_TEST_MLFLOW_URI="$(./scripts/mlflow/server.sh start "$mlflow_state")"
-export MONITOR_TEST_MLFLOW_URI
-echo "mlflow test server: $MONITOR_TEST_MLFLOW_URI (venv $MONITOR_MLFLOW_VENV)"
+# The MLflow tests need a real server: installed, started, and stopped on exit.
+source ./scripts/mlflow/test-server.sh
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc

@@ -60,7 +60,6 @@ pub struct TraceGuard<'t> {
     notes: Option<Box<Notes>>,
     status: Option<Status>,
     quality: Option<f64>,
-    tokens: Option<TokenUsage>,
     details: Option<Box<Details>>,
     recorded: bool,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
@@ -89,7 +88,6 @@ impl<'t> TraceGuard<'t> {
             notes: None,
             status: None,
             quality: None,
-            tokens: None,
             details: None,
             recorded: false,
             _not_send: PhantomData,
@@ -168,7 +166,7 @@ impl<'t> TraceGuard<'t> {
 
     /// Sets the token usage (replacing any set before; `record_tokens` calls add to it).
     pub fn set_token_usage(&mut self, usage: TokenUsage) {
-        self.tokens = Some(usage);
+        self.details().tokens = Some(usage);
     }
 
     /// Adds a validation error.
@@ -284,9 +282,6 @@ impl<'t> TraceGuard<'t> {
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);
         }
-        if let Some(tokens) = self.tokens {
-            self.details().tokens = Some(tokens);
-        }
         if crate::log::enabled() {
             crate::log::call_finished(
                 crate::callsite::module_name(self.module),
@@ -318,7 +313,8 @@ impl<'t> TraceGuard<'t> {
             self.quality = notes.quality;
         }
         if let Some(tokens) = notes.tokens {
-            self.tokens
+            self.details()
+                .tokens
                 .get_or_insert_with(TokenUsage::default)
                 .add(tokens);
         }

@@ -150,14 +150,39 @@ impl AllShards<'_> {
         self.guards.iter().map(|shard| &shard.history).collect()
     }
 
-    /// Trims the history to `max` records overall and returns how many remain.
-    fn trim(&mut self, max: usize) -> usize {
+    /// Trims the history to `max` records overall.
+    fn trim(&mut self, max: usize) {
         let mut histories: Vec<&mut ShardHistory> = self
             .guards
             .iter_mut()
             .map(|shard| &mut shard.history)
             .collect();
-        history::trim(&mut histories, max)
+        history::trim(&mut histories, max);
+    }
+
+    fn retained(&self) -> usize {
+        self.guards.iter().map(|shard| shard.history.len()).sum()
+    }
+
+    /// Every module's totals, merged over the shards.
+    fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {
+        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
+        for shard in &self.guards {
+            for (index, stats) in shard.stats.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                if index >= merged.len() {
+                    merged.resize_with(index + 1, || None);
+                }
+                merged[index]
+                    .get_or_insert_with(Default::default)
+                    .merge(stats);
+            }
+        }
+        merged
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, stats)| Some((ModuleId(index as u32), stats?)))
+            .collect()
     }
 
     fn evicted(&self) -> u64 {
@@ -301,20 +326,15 @@ impl ExecutionTracer {
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
     pub fn get_metrics(&self) -> TracerMetrics {
-        let (evicted, retained) = {
+        // One locking of every shard, so counts and history agree.
+        let (merged, evicted, retained) = {
             let shards = self.lock_and_trim();
-            let retained = shards
-                .guards
-                .iter()
-                .map(|shard| shard.history.len() as u64)
-                .sum();
-            (shards.evicted(), retained)
+            (shards.merged_stats(), shards.evicted(), shards.retained())
         };
-        let merged = self.merged_stats();
         TracerMetrics::from_stats(
             merged.iter().map(|(id, stats)| (module_name(*id), stats)),
             evicted,
-            retained,
+            retained as u64,
         )
     }
 
@@ -343,11 +363,7 @@ impl ExecutionTracer {
 
     /// Entries in the history now.
     pub fn len(&self) -> usize {
-        self.lock_and_trim()
-            .guards
-            .iter()
-            .map(|shard| shard.history.len())
-            .sum()
+        self.lock_and_trim().retained()
     }
 
     /// `true` when the history holds no entry.
@@ -423,26 +439,5 @@ impl ExecutionTracer {
         let mut shards = self.lock_all();
         shards.trim(self.inner.max_traces);
         shards
-    }
-
-    fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {
-        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
-        for shard in self.inner.shards.iter() {
-            let shard = shard.0.lock();
-            for (index, stats) in shard.stats.iter().enumerate() {
-                let Some(stats) = stats else { continue };
-                if index >= merged.len() {
-                    merged.resize_with(index + 1, || None);
-                }
-                merged[index]
-                    .get_or_insert_with(Default::default)
-                    .merge(stats);
-            }
-        }
-        merged
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, stats)| Some((ModuleId(index as u32), stats?)))
-            .collect()
     }
 }
