@@ -59,7 +59,8 @@ use std::sync::OnceLock;
 
 pub use crate::callsite::name_from_fn_path;
 pub use crate::capture::{
-    is_secret_name, CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES, REDACTED,
+    clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, CapturedValue, InputName,
+    MaskHook, DEFAULT_MAX_FIELD_BYTES, REDACTED,
 };
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,

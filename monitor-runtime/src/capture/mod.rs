@@ -7,6 +7,14 @@ use std::io;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod redact;
+
+#[allow(unused_imports)] // used by the MLflow client and the capture of values
+pub(crate) use self::redact::mask_text;
+pub use self::redact::{
+    clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
+};
+
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
 pub const DEFAULT_MAX_FIELD_BYTES: usize = 4096;
 
@@ -137,95 +145,6 @@ impl fmt::Write for CappedWriter {
     }
 }
 
-/// `true` for names that usually hold credentials: `api_key`, `token`, `password`,
-/// `secret`, `authorization`, `x-api-key`, `clientSecret`, ... Names are split into words
-/// at `_`, `-`, `.`, spaces and lower-to-upper case changes, so `max_tokens` and
-/// `tokenizer` are not secrets but `auth_token` and `apiKey` are.
-///
-/// A `const fn`, so `#[monitored]` decides at compile time which arguments it redacts, with
-/// this one definition.
-pub const fn is_secret_name(name: &str) -> bool {
-    const WORDS: &[&str] = &[
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "apikey",
-        "authorization",
-        "auth",
-        "credential",
-        "credentials",
-        "cookie",
-        "passphrase",
-    ];
-    const PAIRS: &[(&str, &str)] = &[
-        ("api", "key"),
-        ("access", "key"),
-        ("private", "key"),
-        ("secret", "key"),
-    ];
-    let bytes = name.as_bytes();
-    let mut previous: Option<(usize, usize)> = None;
-    let mut at = 0;
-    while at < bytes.len() {
-        if is_word_separator(bytes[at]) {
-            at += 1;
-            continue;
-        }
-        let start = at;
-        at += 1;
-        while at < bytes.len() && !is_word_separator(bytes[at]) && !starts_camel_word(bytes, at) {
-            at += 1;
-        }
-        let word = (start, at);
-        let mut index = 0;
-        while index < WORDS.len() {
-            if word_is(bytes, word, WORDS[index]) {
-                return true;
-            }
-            index += 1;
-        }
-        if let Some(first) = previous {
-            let mut index = 0;
-            while index < PAIRS.len() {
-                if word_is(bytes, first, PAIRS[index].0) && word_is(bytes, word, PAIRS[index].1) {
-                    return true;
-                }
-                index += 1;
-            }
-        }
-        previous = Some(word);
-    }
-    false
-}
-
-const fn is_word_separator(byte: u8) -> bool {
-    matches!(byte, b'_' | b'-' | b'.' | b' ')
-}
-
-/// An upper-case letter after a lower-case letter or digit starts a word (`apiKey`).
-const fn starts_camel_word(bytes: &[u8], at: usize) -> bool {
-    let before = bytes[at - 1];
-    bytes[at].is_ascii_uppercase() && (before.is_ascii_lowercase() || before.is_ascii_digit())
-}
-
-/// Compares `bytes[start..end]` with the lower-case `word`, ignoring ASCII case.
-const fn word_is(bytes: &[u8], (start, end): (usize, usize), word: &str) -> bool {
-    let word = word.as_bytes();
-    if end - start != word.len() {
-        return false;
-    }
-    let mut index = 0;
-    while index < word.len() {
-        if bytes[start + index].to_ascii_lowercase() != word[index] {
-            return false;
-        }
-        index += 1;
-    }
-    true
-}
-
 /// Replaces the values of secret-looking keys anywhere inside `value`.
 pub(crate) fn redact_nested(value: &mut Value) {
     match value {
@@ -301,33 +220,6 @@ pub(crate) fn inputs_to_map(inputs: &[(InputName, CapturedValue)]) -> Map<String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_names() {
-        for name in [
-            "api_key",
-            "apiKey",
-            "token",
-            "auth_token",
-            "password",
-            "X-Api-Key",
-            "client_secret",
-            "authorization",
-        ] {
-            assert!(is_secret_name(name), "{name} should be a secret");
-        }
-        for name in [
-            "tokens_used",
-            "max_tokens",
-            "tokenizer",
-            "query",
-            "keyword",
-            "author",
-            "primary_key",
-        ] {
-            assert!(!is_secret_name(name), "{name} should not be a secret");
-        }
-    }
 
     #[test]
     fn caps_keep_a_visible_marker() {
