@@ -6,10 +6,11 @@
 //! by end time, so a single thread sees an exact FIFO and several threads see the newest
 //! `max_traces` calls overall.
 //!
-//! The record path never trims across shards: that means reading records other cores
-//! wrote, a cache miss per record, and it stopped two threads from scaling. So between
-//! reads each shard in use may hold up to `max_traces` records: memory is bounded by
-//! `max_traces` per shard, whatever the call count.
+//! The record path trims across shards only once every `trim_every` records of a shard:
+//! trimming reads records other cores wrote, a cache miss per record, and doing it on every
+//! call stopped two threads from scaling. So between trims the history may hold up to
+//! `max_traces + shards * trim_every` records, about twice `max_traces`, whatever the
+//! number of threads and calls (see `ExecutionTracer::trim_history`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -124,12 +125,19 @@ pub(crate) fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
 mod tests {
     use super::*;
     use crate::callsite::ModuleId;
+    use crate::context::ThreadInfo;
     use crate::entry::Status;
 
     fn record(end_raw: u64) -> Record {
+        thread_local! {
+            static THREAD: std::sync::Arc<ThreadInfo> = std::sync::Arc::new(ThreadInfo {
+                slot: u32::MAX,
+                name: "test".into(),
+            });
+        }
         Record {
             module: ModuleId(0),
-            thread: 0,
+            thread: THREAD.with(std::sync::Arc::clone),
             status: Status::Success,
             trace_id: 1,
             span_id: end_raw,

@@ -5,15 +5,17 @@
 //! (see [`history`](crate::history)). Nothing shared is written. Readers lock every shard
 //! and merge.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 
 use crate::callsite::{intern, lookup, module_name, ModuleId};
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::clock;
-use crate::context::thread_name;
+use crate::context::ThreadInfo;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::guard::{TraceGuard, TracerRef};
 use crate::history::{self, ShardHistory};
@@ -24,10 +26,10 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 
 /// One finished call, in the compact form the record path writes. Optional parts that
 /// need the heap live in `details`, so a call without captures allocates nothing.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) module: ModuleId,
-    pub(crate) thread: u32,
+    pub(crate) thread: Arc<ThreadInfo>,
     pub(crate) status: Status,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -36,11 +38,13 @@ pub(crate) struct Record {
     pub(crate) start_raw: u64,
     pub(crate) end_raw: u64,
     pub(crate) quality: Option<f64>,
-    pub(crate) details: Option<Box<Details>>,
+    /// Shared, so a reader copies a record out of its shard in a few nanoseconds and
+    /// converts it after letting go of the lock.
+    pub(crate) details: Option<Arc<Details>>,
 }
 
 /// The heap-allocated parts of a record.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Details {
     pub(crate) inputs: Vec<(InputName, CapturedValue)>,
     pub(crate) outputs: Option<CapturedValue>,
@@ -103,7 +107,7 @@ impl Record {
             validation_errors: details
                 .map(|d| d.validation_errors.clone())
                 .unwrap_or_default(),
-            thread: thread_name(self.thread),
+            thread: self.thread.name.to_string(),
             attributes: details
                 .map(|d| d.attributes.iter().cloned().collect())
                 .unwrap_or_default(),
@@ -115,6 +119,8 @@ impl Record {
 struct Shard {
     stats: Vec<Option<Box<ModuleStats>>>,
     history: ShardHistory,
+    /// Records pushed here since the history was last trimmed across shards.
+    pushed_since_trim: usize,
 }
 
 impl Shard {
@@ -138,6 +144,36 @@ struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
     max_traces: usize,
     max_field_bytes: usize,
+    /// A shard that has taken this many records since the last trim trims the history
+    /// across shards, so it never holds more than about twice `max_traces` records.
+    trim_every: usize,
+    /// Set when a [`TraceContext`](crate::TraceContext) first names this tracer.
+    handle: OnceLock<TracerHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.get() {
+            HANDLES.lock().remove(&handle.0);
+        }
+    }
+}
+
+/// A small `Copy` name of a tracer, so a [`TraceContext`](crate::TraceContext) can carry
+/// its tracer and stay `Copy`. It does not keep the tracer alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TracerHandle(u64);
+
+/// Tracers that have a handle, weakly: an entry goes when its tracer does.
+static HANDLES: Mutex<FxHashMap<u64, Weak<Inner>>> =
+    Mutex::new(FxHashMap::with_hasher(FxBuildHasher));
+
+impl TracerHandle {
+    /// The tracer, while it still exists.
+    pub(crate) fn tracer(self) -> Option<ExecutionTracer> {
+        let inner = HANDLES.lock().get(&self.0)?.upgrade()?;
+        Some(ExecutionTracer { inner })
+    }
 }
 
 /// Every shard locked at once (in index order, the one order all readers use).
@@ -155,9 +191,21 @@ impl AllShards<'_> {
         let mut histories: Vec<&mut ShardHistory> = self
             .guards
             .iter_mut()
-            .map(|shard| &mut shard.history)
+            .map(|shard| {
+                shard.pushed_since_trim = 0;
+                &mut shard.history
+            })
             .collect();
         history::trim(&mut histories, max);
+    }
+
+    /// Copies of every retained record, oldest first: cheap (shared details), so the
+    /// locks are let go before anything is converted.
+    fn copy_history(&self) -> Vec<Record> {
+        history::merged(&self.histories())
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     fn retained(&self) -> usize {
@@ -253,15 +301,22 @@ impl TracerBuilder {
     /// Builds the tracer.
     pub fn build(self) -> ExecutionTracer {
         crate::panic::install_hook();
+        let shards = shard_count();
         ExecutionTracer {
             inner: Arc::new(Inner {
-                shards: (0..shard_count()).map(|_| Padded::default()).collect(),
+                shards: (0..shards).map(|_| Padded::default()).collect(),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
+                trim_every: (self.max_traces / shards).max(MIN_TRIM_EVERY),
+                handle: OnceLock::new(),
             }),
         }
     }
 }
+
+/// The fewest records a shard takes between two trims across shards, so that a small
+/// history does not lock every shard on every call.
+const MIN_TRIM_EVERY: usize = 16;
 
 /// Enough shards that threads running at the same time rarely share one, and few enough
 /// that `max_traces` per shard stays a modest bound.
@@ -314,14 +369,9 @@ impl ExecutionTracer {
 
     /// The most recent `limit` entries (all when `None`), oldest first.
     pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
-        let shards = self.lock_and_trim();
-        let histories = shards.histories();
-        let records = history::merged(&histories);
+        let records = self.lock_and_trim().copy_history();
         let skip = limit.map_or(0, |limit| records.len().saturating_sub(limit));
-        records[skip..]
-            .iter()
-            .map(|record| record.to_entry())
-            .collect()
+        records[skip..].iter().map(Record::to_entry).collect()
     }
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
@@ -386,6 +436,16 @@ impl ExecutionTracer {
         self.lock_and_trim().evicted()
     }
 
+    /// This tracer's handle, made on first use.
+    pub(crate) fn handle(&self) -> TracerHandle {
+        *self.inner.handle.get_or_init(|| {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let handle = TracerHandle(NEXT.fetch_add(1, Ordering::Relaxed));
+            HANDLES.lock().insert(handle.0, Arc::downgrade(&self.inner));
+            handle
+        })
+    }
+
     /// `true` when both handles share the same records.
     pub fn same_as(&self, other: &ExecutionTracer) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -395,13 +455,12 @@ impl ExecutionTracer {
     /// [`remove_traces_before`](Self::remove_traces_before) once they are safely written
     /// elsewhere. Recording goes on meanwhile: nothing stays locked.
     pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, Vec<u64>) {
-        let shards = self.lock_and_trim();
-        let histories = shards.histories();
-        let entries = history::merged(&histories)
-            .into_iter()
-            .map(Record::to_entry)
-            .collect();
-        (entries, histories.iter().map(|h| h.end_seq()).collect())
+        let (records, marks) = {
+            let shards = self.lock_and_trim();
+            let marks = shards.histories().iter().map(|h| h.end_seq()).collect();
+            (shards.copy_history(), marks)
+        };
+        (records.iter().map(Record::to_entry).collect(), marks)
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
@@ -416,10 +475,27 @@ impl ExecutionTracer {
     #[inline]
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
-        let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
-        let mut shard = shard.0.lock();
-        shard.stats_mut(record.module).add(&record.sample());
-        shard.history.push(record, inner.max_traces);
+        let shard = &inner.shards[record.thread.slot as usize & (inner.shards.len() - 1)];
+        let trim_due = {
+            let mut shard = shard.0.lock();
+            shard.stats_mut(record.module).add(&record.sample());
+            shard.history.push(record, inner.max_traces);
+            shard.pushed_since_trim += 1;
+            shard.pushed_since_trim >= inner.trim_every
+        };
+        if trim_due {
+            self.trim_history();
+        }
+    }
+
+    /// Drops the oldest records across shards down to `max_traces`. Runs on the record
+    /// path once every `trim_every` records of a shard, so the cross-shard work is spread
+    /// thin, and the history holds at most `max_traces + shards * trim_every` records
+    /// (about twice `max_traces`, with `trim_every = max(max_traces / shards, 16)`)
+    /// whatever the number of threads.
+    #[cold]
+    fn trim_history(&self) {
+        drop(self.lock_and_trim());
     }
 
     fn lock_all(&self) -> AllShards<'_> {
