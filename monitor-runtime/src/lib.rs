@@ -35,6 +35,7 @@
     unreachable_pub
 )]
 
+mod backtrace;
 mod callsite;
 mod capture;
 mod clock;

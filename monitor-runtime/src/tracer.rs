@@ -57,10 +57,13 @@ pub(crate) struct Details {
 }
 
 impl Details {
-    fn error_info(&self) -> Option<ErrorInfo> {
+    fn error_info(&self, max_bytes: usize) -> Option<ErrorInfo> {
         let mut error = self.error.clone()?;
         if error.backtrace.is_none() {
-            error.backtrace = self.backtrace.as_ref().map(|b| b.to_string());
+            error.backtrace = self
+                .backtrace
+                .as_ref()
+                .map(|backtrace| crate::backtrace::render(backtrace, max_bytes));
         }
         Some(error)
     }
@@ -84,7 +87,8 @@ impl Record {
         }
     }
 
-    fn to_entry(&self) -> TraceEntry {
+    /// The entry users read; `max_bytes` caps the backtrace, rendered only now.
+    fn to_entry(&self, max_bytes: usize) -> TraceEntry {
         let details = self.details.as_deref();
         TraceEntry {
             module: module_name(self.module).to_owned(),
@@ -101,7 +105,7 @@ impl Record {
             outputs: details
                 .and_then(|d| d.outputs.as_ref())
                 .map(CapturedValue::to_value),
-            error: details.and_then(Details::error_info),
+            error: details.and_then(|details| details.error_info(max_bytes)),
             quality_score: self.quality,
             token_usage: details.and_then(|d| d.tokens),
             validation_errors: details
@@ -371,7 +375,11 @@ impl ExecutionTracer {
     pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
         let records = self.lock_and_trim().copy_history();
         let skip = limit.map_or(0, |limit| records.len().saturating_sub(limit));
-        records[skip..].iter().map(Record::to_entry).collect()
+        let max_bytes = self.inner.max_field_bytes;
+        records[skip..]
+            .iter()
+            .map(|record| record.to_entry(max_bytes))
+            .collect()
     }
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
@@ -460,7 +468,12 @@ impl ExecutionTracer {
             let marks = shards.histories().iter().map(|h| h.end_seq()).collect();
             (shards.copy_history(), marks)
         };
-        (records.iter().map(Record::to_entry).collect(), marks)
+        let max_bytes = self.inner.max_field_bytes;
+        let entries = records
+            .iter()
+            .map(|record| record.to_entry(max_bytes))
+            .collect();
+        (entries, marks)
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
