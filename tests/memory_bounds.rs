@@ -154,3 +154,29 @@ fn many_modules_on_many_threads_stay_small() {
     assert_eq!(tracer.get_metrics().modules.len(), 2000);
     println!("child finished");
 }
+
+#[test]
+fn module_names_from_unbounded_data_stop_at_the_limit() {
+    const NAME: &str = "module_names_from_unbounded_data_stop_at_the_limit";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::with_max_traces(10);
+    let calls = monitor::MAX_MODULES + 500;
+    for request in 0..calls {
+        drop(tracer.trace(&format!("request_{request}"), ()));
+    }
+    let metrics = tracer.get_metrics();
+    assert_eq!(
+        metrics.total_executions as usize, calls,
+        "every call counted"
+    );
+    assert!(metrics.modules.len() <= monitor::MAX_MODULES + 1);
+    let overflow = &metrics.modules[monitor::OVERFLOW_MODULE];
+    assert_eq!(overflow.total_executions, 500);
+    assert_eq!(
+        tracer.get_traces(Some(1))[0].module,
+        monitor::OVERFLOW_MODULE
+    );
+    println!("child finished");
+}

@@ -58,7 +58,7 @@ mod tracer;
 
 use std::sync::OnceLock;
 
-pub use crate::callsite::name_from_fn_path;
+pub use crate::callsite::{name_from_fn_path, MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::capture::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, CapturedValue, InputName,
     MaskHook, DEFAULT_MAX_FIELD_BYTES, REDACTED,
