@@ -111,3 +111,64 @@ fn a_context_outlives_its_tracer_safely() {
         .expect("recorded in the global tracer");
     assert_eq!(entry.parent_span_id, Some(context.span_id()));
 }
+
+#[monitored]
+fn spawns_workers(workers: usize) -> usize {
+    let handles: Vec<_> = (0..workers)
+        .map(|worker| monitor::spawn_thread(move || worker_step(worker)))
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+#[test]
+fn spawn_thread_carries_the_parent_and_the_tracer() {
+    let tracer = ExecutionTracer::new();
+    assert_eq!(with_tracer(&tracer, || spawns_workers(3)), 6);
+    assert_children_of(&tracer.get_traces(None), "spawns_workers", "worker_step", 3);
+}
+
+#[test]
+fn spawn_thread_carries_the_tracer_outside_any_call() {
+    let tracer = ExecutionTracer::new();
+    with_tracer(&tracer, || {
+        monitor::spawn_thread(|| worker_step(1)).join().unwrap()
+    });
+    let entries = tracer.get_traces(None);
+    assert_eq!(common::only(&entries).parent_span_id, None);
+}
+
+#[cfg(feature = "tokio")]
+#[monitored]
+async fn spawns_tasks(workers: usize) -> usize {
+    let handles: Vec<_> = (0..workers)
+        .map(|worker| monitor::spawn(async_worker(worker)))
+        .collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    sum
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_spawn_carries_the_parent_and_the_tracer() {
+    let tracer = ExecutionTracer::new();
+    assert_eq!(spawns_tasks(4).with_tracer(&tracer).await, 10);
+    assert_children_of(&tracer.get_traces(None), "spawns_tasks", "async_worker", 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_current_trace_carries_the_trace_into_any_spawn() {
+    let tracer = ExecutionTracer::new();
+    async {
+        let handle = tokio::spawn(async_worker(7).in_current_trace());
+        assert_eq!(handle.await.unwrap(), 8);
+    }
+    .with_tracer(&tracer)
+    .await;
+    assert_eq!(
+        common::only(&tracer.get_traces(None)).module,
+        "async_worker"
+    );
+}

@@ -278,15 +278,17 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
 /// inside land next to their parent, not in the global tracer:
 ///
 /// ```
-/// use monitor_runtime::{current_context, with_tracer, ExecutionTracer};
+/// # use monitor_runtime as monitor;
+/// use monitor::{current_context, with_tracer, ExecutionTracer};
 ///
 /// let tracer = ExecutionTracer::new();
 /// with_tracer(&tracer, || {
-///     let _parent = monitor_runtime::current_tracer().trace("fan_out", ());
+///     let _parent = tracer.trace("fan_out", ());
 ///     let context = current_context().expect("inside a traced call");
 ///     std::thread::scope(|scope| {
 ///         scope.spawn(|| {
-///             context.in_scope(|| drop(monitor_runtime::current_tracer().trace("worker", ())))
+///             // Here, calls that name no tracer record into `tracer`, under `fan_out`.
+///             context.in_scope(|| drop(monitor::current_tracer().trace("worker", ())))
 ///         });
 ///     });
 /// });
@@ -400,6 +402,121 @@ impl<F: Future> Future for InContext<F> {
     }
 }
 
+/// What spawned work takes from the code that spawns it: the innermost active call, as the
+/// parent of its calls, and the scoped default tracer (also when no call is active).
+#[derive(Clone, Debug)]
+struct Inherited {
+    context: Option<TraceContext>,
+    tracer: Option<ExecutionTracer>,
+}
+
+/// Undoes [`Inherited::enter`]; the frame goes first, then the tracer scope.
+struct InheritedScope {
+    _context: Option<ContextScope>,
+    _tracer: Option<ScopeRestore>,
+}
+
+impl Inherited {
+    fn capture() -> Self {
+        Inherited {
+            context: current_context(),
+            tracer: scoped_tracer(),
+        }
+    }
+
+    fn enter(&self) -> InheritedScope {
+        let tracer = self.tracer.clone().map(enter_scope);
+        InheritedScope {
+            _context: self.context.map(|context| context.enter()),
+            _tracer: tracer,
+        }
+    }
+}
+
+/// Spawns a thread that continues the current trace: monitored calls made in it are
+/// children of the innermost active call here, and record into the scoped tracer in effect
+/// here. A plain `std::thread::spawn` carries neither (its calls start new traces in the
+/// global tracer).
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{with_tracer, ExecutionTracer};
+///
+/// let tracer = ExecutionTracer::new();
+/// with_tracer(&tracer, || {
+///     let _parent = tracer.trace("parent", ());
+///     monitor::spawn_thread(|| drop(monitor::current_tracer().trace("child", ())))
+///         .join()
+///         .unwrap();
+/// });
+/// let entries = tracer.get_traces(None);
+/// assert_eq!(entries[0].module, "child");
+/// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
+/// ```
+pub fn spawn_thread<F, T>(f: F) -> std::thread::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let inherited = Inherited::capture();
+    std::thread::spawn(move || {
+        let _scope = inherited.enter();
+        f()
+    })
+}
+
+/// Spawns a task on the current tokio runtime that continues the current trace, as
+/// [`spawn_thread`] does for threads. A plain `tokio::spawn` carries neither the parent
+/// call nor the scoped tracer.
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, WithTracerExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// tracer
+///     .trace("parent", ())
+///     .instrument(async {
+///         monitor::spawn(async { drop(monitor::current_tracer().trace("child", ())) })
+///             .await
+///             .unwrap();
+///     })
+///     .with_tracer(&tracer)
+///     .await;
+/// let entries = tracer.get_traces(None);
+/// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
+/// # });
+/// ```
+#[cfg(feature = "tokio")]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_trace())
+}
+
+/// A future that runs inside the trace it was created in; see
+/// [`WithTracerExt::in_current_trace`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct InCurrentTrace<F> {
+    inherited: Inherited,
+    inner: F,
+}
+
+impl<F: Future> Future for InCurrentTrace<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _scope = this.inherited.enter();
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // The scoped default tracer
 
@@ -501,6 +618,17 @@ pub trait WithTracerExt: Future + Sized {
     fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
         WithTracer {
             tracer: tracer.clone(),
+            inner: self,
+        }
+    }
+
+    /// Runs this future, wherever it is polled, inside the trace it is created in: its
+    /// monitored calls are children of the innermost active call here and record into the
+    /// scoped tracer in effect here. Wrap a future with it before handing it to any
+    /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
+    fn in_current_trace(self) -> InCurrentTrace<Self> {
+        InCurrentTrace {
+            inherited: Inherited::capture(),
             inner: self,
         }
     }

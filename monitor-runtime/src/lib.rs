@@ -63,9 +63,12 @@ pub use crate::capture::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, CapturedValue, InputName,
     MaskHook, DEFAULT_MAX_FIELD_BYTES, REDACTED,
 };
+#[cfg(feature = "tokio")]
+pub use crate::context::spawn;
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, with_tracer, InContext, TraceContext, WithTracer, WithTracerExt,
+    record_validation_error, spawn_thread, with_tracer, InContext, InCurrentTrace, TraceContext,
+    WithTracer, WithTracerExt,
 };
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
