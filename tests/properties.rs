@@ -193,7 +193,7 @@ proptest! {
         let tracer = ExecutionTracer::new();
         for index in 0..count {
             let mut call = tracer.trace("cut", json!({ "index": index, "text": "é ∑ 🚀" }));
-            call.set_outputs(&index);
+            call.set_outputs(index);
         }
         let entries = tracer.get_traces(None);
         let dir = tempfile::tempdir().unwrap();
@@ -228,7 +228,7 @@ proptest! {
     ) {
         let tracer = ExecutionTracer::new();
         for index in 0..count {
-            tracer.trace("damaged", json!({ "index": index })).set_outputs(&"ok");
+            tracer.trace("damaged", json!({ "index": index })).set_outputs("ok");
         }
         let dir = tempfile::tempdir().unwrap();
         for (name, jsonl) in [("traces.json", false), ("traces.jsonl", true)] {
@@ -253,13 +253,13 @@ fn a_dump_after_a_torn_line_starts_on_a_new_line() {
     let tracer = ExecutionTracer::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dump.jsonl");
-    tracer.trace("first", ()).set_outputs(&1);
+    tracer.trace("first", ()).set_outputs(1);
     tracer.dump_traces_jsonl(&path).unwrap();
     // A crash left half a line behind.
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.extend_from_slice(br#"{"module":"torn","trace_id":"0"#);
     std::fs::write(&path, &bytes).unwrap();
-    tracer.trace("second", ()).set_outputs(&2);
+    tracer.trace("second", ()).set_outputs(2);
     tracer.dump_traces_jsonl(&path).unwrap();
     let modules: Vec<String> = read_traces_jsonl(&path)
         .unwrap()
@@ -274,7 +274,7 @@ fn a_corrupt_middle_line_is_an_error_naming_it() {
     let tracer = ExecutionTracer::new();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.jsonl");
-    tracer.trace("first", ()).set_outputs(&1);
+    tracer.trace("first", ()).set_outputs(1);
     tracer.export_traces_jsonl(&path).unwrap();
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("not json at all\n");
