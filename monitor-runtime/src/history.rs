@@ -59,6 +59,32 @@ impl ShardHistory {
         self.evicted = 0;
     }
 
+    /// The sequence number of the oldest record here.
+    pub(crate) fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// Appends copies of up to `count` records numbered from `from` (or from the oldest
+    /// still here, if those went) and below `until` to `out`; returns the number to go on
+    /// from.
+    pub(crate) fn copy_into(
+        &self,
+        from: u64,
+        until: u64,
+        count: usize,
+        out: &mut Vec<Record>,
+    ) -> u64 {
+        let start = from.max(self.first_seq);
+        let end = until.min(self.end_seq()).min(start + count as u64);
+        let offset = (start - self.first_seq) as usize;
+        out.extend(
+            self.records
+                .range(offset..offset + end.saturating_sub(start) as usize)
+                .cloned(),
+        );
+        end.max(start)
+    }
+
     /// The sequence number the next record will get.
     pub(crate) fn end_seq(&self) -> u64 {
         self.first_seq + self.records.len() as u64
@@ -101,26 +127,6 @@ pub(crate) fn trim(shards: &mut [&mut ShardHistory], max: usize) -> usize {
     max
 }
 
-/// Every retained record of all shards, oldest first (by end time).
-pub(crate) fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
-    let mut out = Vec::with_capacity(shards.iter().map(|s| s.len()).sum());
-    let mut positions = vec![0usize; shards.len()];
-    let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
-        .iter()
-        .enumerate()
-        .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
-        .collect();
-    while let Some(Reverse((_, index))) = fronts.pop() {
-        let shard = shards[index];
-        out.push(&shard.records[positions[index]]);
-        positions[index] += 1;
-        if let Some(next) = shard.records.get(positions[index]) {
-            fronts.push(Reverse((next.end_raw, index)));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +163,26 @@ mod tests {
         shard
     }
 
+    /// Every retained record of all shards, oldest first (by end time).
+    fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
+        let mut out = Vec::with_capacity(shards.iter().map(|s| s.len()).sum());
+        let mut positions = vec![0usize; shards.len()];
+        let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
+            .iter()
+            .enumerate()
+            .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
+            .collect();
+        while let Some(Reverse((_, index))) = fronts.pop() {
+            let shard = shards[index];
+            out.push(&shard.records[positions[index]]);
+            positions[index] += 1;
+            if let Some(next) = shard.records.get(positions[index]) {
+                fronts.push(Reverse((next.end_raw, index)));
+            }
+        }
+        out
+    }
+
     fn ends(shards: &[&ShardHistory]) -> Vec<u64> {
         merged(shards).iter().map(|r| r.end_raw).collect()
     }
@@ -185,6 +211,26 @@ mod tests {
             trim(&mut [&mut a, &mut b, &mut c], 5),
             5,
             "nothing more to drop"
+        );
+    }
+
+    #[test]
+    fn chunked_copies_go_on_where_they_stopped_even_after_evictions() {
+        let mut a = shard(&[1, 2, 3, 4, 5]);
+        let end = a.end_seq();
+        let mut copied = Vec::new();
+        let next = a.copy_into(a.first_seq(), end, 2, &mut copied);
+        a.drop_oldest(3);
+        a.push(record(6), usize::MAX);
+        let mut next = next;
+        while next < end {
+            next = a.copy_into(next, end, 2, &mut copied);
+        }
+        let ends: Vec<u64> = copied.iter().map(|r| r.end_raw).collect();
+        assert_eq!(
+            ends,
+            [1, 2, 4, 5],
+            "3 went meanwhile; 6 came after the copy began"
         );
     }
 

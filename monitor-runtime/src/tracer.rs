@@ -180,16 +180,13 @@ impl TracerHandle {
     }
 }
 
-/// Every shard locked at once (in index order, the one order all readers use).
+/// Every shard locked at once (in index order, the one order that locks them all): for
+/// trimming across shards and for `clear`, never for reading.
 struct AllShards<'a> {
     guards: Vec<MutexGuard<'a, Shard>>,
 }
 
 impl AllShards<'_> {
-    fn histories(&self) -> Vec<&ShardHistory> {
-        self.guards.iter().map(|shard| &shard.history).collect()
-    }
-
     /// Trims the history to `max` records overall.
     fn trim(&mut self, max: usize) {
         let mut histories: Vec<&mut ShardHistory> = self
@@ -202,47 +199,23 @@ impl AllShards<'_> {
             .collect();
         history::trim(&mut histories, max);
     }
+}
 
-    /// Copies of every retained record, oldest first: cheap (shared details), so the
-    /// locks are let go before anything is converted.
-    fn copy_history(&self) -> Vec<Record> {
-        history::merged(&self.histories())
-            .into_iter()
-            .cloned()
-            .collect()
-    }
+/// Readers copy a shard's records this many at a time, letting go of its lock between
+/// chunks, so a writer never waits longer than one chunk's copy (about a microsecond).
+const READ_CHUNK: usize = 64;
 
-    fn retained(&self) -> usize {
-        self.guards.iter().map(|shard| shard.history.len()).sum()
-    }
+/// What a reader copied out of the history: the newest `max_traces` records, oldest first,
+/// and for each shard the sequence number its copy ended at.
+struct HistoryCopy {
+    records: Vec<Record>,
+    marks: Vec<u64>,
+}
 
-    /// Every module's totals, merged over the shards.
-    fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {
-        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
-        for shard in &self.guards {
-            for (index, stats) in shard.stats.iter().enumerate() {
-                let Some(stats) = stats else { continue };
-                if index >= merged.len() {
-                    merged.resize_with(index + 1, || None);
-                }
-                merged[index]
-                    .get_or_insert_with(Default::default)
-                    .merge(stats);
-            }
-        }
-        merged
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, stats)| Some((ModuleId(index as u32), stats?)))
-            .collect()
-    }
-
-    fn evicted(&self) -> u64 {
-        self.guards
-            .iter()
-            .map(|shard| shard.history.evicted())
-            .sum()
-    }
+/// History counts read shard by shard.
+struct HistoryCounts {
+    retained: usize,
+    evicted: u64,
 }
 
 /// Records monitored calls: exact per-module metrics, and the most recent `max_traces`
@@ -373,7 +346,7 @@ impl ExecutionTracer {
 
     /// The most recent `limit` entries (all when `None`), oldest first.
     pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
-        let records = self.lock_and_trim().copy_history();
+        let records = self.copy_history().records;
         let skip = limit.map_or(0, |limit| records.len().saturating_sub(limit));
         let max_bytes = self.inner.max_field_bytes;
         records[skip..]
@@ -384,15 +357,26 @@ impl ExecutionTracer {
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
     pub fn get_metrics(&self) -> TracerMetrics {
-        // One locking of every shard, so counts and history agree.
-        let (merged, evicted, retained) = {
-            let shards = self.lock_and_trim();
-            (shards.merged_stats(), shards.evicted(), shards.retained())
-        };
+        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.0.lock();
+            for (index, stats) in shard.stats.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                if index >= merged.len() {
+                    merged.resize_with(index + 1, || None);
+                }
+                merged[index]
+                    .get_or_insert_with(Default::default)
+                    .merge(stats);
+            }
+        }
+        let counts = self.history_counts();
         TracerMetrics::from_stats(
-            merged.iter().map(|(id, stats)| (module_name(*id), stats)),
-            evicted,
-            retained as u64,
+            merged.iter().enumerate().filter_map(|(index, stats)| {
+                Some((module_name(ModuleId(index as u32)), stats.as_ref()?))
+            }),
+            counts.evicted,
+            counts.retained as u64,
         )
     }
 
@@ -421,7 +405,7 @@ impl ExecutionTracer {
 
     /// Entries in the history now.
     pub fn len(&self) -> usize {
-        self.lock_and_trim().retained()
+        self.history_counts().retained
     }
 
     /// `true` when the history holds no entry.
@@ -441,7 +425,7 @@ impl ExecutionTracer {
 
     /// Entries dropped from the history since creation or `clear()`.
     pub fn evicted_count(&self) -> u64 {
-        self.lock_and_trim().evicted()
+        self.history_counts().evicted
     }
 
     /// This tracer's handle, made on first use.
@@ -463,17 +447,55 @@ impl ExecutionTracer {
     /// [`remove_traces_before`](Self::remove_traces_before) once they are safely written
     /// elsewhere. Recording goes on meanwhile: nothing stays locked.
     pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, Vec<u64>) {
-        let (records, marks) = {
-            let shards = self.lock_and_trim();
-            let marks = shards.histories().iter().map(|h| h.end_seq()).collect();
-            (shards.copy_history(), marks)
-        };
+        let HistoryCopy { records, marks } = self.copy_history();
         let max_bytes = self.inner.max_field_bytes;
         let entries = records
             .iter()
             .map(|record| record.to_entry(max_bytes))
             .collect();
         (entries, marks)
+    }
+
+    /// Copies the newest `max_traces` records, oldest first (by end time), a chunk at a
+    /// time per shard: copies are cheap (details are shared), and every conversion happens
+    /// after the locks are let go.
+    fn copy_history(&self) -> HistoryCopy {
+        let mut records = Vec::new();
+        let mut marks = Vec::with_capacity(self.inner.shards.len());
+        for shard in self.inner.shards.iter() {
+            let (mut next, end) = {
+                let shard = shard.0.lock();
+                (shard.history.first_seq(), shard.history.end_seq())
+            };
+            while next < end {
+                next = shard
+                    .0
+                    .lock()
+                    .history
+                    .copy_into(next, end, READ_CHUNK, &mut records);
+            }
+            marks.push(end);
+        }
+        records.sort_by_key(|record| record.end_raw);
+        let excess = records.len().saturating_sub(self.inner.max_traces);
+        records.drain(..excess);
+        HistoryCopy { records, marks }
+    }
+
+    /// How many entries a reader sees (at most `max_traces`), and how many left the
+    /// history: records past `max_traces` that the next trim drops count as gone already.
+    fn history_counts(&self) -> HistoryCounts {
+        let (mut held, mut evicted) = (0usize, 0u64);
+        for shard in self.inner.shards.iter() {
+            let shard = shard.0.lock();
+            held += shard.history.len();
+            evicted += shard.history.evicted();
+        }
+        let retained = held.min(self.inner.max_traces);
+        HistoryCounts {
+            retained,
+            evicted: evicted + (held - retained) as u64,
+        }
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
@@ -522,8 +544,7 @@ impl ExecutionTracer {
         }
     }
 
-    /// Locks every shard and trims the history to `max_traces`, so what a reader sees is
-    /// exact.
+    /// Locks every shard and trims the history to `max_traces`.
     fn lock_and_trim(&self) -> AllShards<'_> {
         let mut shards = self.lock_all();
         shards.trim(self.inner.max_traces);
