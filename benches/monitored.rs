@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench monitored`. DESIGN.md targets: no capture ≤ 55 ns over plain; two
 //! small arguments and the output captured as JSON ≤ 900 ns over plain.
+//!
+//! The `log_level` group prices the log line per call: `MONITORING_LOG_LEVEL` unset against
+//! set to `info` with the module filtered out by an `EnvFilter` (`monitor::no_capture=off`).
 
 use std::future::Future as _;
 use std::hint::black_box;
@@ -93,5 +96,25 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead);
+fn log_level(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // The same subscriber for both cases: every module at INFO except the one measured.
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(
+        tracing_subscriber::EnvFilter::new("monitor=info,monitor::no_capture=off"),
+    ));
+    let mut group = c.benchmark_group("log_level");
+    group.bench_function("plain", |b| b.iter(|| plain(black_box(3), black_box(4))));
+    monitor::__private::set_default_log_level(None);
+    group.bench_function("unset", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    monitor::__private::set_default_log_level(Some(tracing::Level::INFO));
+    group.bench_function("info_module_filtered_out", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    monitor::__private::set_default_log_level(None);
+    group.finish();
+}
+
+criterion_group!(benches, overhead, log_level);
 criterion_main!(benches);

@@ -1,6 +1,6 @@
 //! `MONITORING_LOG_LEVEL` alone (no filter in the subscriber) sets which log lines every
 //! module emits, each under its own target. One level per process: the variable is read
-//! once, so this file sets `info` and `log_targets.rs` sets `debug`.
+//! once, so this file sets `info` (the seed's value) and `log_targets.rs` sets `debug`.
 
 mod logs;
 
@@ -8,10 +8,15 @@ use logs::lines;
 use monitor::ExecutionTracer;
 use tracing::Level;
 
+fn info_by_default() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    // SAFETY (edition 2024 would ask): set once, before any call reads it.
+    SET.call_once(|| std::env::set_var("MONITORING_LOG_LEVEL", "info"));
+}
+
 #[test]
 fn the_default_level_logs_every_finished_call_up_to_info() {
-    // SAFETY (edition 2024 would ask): no other thread reads the environment yet.
-    std::env::set_var("MONITORING_LOG_LEVEL", "info");
+    info_by_default();
     let lines = lines(None, || {
         let tracer = ExecutionTracer::new();
         drop(tracer.trace("retrieve", ()));
@@ -39,4 +44,47 @@ fn the_default_level_logs_every_finished_call_up_to_info() {
     assert_eq!(lines[1].field("error"), Some("model timed out"));
 
     assert_eq!(lines[2].target, "monitor::Agent::act");
+}
+
+#[test]
+fn the_seed_configuration_raises_one_module_over_the_default() {
+    // `export MONITORING_LOG_LEVEL=INFO` and the two `setLevel` calls of the seed.
+    info_by_default();
+    let tracer = ExecutionTracer::new();
+    let run = || {
+        drop(tracer.trace("skill_generator", ()));
+        drop(tracer.trace("retriever", ()));
+    };
+    let lines_of = |filter| {
+        lines(Some(filter), run)
+            .into_iter()
+            .map(|line| (line.target, line.level))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        lines_of("monitor=info,monitor::skill_generator=debug"),
+        [
+            ("monitor::skill_generator".to_owned(), Level::DEBUG),
+            ("monitor::retriever".to_owned(), Level::INFO),
+        ]
+    );
+    // The whole hierarchy raised, as `setLevel(DEBUG)` on the parent logger.
+    assert_eq!(
+        lines_of("monitor=debug"),
+        [
+            ("monitor::skill_generator".to_owned(), Level::DEBUG),
+            ("monitor::retriever".to_owned(), Level::DEBUG),
+        ]
+    );
+    // A blanket `debug` speaks of no module: the default holds, as a root logger at DEBUG
+    // leaves a child logger set to INFO at INFO.
+    assert_eq!(
+        lines_of("debug"),
+        [
+            ("monitor::skill_generator".to_owned(), Level::INFO),
+            ("monitor::retriever".to_owned(), Level::INFO),
+        ]
+    );
+    // Lowered: one module off, the rest at WARN.
+    assert!(lines_of("monitor=warn,monitor::retriever=off").is_empty());
 }

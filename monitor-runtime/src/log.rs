@@ -14,10 +14,17 @@
 //! - WARN, a failed call (error, panic, cancelled): the summary and the `error` message
 //!   (plus inputs and outputs when the module's DEBUG events are on).
 //!
-//! Which of these a module may emit is its level, as `setLevel` sets a Python logger's:
-//! `#[monitored(level = "..")]` for that module, else `MONITORING_LOG_LEVEL` (`trace`,
-//! `debug`, `info`, `warn`, `error`; unset or `off`: nothing); the subscriber's filter then
-//! chooses among what may be emitted.
+//! Which of these a module may emit is its level, as a Python logger's level:
+//! - `#[monitored(level = "..")]` sets it for that module, and wins;
+//! - else `MONITORING_LOG_LEVEL` (`trace`, `debug`, `info`, `warn`, `error`; unset or `off`:
+//!   nothing) is the default: the level of every module the subscriber's filter does not
+//!   speak of. A filter directive that enables more for `monitor` or for one module than for
+//!   an unrelated target (`monitor=debug`, `monitor::skill_generator=debug`) raises it, as
+//!   `setLevel` on a child logger does; a blanket one (`RUST_LOG=debug`, or no filter) does
+//!   not.
+//!
+//! The subscriber's filter then chooses among what may be emitted (and lowers any module:
+//! `monitor::chatty=off`).
 //!
 //! Cost: with no level set anywhere, one relaxed load per call. Otherwise each module has a
 //! `tracing` callsite per level, registered on its first finished call, whose interest
@@ -133,21 +140,41 @@ pub(crate) fn call_finished(
 /// (check [`enabled`] first).
 pub(crate) fn finished(call: &Finished<'_>) {
     let log = module_log(call.module);
-    let level = log.level();
+    let (level, own) = log.level();
     if level == OFF {
         return;
     }
     let max = LevelFilter::current();
-    let detail = level >= DEBUG && log.debug.enabled(max);
+    // A level above the module's may still be asked for by a filter directive, unless the
+    // level is the module's own.
+    let wants = |site: &'static Site, at: u8, probe: usize| {
+        site.enabled(max) && (level >= at || (!own && !probes()[probe].enabled(max)))
+    };
+    let detail = wants(log.debug, DEBUG, 2);
     if call.status != Status::Success {
-        if level >= WARN && log.warn.enabled(max) {
+        if wants(log.warn, WARN, 0) {
             emit(log.warn, call, detail);
         }
     } else if detail {
         emit(log.debug, call, true);
-    } else if level >= INFO && log.info.enabled(max) {
+    } else if wants(log.info, INFO, 1) {
         emit(log.info, call, false);
     }
+}
+
+/// Callsites at WARN, INFO and DEBUG whose target is no module's (nor under `monitor`):
+/// enabled, the subscriber's filter lets such events through whatever the target, so a
+/// module's site being enabled too says nothing of a directive for it.
+fn probes() -> &'static [&'static Site; 3] {
+    static PROBES: OnceLock<[&'static Site; 3]> = OnceLock::new();
+    PROBES.get_or_init(|| {
+        let target = "__monitor_default_level_probe";
+        [
+            Site::register(target, Level::WARN),
+            Site::register(target, Level::INFO),
+            Site::register(target, Level::DEBUG),
+        ]
+    })
 }
 
 #[cold]
@@ -265,11 +292,12 @@ impl ModuleLog {
         }
     }
 
+    /// The module's level, and whether it is its own (else the default).
     #[inline]
-    fn level(&self) -> u8 {
+    fn level(&self) -> (u8, bool) {
         match self.own_level.load(Ordering::Relaxed) {
-            0 => default_level(),
-            own => own - 1,
+            0 => (default_level(), false),
+            own => (own - 1, true),
         }
     }
 }
