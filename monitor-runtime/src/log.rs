@@ -26,7 +26,8 @@
 //! The subscriber's filter then chooses among what may be emitted (and lowers any module:
 //! `monitor::chatty=off`).
 //!
-//! Cost: with no level set anywhere, one relaxed load per call. Otherwise each module has a
+//! Cost: with no level set anywhere, or no subscriber taking WARN events, two relaxed loads
+//! per call. Otherwise each module has a
 //! `tracing` callsite per level, registered on its first finished call, whose interest
 //! `tracing` caches (and rebuilds when subscribers change): a filtered-out event costs the
 //! lookup of the module's callsites (a per-thread cache hit) and a load of that interest.
@@ -98,10 +99,13 @@ pub(crate) fn set_default_level(level: Option<Level>) {
     DEFAULT_LEVEL.store(level.map_or(OFF, level_number), Ordering::Relaxed);
 }
 
-/// `true` when some finished call may log: check before [`call_finished`].
+/// `true` when some finished call may log: check before [`call_finished`]. False also
+/// while no subscriber takes events at WARN or above (none installed, say): then nothing
+/// of the call is looked at.
 #[inline]
 pub(crate) fn enabled() -> bool {
-    default_level() != OFF || MODULE_LEVELS.load(Ordering::Relaxed)
+    (default_level() != OFF || MODULE_LEVELS.load(Ordering::Relaxed))
+        && LevelFilter::current() >= LevelFilter::WARN
 }
 
 /// A finished call, as its log line shows it.
