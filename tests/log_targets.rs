@@ -208,3 +208,34 @@ fn names_known_only_at_run_time_log_under_their_own_target() {
     assert_eq!(lines[0].target, "monitor::rerank");
     assert_eq!(lines[0].field("module"), Some("rerank"));
 }
+
+fn score(answer: &String) -> f64 {
+    answer.len() as f64 / 10.0
+}
+
+#[monitored(quality = score)]
+fn generate(prompt: &str, api_key: &str) -> String {
+    let _ = api_key;
+    monitor::record_tokens(monitor::TokenUsage::new(12, 3));
+    format!("re: {prompt}")
+}
+
+#[test]
+fn lines_carry_quality_tokens_and_at_debug_the_captured_values() {
+    debug_by_default();
+    let lines = lines(Some("monitor=info,monitor::generate=debug"), || {
+        traced(|| generate("hi", "sk-secret-value"));
+    });
+    let line = line_of(&lines, "monitor::generate");
+    assert_eq!(line.level, Level::DEBUG);
+    assert_eq!(line.field("quality"), Some("0.6"));
+    assert_eq!(line.field("input_tokens"), Some("12"));
+    assert_eq!(line.field("total_tokens"), Some("15"));
+    let inputs = line.field("inputs").expect("DEBUG lines carry inputs");
+    assert!(inputs.contains("\"prompt\":\"hi\""), "{inputs}");
+    assert!(
+        !inputs.contains("sk-secret-value"),
+        "secrets stay redacted: {inputs}"
+    );
+    assert_eq!(line.field("outputs"), Some("\"re: hi\""));
+}

@@ -301,15 +301,19 @@ impl<'t> TraceGuard<'t> {
             self.merge_notes(*notes);
         }
         if crate::log::enabled() {
-            crate::log::call_finished(
-                crate::callsite::module_name(self.module),
+            let details = self.details.as_deref();
+            crate::log::finished(&crate::log::Finished {
+                module: self.module,
                 status,
-                clock::nanos_between(self.start, self.end),
-                self.details
-                    .as_ref()
+                duration_ns: clock::nanos_between(self.start, self.end),
+                error: details
                     .and_then(|d| d.error.as_ref())
                     .map(|e| e.message.as_str()),
-            );
+                quality: self.quality,
+                tokens: details.and_then(|d| d.tokens.as_ref()),
+                inputs: details.map_or(&[], |d| d.inputs.as_slice()),
+                outputs: details.and_then(|d| d.outputs.as_ref()),
+            });
         }
         let record = Record {
             module: self.module,

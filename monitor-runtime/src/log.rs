@@ -32,7 +32,6 @@
 //! `tracing` caches (and rebuilds when subscribers change): a filtered-out event costs the
 //! lookup of the module's callsites (a per-thread cache hit) and a load of that interest.
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
@@ -45,6 +44,7 @@ use tracing::metadata::Kind;
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
 
+use crate::callsite::{module_name, ModuleId, MAX_MODULES};
 use crate::capture::{inputs_to_map, CapturedValue, InputName};
 use crate::entry::{Status, TokenUsage};
 
@@ -99,7 +99,7 @@ pub(crate) fn set_default_level(level: Option<Level>) {
     DEFAULT_LEVEL.store(level.map_or(OFF, level_number), Ordering::Relaxed);
 }
 
-/// `true` when some finished call may log: check before [`call_finished`]. False also
+/// `true` when some finished call may log: check before [`finished`]. False also
 /// while no subscriber takes events at WARN or above (none installed, say): then nothing
 /// of the call is looked at.
 #[inline]
@@ -110,7 +110,7 @@ pub(crate) fn enabled() -> bool {
 
 /// A finished call, as its log line shows it.
 pub(crate) struct Finished<'a> {
-    pub(crate) module: &'static str,
+    pub(crate) module: ModuleId,
     pub(crate) status: Status,
     pub(crate) duration_ns: u64,
     pub(crate) error: Option<&'a str>,
@@ -118,26 +118,6 @@ pub(crate) struct Finished<'a> {
     pub(crate) tokens: Option<&'a TokenUsage>,
     pub(crate) inputs: &'a [(InputName, CapturedValue)],
     pub(crate) outputs: Option<&'a CapturedValue>,
-}
-
-/// Emits the log line of a finished call that carries no quality, tokens or captured
-/// values (check [`enabled`] first).
-pub(crate) fn call_finished(
-    module: &'static str,
-    status: Status,
-    duration_ns: u64,
-    error: Option<&str>,
-) {
-    finished(&Finished {
-        module,
-        status,
-        duration_ns,
-        error,
-        quality: None,
-        tokens: None,
-        inputs: &[],
-        outputs: None,
-    });
 }
 
 /// Emits the log line of a finished call, if its module's level and the subscriber want it
@@ -206,7 +186,7 @@ fn emit(site: &'static Site, call: &Finished<'_>, detail: bool) {
         .map(|outputs| outputs.to_value().to_string());
     let values: [(&Field, Option<&dyn Value>); FIELDS.len()] = [
         (&field[0], Some(&message as &dyn Value)),
-        (&field[1], Some(&call.module as &dyn Value)),
+        (&field[1], Some(&module_name(call.module) as &dyn Value)),
         (&field[2], Some(&status_name(call.status) as &dyn Value)),
         (&field[3], Some(&duration_ms as &dyn Value)),
         (&field[4], call.quality.as_ref().map(|q| q as &dyn Value)),
@@ -311,24 +291,21 @@ fn modules() -> &'static RwLock<FxHashMap<&'static str, &'static ModuleLog>> {
     MODULES.get_or_init(Default::default)
 }
 
-thread_local! {
-    // The last module this thread logged, by the address of its (interned) name: a loop
-    // calling one module finds it without hashing.
-    static LAST: Cell<Option<(*const u8, &'static ModuleLog)>> = const { Cell::new(None) };
+/// The callsites of each module id, filled on first use: a lookup is an index and a load,
+/// with no lock and no hashing, so a line the filter turns away costs next to nothing.
+fn by_id() -> &'static [OnceLock<&'static ModuleLog>] {
+    static BY_ID: OnceLock<Box<[OnceLock<&'static ModuleLog>]>> = OnceLock::new();
+    BY_ID.get_or_init(|| (0..=MAX_MODULES).map(|_| OnceLock::new()).collect())
 }
 
 /// The callsites of `module`, registering them on first use. Module names are a bounded
 /// set (see `callsite::intern`), so are these.
 #[inline]
-fn module_log(module: &'static str) -> &'static ModuleLog {
-    if let Some((name, log)) = LAST.with(Cell::get) {
-        if std::ptr::eq(name, module.as_ptr()) {
-            return log;
-        }
+fn module_log(module: ModuleId) -> &'static ModuleLog {
+    match by_id().get(module.0 as usize) {
+        Some(slot) => slot.get_or_init(|| module_log_slow(module_name(module))),
+        None => module_log_slow(module_name(module)),
     }
-    let log = module_log_slow(module);
-    LAST.with(|last| last.set(Some((module.as_ptr(), log))));
-    log
 }
 
 #[cold]
@@ -345,7 +322,7 @@ fn module_log_slow(module: &'static str) -> &'static ModuleLog {
 
 /// Gives `module` a level of its own, over `MONITORING_LOG_LEVEL`.
 fn set_module_level(module: &'static str, level: Level) {
-    module_log(module)
+    module_log_slow(module)
         .own_level
         .store(level_number(level) + 1, Ordering::Relaxed);
     MODULE_LEVELS.store(true, Ordering::Relaxed);
@@ -543,14 +520,14 @@ mod tests {
     }
 
     fn call<'a>(
-        module: &'static str,
+        module: &str,
         status: Status,
         inputs: &'a [(InputName, CapturedValue)],
         outputs: Option<&'a CapturedValue>,
         tokens: Option<&'a TokenUsage>,
     ) -> Finished<'a> {
         Finished {
-            module,
+            module: crate::callsite::intern(module),
             status,
             duration_ns: 1_500_000,
             error: (status != Status::Success).then_some("model timed out"),
