@@ -42,7 +42,7 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs a quick smoke version.
     if !std::env::args().any(|arg| arg == "--bench") {
         let tracer = ExecutionTracer::new();
-        tracer.trace("smoke", ()).set_outputs(&1);
+        tracer.trace("smoke", ()).set_outputs(1);
         assert_eq!(tracer.get_traces(None).len(), 1);
         return;
     }
