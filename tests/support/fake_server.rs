@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 #[derive(Clone, Copy, Debug)]
 pub enum Fault {
     Status(u16),
+    /// This status with a `Retry-After: <seconds>` header.
+    RetryAfter(u16, u32),
     Hang(Duration),
     Reset,
 }
@@ -18,6 +20,8 @@ pub enum Fault {
 #[derive(Default)]
 pub struct Seen {
     pub requests: Vec<(String, String, Option<String>)>, // method+path, body, authorization
+    /// When each request arrived, in the order of `requests`.
+    pub times: Vec<std::time::Instant>,
     pub metrics: Vec<(i64, f64)>,
 }
 
@@ -82,12 +86,22 @@ fn serve(
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         let body = String::from_utf8_lossy(&body).into_owned();
-        seen.lock()
-            .unwrap()
-            .requests
-            .push((format!("{method} {path}"), body.clone(), auth));
+        {
+            let mut s = seen.lock().unwrap();
+            s.requests
+                .push((format!("{method} {path}"), body.clone(), auth));
+            s.times.push(std::time::Instant::now());
+        }
         let fault = faults.lock().unwrap().pop_front();
+        let mut extra = String::new();
         let (status, reply) = match fault {
+            Some(Fault::RetryAfter(code, secs)) => {
+                extra = format!("Retry-After: {secs}\r\n");
+                (
+                    code,
+                    json!({"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}),
+                )
+            }
             Some(Fault::Hang(d)) => {
                 std::thread::sleep(d);
                 return Ok(());
@@ -102,7 +116,7 @@ fn serve(
         let text = reply.to_string();
         write!(
             stream,
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{text}",
             text.len()
         )?;
         stream.flush()?;
