@@ -75,6 +75,10 @@ fn assert_one_run_with_every_step_once(rest: &Rest, experiment: &str, run_name: 
         .filter(|s| history.binary_search_by_key(s, |(step, _)| *step).is_err())
         .count();
     let duplicated = history.len() as i64 - (steps - lost as i64);
+    eprintln!(
+        "{run_name}: {} points read back; lost {lost}, duplicated {duplicated}",
+        history.len()
+    );
     assert_eq!((lost, duplicated), (0, 0), "points lost and duplicated");
     assert!(history
         .iter()
@@ -186,15 +190,18 @@ fn a_replay_killed_midway_resumes_where_it_stopped() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let delivered_at_kill = loop {
         assert!(Instant::now() < deadline, "the replay did not start");
-        let runs = rest
+        let experiment_exists = rest
             .post(
                 "/api/2.0/mlflow/experiments/search",
                 &serde_json::json!({"filter": format!("name = '{exp}'"), "max_results": 1}),
             )
             .get("experiments")
-            .is_some()
-            .then(|| rest.runs_named(&exp, &run_name))
-            .unwrap_or_default();
+            .is_some();
+        let runs = if experiment_exists {
+            rest.runs_named(&exp, &run_name)
+        } else {
+            Vec::new()
+        };
         if let Some(id) = runs.first().and_then(|r| r["info"]["run_id"].as_str()) {
             let n = rest.history(id, "m").len();
             if n >= 2_000 {
@@ -205,6 +212,7 @@ fn a_replay_killed_midway_resumes_where_it_stopped() {
     };
     replayer.kill().unwrap();
     replayer.wait().unwrap();
+    eprintln!("killed the replay with {delivered_at_kill} of {STEPS} points delivered");
     assert!(
         (delivered_at_kill as i64) < STEPS,
         "the replay was killed midway ({delivered_at_kill} of {STEPS} points delivered)"

@@ -555,19 +555,18 @@ impl Dispatcher {
             self.pending.push_front(item);
         }
         if self.verify.contains(&run) && metrics > 0 {
-            match self.drop_already_delivered(run, run_id, taken) {
-                Ok(rest) => taken = rest,
-                Err((rest, Failure::Retryable(r))) => {
-                    self.requeue_front(rest);
+            match self.drop_already_delivered(run, run_id, &mut taken) {
+                Ok(()) => {}
+                Err(Failure::Retryable(r)) => {
+                    self.requeue_front(taken);
                     self.retry_later(r);
                     return;
                 }
-                Err((rest, Failure::Rejected(e))) => {
+                Err(Failure::Rejected(e)) => {
                     // The history cannot be read (an old server?): send, at the risk of
                     // duplicates, rather than hold the records forever.
                     tracing::warn!(target: "monitor::mlflow", "cannot check which points of run {run_id} the server has ({e}); resending them");
                     self.verify.remove(&run);
-                    taken = rest;
                 }
             }
             if taken.is_empty() {
@@ -613,18 +612,18 @@ impl Dispatcher {
     }
 
     /// Settles the metric points of `taken` that the server already has (same key, step,
-    /// timestamp and value) and returns the others. A run stays under check until a batch
-    /// finds none: the points it may have are the oldest unacknowledged ones.
-    #[allow(clippy::type_complexity)]
+    /// timestamp and value) and leaves the others. A run stays under check until a batch
+    /// finds none: the points it may have are the oldest unacknowledged ones. On an error,
+    /// `taken` is left as it was.
     fn drop_already_delivered(
         &mut self,
         run: RunKey,
         run_id: &str,
-        taken: Vec<Pending>,
-    ) -> std::result::Result<Vec<Pending>, (Vec<Pending>, Failure)> {
+        taken: &mut Vec<Pending>,
+    ) -> std::result::Result<(), Failure> {
         let Backend::Server(client) = &self.backend else {
             self.verify.remove(&run);
-            return Ok(taken);
+            return Ok(());
         };
         let mut keys: Vec<&str> = taken
             .iter()
@@ -643,20 +642,22 @@ impl Dispatcher {
                         .into_iter()
                         .map(|m| (m.key, m.step, m.timestamp, value_bits(m.value))),
                 ),
-                Err(f) => return Err((taken, f)),
+                Err(f) => return Err(f),
             }
         }
-        let (present, rest): (Vec<Pending>, Vec<Pending>) = taken.into_iter().partition(|p| {
-            matches!(&p.op, Op::Metric { key, value, timestamp, step, .. }
+        let (present, rest): (Vec<Pending>, Vec<Pending>) =
+            std::mem::take(taken).into_iter().partition(|p| {
+                matches!(&p.op, Op::Metric { key, value, timestamp, step, .. }
                 if on_server.contains(&(key.clone(), *step, *timestamp, value_bits(*value))))
-        });
+            });
         if present.is_empty() {
             self.verify.remove(&run);
         } else {
             tracing::info!(target: "monitor::mlflow", "{} metric points of run {run_id} were already on the server; not sending them again", present.len());
             self.delivered(present);
         }
-        Ok(rest)
+        *taken = rest;
+        Ok(())
     }
 
     fn requeue_front(&mut self, items: Vec<Pending>) {
