@@ -272,10 +272,12 @@ fn a_hanging_server_is_cut_off_by_the_request_timeout_and_records_wait_on_disk()
     let tracker = MlflowTracker::new(config(&server.uri, spool.path())).unwrap();
     let report = tracker.flush();
     assert!(report.is_complete(), "{report}");
+    assert_eq!(
+        server.steps(),
+        (0..STEPS).collect::<Vec<_>>(),
+        "each point once"
+    );
     let seen = server.seen.lock().unwrap();
-    let mut steps: Vec<i64> = seen.metrics.iter().map(|(s, _)| *s).collect();
-    steps.sort_unstable();
-    assert_eq!(steps, (0..STEPS).collect::<Vec<_>>(), "each point once");
     assert!(seen
         .requests
         .iter()
@@ -430,4 +432,27 @@ fn the_user_tag_falls_back_to_the_account_name() {
         .unwrap()
         .iter()
         .any(|t| t["key"] == "mlflow.user" && t["value"] == account.as_str()));
+}
+
+#[test]
+fn a_lost_create_answer_makes_no_second_run() {
+    // Experiment lookup, run lookup, then a create that the server applies but whose
+    // answer never arrives.
+    let server = FakeServer::start(vec![Fault::Pass, Fault::Pass, Fault::DropAnswer]);
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = MlflowTracker::new(config(&server.uri, spool.path())).unwrap();
+    let run = tracker.start_in("exp", "once").unwrap();
+    for step in 0..100 {
+        run.log_metric_at("m", step as f64, step).unwrap();
+    }
+    assert_eq!(run.run_id().unwrap(), "fake-run");
+    drop(run);
+    let report = tracker.flush();
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(
+        server.count("POST /api/2.0/mlflow/runs/create"),
+        1,
+        "no ghost run"
+    );
+    assert_eq!(server.steps(), (0..100).collect::<Vec<_>>());
 }

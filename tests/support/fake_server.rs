@@ -15,6 +15,11 @@ pub enum Fault {
     RetryAfter(u16, u32),
     Hang(Duration),
     Reset,
+    /// Behaves, then closes the connection without answering (the request took effect but
+    /// its answer was lost).
+    DropAnswer,
+    /// Behaves (a placeholder to put faults on later requests).
+    Pass,
 }
 
 #[derive(Default)]
@@ -23,6 +28,33 @@ pub struct Seen {
     /// When each request arrived, in the order of `requests`.
     pub times: Vec<std::time::Instant>,
     pub metrics: Vec<(i64, f64)>,
+    /// The `monitor.run_key` tags of the runs created.
+    pub run_keys: Vec<String>,
+}
+
+impl FakeServer {
+    /// The steps of the metric points received, sorted.
+    pub fn steps(&self) -> Vec<i64> {
+        let mut steps: Vec<i64> = self
+            .seen
+            .lock()
+            .unwrap()
+            .metrics
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        steps.sort_unstable();
+        steps
+    }
+
+    /// How many requests went to an endpoint (`"POST /api/2.0/mlflow/runs/create"`).
+    pub fn count(&self, request: &str) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.requests
+            .iter()
+            .filter(|(r, _, _)| r.starts_with(request))
+            .count()
+    }
 }
 
 pub struct FakeServer {
@@ -107,11 +139,15 @@ fn serve(
                 return Ok(());
             }
             Some(Fault::Reset) => return Ok(()),
+            Some(Fault::DropAnswer) => {
+                answer(&path, &body, seen);
+                return Ok(());
+            }
             Some(Fault::Status(code)) => (
                 code,
                 json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"}),
             ),
-            None => answer(&path, &body, seen),
+            None | Some(Fault::Pass) => answer(&path, &body, seen),
         };
         let text = reply.to_string();
         write!(
@@ -123,6 +159,11 @@ fn serve(
     }
 }
 
+fn fake_run() -> Value {
+    json!({"run_id": "fake-run", "experiment_id": "1", "status": "RUNNING",
+        "artifact_uri": "mlflow-artifacts:/1/fake-run/artifacts"})
+}
+
 fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
     let path = path.split('?').next().unwrap_or_default();
     match path {
@@ -130,11 +171,36 @@ fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
             200,
             json!({"experiment": {"experiment_id": "1", "name": "x", "lifecycle_stage": "active"}}),
         ),
-        "/api/2.0/mlflow/runs/create" => (
-            200,
-            json!({"run": {"info": {"run_id": "fake-run", "experiment_id": "1", "status": "RUNNING",
-                "artifact_uri": "mlflow-artifacts:/1/fake-run/artifacts"}}}),
-        ),
+        "/api/2.0/mlflow/runs/create" => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let key = v["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["key"] == "monitor.run_key");
+            if let Some(key) = key {
+                seen.lock()
+                    .unwrap()
+                    .run_keys
+                    .push(key["value"].as_str().unwrap().to_owned());
+            }
+            (200, json!({"run": {"info": fake_run()}}))
+        }
+        "/api/2.0/mlflow/runs/search" => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let filter = v["filter"].as_str().unwrap_or_default();
+            let known = seen
+                .lock()
+                .unwrap()
+                .run_keys
+                .iter()
+                .any(|k| filter.contains(k.as_str()));
+            if known {
+                (200, json!({"runs": [{"info": fake_run()}]}))
+            } else {
+                (200, json!({}))
+            }
+        }
         "/api/2.0/mlflow/runs/log-batch" => {
             let v: Value = serde_json::from_str(body).unwrap();
             let mut s = seen.lock().unwrap();
