@@ -91,6 +91,14 @@ impl MlflowClient {
     }
 
     pub(crate) fn for_server(config: &MlflowConfig, base: String) -> Result<Self> {
+        // reqwest's blocking client must not be built on a runtime thread.
+        let prepared = Self::prepare(config, base)?;
+        outside_runtime(move || prepared.build())
+    }
+
+    /// Checks the settings and prepares a client without building it: building starts
+    /// `reqwest`'s own runtime, which the caller's thread may not allow.
+    pub(crate) fn prepare(config: &MlflowConfig, base: String) -> Result<PreparedClient> {
         let mut headers = HeaderMap::new();
         headers.insert(
             USER_AGENT,
@@ -142,11 +150,8 @@ impl MlflowClient {
             })?;
             builder = builder.identity(identity);
         }
-        // reqwest's blocking client must not be built on a runtime thread.
-        let http = outside_runtime(move || builder.build())
-            .map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
-        Ok(MlflowClient {
-            http,
+        Ok(PreparedClient {
+            builder,
             base,
             max_retries: config.max_retries,
             backoff_factor: config.backoff_factor,
@@ -670,6 +675,32 @@ impl MlflowClient {
                 .map(drop)
             }
         }
+    }
+}
+
+/// A checked client configuration, built into an [`MlflowClient`] on a thread where that is
+/// allowed (the delivery thread, or outside any async runtime).
+pub(crate) struct PreparedClient {
+    builder: reqwest::blocking::ClientBuilder,
+    base: String,
+    max_retries: u32,
+    backoff_factor: f64,
+    backoff_jitter: f64,
+}
+
+impl PreparedClient {
+    pub(crate) fn build(self) -> Result<MlflowClient> {
+        let http = self
+            .builder
+            .build()
+            .map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
+        Ok(MlflowClient {
+            http,
+            base: self.base,
+            max_retries: self.max_retries,
+            backoff_factor: self.backoff_factor,
+            backoff_jitter: self.backoff_jitter,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! does, and acknowledges in the journal what was delivered or refused.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,7 @@ use super::journal::Loc;
 use super::retry::{wait_before, Retry};
 use super::{error_chain, warn_loudly, wire_f64, Binding, Channel, Rejected, State};
 use crate::error::{Error, Result};
-use crate::mlflow::client::{Failure, MlflowClient, RUN_KEY_TAG};
+use crate::mlflow::client::{Failure, MlflowClient, PreparedClient, RUN_KEY_TAG};
 use crate::mlflow::config::{redact_uri, Destination, MlflowConfig};
 use crate::mlflow::local::LocalStore;
 use crate::mlflow::record::{ArtifactSource, Op, RunKey, RunStatus};
@@ -34,13 +35,28 @@ pub(crate) enum Backend {
     Local(LocalStore),
 }
 
-impl Backend {
+/// A backend with its settings checked, built on the dispatcher's own thread (building the
+/// HTTP client on the caller's thread would panic or block inside an async runtime).
+pub(crate) enum PreparedBackend {
+    Server(PreparedClient),
+    Local(PathBuf),
+}
+
+impl PreparedBackend {
+    /// Checks the settings (certificates, credentials); fails on a bad configuration.
     pub(crate) fn new(config: &MlflowConfig, dest: &Destination) -> Result<Self> {
         Ok(match dest {
             Destination::Server(base) => {
-                Backend::Server(MlflowClient::for_server(config, base.clone())?)
+                PreparedBackend::Server(MlflowClient::prepare(config, base.clone())?)
             }
-            Destination::Local(root) => Backend::Local(LocalStore::new(root.clone())),
+            Destination::Local(root) => PreparedBackend::Local(root.clone()),
+        })
+    }
+
+    fn build(self) -> Result<Backend> {
+        Ok(match self {
+            PreparedBackend::Server(client) => Backend::Server(client.build()?),
+            PreparedBackend::Local(root) => Backend::Local(LocalStore::new(root)),
         })
     }
 }
@@ -55,7 +71,10 @@ struct Pending {
 
 pub(crate) struct Dispatcher {
     ch: Arc<Channel>,
-    backend: Backend,
+    /// Built when the thread starts; `None` if that failed (every record is then refused
+    /// with the reason).
+    backend: Option<Backend>,
+    prepared: Option<PreparedBackend>,
     pending: VecDeque<Pending>,
     /// The journal holds records not read into `pending` yet.
     unread: bool,
@@ -80,6 +99,8 @@ pub(crate) struct Dispatcher {
     attempted: bool,
     user: String,
     source: String,
+    /// Why there is no backend.
+    unavailable: String,
 }
 
 /// The user MLflow's client records: `MLFLOW_TRACKING_USERNAME`, else the login name as
@@ -117,10 +138,11 @@ fn account_name() -> Option<String> {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(ch: Arc<Channel>, backend: Backend) -> Self {
+    pub(crate) fn new(ch: Arc<Channel>, prepared: PreparedBackend) -> Self {
         Dispatcher {
             ch,
-            backend,
+            backend: None,
+            prepared: Some(prepared),
             pending: VecDeque::new(),
             unread: false,
             experiments: HashMap::new(),
@@ -137,6 +159,7 @@ impl Dispatcher {
             attempted: false,
             user: current_user(),
             source: std::env::args().next().unwrap_or_default(),
+            unavailable: String::new(),
         }
     }
 
@@ -148,6 +171,18 @@ impl Dispatcher {
     }
 
     pub(crate) fn run(mut self) {
+        let mut unavailable = None;
+        match self.prepared.take().map(PreparedBackend::build) {
+            Some(Ok(backend)) => self.backend = Some(backend),
+            Some(Err(e)) => {
+                warn_loudly(&format!("mlflow records cannot be delivered: {e}"));
+                unavailable = Some(e.to_string());
+            }
+            None => {}
+        }
+        if let Some(why) = unavailable {
+            self.unavailable = format!("the HTTP client could not be built: {why}");
+        }
         {
             let mut journal = self.ch.journal.lock();
             let claimed = journal.claim_orphans();
@@ -263,6 +298,11 @@ impl Dispatcher {
 
     /// Sends one request built from the front of `pending`.
     fn step(&mut self) {
+        if self.backend.is_none() {
+            let items: Vec<Pending> = self.pending.drain(..).collect();
+            self.reject(items, self.unavailable.clone());
+            return;
+        }
         let Some(front) = self.pending.front() else {
             return;
         };
@@ -340,7 +380,7 @@ impl Dispatcher {
         if let Some(id) = self.experiments.get(name) {
             return Ok(id.clone());
         }
-        let id = match &mut self.backend {
+        let id = match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => c.try_experiment(name)?,
             Backend::Local(l) => l.experiment(name)?,
         };
@@ -367,7 +407,7 @@ impl Dispatcher {
             tags.push(("mlflow.parentRunId".into(), run_id));
         }
         tags.extend(extra.iter().cloned());
-        let (run_id, artifact_uri) = match &mut self.backend {
+        let (run_id, artifact_uri) = match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => {
                 // A create whose answer was lost, or one an earlier process made before it
                 // could say so, must not make a second run.
@@ -426,7 +466,7 @@ impl Dispatcher {
                 })
             })?,
         };
-        match &mut self.backend {
+        match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => c.try_upload(run_id, artifact_uri, path, bytes),
             Backend::Local(l) => l.upload(run_id, path, &bytes),
         }
@@ -438,7 +478,7 @@ impl Dispatcher {
         status: RunStatus,
         end_time: i64,
     ) -> std::result::Result<(), Failure> {
-        match &mut self.backend {
+        match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => {
                 let body =
                     json!({ "run_id": run_id, "status": status.as_str(), "end_time": end_time });
@@ -460,7 +500,7 @@ impl Dispatcher {
         body: &str,
     ) -> std::result::Result<(), Failure> {
         let exp_id = self.experiment_id(experiment)?;
-        match &mut self.backend {
+        match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => c
                 .send_with(
                     reqwest::Method::POST,
@@ -479,7 +519,7 @@ impl Dispatcher {
     }
 
     fn send_assessment(&mut self, trace_id: &str, body: &str) -> std::result::Result<(), Failure> {
-        match &mut self.backend {
+        match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => c
                 .send(
                     reqwest::Method::POST,
@@ -621,7 +661,7 @@ impl Dispatcher {
         run_id: &str,
         taken: &mut Vec<Pending>,
     ) -> std::result::Result<(), Failure> {
-        let Backend::Server(client) = &self.backend else {
+        let Some(Backend::Server(client)) = &self.backend else {
             self.verify.remove(&run);
             return Ok(());
         };
@@ -671,7 +711,7 @@ impl Dispatcher {
         run_id: &str,
         items: &[Pending],
     ) -> std::result::Result<(), Failure> {
-        match &mut self.backend {
+        match self.backend.as_mut().expect("checked in step") {
             Backend::Server(c) => {
                 let (mut metrics, mut params, mut tags) = (Vec::new(), Vec::new(), Vec::new());
                 for Pending { op, .. } in items {

@@ -202,7 +202,7 @@ impl Channel {
     /// Starts the writer and the dispatcher for `config`.
     pub(crate) fn start(config: MlflowConfig) -> Result<Arc<Channel>> {
         let dest = config.destination()?;
-        let backend = dispatch::Backend::new(&config, &dest)?;
+        let backend = dispatch::PreparedBackend::new(&config, &dest)?;
         let spool_dir = config.spool_directory(&dest);
         let channel = Arc::new(Channel {
             state: Mutex::new(State {
