@@ -38,7 +38,7 @@ pub(crate) enum Backend {
 /// A backend with its settings checked, built on the dispatcher's own thread (building the
 /// HTTP client on the caller's thread would panic or block inside an async runtime).
 pub(crate) enum PreparedBackend {
-    Server(PreparedClient),
+    Server(Box<PreparedClient>),
     Local(PathBuf),
 }
 
@@ -47,7 +47,7 @@ impl PreparedBackend {
     pub(crate) fn new(config: &MlflowConfig, dest: &Destination) -> Result<Self> {
         Ok(match dest {
             Destination::Server(base) => {
-                PreparedBackend::Server(MlflowClient::prepare(config, base.clone())?)
+                PreparedBackend::Server(Box::new(MlflowClient::prepare(config, base.clone())?))
             }
             Destination::Local(root) => PreparedBackend::Local(root.clone()),
         })
@@ -55,7 +55,7 @@ impl PreparedBackend {
 
     fn build(self) -> Result<Backend> {
         Ok(match self {
-            PreparedBackend::Server(client) => Backend::Server(client.build()?),
+            PreparedBackend::Server(client) => Backend::Server((*client).build()?),
             PreparedBackend::Local(root) => Backend::Local(LocalStore::new(root)),
         })
     }
