@@ -57,3 +57,28 @@ fn settings_come_from_mlflow_env_vars() {
         "{err}"
     );
 }
+
+#[test]
+fn no_config_type_prints_the_password_of_a_tracking_uri() {
+    let uri = "http://alice:uri-pw-secret@127.0.0.1:9/";
+    let config = MlflowConfig::default()
+        .tracking_uri(uri)
+        .max_retries(0)
+        .spool_dir(std::env::temp_dir().join("monitor-secret-test-spool"));
+    let tracker = monitor::MlflowTracker::new(config.clone()).unwrap();
+    let client = tracker.client().unwrap();
+    let error = client.get_run("nope").unwrap_err();
+    for (what, text) in [
+        ("MlflowConfig", format!("{config:?}")),
+        ("MlflowTracker", format!("{tracker:?}")),
+        ("MlflowTracker::config", format!("{:?}", tracker.config())),
+        ("MlflowClient", format!("{client:?}")),
+        ("error", format!("{error} {error:?}")),
+    ] {
+        assert!(!text.contains("uri-pw-secret"), "{what}: {text}");
+        assert!(
+            text.contains("127.0.0.1"),
+            "{what} still says where: {text}"
+        );
+    }
+}

@@ -153,3 +153,62 @@ fn a_local_store_is_pushed_to_a_server_once() {
     assert!(again.pushed.is_empty(), "{again:?}");
     assert_eq!(again.skipped.len(), 2);
 }
+
+#[test]
+fn traces_logged_to_a_local_store_are_pushed_with_their_run() {
+    let Some(uri) = server_uri() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let exp = unique("local-traces");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let trace = format!("{:032x}", u128::from(now) << 8 | 7);
+    let entry: monitor::TraceEntry = serde_json::from_value(json!({
+        "module": "agent.run", "trace_id": trace, "span_id": "00000000000000a1",
+        "start_time_unix_nano": now, "duration_ns": 2_000_000, "status": "success", "thread": "main",
+        "inputs": {"question": "2+2?"}, "outputs": "4", "quality_score": 0.8}))
+    .unwrap();
+    let tracker = MlflowTracker::new(MlflowConfig::default().local_store(&root)).unwrap();
+    let run = tracker.start_in(&exp, "traced-locally").unwrap();
+    assert_eq!(run.log_traces(&[entry]).unwrap(), 1);
+    let local_id = run.run_id().unwrap();
+    run.end();
+    assert!(tracker.flush().is_complete());
+
+    let spool = tempfile::tempdir().unwrap();
+    let report = push_local_store(&root, &config(&uri, spool.path())).unwrap();
+    assert_eq!(report.trace_requests, 1, "{report:?}");
+    assert_eq!(
+        report.artifacts, 0,
+        "the kept traces are not artifacts: {report:?}"
+    );
+    let server_id = &report
+        .pushed
+        .iter()
+        .find(|(l, _)| *l == local_id)
+        .unwrap()
+        .1;
+
+    let rest = Rest::new(&uri);
+    let exp_id = rest.experiment_id(&exp);
+    let found = rest.post(
+        "/api/3.0/mlflow/traces/search",
+        &json!({"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp_id}}],
+                "filter": format!("attribute.run_id = '{server_id}'")}),
+    );
+    let traces = found["traces"].as_array().cloned().unwrap_or_default();
+    assert_eq!(traces.len(), 1, "{found}");
+    let got = rest.get(&format!("/api/3.0/mlflow/traces/tr-{trace}"));
+    let assessments = got["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        assessments
+            .iter()
+            .any(|a| a["assessment_name"] == "quality" && a["feedback"]["value"] == 0.8),
+        "{got}"
+    );
+}

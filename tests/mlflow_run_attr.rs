@@ -165,3 +165,34 @@ fn a_panic_ends_the_run_failed_and_keeps_unwinding() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["info"]["status"], "FAILED");
 }
+
+#[mlflow_run(name = "with-secrets", params(api_key, lr))]
+fn with_secrets(api_key: &str, lr: f64) {
+    let run = MlflowLogger::active().unwrap();
+    run.log_param("db_url", "postgres://bob:db-pw-secret@db.local/app")
+        .unwrap();
+    run.set_tag("auth_token", "tag-token-secret").unwrap();
+    let _ = (api_key, lr);
+}
+
+#[test]
+fn secret_params_and_credentials_never_reach_the_server() {
+    let Some((uri, exp)) = setup() else { return };
+    with_secrets("sk-attr-secret", 0.5);
+    assert!(monitor::mlflow_flush().is_complete());
+    let run = Rest::new(&uri).runs_named(&exp, "with-secrets").remove(0);
+    assert_eq!(
+        Rest::kv(&run, "params", "api_key").as_deref(),
+        Some("[redacted]")
+    );
+    assert_eq!(Rest::kv(&run, "params", "lr").as_deref(), Some("0.5"));
+    let db_url = Rest::kv(&run, "params", "db_url").unwrap();
+    assert!(
+        db_url.contains("db.local") && !db_url.contains("db-pw-secret"),
+        "{db_url}"
+    );
+    let everything = run.to_string();
+    for secret in ["sk-attr-secret", "db-pw-secret", "tag-token-secret"] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
+}

@@ -98,15 +98,33 @@ fn traces_show_in_the_trace_store_with_spans_and_quality() {
 }
 
 #[test]
-fn traces_need_a_server() {
+fn a_local_store_keeps_traces_with_their_run() {
     let dir = tempfile::tempdir().unwrap();
     let tracker =
         monitor::MlflowTracker::new(monitor::MlflowConfig::default().local_store(dir.path()))
             .unwrap();
     let run = tracker.start_in("exp", "local").unwrap();
-    let err = run.log_traces(&[]).unwrap_err();
-    assert!(
-        err.to_string().contains("traces need a tracking server"),
-        "{err}"
+    let e = entry(
+        json!({"module": "agent.run", "trace_id": "0000000000000000000000000000abcd",
+        "span_id": "00000000000000a1", "start_time_unix_nano": 1, "duration_ns": 5,
+        "status": "success", "thread": "main"}),
     );
+    assert_eq!(run.log_traces(&[e]).unwrap(), 1);
+    let id = run.run_id().unwrap();
+    run.end();
+    assert!(tracker.flush().is_complete());
+    let exp_dir = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join(&id).is_dir())
+        .expect("the run's directory");
+    let kept = exp_dir.join(&id).join("artifacts/.monitor-traces");
+    let files: Vec<String> = std::fs::read_dir(&kept)
+        .unwrap()
+        .flatten()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap())
+        .collect();
+    assert_eq!(files.len(), 1, "one OTLP request kept for push_local_store");
+    assert!(files[0].contains("resourceSpans") && files[0].contains("agent.run"));
 }

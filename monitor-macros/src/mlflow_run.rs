@@ -278,7 +278,7 @@ fn generate(args: Args, func: ItemFn) -> TokenStream {
             let #scope = #p::MlflowRunScope::start(#name, #experiment);
             #(#params)*
             let #result #ret_ty = #p::mlflow_in_run(#scope.handle(), async move #block).await;
-            #scope.finish(#outcome);
+            #scope.finish_async(#outcome).await;
             #result
         }
     } else {

@@ -11,14 +11,50 @@ use serde_json::{json, Value};
 #[derive(Clone, Copy, Debug)]
 pub enum Fault {
     Status(u16),
+    /// This status with a `Retry-After: <seconds>` header.
+    RetryAfter(u16, u32),
     Hang(Duration),
     Reset,
+    /// Behaves, then closes the connection without answering (the request took effect but
+    /// its answer was lost).
+    DropAnswer,
+    /// Behaves (a placeholder to put faults on later requests).
+    Pass,
 }
 
 #[derive(Default)]
 pub struct Seen {
     pub requests: Vec<(String, String, Option<String>)>, // method+path, body, authorization
+    /// When each request arrived, in the order of `requests`.
+    pub times: Vec<std::time::Instant>,
     pub metrics: Vec<(i64, f64)>,
+    /// The `monitor.run_key` tags of the runs created.
+    pub run_keys: Vec<String>,
+}
+
+impl FakeServer {
+    /// The steps of the metric points received, sorted.
+    pub fn steps(&self) -> Vec<i64> {
+        let mut steps: Vec<i64> = self
+            .seen
+            .lock()
+            .unwrap()
+            .metrics
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        steps.sort_unstable();
+        steps
+    }
+
+    /// How many requests went to an endpoint (`"POST /api/2.0/mlflow/runs/create"`).
+    pub fn count(&self, request: &str) -> usize {
+        let seen = self.seen.lock().unwrap();
+        seen.requests
+            .iter()
+            .filter(|(r, _, _)| r.starts_with(request))
+            .count()
+    }
 }
 
 pub struct FakeServer {
@@ -82,31 +118,50 @@ fn serve(
         let mut body = vec![0; len];
         reader.read_exact(&mut body)?;
         let body = String::from_utf8_lossy(&body).into_owned();
-        seen.lock()
-            .unwrap()
-            .requests
-            .push((format!("{method} {path}"), body.clone(), auth));
+        {
+            let mut s = seen.lock().unwrap();
+            s.requests
+                .push((format!("{method} {path}"), body.clone(), auth));
+            s.times.push(std::time::Instant::now());
+        }
         let fault = faults.lock().unwrap().pop_front();
+        let mut extra = String::new();
         let (status, reply) = match fault {
+            Some(Fault::RetryAfter(code, secs)) => {
+                extra = format!("Retry-After: {secs}\r\n");
+                (
+                    code,
+                    json!({"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}),
+                )
+            }
             Some(Fault::Hang(d)) => {
                 std::thread::sleep(d);
                 return Ok(());
             }
             Some(Fault::Reset) => return Ok(()),
+            Some(Fault::DropAnswer) => {
+                answer(&path, &body, seen);
+                return Ok(());
+            }
             Some(Fault::Status(code)) => (
                 code,
                 json!({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "try later"}),
             ),
-            None => answer(&path, &body, seen),
+            None | Some(Fault::Pass) => answer(&path, &body, seen),
         };
         let text = reply.to_string();
         write!(
             stream,
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{text}",
             text.len()
         )?;
         stream.flush()?;
     }
+}
+
+fn fake_run() -> Value {
+    json!({"run_id": "fake-run", "experiment_id": "1", "status": "RUNNING",
+        "artifact_uri": "mlflow-artifacts:/1/fake-run/artifacts"})
 }
 
 fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
@@ -116,11 +171,36 @@ fn answer(path: &str, body: &str, seen: &Mutex<Seen>) -> (u16, Value) {
             200,
             json!({"experiment": {"experiment_id": "1", "name": "x", "lifecycle_stage": "active"}}),
         ),
-        "/api/2.0/mlflow/runs/create" => (
-            200,
-            json!({"run": {"info": {"run_id": "fake-run", "experiment_id": "1", "status": "RUNNING",
-                "artifact_uri": "mlflow-artifacts:/1/fake-run/artifacts"}}}),
-        ),
+        "/api/2.0/mlflow/runs/create" => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let key = v["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["key"] == "monitor.run_key");
+            if let Some(key) = key {
+                seen.lock()
+                    .unwrap()
+                    .run_keys
+                    .push(key["value"].as_str().unwrap().to_owned());
+            }
+            (200, json!({"run": {"info": fake_run()}}))
+        }
+        "/api/2.0/mlflow/runs/search" => {
+            let v: Value = serde_json::from_str(body).unwrap();
+            let filter = v["filter"].as_str().unwrap_or_default();
+            let known = seen
+                .lock()
+                .unwrap()
+                .run_keys
+                .iter()
+                .any(|k| filter.contains(k.as_str()));
+            if known {
+                (200, json!({"runs": [{"info": fake_run()}]}))
+            } else {
+                (200, json!({}))
+            }
+        }
         "/api/2.0/mlflow/runs/log-batch" => {
             let v: Value = serde_json::from_str(body).unwrap();
             let mut s = seen.lock().unwrap();

@@ -73,6 +73,17 @@ pub fn tracker(uri: &str, spool: &Path) -> MlflowTracker {
     MlflowTracker::new(config(uri, spool)).expect("tracker")
 }
 
+/// The number of journal segments (`*.jsonl`) in a spool directory.
+pub fn spool_segments(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|f| f.path().extension().is_some_and(|e| e == "jsonl"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// Raw REST reads, independent of the crate's client.
 pub struct Rest {
     base: String,
@@ -127,23 +138,33 @@ impl Rest {
         self.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))["run"].clone()
     }
 
-    /// `(step, value)` of every point of a metric, sorted by step.
+    /// `(step, value)` of every point of a metric (all pages), sorted by step.
     pub fn history(&self, run_id: &str, key: &str) -> Vec<(i64, f64)> {
-        let v = self.get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key={key}&max_results=25000"));
-        let mut out: Vec<(i64, f64)> = v["metrics"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|m| {
-                        let value = match &m["value"] {
-                            Value::String(s) => s.parse().unwrap(),
-                            other => other.as_f64().unwrap(),
-                        };
-                        (m["step"].as_i64().unwrap_or(0), value)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut out: Vec<(i64, f64)> = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut path = format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key={key}&max_results=25000");
+            if !token.is_empty() {
+                path.push_str(&format!("&page_token={token}"));
+            }
+            let v = self.get(&path);
+            for m in v["metrics"].as_array().into_iter().flatten() {
+                let value = match &m["value"] {
+                    Value::String(s) => s.parse().unwrap(),
+                    other => other.as_f64().unwrap(),
+                };
+                out.push((m["step"].as_i64().unwrap_or(0), value));
+            }
+            match v["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() => {
+                    token = t
+                        .replace('=', "%3D")
+                        .replace('+', "%2B")
+                        .replace('/', "%2F")
+                }
+                _ => break,
+            }
+        }
         out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         out
     }

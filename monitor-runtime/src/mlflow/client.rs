@@ -10,19 +10,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::config::{Destination, MlflowAuth, MlflowConfig};
+use super::delivery::retry::{parse_retry_after, wait_before, Retry};
+use super::nonblocking::{outside_runtime, OffThread};
 use super::record::RunStatus;
 use crate::error::{Error, Result};
 
 /// HTTP statuses MLflow's client retries.
 const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
-/// The longest wait between two retries, as urllib3.
-const MAX_BACKOFF: f64 = 120.0;
+/// Retried statuses after which the server may already have applied the request.
+const MAYBE_APPLIED_STATUSES: [u16; 3] = [500, 502, 504];
 
 /// How a failed request should be treated.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// The server may accept it later (connect error, timeout, 408/429/5xx).
-    Retryable(Error),
+    Retryable(Retry),
     /// The server refused this request; resending it will not help.
     Rejected(Error),
 }
@@ -30,39 +32,26 @@ pub(crate) enum Failure {
 impl Failure {
     pub(crate) fn into_error(self) -> Error {
         match self {
-            Failure::Retryable(e) | Failure::Rejected(e) => e,
+            Failure::Retryable(r) => r.error,
+            Failure::Rejected(e) => e,
         }
     }
-}
-
-/// MLflow's wait before retry number `n` (1-based): none for the first, then
-/// `factor * 2^(n-1) + U(0, jitter)`, at most 120 s.
-pub(crate) fn backoff(n: u32, factor: f64, jitter: f64) -> Duration {
-    if n <= 1 {
-        return Duration::ZERO;
-    }
-    let base = (factor * f64::from(1u32 << (n - 1).min(20))).min(MAX_BACKOFF);
-    Duration::from_secs_f64((base + jitter * random_unit()).min(MAX_BACKOFF))
-}
-
-/// A number in `[0, 1)` from a cheap process-local generator (jitter only).
-fn random_unit() -> f64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A blocking client of one MLflow tracking server. Query calls ([`get_run`], [`search_runs`],
 /// registry calls) retry as MLflow's client does; logging goes through [`MlflowLogger`]
 /// instead, which never blocks.
+///
+/// Every method is safe to call inside a tokio runtime (the request then runs on a plain
+/// thread), but it waits for the answer. In async code use [`query`](MlflowClient::query),
+/// which does not block the executor:
+///
+/// ```no_run
+/// # async fn f(client: monitor_runtime::MlflowClient) -> monitor_runtime::Result<()> {
+/// let q = monitor_runtime::RunQuery::experiments(["skill-optimization"]);
+/// let runs = client.query(move |c| c.search_runs(&q)).await?;
+/// # Ok(()) }
+/// ```
 ///
 /// [`get_run`]: MlflowClient::get_run
 /// [`search_runs`]: MlflowClient::search_runs
@@ -102,6 +91,14 @@ impl MlflowClient {
     }
 
     pub(crate) fn for_server(config: &MlflowConfig, base: String) -> Result<Self> {
+        // reqwest's blocking client must not be built on a runtime thread.
+        let prepared = Self::prepare(config, base)?;
+        outside_runtime(move || prepared.build())
+    }
+
+    /// Checks the settings and prepares a client without building it: building starts
+    /// `reqwest`'s own runtime, which the caller's thread may not allow.
+    pub(crate) fn prepare(config: &MlflowConfig, base: String) -> Result<PreparedClient> {
         let mut headers = HeaderMap::new();
         headers.insert(
             USER_AGENT,
@@ -153,11 +150,8 @@ impl MlflowClient {
             })?;
             builder = builder.identity(identity);
         }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
-        Ok(MlflowClient {
-            http,
+        Ok(PreparedClient {
+            builder,
             base,
             max_retries: config.max_retries,
             backoff_factor: config.backoff_factor,
@@ -168,6 +162,17 @@ impl MlflowClient {
     /// The server's base URL.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// Runs blocking calls of this client on a helper thread and resolves with their
+    /// result: the non-blocking form of every query, for async code under any executor.
+    pub fn query<T, F>(&self, calls: F) -> OffThread<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&MlflowClient) -> T + Send + 'static,
+    {
+        let client = self.clone();
+        OffThread::spawn(move || calls(&client))
     }
 
     /// One attempt, no retry. `path` starts with `/`.
@@ -188,6 +193,16 @@ impl MlflowClient {
         body: Option<(&'static str, Vec<u8>)>,
         headers: &[(&'static str, String)],
     ) -> std::result::Result<Vec<u8>, Failure> {
+        outside_runtime(|| self.attempt(method, path, body, headers))
+    }
+
+    fn attempt(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        headers: &[(&'static str, String)],
+    ) -> std::result::Result<Vec<u8>, Failure> {
         let endpoint = path.split('?').next().unwrap_or(path).to_owned();
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         for (k, v) in headers {
@@ -199,19 +214,35 @@ impl MlflowClient {
         let resp = match req.send() {
             Ok(r) => r,
             Err(e) => {
-                return Err(Failure::Retryable(Error::MlflowHttp {
-                    endpoint,
-                    source: e.without_url(),
-                }))
+                // Refused or unreachable: nothing was sent. Anything else (a timeout while
+                // waiting for the answer) may have been applied.
+                let maybe_applied = !e.is_connect();
+                return Err(Failure::Retryable(Retry {
+                    error: Error::MlflowHttp {
+                        endpoint,
+                        source: e.without_url(),
+                    },
+                    after: None,
+                    maybe_applied,
+                }));
             }
         };
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
         let bytes = match resp.bytes() {
             Ok(b) => b.to_vec(),
             Err(e) => {
-                return Err(Failure::Retryable(Error::MlflowHttp {
-                    endpoint,
-                    source: e.without_url(),
+                return Err(Failure::Retryable(Retry {
+                    error: Error::MlflowHttp {
+                        endpoint,
+                        source: e.without_url(),
+                    },
+                    after: None,
+                    maybe_applied: true,
                 }))
             }
         };
@@ -237,7 +268,11 @@ impl MlflowClient {
             message,
         };
         if RETRY_STATUSES.contains(&status) {
-            Err(Failure::Retryable(err))
+            Err(Failure::Retryable(Retry {
+                error: err,
+                after: retry_after,
+                maybe_applied: MAYBE_APPLIED_STATUSES.contains(&status),
+            }))
         } else {
             Err(Failure::Rejected(err))
         }
@@ -269,14 +304,19 @@ impl MlflowClient {
         loop {
             match self.send_json(method.clone(), path, body) {
                 Ok(v) => return Ok(v),
-                Err(Failure::Retryable(e)) if attempt < self.max_retries => {
+                Err(Failure::Retryable(r)) if attempt < self.max_retries => {
                     attempt += 1;
-                    tracing::debug!(target: "monitor::mlflow", "retry {attempt} of {path}: {e}");
-                    std::thread::sleep(backoff(attempt, self.backoff_factor, self.backoff_jitter));
+                    tracing::debug!(target: "monitor::mlflow", "retry {attempt} of {path}: {}", r.error);
+                    std::thread::sleep(self.wait(attempt, &r));
                 }
                 Err(f) => return Err(f.into_error()),
             }
         }
+    }
+
+    /// The wait before retry `attempt` after failure `r`.
+    fn wait(&self, attempt: u32, r: &Retry) -> Duration {
+        wait_before(attempt, self.backoff_factor, self.backoff_jitter, r.after)
     }
 
     fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
@@ -397,9 +437,9 @@ impl MlflowClient {
         loop {
             match self.send(Method::GET, &url, None) {
                 Ok(b) => return Ok(b),
-                Err(Failure::Retryable(_)) if attempt < self.max_retries => {
+                Err(Failure::Retryable(r)) if attempt < self.max_retries => {
                     attempt += 1;
-                    std::thread::sleep(backoff(attempt, self.backoff_factor, self.backoff_jitter));
+                    std::thread::sleep(self.wait(attempt, &r));
                 }
                 Err(f) => return Err(f.into_error()),
             }
@@ -537,12 +577,66 @@ impl MlflowClient {
                 if error_code == "RESOURCE_ALREADY_EXISTS" =>
             {
                 get(self)?.ok_or_else(|| {
-                    Failure::Retryable(Error::Mlflow(format!(
+                    Failure::Retryable(Retry::not_applied(Error::Mlflow(format!(
                         "experiment {name:?} not readable yet"
-                    )))
+                    ))))
                 })
             }
             Err(f) => Err(f),
+        }
+    }
+
+    /// The run created with client identity `run_key` in experiment `experiment_id`, if
+    /// one was (a create whose answer was lost, or a replay of a run created earlier).
+    pub(crate) fn try_find_run(
+        &self,
+        experiment_id: &str,
+        run_key: &str,
+    ) -> std::result::Result<Option<(String, String)>, Failure> {
+        let body = json!({
+            "experiment_ids": [experiment_id],
+            "filter": format!("tags.`{RUN_KEY_TAG}` = '{run_key}'"),
+            "max_results": 1,
+            "run_view_type": "ALL",
+        });
+        let v = self.send_json(Method::POST, "/api/2.0/mlflow/runs/search", Some(&body))?;
+        Ok(v["runs"]
+            .as_array()
+            .and_then(|runs| runs.first())
+            .map(|run| {
+                (
+                    str_field(&run["info"], "run_id"),
+                    str_field(&run["info"], "artifact_uri"),
+                )
+            }))
+    }
+
+    /// Every point of metric `key` of a run (one attempt per page).
+    pub(crate) fn try_metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+    ) -> std::result::Result<Vec<Metric>, Failure> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut path = format!(
+                "/api/2.0/mlflow/metrics/get-history?run_id={}&metric_key={}&max_results=25000",
+                percent_encode(run_id, false),
+                percent_encode(key, false)
+            );
+            if !token.is_empty() {
+                path.push_str("&page_token=");
+                path.push_str(&percent_encode(&token, false));
+            }
+            let v = self.send_json(Method::GET, &path, None)?;
+            out.extend(
+                serde_json::from_value::<Vec<Metric>>(v["metrics"].clone()).unwrap_or_default(),
+            );
+            match v["next_page_token"].as_str() {
+                Some(t) if !t.is_empty() => token = t.to_owned(),
+                _ => return Ok(out),
+            }
         }
     }
 
@@ -583,6 +677,35 @@ impl MlflowClient {
         }
     }
 }
+
+/// A checked client configuration, built into an [`MlflowClient`] on a thread where that is
+/// allowed (the delivery thread, or outside any async runtime).
+pub(crate) struct PreparedClient {
+    builder: reqwest::blocking::ClientBuilder,
+    base: String,
+    max_retries: u32,
+    backoff_factor: f64,
+    backoff_jitter: f64,
+}
+
+impl PreparedClient {
+    pub(crate) fn build(self) -> Result<MlflowClient> {
+        let http = self
+            .builder
+            .build()
+            .map_err(|e| Error::Mlflow(format!("cannot build the HTTP client: {e}")))?;
+        Ok(MlflowClient {
+            http,
+            base: self.base,
+            max_retries: self.max_retries,
+            backoff_factor: self.backoff_factor,
+            backoff_jitter: self.backoff_jitter,
+        })
+    }
+}
+
+/// The run tag holding the client's identity of a run, so that a create is never repeated.
+pub(crate) const RUN_KEY_TAG: &str = "monitor.run_key";
 
 /// `/api/2.0/mlflow-artifacts/artifacts/<exp>/<run>/artifacts/<path>` for a proxied run.
 fn artifact_url(artifact_uri: &str, path: &str) -> Option<String> {
@@ -867,15 +990,5 @@ mod tests {
         assert!(artifact_url("/srv/mlruns/1/abc/artifacts", "x").is_none());
         assert_eq!(base64_encode(b"u:p"), "dTpw");
         assert_eq!(base64_encode(b"ab"), "YWI=");
-    }
-
-    #[test]
-    fn backoff_follows_mlflow() {
-        assert_eq!(backoff(1, 2.0, 0.0), Duration::ZERO);
-        assert_eq!(backoff(2, 2.0, 0.0), Duration::from_secs(4));
-        assert_eq!(backoff(3, 2.0, 0.0), Duration::from_secs(8));
-        assert_eq!(backoff(9, 2.0, 1.0), Duration::from_secs(120));
-        let j = backoff(2, 1.0, 1.0);
-        assert!(j >= Duration::from_secs(2) && j < Duration::from_secs(3));
     }
 }

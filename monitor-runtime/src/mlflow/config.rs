@@ -39,12 +39,21 @@ impl fmt::Debug for MlflowAuth {
 }
 
 /// Where runs are written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Destination {
     /// An MLflow tracking server, base URL without a trailing `/`.
     Server(String),
     /// MLflow's on-disk FileStore layout under this directory.
     Local(PathBuf),
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Destination::Server(base) => f.debug_tuple("Server").field(&redact_uri(base)).finish(),
+            Destination::Local(path) => f.debug_tuple("Local").field(path).finish(),
+        }
+    }
 }
 
 /// Settings of the MLflow client. [`MlflowConfig::from_env`] reads the same environment
@@ -72,9 +81,12 @@ pub(crate) enum Destination {
 /// | `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR` | backoff `factor * 2^(n-1)` seconds, capped at 120 | 2 |
 /// | `MLFLOW_HTTP_REQUEST_BACKOFF_JITTER` | up to this many seconds added to each wait | 1.0 |
 /// | `MLFLOW_HTTP_REQUEST_TIMEOUT` | seconds per request | 120 |
-/// | `MONITOR_MLFLOW_SPOOL_DIR` | where undeliverable records wait on disk | `<local store>/.monitor-spool`, or `~/.cache/monitor-mlflow-spool/<server>` |
+/// | `MONITOR_MLFLOW_SPOOL_DIR` | the spool: where records wait on disk until delivered | `~/.cache/monitor-mlflow-spool/<server or local store path>` |
 /// | `MONITOR_MLFLOW_FLUSH_TIMEOUT` | seconds `flush` and the end of the last run wait | 30 |
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output never shows a password, whether in the auth settings or inside the
+/// tracking URI (`http://user:password@host`).
+#[derive(Clone)]
 pub struct MlflowConfig {
     pub(crate) tracking_uri: Option<String>,
     pub(crate) experiment_name: Option<String>,
@@ -89,6 +101,29 @@ pub struct MlflowConfig {
     pub(crate) spool_dir: Option<PathBuf>,
     pub(crate) flush_timeout: Duration,
     pub(crate) max_in_memory: usize,
+}
+
+impl fmt::Debug for MlflowConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MlflowConfig")
+            .field(
+                "tracking_uri",
+                &self.tracking_uri.as_deref().map(redact_uri),
+            )
+            .field("experiment_name", &self.experiment_name)
+            .field("auth", &self.auth)
+            .field("insecure_tls", &self.insecure_tls)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("client_cert", &self.client_cert)
+            .field("max_retries", &self.max_retries)
+            .field("backoff_factor", &self.backoff_factor)
+            .field("backoff_jitter", &self.backoff_jitter)
+            .field("timeout", &self.timeout)
+            .field("spool_dir", &self.spool_dir)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("max_in_memory", &self.max_in_memory)
+            .finish()
+    }
 }
 
 impl Default for MlflowConfig {
@@ -258,7 +293,11 @@ impl MlflowConfig {
         self
     }
 
-    /// Records kept in memory while the server is unreachable before they move to the spool.
+    /// Records kept in memory when the spool cannot be written (a full disk); past this
+    /// many, new records are dropped and counted in [`FlushReport::dropped`]. Also bounds
+    /// what delivery reads from the spool at a time.
+    ///
+    /// [`FlushReport::dropped`]: crate::FlushReport::dropped
     pub fn max_in_memory(mut self, records: usize) -> Self {
         self.max_in_memory = records.max(1);
         self
@@ -300,23 +339,24 @@ impl MlflowConfig {
         if let Some(dir) = &self.spool_dir {
             return dir.clone();
         }
-        match dest {
-            Destination::Local(root) => root.join(".monitor-spool"),
-            // One directory per server: records left by a process that died go to the
-            // server they were meant for.
-            Destination::Server(base) => cache_dir().join("monitor-mlflow-spool").join(
-                redact_uri(base)
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect::<String>(),
-            ),
-        }
+        // One directory per destination: records left by a process that died go where they
+        // were meant for. Never inside a local store, whose every directory MLflow reads as an
+        // experiment.
+        let name = match dest {
+            Destination::Local(root) => format!("local{}", root.display()),
+            Destination::Server(base) => redact_uri(base),
+        };
+        cache_dir().join("monitor-mlflow-spool").join(
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>(),
+        )
     }
 }
 
@@ -339,14 +379,10 @@ fn absolute(path: PathBuf) -> PathBuf {
     }
 }
 
-/// The URI with any `user:password@` removed, for messages.
+/// The URI with the credentials of any `user:password@` (and secret query parameters)
+/// masked, for messages and `Debug`.
 pub(crate) fn redact_uri(uri: &str) -> String {
-    match (uri.find("://"), uri.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}<redacted>@{}", &uri[..scheme + 3], &uri[at + 1..])
-        }
-        _ => uri.to_owned(),
-    }
+    crate::capture::mask_url_credentials(uri).into_owned()
 }
 
 #[cfg(test)]
@@ -361,10 +397,15 @@ mod tests {
         };
         assert!(!format!("{auth:?}").contains("hunter2"));
         assert!(!format!("{:?}", MlflowAuth::Bearer("tok-123".into())).contains("tok-123"));
-        assert_eq!(
-            redact_uri("http://u:p@host:5000"),
-            "http://<redacted>@host:5000"
+        let masked = redact_uri("http://u:hunter3@host:5000");
+        assert!(
+            !masked.contains("hunter3") && masked.contains("host:5000"),
+            "{masked}"
         );
+        let config = MlflowConfig::default().tracking_uri("https://alice:hunter4@mlflow.example");
+        assert!(!format!("{config:?}").contains("hunter4"));
+        let dest = config.destination().unwrap();
+        assert!(!format!("{dest:?}").contains("hunter4"));
     }
 
     #[test]

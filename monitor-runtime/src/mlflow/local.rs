@@ -28,7 +28,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn retryable(e: Error) -> Failure {
-    Failure::Retryable(e)
+    Failure::Retryable(super::delivery::retry::Retry::not_applied(e))
 }
 
 /// A YAML single-quoted scalar.
@@ -346,6 +346,21 @@ impl RunMeta {
 }
 
 /// Files under `dir`, as `/`-joined paths relative to it; `/` in keys makes nested dirs.
+/// One request with MLflow's default retries.
+fn retrying<T>(mut attempt: impl FnMut() -> std::result::Result<T, Failure>) -> Result<T> {
+    let mut n = 0;
+    loop {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(Failure::Retryable(r)) if n < 7 => {
+                n += 1;
+                std::thread::sleep(super::delivery::retry::wait_before(n, 2.0, 1.0, r.after));
+            }
+            Err(f) => return Err(f.into_error()),
+        }
+    }
+}
+
 fn walk(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![(String::new(), dir.to_owned())];
@@ -384,7 +399,13 @@ pub struct PushReport {
     pub metric_points: usize,
     /// Artifact files uploaded.
     pub artifacts: usize,
+    /// OTLP requests of spans sent to the server's trace store (kept by `log_traces`).
+    pub trace_requests: usize,
 }
+
+/// The artifact folder of a local run where `log_traces` keeps spans (OTLP/JSON requests)
+/// and quality assessments until [`push_local_store`] sends them to a server.
+pub(crate) const LOCAL_TRACES_DIR: &str = ".monitor-traces";
 
 /// Sends every run of the local store at `store` (a `./mlruns` directory) to the tracking
 /// server of `config`: experiments by name, runs with their status, times, params, full
@@ -477,7 +498,7 @@ fn push_run(
             let value: f64 = f[1].parse().unwrap_or(f64::NAN);
             metrics.push(json!({
                 "key": key,
-                "value": super::worker::wire_f64(value),
+                "value": super::delivery::wire_f64(value),
                 "timestamp": f[0].parse::<i64>().unwrap_or(0),
                 "step": f.get(2).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0),
             }));
@@ -501,20 +522,45 @@ fn push_run(
             Some(&body),
         )?;
     }
+    let mut traces = Vec::new();
     for (rel, path) in walk(&dir.join("artifacts")) {
         let bytes = fs::read(&path).map_err(io(&path))?;
-        let mut attempt = 0;
-        loop {
-            match client.try_upload(&run_id, &artifact_uri, &rel, bytes.clone()) {
-                Ok(()) => break,
-                Err(Failure::Retryable(_)) if attempt < 7 => {
-                    attempt += 1;
-                    std::thread::sleep(super::client::backoff(attempt, 2.0, 1.0));
-                }
-                Err(f) => return Err(f.into_error()),
-            }
+        if rel.starts_with(&format!("{LOCAL_TRACES_DIR}/")) {
+            traces.push((rel, bytes));
+            continue;
         }
+        retrying(|| client.try_upload(&run_id, &artifact_uri, &rel, bytes.clone()))?;
         report.artifacts += 1;
+    }
+    // Spans first, so the traces exist when their assessments arrive.
+    traces.sort_by_key(|(rel, _)| !rel.contains("/spans-"));
+    for (rel, bytes) in traces {
+        if rel.contains("/spans-") {
+            let headers = [
+                ("x-mlflow-experiment-id", exp_id.to_owned()),
+                ("x-mlflow-run-id", run_id.clone()),
+            ];
+            retrying(|| {
+                client.send_with(
+                    reqwest::Method::POST,
+                    "/v1/traces",
+                    Some(("application/json", bytes.clone())),
+                    &headers,
+                )
+            })?;
+            report.trace_requests += 1;
+        } else {
+            let body: serde_json::Value = serde_json::from_slice(&bytes)?;
+            let trace_id = body["assessment"]["trace_id"].as_str().unwrap_or_default();
+            let path = format!("/api/3.0/mlflow/traces/{trace_id}/assessments");
+            retrying(|| {
+                client.send(
+                    reqwest::Method::POST,
+                    &path,
+                    Some(("application/json", bytes.clone())),
+                )
+            })?;
+        }
     }
     client.update_run(&run_id, meta.status, meta.end_time)?;
     report.pushed.push((meta.run_id, run_id));

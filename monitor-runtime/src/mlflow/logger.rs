@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use super::client::{MlflowClient, ModelVersion};
 use super::config::{Destination, MlflowConfig};
+use super::delivery::{Binding, Channel, FlushReport};
+use super::nonblocking::{in_async_runtime, OffThread};
 use super::record::{now_ms, ArtifactSource, Op, RunKey, RunStatus};
 use super::validate;
-use super::worker::{Binding, Channel, FlushReport};
 use crate::error::{Error, Result};
 use crate::tracer::ExecutionTracer;
 
@@ -61,13 +62,26 @@ fn channel() -> Result<Arc<Channel>> {
     Ok(ch)
 }
 
-/// Waits until every record logged so far is delivered, refused, or saved on disk, for
-/// at most the configured flush timeout (`MONITOR_MLFLOW_FLUSH_TIMEOUT`, default 30 s).
+/// Waits until every record logged so far is delivered or refused, for at most the
+/// configured flush timeout (`MONITOR_MLFLOW_FLUSH_TIMEOUT`, default 30 s), or until
+/// delivery fails (records then wait on disk). In async code use [`mlflow_flush_async`].
 pub fn mlflow_flush() -> FlushReport {
     match CHANNEL.lock().clone() {
-        Some(ch) => ch.flush(ch.config.flush_timeout, false),
+        Some(ch) => ch.flush(ch.config.flush_timeout),
         None => FlushReport::default(),
     }
+}
+
+/// [`mlflow_flush`] for async code: waits on a helper thread, never on the executor.
+///
+/// ```no_run
+/// # async fn f() {
+/// let report = monitor_runtime::mlflow_flush_async().await;
+/// assert!(report.is_complete(), "{report}");
+/// # }
+/// ```
+pub fn mlflow_flush_async() -> OffThread<FlushReport> {
+    OffThread::spawn(mlflow_flush)
 }
 
 /// Call before the process exits: flushes within the flush timeout, moves whatever is
@@ -81,7 +95,7 @@ pub fn mlflow_shutdown() -> FlushReport {
 }
 
 fn exit_flush(ch: &Channel) -> FlushReport {
-    let report = ch.flush(ch.config.flush_timeout, true);
+    let report = ch.flush(ch.config.flush_timeout);
     if !report.rejected.is_empty() || report.spooled > 0 || report.in_memory > 0 {
         let msg = format!("mlflow records not delivered: {report}");
         tracing::warn!(target: "monitor::mlflow", "{msg}");
@@ -143,10 +157,18 @@ impl MlflowTracker {
     /// Waits (at most the flush timeout) until everything logged so far is delivered,
     /// refused or on disk, and says what was not delivered.
     pub fn flush(&self) -> FlushReport {
-        self.channel.flush(self.channel.config.flush_timeout, false)
+        self.channel.flush(self.channel.config.flush_timeout)
     }
 
-    /// Like [`flush`](Self::flush), then moves anything still in memory to the spool.
+    /// [`flush`](Self::flush) for async code: waits on a helper thread, never on the
+    /// executor.
+    pub fn flush_async(&self) -> OffThread<FlushReport> {
+        let channel = self.channel.clone();
+        OffThread::spawn(move || channel.flush(channel.config.flush_timeout))
+    }
+
+    /// Like [`flush`](Self::flush), and warns about what was not delivered (it waits on
+    /// disk for the next process, or is listed in the report).
     pub fn shutdown(&self) -> FlushReport {
         exit_flush(&self.channel)
     }
@@ -305,9 +327,48 @@ impl MlflowLogger {
         self.finish(status);
     }
 
+    /// Ends the run as `FINISHED` from async code: the end is queued at once, and the
+    /// future waits (on a helper thread, never on the executor) until everything logged so
+    /// far is delivered, as the end of the last run does in sync code.
+    pub fn end_async(self) -> OffThread<FlushReport> {
+        self.end_with_async(RunStatus::Finished)
+    }
+
+    /// [`end_async`](Self::end_async) with `status`.
+    pub fn end_with_async(mut self, status: RunStatus) -> OffThread<FlushReport> {
+        self.queue_end(status);
+        let channel = self.run.inner.channel.clone();
+        OffThread::spawn(move || exit_flush(&channel))
+    }
+
+    /// Ends the run from async code; if it was the last open run, returns the future that
+    /// waits for delivery (what `#[mlflow_run]` on an `async fn` awaits).
+    pub(crate) fn end_if_last_async(mut self, status: RunStatus) -> Option<OffThread<FlushReport>> {
+        if self.queue_end(status) != Some(true) {
+            return None;
+        }
+        let channel = self.run.inner.channel.clone();
+        Some(OffThread::spawn(move || exit_flush(&channel)))
+    }
+
     fn finish(&mut self, status: RunStatus) {
+        // The last open run flushes, so a program that ends right after loses nothing; in
+        // async code that wait would block the executor, and the records are on disk
+        // already, so it is left to `end_async` / `mlflow_flush_async` or the next process.
+        if self.queue_end(status) == Some(true) {
+            if in_async_runtime() {
+                tracing::debug!(target: "monitor::mlflow", "the last run ended inside an async runtime; not waiting for delivery (await mlflow_flush_async() to wait)");
+            } else {
+                exit_flush(&self.run.inner.channel);
+            }
+        }
+    }
+
+    /// Queues the end of the run once: `None` if it was queued already, else whether this
+    /// was the last open run of its tracker.
+    fn queue_end(&mut self, status: RunStatus) -> Option<bool> {
         if std::mem::replace(&mut self.ended, true) {
-            return;
+            return None;
         }
         let inner = &self.run.inner;
         if !inner.ended.swap(true, Ordering::SeqCst) {
@@ -317,10 +378,7 @@ impl MlflowLogger {
                 end_time: now_ms(),
             });
         }
-        // The last open run flushes, so a program that ends right after loses nothing.
-        if inner.channel.active_runs.fetch_sub(1, Ordering::SeqCst) == 1 {
-            exit_flush(&inner.channel);
-        }
+        Some(inner.channel.active_runs.fetch_sub(1, Ordering::SeqCst) == 1)
     }
 }
 
@@ -419,8 +477,16 @@ impl MlflowRun {
         MlflowLogger::begin(Some(run_name.into()), None, Some(self))
     }
 
+    /// [`run_id`](Self::run_id) for async code: waits on a helper thread, never on the
+    /// executor.
+    pub fn run_id_async(&self) -> OffThread<Result<String>> {
+        let run = self.clone();
+        OffThread::spawn(move || run.run_id())
+    }
+
     /// The server's id of this run (the run's own id in the local store), waiting up to the
-    /// flush timeout for the worker to create it.
+    /// flush timeout for the worker to create it. In async code use
+    /// [`run_id_async`](Self::run_id_async).
     pub fn run_id(&self) -> Result<String> {
         let ch = &self.inner.channel;
         match ch.binding(self.key(), ch.config.flush_timeout) {
@@ -435,10 +501,14 @@ impl MlflowRun {
     }
 
     /// Logs a param. Logging the same value again is a no-op; another value is an error
-    /// (MLflow never changes a param) and the first value stays.
+    /// (MLflow never changes a param) and the first value stays. Values pass through the
+    /// same masking as captured inputs: a secret-named key (`api_key`, `password`, ...) is
+    /// logged as `[redacted]`, credentials inside URLs are masked, and the hook set with
+    /// `set_mask_hook` applies.
     pub fn log_param(&self, key: &str, value: impl std::fmt::Display) -> Result<()> {
         validate::check_key("param", key)?;
         let value = value.to_string();
+        let value = crate::capture::mask_text(key, &value).into_owned();
         validate::check_param_value(key, &value)?;
         {
             let mut params = self.inner.params.lock();
@@ -537,10 +607,12 @@ impl MlflowRun {
     }
 
     /// Sets a tag. Values over 8000 characters are truncated, with a warning, as the server
-    /// would store them.
+    /// would store them. Values are masked as params are (see [`log_param`](Self::log_param)).
     pub fn set_tag(&self, key: &str, value: impl std::fmt::Display) -> Result<()> {
         validate::check_key("tag", key)?;
-        let value = validate::truncate_tag_value(key, value.to_string());
+        let value = value.to_string();
+        let value = crate::capture::mask_text(key, &value).into_owned();
+        let value = validate::truncate_tag_value(key, value);
         self.push(Op::Tag {
             run: self.key(),
             key: key.to_owned(),
@@ -691,33 +763,51 @@ impl MlflowRun {
 
     /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
     /// to this run, so they show in the UI's Traces tab: one span per call with its inputs,
-    /// outputs, span type (attribute `mlflow.spanType` or `span_type`, default `CHAIN`), token usage and error; each
-    /// quality score becomes a `quality` assessment of its trace. Needs a tracking server (a
-    /// local store gets `traces/traces.json` from [`log_tracer`](Self::log_tracer) instead).
+    /// outputs, span type (attribute `mlflow.spanType` or `span_type`, default `CHAIN`), token
+    /// usage and error; each quality score becomes a `quality` assessment of its trace.
     /// Returns the number of spans queued.
+    ///
+    /// A local store keeps them with the run (under the artifact folder `.monitor-traces`,
+    /// as the OTLP requests a server would get), and [`push_local_store`] sends them to the
+    /// server's trace store with the run.
+    ///
+    /// [`push_local_store`]: crate::push_local_store
     pub fn log_traces(&self, entries: &[crate::entry::TraceEntry]) -> Result<usize> {
-        if let Destination::Local(p) = &self.inner.channel.dest {
-            return Err(Error::Mlflow(format!(
-                "traces need a tracking server; the local store {} gets them as an artifact with log_tracer",
-                p.display()
-            )));
-        }
         if entries.is_empty() {
             return Ok(0);
         }
+        let local = matches!(self.inner.channel.dest, Destination::Local(_));
+        let kept = |kind: &str, body: String| Op::Artifact {
+            run: self.key(),
+            path: format!(
+                "{}/{kind}-{:032x}.json",
+                super::local::LOCAL_TRACES_DIR,
+                uuid::Uuid::new_v4().as_u128()
+            ),
+            source: ArtifactSource::Text(body),
+        };
         let complete = super::otlp::with_missing_parents_as_roots(entries);
         for chunk in complete.chunks(500) {
-            self.push(Op::Otlp {
-                run: self.key(),
-                experiment: self.inner.experiment.clone(),
-                body: crate::otlp::otlp_request(chunk, "monitor").to_string(),
+            let body = crate::otlp::otlp_request(chunk, "monitor").to_string();
+            self.push(if local {
+                kept("spans", body)
+            } else {
+                Op::Otlp {
+                    run: self.key(),
+                    experiment: self.inner.experiment.clone(),
+                    body,
+                }
             });
         }
         for (trace_id, body) in super::otlp::assessments(entries) {
-            self.push(Op::Assessment {
-                run: self.key(),
-                trace_id,
-                body: body.to_string(),
+            self.push(if local {
+                kept("assessment", body.to_string())
+            } else {
+                Op::Assessment {
+                    run: self.key(),
+                    trace_id,
+                    body: body.to_string(),
+                }
             });
         }
         Ok(entries.len())
@@ -727,7 +817,14 @@ impl MlflowRun {
     /// at most the flush timeout, and says what was not delivered.
     pub fn flush(&self) -> FlushReport {
         let ch = &self.inner.channel;
-        ch.flush(ch.config.flush_timeout, false)
+        ch.flush(ch.config.flush_timeout)
+    }
+
+    /// [`flush`](Self::flush) for async code: waits on a helper thread, never on the
+    /// executor.
+    pub fn flush_async(&self) -> OffThread<FlushReport> {
+        let run = self.clone();
+        OffThread::spawn(move || run.flush())
     }
 
     /// Registers the artifacts under `artifact_path` of this run as a new version of the

@@ -70,6 +70,28 @@ impl MlflowRunScope {
     }
 }
 
+impl MlflowRunScope {
+    /// Ends the run of an `async fn` after its body returned: the end is queued at once,
+    /// and if it was the last open run, delivery is awaited without blocking the executor.
+    pub async fn finish_async(mut self, failed: Option<String>) {
+        let Some(logger) = self.logger.take() else {
+            return;
+        };
+        let status = match failed {
+            Some(message) => {
+                if !message.is_empty() {
+                    let _ = logger.set_tag("mlflow.note.content", format!("error: {message}"));
+                }
+                RunStatus::Failed
+            }
+            None => RunStatus::Finished,
+        };
+        if let Some(delivered) = logger.end_if_last_async(status) {
+            delivered.await;
+        }
+    }
+}
+
 impl Drop for MlflowRunScope {
     fn drop(&mut self) {
         if let Some(logger) = self.logger.take() {
