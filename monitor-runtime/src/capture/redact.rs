@@ -306,31 +306,31 @@ pub fn clear_mask_hook() {
 
 /// `true` while a user's rule is installed; lets callers skip work when it is not.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn has_mask_hook() -> bool {
     HOOK_SET.load(Ordering::Acquire)
 }
 
 /// The user's rule applied to one value; `None` when it keeps the value as it is.
-#[allow(dead_code)]
 pub(crate) fn apply_mask_hook(field: &str, text: &str) -> Option<String> {
     if !has_mask_hook() {
         return None;
     }
     let hook = HOOK.read().clone()?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(field, text))) {
-        Ok(replacement) => replacement,
-        Err(_) => Some(REDACTED.to_owned()),
-    }
+    super::isolate::isolated(|| hook(field, text)).unwrap_or_else(|_| Some(REDACTED.to_owned()))
 }
 
 /// One kept or sent string, with every rule applied: redacted whole when `field` is a
 /// secret name, credentials inside it masked, then the user's rule.
-#[allow(dead_code)]
 pub(crate) fn mask_text<'a>(field: &str, text: &'a str) -> Cow<'a, str> {
     if is_secret_name(field) {
         return Cow::Borrowed(REDACTED);
     }
+    mask_value(field, text)
+}
+
+/// [`mask_text`] for a value whose field name was already checked: credentials inside it
+/// masked, then the user's rule.
+pub(crate) fn mask_value<'a>(field: &str, text: &'a str) -> Cow<'a, str> {
     let masked = mask_url_credentials(text);
     match apply_mask_hook(field, &masked) {
         Some(replacement) => Cow::Owned(replacement),
