@@ -45,7 +45,9 @@ pub(crate) fn capturing() -> bool {
 
 /// Runs `f`, catching a panic: `Err` holds the panic's message, and the failure is counted.
 pub(crate) fn isolated<R>(f: impl FnOnce() -> R) -> Result<R, String> {
-    let was_capturing = CAPTURING.try_with(|flag| flag.replace(true)).unwrap_or(false);
+    let was_capturing = CAPTURING
+        .try_with(|flag| flag.replace(true))
+        .unwrap_or(false);
     let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         let message = crate::panic::payload_message(payload.as_ref());
         // The payload's own `Drop` is user code too: a panic there must not escape.

@@ -775,7 +775,8 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_while_writing_even_past_the_cap() {
-        let value = json!({"config": {"api_key": "sk-123456", "model": "m"}, "pad": "x".repeat(100)});
+        let value =
+            json!({"config": {"api_key": "sk-123456", "model": "m"}, "pad": "x".repeat(100)});
         let CapturedValue::Json(text) = capture_json(&value, 1000) else {
             panic!("expected complete JSON");
         };

@@ -140,7 +140,7 @@ impl CapturedValue {
         text::capture_debug(value, max_bytes)
     }
 
-/// The value as JSON: JSON text parsed back, text as a string, a truncated value as
+    /// The value as JSON: JSON text parsed back, text as a string, a truncated value as
     /// its preview followed by a `…[truncated: N bytes]` marker.
     pub fn to_value(&self) -> Value {
         match self {
@@ -233,6 +233,18 @@ pub(crate) fn push_attribute(
         keep_text("", &key, max_bytes)
     } else {
         key
+    };
+    // Values recorded with `record_attribute` were captured under the default cap, before
+    // the call's tracer was known.
+    let value = match value {
+        Value::String(mut text) => {
+            text::recap(&mut text, max_bytes);
+            Value::String(text)
+        }
+        Value::Array(_) | Value::Object(_) if max_bytes < DEFAULT_MAX_FIELD_BYTES => {
+            CapturedValue::json(&value, max_bytes).to_value()
+        }
+        other => other,
     };
     if let Some(slot) = attributes.iter_mut().find(|(k, _)| *k == key) {
         slot.1 = value;
