@@ -155,81 +155,111 @@ impl fmt::Write for TextSink {
     }
 }
 
-/// Tracks `Debug` text byte by byte: brackets (outside string literals) for the depth
-/// bound, and the last name before a `:` to hide secret fields' values.
+/// Tracks `Debug` text: brackets (outside string literals) for the depth bound, and at
+/// each `:` the name written just before it (an identifier or a string literal), to hide
+/// the value of a secret field or key. Only the few structural bytes are looked at.
 #[derive(Default)]
 struct FieldScanner {
     depth: usize,
     in_string: bool,
     escaped: bool,
-    /// The identifier or string literal just completed (up to 64 bytes), while only
-    /// whitespace followed it.
-    name: String,
-    name_complete: bool,
-    in_word: bool,
     /// A `:` followed a secret name; the next byte tells a field (`: `) from a path (`::`).
     colon_after_secret: bool,
     /// Inside a hidden value, which ends at this depth with `,` or a closing bracket.
     hiding_at: Option<usize>,
 }
 
-const MAX_NAME: usize = 64;
+/// Bytes that change the scanner's state.
+const fn structural() -> [bool; 256] {
+    let mut table = [false; 256];
+    let bytes = b"\"\\{}[]():,";
+    let mut index = 0;
+    while index < bytes.len() {
+        table[bytes[index] as usize] = true;
+        index += 1;
+    }
+    table
+}
+
+static STRUCTURAL: [bool; 256] = structural();
+
+/// Longest name looked at before a `:`.
+const MAX_NAME: usize = 128;
 
 impl FieldScanner {
     fn feed(&mut self, text: &str, sink: &mut TextSink) -> fmt::Result {
         let bytes = text.as_bytes();
-        // Kept bytes are copied in runs; hidden runs always start and end at ASCII bytes,
-        // so every run is valid UTF-8.
-        let mut run_start = 0;
+        // Kept bytes are copied in runs (`None` while a value is hidden); hidden runs start
+        // and end at ASCII bytes, so every run is valid UTF-8.
+        let mut run_start = if self.hiding_at.is_some() {
+            None
+        } else {
+            Some(0)
+        };
         for (at, &byte) in bytes.iter().enumerate() {
-            if sink.kept.len() + (at - run_start) > sink.limit {
-                break;
-            }
             if self.colon_after_secret {
                 self.colon_after_secret = false;
                 if byte != b':' {
-                    sink.push_kept(&text[run_start..at])?;
+                    if let Some(start) = run_start.take() {
+                        sink.push_kept(&text[start..at])?;
+                    }
                     sink.push_kept(" ")?;
                     sink.push_kept(REDACTED)?;
                     self.hiding_at = Some(self.depth);
-                    run_start = at;
                 }
             }
-            let keep = match self.hiding_at {
-                Some(base) => self.hidden_value_ends(byte, base),
-                None => true,
-            };
-            if !keep {
-                run_start = at + 1;
-            } else {
-                if self.hiding_at.take().is_some() {
-                    run_start = at;
+            if !STRUCTURAL[byte as usize] && !self.escaped {
+                continue;
+            }
+            if self.in_string {
+                self.track_string(byte);
+                continue;
+            }
+            if let Some(base) = self.hiding_at {
+                let ends = matches!(byte, b'}' | b']' | b')' | b',') && self.depth == base;
+                if !ends {
+                    self.track_brackets(byte);
+                    if self.depth > MAX_DEPTH {
+                        sink.stop = Stop::TooDeep;
+                        return Err(fmt::Error);
+                    }
+                    continue;
                 }
-                self.track(byte);
+                self.hiding_at = None;
+                run_start = Some(at);
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b':' => {
+                    if let Some(start) = run_start {
+                        sink.push_kept(&text[start..at])?;
+                        run_start = Some(at);
+                    }
+                    self.colon_after_secret = is_secret_name(name_before(&sink.kept));
+                }
+                _ => self.track_brackets(byte),
             }
             if self.depth > MAX_DEPTH {
-                sink.push_kept(&text[run_start..at])?;
+                if let Some(start) = run_start {
+                    sink.push_kept(&text[start..at])?;
+                }
                 sink.stop = Stop::TooDeep;
                 return Err(fmt::Error);
             }
         }
-        sink.push_kept(&text[run_start..])
+        match run_start {
+            Some(start) => sink.push_kept(&text[start..]),
+            None => Ok(()),
+        }
     }
 
-    /// Follows a byte of a hidden value; `true` at the `,` or closing bracket that ends it.
-    fn hidden_value_ends(&mut self, byte: u8, base: usize) -> bool {
-        if self.in_string {
-            self.track_string(byte);
-            return false;
-        }
+    fn track_brackets(&mut self, byte: u8) {
         match byte {
-            b'"' => self.in_string = true,
             b'{' | b'[' | b'(' => self.depth += 1,
-            b'}' | b']' | b')' | b',' if self.depth == base => return true,
-            b'}' | b']' | b')' => self.depth -= 1,
+            b'}' | b']' | b')' => self.depth = self.depth.saturating_sub(1),
+            b'"' => self.in_string = true,
             _ => {}
         }
-        false
     }
 
     fn track_string(&mut self, byte: u8) {
@@ -239,57 +269,32 @@ impl FieldScanner {
             self.escaped = true;
         } else if byte == b'"' {
             self.in_string = false;
-            self.name_complete = true;
-            return;
-        }
-        if self.name.len() < MAX_NAME {
-            self.name.push(byte as char);
         }
     }
+}
 
-    fn track(&mut self, byte: u8) {
-        if self.in_string {
-            self.track_string(byte);
-            return;
-        }
-        let is_word_byte = byte.is_ascii_alphanumeric() || byte == b'_';
-        if is_word_byte {
-            if !self.in_word {
-                self.name.clear();
-                self.in_word = true;
-                self.name_complete = false;
-            }
-            if self.name.len() < MAX_NAME {
-                self.name.push(byte as char);
-            }
-            return;
-        }
-        if self.in_word {
-            self.in_word = false;
-            self.name_complete = true;
-        }
-        match byte {
-            b'"' => {
-                self.in_string = true;
-                self.name.clear();
-                self.name_complete = false;
-            }
-            b':' => {
-                self.colon_after_secret = self.name_complete && is_secret_name(&self.name);
-                self.name_complete = false;
-            }
-            b'{' | b'[' | b'(' => {
-                self.depth += 1;
-                self.name_complete = false;
-            }
-            b'}' | b']' | b')' => {
-                self.depth = self.depth.saturating_sub(1);
-                self.name_complete = false;
-            }
-            _ if byte.is_ascii_whitespace() => {}
-            _ => self.name_complete = false,
-        }
+/// The name that ends `text` (trailing whitespace aside): a string literal's contents or
+/// an identifier; empty when there is none.
+fn name_before(text: &str) -> &str {
+    let text = text.trim_end();
+    let tail = &text[text.len() - prefix_at_most_from_end(text, MAX_NAME)..];
+    if let Some(quoted) = tail.strip_suffix('"') {
+        return quoted.rfind('"').map_or("", |open| &quoted[open + 1..]);
     }
+    let start = tail
+        .bytes()
+        .rposition(|byte| !(byte.is_ascii_alphanumeric() || byte == b'_'))
+        .map_or(0, |at| at + 1);
+    &tail[start..]
+}
+
+/// How many bytes at the end of `text`, at most `max`, start at a character boundary.
+fn prefix_at_most_from_end(text: &str, max: usize) -> usize {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text.len() - start
 }
 
 /// How writing into a sink ended.
