@@ -157,16 +157,6 @@ impl<'a, S: Serializer> Adapter<'a, S> {
         }
     }
 
-    fn compound<C>(&self, inner: C) -> Compound<'a, C> {
-        Compound {
-            inner,
-            sink: self.sink,
-            depth: self.depth + 1,
-            field: self.field,
-            key: None,
-        }
-    }
-
     fn string(self, text: &str) -> Result<S::Ok, S::Error> {
         // Escapes only lengthen a string, so `room + 1` source bytes are enough to fill the
         // cap; the margin lets masking see a credential that straddles the cut.
@@ -188,6 +178,22 @@ macro_rules! forward {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
         fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
             self.inner.$method($($arg),*)
+        }
+    )*};
+}
+
+/// Opens a compound value one level deeper.
+macro_rules! open {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $compound:ident;)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<Self::$compound, S::Error> {
+            let Adapter { inner, sink, depth, field } = self;
+            Ok(Compound {
+                inner: inner.$method($($arg),*)?,
+                sink,
+                depth: depth + 1,
+                field,
+                key: None,
+            })
         }
     )*};
 }
@@ -261,70 +267,24 @@ impl<'a, S: Serializer> Serializer for Adapter<'a, S> {
             .serialize_newtype_variant(name, index, variant, &nested)
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        let compound = self.compound(());
-        let inner = self.inner.serialize_seq(len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        let compound = self.compound(());
-        let inner = self.inner.serialize_tuple(len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        let compound = self.compound(());
-        let inner = self.inner.serialize_tuple_struct(name, len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        let compound = self.compound(());
-        let inner = self
-            .inner
-            .serialize_tuple_variant(name, index, variant, len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        let compound = self.compound(());
-        let inner = self.inner.serialize_map(len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
-        let compound = self.compound(());
-        let inner = self.inner.serialize_struct(name, len)?;
-        Ok(compound.with(inner))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
-        let compound = self.compound(());
-        let inner = self
-            .inner
-            .serialize_struct_variant(name, index, variant, len)?;
-        Ok(compound.with(inner))
+    open! {
+        serialize_seq(len: Option<usize>) -> SerializeSeq;
+        serialize_tuple(len: usize) -> SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> SerializeTupleStruct;
+        serialize_tuple_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> SerializeMap;
+        serialize_struct(name: &'static str, len: usize) -> SerializeStruct;
+        serialize_struct_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeStructVariant;
     }
 
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
@@ -350,18 +310,6 @@ struct Compound<'a, C> {
     field: &'a str,
     /// The name of the map key just written, when it is a string.
     key: Option<String>,
-}
-
-impl<'a> Compound<'a, ()> {
-    fn with<C>(self, inner: C) -> Compound<'a, C> {
-        Compound {
-            inner,
-            sink: self.sink,
-            depth: self.depth,
-            field: self.field,
-            key: self.key,
-        }
-    }
 }
 
 macro_rules! elements {
@@ -502,8 +450,8 @@ macro_rules! key_from_display {
 }
 
 macro_rules! unsupported {
-    ($($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
-        fn $method(self, $(_: $ty),*) -> Result<$ret, Unsupported> {
+    ($($method:ident$(<$generic:ident>)?($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
+        fn $method$(<$generic: Serialize + ?Sized>)?(self, $(_: $ty),*) -> Result<$ret, Unsupported> {
             Err(Unsupported)
         }
     )*};
@@ -570,20 +518,8 @@ impl Serializer for KeyName {
         serialize_map(len: Option<usize>) -> Self::SerializeMap;
         serialize_struct(name: &'static str, len: usize) -> Self::SerializeStruct;
         serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, Unsupported> {
-        Err(Unsupported)
+        serialize_some<T>(value: &T) -> String;
+        serialize_newtype_variant<T>(name: &'static str, index: u32, variant: &'static str, value: &T) -> String;
     }
 
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<String, Unsupported> {
@@ -706,16 +642,7 @@ impl Serializer for Fields {
         serialize_tuple_struct(name: &'static str, len: usize) -> Self::SerializeTupleStruct;
         serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeTupleVariant;
         serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Self::Ok, Unsupported> {
-        Err(Unsupported)
+        serialize_newtype_variant<T>(name: &'static str, index: u32, variant: &'static str, value: &T) -> Self::Ok;
     }
 
     fn collect_str<T: fmt::Display + ?Sized>(self, _: &T) -> Result<Self::Ok, Unsupported> {
