@@ -259,3 +259,21 @@ fn the_guard_api_is_bounded_the_same_way() {
     let bound = (CAP + 64) * (1 + 1 + MAX_VALIDATION_ERRORS + 2 * (MAX_ATTRIBUTES + 2)) + 1024;
     assert!(size <= bound, "{size} > {bound}");
 }
+
+#[test]
+fn guard_api_inputs_are_bounded_in_count() {
+    let tracer = tracer();
+    let inputs: std::collections::BTreeMap<String, String> = (0..1000)
+        .map(|n| (format!("field{n:04}"), "i".repeat(10_000)))
+        .collect();
+    drop(tracer.trace("many_inputs", &inputs));
+    let e = one_entry(&tracer);
+    assert_eq!(e.inputs.len(), monitor::MAX_INPUTS + 1);
+    assert_eq!(e.inputs[monitor::INPUTS_DROPPED], 1000 - monitor::MAX_INPUTS);
+    for (name, value) in &e.inputs {
+        if let Some(text) = value.as_str() {
+            assert_capped(text);
+        }
+        assert!(name.len() <= CAP);
+    }
+}

@@ -61,8 +61,8 @@ pub use crate::callsite::name_from_fn_path;
 pub use crate::capture::{
     capture_failures, clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook,
     CapturedValue, InputName, MaskHook, ATTRIBUTES_DROPPED, DEFAULT_MAX_FIELD_BYTES,
-    MAX_ATTRIBUTES, MAX_DEPTH, MAX_ERROR_SOURCES, MAX_VALIDATION_ERRORS, REDACTED,
-    VALIDATION_ERRORS_DROPPED,
+    INPUTS_DROPPED, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ERROR_SOURCES, MAX_INPUTS,
+    MAX_VALIDATION_ERRORS, REDACTED, VALIDATION_ERRORS_DROPPED,
 };
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,

@@ -23,7 +23,7 @@ use serde::ser::{
 use super::isolate::{count_failure, isolated};
 use super::redact::{is_secret_name, mask_value};
 use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
-use super::{CapturedValue, InputName, MAX_DEPTH, REDACTED};
+use super::{CapturedValue, InputName, INPUTS_DROPPED, MAX_DEPTH, MAX_INPUTS, REDACTED};
 
 /// Where captured JSON goes: keeps at most `cap` bytes, counts every byte offered (and the
 /// bytes of strings cut before writing), and fails the write that would pass the cap.
@@ -573,6 +573,8 @@ struct FieldList {
     max: usize,
     fields: Vec<(InputName, CapturedValue)>,
     key: Option<String>,
+    /// Fields past [`MAX_INPUTS`], counted only.
+    dropped: usize,
 }
 
 impl Serializer for Fields {
@@ -609,8 +611,9 @@ impl Serializer for Fields {
     fn serialize_map(self, len: Option<usize>) -> Result<FieldList, Unsupported> {
         Ok(FieldList {
             max: self.max,
-            fields: Vec::with_capacity(len.unwrap_or(0).min(64)),
+            fields: Vec::with_capacity(len.unwrap_or(0).min(MAX_INPUTS)),
             key: None,
+            dropped: 0,
         })
     }
 
@@ -652,8 +655,20 @@ impl Serializer for Fields {
 
 impl FieldList {
     fn push<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        if self.fields.len() >= MAX_INPUTS {
+            self.dropped += 1;
+            return;
+        }
         let captured = capture_named(&name, value, self.max);
         self.fields.push((InputName::Owned(name), captured));
+    }
+
+    fn finish(mut self) -> Vec<(InputName, CapturedValue)> {
+        if self.dropped > 0 {
+            let dropped = CapturedValue::Json(self.dropped.to_string().into());
+            self.fields.push((INPUTS_DROPPED.into(), dropped));
+        }
+        self.fields
     }
 }
 
@@ -673,7 +688,7 @@ impl SerializeMap for FieldList {
     }
 
     fn end(self) -> Result<Self::Ok, Unsupported> {
-        Ok(self.fields)
+        Ok(self.finish())
     }
 }
 
@@ -691,7 +706,7 @@ impl SerializeStruct for FieldList {
     }
 
     fn end(self) -> Result<Self::Ok, Unsupported> {
-        Ok(self.fields)
+        Ok(self.finish())
     }
 }
 
@@ -751,6 +766,13 @@ mod tests {
         assert_eq!(fields[0].0, "query");
         assert_eq!(fields[1].1, CapturedValue::Redacted);
         assert!(capture_fields(&(), 100).is_empty());
+        let many: std::collections::BTreeMap<u32, u32> = (0..100).map(|n| (n, n)).collect();
+        let fields = capture_fields(&many, 100);
+        assert_eq!(fields.len(), MAX_INPUTS + 1);
+        assert_eq!(
+            fields[MAX_INPUTS],
+            (INPUTS_DROPPED.into(), CapturedValue::Json("36".into()))
+        );
         assert_eq!(capture_fields(&5, 100)[0].0, "input");
     }
 }

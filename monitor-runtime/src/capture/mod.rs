@@ -7,52 +7,10 @@
 //! (`isolate.rs`). May call: serde, serde_json and the panic module's payload helper; it
 //! knows nothing of tracers or records.
 //!
-//! # Never in the way
-//!
-//! User code that monitoring runs to capture a value (`Serialize`, `Debug`, `Display`,
-//! `Error::source`, a quality function, a mask hook) runs isolated: a panic or an
-//! `fmt::Error` becomes a placeholder on the entry (`<capture panicked: ...>`,
-//! `<serialize error: ...>`, `<Debug failed>`, `<Display failed>`,
-//! `<Display panicked: ...>`), is counted in [`capture_failures`], and never changes what
-//! the call returns or how it unwinds. A panic caught this way is not printed and is not
-//! taken for a panic of the call.
-//!
-//! # Bounds
-//!
-//! One cap, `max_field_bytes` (default [`DEFAULT_MAX_FIELD_BYTES`], set with
-//! `TracerBuilder::max_field_bytes`), applies to every kept string and value: each input,
-//! the output, the error message, each error source, the backtrace, each validation error
-//! and each attribute value and key. It is applied while writing: a value far over the cap
-//! costs about what the cap does. A cut value ends with a visible marker,
-//! `…[truncated: N bytes]`, where `N` is the size seen before capture stopped (the whole
-//! size when the value was written to its end or was one string; otherwise a lower bound).
-//! Values nested deeper than [`MAX_DEPTH`] levels are cut there, with the marker
-//! `…[truncated: nested deeper than 64 levels]`. Counts are bounded too: at most
-//! [`MAX_ERROR_SOURCES`] sources per error (a cyclic `source()` chain stops at the
-//! repeat), [`MAX_VALIDATION_ERRORS`] validation errors and [`MAX_ATTRIBUTES`] attributes per
-//! call; what is dropped past those is counted in the attributes
-//! [`VALIDATION_ERRORS_DROPPED`] and [`ATTRIBUTES_DROPPED`].
-//!
-//! So the captured part of one entry holds at most about
-//!
-//! ```text
-//! max_field_bytes × (arguments + 1 output + 3 error message, kind, backtrace
-//!                    + MAX_ERROR_SOURCES + MAX_VALIDATION_ERRORS + 2 × MAX_ATTRIBUTES)
-//!     + ~64 bytes of marker per kept string
-//! ```
-//!
-//! i.e. with the defaults, `4 KiB × (arguments + 213)`, whatever the values' sizes; a
-//! tracer holds at most `max_traces` entries. (Captures are usually far below the cap:
-//! a call with two small arguments keeps a few dozen bytes.)
-//!
-//! # Secrets
-//!
-//! Hidden while writing, before anything is kept: arguments, struct fields and map keys
-//! named like secrets ([`is_secret_name`]) in JSON and in `Debug` text (`api_key:
-//! [redacted]`); credentials inside any kept string ([`mask_url_credentials`]); and
-//! whatever the user's hook ([`set_mask_hook`]) hides, given each string leaf with its
-//! nearest field name, each argument with its name, `Debug` text, error messages and
-//! sources, validation errors and attributes.
+//! What users rely on is documented on the public items: isolation on
+//! [`capture_failures`], the bounds and the per-entry memory formula on
+//! [`DEFAULT_MAX_FIELD_BYTES`], secrets on [`is_secret_name`], [`mask_url_credentials`] and
+//! [`set_mask_hook`].
 
 use std::borrow::Cow;
 
@@ -74,7 +32,51 @@ pub use self::redact::{
 pub(crate) use self::text::keep_text;
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
+///
+/// # Bounds
+///
+/// One cap, `max_field_bytes` (this default, or `TracerBuilder::max_field_bytes`), applies
+/// to every kept string and value: each input, the output, the error message, kind, each
+/// error source, the backtrace, each validation error, each attribute key and value. It
+/// is applied while writing: a value far over the cap costs about what the cap does
+/// (strings are cut before serde_json sees them, and serialization stops at the cap). A cut
+/// value ends with a visible marker, `…[truncated: N bytes]`, where `N` is the size seen
+/// before capture stopped: the whole size when the value was written to its end or was one
+/// string, otherwise a lower bound. Values nested deeper than [`MAX_DEPTH`] levels are cut
+/// there with the marker `…[truncated: nested deeper than 64 levels]`, so capture never
+/// recurses deeper than that.
+///
+/// Counts are bounded too: at most [`MAX_ERROR_SOURCES`] sources per error (plus one line
+/// saying more were dropped; a `source()` chain that loops stops at the repeat),
+/// [`MAX_VALIDATION_ERRORS`] validation errors and [`MAX_ATTRIBUTES`] attributes per call,
+/// and [`MAX_INPUTS`] inputs from the guard API's `trace(name, inputs)`. What is dropped
+/// past those is counted in the attributes [`VALIDATION_ERRORS_DROPPED`] and
+/// [`ATTRIBUTES_DROPPED`], and in the input [`INPUTS_DROPPED`].
+///
+/// So the captured part of one entry holds at most about
+///
+/// ```text
+/// (max_field_bytes + 64) × ( inputs                        at most the fn's arguments,
+///                                                          or MAX_INPUTS + 1
+///                          + 1 output
+///                          + 3 error message, kind, backtrace
+///                          + MAX_ERROR_SOURCES + 1
+///                          + MAX_VALIDATION_ERRORS
+///                          + 2 × MAX_ATTRIBUTES + 2 )      keys and values, 2 counters
+/// ```
+///
+/// where 64 bytes cover a truncation marker; with the defaults that is about
+/// `4 KiB × (inputs + 216)` whatever the values' sizes, and a tracer keeps at most
+/// `max_traces` entries. Real captures are usually far smaller: a call with two small
+/// arguments keeps a few dozen bytes.
 pub const DEFAULT_MAX_FIELD_BYTES: usize = 4096;
+
+/// At most this many inputs are kept from one value given to the guard API
+/// (`tracer.trace(name, inputs)`); the rest are counted in the input [`INPUTS_DROPPED`].
+pub const MAX_INPUTS: usize = 64;
+
+/// The input counting inputs past [`MAX_INPUTS`].
+pub const INPUTS_DROPPED: &str = "monitor.inputs_dropped";
 
 /// How deep a captured value may nest (arrays, maps, structs, `Some`, newtypes, and
 /// brackets in `Debug` text) before it is cut with a marker. Deeper values are not walked,
@@ -127,8 +129,8 @@ pub enum CapturedValue {
 impl CapturedValue {
     /// Captures `value` as JSON, keeping at most `max_bytes` bytes: strings are cut before
     /// they are written, secret-named fields and keys are redacted, credentials in strings
-    /// masked, nesting bounded, and a panicking or failing `Serialize` gives a placeholder
-    /// (see the [module documentation](self)).
+    /// masked, nesting bounded (see [`DEFAULT_MAX_FIELD_BYTES`]), and a panicking or
+    /// failing `Serialize` gives a placeholder (see [`capture_failures`]).
     pub fn json<T: Serialize + ?Sized>(value: &T, max_bytes: usize) -> Self {
         json::capture_json(value, max_bytes)
     }
