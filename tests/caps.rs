@@ -269,7 +269,10 @@ fn guard_api_inputs_are_bounded_in_count() {
     drop(tracer.trace("many_inputs", &inputs));
     let e = one_entry(&tracer);
     assert_eq!(e.inputs.len(), monitor::MAX_INPUTS + 1);
-    assert_eq!(e.inputs[monitor::INPUTS_DROPPED], 1000 - monitor::MAX_INPUTS);
+    assert_eq!(
+        e.inputs[monitor::INPUTS_DROPPED],
+        1000 - monitor::MAX_INPUTS
+    );
     for (name, value) in &e.inputs {
         if let Some(text) = value.as_str() {
             assert_capped(text);

@@ -27,8 +27,11 @@ use super::{CapturedValue, InputName, INPUTS_DROPPED, MAX_DEPTH, MAX_INPUTS, RED
 
 /// Where captured JSON goes: keeps at most `cap` bytes, counts every byte offered (and the
 /// bytes of strings cut before writing), and fails the write that would pass the cap.
+///
+/// serde_json writes many small pieces, each valid UTF-8 (it splits strings only at ASCII
+/// escapes), so the sink copies bytes and checks UTF-8 once, at the end.
 struct JsonSink {
-    kept: RefCell<String>,
+    kept: RefCell<Vec<u8>>,
     cap: usize,
     seen: Cell<usize>,
     full: Cell<bool>,
@@ -37,7 +40,7 @@ struct JsonSink {
 impl JsonSink {
     fn new(cap: usize) -> Self {
         JsonSink {
-            kept: RefCell::new(String::new()),
+            kept: RefCell::new(Vec::new()),
             cap,
             seen: Cell::new(0),
             full: Cell::new(false),
@@ -51,6 +54,19 @@ impl JsonSink {
     fn count(&self, bytes: usize) {
         self.seen.set(self.seen.get().saturating_add(bytes));
     }
+
+    /// The kept text, cut back to a character boundary when the cap fell inside one.
+    fn into_text(self) -> String {
+        String::from_utf8(self.kept.into_inner()).unwrap_or_else(|error| {
+            let utf8 = error.utf8_error();
+            let mut bytes = error.into_bytes();
+            if utf8.error_len().is_none() {
+                // Only the last character is incomplete: the cap cut it.
+                bytes.truncate(utf8.valid_up_to());
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
 }
 
 impl io::Write for &JsonSink {
@@ -59,18 +75,13 @@ impl io::Write for &JsonSink {
             return Err(io::Error::other("capture cap reached"));
         }
         self.count(bytes.len());
-        // serde_json writes whole UTF-8 fragments.
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => std::borrow::Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(bytes),
-        };
         let mut kept = self.kept.borrow_mut();
         let room = self.cap.saturating_sub(kept.len());
-        if text.len() <= room {
-            kept.push_str(&text);
+        if bytes.len() <= room {
+            kept.extend_from_slice(bytes);
             return Ok(bytes.len());
         }
-        kept.push_str(prefix_at_most(&text, room));
+        kept.extend_from_slice(&bytes[..room]);
         self.full.set(true);
         Err(io::Error::other("capture cap reached"))
     }
@@ -93,11 +104,12 @@ pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> Capt
         }
         .serialize(&mut serializer)
     });
-    let kept = sink.kept.take();
+    let (full, seen) = (sink.full.get(), sink.seen.get());
+    let kept = sink.into_text();
     match result {
-        Ok(_) if sink.full.get() => CapturedValue::Truncated {
+        Ok(_) if full => CapturedValue::Truncated {
             preview: kept.into(),
-            total_bytes: sink.seen.get(),
+            total_bytes: seen,
         },
         Ok(Ok(())) => CapturedValue::Json(kept.into()),
         Ok(Err(error)) => {

@@ -59,6 +59,8 @@ pub const fn is_secret_name(name: &str) -> bool {
         ("conn", "str"),
         ("set", "cookie"),
     ];
+    const WORD_SHAPES: [u64; 26] = shapes(WORDS, &[]);
+    const PAIR_END_SHAPES: [u64; 26] = shapes(&[], PAIRS);
     let bytes = name.as_bytes();
     let mut previous: Option<(usize, usize)> = None;
     let mut at = 0;
@@ -73,14 +75,20 @@ pub const fn is_secret_name(name: &str) -> bool {
             at += 1;
         }
         let word = (start, at);
-        let mut index = 0;
+        // Most words start with a letter no secret word of their length starts with:
+        // those skip the lists (this runs for every field monitoring captures).
+        let mut index = if might_be(&WORD_SHAPES, bytes, word) {
+            0
+        } else {
+            WORDS.len()
+        };
         while index < WORDS.len() {
             if word_is(bytes, word, WORDS[index]) {
                 return true;
             }
             index += 1;
         }
-        if let Some(first) = previous {
+        if let (Some(first), true) = (previous, might_be(&PAIR_END_SHAPES, bytes, word)) {
             let mut index = 0;
             while index < PAIRS.len() {
                 if word_is(bytes, first, PAIRS[index].0) && word_is(bytes, word, PAIRS[index].1) {
@@ -92,6 +100,30 @@ pub const fn is_secret_name(name: &str) -> bool {
         previous = Some(word);
     }
     false
+}
+
+/// For each first letter, the lengths (as bits) of the words that start with it: the
+/// words of `words` and the second words of `pairs`.
+const fn shapes(words: &[&str], pairs: &[(&str, &str)]) -> [u64; 26] {
+    let mut table = [0u64; 26];
+    let mut index = 0;
+    while index < words.len() + pairs.len() {
+        let word = if index < words.len() {
+            words[index].as_bytes()
+        } else {
+            pairs[index - words.len()].1.as_bytes()
+        };
+        table[(word[0] - b'a') as usize] |= 1 << word.len();
+        index += 1;
+    }
+    table
+}
+
+/// `false` when no word in `shapes` has the first letter and length of `bytes[start..end]`.
+const fn might_be(shapes: &[u64; 26], bytes: &[u8], (start, end): (usize, usize)) -> bool {
+    let first = bytes[start].to_ascii_lowercase();
+    let len = end - start;
+    first.is_ascii_lowercase() && len < 64 && shapes[(first - b'a') as usize] >> len & 1 == 1
 }
 
 const fn is_word_separator(byte: u8) -> bool {

@@ -95,22 +95,29 @@ enum Stop {
 /// value after a secret-named field or key (`api_key: "..."`, `"token": "..."`) with
 /// `[redacted]` as it is written.
 pub(crate) struct TextSink {
-    kept: String,
-    limit: usize,
+    out: Kept,
     /// Bytes offered, kept or not (a lower bound of the whole text once the sink stops).
     seen: usize,
-    stop: Stop,
     scanner: Option<FieldScanner>,
+}
+
+/// The text a sink keeps, up to its limit, and why it stopped taking more.
+struct Kept {
+    kept: String,
+    limit: usize,
+    stop: Stop,
 }
 
 impl TextSink {
     /// A sink for `Display` text: capped, nothing hidden by field names.
     pub(crate) fn plain(max: usize) -> Self {
         TextSink {
-            kept: String::new(),
-            limit: max.saturating_add(MASK_MARGIN),
+            out: Kept {
+                kept: String::new(),
+                limit: max.saturating_add(MASK_MARGIN),
+                stop: Stop::No,
+            },
             seen: 0,
-            stop: Stop::No,
             scanner: None,
         }
     }
@@ -125,9 +132,11 @@ impl TextSink {
 
     /// The kept text, and how many bytes were offered.
     pub(crate) fn into_parts(self) -> (String, usize) {
-        (self.kept, self.seen)
+        (self.out.kept, self.seen)
     }
+}
 
+impl Kept {
     fn push_kept(&mut self, text: &str) -> fmt::Result {
         let room = self.limit.saturating_sub(self.kept.len());
         if text.len() <= room {
@@ -142,16 +151,14 @@ impl TextSink {
 
 impl fmt::Write for TextSink {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        if self.stop != Stop::No {
+        if self.out.stop != Stop::No {
             return Err(fmt::Error);
         }
         self.seen = self.seen.saturating_add(text.len());
-        let Some(mut scanner) = self.scanner.take() else {
-            return self.push_kept(text);
-        };
-        let result = scanner.feed(text, self);
-        self.scanner = Some(scanner);
-        result
+        match &mut self.scanner {
+            Some(scanner) => scanner.feed(text, &mut self.out),
+            None => self.out.push_kept(text),
+        }
     }
 }
 
@@ -187,7 +194,7 @@ static STRUCTURAL: [bool; 256] = structural();
 const MAX_NAME: usize = 128;
 
 impl FieldScanner {
-    fn feed(&mut self, text: &str, sink: &mut TextSink) -> fmt::Result {
+    fn feed(&mut self, text: &str, sink: &mut Kept) -> fmt::Result {
         let bytes = text.as_bytes();
         // Kept bytes are copied in runs (`None` while a value is hidden); hidden runs start
         // and end at ASCII bytes, so every run is valid UTF-8.
@@ -196,10 +203,13 @@ impl FieldScanner {
         } else {
             Some(0)
         };
-        for (at, &byte) in bytes.iter().enumerate() {
+        let mut next = 0;
+        while next < bytes.len() {
+            let mut at = next;
+            next += 1;
             if self.colon_after_secret {
                 self.colon_after_secret = false;
-                if byte != b':' {
+                if bytes[at] != b':' {
                     if let Some(start) = run_start.take() {
                         sink.push_kept(&text[start..at])?;
                     }
@@ -208,9 +218,18 @@ impl FieldScanner {
                     self.hiding_at = Some(self.depth);
                 }
             }
-            if !STRUCTURAL[byte as usize] && !self.escaped {
-                continue;
+            if !self.escaped && !STRUCTURAL[bytes[at] as usize] {
+                // Skip to the next byte that matters.
+                match bytes[at..]
+                    .iter()
+                    .position(|&byte| STRUCTURAL[byte as usize])
+                {
+                    Some(skip) => at += skip,
+                    None => break,
+                }
+                next = at + 1;
             }
+            let byte = bytes[at];
             if self.in_string {
                 self.track_string(byte);
                 continue;
@@ -311,9 +330,9 @@ enum Written {
 
 fn write_into(sink: &mut TextSink, write: impl FnOnce(&mut TextSink) -> fmt::Result) -> Written {
     match isolated(|| write(&mut *sink)) {
-        Ok(Ok(())) if sink.stop == Stop::No => Written::Complete,
+        Ok(Ok(())) if sink.out.stop == Stop::No => Written::Complete,
         // A `Debug` impl that ignores the sink's error and keeps going still ends here.
-        Ok(_) if sink.stop != Stop::No => Written::Stopped,
+        Ok(_) if sink.out.stop != Stop::No => Written::Stopped,
         Ok(_) => {
             count_failure();
             Written::Failed
@@ -327,8 +346,8 @@ pub(crate) fn capture_debug<T: fmt::Debug + ?Sized>(value: &T, max: usize) -> Ca
     let mut sink = TextSink::debug(max);
     let written = write_into(&mut sink, |sink| write!(sink, "{value:?}"));
     let seen = sink.seen;
-    let too_deep = sink.stop == Stop::TooDeep;
-    let masked = mask_text("", &sink.kept);
+    let too_deep = sink.out.stop == Stop::TooDeep;
+    let masked = mask_text("", &sink.out.kept);
     let kept = prefix_at_most(&masked, max);
     match written {
         Written::Complete if kept.len() == masked.len() => CapturedValue::Text(masked.into()),
@@ -353,7 +372,7 @@ pub(crate) fn display_text<T: fmt::Display + ?Sized>(field: &str, value: &T, max
     let mut sink = TextSink::plain(max);
     let written = write_into(&mut sink, |sink| write!(sink, "{value}"));
     let seen = sink.seen;
-    let masked = mask_text(field, &sink.kept);
+    let masked = mask_text(field, &sink.out.kept);
     let kept = prefix_at_most(&masked, max);
     match written {
         Written::Complete if kept.len() == masked.len() => masked.into_owned(),
