@@ -193,14 +193,19 @@ pub fn mask_url_credentials(text: &str) -> Cow<'_, str> {
 /// every kept string goes through it, so it looks at each byte about once.
 fn might_hold_credentials(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.contains(&b'=')
-        || text.contains("://")
-        || bytes.iter().enumerate().any(|(at, &byte)| {
-            byte | 0x20 == b'b'
-                && bytes
-                    .get(at..at + 7)
-                    .is_some_and(|word| word.eq_ignore_ascii_case(b"bearer "))
-        })
+    if bytes.contains(&b'=') || text.contains("://") {
+        return true;
+    }
+    // `bearer ` ends with a space: look back from each space (found with memchr).
+    let mut from = 0;
+    while let Some(found) = text[from..].find(' ') {
+        let space = from + found;
+        if space >= 6 && bytes[space - 6..space].eq_ignore_ascii_case(b"bearer") {
+            return true;
+        }
+        from = space + 1;
+    }
+    false
 }
 
 /// The first credential in `text`: the text before it and the text after it.
