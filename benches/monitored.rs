@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench monitored`. DESIGN.md targets: no capture ≤ 55 ns over plain; two
 //! small arguments and the output captured as JSON ≤ 900 ns over plain.
+//!
+//! The `log_level` group prices the log line per call: `MONITORING_LOG_LEVEL` unset against
+//! set to `info` with the module filtered out by an `EnvFilter` (`monitor::no_capture=off`).
 
 use std::future::Future as _;
 use std::hint::black_box;
@@ -93,5 +96,82 @@ fn overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, overhead);
+fn log_level(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let mut group = c.benchmark_group("log_level");
+    // No subscriber at all: the log path is skipped before looking at the call.
+    monitor::__private::set_default_log_level(Some(tracing::Level::INFO));
+    group.bench_function("info_no_subscriber", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    // The same subscriber for both cases: every module at INFO except the one measured.
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(
+        tracing_subscriber::EnvFilter::new("monitor=info,monitor::no_capture=off"),
+    ));
+    group.bench_function("plain", |b| b.iter(|| plain(black_box(3), black_box(4))));
+    monitor::__private::set_default_log_level(None);
+    group.bench_function("unset", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    monitor::__private::set_default_log_level(Some(tracing::Level::INFO));
+    group.bench_function("info_module_filtered_out", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    // Again unset, so that a drift of the machine's load between cases shows.
+    monitor::__private::set_default_log_level(None);
+    group.bench_function("unset_again", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    // The difference itself, paired: batches of calls alternate between the two settings,
+    // so the load of a shared machine weighs on both alike. Criterion times the filtered-out
+    // batches; the mean difference from the unset batches run between them is printed.
+    let totals = std::cell::Cell::new((0_u128, 0_u128, 0_u64));
+    group.bench_function("info_module_filtered_out_paired", |b| {
+        b.iter_custom(|iters| {
+            let batch = |level| {
+                monitor::__private::set_default_log_level(level);
+                let start = std::time::Instant::now();
+                for _ in 0..64 {
+                    black_box(no_capture(black_box(3), black_box(4)));
+                }
+                start.elapsed()
+            };
+            let (mut unset, mut set) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+            let batches = iters.div_ceil(64);
+            for _ in 0..batches {
+                unset += batch(None);
+                set += batch(Some(tracing::Level::INFO));
+            }
+            monitor::__private::set_default_log_level(None);
+            let (all_unset, all_set, calls) = totals.get();
+            totals.set((
+                all_unset + unset.as_nanos(),
+                all_set + set.as_nanos(),
+                calls + batches * 64,
+            ));
+            set
+        })
+    });
+    // Part of that difference: the guard looks the module's name up (a read lock on the
+    // name registry) before the log path can tell the module is filtered out.
+    group.bench_function("module_name_lookup", |b| {
+        static CALLSITE: monitor::__private::Callsite =
+            monitor::__private::Callsite::new("module_name_lookup");
+        b.iter(|| black_box(&CALLSITE).name())
+    });
+    let (unset, set, calls) = totals.get();
+    #[allow(clippy::cast_precision_loss)]
+    let (unset, set, calls) = (unset as f64, set as f64, calls as f64);
+    eprintln!(
+        "log_level paired over {calls} calls each: unset {:.1} ns/call, MONITORING_LOG_LEVEL=info \
+         with the module filtered out {:.1} ns/call, difference {:+.1} ns/call",
+        unset / calls,
+        set / calls,
+        (set - unset) / calls,
+    );
+    group.finish();
+}
+
+// `log_level` first: its first case wants a process where no subscriber was ever set.
+criterion_group!(benches, log_level, overhead);
 criterion_main!(benches);

@@ -145,9 +145,10 @@ pub use monitor_macros::mlflow_run;
 /// - `skip(a, b)`: do not record these arguments. `skip_all`: record no argument.
 /// - `capture_self`: on a method, record `self` too (as the input `self`, captured like any
 ///   argument). Off by default: `self` is often large (a client, a model) and rarely telling.
-/// - `level = "trace" | "debug" | "info" | "warn" | "error"`: also emit one `tracing` event
-///   per finished call at that level, with fields `module`, `status` and `error`, and the
-///   target `monitor::<name>` when the name is known at compile time (else the module path).
+/// - `level = "trace" | "debug" | "info" | "warn" | "error"`: this module's log level, over
+///   `MONITORING_LOG_LEVEL`, as a Python logger's level: successful calls log at INFO (DEBUG,
+///   with inputs and outputs, when the level is `debug` or `trace`), failures at WARN, under
+///   the target `monitor::<module>`; see the README's "Log lines".
 /// - `crate = "path"`: where the `monitor` crate is, if you renamed it.
 /// - `off`: do not monitor (on a method of a monitored `impl`, or to switch one off).
 ///

@@ -32,5 +32,41 @@ fn errors_and_panics_carry_a_backtrace_when_enabled() {
         .unwrap();
     assert!(backtrace.contains("fails_deep_inside"), "{backtrace}");
     assert_eq!(traces[1].status, Status::Panic);
-    assert!(traces[1].error.as_ref().unwrap().backtrace.is_some());
+    let panic_backtrace = traces[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .backtrace
+        .as_deref()
+        .unwrap();
+
+    // The capture machinery is trimmed: the first frame is the code that failed.
+    for backtrace in [backtrace, panic_backtrace] {
+        let first = backtrace.lines().next().unwrap();
+        for machinery in [
+            "std::backtrace",
+            "std::panicking",
+            "core::panicking",
+            "monitor_runtime::",
+        ] {
+            assert!(
+                !first.contains(machinery),
+                "starts in {machinery}: {backtrace}"
+            );
+        }
+        // Capped like every kept string (plus the truncation marker).
+        assert!(
+            backtrace.len() <= tracer.max_field_bytes() + 64,
+            "{} bytes",
+            backtrace.len()
+        );
+    }
+    assert!(
+        backtrace
+            .lines()
+            .next()
+            .unwrap()
+            .contains("fails_deep_inside"),
+        "{backtrace}"
+    );
 }

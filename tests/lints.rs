@@ -162,6 +162,143 @@ impl Remote for Other {
     }
 }
 
+#[monitored]
+fn one_expression(a: u32) -> u32 {
+    a
+}
+
+struct Slots {
+    names: Vec<String>,
+}
+
+#[monitored]
+impl Slots {
+    fn slot(&mut self, i: usize) -> &mut String {
+        &mut self.names[i]
+    }
+
+    async fn slot_async(&mut self, i: usize) -> &mut String {
+        &mut self.names[i]
+    }
+
+    #[track_caller]
+    fn slot_tracked(&mut self, i: usize) -> &mut String {
+        &mut self.names[i]
+    }
+}
+
+#[monitored]
+fn first<'a>(v: &'a mut ::std::vec::Vec<u8>) -> &'a mut u8 {
+    &mut v[0]
+}
+
+#[monitored]
+fn configured(
+    #[cfg(feature = "enabled")] on: u8,
+    #[cfg(not(feature = "enabled"))] off: u8,
+    b: u8,
+) -> u8 {
+    on + b
+}
+
+#[monitored]
+#[allow(clippy::similar_names)]
+fn named_like_the_expansion(
+    __monitor_guard: u8,
+    __monitor_out: u8,
+    __monitor_callsite: u8,
+    __monitor_tracer: u8,
+) -> u8 {
+    __monitor_guard + __monitor_out + __monitor_callsite + __monitor_tracer
+}
+
+fn attempt(n: u32) -> ::std::result::Result<u32, ::std::string::String> {
+    if n > 2 {
+        ::std::result::Result::Ok(n)
+    } else {
+        ::std::result::Result::Err(::std::format!("attempt {n} failed"))
+    }
+}
+
+// Retry loops: the body only leaves through `return`.
+#[monitored]
+fn retry(max: u32) -> ::std::result::Result<u32, ::std::string::String> {
+    let mut n = 0;
+    loop {
+        match attempt(n) {
+            ::std::result::Result::Ok(value) => return ::std::result::Result::Ok(value),
+            ::std::result::Result::Err(error) if n >= max => {
+                return ::std::result::Result::Err(error)
+            }
+            ::std::result::Result::Err(_) => n += 1,
+        }
+    }
+}
+
+#[monitored]
+async fn retry_async(max: u32) -> ::std::result::Result<u32, ::std::string::String> {
+    let mut n = 0;
+    loop {
+        match attempt(n) {
+            ::std::result::Result::Ok(value) => return ::std::result::Result::Ok(value),
+            ::std::result::Result::Err(error) if n >= max => {
+                return ::std::result::Result::Err(error)
+            }
+            ::std::result::Result::Err(_) => n += 1,
+        }
+    }
+}
+
+#[monitored]
+#[track_caller]
+fn retry_tracked(max: u32) -> u32 {
+    let mut n = 0;
+    loop {
+        if n >= max {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+#[monitored(log_inputs = false, log_outputs = false)]
+fn retry_quiet(max: u32) -> u32 {
+    let mut n = 0;
+    loop {
+        if n >= max {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+#[monitored]
+impl Slots {
+    fn retry_method(&mut self, max: u32) -> ::std::result::Result<&mut String, u32> {
+        let mut n = 0;
+        loop {
+            if n >= max {
+                return self.names.first_mut().ok_or(n);
+            }
+            n += 1;
+        }
+    }
+}
+
+#[::async_trait::async_trait]
+impl Remote for Slots {
+    #[monitored]
+    async fn call(&self, n: u32) -> u32 {
+        let mut i = 0;
+        loop {
+            if i >= n {
+                return i;
+            }
+            i += 1;
+        }
+    }
+}
+
 #[test]
 fn everything_compiles_and_runs() {
     let tracer = ::monitor::ExecutionTracer::new();
@@ -189,6 +326,23 @@ fn everything_compiles_and_runs() {
         let _ = runtime.block_on(agent.call(1));
         let _ = runtime.block_on(Other.call(1));
         let _ = agent.finish();
+        let _ = one_expression(1);
+        let mut slots = Slots {
+            names: ::std::vec![::std::string::String::new()],
+        };
+        slots.slot(0).push('a');
+        runtime.block_on(slots.slot_async(0)).push('b');
+        slots.slot_tracked(0).push('c');
+        let _ = first(&mut ::std::vec![1]);
+        let _ = configured(1, 2);
+        let _ = named_like_the_expansion(1, 2, 3, 4);
+        let _ = retry(5);
+        let _ = runtime.block_on(retry_async(5));
+        let _ = retry_tracked(2);
+        let _ = retry_quiet(2);
+        let _ = slots.retry_method(2);
+        let _ = runtime.block_on(slots.call(2));
+        ::std::assert_eq!(slots.names, [::std::string::String::from("abc")]);
     });
-    ::std::assert_eq!(tracer.get_metrics().total_executions, 19);
+    ::std::assert_eq!(tracer.get_metrics().total_executions, 19 + 13);
 }

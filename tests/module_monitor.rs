@@ -72,3 +72,84 @@ fn a_panicking_quality_metric_never_breaks_the_call() {
         .unwrap()
         .contains("judge exploded"));
 }
+
+#[tokio::test]
+async fn async_closures_are_recorded_until_their_future_completes() {
+    let tracer = ExecutionTracer::new();
+    let generate = ModuleMonitor::new("generate", |prompt: String| async move {
+        tokio::task::yield_now().await;
+        format!("answer to {prompt}")
+    })
+    .with_tracer(&tracer)
+    .with_input_names(["prompt"])
+    .with_quality(|answer: &String| answer.len() as f64 / 100.0);
+    assert_eq!(generate.call_async("why".to_owned()).await, "answer to why");
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.module, "generate");
+    assert_eq!(entry.status, Status::Success);
+    assert_eq!(entry.inputs["prompt"], "why");
+    assert_eq!(entry.outputs, Some(serde_json::json!("answer to why")));
+    assert_eq!(entry.quality_score, Some(0.13));
+}
+
+#[tokio::test]
+async fn async_errors_and_cancellation_are_recorded() {
+    let tracer = ExecutionTracer::new();
+    let flaky = ModuleMonitor::new("flaky", |attempt: u32| async move {
+        if attempt == 0 {
+            Err(format!("attempt {attempt} failed"))
+        } else {
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            Ok(attempt)
+        }
+    })
+    .with_tracer(&tracer);
+    assert!(flaky.try_call_async(0).await.is_err());
+    let timed_out = tokio::time::timeout(
+        std::time::Duration::from_millis(10),
+        flaky.try_call_async(1),
+    )
+    .await;
+    assert!(timed_out.is_err());
+    let entries = tracer.get_traces(None);
+    assert_eq!(entries[0].status, Status::Error);
+    assert_eq!(
+        entries[0].error.as_ref().unwrap().message,
+        "attempt 0 failed"
+    );
+    assert_eq!(entries[0].inputs["input"], 0);
+    assert_eq!(entries[1].status, Status::Cancelled);
+}
+
+#[tokio::test]
+async fn async_methods_of_trait_objects_are_recorded() {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    trait Embedder: Send + Sync {
+        fn embed<'a>(
+            &'a self,
+            text: &'a str,
+        ) -> Pin<Box<dyn Future<Output = Vec<f32>> + Send + 'a>>;
+    }
+    struct Lengths;
+    impl Embedder for Lengths {
+        fn embed<'a>(
+            &'a self,
+            text: &'a str,
+        ) -> Pin<Box<dyn Future<Output = Vec<f32>> + Send + 'a>> {
+            Box::pin(async move { vec![text.len() as f32] })
+        }
+    }
+
+    let tracer = ExecutionTracer::new();
+    let embedder =
+        ModuleMonitor::new("embedder", Box::new(Lengths) as Box<dyn Embedder>).with_tracer(&tracer);
+    let vector = embedder
+        .invoke_async(serde_json::json!({ "text": "four" }), |e| e.embed("four"))
+        .await;
+    assert_eq!(vector, [4.0]);
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.inputs["text"], "four");
+    assert_eq!(entry.outputs, Some(serde_json::json!([4.0])));
+}

@@ -1,43 +1,19 @@
-//! `level = "..."`: one `tracing` event per finished call, at that level, with the target
-//! `monitor::<name>` so that per-module filters (`RUST_LOG=monitor::retrieve=debug`) work.
+//! `level = "..."`: the module's own log level, over `MONITORING_LOG_LEVEL` (unset in
+//! this process), as `log_level=` on the seed's `ModuleMonitor`: successful calls log at
+//! INFO (DEBUG when the level and the filter allow it), failed ones at WARN, with the
+//! target `monitor::<name>` so that per-module filters (`RUST_LOG=monitor::retrieve=debug`)
+//! work.
 
 // Compiled out with `--no-default-features`: nothing to observe then (see monitored_disabled.rs).
 #![cfg(feature = "enabled")]
 
 mod common;
-
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+mod logs;
 
 use common::traced;
+use logs::lines;
 use monitor::monitored;
-use tracing::field::{Field, Visit};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-#[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<(String, Level, String)>>>);
-
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={:?} ", field.name(), value);
-    }
-}
-
-impl<S: Subscriber> Layer<S> for Events {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        let meta = event.metadata();
-        self.0.lock().unwrap().push((
-            meta.target().to_owned(),
-            *meta.level(),
-            fields.0.trim_end().to_owned(),
-        ));
-    }
-}
+use tracing::Level;
 
 #[monitored(level = "debug")]
 fn retrieve(query: &str) -> Result<usize, String> {
@@ -50,6 +26,11 @@ fn retrieve(query: &str) -> Result<usize, String> {
 #[monitored(name = "rank", level = "warn")]
 fn ranked() -> u8 {
     1
+}
+
+#[monitored(name = "rank.failing", level = "warn")]
+fn ranked_failing() -> Result<u8, String> {
+    Err("no candidates".into())
 }
 
 #[monitored]
@@ -71,48 +52,35 @@ impl Module for Agent {
 }
 
 #[test]
-fn one_event_per_call_at_the_level_asked() {
-    let events = Events::default();
-    let subscriber = tracing_subscriber::registry().with(events.clone());
-    tracing::subscriber::with_default(subscriber, || {
+fn each_module_logs_up_to_its_own_level() {
+    let lines = lines(None, || {
         traced(|| {
             let _ = retrieve("abc");
             let _ = retrieve("");
             ranked();
+            let _ = ranked_failing();
             silent();
             Agent.forward();
-        })
+        });
     });
-    let events = events.0.lock().unwrap().clone();
-    assert_eq!(events.len(), 4, "{events:#?}");
-    assert_eq!(
-        events[0].0,
-        module_path!(),
-        "name known only at run time: the module path"
-    );
-    assert_eq!(events[0].1, Level::DEBUG);
-    assert_eq!(
-        events[0].2,
-        "message=monitored call finished module=\"retrieve\" status=\"success\""
-    );
-    assert_eq!(
-        events[1].2,
-        "message=monitored call finished module=\"retrieve\" status=\"error\" error=empty query"
-    );
-    assert_eq!(
-        (events[2].0.as_str(), events[2].1),
-        ("monitor::rank", Level::WARN)
-    );
-    // Trait methods filter under their type: `monitor::Agent` covers all of Agent's methods.
-    assert_eq!(
-        (events[3].0.as_str(), events[3].1),
-        ("monitor::Agent::forward", Level::INFO)
-    );
-    assert!(
-        events[3]
-            .2
-            .contains("module=\"<Agent as Module>::forward\""),
-        "{}",
-        events[3].2
-    );
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    assert_eq!(lines[0].target, "monitor::retrieve");
+    assert_eq!(lines[0].level, Level::DEBUG);
+    assert_eq!(lines[0].field("module"), Some("retrieve"));
+    assert_eq!(lines[0].field("status"), Some("success"));
+    assert!(lines[0].field("duration_ms").is_some(), "{:?}", lines[0]);
+
+    assert_eq!(lines[1].target, "monitor::retrieve");
+    assert_eq!(lines[1].level, Level::WARN);
+    assert_eq!(lines[1].field("error"), Some("empty query"));
+
+    // `rank` at WARN: its success is not logged, a failure is.
+    assert_eq!(lines[2].target, "monitor::rank_failing");
+    assert_eq!(lines[2].level, Level::WARN);
+    assert_eq!(lines[2].field("error"), Some("no candidates"));
+
+    // Trait methods filter under their type, then their trait.
+    assert_eq!(lines[3].target, "monitor::Agent::Module::forward");
+    assert_eq!(lines[3].level, Level::INFO);
+    assert_eq!(lines[3].field("module"), Some("<Agent as Module>::forward"));
 }

@@ -1,6 +1,6 @@
 //! The parameters of a monitored function: the names its arguments are recorded under.
 
-use syn::{FnArg, Ident, Pat, Signature, Type};
+use syn::{Attribute, FnArg, Ident, Pat, Signature, Type};
 
 /// One binding introduced by the parameter list.
 pub(crate) struct Param {
@@ -11,6 +11,9 @@ pub(crate) struct Param {
     pub(crate) name: String,
     /// Its type is a shared reference, so a borrow of it may outlive a move of it.
     pub(crate) shared_ref: bool,
+    /// The `#[cfg(..)]`s on the parameter: code that names it carries them too, so it
+    /// disappears with the parameter.
+    pub(crate) cfgs: Vec<Attribute>,
 }
 
 /// How `self` is taken.
@@ -40,12 +43,19 @@ pub(crate) fn params(sig: &Signature) -> Vec<Param> {
     for input in &sig.inputs {
         if let FnArg::Typed(typed) = input {
             let shared_ref = matches!(&*typed.ty, Type::Reference(r) if r.mutability.is_none());
+            let cfgs: Vec<Attribute> = typed
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("cfg"))
+                .cloned()
+                .collect();
             let mut idents = Vec::new();
             bindings(&typed.pat, &mut idents);
             params.extend(idents.into_iter().map(|ident| Param {
                 name: record_name(&ident),
                 ident,
                 shared_ref,
+                cfgs: cfgs.clone(),
             }));
         }
     }

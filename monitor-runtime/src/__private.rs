@@ -23,6 +23,7 @@ pub fn default_tracer() -> TracerRef<'static> {
 
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
+pub use crate::log::ModuleLevel;
 pub use crate::specialize::{
     as_tracer, AsTracer, CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref,
     ErrorViaDisplay, ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult,
@@ -30,11 +31,26 @@ pub use crate::specialize::{
 };
 pub use tracing;
 
+/// Sets the default level of the log line per finished call, in place of
+/// `MONITORING_LOG_LEVEL` (`None`: off). For benches and tests that compare both in one
+/// process; programs set the variable.
+pub fn set_default_log_level(level: Option<tracing::Level>) {
+    crate::log::set_default_level(level);
+}
+
 /// The `type_name` of a fn item: generated code passes a fn nested in the monitored
 /// function, whose path names the function (see [`Callsite::from_fn_path`]).
 #[inline]
 pub fn type_name_of_fn<F>(_: F) -> &'static str {
     ::core::any::type_name::<F>()
+}
+
+/// Runs a monitored body. A closure passed here is known to be `FnOnce`, so it may
+/// return borrows of what it captured (`&mut self.field` from `&mut self`), which an
+/// immediately called closure, inferred `FnMut`, may not.
+#[inline(always)]
+pub fn call_once<R, F: FnOnce() -> R>(body: F) -> R {
+    body()
 }
 
 /// Calls a `quality = f` function with the success value. A function rather than

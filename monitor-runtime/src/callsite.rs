@@ -30,11 +30,20 @@ thread_local! {
     static CACHE: RefCell<FxHashMap<&'static str, u32>> = RefCell::new(FxHashMap::default());
 }
 
+/// The most distinct module names a process registers. Past it, new names are recorded
+/// under [`OVERFLOW_MODULE`] (with a warning, once), so names built from unbounded data
+/// cannot grow memory without end.
+pub const MAX_MODULES: usize = 10_000;
+
+/// The module that calls of names past [`MAX_MODULES`] are recorded under.
+pub const OVERFLOW_MODULE: &str = "monitor.other_modules";
+
 /// The id of `name`, registering it on first use.
 ///
 /// Names are leaked: a program has a bounded set of module names, and leaking lets every
 /// record carry a `u32` instead of a string. Do not build names from unbounded data
-/// (request ids and the like); put such values in attributes.
+/// (request ids and the like); put such values in attributes. At most [`MAX_MODULES`] are
+/// kept.
 pub(crate) fn intern(name: &str) -> ModuleId {
     let (last_name, last_id) = LAST.with(Cell::get);
     if last_id != u32::MAX && last_name == name {
@@ -43,9 +52,12 @@ pub(crate) fn intern(name: &str) -> ModuleId {
     let cached = CACHE.with(|cache| cache.borrow().get_key_value(name).map(|(k, v)| (*k, *v)));
     let (name, id) = cached.unwrap_or_else(|| {
         let id = intern_slow(name);
-        let name = module_name(id);
-        CACHE.with(|cache| cache.borrow_mut().insert(name, id.0));
-        (name, id.0)
+        let interned = module_name(id);
+        // A name past the limit is not cached either, so the cache stays bounded too.
+        if interned == name {
+            CACHE.with(|cache| cache.borrow_mut().insert(interned, id.0));
+        }
+        (interned, id.0)
     });
     LAST.with(|last| last.set((name, id)));
     ModuleId(id)
@@ -64,10 +76,31 @@ fn intern_slow(name: &str) -> ModuleId {
     if let Some(&id) = registry.ids.get(name) {
         return ModuleId(id);
     }
+    if registry.names.len() >= MAX_MODULES {
+        return overflow(&mut registry);
+    }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let id = u32::try_from(registry.names.len()).expect("more than 4 billion module names");
     registry.names.push(leaked);
     registry.ids.insert(leaked, id);
+    ModuleId(id)
+}
+
+/// The id of [`OVERFLOW_MODULE`], registered (past the limit) on first need.
+#[cold]
+fn overflow(registry: &mut Registry) -> ModuleId {
+    if let Some(&id) = registry.ids.get(OVERFLOW_MODULE) {
+        return ModuleId(id);
+    }
+    tracing::warn!(
+        target: "monitor",
+        limit = MAX_MODULES,
+        "more than {MAX_MODULES} distinct module names: further names are recorded as \
+         {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
+    );
+    let id = registry.names.len() as u32;
+    registry.names.push(OVERFLOW_MODULE);
+    registry.ids.insert(OVERFLOW_MODULE, id);
     ModuleId(id)
 }
 

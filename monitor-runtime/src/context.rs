@@ -1,10 +1,11 @@
 //! Trace context: which monitored call is running on this thread (or in this task), the
 //! scoped default tracer, and the `record_*` functions that annotate the innermost call.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::entry::TokenUsage;
-use crate::tracer::ExecutionTracer;
+use crate::tracer::{ExecutionTracer, TracerHandle};
 
 /// What `record_*` calls collect for the innermost active call.
 #[derive(Debug, Default)]
@@ -40,7 +41,7 @@ pub(crate) struct Frame {
 struct Local {
     stack: RefCell<Vec<Frame>>,
     rng: Cell<u64>,
-    index: Cell<u32>,
+    thread: OnceCell<Arc<ThreadInfo>>,
 }
 
 thread_local! {
@@ -48,7 +49,7 @@ thread_local! {
         Local {
             stack: RefCell::new(Vec::new()),
             rng: Cell::new(0),
-            index: Cell::new(u32::MAX),
+            thread: OnceCell::new(),
         }
     };
     static SCOPED: RefCell<Option<ExecutionTracer>> = const { RefCell::new(None) };
@@ -57,21 +58,30 @@ thread_local! {
 // ---------------------------------------------------------------------------------------
 // Threads
 
-static THREAD_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
+/// A thread that records: its slot, which picks its shard, and its name. Its records share
+/// it, so the name is freed and the slot reused once the thread has exited and its last
+/// record is gone: threads that come and go cost no memory that stays.
+#[derive(Debug)]
+pub(crate) struct ThreadInfo {
+    pub(crate) slot: u32,
+    pub(crate) name: Box<str>,
+}
+
+/// Slots of threads that are gone, for new threads to take; `NEXT_SLOT` numbers the rest.
+static FREE_SLOTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+
+impl Drop for ThreadInfo {
+    fn drop(&mut self) {
+        FREE_SLOTS.lock().push(self.slot);
+    }
+}
 
 impl Local {
-    /// A small per-thread index, assigned on first use; it picks the thread's shard and
-    /// names the thread in entries without copying its name on every call.
+    /// This thread's identity, made on first use.
     #[inline]
-    fn thread_index(&self) -> u32 {
-        let current = self.index.get();
-        if current != u32::MAX {
-            return current;
-        }
-        let assigned = register_thread();
-        self.index.set(assigned);
-        assigned
+    fn thread(&self) -> &Arc<ThreadInfo> {
+        self.thread.get_or_init(register_thread)
     }
 
     /// wyrand: fast, good enough for ids that only need to be unique and non-zero.
@@ -79,7 +89,7 @@ impl Local {
     fn next_random(&self) -> u64 {
         let mut s = self.rng.get();
         if s == 0 {
-            s = seed(self.thread_index());
+            s = seed(self.thread().slot);
         }
         s = s.wrapping_add(0xa076_1d64_78bd_642f);
         self.rng.set(s);
@@ -99,25 +109,17 @@ impl Local {
 }
 
 #[cold]
-fn register_thread() -> u32 {
+fn register_thread() -> Arc<ThreadInfo> {
     let thread = std::thread::current();
     let name = match thread.name() {
-        Some(name) => name.to_owned(),
-        None => format!("{:?}", thread.id()),
+        Some(name) => name.into(),
+        None => format!("{:?}", thread.id()).into(),
     };
-    let mut names = THREAD_NAMES.lock();
-    let index = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-    debug_assert_eq!(index as usize, names.len());
-    names.push(name);
-    index
-}
-
-pub(crate) fn thread_name(index: u32) -> String {
-    THREAD_NAMES
+    let slot = FREE_SLOTS
         .lock()
-        .get(index as usize)
-        .cloned()
-        .unwrap_or_else(|| format!("thread-{index}"))
+        .pop()
+        .unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
+    Arc::new(ThreadInfo { slot, name })
 }
 
 #[cold]
@@ -176,27 +178,36 @@ pub(crate) fn push(frame: Frame) {
 }
 
 /// Takes the frame of `span_id` off the stack (the top one unless guards were dropped out
-/// of order). Returns whether it was there, its notes, and this thread's index: small
-/// values, so nothing large is copied out of the thread-local.
+/// of order). Returns whether it was there, and its notes.
 #[inline]
-pub(crate) fn pop(span_id: u64) -> (bool, Option<Box<Notes>>, u32) {
+pub(crate) fn pop(span_id: u64) -> (bool, Option<Box<Notes>>) {
+    LOCAL.with(|local| take_frame(&mut local.stack.borrow_mut(), span_id))
+}
+
+/// [`pop`] for a call that ends, which also needs this thread's identity for its record.
+#[inline]
+pub(crate) fn pop_finished(span_id: u64) -> (bool, Option<Box<Notes>>, Arc<ThreadInfo>) {
     LOCAL.with(|local| {
-        let mut stack = local.stack.borrow_mut();
-        let position = match stack.last() {
-            Some(top) if top.span_id == span_id => Some(stack.len() - 1),
-            _ => stack.iter().rposition(|f| f.span_id == span_id),
-        };
-        let (found, notes) = match position {
-            Some(position) if position + 1 == stack.len() => {
-                let notes = stack[position].notes.take();
-                stack.truncate(position);
-                (true, notes)
-            }
-            Some(position) => (true, stack.remove(position).notes),
-            None => (false, None),
-        };
-        (found, notes, local.thread_index())
+        let (found, notes) = take_frame(&mut local.stack.borrow_mut(), span_id);
+        (found, notes, Arc::clone(local.thread()))
     })
+}
+
+#[inline]
+fn take_frame(stack: &mut Vec<Frame>, span_id: u64) -> (bool, Option<Box<Notes>>) {
+    let position = match stack.last() {
+        Some(top) if top.span_id == span_id => Some(stack.len() - 1),
+        _ => stack.iter().rposition(|f| f.span_id == span_id),
+    };
+    match position {
+        Some(position) if position + 1 == stack.len() => {
+            let notes = stack[position].notes.take();
+            stack.truncate(position);
+            (true, notes)
+        }
+        Some(position) => (true, stack.remove(position).notes),
+        None => (false, None),
+    }
 }
 
 fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
@@ -258,22 +269,29 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
 // Continuing a trace in another thread or task
 
 /// The innermost active monitored call, as a value that can be sent to another thread or
-/// task so the calls made there become its children, in the same trace.
+/// task so the calls made there become its children, in the same trace, recorded into the
+/// same tracer.
 ///
-/// Spawned tasks and threads start with no active call, as with `tracing`; capture the
-/// context before spawning and enter it inside:
+/// Spawned tasks and threads start with no active call and no scoped tracer, as with
+/// `tracing`; capture the context before spawning and enter it inside. It carries the
+/// scoped default tracer in effect where it was captured (see [`with_tracer`]), so calls
+/// inside land next to their parent, not in the global tracer:
 ///
 /// ```
-/// use monitor_runtime::{current_context, ExecutionTracer};
+/// # use monitor_runtime as monitor;
+/// use monitor::{current_context, with_tracer, ExecutionTracer};
 ///
 /// let tracer = ExecutionTracer::new();
-/// {
+/// with_tracer(&tracer, || {
 ///     let _parent = tracer.trace("fan_out", ());
 ///     let context = current_context().expect("inside a traced call");
 ///     std::thread::scope(|scope| {
-///         scope.spawn(|| context.in_scope(|| drop(tracer.trace("worker", ()))));
+///         scope.spawn(|| {
+///             // Here, calls that name no tracer record into `tracer`, under `fan_out`.
+///             context.in_scope(|| drop(monitor::current_tracer().trace("worker", ())))
+///         });
 ///     });
-/// }
+/// });
 /// let traces = tracer.get_traces(None);
 /// let (worker, parent) = (&traces[0], &traces[1]);
 /// assert_eq!(worker.parent_span_id.as_ref(), Some(&parent.span_id));
@@ -283,24 +301,36 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
 pub struct TraceContext {
     trace_id: u128,
     span_id: u64,
+    /// The scoped default tracer where the context was captured; `None` for the global one.
+    tracer: Option<TracerHandle>,
 }
 
 /// The context of the innermost active monitored call on this thread or task, if any.
 pub fn current_context() -> Option<TraceContext> {
-    LOCAL.with(|local| {
-        local.stack.borrow().last().map(|frame| TraceContext {
-            trace_id: frame.trace_id,
-            span_id: frame.span_id,
-        })
+    let (trace_id, span_id) = LOCAL.with(|local| {
+        local
+            .stack
+            .borrow()
+            .last()
+            .map(|frame| (frame.trace_id, frame.span_id))
+    })?;
+    Some(TraceContext {
+        trace_id,
+        span_id,
+        tracer: scoped_tracer().map(|tracer| tracer.handle()),
     })
 }
 
-/// Takes a context's frame off the stack when a scope or a poll ends, also by panic.
-struct ContextScope(u64);
+/// Takes a context's frame off the stack, and restores the scoped tracer, when a scope or a
+/// poll ends, also by panic.
+struct ContextScope {
+    span_id: u64,
+    _tracer: Option<ScopeRestore>,
+}
 
 impl Drop for ContextScope {
     fn drop(&mut self) {
-        let _ = pop(self.0);
+        let _ = pop(self.span_id);
     }
 }
 
@@ -315,24 +345,36 @@ impl TraceContext {
         format!("{:016x}", self.span_id)
     }
 
-    fn enter(self) -> ContextScope {
+    /// The scoped tracer this context carries, if it was captured inside [`with_tracer`]
+    /// and that tracer still exists.
+    pub fn tracer(&self) -> Option<ExecutionTracer> {
+        self.tracer?.tracer()
+    }
+
+    fn enter(&self) -> ContextScope {
+        let tracer = self.tracer().map(enter_scope);
         push(Frame {
             trace_id: self.trace_id,
             span_id: self.span_id,
             notes: None,
             remote: true,
         });
-        ContextScope(self.span_id)
+        ContextScope {
+            span_id: self.span_id,
+            _tracer: tracer,
+        }
     }
 
-    /// Runs `f` with this context's call as the parent of monitored calls made in it.
+    /// Runs `f` with this context's call as the parent of monitored calls made in it, and
+    /// its tracer as the scoped default.
     pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
         let _scope = self.enter();
         f()
     }
 
     /// Makes this context's call the parent of monitored calls made while `future` runs,
-    /// on whatever thread polls it: wrap a future before `tokio::spawn`ing it.
+    /// and its tracer their default, on whatever thread polls it: wrap a future before
+    /// `tokio::spawn`ing it.
     pub fn attach<F: Future>(self, future: F) -> InContext<F> {
         InContext {
             context: self,
@@ -356,6 +398,121 @@ impl<F: Future> Future for InContext<F> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
         let this = unsafe { self.get_unchecked_mut() };
         let _scope = this.context.enter();
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// What spawned work takes from the code that spawns it: the innermost active call, as the
+/// parent of its calls, and the scoped default tracer (also when no call is active).
+#[derive(Clone, Debug)]
+struct Inherited {
+    context: Option<TraceContext>,
+    tracer: Option<ExecutionTracer>,
+}
+
+/// Undoes [`Inherited::enter`]; the frame goes first, then the tracer scope.
+struct InheritedScope {
+    _context: Option<ContextScope>,
+    _tracer: Option<ScopeRestore>,
+}
+
+impl Inherited {
+    fn capture() -> Self {
+        Inherited {
+            context: current_context(),
+            tracer: scoped_tracer(),
+        }
+    }
+
+    fn enter(&self) -> InheritedScope {
+        let tracer = self.tracer.clone().map(enter_scope);
+        InheritedScope {
+            _context: self.context.map(|context| context.enter()),
+            _tracer: tracer,
+        }
+    }
+}
+
+/// Spawns a thread that continues the current trace: monitored calls made in it are
+/// children of the innermost active call here, and record into the scoped tracer in effect
+/// here. A plain `std::thread::spawn` carries neither (its calls start new traces in the
+/// global tracer).
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{with_tracer, ExecutionTracer};
+///
+/// let tracer = ExecutionTracer::new();
+/// with_tracer(&tracer, || {
+///     let _parent = tracer.trace("parent", ());
+///     monitor::spawn_thread(|| drop(monitor::current_tracer().trace("child", ())))
+///         .join()
+///         .unwrap();
+/// });
+/// let entries = tracer.get_traces(None);
+/// assert_eq!(entries[0].module, "child");
+/// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
+/// ```
+pub fn spawn_thread<F, T>(f: F) -> std::thread::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let inherited = Inherited::capture();
+    std::thread::spawn(move || {
+        let _scope = inherited.enter();
+        f()
+    })
+}
+
+/// Spawns a task on the current tokio runtime that continues the current trace, as
+/// [`spawn_thread`] does for threads. A plain `tokio::spawn` carries neither the parent
+/// call nor the scoped tracer.
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, WithTracerExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// tracer
+///     .trace("parent", ())
+///     .instrument(async {
+///         monitor::spawn(async { drop(monitor::current_tracer().trace("child", ())) })
+///             .await
+///             .unwrap();
+///     })
+///     .with_tracer(&tracer)
+///     .await;
+/// let entries = tracer.get_traces(None);
+/// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
+/// # });
+/// ```
+#[cfg(feature = "tokio")]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_trace())
+}
+
+/// A future that runs inside the trace it was created in; see
+/// [`WithTracerExt::in_current_trace`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct InCurrentTrace<F> {
+    inherited: Inherited,
+    inner: F,
+}
+
+impl<F: Future> Future for InCurrentTrace<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _scope = this.inherited.enter();
         unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
     }
 }
@@ -461,6 +618,17 @@ pub trait WithTracerExt: Future + Sized {
     fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
         WithTracer {
             tracer: tracer.clone(),
+            inner: self,
+        }
+    }
+
+    /// Runs this future, wherever it is polled, inside the trace it is created in: its
+    /// monitored calls are children of the innermost active call here and record into the
+    /// scoped tracer in effect here. Wrap a future with it before handing it to any
+    /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
+    fn in_current_trace(self) -> InCurrentTrace<Self> {
+        InCurrentTrace {
+            inherited: Inherited::capture(),
             inner: self,
         }
     }

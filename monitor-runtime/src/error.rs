@@ -25,6 +25,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A line of a JSON Lines file that is not a trace entry (lines cut short are skipped,
+    /// not reported).
+    #[error("line {line} of {path} is not a trace entry")]
+    CorruptLine {
+        /// The file that was being read.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: usize,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A value could not be turned into, or read back from, JSON.
     #[error("invalid trace JSON")]
     Json(#[from] serde_json::Error),

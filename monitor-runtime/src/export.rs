@@ -47,6 +47,16 @@ impl TraceExport {
     }
 }
 
+/// `true` for an empty file or one whose last byte is a newline.
+fn ends_with_newline(file: &mut File) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    match file.seek(SeekFrom::End(-1)) {
+        Ok(_) => file.read_exact(&mut last).is_err() || last[0] == b'\n',
+        Err(_) => true,
+    }
+}
+
 fn now_unix_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -131,14 +141,19 @@ impl ExecutionTracer {
         let (entries, mark) = self.snapshot_traces();
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(|source| Error::Export {
                 path: path.to_owned(),
                 source,
             })?;
-        // One buffer and one write, so a failure part-way rarely leaves a partial line.
+        // One buffer and one write, so a failure part-way rarely leaves a partial line; and
+        // a line a crash left unfinished is ended first, so it cannot swallow the next one.
         let mut buffer = Vec::new();
+        if !ends_with_newline(&mut file) {
+            buffer.push(b'\n');
+        }
         write_lines(&mut buffer, &entries, path)?;
         file.write_all(&buffer)
             .and_then(|()| file.sync_data())
@@ -153,16 +168,41 @@ impl ExecutionTracer {
 
 /// Reads a JSON Lines file written by [`ExecutionTracer::export_traces_jsonl`] or
 /// [`ExecutionTracer::dump_traces_jsonl`].
+///
+/// A line cut short (a process killed while appending, a full disk) is skipped with a
+/// warning, so the entries around it are not lost. Any other line that is not an entry is
+/// an error naming the line.
 pub fn read_traces_jsonl(path: impl AsRef<Path>) -> Result<Vec<TraceEntry>> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Load {
+    let bytes = std::fs::read(path).map_err(|source| Error::Load {
         path: path.to_owned(),
         source,
     })?;
-    text.lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| Ok(serde_json::from_str(line)?))
-        .collect()
+    let mut entries = Vec::new();
+    for (index, line) in bytes.split(|&byte| byte == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<TraceEntry>(line) {
+            Ok(entry) => entries.push(entry),
+            Err(error) if error.is_eof() || std::str::from_utf8(line).is_err() => {
+                tracing::warn!(
+                    target: "monitor",
+                    path = %path.display(),
+                    line = index + 1,
+                    "skipping a trace line that was cut short"
+                );
+            }
+            Err(source) => {
+                return Err(Error::CorruptLine {
+                    path: path.to_owned(),
+                    line: index + 1,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::callsite::ModuleId;
 use crate::capture::{self, CapturedValue, InputName};
 use crate::clock;
-use crate::context::{self, Frame, Notes, SpanIds};
+use crate::context::{self, Frame, Notes, SpanIds, ThreadInfo};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
 use crate::tracer::{Details, ExecutionTracer, Record};
 
@@ -57,10 +58,14 @@ pub struct TraceGuard<'t> {
     parent_span_id: u64,
     /// The frame is on this thread's stack (otherwise its notes are in `notes`).
     attached: bool,
+    /// The thread was already unwinding when the call started (a call made by a
+    /// destructor): unwinding at the end is then not this call's panic.
+    started_unwinding: bool,
     notes: Option<Box<Notes>>,
     status: Option<Status>,
     quality: Option<f64>,
-    details: Option<Box<Details>>,
+    /// Shared with readers once recorded; never shared while the call runs.
+    details: Option<Arc<Details>>,
     recorded: bool,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
     _not_send: PhantomData<*const ()>,
@@ -71,6 +76,7 @@ impl<'t> TraceGuard<'t> {
     /// innermost itself.
     #[inline]
     pub(crate) fn start(tracer: TracerRef<'t>, module: ModuleId) -> Self {
+        crate::panic::ensure_hook();
         let SpanIds {
             trace_id,
             span_id,
@@ -85,6 +91,7 @@ impl<'t> TraceGuard<'t> {
             span_id,
             parent_span_id,
             attached: true,
+            started_unwinding: std::thread::panicking(),
             notes: None,
             status: None,
             quality: None,
@@ -95,7 +102,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     fn details(&mut self) -> &mut Details {
-        self.details.get_or_insert_with(Default::default)
+        Arc::make_mut(self.details.get_or_insert_with(Default::default))
     }
 
     /// The tracer this call records into.
@@ -262,16 +269,26 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
-    /// Takes the frame off the stack, keeping its notes; returns this thread's index.
-    fn detach(&mut self) -> u32 {
-        let (found, notes, thread) = context::pop(self.span_id);
+    /// Takes the frame off the stack, keeping its notes.
+    fn detach(&mut self) {
+        let (found, notes) = context::pop(self.span_id);
+        self.keep_notes(found, notes);
+    }
+
+    /// Takes the frame off the stack for good; returns the thread the call ends on.
+    fn detach_finished(&mut self) -> Arc<ThreadInfo> {
+        let (found, notes, thread) = context::pop_finished(self.span_id);
+        self.keep_notes(found, notes);
+        thread
+    }
+
+    fn keep_notes(&mut self, found: bool, notes: Option<Box<Notes>>) {
         if self.attached {
             if found {
                 self.notes = notes;
             }
             self.attached = false;
         }
-        thread
     }
 
     fn record_now(&mut self) {
@@ -280,11 +297,12 @@ impl<'t> TraceGuard<'t> {
         }
         self.recorded = true;
         self.stop_clock();
-        let thread = self.detach();
-        let status = if std::thread::panicking() {
-            let (message, backtrace) = match crate::panic::last_panic() {
+        let thread = self.detach_finished();
+        let status = if std::thread::panicking() && !self.started_unwinding {
+            let (message, backtrace) = match crate::panic::panic_since(self.start) {
                 Some(panic) => (panic.message, panic.backtrace),
-                None => ("panic".to_owned(), None),
+                // Another panic hook replaced ours without calling it.
+                None => ("panic (message unavailable)".to_owned(), None),
             };
             let details = self.details();
             details.error = Some(ErrorInfo::new("panic", message));
@@ -297,15 +315,19 @@ impl<'t> TraceGuard<'t> {
             self.merge_notes(*notes);
         }
         if crate::log::enabled() {
-            crate::log::call_finished(
-                crate::callsite::module_name(self.module),
+            let details = self.details.as_deref();
+            crate::log::finished(&crate::log::Finished {
+                module: self.module,
                 status,
-                clock::nanos_between(self.start, self.end),
-                self.details
-                    .as_ref()
+                duration_ns: clock::nanos_between(self.start, self.end),
+                error: details
                     .and_then(|d| d.error.as_ref())
                     .map(|e| e.message.as_str()),
-            );
+                quality: self.quality,
+                tokens: details.and_then(|d| d.tokens.as_ref()),
+                inputs: details.map_or(&[], |d| d.inputs.as_slice()),
+                outputs: details.and_then(|d| d.outputs.as_ref()),
+            });
         }
         let record = Record {
             module: self.module,
@@ -405,7 +427,7 @@ struct PollScope<'a, 't>(&'a mut TraceGuard<'t>);
 
 impl Drop for PollScope<'_, '_> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.0.started_unwinding {
             self.0.record_now();
         } else {
             self.0.detach();

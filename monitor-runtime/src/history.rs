@@ -6,10 +6,11 @@
 //! by end time, so a single thread sees an exact FIFO and several threads see the newest
 //! `max_traces` calls overall.
 //!
-//! The record path never trims across shards: that means reading records other cores
-//! wrote, a cache miss per record, and it stopped two threads from scaling. So between
-//! reads each shard in use may hold up to `max_traces` records: memory is bounded by
-//! `max_traces` per shard, whatever the call count.
+//! The record path trims across shards only once every `trim_every` records of a shard:
+//! trimming reads records other cores wrote, a cache miss per record, and doing it on every
+//! call stopped two threads from scaling. So between trims the history may hold up to
+//! `max_traces + shards * trim_every` records, about twice `max_traces`, whatever the
+//! number of threads and calls (see `ExecutionTracer::trim_history`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -58,6 +59,32 @@ impl ShardHistory {
         self.evicted = 0;
     }
 
+    /// The sequence number of the oldest record here.
+    pub(crate) fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// Appends copies of up to `count` records numbered from `from` (or from the oldest
+    /// still here, if those went) and below `until` to `out`; returns the number to go on
+    /// from.
+    pub(crate) fn copy_into(
+        &self,
+        from: u64,
+        until: u64,
+        count: usize,
+        out: &mut Vec<Record>,
+    ) -> u64 {
+        let start = from.max(self.first_seq);
+        let end = until.min(self.end_seq()).min(start + count as u64);
+        let offset = (start - self.first_seq) as usize;
+        out.extend(
+            self.records
+                .range(offset..offset + end.saturating_sub(start) as usize)
+                .cloned(),
+        );
+        end.max(start)
+    }
+
     /// The sequence number the next record will get.
     pub(crate) fn end_seq(&self) -> u64 {
         self.first_seq + self.records.len() as u64
@@ -100,36 +127,23 @@ pub(crate) fn trim(shards: &mut [&mut ShardHistory], max: usize) -> usize {
     max
 }
 
-/// Every retained record of all shards, oldest first (by end time).
-pub(crate) fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
-    let mut out = Vec::with_capacity(shards.iter().map(|s| s.len()).sum());
-    let mut positions = vec![0usize; shards.len()];
-    let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
-        .iter()
-        .enumerate()
-        .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
-        .collect();
-    while let Some(Reverse((_, index))) = fronts.pop() {
-        let shard = shards[index];
-        out.push(&shard.records[positions[index]]);
-        positions[index] += 1;
-        if let Some(next) = shard.records.get(positions[index]) {
-            fronts.push(Reverse((next.end_raw, index)));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::callsite::ModuleId;
+    use crate::context::ThreadInfo;
     use crate::entry::Status;
 
     fn record(end_raw: u64) -> Record {
+        thread_local! {
+            static THREAD: std::sync::Arc<ThreadInfo> = std::sync::Arc::new(ThreadInfo {
+                slot: u32::MAX,
+                name: "test".into(),
+            });
+        }
         Record {
             module: ModuleId(0),
-            thread: 0,
+            thread: THREAD.with(std::sync::Arc::clone),
             status: Status::Success,
             trace_id: 1,
             span_id: end_raw,
@@ -147,6 +161,26 @@ mod tests {
             shard.push(record(end), usize::MAX);
         }
         shard
+    }
+
+    /// Every retained record of all shards, oldest first (by end time).
+    fn merged<'a>(shards: &[&'a ShardHistory]) -> Vec<&'a Record> {
+        let mut out = Vec::with_capacity(shards.iter().map(|s| s.len()).sum());
+        let mut positions = vec![0usize; shards.len()];
+        let mut fronts: BinaryHeap<Reverse<(u64, usize)>> = shards
+            .iter()
+            .enumerate()
+            .filter_map(|(index, shard)| Some(Reverse((shard.records.front()?.end_raw, index))))
+            .collect();
+        while let Some(Reverse((_, index))) = fronts.pop() {
+            let shard = shards[index];
+            out.push(&shard.records[positions[index]]);
+            positions[index] += 1;
+            if let Some(next) = shard.records.get(positions[index]) {
+                fronts.push(Reverse((next.end_raw, index)));
+            }
+        }
+        out
     }
 
     fn ends(shards: &[&ShardHistory]) -> Vec<u64> {
@@ -177,6 +211,26 @@ mod tests {
             trim(&mut [&mut a, &mut b, &mut c], 5),
             5,
             "nothing more to drop"
+        );
+    }
+
+    #[test]
+    fn chunked_copies_go_on_where_they_stopped_even_after_evictions() {
+        let mut a = shard(&[1, 2, 3, 4, 5]);
+        let end = a.end_seq();
+        let mut copied = Vec::new();
+        let next = a.copy_into(a.first_seq(), end, 2, &mut copied);
+        a.drop_oldest(3);
+        a.push(record(6), usize::MAX);
+        let mut next = next;
+        while next < end {
+            next = a.copy_into(next, end, 2, &mut copied);
+        }
+        let ends: Vec<u64> = copied.iter().map(|r| r.end_raw).collect();
+        assert_eq!(
+            ends,
+            [1, 2, 4, 5],
+            "3 went meanwhile; 6 came after the copy began"
         );
     }
 

@@ -35,6 +35,7 @@
     unreachable_pub
 )]
 
+mod backtrace;
 mod callsite;
 mod capture;
 mod clock;
@@ -57,16 +58,19 @@ mod tracer;
 
 use std::sync::OnceLock;
 
-pub use crate::callsite::name_from_fn_path;
+pub use crate::callsite::{name_from_fn_path, MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::capture::{
     capture_failures, clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook,
     CapturedValue, InputName, MaskHook, ATTRIBUTES_DROPPED, DEFAULT_MAX_FIELD_BYTES,
     INPUTS_DROPPED, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ERROR_SOURCES, MAX_INPUTS,
     MAX_VALIDATION_ERRORS, REDACTED, VALIDATION_ERRORS_DROPPED,
 };
+#[cfg(feature = "tokio")]
+pub use crate::context::spawn;
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, with_tracer, InContext, TraceContext, WithTracer, WithTracerExt,
+    record_validation_error, spawn_thread, with_tracer, InContext, InCurrentTrace, TraceContext,
+    WithTracer, WithTracerExt,
 };
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};

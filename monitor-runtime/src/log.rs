@@ -1,30 +1,84 @@
-//! Log lines for finished calls, through `tracing`.
+//! Log lines for finished calls, through `tracing`, with one target per module.
 //!
-//! `MONITORING_LOG_LEVEL` (`trace`, `debug`, `info`, `warn`, `error`; unset or `off`: none)
-//! sets the default: every finished call emits one event at that level, target `monitor`,
-//! with the fields `module`, `status`, `duration_ms` and `error`. `#[monitored(level = "..")]`
-//! emits its own event instead, with the target `monitor::<module>`, so `RUST_LOG`-style
-//! filters can raise or lower one module.
+//! A finished call emits at most one event, with the target `monitor::<module>`: the module
+//! name with `<Type as Trait>::method` written `Type::Trait::method` and every character
+//! other than ASCII letters, digits, `_` and `::` replaced by `_` (see [`target_of`]). So
+//! `EnvFilter` directives raise or lower every module (`monitor=info`) or one
+//! (`monitor::skill_generator=debug`, `monitor::Agent=warn` for all of `Agent`'s methods),
+//! as the seed's logger hierarchy (`…monitoring.<module>`) does.
+//!
+//! What a line carries follows the seed's levels:
+//! - INFO, a successful call: `module`, `status`, `duration_ms`, `quality`, token counts;
+//! - DEBUG, a successful call when the module's DEBUG events are on: the same line plus the
+//!   captured `inputs` and `outputs` (already capped and redacted), in place of the INFO one;
+//! - WARN, a failed call (error, panic, cancelled): the summary and the `error` message
+//!   (plus inputs and outputs when the module's DEBUG events are on).
+//!
+//! Which of these a module may emit is its level, as a Python logger's level:
+//! - `#[monitored(level = "..")]` sets it for that module, and wins;
+//! - else `MONITORING_LOG_LEVEL` (`trace`, `debug`, `info`, `warn`, `error`; unset or `off`:
+//!   nothing) is the default: the level of every module the subscriber's filter does not
+//!   speak of. A filter directive that enables more for `monitor` or for one module than for
+//!   an unrelated target (`monitor=debug`, `monitor::skill_generator=debug`) raises it, as
+//!   `setLevel` on a child logger does; a blanket one (`RUST_LOG=debug`, or no filter) does
+//!   not.
+//!
+//! The subscriber's filter then chooses among what may be emitted (and lowers any module:
+//! `monitor::chatty=off`).
+//!
+//! Cost: with no level set anywhere, or no subscriber taking WARN events, two relaxed loads
+//! per call. Otherwise each module has a
+//! `tracing` callsite per level, registered on its first finished call, whose interest
+//! `tracing` caches (and rebuilds when subscribers change): a filtered-out event costs the
+//! lookup of the module's callsites (a per-thread cache hit) and a load of that interest.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
 
-use crate::entry::Status;
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+use tracing::callsite::{Callsite, Identifier};
+use tracing::field::{Field, FieldSet, Value};
+use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+use tracing::metadata::Kind;
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Metadata};
+
+use crate::callsite::{module_name, ModuleId, MAX_MODULES};
+use crate::capture::{inputs_to_map, CapturedValue, InputName};
+use crate::entry::{Status, TokenUsage};
 
 const UNREAD: u8 = u8::MAX;
 const OFF: u8 = 0;
+const WARN: u8 = 2;
+const INFO: u8 = 3;
+const DEBUG: u8 = 4;
 
 /// The default level: `UNREAD` until the environment is read, then `OFF` or 1 (error) to
 /// 5 (trace).
 static DEFAULT_LEVEL: AtomicU8 = AtomicU8::new(UNREAD);
 
+/// Some module has a level of its own (`#[monitored(level = "..")]`).
+static MODULE_LEVELS: AtomicBool = AtomicBool::new(false);
+
 fn parse_level(text: &str) -> u8 {
     match text.trim().to_ascii_lowercase().as_str() {
         "error" => 1,
-        "warn" | "warning" => 2,
-        "info" => 3,
-        "debug" => 4,
+        "warn" | "warning" => WARN,
+        "info" => INFO,
+        "debug" => DEBUG,
         "trace" => 5,
         _ => OFF,
+    }
+}
+
+fn level_number(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 1,
+        Level::WARN => WARN,
+        Level::INFO => INFO,
+        Level::DEBUG => DEBUG,
+        Level::TRACE => 5,
     }
 }
 
@@ -40,37 +94,366 @@ fn default_level() -> u8 {
     level
 }
 
-/// `true` when `MONITORING_LOG_LEVEL` asks for a log line per finished call.
-#[inline]
-pub(crate) fn enabled() -> bool {
-    default_level() != OFF
+/// Sets the default level in place of `MONITORING_LOG_LEVEL` (`None`: off).
+pub(crate) fn set_default_level(level: Option<Level>) {
+    DEFAULT_LEVEL.store(level.map_or(OFF, level_number), Ordering::Relaxed);
 }
 
-/// Emits the default log line of a finished call (check [`enabled`] first).
+/// `true` when some finished call may log: check before [`finished`]. False also
+/// while no subscriber takes events at WARN or above (none installed, say): then nothing
+/// of the call is looked at.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    (default_level() != OFF || MODULE_LEVELS.load(Ordering::Relaxed))
+        && LevelFilter::current() >= LevelFilter::WARN
+}
+
+/// A finished call, as its log line shows it.
+pub(crate) struct Finished<'a> {
+    pub(crate) module: ModuleId,
+    pub(crate) status: Status,
+    pub(crate) duration_ns: u64,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) quality: Option<f64>,
+    pub(crate) tokens: Option<&'a TokenUsage>,
+    pub(crate) inputs: &'a [(InputName, CapturedValue)],
+    pub(crate) outputs: Option<&'a CapturedValue>,
+}
+
+/// Emits the log line of a finished call, if its module's level and the subscriber want it
+/// (check [`enabled`] first).
+pub(crate) fn finished(call: &Finished<'_>) {
+    let log = module_log(call.module);
+    let (level, own) = log.level();
+    if level == OFF {
+        return;
+    }
+    let max = LevelFilter::current();
+    // A level above the module's may still be asked for by a filter directive, unless the
+    // level is the module's own.
+    let wants = |site: &'static Site, at: u8, probe: usize| {
+        site.enabled(max) && (level >= at || (!own && !probes()[probe].enabled(max)))
+    };
+    let detail = wants(log.debug, DEBUG, 2);
+    if call.status != Status::Success {
+        if wants(log.warn, WARN, 0) {
+            emit(log.warn, call, detail);
+        }
+    } else if detail {
+        emit(log.debug, call, true);
+    } else if wants(log.info, INFO, 1) {
+        emit(log.info, call, false);
+    }
+}
+
+/// Callsites at WARN, INFO and DEBUG whose target is no module's (nor under `monitor`):
+/// enabled, the subscriber's filter lets such events through whatever the target, so a
+/// module's site being enabled too says nothing of a directive for it.
+fn probes() -> &'static [&'static Site; 3] {
+    static PROBES: OnceLock<[&'static Site; 3]> = OnceLock::new();
+    PROBES.get_or_init(|| {
+        let target = "__monitor_default_level_probe";
+        [
+            Site::register(target, Level::WARN),
+            Site::register(target, Level::INFO),
+            Site::register(target, Level::DEBUG),
+        ]
+    })
+}
+
 #[cold]
-pub(crate) fn call_finished(module: &str, status: Status, duration_ns: u64, error: Option<&str>) {
-    let level = default_level();
-    let duration_ms = duration_ns as f64 / 1e6;
-    let error = error.unwrap_or("");
-    let status = format!("{status:?}").to_lowercase();
-    // `tracing` wants a level known at compile time: one call site per level.
-    macro_rules! event_at {
-        ($level:ident) => {
-            tracing::event!(target: "monitor", tracing::Level::$level, module, status, duration_ms, error, "monitored call finished")
+#[inline(never)]
+fn emit(site: &'static Site, call: &Finished<'_>, detail: bool) {
+    let meta = site.metadata();
+    let fields = meta.fields();
+    let mut field = fields.iter();
+    let field: [Field; FIELDS.len()] = std::array::from_fn(|_| field.next().expect("FIELDS"));
+    let message = if call.status == Status::Success {
+        "call finished"
+    } else {
+        "call failed"
+    };
+    #[allow(clippy::cast_precision_loss)] // durations under 2^53 ns (104 days) are exact
+    let duration_ms = call.duration_ns as f64 / 1e6;
+    let tokens = call
+        .tokens
+        .map(|t| (t.input_tokens, t.output_tokens, t.total_tokens));
+    let inputs = (detail && !call.inputs.is_empty())
+        .then(|| serde_json::Value::Object(inputs_to_map(call.inputs)).to_string());
+    let outputs = call
+        .outputs
+        .filter(|_| detail)
+        .map(|outputs| outputs.to_value().to_string());
+    let values: [(&Field, Option<&dyn Value>); FIELDS.len()] = [
+        (&field[0], Some(&message as &dyn Value)),
+        (&field[1], Some(&module_name(call.module) as &dyn Value)),
+        (&field[2], Some(&status_name(call.status) as &dyn Value)),
+        (&field[3], Some(&duration_ms as &dyn Value)),
+        (&field[4], call.quality.as_ref().map(|q| q as &dyn Value)),
+        (&field[5], tokens.as_ref().map(|t| &t.0 as &dyn Value)),
+        (&field[6], tokens.as_ref().map(|t| &t.1 as &dyn Value)),
+        (&field[7], tokens.as_ref().map(|t| &t.2 as &dyn Value)),
+        (&field[8], inputs.as_ref().map(|i| i as &dyn Value)),
+        (&field[9], outputs.as_ref().map(|o| o as &dyn Value)),
+        (&field[10], call.error.as_ref().map(|e| e as &dyn Value)),
+    ];
+    Event::dispatch(meta, &fields.value_set(&values));
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Success => "success",
+        Status::Error => "error",
+        Status::Panic => "panic",
+        Status::Cancelled => "cancelled",
+    }
+}
+
+/// The fields of every monitored-call event, in this order.
+const FIELDS: [&str; 11] = [
+    "message",
+    "module",
+    "status",
+    "duration_ms",
+    "quality",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "inputs",
+    "outputs",
+    "error",
+];
+
+/// The `tracing` target of a module's events: `monitor::` and the module name as a path
+/// `EnvFilter` parses. `<Agent as Module>::act` becomes `monitor::Agent::Module::act`;
+/// characters other than ASCII letters, digits and `_` become `_`, except `::`.
+pub(crate) fn target_of(module: &str) -> String {
+    let mut target = String::from("monitor");
+    let (qualified, rest) = match module
+        .strip_prefix('<')
+        .and_then(|rest| rest.split_once('>'))
+    {
+        Some((qualified, rest)) => {
+            let (ty, tr) = qualified.split_once(" as ").unwrap_or((qualified, ""));
+            (vec![ty.trim(), tr.trim()], rest)
+        }
+        None => (Vec::new(), module),
+    };
+    let segments = qualified
+        .into_iter()
+        .chain(rest.split("::"))
+        .filter(|s| !s.is_empty());
+    for segment in segments {
+        target.push_str("::");
+        for c in segment.chars() {
+            target.push(if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            });
+        }
+    }
+    target
+}
+
+/// One module's callsites, and its own level.
+struct ModuleLog {
+    warn: &'static Site,
+    info: &'static Site,
+    debug: &'static Site,
+    /// `#[monitored(level = "..")]`: its level + 1; 0 when the default applies.
+    own_level: AtomicU8,
+}
+
+impl ModuleLog {
+    fn new(module: &'static str) -> ModuleLog {
+        let target: &'static str = Box::leak(target_of(module).into_boxed_str());
+        ModuleLog {
+            warn: Site::register(target, Level::WARN),
+            info: Site::register(target, Level::INFO),
+            debug: Site::register(target, Level::DEBUG),
+            own_level: AtomicU8::new(0),
+        }
+    }
+
+    /// The module's level, and whether it is its own (else the default).
+    #[inline]
+    fn level(&self) -> (u8, bool) {
+        match self.own_level.load(Ordering::Relaxed) {
+            0 => (default_level(), false),
+            own => (own - 1, true),
+        }
+    }
+}
+
+fn modules() -> &'static RwLock<FxHashMap<&'static str, &'static ModuleLog>> {
+    static MODULES: OnceLock<RwLock<FxHashMap<&'static str, &'static ModuleLog>>> = OnceLock::new();
+    MODULES.get_or_init(Default::default)
+}
+
+/// The callsites of each module id, filled on first use: a lookup is an index and a load,
+/// with no lock and no hashing, so a line the filter turns away costs next to nothing.
+fn by_id() -> &'static [OnceLock<&'static ModuleLog>] {
+    static BY_ID: OnceLock<Box<[OnceLock<&'static ModuleLog>]>> = OnceLock::new();
+    BY_ID.get_or_init(|| (0..=MAX_MODULES).map(|_| OnceLock::new()).collect())
+}
+
+/// The callsites of `module`, registering them on first use. Module names are a bounded
+/// set (see `callsite::intern`), so are these.
+#[inline]
+fn module_log(module: ModuleId) -> &'static ModuleLog {
+    match by_id().get(module.0 as usize) {
+        Some(slot) => slot.get_or_init(|| module_log_slow(module_name(module))),
+        None => module_log_slow(module_name(module)),
+    }
+}
+
+#[cold]
+fn module_log_slow(module: &'static str) -> &'static ModuleLog {
+    if let Some(&log) = modules().read().get(module) {
+        return log;
+    }
+    let mut modules = modules().write();
+    let log: &'static ModuleLog = modules
+        .entry(module)
+        .or_insert_with(|| Box::leak(Box::new(ModuleLog::new(module))));
+    log
+}
+
+/// Gives `module` a level of its own, over `MONITORING_LOG_LEVEL`.
+fn set_module_level(module: &'static str, level: Level) {
+    module_log_slow(module)
+        .own_level
+        .store(level_number(level) + 1, Ordering::Relaxed);
+    MODULE_LEVELS.store(true, Ordering::Relaxed);
+}
+
+/// `#[monitored(level = "..")]`: generated code keeps one in a `static` and applies it on
+/// every call; only the first does anything.
+#[derive(Debug)]
+pub struct ModuleLevel {
+    level: Level,
+    applied: AtomicBool,
+}
+
+impl ModuleLevel {
+    /// The level `level`, not yet applied.
+    pub const fn new(level: Level) -> Self {
+        ModuleLevel {
+            level,
+            applied: AtomicBool::new(false),
+        }
+    }
+
+    /// Gives the module of `callsite` this level (once).
+    #[inline]
+    pub fn apply(&self, callsite: &'static crate::callsite::Callsite) {
+        if !self.applied.load(Ordering::Relaxed) {
+            self.apply_now(callsite);
+        }
+    }
+
+    #[cold]
+    fn apply_now(&self, callsite: &'static crate::callsite::Callsite) {
+        set_module_level(callsite.name(), self.level);
+        self.applied.store(true, Ordering::Relaxed);
+    }
+}
+
+const NEVER: u8 = 0;
+const SOMETIMES: u8 = 1;
+const ALWAYS: u8 = 2;
+
+/// A `tracing` callsite made at run time: one module's events at one level.
+struct Site {
+    meta: OnceLock<Metadata<'static>>,
+    interest: AtomicU8,
+}
+
+impl Site {
+    fn register(target: &'static str, level: Level) -> &'static Site {
+        let site: &'static Site = Box::leak(Box::new(Site {
+            meta: OnceLock::new(),
+            interest: AtomicU8::new(SOMETIMES),
+        }));
+        let meta = Metadata::new(
+            "monitored call finished",
+            target,
+            level,
+            Some(file!()),
+            Some(line!()),
+            Some(module_path!()),
+            FieldSet::new(&FIELDS, Identifier(site)),
+            Kind::EVENT,
+        );
+        let _ = site.meta.set(meta);
+        tracing::callsite::register(site);
+        site
+    }
+
+    /// Whether the current subscriber wants this event: the global max level first, then
+    /// the interest cached at registration, asking the subscriber only when it said
+    /// "sometimes".
+    #[inline]
+    fn enabled(&'static self, max: LevelFilter) -> bool {
+        let meta = self.metadata();
+        if *meta.level() > STATIC_MAX_LEVEL || *meta.level() > max {
+            return false;
+        }
+        match self.interest.load(Ordering::Relaxed) {
+            NEVER => false,
+            ALWAYS => true,
+            _ => tracing::dispatcher::get_default(|dispatch| dispatch.enabled(meta)),
+        }
+    }
+
+    fn metadata(&'static self) -> &'static Metadata<'static> {
+        self.meta.get().expect("set before registration")
+    }
+}
+
+impl Callsite for Site {
+    fn set_interest(&self, interest: Interest) {
+        let interest = if interest.is_never() {
+            NEVER
+        } else if interest.is_always() {
+            ALWAYS
+        } else {
+            SOMETIMES
         };
+        self.interest.store(interest, Ordering::Relaxed);
     }
-    match level {
-        OFF => {}
-        1 => event_at!(ERROR),
-        2 => event_at!(WARN),
-        3 => event_at!(INFO),
-        4 => event_at!(DEBUG),
-        _ => event_at!(TRACE),
+
+    fn metadata(&self) -> &Metadata<'_> {
+        self.meta.get().expect("set before registration")
     }
+}
+
+/// Renders the fields of an event as `name=value` pairs (for tests and `Debug` views).
+#[cfg(test)]
+fn render(event: &Event<'_>) -> String {
+    use std::fmt::Write as _;
+    struct Render(String);
+    impl tracing::field::Visit for Render {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            let _ = write!(self.0, "{}={} ", field.name(), value);
+        }
+    }
+    let mut render = Render(String::new());
+    event.record(&mut render);
+    render.0.trim_end().to_owned()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::Subscriber;
+
     use super::*;
 
     #[test]
@@ -79,5 +462,166 @@ mod tests {
         assert_eq!(parse_level(" warn "), 2);
         assert_eq!(parse_level("off"), OFF);
         assert_eq!(parse_level("verbose"), OFF);
+    }
+
+    #[test]
+    fn targets_are_paths_env_filter_parses() {
+        assert_eq!(target_of("retrieve"), "monitor::retrieve");
+        assert_eq!(target_of("Agent::act"), "monitor::Agent::act");
+        assert_eq!(
+            target_of("<Agent as Module>::forward"),
+            "monitor::Agent::Module::forward"
+        );
+        assert_eq!(
+            target_of("skill-generator v2.1"),
+            "monitor::skill_generator_v2_1"
+        );
+    }
+
+    /// Keeps every event at or above `max`: (target, level, fields).
+    #[derive(Clone)]
+    struct Collect {
+        max: Level,
+        events: Arc<Mutex<Vec<(String, Level, String)>>>,
+    }
+
+    impl Subscriber for Collect {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            *metadata.level() <= self.max
+        }
+        fn max_level_hint(&self) -> Option<LevelFilter> {
+            Some(LevelFilter::from_level(self.max))
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let meta = event.metadata();
+            self.events.lock().unwrap().push((
+                meta.target().to_owned(),
+                *meta.level(),
+                render(event),
+            ));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn collect(max: Level, f: impl FnOnce()) -> Vec<(String, Level, String)> {
+        let collect = Collect {
+            max,
+            events: Arc::default(),
+        };
+        tracing::subscriber::with_default(collect.clone(), f);
+        let events = collect.events.lock().unwrap().clone();
+        events
+    }
+
+    fn call<'a>(
+        module: &str,
+        status: Status,
+        inputs: &'a [(InputName, CapturedValue)],
+        outputs: Option<&'a CapturedValue>,
+        tokens: Option<&'a TokenUsage>,
+    ) -> Finished<'a> {
+        Finished {
+            module: crate::callsite::intern(module),
+            status,
+            duration_ns: 1_500_000,
+            error: (status != Status::Success).then_some("model timed out"),
+            quality: (status == Status::Success).then_some(0.75),
+            tokens,
+            inputs,
+            outputs,
+        }
+    }
+
+    // The module levels used here are the module's own, so that these tests do not depend
+    // on `MONITORING_LOG_LEVEL`.
+    #[test]
+    fn a_line_carries_what_its_level_shows() {
+        set_module_level("log::tests::lines", Level::DEBUG);
+        let inputs = [(
+            InputName::Borrowed("query"),
+            CapturedValue::Json("\"q\"".into()),
+        )];
+        let outputs = CapturedValue::Json("[1,2]".into());
+        let tokens = TokenUsage::new(10, 5);
+        let success = call(
+            "log::tests::lines",
+            Status::Success,
+            &inputs,
+            Some(&outputs),
+            Some(&tokens),
+        );
+        let failure = call("log::tests::lines", Status::Error, &inputs, None, None);
+
+        let info = collect(Level::INFO, || {
+            finished(&success);
+            finished(&failure);
+        });
+        assert_eq!(
+            info,
+            [
+                (
+                    "monitor::log::tests::lines".to_owned(),
+                    Level::INFO,
+                    "message=call finished module=log::tests::lines status=success \
+                     duration_ms=1.5 quality=0.75 input_tokens=10 output_tokens=5 total_tokens=15"
+                        .to_owned()
+                ),
+                (
+                    "monitor::log::tests::lines".to_owned(),
+                    Level::WARN,
+                    "message=call failed module=log::tests::lines status=error duration_ms=1.5 \
+                     error=model timed out"
+                        .to_owned()
+                ),
+            ]
+        );
+
+        let debug = collect(Level::DEBUG, || {
+            finished(&success);
+            finished(&failure);
+        });
+        assert_eq!(debug[0].1, Level::DEBUG);
+        assert_eq!(
+            debug[0].2,
+            "message=call finished module=log::tests::lines status=success duration_ms=1.5 \
+             quality=0.75 input_tokens=10 output_tokens=5 total_tokens=15 \
+             inputs={\"query\":\"q\"} outputs=[1,2]"
+        );
+        assert_eq!(debug[1].1, Level::WARN);
+        assert!(
+            debug[1].2.contains("inputs={\"query\":\"q\"}"),
+            "{}",
+            debug[1].2
+        );
+    }
+
+    #[test]
+    fn a_module_level_is_a_threshold() {
+        set_module_level("log::tests::warn_only", Level::WARN);
+        let events = collect(Level::TRACE, || {
+            finished(&call(
+                "log::tests::warn_only",
+                Status::Success,
+                &[],
+                None,
+                None,
+            ));
+            finished(&call(
+                "log::tests::warn_only",
+                Status::Panic,
+                &[],
+                None,
+                None,
+            ));
+        });
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].1, Level::WARN);
+        assert!(events[0].2.contains("status=panic"), "{}", events[0].2);
     }
 }

@@ -3,10 +3,12 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 
 use serde::Serialize;
 
 use crate::callsite::{intern, ModuleId};
+use crate::capture::{CapturedValue, InputName};
 use crate::entry::ErrorInfo;
 use crate::guard::{TraceGuard, TracerRef};
 use crate::metrics::ModuleMetrics;
@@ -38,6 +40,7 @@ pub struct ModuleMonitor<M> {
     id: ModuleId,
     tracer: Option<ExecutionTracer>,
     quality: Option<QualityFn>,
+    input_names: Vec<InputName>,
     log_inputs: bool,
     log_outputs: bool,
 }
@@ -65,6 +68,7 @@ impl<M> ModuleMonitor<M> {
             name,
             tracer: None,
             quality: None,
+            input_names: Vec::new(),
             log_inputs: true,
             log_outputs: true,
         }
@@ -85,6 +89,32 @@ impl<M> ModuleMonitor<M> {
         self.quality = Some(Box::new(move |output| {
             output.downcast_ref::<T>().map(&quality)
         }));
+        self
+    }
+
+    /// Names the inputs of [`call`](Self::call) and its kin: a single input is recorded
+    /// under the first name instead of `input`, a tuple's elements under one name each.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let answer = ModuleMonitor::new("answer", |(question, context): (&str, &str)| {
+    ///     format!("{question} / {context}")
+    /// })
+    /// .with_tracer(&tracer)
+    /// .with_input_names(["question", "context"]);
+    /// answer.call(("why?", "because"));
+    /// let inputs = &tracer.get_traces(None)[0].inputs;
+    /// assert_eq!(inputs["question"], "why?");
+    /// assert_eq!(inputs["context"], "because");
+    /// ```
+    pub fn with_input_names<N: Into<InputName>>(
+        mut self,
+        names: impl IntoIterator<Item = N>,
+    ) -> Self {
+        self.input_names = names.into_iter().map(Into::into).collect();
         self
     }
 
@@ -132,6 +162,47 @@ impl<M> ModuleMonitor<M> {
         guard
     }
 
+    /// Starts a call of a function-like module with one input value, named as
+    /// [`with_input_names`](Self::with_input_names) says.
+    fn start_call(&self, input: &impl Serialize) -> TraceGuard<'_> {
+        if self.input_names.is_empty() || !self.log_inputs {
+            return self.start(input);
+        }
+        let mut guard = self.start(());
+        let max_bytes = guard.tracer().max_field_bytes();
+        let value = serde_json::to_value(input).unwrap_or(serde_json::Value::Null);
+        match value {
+            serde_json::Value::Array(items) if self.input_names.len() > 1 => {
+                for (name, item) in self.input_names.iter().zip(items) {
+                    guard.add_input(name.clone(), CapturedValue::json(&item, max_bytes));
+                }
+            }
+            single => guard.add_input(
+                self.input_names[0].clone(),
+                CapturedValue::json(&single, max_bytes),
+            ),
+        }
+        guard
+    }
+
+    fn record_output<O: Serialize + 'static>(&self, guard: &mut TraceGuard<'_>, output: &O) {
+        if self.log_outputs {
+            guard.set_outputs(output);
+        }
+        self.score(guard, output);
+    }
+
+    fn record_result<T: Serialize + 'static, E: fmt::Display>(
+        &self,
+        guard: &mut TraceGuard<'_>,
+        result: &Result<T, E>,
+    ) {
+        match result {
+            Ok(value) => self.record_output(guard, value),
+            Err(error) => guard.fail_with(ErrorInfo::from_display(error)),
+        }
+    }
+
     fn score(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
         if let Some(quality) = &self.quality {
             guard.score_quality(|| quality(output).unwrap_or(f64::NAN));
@@ -146,13 +217,10 @@ impl<M> ModuleMonitor<M> {
         I: Serialize,
         O: Serialize + 'static,
     {
-        let mut guard = self.start(&input);
+        let mut guard = self.start_call(&input);
         let output = (self.module)(input);
         guard.stop_clock();
-        if self.log_outputs {
-            guard.set_outputs(&output);
-        }
-        self.score(&mut guard, &output);
+        self.record_output(&mut guard, &output);
         output
     }
 
@@ -165,19 +233,106 @@ impl<M> ModuleMonitor<M> {
         T: Serialize + 'static,
         E: fmt::Display,
     {
-        let mut guard = self.start(&input);
+        let mut guard = self.start_call(&input);
         let result = (self.module)(input);
         guard.stop_clock();
-        match &result {
-            Ok(value) => {
-                if self.log_outputs {
-                    guard.set_outputs(value);
-                }
-                self.score(&mut guard, value);
-            }
-            Err(error) => guard.fail_with(ErrorInfo::from_display(error)),
-        }
+        self.record_result(&mut guard, &result);
         result
+    }
+
+    /// Calls an async function-like module (a closure returning a future, such as
+    /// `|q| async move { .. }`) with `input`, recording the call from the call until the
+    /// future completes; a future dropped unfinished is recorded as cancelled.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = ExecutionTracer::new();
+    /// let generate = ModuleMonitor::new("generate", |prompt: String| async move {
+    ///     format!("answer to {prompt}")
+    /// })
+    /// .with_tracer(&tracer)
+    /// .with_input_names(["prompt"]);
+    /// assert_eq!(generate.call_async("why".to_owned()).await, "answer to why");
+    /// assert_eq!(tracer.get_traces(None)[0].inputs["prompt"], "why");
+    /// # });
+    /// ```
+    pub async fn call_async<I, F, O>(&self, input: I) -> O
+    where
+        M: Fn(I) -> F,
+        F: Future<Output = O>,
+        I: Serialize,
+        O: Serialize + 'static,
+    {
+        let guard = self.start_call(&input);
+        let (output, mut guard) = guard.instrument_keep((self.module)(input)).await;
+        self.record_output(&mut guard, &output);
+        output
+    }
+
+    /// The fallible form of [`call_async`](Self::call_async): `Err` records an error.
+    pub async fn try_call_async<I, F, T, E>(&self, input: I) -> Result<T, E>
+    where
+        M: Fn(I) -> F,
+        F: Future<Output = Result<T, E>>,
+        I: Serialize,
+        T: Serialize + 'static,
+        E: fmt::Display,
+    {
+        let guard = self.start_call(&input);
+        let (result, mut guard) = guard.instrument_keep((self.module)(input)).await;
+        self.record_result(&mut guard, &result);
+        result
+    }
+
+    /// The async form of [`invoke`](Self::invoke): `f` gets the wrapped module and returns
+    /// a future, run as one recorded call; the way to monitor an async method of a trait
+    /// object. The output is recorded when it is `Serialize` ([`log_outputs`](Self::log_outputs)).
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    ///
+    /// trait Retriever: Send + Sync {
+    ///     fn retrieve<'a>(&'a self, query: &'a str)
+    ///         -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>>;
+    /// }
+    /// struct Keyword;
+    /// impl Retriever for Keyword {
+    ///     fn retrieve<'a>(&'a self, query: &'a str)
+    ///         -> Pin<Box<dyn Future<Output = Vec<String>> + Send + 'a>> {
+    ///         Box::pin(async move { vec![query.to_uppercase()] })
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let tracer = ExecutionTracer::new();
+    /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
+    ///     .with_tracer(&tracer);
+    /// let docs = retriever
+    ///     .invoke_async(serde_json::json!({"query": "rust"}), |r| r.retrieve("rust"))
+    ///     .await;
+    /// assert_eq!(docs, ["RUST"]);
+    /// assert_eq!(tracer.get_traces(None)[0].outputs, Some(serde_json::json!(["RUST"])));
+    /// # });
+    /// ```
+    pub async fn invoke_async<'m, F, O>(
+        &'m self,
+        inputs: impl Serialize,
+        f: impl FnOnce(&'m M) -> F,
+    ) -> O
+    where
+        F: Future<Output = O>,
+        O: Serialize + 'static,
+    {
+        let guard = self.start(inputs);
+        let (output, mut guard) = guard.instrument_keep(f(&self.module)).await;
+        self.record_output(&mut guard, &output);
+        output
     }
 
     /// Runs `f` on the wrapped module as one recorded call: the way to monitor any method

@@ -5,15 +5,17 @@
 //! (see [`history`](crate::history)). Nothing shared is written. Readers lock every shard
 //! and merge.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 
 use crate::callsite::{intern, lookup, module_name, ModuleId};
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::clock;
-use crate::context::thread_name;
+use crate::context::ThreadInfo;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::guard::{TraceGuard, TracerRef};
 use crate::history::{self, ShardHistory};
@@ -24,10 +26,10 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 
 /// One finished call, in the compact form the record path writes. Optional parts that
 /// need the heap live in `details`, so a call without captures allocates nothing.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) module: ModuleId,
-    pub(crate) thread: u32,
+    pub(crate) thread: Arc<ThreadInfo>,
     pub(crate) status: Status,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -36,11 +38,13 @@ pub(crate) struct Record {
     pub(crate) start_raw: u64,
     pub(crate) end_raw: u64,
     pub(crate) quality: Option<f64>,
-    pub(crate) details: Option<Box<Details>>,
+    /// Shared, so a reader copies a record out of its shard in a few nanoseconds and
+    /// converts it after letting go of the lock.
+    pub(crate) details: Option<Arc<Details>>,
 }
 
 /// The heap-allocated parts of a record.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Details {
     pub(crate) inputs: Vec<(InputName, CapturedValue)>,
     pub(crate) outputs: Option<CapturedValue>,
@@ -53,10 +57,13 @@ pub(crate) struct Details {
 }
 
 impl Details {
-    fn error_info(&self) -> Option<ErrorInfo> {
+    fn error_info(&self, max_bytes: usize) -> Option<ErrorInfo> {
         let mut error = self.error.clone()?;
         if error.backtrace.is_none() {
-            error.backtrace = self.backtrace.as_ref().map(|b| b.to_string());
+            error.backtrace = self
+                .backtrace
+                .as_ref()
+                .map(|backtrace| crate::backtrace::render(backtrace, max_bytes));
         }
         Some(error)
     }
@@ -80,7 +87,8 @@ impl Record {
         }
     }
 
-    fn to_entry(&self) -> TraceEntry {
+    /// The entry users read; `max_bytes` caps the backtrace, rendered only now.
+    fn to_entry(&self, max_bytes: usize) -> TraceEntry {
         let details = self.details.as_deref();
         TraceEntry {
             module: module_name(self.module).to_owned(),
@@ -97,13 +105,13 @@ impl Record {
             outputs: details
                 .and_then(|d| d.outputs.as_ref())
                 .map(CapturedValue::to_value),
-            error: details.and_then(Details::error_info),
+            error: details.and_then(|details| details.error_info(max_bytes)),
             quality_score: self.quality,
             token_usage: details.and_then(|d| d.tokens),
             validation_errors: details
                 .map(|d| d.validation_errors.clone())
                 .unwrap_or_default(),
-            thread: thread_name(self.thread),
+            thread: self.thread.name.to_string(),
             attributes: details
                 .map(|d| d.attributes.iter().cloned().collect())
                 .unwrap_or_default(),
@@ -115,6 +123,8 @@ impl Record {
 struct Shard {
     stats: Vec<Option<Box<ModuleStats>>>,
     history: ShardHistory,
+    /// Records pushed here since the history was last trimmed across shards.
+    pushed_since_trim: usize,
 }
 
 impl Shard {
@@ -138,59 +148,74 @@ struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
     max_traces: usize,
     max_field_bytes: usize,
+    /// A shard that has taken this many records since the last trim trims the history
+    /// across shards, so it never holds more than about twice `max_traces` records.
+    trim_every: usize,
+    /// Set when a [`TraceContext`](crate::TraceContext) first names this tracer.
+    handle: OnceLock<TracerHandle>,
 }
 
-/// Every shard locked at once (in index order, the one order all readers use).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.get() {
+            HANDLES.lock().remove(&handle.0);
+        }
+    }
+}
+
+/// A small `Copy` name of a tracer, so a [`TraceContext`](crate::TraceContext) can carry
+/// its tracer and stay `Copy`. It does not keep the tracer alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TracerHandle(u64);
+
+/// Tracers that have a handle, weakly: an entry goes when its tracer does.
+static HANDLES: Mutex<FxHashMap<u64, Weak<Inner>>> =
+    Mutex::new(FxHashMap::with_hasher(FxBuildHasher));
+
+impl TracerHandle {
+    /// The tracer, while it still exists.
+    pub(crate) fn tracer(self) -> Option<ExecutionTracer> {
+        let inner = HANDLES.lock().get(&self.0)?.upgrade()?;
+        Some(ExecutionTracer { inner })
+    }
+}
+
+/// Every shard locked at once (in index order, the one order that locks them all): for
+/// trimming across shards and for `clear`, never for reading.
 struct AllShards<'a> {
     guards: Vec<MutexGuard<'a, Shard>>,
 }
 
 impl AllShards<'_> {
-    fn histories(&self) -> Vec<&ShardHistory> {
-        self.guards.iter().map(|shard| &shard.history).collect()
-    }
-
     /// Trims the history to `max` records overall.
     fn trim(&mut self, max: usize) {
         let mut histories: Vec<&mut ShardHistory> = self
             .guards
             .iter_mut()
-            .map(|shard| &mut shard.history)
+            .map(|shard| {
+                shard.pushed_since_trim = 0;
+                &mut shard.history
+            })
             .collect();
         history::trim(&mut histories, max);
     }
+}
 
-    fn retained(&self) -> usize {
-        self.guards.iter().map(|shard| shard.history.len()).sum()
-    }
+/// Readers copy a shard's records this many at a time, letting go of its lock between
+/// chunks, so a writer never waits longer than one chunk's copy (about a microsecond).
+const READ_CHUNK: usize = 64;
 
-    /// Every module's totals, merged over the shards.
-    fn merged_stats(&self) -> Vec<(ModuleId, ModuleStats)> {
-        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
-        for shard in &self.guards {
-            for (index, stats) in shard.stats.iter().enumerate() {
-                let Some(stats) = stats else { continue };
-                if index >= merged.len() {
-                    merged.resize_with(index + 1, || None);
-                }
-                merged[index]
-                    .get_or_insert_with(Default::default)
-                    .merge(stats);
-            }
-        }
-        merged
-            .into_iter()
-            .enumerate()
-            .filter_map(|(index, stats)| Some((ModuleId(index as u32), stats?)))
-            .collect()
-    }
+/// What a reader copied out of the history: the newest `max_traces` records, oldest first,
+/// and for each shard the sequence number its copy ended at.
+struct HistoryCopy {
+    records: Vec<Record>,
+    marks: Vec<u64>,
+}
 
-    fn evicted(&self) -> u64 {
-        self.guards
-            .iter()
-            .map(|shard| shard.history.evicted())
-            .sum()
-    }
+/// History counts read shard by shard.
+struct HistoryCounts {
+    retained: usize,
+    evicted: u64,
 }
 
 /// Records monitored calls: exact per-module metrics, and the most recent `max_traces`
@@ -253,15 +278,22 @@ impl TracerBuilder {
     /// Builds the tracer.
     pub fn build(self) -> ExecutionTracer {
         crate::panic::install_hook();
+        let shards = shard_count();
         ExecutionTracer {
             inner: Arc::new(Inner {
-                shards: (0..shard_count()).map(|_| Padded::default()).collect(),
+                shards: (0..shards).map(|_| Padded::default()).collect(),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
+                trim_every: (self.max_traces / shards).max(MIN_TRIM_EVERY),
+                handle: OnceLock::new(),
             }),
         }
     }
 }
+
+/// The fewest records a shard takes between two trims across shards, so that a small
+/// history does not lock every shard on every call.
+const MIN_TRIM_EVERY: usize = 16;
 
 /// Enough shards that threads running at the same time rarely share one, and few enough
 /// that `max_traces` per shard stays a modest bound.
@@ -314,27 +346,37 @@ impl ExecutionTracer {
 
     /// The most recent `limit` entries (all when `None`), oldest first.
     pub fn get_traces(&self, limit: Option<usize>) -> Vec<TraceEntry> {
-        let shards = self.lock_and_trim();
-        let histories = shards.histories();
-        let records = history::merged(&histories);
+        let records = self.copy_history().records;
         let skip = limit.map_or(0, |limit| records.len().saturating_sub(limit));
+        let max_bytes = self.inner.max_field_bytes;
         records[skip..]
             .iter()
-            .map(|record| record.to_entry())
+            .map(|record| record.to_entry(max_bytes))
             .collect()
     }
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
     pub fn get_metrics(&self) -> TracerMetrics {
-        // One locking of every shard, so counts and history agree.
-        let (merged, evicted, retained) = {
-            let shards = self.lock_and_trim();
-            (shards.merged_stats(), shards.evicted(), shards.retained())
-        };
+        let mut merged: Vec<Option<ModuleStats>> = Vec::new();
+        for shard in self.inner.shards.iter() {
+            let shard = shard.0.lock();
+            for (index, stats) in shard.stats.iter().enumerate() {
+                let Some(stats) = stats else { continue };
+                if index >= merged.len() {
+                    merged.resize_with(index + 1, || None);
+                }
+                merged[index]
+                    .get_or_insert_with(Default::default)
+                    .merge(stats);
+            }
+        }
+        let counts = self.history_counts();
         TracerMetrics::from_stats(
-            merged.iter().map(|(id, stats)| (module_name(*id), stats)),
-            evicted,
-            retained as u64,
+            merged.iter().enumerate().filter_map(|(index, stats)| {
+                Some((module_name(ModuleId(index as u32)), stats.as_ref()?))
+            }),
+            counts.evicted,
+            counts.retained as u64,
         )
     }
 
@@ -363,7 +405,7 @@ impl ExecutionTracer {
 
     /// Entries in the history now.
     pub fn len(&self) -> usize {
-        self.lock_and_trim().retained()
+        self.history_counts().retained
     }
 
     /// `true` when the history holds no entry.
@@ -383,7 +425,17 @@ impl ExecutionTracer {
 
     /// Entries dropped from the history since creation or `clear()`.
     pub fn evicted_count(&self) -> u64 {
-        self.lock_and_trim().evicted()
+        self.history_counts().evicted
+    }
+
+    /// This tracer's handle, made on first use.
+    pub(crate) fn handle(&self) -> TracerHandle {
+        *self.inner.handle.get_or_init(|| {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let handle = TracerHandle(NEXT.fetch_add(1, Ordering::Relaxed));
+            HANDLES.lock().insert(handle.0, Arc::downgrade(&self.inner));
+            handle
+        })
     }
 
     /// `true` when both handles share the same records.
@@ -395,13 +447,55 @@ impl ExecutionTracer {
     /// [`remove_traces_before`](Self::remove_traces_before) once they are safely written
     /// elsewhere. Recording goes on meanwhile: nothing stays locked.
     pub(crate) fn snapshot_traces(&self) -> (Vec<TraceEntry>, Vec<u64>) {
-        let shards = self.lock_and_trim();
-        let histories = shards.histories();
-        let entries = history::merged(&histories)
-            .into_iter()
-            .map(Record::to_entry)
+        let HistoryCopy { records, marks } = self.copy_history();
+        let max_bytes = self.inner.max_field_bytes;
+        let entries = records
+            .iter()
+            .map(|record| record.to_entry(max_bytes))
             .collect();
-        (entries, histories.iter().map(|h| h.end_seq()).collect())
+        (entries, marks)
+    }
+
+    /// Copies the newest `max_traces` records, oldest first (by end time), a chunk at a
+    /// time per shard: copies are cheap (details are shared), and every conversion happens
+    /// after the locks are let go.
+    fn copy_history(&self) -> HistoryCopy {
+        let mut records = Vec::new();
+        let mut marks = Vec::with_capacity(self.inner.shards.len());
+        for shard in self.inner.shards.iter() {
+            let (mut next, end) = {
+                let shard = shard.0.lock();
+                (shard.history.first_seq(), shard.history.end_seq())
+            };
+            while next < end {
+                next = shard
+                    .0
+                    .lock()
+                    .history
+                    .copy_into(next, end, READ_CHUNK, &mut records);
+            }
+            marks.push(end);
+        }
+        records.sort_by_key(|record| record.end_raw);
+        let excess = records.len().saturating_sub(self.inner.max_traces);
+        records.drain(..excess);
+        HistoryCopy { records, marks }
+    }
+
+    /// How many entries a reader sees (at most `max_traces`), and how many left the
+    /// history: records past `max_traces` that the next trim drops count as gone already.
+    fn history_counts(&self) -> HistoryCounts {
+        let (mut held, mut evicted) = (0usize, 0u64);
+        for shard in self.inner.shards.iter() {
+            let shard = shard.0.lock();
+            held += shard.history.len();
+            evicted += shard.history.evicted();
+        }
+        let retained = held.min(self.inner.max_traces);
+        HistoryCounts {
+            retained,
+            evicted: evicted + (held - retained) as u64,
+        }
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
@@ -416,10 +510,27 @@ impl ExecutionTracer {
     #[inline]
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
-        let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
-        let mut shard = shard.0.lock();
-        shard.stats_mut(record.module).add(&record.sample());
-        shard.history.push(record, inner.max_traces);
+        let shard = &inner.shards[record.thread.slot as usize & (inner.shards.len() - 1)];
+        let trim_due = {
+            let mut shard = shard.0.lock();
+            shard.stats_mut(record.module).add(&record.sample());
+            shard.history.push(record, inner.max_traces);
+            shard.pushed_since_trim += 1;
+            shard.pushed_since_trim >= inner.trim_every
+        };
+        if trim_due {
+            self.trim_history();
+        }
+    }
+
+    /// Drops the oldest records across shards down to `max_traces`. Runs on the record
+    /// path once every `trim_every` records of a shard, so the cross-shard work is spread
+    /// thin, and the history holds at most `max_traces + shards * trim_every` records
+    /// (about twice `max_traces`, with `trim_every = max(max_traces / shards, 16)`)
+    /// whatever the number of threads.
+    #[cold]
+    fn trim_history(&self) {
+        drop(self.lock_and_trim());
     }
 
     fn lock_all(&self) -> AllShards<'_> {
@@ -433,8 +544,7 @@ impl ExecutionTracer {
         }
     }
 
-    /// Locks every shard and trims the history to `max_traces`, so what a reader sees is
-    /// exact.
+    /// Locks every shard and trims the history to `max_traces`.
     fn lock_and_trim(&self) -> AllShards<'_> {
         let mut shards = self.lock_all();
         shards.trim(self.inner.max_traces);

@@ -52,3 +52,42 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .expect("runtime")
         .block_on(future)
 }
+
+/// The environment variable that tells a test it runs as [`run_in_child`]'s child.
+const CHILD_VAR: &str = "MONITOR_TEST_CHILD";
+
+/// `true` in the child process started by [`run_in_child`] for the test `name`.
+pub fn is_child(name: &str) -> bool {
+    std::env::var(CHILD_VAR).as_deref() == Ok(name)
+}
+
+/// Runs the test `name` of this test binary again, alone, in a child process (for what
+/// must start from a fresh process: the first call of a process, peak memory, panic
+/// hooks), and returns what it printed and how it ended.
+pub fn run_in_child(name: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, name)
+        .output()
+        .expect("run the test binary again")
+}
+
+/// The peak resident memory of this process so far, in bytes (Linux: `VmHWM`).
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_bytes("VmHWM:")
+}
+
+/// The resident memory of this process now, in bytes (Linux: `VmRSS`).
+pub fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"));
+    kib * 1024
+}

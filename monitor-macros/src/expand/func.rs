@@ -1,7 +1,8 @@
 //! One monitored function. Three shapes:
 //!
-//! - `fn`: the body runs in `(move || body)()`, so an early `return` or `?` ends the closure
-//!   and is classified like any other exit; a fake return edge keeps inference as written.
+//! - `fn`: the body runs in `call_once(move || body)`, so an early `return` or `?` ends the
+//!   closure and is classified like any other exit; a fake return edge keeps inference as
+//!   written; the closure is `FnOnce`, so it may return borrows of what it captured.
 //! - `async fn`: the body becomes `async move { body }`, traced with `instrument_keep`, which
 //!   keeps the call current whenever the future is polled and hands the guard back at the end.
 //! - `fn` whose last expression is `Box::pin(async move { .. })` (what `#[async_trait]`
@@ -10,15 +11,15 @@
 //! In every shape a guard is created first; dropped during a panic it records the panic,
 //! dropped unfinished (a cancelled future) it records a cancellation.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned, ToTokens};
+use proc_macro2::{Ident, TokenStream};
+use quote::{quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature, Stmt, Type};
 
 use crate::attr::Args;
-use crate::expand::outcome::{capture_inputs, classify};
-use crate::expand::Name;
+use crate::expand::outcome::{capture_inputs, classify, module_level};
+use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
 use crate::valid::mentions;
 
@@ -40,42 +41,42 @@ pub(crate) fn expand_body(
     let callsite = callsite(&krate, name);
     let (tracer_stmts, tracer) = tracer(args, sig);
     let captures = capture_inputs(args, &krate, sig);
+    let level = module_level(args, &krate);
     // Sync shapes stop the clock, so their guard is always `mut`; the others only when
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
-    let guard_mut = (sync || !captures.is_empty()).then(|| quote!(mut));
-    let start = quote! {
-        let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, &__MONITOR_CALLSITE);
+    let guard_mut = (sync || !captures.is_empty()).then(|| generated!(mut));
+    let start = generated! {
+        let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
+        #level
         #captures
     };
-    let enter = quote! {
+    let enter = generated! {
         #tracer_stmts
         #start
     };
     let output = Output::of(sig);
-    let classify = classify(args, &krate, name, output.unit);
+    let classify = classify(args, &krate, output.unit);
     let fake_return = output.fake_return();
     let annotation = output.annotation();
-    // The body keeps its own block (items it declares must not shadow the names above),
-    // bound by a `let` rather than as a tail, where its braces would draw `unused_braces`.
-    let run_body = quote! {
-        #[allow(clippy::let_and_return, clippy::let_unit_value)]
-        let __monitor_body #annotation = #block;
-        __monitor_body
-    };
+    // The user's block is the tail of a closure or an async block: nothing generated
+    // follows it there, so a body that only leaves through `return` (a retry loop) draws
+    // no `unreachable_code`, and it keeps its own scope (items it declares must not shadow
+    // the names above).
+    let body = tail(block);
 
     // In the async shapes the guard is started in a block of its own: a guard is not
     // `Send`, and a local that was borrowed (`add_input`) counts as held across an
     // `.await` until its scope ends, even once moved into `instrument_keep`.
     let body = if sig.asyncness.is_some() {
-        quote! {
+        generated! {
             #callsite
             #tracer_stmts
             let __monitor_future = {
                 #start
                 __monitor_guard.instrument_keep(async move {
                     #fake_return
-                    #run_body
+                    #body
                 })
             };
             let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
@@ -86,7 +87,7 @@ pub(crate) fn expand_body(
         // As for an `async fn`, the call starts at the first poll (so `with_tracer` around
         // the future applies) and the arguments are captured there, before the boxed
         // block moves them.
-        quote! {
+        generated! {
             #(#prefix)*
             #callsite
             #box_pin(async move {
@@ -102,39 +103,43 @@ pub(crate) fn expand_body(
         }
     } else if output.never && captures.is_empty() {
         // Never returns: only a panic ends it, and the guard records that on its own.
-        quote! {
+        generated! {
             #callsite
             #tracer_stmts
-            let __monitor_guard = #krate::__private::enter(#tracer, &__MONITOR_CALLSITE);
-            #block
+            let __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
+            #level
+            #body
         }
     } else if output.never {
         // Never returns: only a panic ends it, and the guard records that on its own.
-        quote! {
+        generated! {
             #callsite
             #enter
-            #block
+            #body
         }
     } else if attrs.iter().any(|a| a.path().is_ident("track_caller")) {
         // A closure would hide the caller's location; the body stays inline, so an early
-        // `return` records a success without output.
-        quote! {
+        // `return` records a success without output. What follows a body that never
+        // ends normally is unreachable, and said so only to the expansion's statement.
+        generated! {
             #callsite
             #enter
-            let __monitor_out #annotation = #block;
+            let __monitor_out #annotation = #body;
+            #[allow(unreachable_code)]
             __monitor_guard.stop_clock();
             #classify
             __monitor_out
         }
     } else {
-        quote! {
+        // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
+        // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
+        generated! {
             #callsite
             #enter
-            #[allow(clippy::redundant_closure_call)]
-            let __monitor_out #annotation = (move || {
+            let __monitor_out #annotation = #krate::__private::call_once(move || {
                 #fake_return
-                #run_body
-            })();
+                #body
+            });
             __monitor_guard.stop_clock();
             #classify
             __monitor_out
@@ -146,19 +151,37 @@ pub(crate) fn expand_body(
     }
 }
 
-/// The call site `static`, and for a name resolved at run time the fn whose path names it.
+/// The user's block to place as the tail of a generated block. Its braces keep their place
+/// but take the expansion's hygiene, which marks them as generated: a one-expression body
+/// (`{ a + b }`) would otherwise draw `unused_braces` there.
+fn tail(block: &Block) -> Block {
+    Block {
+        brace_token: syn::token::Brace(at(block.brace_token.span.join())),
+        stmts: block.stmts.clone(),
+    }
+}
+
+/// `let __monitor_callsite: &'static Callsite`: the call site `static`, and for a name
+/// resolved at run time the fn whose path names it, in a block of their own (items resolve
+/// at the call site even when generated, so the user's body must not see them).
 fn callsite(krate: &syn::Path, name: &Name) -> TokenStream {
-    match name {
-        Name::Literal(name) => quote! {
+    let site = match name {
+        Name::Literal(name) => generated! {
             static __MONITOR_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(#name);
         },
-        Name::FnPath => quote! {
+        Name::FnPath => generated! {
             fn __monitor_name() -> &'static str {
                 #krate::__private::type_name_of_fn(__monitor_name)
             }
             static __MONITOR_CALLSITE: #krate::__private::Callsite =
                 #krate::__private::Callsite::from_fn_path(__monitor_name);
         },
+    };
+    generated! {
+        let __monitor_callsite: &'static #krate::__private::Callsite = {
+            #site
+            &__MONITOR_CALLSITE
+        };
     }
 }
 
@@ -172,7 +195,7 @@ fn tracer(args: &Args, sig: &Signature) -> (TokenStream, TokenStream) {
     let Some(tracer) = &args.tracer else {
         return (
             TokenStream::new(),
-            quote!(#krate::__private::default_tracer()),
+            generated!(#krate::__private::default_tracer()),
         );
     };
     let expr = &tracer.value;
@@ -181,19 +204,20 @@ fn tracer(args: &Args, sig: &Signature) -> (TokenStream, TokenStream) {
         || params(sig)
             .iter()
             .any(|p| !p.shared_ref && mentions(&tokens, &p.ident.to_string()));
-    let as_tracer = quote_spanned! {expr.span()=> #krate::__private::as_tracer(__monitor_tracer) };
+    let local_tracer = local("__monitor_tracer", expr.span());
+    let as_tracer = quote_spanned! {expr.span()=> #krate::__private::as_tracer(#local_tracer) };
     if owned {
         (
-            quote! {
+            generated! {
                 let __monitor_tracer = &(#expr);
                 let __monitor_tracer = <#krate::__private::ExecutionTracer as ::core::clone::Clone>::clone(#as_tracer);
             },
-            quote!(#krate::__private::TracerRef::Owned(__monitor_tracer)),
+            generated!(#krate::__private::TracerRef::Owned(__monitor_tracer)),
         )
     } else {
         (
-            quote! { let __monitor_tracer = &(#expr); },
-            quote!(#krate::__private::TracerRef::Borrowed(#as_tracer)),
+            generated! { let __monitor_tracer = &(#expr); },
+            generated!(#krate::__private::TracerRef::Borrowed(#as_tracer)),
         )
     }
 }
@@ -267,7 +291,7 @@ impl Output {
     /// `: R` for the output binding; nothing when it is unit or fully inferred.
     fn annotation(&self) -> TokenStream {
         match &self.ty {
-            Some(ty) if !self.is_infer() => quote!(: #ty),
+            Some(ty) if !self.is_infer() => generated!(: #ty),
             _ => TokenStream::new(),
         }
     }
@@ -277,8 +301,11 @@ impl Output {
     fn fake_return(&self) -> TokenStream {
         match &self.ty {
             // Spanned at the return type, so a mismatch notes "return type inferred here"
-            // at the signature rather than at the attribute.
-            Some(ty) if !self.is_infer() => quote_spanned! {ty.span()=>
+            // at the signature rather than at the attribute. The local may keep the user's
+            // hygiene: it lives in a block of its own that holds no user code.
+            Some(ty) if !self.is_infer() => {
+                let fake = Ident::new("__monitor_fake_return", ty.span());
+                quote_spanned! {ty.span()=>
                 #[allow(
                     unknown_lints,
                     unreachable_code,
@@ -290,10 +317,11 @@ impl Output {
                     clippy::unreachable
                 )]
                 if false {
-                    let __monitor_fake_return: #ty = loop {};
-                    return __monitor_fake_return;
+                    let #fake: #ty = loop {};
+                    return #fake;
                 }
-            },
+                }
+            }
             _ => TokenStream::new(),
         }
     }

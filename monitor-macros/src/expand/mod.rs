@@ -1,11 +1,24 @@
 //! Code generation: dispatch on the item, then `func` (one function) and `impls` (every
 //! method of an `impl` block).
+//!
+//! Hygiene: generated tokens are at `Span::mixed_site()` (the [`generated!`] macro), so the
+//! expansion's locals (`__monitor_guard`, ...) can neither see nor shadow the user's, whatever
+//! the user names things; tokens taken from the user's code keep their spans, so errors in
+//! them point at the user's code. Generated items (a `static`, a `fn`) resolve at the call
+//! site even so: they sit in blocks of their own, out of the user body's scope.
+
+/// `quote!` at `Span::mixed_site()`: for every token the expansion makes up.
+macro_rules! generated {
+    ($($tokens:tt)*) => {
+        ::quote::quote_spanned!(::proc_macro2::Span::mixed_site()=> $($tokens)*)
+    };
+}
 
 pub(crate) mod func;
 pub(crate) mod impls;
 mod outcome;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::ToTokens;
 use syn::Item;
 
@@ -16,6 +29,17 @@ use crate::valid::{check_args, check_fn, not_a_fn, Errors};
 /// Whether `#[monitored]` generates monitoring code; off, it only checks its options and
 /// returns the item unchanged.
 pub(crate) const ENABLED: bool = cfg!(feature = "enabled");
+
+/// `span`'s place in the source with the expansion's hygiene.
+pub(crate) fn at(span: Span) -> Span {
+    span.resolved_at(Span::mixed_site())
+}
+
+/// A local of the expansion named in tokens spanned at the user's code (so that errors
+/// there read as the user's): it keeps the expansion's hygiene.
+pub(crate) fn local(name: &str, span: Span) -> Ident {
+    Ident::new(name, at(span))
+}
 
 /// How a call site gets its module name.
 pub(crate) enum Name {

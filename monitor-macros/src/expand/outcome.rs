@@ -1,14 +1,14 @@
 //! The statements shared by every shape: capture of the arguments, and classification of
-//! the output (status, error, output capture, quality, log event).
+//! the output (status, error, output capture, quality), and the module's log level.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, Signature};
 
 use crate::attr::Args;
-use crate::expand::Name;
-use crate::params::{params, receiver, Receiver};
+use crate::expand::local;
+use crate::params::params;
 
 /// `add_input` calls for the recorded arguments; empty when none are recorded.
 pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> TokenStream {
@@ -21,12 +21,16 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
             .is_some_and(|skip| skip.value.iter().any(|s| s == ident))
     };
     // `self` only when asked: it is often large (a client, a model) and rarely telling.
-    let capture_self =
-        (args.capture_self.is_some() && receiver(sig) != Receiver::None).then(|| {
-            quote! {
+    // The user's own `self` token, which resolves where a generated one would not.
+    let capture_self = sig
+        .receiver()
+        .filter(|_| args.capture_self.is_some())
+        .map(|receiver| {
+            let self_token = receiver.self_token;
+            generated! {
                 __monitor_guard.add_input(
                     "self",
-                    (&&&#krate::__private::Wrap(&self))
+                    (&&&#krate::__private::Wrap(&#self_token))
                         .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
                 );
             }
@@ -39,8 +43,10 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
         .map(|param| {
             let name = &param.name;
             let ident = &param.ident;
+            let cfgs = &param.cfgs;
             // Decided at compile time, by the runtime's own rule.
-            quote! {
+            generated! {
+                #(#cfgs)*
                 if const { #krate::__private::is_secret_name(#name) } {
                     __monitor_guard.add_input(#name, #krate::__private::CapturedValue::Redacted);
                 } else {
@@ -56,7 +62,7 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
     if adds.is_empty() {
         return TokenStream::new();
     }
-    quote! {
+    generated! {
         {
             #[allow(unused_imports)]
             use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
@@ -67,9 +73,9 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
 
 /// Classifies `__monitor_out` into `__monitor_guard`: `Err` fails the call; otherwise the
 /// success value is captured and scored.
-pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool) -> TokenStream {
+pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStream {
     let capture = (args.log_outputs() && !unit_output).then(|| {
-        quote! {
+        generated! {
             {
                 #[allow(unused_imports)]
                 use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
@@ -82,23 +88,16 @@ pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool
     });
     let quality = args.quality.as_ref().map(|quality| {
         let quality = &quality.value;
-        let call = quote_spanned! {quality.span()=> #krate::__private::quality(#quality, __monitor_value) };
-        quote! { __monitor_guard.score_quality(|| #call); }
+        let value = local("__monitor_value", quality.span());
+        let call = quote_spanned! {quality.span()=> #krate::__private::quality(#quality, #value) };
+        generated! { __monitor_guard.score_quality(|| #call); }
     });
-    let ok_event = event(args, krate, name, quote!("success"), None);
-    let err_event = event(
-        args,
-        krate,
-        name,
-        quote!("error"),
-        Some(quote!(__monitor_info.message)),
-    );
     let value = if capture.is_some() || quality.is_some() {
-        quote!(__monitor_value)
+        generated!(__monitor_value)
     } else {
-        quote!(_)
+        generated!(_)
     };
-    quote! {
+    generated! {
         {
             #[allow(unused_imports)]
             use #krate::__private::{OutcomeOfResult as _, OutcomeOfValue as _};
@@ -106,7 +105,6 @@ pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool
                 #krate::__private::Outcome::Ok(#value) => {
                     #capture
                     #quality
-                    #ok_event
                 }
                 #krate::__private::Outcome::Err(__monitor_error) => {
                     #[allow(unused_imports)]
@@ -115,7 +113,6 @@ pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool
                         ErrorViaTypeName as _,
                     };
                     let __monitor_info = (&&&&&#krate::__private::Wrap(__monitor_error)).__monitor_error_info();
-                    #err_event
                     __monitor_guard.fail_with(__monitor_info);
                 }
             }
@@ -123,51 +120,23 @@ pub(crate) fn classify(args: &Args, krate: &Path, name: &Name, unit_output: bool
     }
 }
 
-/// A `tracing` event for a finished call, when `level = "..."` asks for one. Its target is
-/// `monitor::<name>` when the name is known here, else the module path.
-fn event(
-    args: &Args,
-    krate: &Path,
-    name: &Name,
-    status: TokenStream,
-    error: Option<TokenStream>,
-) -> TokenStream {
+/// `#[monitored(level = "..")]`: gives the module its own log level (over
+/// `MONITORING_LOG_LEVEL`) on its first call. The log line itself is written by the
+/// runtime when the call records, with a target of its own per module.
+pub(crate) fn module_level(args: &Args, krate: &Path) -> TokenStream {
     let Some(level) = &args.level else {
         return TokenStream::new();
     };
-    let level_ident = format_ident!(
+    let level = format_ident!(
         "{}",
         level.value.value().to_ascii_uppercase(),
-        span = Span::call_site()
+        span = Span::mixed_site()
     );
-    let target = match name {
-        Name::Literal(name) => {
-            let target = format!("monitor::{}", target_path(name));
-            quote!(#target)
+    generated! {
+        {
+            static __MONITOR_LEVEL: #krate::__private::ModuleLevel =
+                #krate::__private::ModuleLevel::new(#krate::__private::tracing::Level::#level);
+            __MONITOR_LEVEL.apply(__monitor_callsite);
         }
-        Name::FnPath => quote!(::core::module_path!()),
-    };
-    let error = error.map(|error| quote!(error = %#error,));
-    quote! {
-        #krate::__private::tracing::event!(
-            target: #target,
-            #krate::__private::tracing::Level::#level_ident,
-            module = __MONITOR_CALLSITE.name(),
-            status = #status,
-            #error
-            "monitored call finished"
-        );
-    }
-}
-
-/// A module name as a `tracing` target path, which filters can match by prefix:
-/// `<Agent as Module>::act` becomes `Agent::act`.
-fn target_path(name: &str) -> String {
-    match name.strip_prefix('<').and_then(|rest| rest.split_once('>')) {
-        Some((qualified, method)) => {
-            let ty = qualified.split(" as ").next().unwrap_or(qualified).trim();
-            format!("{ty}{method}")
-        }
-        None => name.to_owned(),
     }
 }

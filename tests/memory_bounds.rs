@@ -1,0 +1,182 @@
+//! Memory stays bounded whatever the monitored code does: huge errors, many threads, many
+//! short-lived threads, many modules. Each case runs in a child process of its own and
+//! reads the process's peak resident memory, so the bound is what the OS saw.
+
+mod common;
+
+use common::{is_child, peak_rss_bytes, rss_bytes, run_in_child};
+use monitor::{monitored, ExecutionTracer};
+
+const MIB: u64 = 1024 * 1024;
+
+/// Runs `name` in a child process and checks it finished.
+fn check_in_child(name: &str) {
+    let output = run_in_child(name);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("child finished"),
+        "child failed: {output:?}"
+    );
+    println!("{stdout}");
+}
+
+#[derive(Debug)]
+struct HugeError(String);
+
+impl std::fmt::Display for HugeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HugeError {}
+
+#[monitored(tracer = tracer)]
+fn fails_hugely(tracer: &ExecutionTracer, size: usize) -> Result<(), HugeError> {
+    Err(HugeError("e".repeat(size)))
+}
+
+#[test]
+fn huge_errors_from_many_threads_stay_bounded() {
+    const NAME: &str = "huge_errors_from_many_threads_stay_bounded";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::new();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..2_000 {
+                    assert!(fails_hugely(&tracer, 100 * 1024).is_err());
+                }
+            });
+        }
+    });
+    let metrics = tracer.get_metrics();
+    assert_eq!(metrics.total_executions, 16_000);
+    let entry = tracer.get_traces(Some(1)).remove(0);
+    let message = &entry.error.unwrap().message;
+    assert!(
+        message.len() < 8 * 1024,
+        "message kept whole: {} bytes",
+        message.len()
+    );
+    let peak = peak_rss_bytes();
+    println!("peak RSS {} MiB", peak / MIB);
+    assert!(peak < 64 * MIB, "peak RSS {} MiB", peak / MIB);
+    println!("child finished");
+}
+
+#[monitored(tracer = tracer, log_inputs = false)]
+fn answers_at_length(tracer: &ExecutionTracer) -> String {
+    "a".repeat(4000)
+}
+
+#[test]
+fn the_history_bound_holds_across_threads() {
+    const NAME: &str = "the_history_bound_holds_across_threads";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::new();
+    let before = rss_bytes();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..5_000 {
+                    answers_at_length(&tracer);
+                }
+            });
+        }
+    });
+    let grown = peak_rss_bytes().saturating_sub(before);
+    // 1000 entries of about 4 KiB each; the history may hold up to twice that between trims
+    // (see `ExecutionTracer::trim_history`), never one `max_traces` per shard (8 here).
+    println!("grew {} MiB", grown / MIB);
+    assert!(grown < 16 * MIB, "grew {} MiB", grown / MIB);
+    assert_eq!(tracer.get_traces(None).len(), 1000);
+    assert_eq!(tracer.get_metrics().total_executions, 40_000);
+    println!("child finished");
+}
+
+#[test]
+fn short_lived_threads_leave_nothing_behind() {
+    const NAME: &str = "short_lived_threads_leave_nothing_behind";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::with_max_traces(10);
+    let spawn_calls = |count: usize| {
+        for _ in 0..count {
+            let tracer = tracer.clone();
+            std::thread::spawn(move || drop(tracer.trace("short_lived", ())))
+                .join()
+                .unwrap();
+        }
+    };
+    spawn_calls(5_000);
+    let before = rss_bytes();
+    spawn_calls(30_000);
+    let grown = rss_bytes().saturating_sub(before);
+    println!("30,000 threads grew RSS by {} KiB", grown / 1024);
+    // 55 bytes a thread would be 1.6 MiB.
+    assert!(grown < MIB, "grew {} KiB", grown / 1024);
+    assert_eq!(
+        tracer.module_metrics("short_lived").total_executions,
+        35_000
+    );
+    println!("child finished");
+}
+
+#[test]
+fn many_modules_on_many_threads_stay_small() {
+    const NAME: &str = "many_modules_on_many_threads_stay_small";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let names: Vec<String> = (0..2000).map(|i| format!("module_{i}")).collect();
+    let tracer = ExecutionTracer::new();
+    let before = rss_bytes();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..3 {
+                    for name in &names {
+                        drop(tracer.trace(name, ()));
+                    }
+                }
+            });
+        }
+    });
+    let grown = peak_rss_bytes().saturating_sub(before);
+    println!("2000 modules x 8 threads grew RSS by {} MiB", grown / MIB);
+    assert!(grown < 32 * MIB, "grew {} MiB", grown / MIB);
+    assert_eq!(tracer.get_metrics().modules.len(), 2000);
+    println!("child finished");
+}
+
+#[test]
+fn module_names_from_unbounded_data_stop_at_the_limit() {
+    const NAME: &str = "module_names_from_unbounded_data_stop_at_the_limit";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::with_max_traces(10);
+    let calls = monitor::MAX_MODULES + 500;
+    for request in 0..calls {
+        drop(tracer.trace(&format!("request_{request}"), ()));
+    }
+    let metrics = tracer.get_metrics();
+    assert_eq!(
+        metrics.total_executions as usize, calls,
+        "every call counted"
+    );
+    assert!(metrics.modules.len() <= monitor::MAX_MODULES + 1);
+    let overflow = &metrics.modules[monitor::OVERFLOW_MODULE];
+    assert_eq!(overflow.total_executions, 500);
+    assert_eq!(
+        tracer.get_traces(Some(1))[0].module,
+        monitor::OVERFLOW_MODULE
+    );
+    println!("child finished");
+}
