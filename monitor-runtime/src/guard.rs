@@ -304,8 +304,10 @@ impl<'t> TraceGuard<'t> {
                 // Another panic hook replaced ours without calling it.
                 None => ("panic (message unavailable)".to_owned(), None),
             };
+            let mut error = ErrorInfo::new("panic", message);
+            capture::bound_error(&mut error, self.tracer.max_field_bytes());
             let details = self.details();
-            details.error = Some(ErrorInfo::new("panic", message));
+            details.error = Some(error);
             details.backtrace = backtrace;
             Status::Panic
         } else {
