@@ -356,19 +356,18 @@ impl<'t> TraceGuard<'t> {
                 .get_or_insert_with(TokenUsage::default)
                 .add(tokens);
         }
+        if notes.validation_errors.is_empty() && notes.attributes.is_empty() {
+            return;
+        }
         let max = self.tracer.max_field_bytes();
-        for message in notes.validation_errors {
-            let details = self.details();
-            capture::push_validation_error(
-                &mut details.validation_errors,
-                &mut details.attributes,
-                &message,
-                max,
-            );
-        }
-        for (key, value) in notes.attributes {
-            capture::push_attribute(&mut self.details().attributes, key, value, max);
-        }
+        let details = self.details();
+        capture::merge_noted(
+            &mut details.validation_errors,
+            &mut details.attributes,
+            notes.validation_errors,
+            notes.attributes,
+            max,
+        );
     }
 }
 

@@ -265,9 +265,36 @@ pub(crate) fn push_attribute(
 
 /// Adds one to the counter attribute `counter`.
 fn count_dropped(attributes: &mut Vec<(String, Value)>, counter: &str) {
+    add_dropped(attributes, counter, 1);
+}
+
+fn add_dropped(attributes: &mut Vec<(String, Value)>, counter: &str, count: u64) {
     match attributes.iter_mut().find(|(k, _)| k == counter) {
-        Some((_, value)) => *value = Value::from(value.as_u64().unwrap_or(0).saturating_add(1)),
-        None => attributes.push((counter.to_owned(), Value::from(1u64))),
+        Some((_, value)) => {
+            *value = Value::from(value.as_u64().unwrap_or(0).saturating_add(count));
+        }
+        None => attributes.push((counter.to_owned(), Value::from(count))),
+    }
+}
+
+/// Moves what a call's `record_*` notes hold into its own lists, under the same bounds:
+/// the notes' drop counters add to the call's.
+pub(crate) fn merge_noted(
+    errors: &mut Vec<String>,
+    attributes: &mut Vec<(String, Value)>,
+    noted_errors: Vec<String>,
+    noted_attributes: Vec<(String, Value)>,
+    max_bytes: usize,
+) {
+    for message in noted_errors {
+        push_validation_error(errors, attributes, &message, max_bytes);
+    }
+    for (key, value) in noted_attributes {
+        if key == VALIDATION_ERRORS_DROPPED || key == ATTRIBUTES_DROPPED {
+            add_dropped(attributes, &key, value.as_u64().unwrap_or(0));
+        } else {
+            push_attribute(attributes, key, value, max_bytes);
+        }
     }
 }
 
