@@ -137,3 +137,22 @@ fn a_panic_keeps_its_payload_and_the_tracer_keeps_working() {
     assert!(entries[0].error.as_ref().unwrap().message.contains("boom"));
     assert_eq!(entries[1].status, Status::Success);
 }
+
+#[test]
+fn a_huge_panic_message_is_capped_like_any_kept_string() {
+    let tracer = ExecutionTracer::new();
+    let huge = "p".repeat(200_000);
+    let unwound = std::panic::catch_unwind(|| {
+        let _call = tracer.trace("panics_hugely", ());
+        panic!("{huge}");
+    });
+    assert!(unwound.is_err());
+    let entry = tracer.get_traces(None).remove(0);
+    let message = entry.error.unwrap().message;
+    assert!(
+        message.len() <= tracer.max_field_bytes() + 64,
+        "{} bytes kept",
+        message.len()
+    );
+    assert!(message.contains("…[truncated"), "visible marker");
+}

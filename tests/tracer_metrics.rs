@@ -98,3 +98,30 @@ fn a_module_that_never_ran_has_empty_metrics() {
     assert_eq!(metrics.success_rate, 0.0);
     assert_eq!(tracer.get_metrics().module("never"), metrics);
 }
+
+#[test]
+fn validation_errors_past_the_per_call_bound_still_count() {
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("validate", ());
+        for index in 0..100 {
+            call.add_validation_error(format!("field {index} is wrong"));
+        }
+    }
+    tracer.in_trace("validate", (), |_| {
+        for index in 0..70 {
+            monitor::record_validation_error(format!("note {index}"));
+        }
+    });
+    let metrics = tracer.module_metrics("validate");
+    assert_eq!(metrics.validation_error_count, 170);
+    let entries = tracer.get_traces(None);
+    assert_eq!(
+        entries[0].validation_errors.len(),
+        monitor::MAX_VALIDATION_ERRORS
+    );
+    assert_eq!(
+        entries[1].validation_errors.len(),
+        monitor::MAX_VALIDATION_ERRORS
+    );
+}

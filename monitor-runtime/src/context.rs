@@ -254,7 +254,17 @@ pub fn record_quality(score: f64) -> bool {
 /// outside any monitored call.
 pub fn record_validation_error(message: impl Into<String>) -> bool {
     let message = message.into();
-    with_innermost(|notes| notes.validation_errors.push(message)).is_some()
+    // Bounded as they come (the tracer's own cap applies when the call records), so a loop
+    // inside one call cannot grow memory.
+    with_innermost(|notes| {
+        crate::capture::push_validation_error(
+            &mut notes.validation_errors,
+            &mut notes.attributes,
+            &message,
+            crate::capture::DEFAULT_MAX_FIELD_BYTES,
+        );
+    })
+    .is_some()
 }
 
 /// Sets a free attribute on the innermost active monitored call. Returns `false` outside
@@ -262,7 +272,15 @@ pub fn record_validation_error(message: impl Into<String>) -> bool {
 pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
     let key = key.into();
     let value = crate::capture::attribute_value(&key, &value);
-    with_innermost(|notes| notes.attributes.push((key, value))).is_some()
+    with_innermost(|notes| {
+        crate::capture::push_attribute(
+            &mut notes.attributes,
+            key,
+            value,
+            crate::capture::DEFAULT_MAX_FIELD_BYTES,
+        );
+    })
+    .is_some()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -129,9 +129,11 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
-    /// Adds one input that is already captured.
+    /// Adds one input that is already captured (the user's mask hook sees it by name).
     pub fn add_input(&mut self, name: impl Into<InputName>, value: CapturedValue) {
-        self.details().inputs.push((name.into(), value));
+        let name = name.into();
+        let value = capture::mask_named(&name, value);
+        self.details().inputs.push((name, value));
     }
 
     /// Records the call's output, serialized to JSON and capped in size.
@@ -155,14 +157,13 @@ impl<'t> TraceGuard<'t> {
     /// Runs a quality function and records its score. A panic in `score` is caught and
     /// recorded on the entry (attribute `quality_error`), never passed to the caller.
     pub fn score_quality(&mut self, score: impl FnOnce() -> f64) {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(score)) {
+        match capture::isolated(score) {
             Ok(score) if score.is_finite() => self.quality = Some(score),
             Ok(score) => self.set_attribute(
                 "quality_error",
                 format!("quality function returned {score}"),
             ),
-            Err(payload) => {
-                let message = crate::panic::payload_message(payload.as_ref());
+            Err(message) => {
                 self.set_attribute(
                     "quality_error",
                     format!("quality function panicked: {message}"),
@@ -176,27 +177,40 @@ impl<'t> TraceGuard<'t> {
         self.details().tokens = Some(usage);
     }
 
-    /// Adds a validation error.
+    /// Adds a validation error, capped and masked; past
+    /// [`MAX_VALIDATION_ERRORS`](crate::MAX_VALIDATION_ERRORS) it is only counted.
     pub fn add_validation_error(&mut self, message: impl Into<String>) {
-        self.details().validation_errors.push(message.into());
+        let max = self.tracer.max_field_bytes();
+        let details = self.details();
+        capture::push_validation_error(
+            &mut details.validation_errors,
+            &mut details.attributes,
+            &message.into(),
+            max,
+        );
     }
 
-    /// Sets a free attribute. Secret-looking keys are redacted.
+    /// Sets a free attribute (replacing one of the same key), capped and masked.
+    /// Secret-looking keys are redacted; past [`MAX_ATTRIBUTES`](crate::MAX_ATTRIBUTES)
+    /// keys it is only counted.
     pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Serialize) {
         let key = key.into();
-        let value = capture::attribute_value(&key, &value);
-        self.details().attributes.push((key, value));
+        let max = self.tracer.max_field_bytes();
+        let value = capture::attribute_value_capped(&key, &value, max);
+        capture::push_attribute(&mut self.details().attributes, key, value, max);
     }
 
     /// Marks the call failed with `error` (type name, message, source chain, and a
     /// backtrace when enabled).
     pub fn fail<E: std::error::Error + ?Sized>(&mut self, error: &E) {
-        self.fail_with(ErrorInfo::from_error(error));
+        let max = self.tracer.max_field_bytes();
+        self.fail_with(ErrorInfo::from_error_capped(error, max));
     }
 
     /// Marks the call failed with a described error. A backtrace is captured here when
     /// `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE` ask for one and `error` carries none.
-    pub fn fail_with(&mut self, error: ErrorInfo) {
+    pub fn fail_with(&mut self, mut error: ErrorInfo) {
+        capture::bound_error(&mut error, self.tracer.max_field_bytes());
         self.status = Some(Status::Error);
         let backtrace = if error.backtrace.is_none() {
             crate::entry::capture_backtrace()
@@ -290,8 +304,10 @@ impl<'t> TraceGuard<'t> {
                 // Another panic hook replaced ours without calling it.
                 None => ("panic (message unavailable)".to_owned(), None),
             };
+            let mut error = ErrorInfo::new("panic", message);
+            capture::bound_error(&mut error, self.tracer.max_field_bytes());
             let details = self.details();
-            details.error = Some(ErrorInfo::new("panic", message));
+            details.error = Some(error);
             details.backtrace = backtrace;
             Status::Panic
         } else {
@@ -340,14 +356,18 @@ impl<'t> TraceGuard<'t> {
                 .get_or_insert_with(TokenUsage::default)
                 .add(tokens);
         }
-        if !notes.validation_errors.is_empty() {
-            self.details()
-                .validation_errors
-                .extend(notes.validation_errors);
+        if notes.validation_errors.is_empty() && notes.attributes.is_empty() {
+            return;
         }
-        if !notes.attributes.is_empty() {
-            self.details().attributes.extend(notes.attributes);
-        }
+        let max = self.tracer.max_field_bytes();
+        let details = self.details();
+        capture::merge_noted(
+            &mut details.validation_errors,
+            &mut details.attributes,
+            notes.validation_errors,
+            notes.attributes,
+            max,
+        );
     }
 }
 

@@ -60,8 +60,10 @@ use std::sync::OnceLock;
 
 pub use crate::callsite::{name_from_fn_path, MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::capture::{
-    clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, CapturedValue, InputName,
-    MaskHook, DEFAULT_MAX_FIELD_BYTES, REDACTED,
+    capture_failures, clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook,
+    CapturedValue, InputName, MaskHook, ATTRIBUTES_DROPPED, DEFAULT_MAX_FIELD_BYTES,
+    INPUTS_DROPPED, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ERROR_SOURCES, MAX_INPUTS,
+    MAX_VALIDATION_ERRORS, REDACTED, VALIDATION_ERRORS_DROPPED,
 };
 #[cfg(feature = "tokio")]
 pub use crate::context::spawn;

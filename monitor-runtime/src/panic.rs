@@ -52,6 +52,11 @@ pub(crate) fn install_hook() {
     {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // A panic inside monitoring's own capture is caught there and must stay
+            // invisible: not the call's panic, and not printed.
+            if crate::capture::capturing() {
+                return;
+            }
             let mut message = payload_message(info.payload());
             if let Some(location) = info.location() {
                 message = format!("{message} (at {location})");

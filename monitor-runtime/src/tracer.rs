@@ -57,6 +57,17 @@ pub(crate) struct Details {
 }
 
 impl Details {
+    /// Every validation error reported, kept or past the per-call bound.
+    fn validation_error_count(&self) -> usize {
+        let dropped = self
+            .attributes
+            .iter()
+            .find(|(key, _)| key == crate::capture::VALIDATION_ERRORS_DROPPED)
+            .and_then(|(_, count)| count.as_u64())
+            .unwrap_or(0);
+        self.validation_errors.len() + dropped as usize
+    }
+
     fn error_info(&self, max_bytes: usize) -> Option<ErrorInfo> {
         let mut error = self.error.clone()?;
         if error.backtrace.is_none() {
@@ -83,7 +94,7 @@ impl Record {
             validation_errors: self
                 .details
                 .as_ref()
-                .map_or(0, |d| d.validation_errors.len()),
+                .map_or(0, |d| d.validation_error_count()),
         }
     }
 
@@ -269,7 +280,9 @@ impl TracerBuilder {
         self
     }
 
-    /// The size cap of one captured input, output or attribute, in bytes. Default 4096.
+    /// The size cap of every kept string and value (each input, the output, the error
+    /// message, each source, the backtrace, each validation error and attribute), in bytes.
+    /// Default 4096; see [`DEFAULT_MAX_FIELD_BYTES`] for what it bounds.
     pub fn max_field_bytes(mut self, max_field_bytes: usize) -> Self {
         self.max_field_bytes = max_field_bytes;
         self

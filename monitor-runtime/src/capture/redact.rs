@@ -59,6 +59,8 @@ pub const fn is_secret_name(name: &str) -> bool {
         ("conn", "str"),
         ("set", "cookie"),
     ];
+    const WORD_SHAPES: [u64; 26] = shapes(WORDS, &[]);
+    const PAIR_END_SHAPES: [u64; 26] = shapes(&[], PAIRS);
     let bytes = name.as_bytes();
     let mut previous: Option<(usize, usize)> = None;
     let mut at = 0;
@@ -73,14 +75,20 @@ pub const fn is_secret_name(name: &str) -> bool {
             at += 1;
         }
         let word = (start, at);
-        let mut index = 0;
+        // Most words start with a letter no secret word of their length starts with:
+        // those skip the lists (this runs for every field monitoring captures).
+        let mut index = if might_be(&WORD_SHAPES, bytes, word) {
+            0
+        } else {
+            WORDS.len()
+        };
         while index < WORDS.len() {
             if word_is(bytes, word, WORDS[index]) {
                 return true;
             }
             index += 1;
         }
-        if let Some(first) = previous {
+        if let (Some(first), true) = (previous, might_be(&PAIR_END_SHAPES, bytes, word)) {
             let mut index = 0;
             while index < PAIRS.len() {
                 if word_is(bytes, first, PAIRS[index].0) && word_is(bytes, word, PAIRS[index].1) {
@@ -92,6 +100,30 @@ pub const fn is_secret_name(name: &str) -> bool {
         previous = Some(word);
     }
     false
+}
+
+/// For each first letter, the lengths (as bits) of the words that start with it: the
+/// words of `words` and the second words of `pairs`.
+const fn shapes(words: &[&str], pairs: &[(&str, &str)]) -> [u64; 26] {
+    let mut table = [0u64; 26];
+    let mut index = 0;
+    while index < words.len() + pairs.len() {
+        let word = if index < words.len() {
+            words[index].as_bytes()
+        } else {
+            pairs[index - words.len()].1.as_bytes()
+        };
+        table[(word[0] - b'a') as usize] |= 1 << word.len();
+        index += 1;
+    }
+    table
+}
+
+/// `false` when no word in `shapes` has the first letter and length of `bytes[start..end]`.
+const fn might_be(shapes: &[u64; 26], bytes: &[u8], (start, end): (usize, usize)) -> bool {
+    let first = bytes[start].to_ascii_lowercase();
+    let len = end - start;
+    first.is_ascii_lowercase() && len < 64 && shapes[(first - b'a') as usize] >> len & 1 == 1
 }
 
 const fn is_word_separator(byte: u8) -> bool {
@@ -157,12 +189,23 @@ pub fn mask_url_credentials(text: &str) -> Cow<'_, str> {
     Cow::Owned(masked)
 }
 
-/// A cheap test that skips the scan for the common string with no URL, query or header.
+/// A cheap test that skips the scan for the common string with no URL, query or header:
+/// every kept string goes through it, so it looks at each byte about once.
 fn might_hold_credentials(text: &str) -> bool {
     let bytes = text.as_bytes();
-    bytes.windows(3).any(|w| w == b"://")
-        || bytes.contains(&b'=')
-        || bytes.windows(7).any(|w| w.eq_ignore_ascii_case(b"bearer "))
+    if bytes.contains(&b'=') || text.contains("://") {
+        return true;
+    }
+    // `bearer ` ends with a space: look back from each space (found with memchr).
+    let mut from = 0;
+    while let Some(found) = text[from..].find(' ') {
+        let space = from + found;
+        if space >= 6 && bytes[space - 6..space].eq_ignore_ascii_case(b"bearer") {
+            return true;
+        }
+        from = space + 1;
+    }
+    false
 }
 
 /// The first credential in `text`: the text before it and the text after it.
@@ -306,31 +349,31 @@ pub fn clear_mask_hook() {
 
 /// `true` while a user's rule is installed; lets callers skip work when it is not.
 #[inline]
-#[allow(dead_code)]
 pub(crate) fn has_mask_hook() -> bool {
     HOOK_SET.load(Ordering::Acquire)
 }
 
 /// The user's rule applied to one value; `None` when it keeps the value as it is.
-#[allow(dead_code)]
 pub(crate) fn apply_mask_hook(field: &str, text: &str) -> Option<String> {
     if !has_mask_hook() {
         return None;
     }
     let hook = HOOK.read().clone()?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(field, text))) {
-        Ok(replacement) => replacement,
-        Err(_) => Some(REDACTED.to_owned()),
-    }
+    super::isolate::isolated(|| hook(field, text)).unwrap_or_else(|_| Some(REDACTED.to_owned()))
 }
 
 /// One kept or sent string, with every rule applied: redacted whole when `field` is a
 /// secret name, credentials inside it masked, then the user's rule.
-#[allow(dead_code)]
 pub(crate) fn mask_text<'a>(field: &str, text: &'a str) -> Cow<'a, str> {
     if is_secret_name(field) {
         return Cow::Borrowed(REDACTED);
     }
+    mask_value(field, text)
+}
+
+/// [`mask_text`] for a value whose field name was already checked: credentials inside it
+/// masked, then the user's rule.
+pub(crate) fn mask_value<'a>(field: &str, text: &'a str) -> Cow<'a, str> {
     let masked = mask_url_credentials(text);
     match apply_mask_hook(field, &masked) {
         Some(replacement) => Cow::Owned(replacement),

@@ -1,0 +1,790 @@
+//! JSON capture through a serde `Serializer` adapter that applies every bound while the
+//! value is written, not after:
+//!
+//! - strings and byte strings are cut to the room left under the cap (plus a margin for
+//!   masking) before serde_json sees them, so a 10 MB string costs about what a 4 KiB one
+//!   does; the writer refuses bytes past the cap, which stops serialization there;
+//! - struct fields and map keys named like secrets are written as `"[redacted]"`;
+//! - every string leaf is masked (credentials in URLs, bearer tokens, the user's hook,
+//!   called with the nearest field name);
+//! - values nested deeper than [`MAX_DEPTH`] are written as a marker string instead of
+//!   being walked, so a deep value cannot overflow the stack.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write as _};
+use std::io;
+
+use serde::ser::{
+    self, Impossible, Serialize, SerializeMap, SerializeSeq, SerializeStruct,
+    SerializeStructVariant, SerializeTuple, SerializeTupleStruct, SerializeTupleVariant,
+    Serializer,
+};
+
+use super::isolate::{count_failure, isolated};
+use super::redact::{is_secret_name, mask_value};
+use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
+use super::{CapturedValue, InputName, INPUTS_DROPPED, MAX_DEPTH, MAX_INPUTS, REDACTED};
+
+/// Where captured JSON goes: keeps at most `cap` bytes, counts every byte offered (and the
+/// bytes of strings cut before writing), and fails the write that would pass the cap.
+///
+/// serde_json writes many small pieces, each valid UTF-8 (it splits strings only at ASCII
+/// escapes), so the sink copies bytes and checks UTF-8 once, at the end.
+struct JsonSink {
+    kept: RefCell<Vec<u8>>,
+    cap: usize,
+    seen: Cell<usize>,
+    full: Cell<bool>,
+}
+
+impl JsonSink {
+    fn new(cap: usize) -> Self {
+        JsonSink {
+            kept: RefCell::new(Vec::new()),
+            cap,
+            seen: Cell::new(0),
+            full: Cell::new(false),
+        }
+    }
+
+    fn room(&self) -> usize {
+        self.cap.saturating_sub(self.kept.borrow().len())
+    }
+
+    fn count(&self, bytes: usize) {
+        self.seen.set(self.seen.get().saturating_add(bytes));
+    }
+
+    /// The kept text, cut back to a character boundary when the cap fell inside one.
+    fn into_text(self) -> String {
+        String::from_utf8(self.kept.into_inner()).unwrap_or_else(|error| {
+            let utf8 = error.utf8_error();
+            let mut bytes = error.into_bytes();
+            if utf8.error_len().is_none() {
+                // Only the last character is incomplete: the cap cut it.
+                bytes.truncate(utf8.valid_up_to());
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+}
+
+impl io::Write for &JsonSink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.full.get() {
+            return Err(io::Error::other("capture cap reached"));
+        }
+        self.count(bytes.len());
+        let mut kept = self.kept.borrow_mut();
+        let room = self.cap.saturating_sub(kept.len());
+        if bytes.len() <= room {
+            kept.extend_from_slice(bytes);
+            return Ok(bytes.len());
+        }
+        kept.extend_from_slice(&bytes[..room]);
+        self.full.set(true);
+        Err(io::Error::other("capture cap reached"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures `value` as JSON under every bound; see the module documentation.
+pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> CapturedValue {
+    let sink = JsonSink::new(max);
+    let result = isolated(|| {
+        let mut serializer = serde_json::Serializer::new(&sink);
+        Guarded {
+            value,
+            sink: &sink,
+            depth: 0,
+            field: "",
+        }
+        .serialize(&mut serializer)
+    });
+    let (full, seen) = (sink.full.get(), sink.seen.get());
+    let kept = sink.into_text();
+    match result {
+        Ok(_) if full => CapturedValue::Truncated {
+            preview: kept.into(),
+            total_bytes: seen,
+        },
+        Ok(Ok(())) => CapturedValue::Json(kept.into()),
+        Ok(Err(error)) => {
+            count_failure();
+            let error = keep_text("", &error.to_string(), max);
+            CapturedValue::Text(format!("<serialize error: {error}>").into())
+        }
+        Err(message) => {
+            let message = keep_text("", &message, max);
+            CapturedValue::Text(format!("<capture panicked: {message}>").into())
+        }
+    }
+}
+
+/// A value to serialize through the [`Adapter`], with where it stands.
+struct Guarded<'a, T: ?Sized> {
+    value: &'a T,
+    sink: &'a JsonSink,
+    /// How many values enclose this one.
+    depth: usize,
+    /// The nearest enclosing field or key, given to the user's mask hook.
+    field: &'a str,
+}
+
+impl<T: Serialize + ?Sized> Serialize for Guarded<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.depth > MAX_DEPTH {
+            return serializer.serialize_str(&depth_marker());
+        }
+        self.value.serialize(Adapter {
+            inner: serializer,
+            sink: self.sink,
+            depth: self.depth,
+            field: self.field,
+        })
+    }
+}
+
+/// Forwards to serde_json's serializer, applying the bounds on the way.
+struct Adapter<'a, S> {
+    inner: S,
+    sink: &'a JsonSink,
+    depth: usize,
+    field: &'a str,
+}
+
+impl<'a, S: Serializer> Adapter<'a, S> {
+    fn nested<'b, T: ?Sized>(&self, value: &'b T) -> Guarded<'b, T>
+    where
+        'a: 'b,
+    {
+        Guarded {
+            value,
+            sink: self.sink,
+            depth: self.depth + 1,
+            field: self.field,
+        }
+    }
+
+    fn string(self, text: &str) -> Result<S::Ok, S::Error> {
+        // Escapes only lengthen a string, so `room + 1` source bytes are enough to fill the
+        // cap; the margin lets masking see a credential that straddles the cut.
+        let room = self.sink.room();
+        let looked_at = if text.len() + 2 <= room {
+            text
+        } else {
+            // The rest, and the closing quote serde_json will not get to write.
+            let looked_at = prefix_at_most(text, room.saturating_add(MASK_MARGIN));
+            self.sink.count(text.len() - looked_at.len() + 1);
+            looked_at
+        };
+        let masked = mask_value(self.field, looked_at);
+        self.inner.serialize_str(&masked)
+    }
+}
+
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.inner.$method($($arg),*)
+        }
+    )*};
+}
+
+/// Opens a compound value one level deeper.
+macro_rules! open {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $compound:ident;)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<Self::$compound, S::Error> {
+            let Adapter { inner, sink, depth, field } = self;
+            Ok(Compound {
+                inner: inner.$method($($arg),*)?,
+                sink,
+                depth: depth + 1,
+                field,
+                key: None,
+            })
+        }
+    )*};
+}
+
+impl<'a, S: Serializer> Serializer for Adapter<'a, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Compound<'a, S::SerializeSeq>;
+    type SerializeTuple = Compound<'a, S::SerializeTuple>;
+    type SerializeTupleStruct = Compound<'a, S::SerializeTupleStruct>;
+    type SerializeTupleVariant = Compound<'a, S::SerializeTupleVariant>;
+    type SerializeMap = Compound<'a, S::SerializeMap>;
+    type SerializeStruct = Compound<'a, S::SerializeStruct>;
+    type SerializeStructVariant = Compound<'a, S::SerializeStructVariant>;
+
+    forward! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_f32(v: f32);
+        serialize_f64(v: f64);
+        serialize_char(v: char);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
+        self.string(v)
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
+        // Each byte is at least one digit of JSON: `room + 1` bytes fill the cap.
+        let keep = v.len().min(self.sink.room().saturating_add(1));
+        self.sink.count(v.len() - keep);
+        self.inner.serialize_bytes(&v[..keep])
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        let nested = self.nested(value);
+        self.inner.serialize_some(&nested)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        let nested = self.nested(value);
+        self.inner.serialize_newtype_struct(name, &nested)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        let nested = self.nested(value);
+        self.inner
+            .serialize_newtype_variant(name, index, variant, &nested)
+    }
+
+    open! {
+        serialize_seq(len: Option<usize>) -> SerializeSeq;
+        serialize_tuple(len: usize) -> SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> SerializeTupleStruct;
+        serialize_tuple_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> SerializeMap;
+        serialize_struct(name: &'static str, len: usize) -> SerializeStruct;
+        serialize_struct_variant(
+            name: &'static str,
+            index: u32,
+            variant: &'static str,
+            len: usize
+        ) -> SerializeStructVariant;
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        // Written into a capped sink, never whole: a huge `Display` costs the cap.
+        let mut text = TextSink::plain(self.sink.room());
+        let _ = write!(text, "{value}");
+        let (kept, seen) = text.into_parts();
+        self.sink.count(seen - kept.len());
+        self.string(&kept)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+/// A sequence, tuple, map or struct being written: its elements are [`Guarded`] one level
+/// deeper, and secret-named fields and keys are written as `"[redacted]"`.
+struct Compound<'a, C> {
+    inner: C,
+    sink: &'a JsonSink,
+    depth: usize,
+    field: &'a str,
+    /// The name of the map key just written, when it is a string.
+    key: Option<String>,
+}
+
+macro_rules! elements {
+    ($($trait:ident::$method:ident;)*) => {$(
+        impl<C: $trait> $trait for Compound<'_, C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+                let Compound { inner, sink, depth, field, .. } = self;
+                inner.$method(&Guarded { value, sink, depth: *depth, field })
+            }
+
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.inner.end()
+            }
+        }
+    )*};
+}
+
+elements! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
+}
+
+macro_rules! fields {
+    ($($trait:ident;)*) => {$(
+        impl<C: $trait> $trait for Compound<'_, C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), C::Error> {
+                if is_secret_name(key) {
+                    return self.inner.serialize_field(key, REDACTED);
+                }
+                let Compound { inner, sink, depth, .. } = self;
+                inner.serialize_field(key, &Guarded { value, sink, depth: *depth, field: key })
+            }
+
+            fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+                self.inner.skip_field(key)
+            }
+
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.inner.end()
+            }
+        }
+    )*};
+}
+
+fields! {
+    SerializeStruct;
+    SerializeStructVariant;
+}
+
+impl<C: SerializeMap> SerializeMap for Compound<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
+        self.key = key_name(key);
+        let Compound {
+            inner, sink, depth, ..
+        } = self;
+        inner.serialize_key(&Guarded {
+            value: key,
+            sink,
+            depth: *depth,
+            field: "",
+        })
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        let key = self.key.take();
+        if key.as_deref().is_some_and(is_secret_name) {
+            return self.inner.serialize_value(REDACTED);
+        }
+        let field = key.as_deref().unwrap_or(self.field);
+        let Compound {
+            inner, sink, depth, ..
+        } = self;
+        inner.serialize_value(&Guarded {
+            value,
+            sink,
+            depth: *depth,
+            field,
+        })
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Names: map keys, and the fields of the guard API's inputs.
+
+/// A key or value that is not what the serializer below asks for.
+#[derive(Debug)]
+struct Unsupported;
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unsupported")
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+impl ser::Error for Unsupported {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        Unsupported
+    }
+}
+
+/// Longest key name kept to decide whether it is a secret.
+const MAX_KEY_NAME: usize = 128;
+
+/// A map key as text, when it is a string or a number (as serde_json writes keys).
+fn key_name<T: Serialize + ?Sized>(key: &T) -> Option<String> {
+    key.serialize(KeyName).ok()
+}
+
+struct KeyName;
+
+macro_rules! key_from_display {
+    ($($method:ident($ty:ty);)*) => {$(
+        fn $method(self, v: $ty) -> Result<String, Unsupported> {
+            Ok(v.to_string())
+        }
+    )*};
+}
+
+macro_rules! unsupported {
+    ($($method:ident$(<$generic:ident>)?($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
+        fn $method$(<$generic: Serialize + ?Sized>)?(self, $(_: $ty),*) -> Result<$ret, Unsupported> {
+            Err(Unsupported)
+        }
+    )*};
+}
+
+impl Serializer for KeyName {
+    type Ok = String;
+    type Error = Unsupported;
+    type SerializeSeq = Impossible<String, Unsupported>;
+    type SerializeTuple = Impossible<String, Unsupported>;
+    type SerializeTupleStruct = Impossible<String, Unsupported>;
+    type SerializeTupleVariant = Impossible<String, Unsupported>;
+    type SerializeMap = Impossible<String, Unsupported>;
+    type SerializeStruct = Impossible<String, Unsupported>;
+    type SerializeStructVariant = Impossible<String, Unsupported>;
+
+    fn serialize_str(self, v: &str) -> Result<String, Unsupported> {
+        Ok(prefix_at_most(v, MAX_KEY_NAME).to_owned())
+    }
+
+    key_from_display! {
+        serialize_char(char);
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String, Unsupported> {
+        Ok(variant.to_owned())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<String, Unsupported> {
+        value.serialize(self)
+    }
+
+    unsupported! {
+        serialize_f32(v: f32) -> String;
+        serialize_f64(v: f64) -> String;
+        serialize_bytes(v: &[u8]) -> String;
+        serialize_none() -> String;
+        serialize_unit() -> String;
+        serialize_unit_struct(name: &'static str) -> String;
+        serialize_seq(len: Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(len: usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> Self::SerializeMap;
+        serialize_struct(name: &'static str, len: usize) -> Self::SerializeStruct;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
+        serialize_some<T>(value: &T) -> String;
+        serialize_newtype_variant<T>(name: &'static str, index: u32, variant: &'static str, value: &T) -> String;
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<String, Unsupported> {
+        let mut text = TextSink::plain(MAX_KEY_NAME);
+        let _ = write!(text, "{value}");
+        Ok(text.into_parts().0)
+    }
+}
+
+/// The inputs of the guard API, field by field: a struct's or map's fields become named
+/// inputs (each captured on its own, under the cap), `()`, `None` and `null` give none, and
+/// any other value is one input named `input`. Nothing is built in between.
+pub(crate) fn capture_fields<T: Serialize + ?Sized>(
+    inputs: &T,
+    max: usize,
+) -> Vec<(InputName, CapturedValue)> {
+    match isolated(|| inputs.serialize(Fields { max })) {
+        Ok(Ok(fields)) => fields,
+        // Not made of fields: the whole value is the input.
+        Ok(Err(_)) => vec![("input".into(), capture_json(inputs, max))],
+        Err(message) => {
+            let message = keep_text("", &message, max);
+            vec![(
+                "input".into(),
+                CapturedValue::Text(format!("<capture panicked: {message}>").into()),
+            )]
+        }
+    }
+}
+
+/// One named input: redacted when the name looks like a secret.
+pub(crate) fn capture_named<T: Serialize + ?Sized>(
+    name: &str,
+    value: &T,
+    max: usize,
+) -> CapturedValue {
+    if is_secret_name(name) {
+        CapturedValue::Redacted
+    } else {
+        capture_json(value, max)
+    }
+}
+
+/// Splits a value into named fields; fails on anything else.
+struct Fields {
+    max: usize,
+}
+
+/// The fields collected so far, and the pending map key.
+struct FieldList {
+    max: usize,
+    fields: Vec<(InputName, CapturedValue)>,
+    key: Option<String>,
+    /// Fields past [`MAX_INPUTS`], counted only.
+    dropped: usize,
+}
+
+impl Serializer for Fields {
+    type Ok = Vec<(InputName, CapturedValue)>;
+    type Error = Unsupported;
+    type SerializeSeq = Impossible<Self::Ok, Unsupported>;
+    type SerializeTuple = Impossible<Self::Ok, Unsupported>;
+    type SerializeTupleStruct = Impossible<Self::Ok, Unsupported>;
+    type SerializeTupleVariant = Impossible<Self::Ok, Unsupported>;
+    type SerializeMap = FieldList;
+    type SerializeStruct = FieldList;
+    type SerializeStructVariant = Impossible<Self::Ok, Unsupported>;
+
+    fn serialize_unit(self) -> Result<Self::Ok, Unsupported> {
+        Ok(Vec::new())
+    }
+
+    fn serialize_none(self) -> Result<Self::Ok, Unsupported> {
+        Ok(Vec::new())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok, Unsupported> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<Self::Ok, Unsupported> {
+        value.serialize(self)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<FieldList, Unsupported> {
+        Ok(FieldList {
+            max: self.max,
+            fields: Vec::with_capacity(len.unwrap_or(0).min(MAX_INPUTS)),
+            key: None,
+            dropped: 0,
+        })
+    }
+
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<FieldList, Unsupported> {
+        self.serialize_map(Some(len))
+    }
+
+    unsupported! {
+        serialize_bool(v: bool) -> Self::Ok;
+        serialize_i8(v: i8) -> Self::Ok;
+        serialize_i16(v: i16) -> Self::Ok;
+        serialize_i32(v: i32) -> Self::Ok;
+        serialize_i64(v: i64) -> Self::Ok;
+        serialize_i128(v: i128) -> Self::Ok;
+        serialize_u8(v: u8) -> Self::Ok;
+        serialize_u16(v: u16) -> Self::Ok;
+        serialize_u32(v: u32) -> Self::Ok;
+        serialize_u64(v: u64) -> Self::Ok;
+        serialize_u128(v: u128) -> Self::Ok;
+        serialize_f32(v: f32) -> Self::Ok;
+        serialize_f64(v: f64) -> Self::Ok;
+        serialize_char(v: char) -> Self::Ok;
+        serialize_str(v: &str) -> Self::Ok;
+        serialize_bytes(v: &[u8]) -> Self::Ok;
+        serialize_unit_struct(name: &'static str) -> Self::Ok;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Self::Ok;
+        serialize_seq(len: Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(len: usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeTupleVariant;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Self::SerializeStructVariant;
+        serialize_newtype_variant<T>(name: &'static str, index: u32, variant: &'static str, value: &T) -> Self::Ok;
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, _: &T) -> Result<Self::Ok, Unsupported> {
+        Err(Unsupported)
+    }
+}
+
+impl FieldList {
+    fn push<T: Serialize + ?Sized>(&mut self, name: String, value: &T) {
+        if self.fields.len() >= MAX_INPUTS {
+            self.dropped += 1;
+            return;
+        }
+        let captured = capture_named(&name, value, self.max);
+        self.fields.push((InputName::Owned(name), captured));
+    }
+
+    fn finish(mut self) -> Vec<(InputName, CapturedValue)> {
+        if self.dropped > 0 {
+            let dropped = CapturedValue::Json(self.dropped.to_string().into());
+            self.fields.push((INPUTS_DROPPED.into(), dropped));
+        }
+        self.fields
+    }
+}
+
+impl SerializeMap for FieldList {
+    type Ok = Vec<(InputName, CapturedValue)>;
+    type Error = Unsupported;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
+        self.key = Some(key_name(key).unwrap_or_else(|| format!("key{}", self.fields.len())));
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
+        let name = self.key.take().unwrap_or_else(|| "input".to_owned());
+        self.push(name, value);
+        Ok(())
+    }
+
+    fn end(self) -> Result<Self::Ok, Unsupported> {
+        Ok(self.finish())
+    }
+}
+
+impl SerializeStruct for FieldList {
+    type Ok = Vec<(InputName, CapturedValue)>;
+    type Error = Unsupported;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Unsupported> {
+        self.push(key.to_owned(), value);
+        Ok(())
+    }
+
+    fn end(self) -> Result<Self::Ok, Unsupported> {
+        Ok(self.finish())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_redacted_while_writing_even_past_the_cap() {
+        let value =
+            json!({"config": {"api_key": "sk-123456", "model": "m"}, "pad": "x".repeat(100)});
+        let CapturedValue::Json(text) = capture_json(&value, 1000) else {
+            panic!("expected complete JSON");
+        };
+        assert!(!text.contains("sk-123456"), "{text}");
+        assert!(text.contains("\"api_key\":\"[redacted]\""), "{text}");
+        let truncated = capture_json(&value, 40);
+        let CapturedValue::Truncated { preview, .. } = truncated else {
+            panic!("expected a truncated value");
+        };
+        assert!(!preview.contains("sk-"), "{preview}");
+    }
+
+    #[test]
+    fn huge_strings_are_cut_before_writing() {
+        let big = "a".repeat(1 << 20);
+        let CapturedValue::Truncated {
+            preview,
+            total_bytes,
+        } = capture_json(&big, 100)
+        else {
+            panic!("expected a truncated value");
+        };
+        assert_eq!(preview.len(), 100);
+        assert_eq!(total_bytes, (1 << 20) + 2);
+    }
+
+    #[test]
+    fn depth_is_bounded() {
+        let mut value = json!(1);
+        for _ in 0..200 {
+            value = json!([value]);
+        }
+        let CapturedValue::Json(text) = capture_json(&value, 100_000) else {
+            panic!("expected JSON");
+        };
+        assert!(text.contains("nested deeper than"), "{text}");
+        assert_eq!(text.matches('[').count(), MAX_DEPTH + 1 + 1);
+        // A drop of 200 nested arrays is fine on the test thread.
+    }
+
+    #[test]
+    fn inputs_split_into_fields() {
+        let fields = capture_fields(&json!({"query": "q", "token": "t"}), 100);
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields[0].0, "query");
+        assert_eq!(fields[1].1, CapturedValue::Redacted);
+        assert!(capture_fields(&(), 100).is_empty());
+        let many: std::collections::BTreeMap<u32, u32> = (0..100).map(|n| (n, n)).collect();
+        let fields = capture_fields(&many, 100);
+        assert_eq!(fields.len(), MAX_INPUTS + 1);
+        assert_eq!(
+            fields[MAX_INPUTS],
+            (INPUTS_DROPPED.into(), CapturedValue::Json("36".into()))
+        );
+        assert_eq!(capture_fields(&5, 100)[0].0, "input");
+    }
+}
