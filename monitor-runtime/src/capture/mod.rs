@@ -29,6 +29,7 @@ pub(crate) use self::isolate::{capturing, isolated};
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
 };
+pub(crate) use self::redact::mask_text;
 pub(crate) use self::text::keep_text;
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
