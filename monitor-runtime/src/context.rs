@@ -1,14 +1,15 @@
 //! Trace context: which monitored call is running on this thread (or in this task), the
 //! scoped default tracer, and the `record_*` functions that annotate the innermost call.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -41,7 +42,7 @@ pub(crate) struct Frame {
 struct Local {
     stack: RefCell<Vec<Frame>>,
     rng: Cell<u64>,
-    thread: OnceCell<Arc<ThreadInfo>>,
+    index: Cell<u32>,
 }
 
 thread_local! {
@@ -49,39 +50,79 @@ thread_local! {
         Local {
             stack: RefCell::new(Vec::new()),
             rng: Cell::new(0),
-            thread: OnceCell::new(),
+            index: Cell::new(UNASSIGNED),
         }
     };
     static SCOPED: RefCell<Option<ExecutionTracer>> = const { RefCell::new(None) };
+    /// Retires the thread's name when the thread exits.
+    static EXIT: ThreadExit = const { ThreadExit(Cell::new(UNASSIGNED)) };
 }
 
 // ---------------------------------------------------------------------------------------
 // Threads
 
-/// A thread that records: its slot, which picks its shard, and its name. Its records share
-/// it, so the name is freed and the slot reused once the thread has exited and its last
-/// record is gone: threads that come and go cost no memory that stays.
-#[derive(Debug)]
-pub(crate) struct ThreadInfo {
-    pub(crate) slot: u32,
-    pub(crate) name: Box<str>,
+const UNASSIGNED: u32 = u32::MAX;
+
+/// How many exited threads keep their names for the entries they left.
+const EXITED_NAMES: usize = 4096;
+
+/// Thread names by index: every live thread's, and those of the latest [`EXITED_NAMES`]
+/// threads that exited. Older ones go, so threads that come and go cost no memory that
+/// stays; an entry of a thread long gone reads `thread-<index>`.
+#[derive(Default)]
+struct ThreadNames {
+    live: FxHashMap<u32, Box<str>>,
+    exited: FxHashMap<u32, Box<str>>,
+    exit_order: VecDeque<u32>,
 }
 
-/// Slots of threads that are gone, for new threads to take; `NEXT_SLOT` numbers the rest.
-static FREE_SLOTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+static THREAD_NAMES: Mutex<Option<ThreadNames>> = Mutex::new(None);
+static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
 
-impl Drop for ThreadInfo {
+/// Moves this thread's name among the exited when the thread ends.
+struct ThreadExit(Cell<u32>);
+
+impl Drop for ThreadExit {
     fn drop(&mut self) {
-        FREE_SLOTS.lock().push(self.slot);
+        let index = self.0.get();
+        if index == UNASSIGNED {
+            return;
+        }
+        let mut names = THREAD_NAMES.lock();
+        let names = names.get_or_insert_with(Default::default);
+        if let Some(name) = names.live.remove(&index) {
+            names.exited.insert(index, name);
+            names.exit_order.push_back(index);
+            if names.exit_order.len() > EXITED_NAMES {
+                if let Some(oldest) = names.exit_order.pop_front() {
+                    names.exited.remove(&oldest);
+                }
+            }
+        }
     }
 }
 
+/// The name of the thread with `index`.
+pub(crate) fn thread_name(index: u32) -> String {
+    let names = THREAD_NAMES.lock();
+    names
+        .as_ref()
+        .and_then(|names| names.live.get(&index).or_else(|| names.exited.get(&index)))
+        .map_or_else(|| format!("thread-{index}"), |name| name.to_string())
+}
+
 impl Local {
-    /// This thread's identity, made on first use.
+    /// A small per-thread index, assigned on first use; it picks the thread's shard and
+    /// names the thread in entries without copying its name on every call.
     #[inline]
-    fn thread(&self) -> &Arc<ThreadInfo> {
-        self.thread.get_or_init(register_thread)
+    fn thread_index(&self) -> u32 {
+        let index = self.index.get();
+        if index != UNASSIGNED {
+            return index;
+        }
+        let index = register_thread();
+        self.index.set(index);
+        index
     }
 
     /// wyrand: fast, good enough for ids that only need to be unique and non-zero.
@@ -89,7 +130,7 @@ impl Local {
     fn next_random(&self) -> u64 {
         let mut s = self.rng.get();
         if s == 0 {
-            s = seed(self.thread().slot);
+            s = seed(self.thread_index());
         }
         s = s.wrapping_add(0xa076_1d64_78bd_642f);
         self.rng.set(s);
@@ -109,17 +150,23 @@ impl Local {
 }
 
 #[cold]
-fn register_thread() -> Arc<ThreadInfo> {
+fn register_thread() -> u32 {
     let thread = std::thread::current();
     let name = match thread.name() {
         Some(name) => name.into(),
         None => format!("{:?}", thread.id()).into(),
     };
-    let slot = FREE_SLOTS
+    // Indexes are not reused (an entry keeps its thread's index), so they wrap only after
+    // four billion threads.
+    let index = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % UNASSIGNED;
+    THREAD_NAMES
         .lock()
-        .pop()
-        .unwrap_or_else(|| NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
-    Arc::new(ThreadInfo { slot, name })
+        .get_or_insert_with(Default::default)
+        .live
+        .insert(index, name);
+    // `try_with`: a thread being torn down keeps its name among the live ones.
+    let _ = EXIT.try_with(|exit| exit.0.set(index));
+    index
 }
 
 #[cold]
@@ -186,10 +233,10 @@ pub(crate) fn pop(span_id: u64) -> (bool, Option<Box<Notes>>) {
 
 /// [`pop`] for a call that ends, which also needs this thread's identity for its record.
 #[inline]
-pub(crate) fn pop_finished(span_id: u64) -> (bool, Option<Box<Notes>>, Arc<ThreadInfo>) {
+pub(crate) fn pop_finished(span_id: u64) -> (bool, Option<Box<Notes>>, u32) {
     LOCAL.with(|local| {
         let (found, notes) = take_frame(&mut local.stack.borrow_mut(), span_id);
-        (found, notes, Arc::clone(local.thread()))
+        (found, notes, local.thread_index())
     })
 }
 

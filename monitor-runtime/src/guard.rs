@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::callsite::ModuleId;
 use crate::capture::{self, CapturedValue, InputName};
 use crate::clock;
-use crate::context::{self, Frame, Notes, SpanIds, ThreadInfo};
+use crate::context::{self, Frame, Notes, SpanIds};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
 use crate::tracer::{Details, ExecutionTracer, Record};
 
@@ -276,7 +276,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Takes the frame off the stack for good; returns the thread the call ends on.
-    fn detach_finished(&mut self) -> Arc<ThreadInfo> {
+    fn detach_finished(&mut self) -> u32 {
         let (found, notes, thread) = context::pop_finished(self.span_id);
         self.keep_notes(found, notes);
         thread

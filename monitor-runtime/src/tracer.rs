@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::callsite::{intern, lookup, module_name, ModuleId};
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::clock;
-use crate::context::ThreadInfo;
+use crate::context::thread_name;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::guard::{TraceGuard, TracerRef};
 use crate::history::{self, ShardHistory};
@@ -29,7 +29,8 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) module: ModuleId,
-    pub(crate) thread: Arc<ThreadInfo>,
+    /// The recording thread's index (see `context::thread_name`).
+    pub(crate) thread: u32,
     pub(crate) status: Status,
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
@@ -122,7 +123,7 @@ impl Record {
             validation_errors: details
                 .map(|d| d.validation_errors.clone())
                 .unwrap_or_default(),
-            thread: self.thread.name.to_string(),
+            thread: thread_name(self.thread),
             attributes: details
                 .map(|d| d.attributes.iter().cloned().collect())
                 .unwrap_or_default(),
@@ -523,7 +524,7 @@ impl ExecutionTracer {
     #[inline]
     pub(crate) fn record(&self, record: Record) {
         let inner = &*self.inner;
-        let shard = &inner.shards[record.thread.slot as usize & (inner.shards.len() - 1)];
+        let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
         let trim_due = {
             let mut shard = shard.0.lock();
             shard.stats_mut(record.module).add(&record.sample());

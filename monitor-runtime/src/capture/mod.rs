@@ -26,10 +26,11 @@ mod text;
 pub(crate) use self::error::{bound_error, describe_display, describe_error};
 pub use self::isolate::capture_failures;
 pub(crate) use self::isolate::{capturing, isolated};
+#[cfg(feature = "mlflow")]
+pub(crate) use self::redact::mask_text;
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
 };
-pub(crate) use self::redact::mask_text;
 pub(crate) use self::text::keep_text;
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
