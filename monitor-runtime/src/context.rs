@@ -240,7 +240,7 @@ pub(crate) fn pop_finished(span_id: u64) -> (bool, Option<Box<Notes>>, u32) {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn take_frame(stack: &mut Vec<Frame>, span_id: u64) -> (bool, Option<Box<Notes>>) {
     let position = match stack.last() {
         Some(top) if top.span_id == span_id => Some(stack.len() - 1),

@@ -282,6 +282,7 @@ impl<'t> TraceGuard<'t> {
         thread
     }
 
+    #[inline(always)]
     fn keep_notes(&mut self, found: bool, notes: Option<Box<Notes>>) {
         if self.attached {
             if found {

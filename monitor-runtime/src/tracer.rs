@@ -59,6 +59,7 @@ pub(crate) struct Details {
 
 impl Details {
     /// Every validation error reported, kept or past the per-call bound.
+    #[inline]
     fn validation_error_count(&self) -> usize {
         let dropped = self
             .attributes
@@ -86,6 +87,7 @@ impl Record {
         clock::nanos_between(self.start_raw, self.end_raw)
     }
 
+    #[inline]
     fn sample(&self) -> Sample {
         Sample {
             status: self.status,
