@@ -4,21 +4,10 @@
 
 mod common;
 
-use common::{is_child, peak_rss_bytes, rss_bytes, run_in_child};
+use common::{check_in_child, is_child, peak_rss_bytes, rss_bytes};
 use monitor::{monitored, ExecutionTracer};
 
 const MIB: u64 = 1024 * 1024;
-
-/// Runs `name` in a child process and checks it finished.
-fn check_in_child(name: &str) {
-    let output = run_in_child(name);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("child finished"),
-        "child failed: {output:?}"
-    );
-    println!("{stdout}");
-}
 
 #[derive(Debug)]
 struct HugeError(String);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{is_child, run_in_child, traced};
+use common::{check_in_child, is_child, traced};
 use monitor::{monitored, ExecutionTracer, Status};
 
 #[monitored]
@@ -52,12 +52,7 @@ fn the_first_call_of_a_process_may_run_during_unwinding() {
         println!("child finished");
         return;
     }
-    let output = run_in_child("the_first_call_of_a_process_may_run_during_unwinding");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("child finished"),
-        "child failed: {output:?}"
-    );
+    check_in_child("the_first_call_of_a_process_may_run_during_unwinding");
 }
 
 #[test]
@@ -117,12 +112,7 @@ fn a_replaced_panic_hook_never_lends_an_old_message() {
         println!("child finished");
         return;
     }
-    let output = run_in_child("a_replaced_panic_hook_never_lends_an_old_message");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("child finished"),
-        "child failed: {output:?}"
-    );
+    check_in_child("a_replaced_panic_hook_never_lends_an_old_message");
 }
 
 #[test]

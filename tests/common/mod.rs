@@ -72,6 +72,18 @@ pub fn run_in_child(name: &str) -> std::process::Output {
         .expect("run the test binary again")
 }
 
+/// Runs the test `name` in a child process (see [`run_in_child`]) and checks that it
+/// printed `child finished` and exited successfully; prints what it printed.
+pub fn check_in_child(name: &str) {
+    let output = run_in_child(name);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("child finished"),
+        "child failed: {output:?}"
+    );
+    println!("{stdout}");
+}
+
 /// The peak resident memory of this process so far, in bytes (Linux: `VmHWM`).
 pub fn peak_rss_bytes() -> u64 {
     proc_status_bytes("VmHWM:")
