@@ -317,9 +317,12 @@ impl<'t> TraceGuard<'t> {
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);
         }
-        if crate::log::enabled() {
+        if let Some(line) = crate::log::enabled()
+            .then(|| crate::log::line_for(self.module, status))
+            .flatten()
+        {
             let details = self.details.as_deref();
-            crate::log::finished(&crate::log::Finished {
+            let call = crate::log::Finished {
                 module: self.module,
                 status,
                 duration_ns: clock::nanos_between(self.start, self.end),
@@ -330,7 +333,8 @@ impl<'t> TraceGuard<'t> {
                 tokens: details.and_then(|d| d.tokens.as_ref()),
                 inputs: details.map_or(&[], |d| d.inputs.as_slice()),
                 outputs: details.and_then(|d| d.outputs.as_ref()),
-            });
+            };
+            crate::log::emit(line, &call);
         }
         let record = Record {
             module: self.module,

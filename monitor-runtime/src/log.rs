@@ -121,12 +121,24 @@ pub(crate) struct Finished<'a> {
 }
 
 /// Emits the log line of a finished call, if its module's level and the subscriber want it
-/// (check [`enabled`] first).
+/// (check [`enabled`] first). The record path asks [`line_for`] first instead, so it builds
+/// the line's fields only when one is emitted.
+#[cfg(test)]
 pub(crate) fn finished(call: &Finished<'_>) {
-    let log = module_log(call.module);
+    if let Some(line) = line_for(call.module, call.status) {
+        emit(line, call);
+    }
+}
+
+/// Which line, if any, a finished call of `module` with `status` emits: decided from the
+/// module's level and the interest `tracing` cached in its callsites, before anything of the
+/// call is looked at, so a line the filter turns away costs a few loads.
+#[inline]
+pub(crate) fn line_for(module: ModuleId, status: Status) -> Option<Line> {
+    let log = module_log(module);
     let (level, own) = log.level();
     if level == OFF {
-        return;
+        return None;
     }
     let max = LevelFilter::current();
     // A level above the module's may still be asked for by a filter directive, unless the
@@ -135,15 +147,21 @@ pub(crate) fn finished(call: &Finished<'_>) {
         site.enabled(max) && (level >= at || (!own && !probes()[probe].enabled(max)))
     };
     let detail = wants(log.debug, DEBUG, 2);
-    if call.status != Status::Success {
-        if wants(log.warn, WARN, 0) {
-            emit(log.warn, call, detail);
-        }
+    let site = if status != Status::Success {
+        wants(log.warn, WARN, 0).then_some(log.warn)?
     } else if detail {
-        emit(log.debug, call, true);
-    } else if wants(log.info, INFO, 1) {
-        emit(log.info, call, false);
-    }
+        log.debug
+    } else {
+        wants(log.info, INFO, 1).then_some(log.info)?
+    };
+    Some(Line { site, detail })
+}
+
+/// A line to emit: its callsite, and whether it carries the captured values.
+#[derive(Clone, Copy)]
+pub(crate) struct Line {
+    site: &'static Site,
+    detail: bool,
 }
 
 /// Callsites at WARN, INFO and DEBUG whose target is no module's (nor under `monitor`):
@@ -163,7 +181,7 @@ fn probes() -> &'static [&'static Site; 3] {
 
 #[cold]
 #[inline(never)]
-fn emit(site: &'static Site, call: &Finished<'_>, detail: bool) {
+pub(crate) fn emit(Line { site, detail }: Line, call: &Finished<'_>) {
     let meta = site.metadata();
     let fields = meta.fields();
     let mut field = fields.iter();
