@@ -240,3 +240,20 @@ fn lines_carry_quality_tokens_and_at_debug_the_captured_values() {
     );
     assert_eq!(line.field("outputs"), Some("\"re: hi\""));
 }
+
+#[test]
+fn a_module_monitor_takes_a_log_level_as_the_seed_does() {
+    debug_by_default();
+    let tracer = ExecutionTracer::new();
+    let generator = monitor::ModuleMonitor::new("seed_generator", |task: &str| task.len())
+        .with_tracer(&tracer)
+        .with_log_level(Level::WARN);
+    let lines = lines(Some("monitor=debug"), || {
+        generator.call("quiet");
+    });
+    assert!(
+        lines.iter().all(|l| l.target != "monitor::seed_generator"),
+        "WARN level: a success logs nothing, {lines:#?}"
+    );
+    assert_eq!(tracer.module_metrics("seed_generator").total_executions, 1);
+}

@@ -339,7 +339,7 @@ fn module_log_slow(module: &'static str) -> &'static ModuleLog {
 }
 
 /// Gives `module` a level of its own, over `MONITORING_LOG_LEVEL`.
-fn set_module_level(module: &'static str, level: Level) {
+pub(crate) fn set_module_level(module: &'static str, level: Level) {
     module_log_slow(module)
         .own_level
         .store(level_number(level) + 1, Ordering::Relaxed);

@@ -118,6 +118,16 @@ impl<M> ModuleMonitor<M> {
         self
     }
 
+    /// This module's log level, as the seed's `ModuleMonitor(log_level=..)`: over
+    /// `MONITORING_LOG_LEVEL`, successful calls log at INFO (DEBUG, with inputs and
+    /// outputs, at `Level::DEBUG` or `TRACE`) and failures at WARN, under the target
+    /// `monitor::<name>`; see the README's "Log lines". Applies to every caller of this
+    /// module name.
+    pub fn with_log_level(self, level: tracing::Level) -> Self {
+        crate::log::set_module_level(crate::callsite::module_name(self.id), level);
+        self
+    }
+
     /// Whether inputs are recorded (default `true`).
     pub fn log_inputs(mut self, log_inputs: bool) -> Self {
         self.log_inputs = log_inputs;
