@@ -386,16 +386,12 @@ pub fn current_context() -> Option<TraceContext> {
     })
 }
 
-/// Takes a context's frame off the stack, and restores the scoped tracer, when a scope or a
-/// poll ends, also by panic.
-struct ContextScope {
-    span_id: u64,
-    _tracer: Option<ScopeRestore>,
-}
+/// Takes a context's frame off the stack when a scope or a poll ends, also by panic.
+struct FrameScope(u64);
 
-impl Drop for ContextScope {
+impl Drop for FrameScope {
     fn drop(&mut self) {
-        let _ = pop(self.span_id);
+        let _ = pop(self.0);
     }
 }
 
@@ -416,24 +412,21 @@ impl TraceContext {
         self.tracer?.tracer()
     }
 
-    fn enter(&self) -> ContextScope {
-        let tracer = self.tracer().map(enter_scope);
+    /// Puts this context's call on the stack as the parent of calls made here.
+    fn enter_frame(&self) -> FrameScope {
         push(Frame {
             trace_id: self.trace_id,
             span_id: self.span_id,
             notes: None,
             remote: true,
         });
-        ContextScope {
-            span_id: self.span_id,
-            _tracer: tracer,
-        }
+        FrameScope(self.span_id)
     }
 
     /// Runs `f` with this context's call as the parent of monitored calls made in it, and
     /// its tracer as the scoped default.
     pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
-        let _scope = self.enter();
+        let _scope = Inherited::from_context(self).enter();
         f()
     }
 
@@ -442,17 +435,18 @@ impl TraceContext {
     /// `tokio::spawn`ing it.
     pub fn attach<F: Future>(self, future: F) -> InContext<F> {
         InContext {
-            context: self,
+            inherited: Inherited::from_context(self),
             inner: future,
         }
     }
 }
 
-/// A future that continues a trace; see [`TraceContext::attach`].
+/// A future that runs inside a trace: made by [`TraceContext::attach`] and
+/// [`WithTracerExt::in_current_trace`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct InContext<F> {
-    context: TraceContext,
+    inherited: Inherited,
     inner: F,
 }
 
@@ -462,13 +456,14 @@ impl<F: Future> Future for InContext<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
         let this = unsafe { self.get_unchecked_mut() };
-        let _scope = this.context.enter();
+        let _scope = this.inherited.enter();
         unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
     }
 }
 
 /// What spawned work takes from the code that spawns it: the innermost active call, as the
-/// parent of its calls, and the scoped default tracer (also when no call is active).
+/// parent of its calls, and the scoped default tracer (also when no call is active). The
+/// tracer is resolved once, here, not on every poll.
 #[derive(Clone, Debug)]
 struct Inherited {
     context: Option<TraceContext>,
@@ -477,7 +472,7 @@ struct Inherited {
 
 /// Undoes [`Inherited::enter`]; the frame goes first, then the tracer scope.
 struct InheritedScope {
-    _context: Option<ContextScope>,
+    _frame: Option<FrameScope>,
     _tracer: Option<ScopeRestore>,
 }
 
@@ -489,10 +484,17 @@ impl Inherited {
         }
     }
 
+    fn from_context(context: TraceContext) -> Self {
+        Inherited {
+            tracer: context.tracer(),
+            context: Some(context),
+        }
+    }
+
     fn enter(&self) -> InheritedScope {
         let tracer = self.tracer.clone().map(enter_scope);
         InheritedScope {
-            _context: self.context.map(|context| context.enter()),
+            _frame: self.context.map(|context| context.enter_frame()),
             _tracer: tracer,
         }
     }
@@ -560,26 +562,6 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(future.in_current_trace())
-}
-
-/// A future that runs inside the trace it was created in; see
-/// [`WithTracerExt::in_current_trace`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct InCurrentTrace<F> {
-    inherited: Inherited,
-    inner: F,
-}
-
-impl<F: Future> Future for InCurrentTrace<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _scope = this.inherited.enter();
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -691,8 +673,8 @@ pub trait WithTracerExt: Future + Sized {
     /// monitored calls are children of the innermost active call here and record into the
     /// scoped tracer in effect here. Wrap a future with it before handing it to any
     /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
-    fn in_current_trace(self) -> InCurrentTrace<Self> {
-        InCurrentTrace {
+    fn in_current_trace(self) -> InContext<Self> {
+        InContext {
             inherited: Inherited::capture(),
             inner: self,
         }

@@ -69,8 +69,8 @@ pub use crate::capture::{
 pub use crate::context::spawn;
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, spawn_thread, with_tracer, InContext, InCurrentTrace, TraceContext,
-    WithTracer, WithTracerExt,
+    record_validation_error, spawn_thread, with_tracer, InContext, TraceContext, WithTracer,
+    WithTracerExt,
 };
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
