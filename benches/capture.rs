@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use monitor::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
+use monitor::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
 
 #[derive(serde::Serialize, Debug)]
 struct Request {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use monitor::{monitored, CapturedValue, ExecutionTracer};
+use monitor::{capture::CapturedValue, monitored, ExecutionTracer};
 
 #[derive(Debug)]
 struct HugeError(String);

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use monitor::{MlflowConfig, MlflowTracker};
+use monitor::mlflow::{MlflowConfig, MlflowTracker};
 use serde_json::json;
 
 const POINTS: i64 = 10_000;

@@ -85,7 +85,7 @@ fn main() {
     configure_mlflow(None, "skill-fleet-optimization");
     let outcome = optimize(50, "medium");
     // The end of the last run flushes; this reports anything that could not be delivered.
-    let report = monitor::mlflow_shutdown();
+    let report = monitor::mlflow::mlflow_shutdown();
     match &outcome {
         Ok(best) => println!("best quality {best:.3}"),
         Err(error) => println!("optimization failed: {error}"),

@@ -11,9 +11,11 @@ use std::fmt;
 
 use common::only;
 use monitor::{
-    monitored, record_attribute, record_validation_error, with_tracer, CapturedValue,
-    ExecutionTracer, TraceEntry, ATTRIBUTES_DROPPED, MAX_ATTRIBUTES, MAX_ERROR_SOURCES,
-    MAX_VALIDATION_ERRORS, VALIDATION_ERRORS_DROPPED,
+    capture::{
+        CapturedValue, ATTRIBUTES_DROPPED, MAX_ATTRIBUTES, MAX_ERROR_SOURCES,
+        MAX_VALIDATION_ERRORS, VALIDATION_ERRORS_DROPPED,
+    },
+    monitored, record_attribute, record_validation_error, with_tracer, ExecutionTracer, TraceEntry,
 };
 
 const CAP: usize = 256;
@@ -268,10 +270,10 @@ fn guard_api_inputs_are_bounded_in_count() {
         .collect();
     drop(tracer.trace("many_inputs", &inputs));
     let e = one_entry(&tracer);
-    assert_eq!(e.inputs.len(), monitor::MAX_INPUTS + 1);
+    assert_eq!(e.inputs.len(), monitor::capture::MAX_INPUTS + 1);
     assert_eq!(
-        e.inputs[monitor::INPUTS_DROPPED],
-        1000 - monitor::MAX_INPUTS
+        e.inputs[monitor::capture::INPUTS_DROPPED],
+        1000 - monitor::capture::MAX_INPUTS
     );
     for (name, value) in &e.inputs {
         if let Some(text) = value.as_str() {

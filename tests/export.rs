@@ -1,6 +1,9 @@
 //! Exports: a JSON document that round-trips through serde, JSON Lines, atomic writes.
 
-use monitor::{read_traces_jsonl, ExecutionTracer, TraceExport, SCHEMA_VERSION};
+use monitor::{
+    export::{read_traces_jsonl, TraceExport, SCHEMA_VERSION},
+    ExecutionTracer,
+};
 use serde_json::json;
 
 fn tracer_with_calls(n: usize) -> ExecutionTracer {

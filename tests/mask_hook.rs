@@ -6,7 +6,7 @@
 #![cfg(feature = "enabled")]
 
 use monitor::{
-    monitored, record_attribute, record_validation_error, set_mask_hook, with_tracer,
+    capture::set_mask_hook, monitored, record_attribute, record_validation_error, with_tracer,
     ExecutionTracer,
 };
 use serde::Serialize;
@@ -106,6 +106,9 @@ fn the_hook_masks_by_name_and_by_value_everywhere() {
     let tracer = ExecutionTracer::new();
     let out = with_tracer(&tracer, || update("x", "", &customer, &debug_only));
     assert!(out.is_ok());
-    assert_eq!(tracer.get_traces(None)[0].inputs["note"], monitor::REDACTED);
-    monitor::clear_mask_hook();
+    assert_eq!(
+        tracer.get_traces(None)[0].inputs["note"],
+        monitor::capture::REDACTED
+    );
+    monitor::capture::clear_mask_hook();
 }

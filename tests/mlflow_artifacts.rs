@@ -3,7 +3,7 @@
 
 mod support;
 
-use monitor::{ExecutionTracer, RunQuery, TokenUsage};
+use monitor::{mlflow::RunQuery, ExecutionTracer, TokenUsage};
 use serde_json::{json, Value};
 use support::mlflow::{server_uri, tracker, unique, Rest};
 

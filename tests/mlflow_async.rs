@@ -5,7 +5,10 @@
 
 mod support;
 
-use monitor::{configure_mlflow_with, mlflow_run, MlflowLogger, MlflowTracker, RunQuery};
+use monitor::{
+    mlflow::{configure_mlflow_with, MlflowTracker, RunQuery},
+    mlflow_run, MlflowLogger,
+};
 use support::mlflow::{config, server_uri, unique, Rest};
 
 #[mlflow_run(name = "async-train", params(lr))]
@@ -103,7 +106,7 @@ fn a_logger_started_in_a_spawned_task_and_queries_awaited() {
                     .filter(format!("params.flavour = '{flavour}'"));
                 let runs = client.query(move |c| c.search_runs(&query)).await.unwrap();
                 assert_eq!(runs.len(), 1);
-                assert_eq!(runs[0].info.status, monitor::RunStatus::Finished);
+                assert_eq!(runs[0].info.status, monitor::mlflow::RunStatus::Finished);
                 drop(client);
                 id
             })

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use monitor::{MlflowAuth, MlflowConfig};
+use monitor::mlflow::{MlflowAuth, MlflowConfig};
 
 #[test]
 fn settings_come_from_mlflow_env_vars() {
@@ -51,7 +51,7 @@ fn settings_come_from_mlflow_env_vars() {
 
     // A scheme this client cannot write to is a clear error, with credentials redacted.
     std::env::set_var("MLFLOW_TRACKING_URI", "databricks://user:pw@workspace");
-    let err = monitor::MlflowTracker::new(MlflowConfig::from_env()).unwrap_err();
+    let err = monitor::mlflow::MlflowTracker::new(MlflowConfig::from_env()).unwrap_err();
     assert!(
         err.to_string().contains("not supported") && !err.to_string().contains("pw@"),
         "{err}"
@@ -65,7 +65,7 @@ fn no_config_type_prints_the_password_of_a_tracking_uri() {
         .tracking_uri(uri)
         .max_retries(0)
         .spool_dir(std::env::temp_dir().join("monitor-secret-test-spool"));
-    let tracker = monitor::MlflowTracker::new(config.clone()).unwrap();
+    let tracker = monitor::mlflow::MlflowTracker::new(config.clone()).unwrap();
     let client = tracker.client().unwrap();
     let error = client.get_run("nope").unwrap_err();
     for (what, text) in [

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor::MlflowTracker;
+use monitor::mlflow::MlflowTracker;
 use support::fake_server::{FakeServer, Fault};
 use support::mlflow::{config, server_uri, spool_segments, unique, Rest};
 

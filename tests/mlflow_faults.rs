@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use monitor::{MlflowAuth, MlflowTracker};
+use monitor::mlflow::{MlflowAuth, MlflowTracker};
 use support::fake_server::{FakeServer, Fault};
 use support::mlflow::{config, spool_segments, unique, OwnServer, Rest};
 

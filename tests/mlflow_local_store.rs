@@ -3,7 +3,7 @@
 
 mod support;
 
-use monitor::{push_local_store, MlflowConfig, MlflowTracker, RunStatus};
+use monitor::mlflow::{push_local_store, MlflowConfig, MlflowTracker, RunStatus};
 use serde_json::{json, Value};
 use support::mlflow::{config, python, require_venv, server_uri, unique, Rest};
 

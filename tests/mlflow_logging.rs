@@ -2,7 +2,7 @@
 
 mod support;
 
-use monitor::{MlflowLogger, RunStatus};
+use monitor::{mlflow::RunStatus, MlflowLogger};
 use support::mlflow::{server_uri, tracker, unique, Rest};
 
 #[test]

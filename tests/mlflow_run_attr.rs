@@ -2,7 +2,7 @@
 
 mod support;
 
-use monitor::{configure_mlflow_with, mlflow_run, MlflowLogger};
+use monitor::{mlflow::configure_mlflow_with, mlflow_run, MlflowLogger};
 use support::mlflow::{config, server_uri, unique, Rest};
 
 /// One experiment for this test binary; the attribute uses the process-wide settings.
@@ -60,7 +60,7 @@ fn sync_fn_logs_params_and_ends_finished_or_failed() {
     let out = train(0.01, "adam", Settings { depth: 3 }, vec![1, 2], false).unwrap();
     assert_eq!(out, "adam-0.01-3-2");
     assert!(train(0.02, "sgd", Settings { depth: 1 }, vec![], true).is_err());
-    assert!(monitor::mlflow_flush().is_complete());
+    assert!(monitor::mlflow::mlflow_flush().is_complete());
 
     let rest = Rest::new(&uri);
     let ok = run_named(&rest, &exp, "train-sync", ("lr", "0.01"));
@@ -131,7 +131,7 @@ fn async_fn_is_active_across_awaits_nests_and_fails_on_err() {
         .unwrap();
     assert_eq!(rt.block_on(evaluate(3)).unwrap(), 0.75);
     assert!(rt.block_on(evaluate(0)).is_err());
-    assert!(monitor::mlflow_flush().is_complete());
+    assert!(monitor::mlflow::mlflow_flush().is_complete());
 
     let rest = Rest::new(&uri);
     let ok = run_named(&rest, &exp, "evaluate", ("epochs", "3"));
@@ -160,7 +160,7 @@ fn a_panic_ends_the_run_failed_and_keeps_unwinding() {
     let Some((uri, exp)) = setup() else { return };
     let err = std::panic::catch_unwind(panicking).unwrap_err();
     assert_eq!(err.downcast_ref::<&str>(), Some(&"boom"));
-    assert!(monitor::mlflow_flush().is_complete());
+    assert!(monitor::mlflow::mlflow_flush().is_complete());
     let runs = Rest::new(&uri).runs_named(&exp, "panics");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["info"]["status"], "FAILED");
@@ -179,7 +179,7 @@ fn with_secrets(api_key: &str, lr: f64) {
 fn secret_params_and_credentials_never_reach_the_server() {
     let Some((uri, exp)) = setup() else { return };
     with_secrets("sk-attr-secret", 0.5);
-    assert!(monitor::mlflow_flush().is_complete());
+    assert!(monitor::mlflow::mlflow_flush().is_complete());
     let run = Rest::new(&uri).runs_named(&exp, "with-secrets").remove(0);
     assert_eq!(
         Rest::kv(&run, "params", "api_key").as_deref(),

@@ -100,9 +100,10 @@ fn traces_show_in_the_trace_store_with_spans_and_quality() {
 #[test]
 fn a_local_store_keeps_traces_with_their_run() {
     let dir = tempfile::tempdir().unwrap();
-    let tracker =
-        monitor::MlflowTracker::new(monitor::MlflowConfig::default().local_store(dir.path()))
-            .unwrap();
+    let tracker = monitor::mlflow::MlflowTracker::new(
+        monitor::mlflow::MlflowConfig::default().local_store(dir.path()),
+    )
+    .unwrap();
     let run = tracker.start_in("exp", "local").unwrap();
     let e = entry(
         json!({"module": "agent.run", "trace_id": "0000000000000000000000000000abcd",

@@ -2,7 +2,10 @@
 
 mod support;
 
-use monitor::{Error, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};
+use monitor::{
+    mlflow::{MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH},
+    Error,
+};
 use serde_json::json;
 use support::mlflow::{server_uri, tracker, unique, Rest};
 

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{inputs, only, traced};
-use monitor::{monitored, with_tracer, ExecutionTracer, REDACTED};
+use monitor::{capture::REDACTED, monitored, with_tracer, ExecutionTracer};
 use serde_json::json;
 
 #[derive(serde::Serialize, Debug)]
@@ -99,7 +99,11 @@ fn secret_names_are_redacted_exactly_as_the_runtime_decides() {
     assert_eq!(recorded.len(), 11);
     for (name, value) in recorded {
         let redacted = value == REDACTED;
-        assert_eq!(redacted, monitor::is_secret_name(name), "{name}: {value}");
+        assert_eq!(
+            redacted,
+            monitor::capture::is_secret_name(name),
+            "{name}: {value}"
+        );
     }
     assert_eq!(recorded["api_key"], REDACTED);
     assert_eq!(recorded["max_tokens"], 1);

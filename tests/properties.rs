@@ -2,7 +2,10 @@
 //! any sequence of calls and any values, non-ASCII, huge, NaN and infinite ones included;
 //! and the readers of exported files survive anything a crash or a hostile file gives them.
 
-use monitor::{read_traces_jsonl, ErrorInfo, ExecutionTracer, TokenUsage, TraceExport};
+use monitor::{
+    export::{read_traces_jsonl, TraceExport},
+    ErrorInfo, ExecutionTracer, TokenUsage,
+};
 use proptest::prelude::*;
 use serde_json::json;
 

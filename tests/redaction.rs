@@ -11,7 +11,8 @@
 use std::sync::{Arc, Mutex};
 
 use monitor::{
-    monitored, record_attribute, record_validation_error, with_tracer, ExecutionTracer, REDACTED,
+    capture::REDACTED, monitored, record_attribute, record_validation_error, with_tracer,
+    ExecutionTracer,
 };
 use serde::Serialize;
 use tracing::field::{Field, Visit};

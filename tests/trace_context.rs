@@ -69,7 +69,7 @@ fn record_functions_annotate_the_innermost_call() {
     assert_eq!(inner.validation_errors, ["bad json"]);
     assert_eq!(inner.quality_score, Some(0.4));
     assert_eq!(inner.attributes["model"], "tiny");
-    assert_eq!(inner.attributes["api_token"], monitor::REDACTED);
+    assert_eq!(inner.attributes["api_token"], monitor::capture::REDACTED);
     let outer = by_module(&traces, "outer");
     assert_eq!(outer.token_usage, Some(TokenUsage::new(100, 20)));
     assert_eq!(outer.quality_score, Some(0.9));

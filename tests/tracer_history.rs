@@ -100,7 +100,7 @@ fn an_entry_carries_every_field() {
     assert_eq!(entry.inputs["query"], "test");
     assert_eq!(
         entry.inputs["api_key"],
-        monitor::REDACTED,
+        monitor::capture::REDACTED,
         "secret-looking inputs are redacted"
     );
     assert_eq!(entry.outputs, Some(json!({ "answer": 42 })));

@@ -118,10 +118,10 @@ fn validation_errors_past_the_per_call_bound_still_count() {
     let entries = tracer.get_traces(None);
     assert_eq!(
         entries[0].validation_errors.len(),
-        monitor::MAX_VALIDATION_ERRORS
+        monitor::capture::MAX_VALIDATION_ERRORS
     );
     assert_eq!(
         entries[1].validation_errors.len(),
-        monitor::MAX_VALIDATION_ERRORS
+        monitor::capture::MAX_VALIDATION_ERRORS
     );
 }

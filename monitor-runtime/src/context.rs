@@ -611,11 +611,12 @@ fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
 /// only their own records while other tests run in parallel.
 ///
 /// ```
-/// use monitor_runtime::{with_tracer, ExecutionTracer};
+/// # use monitor_runtime as monitor;
+/// use monitor::{with_tracer, ExecutionTracer};
 ///
 /// let tracer = ExecutionTracer::new();
 /// with_tracer(&tracer, || {
-///     let current = monitor_runtime::current_tracer();
+///     let current = monitor::current_tracer();
 ///     let _call = current.trace("step", ());
 /// });
 /// assert_eq!(tracer.get_metrics().total_executions, 1);
@@ -647,12 +648,13 @@ impl<F: Future> Future for WithTracer<F> {
 /// Scopes a default tracer to a future, the async form of [`with_tracer`].
 ///
 /// ```
-/// use monitor_runtime::{ExecutionTracer, WithTracerExt};
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, WithTracerExt};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let tracer = ExecutionTracer::new();
 /// async {
-///     let current = monitor_runtime::current_tracer();
+///     let current = monitor::current_tracer();
 ///     let _call = current.trace("step", ());
 /// }
 /// .with_tracer(&tracer)

@@ -3,7 +3,8 @@
 //! adds the `#[monitored]` attribute.
 //!
 //! ```
-//! use monitor_runtime::{ExecutionTracer, TokenUsage};
+//! # use monitor_runtime as monitor;
+//! use monitor::{ExecutionTracer, TokenUsage};
 //!
 //! let tracer = ExecutionTracer::new();
 //! for query in ["rust", "python"] {
@@ -37,51 +38,67 @@
 
 mod backtrace;
 mod callsite;
-mod capture;
+pub mod capture;
 mod clock;
 mod context;
 mod entry;
 mod error;
-mod export;
+pub mod export;
 mod guard;
 mod histogram;
 mod history;
 mod log;
 mod metrics;
 #[cfg(feature = "mlflow")]
-mod mlflow;
+pub mod mlflow;
 mod monitor;
-mod otlp;
 mod panic;
 mod specialize;
 mod tracer;
 
 use std::sync::OnceLock;
 
-pub use crate::callsite::{name_from_fn_path, MAX_MODULES, OVERFLOW_MODULE};
-pub use crate::capture::{
-    capture_failures, clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook,
-    CapturedValue, InputName, MaskHook, ATTRIBUTES_DROPPED, DEFAULT_MAX_FIELD_BYTES,
-    INPUTS_DROPPED, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ERROR_SOURCES, MAX_INPUTS,
-    MAX_VALIDATION_ERRORS, REDACTED, VALIDATION_ERRORS_DROPPED,
-};
+pub use crate::callsite::{MAX_MODULES, OVERFLOW_MODULE};
+pub use crate::capture::capture_failures;
 #[cfg(feature = "tokio")]
 pub use crate::context::spawn;
 pub use crate::context::{
     current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, spawn_thread, with_tracer, InContext, TraceContext, WithTracer,
-    WithTracerExt,
+    record_validation_error, spawn_thread, with_tracer, TraceContext, WithTracerExt,
 };
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
-pub use crate::export::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
-pub use crate::guard::{TraceGuard, Traced, TracedKeep, TracerRef};
+pub use crate::guard::TraceGuard;
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 #[cfg(feature = "mlflow")]
-pub use crate::mlflow::*;
+pub use crate::mlflow::{configure_mlflow, MlflowLogger};
 pub use crate::monitor::ModuleMonitor;
-pub use crate::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
 pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
+
+pub mod future {
+    //! The futures returned by [`WithTracerExt`](crate::WithTracerExt),
+    //! [`TraceContext::attach`](crate::TraceContext::attach) and
+    //! [`TraceGuard::instrument`](crate::TraceGuard::instrument). You rarely name them.
+
+    pub use crate::context::{InContext, WithTracer};
+    pub use crate::guard::{Traced, TracedKeep};
+}
+
+// The flat paths of the first 0.1 builds, before items moved into modules by concept;
+// hidden from the docs, kept so that code written against them still compiles.
+#[doc(hidden)]
+pub use crate::callsite::name_from_fn_path;
+#[doc(hidden)]
+pub use crate::capture::*;
+#[doc(hidden)]
+pub use crate::export::*;
+#[doc(hidden)]
+pub use crate::future::*;
+#[doc(hidden)]
+pub use crate::guard::TracerRef;
+#[cfg(feature = "mlflow")]
+#[doc(hidden)]
+pub use crate::mlflow::*;
 
 /// The process-wide tracer that monitored calls record into when they name no tracer and
 /// no scoped default is set. Created on first use with the default settings.

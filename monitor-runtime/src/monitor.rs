@@ -20,7 +20,8 @@ type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
 ///
 /// ```
-/// use monitor_runtime::{ExecutionTracer, ModuleMonitor};
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, ModuleMonitor};
 ///
 /// let tracer = ExecutionTracer::new();
 /// let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("skill for {task}"))
@@ -349,7 +350,8 @@ impl<M> ModuleMonitor<M> {
     /// of a trait object. `f` gets the guard to record outputs, errors or a score.
     ///
     /// ```
-    /// use monitor_runtime::{ExecutionTracer, ModuleMonitor};
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
     ///
     /// trait Retriever { fn retrieve(&self, query: &str) -> Vec<String>; }
     /// struct Keyword;

@@ -239,7 +239,8 @@ struct HistoryCounts {
 /// handed to many modules, stored in structs, or put in a `static`. It is `Send + Sync`.
 ///
 /// ```
-/// use monitor_runtime::ExecutionTracer;
+/// # use monitor_runtime as monitor;
+/// use monitor::ExecutionTracer;
 ///
 /// let tracer = ExecutionTracer::with_max_traces(100);
 /// {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use monitor::{MlflowConfig, MlflowTracker};
+use monitor::mlflow::{MlflowConfig, MlflowTracker};
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {

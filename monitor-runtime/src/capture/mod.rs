@@ -1,16 +1,31 @@
-//! Captured inputs, outputs, errors and attributes: written once at the call, under one
-//! size cap, with secrets hidden, and isolated from the call.
+//! How arguments, outputs, errors and attributes become recorded values: written once at
+//! the call, under one size cap, with secrets hidden, and isolated from the call.
 //!
-//! Owns: [`CapturedValue`] and how values become one (`json.rs`: a serde adapter that caps,
-//! redacts and bounds depth while writing; `text.rs`: capped `Debug`/`Display` text), error
-//! descriptions (`error.rs`), redaction (`redact.rs`), and isolation of user code
-//! (`isolate.rs`). May call: serde, serde_json and the panic module's payload helper; it
-//! knows nothing of tracers or records.
+//! - **Caps.** Every kept string is cut at the tracer's `max_field_bytes`
+//!   ([`DEFAULT_MAX_FIELD_BYTES`]) while it is written, with a `…[truncated: N bytes]`
+//!   marker; counts and nesting are bounded by the `MAX_*` constants here. The per-entry
+//!   memory bound is on [`DEFAULT_MAX_FIELD_BYTES`].
+//! - **Secrets.** Arguments and JSON keys named like secrets ([`is_secret_name`]) are
+//!   recorded as [`REDACTED`]; credentials in URLs and bearer tokens in text are masked
+//!   ([`mask_url_credentials`]); [`set_mask_hook`] adds your own rule.
+//! - **Isolation.** A panic or formatting error in your `Serialize`, `Debug`, `Display` or
+//!   `source()` becomes a placeholder on the entry and counts in [`capture_failures`]; it
+//!   never reaches the call.
 //!
-//! What users rely on is documented on the public items: isolation on
-//! [`capture_failures`], the bounds and the per-entry memory formula on
-//! [`DEFAULT_MAX_FIELD_BYTES`], secrets on [`is_secret_name`], [`mask_url_credentials`] and
-//! [`set_mask_hook`].
+//! ```
+//! # use monitor_runtime as monitor;
+//! use monitor::capture::{CapturedValue, DEFAULT_MAX_FIELD_BYTES};
+//!
+//! let long = "x".repeat(10_000);
+//! let captured = CapturedValue::json(&long, DEFAULT_MAX_FIELD_BYTES);
+//! assert!(matches!(captured, CapturedValue::Truncated { .. }));
+//! ```
+
+// Owns: `CapturedValue` and how values become one (`json.rs`: a serde adapter that caps,
+// redacts and bounds depth while writing; `text.rs`: capped `Debug`/`Display` text), error
+// descriptions (`error.rs`), redaction (`redact.rs`), and isolation of user code
+// (`isolate.rs`). May call serde, serde_json and the panic module's payload helper; knows
+// nothing of tracers or records.
 
 use std::borrow::Cow;
 

@@ -47,8 +47,9 @@ impl Failure {
 /// which does not block the executor:
 ///
 /// ```no_run
-/// # async fn f(client: monitor_runtime::MlflowClient) -> monitor_runtime::Result<()> {
-/// let q = monitor_runtime::RunQuery::experiments(["skill-optimization"]);
+/// # use monitor_runtime as monitor;
+/// # async fn f(client: monitor::mlflow::MlflowClient) -> monitor::Result<()> {
+/// let q = monitor::mlflow::RunQuery::experiments(["skill-optimization"]);
 /// let runs = client.query(move |c| c.search_runs(&q)).await?;
 /// # Ok(()) }
 /// ```
@@ -923,7 +924,8 @@ pub struct ModelVersion {
 /// Which runs [`MlflowClient::search_runs`] returns.
 ///
 /// ```
-/// let q = monitor_runtime::RunQuery::experiments(["skill-optimization"])
+/// # use monitor_runtime as monitor;
+/// let q = monitor::mlflow::RunQuery::experiments(["skill-optimization"])
 ///     .filter("metrics.quality > 0.8 and params.optimizer = 'MIPROv2'")
 ///     .order_by("metrics.quality DESC")
 ///     .max_results(20);

@@ -10,11 +10,12 @@ use crate::error::Result;
 /// key. `Display` prints it as a text table.
 ///
 /// ```no_run
-/// use monitor_runtime::{MlflowClient, RunQuery};
+/// # use monitor_runtime as monitor;
+/// use monitor::mlflow::{MlflowClient, RunQuery};
 /// let client = MlflowClient::from_env()?;
 /// let table = client.compare_runs(&RunQuery::experiments(["a", "b"]).order_by("metrics.quality DESC"))?;
 /// println!("{table}");
-/// # Ok::<(), monitor_runtime::Error>(())
+/// # Ok::<(), monitor::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]

@@ -60,8 +60,9 @@ impl fmt::Debug for Destination {
 /// variables as MLflow's Python client; the builder methods override them.
 ///
 /// ```
+/// # use monitor_runtime as monitor;
 /// use std::time::Duration;
-/// let config = monitor_runtime::MlflowConfig::from_env()
+/// let config = monitor::mlflow::MlflowConfig::from_env()
 ///     .tracking_uri("http://127.0.0.1:5000")
 ///     .experiment_name("skill-optimization")
 ///     .timeout(Duration::from_secs(30));

@@ -30,7 +30,8 @@ static CHANNEL: Mutex<Option<Arc<Channel>>> = Mutex::new(None);
 /// Every other setting comes from the environment (see [`MlflowConfig`]).
 ///
 /// ```no_run
-/// monitor_runtime::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
+/// # use monitor_runtime as monitor;
+/// monitor::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
 /// ```
 pub fn configure_mlflow(tracking_uri: Option<&str>, experiment_name: &str) {
     let mut config = MlflowConfig::from_env().experiment_name(experiment_name);
@@ -75,8 +76,9 @@ pub fn mlflow_flush() -> FlushReport {
 /// [`mlflow_flush`] for async code: waits on a helper thread, never on the executor.
 ///
 /// ```no_run
+/// # use monitor_runtime as monitor;
 /// # async fn f() {
-/// let report = monitor_runtime::mlflow_flush_async().await;
+/// let report = monitor::mlflow::mlflow_flush_async().await;
 /// assert!(report.is_complete(), "{report}");
 /// # }
 /// ```
@@ -110,13 +112,14 @@ fn exit_flush(ch: &Channel) -> FlushReport {
 /// more than one place or do not want the process-wide configuration.
 ///
 /// ```no_run
-/// use monitor_runtime::{MlflowConfig, MlflowTracker};
+/// # use monitor_runtime as monitor;
+/// use monitor::mlflow::{MlflowConfig, MlflowTracker};
 /// let tracker = MlflowTracker::new(MlflowConfig::from_env().local_store("/tmp/mlruns"))?;
 /// let run = tracker.start_in("my-experiment", "baseline")?;
 /// run.log_metric("loss", 0.5)?;
 /// drop(run);
 /// assert!(tracker.flush().is_complete());
-/// # Ok::<(), monitor_runtime::Error>(())
+/// # Ok::<(), monitor::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct MlflowTracker {
@@ -224,9 +227,10 @@ impl std::fmt::Debug for MlflowRun {
 /// derefs to [`MlflowRun`] for logging.
 ///
 /// ```no_run
-/// use monitor_runtime::MlflowLogger;
+/// # use monitor_runtime as monitor;
+/// use monitor::mlflow::MlflowLogger;
 ///
-/// monitor_runtime::configure_mlflow(None, "skill-optimization"); // ./mlruns
+/// monitor::configure_mlflow(None, "skill-optimization"); // ./mlruns
 /// let run = MlflowLogger::start("miprov2_v1")?;
 /// run.log_params([("optimizer", "MIPROv2"), ("auto", "medium")])?;
 /// for step in 0..10 {
@@ -234,7 +238,7 @@ impl std::fmt::Debug for MlflowRun {
 /// }
 /// run.log_dict(&serde_json::json!({ "best": 0.85 }), "optimization_results.json")?;
 /// run.end(); // or drop it
-/// # Ok::<(), monitor_runtime::Error>(())
+/// # Ok::<(), monitor::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct MlflowLogger {
@@ -788,7 +792,7 @@ impl MlflowRun {
         };
         let complete = super::otlp::with_missing_parents_as_roots(entries);
         for chunk in complete.chunks(500) {
-            let body = crate::otlp::otlp_request(chunk, "monitor").to_string();
+            let body = crate::export::otlp_request(chunk, "monitor").to_string();
             self.push(if local {
                 kept("spans", body)
             } else {

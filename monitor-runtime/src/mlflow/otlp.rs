@@ -1,4 +1,4 @@
-//! What MLflow's trace store needs beyond the OTLP encoding (`crate::otlp`): complete
+//! What MLflow's trace store needs beyond the OTLP encoding (`crate::export`): complete
 //! traces, and quality scores as assessments.
 
 use std::collections::HashSet;

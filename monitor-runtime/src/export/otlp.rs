@@ -28,9 +28,10 @@ const STATUS_ERROR: u8 = 2;
 /// `service_name` as the resource's `service.name`.
 ///
 /// ```
-/// let tracer = monitor_runtime::ExecutionTracer::new();
+/// # use monitor_runtime as monitor;
+/// let tracer = monitor::ExecutionTracer::new();
 /// drop(tracer.trace("retrieve", serde_json::json!({ "query": "rust" })));
-/// let request = monitor_runtime::otlp_request(&tracer.get_traces(None), "my-app");
+/// let request = monitor::export::otlp_request(&tracer.get_traces(None), "my-app");
 /// let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
 /// assert_eq!(span["name"], "retrieve");
 /// ```
