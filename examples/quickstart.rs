@@ -101,8 +101,8 @@ fn answer_question(
     Ok(judge.judge(&answer))
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let tracer = ExecutionTracer::new();
+/// Answers every question with `tracer` as the scoped default, printing failures.
+pub fn run_pipeline(tracer: &ExecutionTracer) {
     let generator = Generator {
         model: "tiny-llm".to_owned(),
     };
@@ -114,17 +114,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "how do lifetimes work",
         "what is a trait object",
     ];
-    monitor::with_tracer(&tracer, || {
+    monitor::with_tracer(tracer, || {
         for question in questions {
             if let Err(error) = answer_question(question, &generator, &LengthJudge) {
                 println!("failed: {error}");
             }
         }
     });
-
-    let metrics = tracer.get_metrics();
     println!();
     println!("model: {}", generator.model());
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let tracer = ExecutionTracer::new();
+    run_pipeline(&tracer);
+
+    let metrics = tracer.get_metrics();
     println!(
         "{:<32} {:>6} {:>8} {:>9} {:>9} {:>8} {:>7}",
         "module", "calls", "success", "p50 ms", "p95 ms", "quality", "tokens"

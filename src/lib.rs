@@ -1,18 +1,52 @@
-//! Production observability for LLM and ML programs.
-//!
-//! ```
-//! let tracer = monitor::ExecutionTracer::new();
-//! {
-//!     let mut call = tracer.trace("my_module", serde_json::json!({"query": "test"}));
-//!     call.set_quality_score(0.85);
-//! }
-//! assert_eq!(tracer.get_metrics().total_executions, 1);
-//! ```
-
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tokio")]
+pub use monitor_runtime::spawn;
+pub use monitor_runtime::{
+    capture, current_context, current_span, current_tracer, export, future, global_tracer,
+    record_attribute, record_quality, record_tokens, record_validation_error, spawn_thread,
+    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result,
+    Status, TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics,
+    WithTracerExt, DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
+};
+#[cfg(feature = "mlflow")]
+pub use monitor_runtime::{configure_mlflow, MlflowLogger};
+
+// The flat paths of the first 0.1 builds (every item at the root), hidden from the docs and
+// kept so that code written against them still compiles.
+#[doc(hidden)]
 pub use monitor_runtime::*;
 
+#[cfg(feature = "mlflow")]
+pub mod mlflow {
+    #![doc = include_str!("../docs/mlflow.md")]
+
+    pub use monitor_runtime::mlflow::*;
+}
+
+/// ```
+/// use monitor::{mlflow_run, MlflowLogger};
+///
+/// #[mlflow_run(name = "optimize", experiment = "skill-optimization", params(trainset_size, optimizer))]
+/// fn optimize(trainset_size: usize, optimizer: &str) -> Result<f64, String> {
+///     let run = MlflowLogger::active().expect("inside the run");
+///     run.log_metric("quality", 0.85).map_err(|e| e.to_string())?;
+///     Ok(0.85)
+/// }
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # std::env::set_current_dir(dir.path()).unwrap();
+/// monitor::configure_mlflow(None, "skill-optimization"); // ./mlruns; Some(uri) for a server
+/// let quality = optimize(50, "MIPROv2")?;                 // one FINISHED run, two params
+/// assert_eq!(quality, 0.85);
+/// # assert!(monitor::mlflow::mlflow_flush().is_complete());
+/// # Ok::<(), String>(())
+/// ```
+///
+/// `docs/mlflow.md` ([`mod@mlflow`]) has the async form, nesting and what each outcome
+/// ends the run with.
 #[cfg(feature = "mlflow")]
 #[doc(inline)]
 pub use monitor_macros::mlflow_run;
@@ -231,7 +265,7 @@ pub use monitor_macros::mlflow_run;
 /// # });
 /// ```
 ///
-/// With a renamed dependency (`mon = { package = "monitor", .. }` in `Cargo.toml`, or a
+/// With a renamed dependency (`mon = { package = "module-monitor", .. }` in `Cargo.toml`, or a
 /// re-export), say where the crate is:
 ///
 /// ```

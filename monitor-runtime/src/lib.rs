@@ -29,6 +29,7 @@
 //! - Recording never blocks on I/O, never panics, and allocates nothing for a call without
 //!   captured data.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -59,7 +60,6 @@ mod tracer;
 use std::sync::OnceLock;
 
 pub use crate::callsite::{MAX_MODULES, OVERFLOW_MODULE};
-pub use crate::capture::capture_failures;
 #[cfg(feature = "tokio")]
 pub use crate::context::spawn;
 pub use crate::context::{
