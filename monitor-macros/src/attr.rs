@@ -34,6 +34,9 @@ pub(crate) struct Args {
     pub(crate) level: Option<Setting<LitStr>>,
     pub(crate) krate: Option<Setting<Path>>,
     pub(crate) off: Option<Setting<()>>,
+    /// Set on a method that takes its `quality` from its `impl` block: a function that
+    /// cannot score this method's output is reported at the method, naming it.
+    pub(crate) quality_from_block: Option<Ident>,
 }
 
 impl Args {
@@ -51,6 +54,7 @@ impl Args {
             level: self.level.or_else(|| outer.level.clone()),
             krate: self.krate.or_else(|| outer.krate.clone()),
             off: self.off,
+            quality_from_block: self.quality_from_block,
         }
     }
 

@@ -8,7 +8,7 @@ use quote::ToTokens;
 use syn::{Attribute, ImplItem, ItemImpl, Meta, Type};
 
 use crate::attr::Args;
-use crate::expand::func::expand_body;
+use crate::expand::func::{compiled_out, expand_body};
 use crate::expand::{Name, ENABLED};
 use crate::params::params;
 use crate::valid::{check_args, check_fn, Errors};
@@ -43,7 +43,10 @@ pub(crate) fn expand(
         if method.sig.constness.is_some() && !explicit {
             continue;
         }
-        let merged = own.clone().over(args);
+        let mut merged = own.clone().over(args);
+        if own.quality.is_none() && args.quality.is_some() {
+            merged.quality_from_block = Some(method.sig.ident.clone());
+        }
         check_fn(&merged, &method.sig, own.skip.is_some(), &mut errors);
         if own.skip.is_none() {
             skip_used.extend(params(&method.sig).into_iter().map(|p| p.ident));
@@ -71,11 +74,13 @@ pub(crate) fn expand(
         }
     }
     errors.check()?;
-    if ENABLED {
-        for (index, merged, name) in expansions {
-            if let ImplItem::Fn(method) = &mut block.items[index] {
+    for (index, merged, name) in expansions {
+        if let ImplItem::Fn(method) = &mut block.items[index] {
+            if ENABLED {
                 method.block =
                     expand_body(&merged, &name, &method.attrs, &method.sig, &method.block);
+            } else {
+                compiled_out(&merged, &method.sig, &mut method.block);
             }
         }
     }

@@ -41,6 +41,17 @@ pub(crate) fn local(name: &str, span: Span) -> Ident {
     Ident::new(name, at(span))
 }
 
+/// `tokens` moved to `span`, so that an error about the expression they start points there.
+pub(crate) fn respanned(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            tree.set_span(span);
+            tree
+        })
+        .collect()
+}
+
 /// How a call site gets its module name.
 pub(crate) enum Name {
     /// Known at expansion: an explicit `name`, or `Type::method` inside a monitored `impl`.
@@ -74,7 +85,12 @@ fn expand_item(args: Args, item: Item) -> syn::Result<TokenStream> {
         Item::Fn(function) => {
             check_fn(&args, &function.sig, true, &mut errors);
             errors.check()?;
-            if args.off.is_some() || !ENABLED {
+            if args.off.is_some() {
+                return Ok(function.into_token_stream());
+            }
+            if !ENABLED {
+                let mut function = function;
+                func::compiled_out(&args, &function.sig, &mut function.block);
                 return Ok(function.into_token_stream());
             }
             let name = match &args.name {

@@ -2,12 +2,12 @@
 //! the output (status, error, output capture, quality), and the module's log level.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Path, Signature};
 
 use crate::attr::Args;
-use crate::expand::local;
+use crate::expand::{local, respanned};
 use crate::params::params;
 
 /// `add_input` calls for the recorded arguments; empty when none are recorded.
@@ -87,9 +87,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
         }
     });
     let quality = args.quality.as_ref().map(|quality| {
-        let quality = &quality.value;
-        let value = local("__monitor_value", quality.span());
-        let call = quote_spanned! {quality.span()=> #krate::__private::quality(#quality, #value) };
+        let call = quality_call(args, krate, &quality.value);
         generated! { __monitor_guard.score_quality(|| #call); }
     });
     let value = if capture.is_some() || quality.is_some() {
@@ -118,6 +116,18 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
             }
         }
     }
+}
+
+/// `quality(f, __monitor_value)`. A mismatch between the function and the output is
+/// reported at the function, or at the method that inherited it from its block.
+pub(crate) fn quality_call(args: &Args, krate: &Path, quality: &syn::Expr) -> TokenStream {
+    let site = match &args.quality_from_block {
+        Some(method) => method.span(),
+        None => quality.span(),
+    };
+    let value = local("__monitor_value", site);
+    let helper = respanned(quote!(#krate::__private::quality), site);
+    quote_spanned! {site=> #helper(#quality, #value) }
 }
 
 /// `#[monitored(level = "..")]`: gives the module its own log level (over

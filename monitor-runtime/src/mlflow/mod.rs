@@ -3,7 +3,7 @@
 //!
 //! Log calls check their input and queue it; background threads put every record on disk
 //! at once and deliver in `log-batch` requests within MLflow's limits, retrying as MLflow's
-//! client does (see [`delivery`](self::delivery) for the guarantees). Every call is safe
+//! client does (the delivery guarantees are in the `monitor` crate's `mlflow` docs). Every call is safe
 //! from sync code and from inside any tokio runtime; the `*_async` forms never block an
 //! executor thread.
 

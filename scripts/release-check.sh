@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# What a crates.io release needs, checked: the three packages build from their packaged
+# sources in publish order, the docs build as docs.rs builds them (feature labels included,
+# no warning), and the declared MSRV compiles everything. Run by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"
+
+echo "== cargo package --workspace (monitor-macros, monitor-runtime, module-monitor)" >&2
+cargo package --workspace --allow-dirty --quiet 2>&1 | grep -v "^warning: ignoring \(test\|bench\)" >&2 || true
+test "${PIPESTATUS[0]}" -eq 0
+
+echo "== docs as docs.rs builds them (nightly features via RUSTC_BOOTSTRAP, --cfg docsrs)" >&2
+RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
+    cargo doc --workspace --all-features --no-deps --quiet
+grep -q "Available on <strong>crate feature <code>mlflow</code>" \
+    target/doc/monitor/struct.MlflowLogger.html \
+    || { echo "rustdoc did not label the mlflow feature" >&2; exit 1; }
+
+echo "== MSRV $msrv" >&2
+toolchain="$msrv.0"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    echo "the MSRV toolchain $toolchain is not installed (rustup toolchain install $toolchain)" >&2
+    exit 1
+fi
+if [[ "$(rustc --version)" == "$(rustup run "$toolchain" rustc --version)" ]]; then
+    echo "the default toolchain is $toolchain: the test build is the MSRV check" >&2
+else
+    cargo "+$toolchain" check --workspace --all-features --all-targets --quiet
+fi
