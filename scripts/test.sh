@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 
 # The MLflow tests need a real server: installed, started, and stopped on exit.
 source ./scripts/mlflow/test-server.sh
-# So do the Phoenix tests (OTLP/HTTP, OTLP/gRPC, REST and GraphQL read-back).
-source ./scripts/phoenix/test-server.sh
-# The Prometheus tests start their own server (scripts/prometheus/server.sh) or run this binary.
-MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"
-export MONITOR_PROMETHEUS_BIN
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
+
+# Compiled out (`default-features = false`): every example, test and bench builds without a
+# warning, and monitored code behaves as the plain code.
+cargo clippy --no-default-features --features mlflow,tokio --all-targets -- -D warnings
+cargo test --no-default-features --features mlflow,tokio --test monitored_disabled
+
+# Publishable: packages, docs as docs.rs builds them, the declared MSRV.
+./scripts/release-check.sh
