@@ -26,6 +26,19 @@ pub mod mlflow {
     pub use monitor_runtime::mlflow::*;
 }
 
+/// Wraps a function (sync or `async`) in an MLflow run.
+///
+/// The run starts when the function is called (nested under the active run, if any), the
+/// arguments named in `params(..)` are logged as params (their `Display` text, else JSON,
+/// else `Debug`; secret-named ones as `[redacted]`), and the run is active inside the body
+/// ([`MlflowLogger::active`]). It ends `FINISHED` when the function returns, `FAILED` when
+/// it returns `Err` (of any `Result` type or alias) or panics, and `KILLED` when an async
+/// call is dropped before it finishes.
+///
+/// Options, all optional: `name = "run name"` (default: the function's name),
+/// `experiment = "name"` (default: the configured one), `params(a, b)`, `crate = "path"`
+/// (when `monitor` is renamed).
+///
 /// ```
 /// use monitor::{mlflow_run, MlflowLogger};
 ///
@@ -171,7 +184,9 @@ pub use monitor_macros::mlflow_run;
 ///   an `impl` block it replaces the type: `name = "retriever"` gives `retriever::search`.
 /// - `quality = f`: a function or closure called with `&T` (the `Ok` value, or the output)
 ///   only when the call succeeded, returning an `f64` score. It runs on the caller's
-///   thread; a panic in it is caught and noted on the entry (`quality_error`).
+///   thread; a panic in it is caught and noted on the entry (`quality_error`). On an `impl`
+///   block it scores every method: a method whose output it cannot take is a compile error
+///   at that method's name; give that method a `quality` of its own.
 /// - `tracer = expr`: the tracer to record into, instead of the scoped default (see
 ///   [`with_tracer`]) or the [`global_tracer`]: an [`ExecutionTracer`], or a `&`, `Box`,
 ///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.
@@ -278,9 +293,11 @@ pub use monitor_macros::mlflow_run;
 ///
 /// # Compiling it out
 ///
-/// Build `monitor` with `default-features = false` (turning off its `enabled` feature) and
-/// every `#[monitored]` expands to the function exactly as written; the options are still
-/// checked.
+/// Build `module-monitor` with `default-features = false` (turning off its `enabled`
+/// feature) and every `#[monitored]` expands to the function as written. The options are
+/// still checked, and what they name stays used: a `quality` function is type-checked
+/// against the output and a `tracer` expression against its type, in a closure that is never
+/// called, so the program compiles without new warnings and nothing runs.
 ///
 /// # Notes
 ///
