@@ -20,7 +20,7 @@ use super::nonblocking::{in_async_runtime, OffThread};
 use super::record::{now_ms, ArtifactSource, Op, RunKey, RunStatus};
 use super::validate;
 use crate::error::{Error, Result};
-use crate::tracer::ExecutionTracer;
+use crate::record::tracer::ExecutionTracer;
 
 static CONFIG: Mutex<Option<MlflowConfig>> = Mutex::new(None);
 static CHANNEL: Mutex<Option<Arc<Channel>>> = Mutex::new(None);

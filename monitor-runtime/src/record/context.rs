@@ -13,8 +13,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::tracer::{ExecutionTracer, TracerHandle};
 use crate::entry::TokenUsage;
-use crate::tracer::{ExecutionTracer, TracerHandle};
 
 /// What `record_*` calls collect for the innermost active call.
 #[derive(Debug, Default)]

@@ -44,9 +44,9 @@ use tracing::metadata::Kind;
 use tracing::subscriber::Interest;
 use tracing::{Event, Level, Metadata};
 
-use crate::callsite::{module_name, ModuleId, MAX_MODULES};
 use crate::capture::{inputs_to_map, CapturedValue, InputName};
 use crate::entry::{Status, TokenUsage};
+use crate::record::callsite::{module_name, ModuleId, MAX_MODULES};
 
 const UNREAD: u8 = u8::MAX;
 const OFF: u8 = 0;
@@ -365,14 +365,14 @@ impl ModuleLevel {
 
     /// Gives the module of `callsite` this level (once).
     #[inline]
-    pub fn apply(&self, callsite: &'static crate::callsite::Callsite) {
+    pub fn apply(&self, callsite: &'static crate::record::callsite::Callsite) {
         if !self.applied.load(Ordering::Relaxed) {
             self.apply_now(callsite);
         }
     }
 
     #[cold]
-    fn apply_now(&self, callsite: &'static crate::callsite::Callsite) {
+    fn apply_now(&self, callsite: &'static crate::record::callsite::Callsite) {
         set_module_level(callsite.name(), self.level);
         self.applied.store(true, Ordering::Relaxed);
     }
@@ -545,7 +545,7 @@ mod tests {
         tokens: Option<&'a TokenUsage>,
     ) -> Finished<'a> {
         Finished {
-            module: crate::callsite::intern(module),
+            module: crate::record::callsite::intern(module),
             status,
             duration_ns: 1_500_000,
             error: (status != Status::Success).then_some("model timed out"),
