@@ -13,7 +13,7 @@ pub fn enter<'t>(tracer: TracerRef<'t>, callsite: &'static Callsite) -> TraceGua
 /// The tracer of a call that names none: the scoped default, else the global one.
 #[inline]
 pub fn default_tracer() -> TracerRef<'static> {
-    match crate::record::context::scoped_tracer() {
+    match crate::record::scope::scoped_tracer() {
         Some(tracer) => TracerRef::Owned(tracer),
         None => TracerRef::Borrowed(crate::global_tracer()),
     }

@@ -66,10 +66,11 @@ pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 #[cfg(feature = "tokio")]
 pub use crate::record::context::spawn;
 pub use crate::record::context::{
-    current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, spawn_thread, with_tracer, TraceContext, WithTracerExt,
+    current_context, current_span, record_attribute, record_quality, record_tokens,
+    record_validation_error, spawn_thread, TraceContext,
 };
 pub use crate::record::guard::TraceGuard;
+pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 pub mod future {
@@ -77,8 +78,9 @@ pub mod future {
     //! [`TraceContext::attach`](crate::TraceContext::attach) and
     //! [`TraceGuard::instrument`](crate::TraceGuard::instrument). You rarely name them.
 
-    pub use crate::record::context::{InContext, WithTracer};
+    pub use crate::record::context::InContext;
     pub use crate::record::guard::{Traced, TracedKeep};
+    pub use crate::record::scope::WithTracer;
 }
 
 // The flat paths of the first 0.1 builds, before items moved into modules by concept;

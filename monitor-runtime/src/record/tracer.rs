@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use super::callsite::{intern, lookup, module_name, ModuleId};
 use super::clock;
-use super::context::thread_name;
 use super::guard::{TraceGuard, TracerRef};
 use super::history::{self, ShardHistory};
+use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) module: ModuleId,
-    /// The recording thread's index (see `context::thread_name`).
+    /// The recording thread's index (see `thread::thread_name`).
     pub(crate) thread: u32,
     pub(crate) status: Status,
     pub(crate) trace_id: u128,
