@@ -1,8 +1,8 @@
 //! Not public API. Referenced by macro-generated code; may change in any release.
 
-pub use crate::callsite::Callsite;
-pub use crate::guard::{TraceGuard, TracerRef};
-pub use crate::tracer::ExecutionTracer;
+pub use crate::record::callsite::Callsite;
+pub use crate::record::guard::{TraceGuard, TracerRef};
+pub use crate::record::tracer::ExecutionTracer;
 
 /// Starts a monitored call at `callsite`.
 #[inline]
@@ -13,7 +13,7 @@ pub fn enter<'t>(tracer: TracerRef<'t>, callsite: &'static Callsite) -> TraceGua
 /// The tracer of a call that names none: the scoped default, else the global one.
 #[inline]
 pub fn default_tracer() -> TracerRef<'static> {
-    match crate::context::scoped_tracer() {
+    match crate::record::scope::scoped_tracer() {
         Some(tracer) => TracerRef::Owned(tracer),
         None => TracerRef::Borrowed(crate::global_tracer()),
     }
@@ -21,21 +21,69 @@ pub fn default_tracer() -> TracerRef<'static> {
 
 // --- #[monitored] support ---
 
+pub use crate::capture::specialize::{
+    CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref, ErrorViaDisplay,
+    ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult, OutcomeOfValue, Wrap,
+};
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
-pub use crate::log::ModuleLevel;
-pub use crate::specialize::{
-    as_tracer, AsTracer, CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref,
-    ErrorViaDisplay, ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult,
-    OutcomeOfValue, Wrap,
-};
+pub use crate::integrate::log::ModuleLevel;
 pub use tracing;
+
+// `tracer = expr`: resolved here, by the trait below, as `default_tracer` resolves a call
+// that names none.
+
+/// What `#[monitored(tracer = expr)]` accepts: an [`ExecutionTracer`], or a reference,
+/// `Box`, `Rc`, `Arc` or `LazyLock` of one (so a `static`, a field such as `self.tracer`,
+/// or a `&ExecutionTracer` parameter).
+#[diagnostic::on_unimplemented(
+    message = "`tracer = ...` needs an `ExecutionTracer`, not `{Self}`",
+    label = "not a tracer",
+    note = "accepted: an `ExecutionTracer`, or a `&`, `&mut`, `Box`, `Rc`, `Arc` or `LazyLock` of one"
+)]
+pub trait AsTracer {
+    /// The tracer.
+    fn __monitor_tracer(&self) -> &ExecutionTracer;
+}
+
+impl AsTracer for ExecutionTracer {
+    #[inline]
+    fn __monitor_tracer(&self) -> &ExecutionTracer {
+        self
+    }
+}
+
+macro_rules! as_tracer_through {
+    ($($ty:ty),*) => {$(
+        impl<T: AsTracer + ?Sized> AsTracer for $ty {
+            #[inline]
+            fn __monitor_tracer(&self) -> &ExecutionTracer {
+                (**self).__monitor_tracer()
+            }
+        }
+    )*};
+}
+
+as_tracer_through!(&T, &mut T, Box<T>, std::rc::Rc<T>, std::sync::Arc<T>);
+
+impl<T: AsTracer, F: FnOnce() -> T> AsTracer for std::sync::LazyLock<T, F> {
+    #[inline]
+    fn __monitor_tracer(&self) -> &ExecutionTracer {
+        std::sync::LazyLock::force(self).__monitor_tracer()
+    }
+}
+
+/// The tracer behind `tracer = expr`.
+#[inline]
+pub fn as_tracer<T: AsTracer + ?Sized>(tracer: &T) -> &ExecutionTracer {
+    tracer.__monitor_tracer()
+}
 
 /// Sets the default level of the log line per finished call, in place of
 /// `MONITORING_LOG_LEVEL` (`None`: off). For benches and tests that compare both in one
 /// process; programs set the variable.
 pub fn set_default_log_level(level: Option<tracing::Level>) {
-    crate::log::set_default_level(level);
+    crate::integrate::log::set_default_level(level);
 }
 
 /// The `type_name` of a fn item: generated code passes a fn nested in the monitored

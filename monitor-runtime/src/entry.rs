@@ -100,19 +100,6 @@ impl ErrorInfo {
     }
 }
 
-/// A backtrace of the current thread, when the environment enables them, not yet
-/// symbolized: resolving symbols takes milliseconds, so it waits until an entry is read.
-///
-/// `Backtrace::capture` reads `RUST_LIB_BACKTRACE`/`RUST_BACKTRACE` once and is nearly free
-/// when they are off, so calling this on every error is fine.
-pub(crate) fn capture_backtrace() -> Option<std::sync::Arc<std::backtrace::Backtrace>> {
-    let backtrace = std::backtrace::Backtrace::capture();
-    match backtrace.status() {
-        std::backtrace::BacktraceStatus::Captured => Some(std::sync::Arc::new(backtrace)),
-        _ => None,
-    }
-}
-
 /// `std::io::error::Error` stays as it is; generic arguments keep their paths. Only used for
 /// error kinds, where the full path is what users grep for.
 fn short_type_name(name: &str) -> String {

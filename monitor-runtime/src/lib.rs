@@ -37,68 +37,67 @@
     unreachable_pub
 )]
 
-mod backtrace;
-mod callsite;
+// The layout tells the architecture (see each folder's `mod.rs`). A call records through
+// `record/`, and its values pass through `capture/` on the way in; `metrics/`, `export/` and
+// `mlflow/` only read what `record/` hands them. `integrate/` speaks to the ecosystem
+// (`tracing`). At the top: the entry users read (`entry.rs`), the error type (`error.rs`),
+// `ModuleMonitor` (`monitor.rs`) and the support of generated code (`__private.rs`).
+
 pub mod capture;
-mod clock;
-mod context;
 mod entry;
 mod error;
 pub mod export;
-mod guard;
-mod histogram;
-mod history;
-mod log;
+mod integrate;
 mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;
-mod panic;
-mod specialize;
-mod tracer;
+mod record;
 
 use std::sync::OnceLock;
 
-pub use crate::callsite::{MAX_MODULES, OVERFLOW_MODULE};
-#[cfg(feature = "tokio")]
-pub use crate::context::spawn;
-pub use crate::context::{
-    current_context, current_span, current_tracer, record_attribute, record_quality, record_tokens,
-    record_validation_error, spawn_thread, with_tracer, TraceContext, WithTracerExt,
-};
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
-pub use crate::guard::TraceGuard;
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{configure_mlflow, MlflowLogger};
 pub use crate::monitor::ModuleMonitor;
-pub use crate::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
+pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
+#[cfg(feature = "tokio")]
+pub use crate::record::context::spawn;
+pub use crate::record::context::{
+    current_context, current_span, record_attribute, record_quality, record_tokens,
+    record_validation_error, spawn_thread, TraceContext,
+};
+pub use crate::record::guard::TraceGuard;
+pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};
+pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 pub mod future {
     //! The futures returned by [`WithTracerExt`](crate::WithTracerExt),
     //! [`TraceContext::attach`](crate::TraceContext::attach) and
     //! [`TraceGuard::instrument`](crate::TraceGuard::instrument). You rarely name them.
 
-    pub use crate::context::{InContext, WithTracer};
-    pub use crate::guard::{Traced, TracedKeep};
+    pub use crate::record::context::InContext;
+    pub use crate::record::guard::{Traced, TracedKeep};
+    pub use crate::record::scope::WithTracer;
 }
 
 // The flat paths of the first 0.1 builds, before items moved into modules by concept;
 // hidden from the docs, kept so that code written against them still compiles.
-#[doc(hidden)]
-pub use crate::callsite::name_from_fn_path;
 #[doc(hidden)]
 pub use crate::capture::*;
 #[doc(hidden)]
 pub use crate::export::*;
 #[doc(hidden)]
 pub use crate::future::*;
-#[doc(hidden)]
-pub use crate::guard::TracerRef;
 #[cfg(feature = "mlflow")]
 #[doc(hidden)]
 pub use crate::mlflow::*;
+#[doc(hidden)]
+pub use crate::record::callsite::name_from_fn_path;
+#[doc(hidden)]
+pub use crate::record::guard::TracerRef;
 
 /// The process-wide tracer that monitored calls record into when they name no tracer and
 /// no scoped default is set. Created on first use with the default settings.

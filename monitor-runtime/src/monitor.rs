@@ -7,12 +7,12 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::callsite::{intern, ModuleId};
 use crate::capture::{CapturedValue, InputName};
 use crate::entry::ErrorInfo;
-use crate::guard::{TraceGuard, TracerRef};
 use crate::metrics::ModuleMetrics;
-use crate::tracer::ExecutionTracer;
+use crate::record::callsite::{intern, ModuleId};
+use crate::record::guard::{TraceGuard, TracerRef};
+use crate::record::tracer::ExecutionTracer;
 
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
 
@@ -125,7 +125,10 @@ impl<M> ModuleMonitor<M> {
     /// `monitor::<name>`; see the README's "Log lines". Applies to every caller of this
     /// module name.
     pub fn with_log_level(self, level: tracing::Level) -> Self {
-        crate::log::set_module_level(crate::callsite::module_name(self.id), level);
+        crate::integrate::log::set_module_level(
+            crate::record::callsite::module_name(self.id),
+            level,
+        );
         self
     }
 

@@ -11,6 +11,7 @@
 //! With `panic = "abort"` nothing can be caught: a panic in such code aborts, as it would
 //! in the plain call.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,7 +50,7 @@ pub(crate) fn isolated<R>(f: impl FnOnce() -> R) -> Result<R, String> {
         .try_with(|flag| flag.replace(true))
         .unwrap_or(false);
     let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        let message = crate::panic::payload_message(payload.as_ref());
+        let message = payload_message(payload.as_ref());
         // The payload's own `Drop` is user code too: a panic there must not escape.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         message
@@ -59,6 +60,17 @@ pub(crate) fn isolated<R>(f: impl FnOnce() -> R) -> Result<R, String> {
         count_failure();
     }
     result
+}
+
+/// The text of a panic payload (`&str` or `String`, as `panic!` makes them).
+pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -22,25 +22,33 @@
 //! ```
 
 // Owns: `CapturedValue` and how values become one (`json.rs`: a serde adapter that caps,
-// redacts and bounds depth while writing; `text.rs`: capped `Debug`/`Display` text), error
-// descriptions (`error.rs`), redaction (`redact.rs`), and isolation of user code
-// (`isolate.rs`). May call serde, serde_json and the panic module's payload helper; knows
-// nothing of tracers or records.
+// redacts and bounds depth while writing; `names.rs`: map keys as text, and the guard API's
+// inputs split into named fields; `text.rs`: capped `Debug`/`Display` text), error
+// descriptions (`error.rs`), backtraces (`backtrace.rs`: taken unresolved, rendered and
+// capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), and
+// the autoref specialization that picks, by type, how `#[monitored]` captures a value and
+// describes an error (`specialize.rs`).
+//
+// May call: serde, serde_json and `entry` (`ErrorInfo`). Knows nothing of tracers, records
+// or the record path that calls it.
 
 use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub(crate) mod backtrace;
 mod error;
 mod isolate;
 mod json;
+mod names;
 mod redact;
+pub(crate) mod specialize;
 mod text;
 
 pub(crate) use self::error::{bound_error, describe_display, describe_error};
 pub use self::isolate::capture_failures;
-pub(crate) use self::isolate::{capturing, isolated};
+pub(crate) use self::isolate::{capturing, isolated, payload_message};
 #[cfg(feature = "mlflow")]
 pub(crate) use self::redact::mask_text;
 pub use self::redact::{
@@ -184,7 +192,7 @@ pub(crate) fn capture_inputs<T: Serialize + ?Sized>(
     inputs: &T,
     max_bytes: usize,
 ) -> Vec<(InputName, CapturedValue)> {
-    json::capture_fields(inputs, max_bytes)
+    names::capture_fields(inputs, max_bytes)
 }
 
 /// An attribute value under the default cap: redacted when its key looks like a secret.
@@ -199,7 +207,7 @@ pub(crate) fn attribute_value_capped<T: Serialize + ?Sized>(
     value: &T,
     max_bytes: usize,
 ) -> Value {
-    mask_named(key, json::capture_named(key, value, max_bytes)).to_value()
+    mask_named(key, names::capture_named(key, value, max_bytes)).to_value()
 }
 
 /// Applies the user's mask hook to a whole captured value under its name (an argument's

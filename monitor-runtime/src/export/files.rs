@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
 use crate::metrics::TracerMetrics;
-use crate::tracer::ExecutionTracer;
+use crate::record::tracer::ExecutionTracer;
 
 /// The version of the export document this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -7,6 +7,16 @@
 //! from sync code and from inside any tokio runtime; the `*_async` forms never block an
 //! executor thread.
 
+// Owns: experiment tracking against MLflow: the run API (`logger/`, and what
+// `#[mlflow_run]` expands to in `macro_support.rs`), the REST client (`client/`), settings
+// (`config.rs`), input checks (`validate.rs`), the records a run queues (`record.rs`),
+// their delivery (`delivery/`), the local `./mlruns` store (`local.rs`), what MLflow's
+// trace store needs beyond OTLP (`otlp.rs`), run comparison (`compare.rs`), and futures
+// that wait off the executor (`nonblocking.rs`).
+//
+// May call: of the core, only what the tracer hands out (entries, metrics), `export`'s
+// OTLP encoding and `capture`'s masking. No module of the core calls into it.
+
 mod client;
 mod compare;
 mod config;

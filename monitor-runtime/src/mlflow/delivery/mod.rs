@@ -14,6 +14,14 @@
 //! run instead of creating a second one, and checks the server's metric history before
 //! resending points it may already have.
 
+// Owns: the queue between log calls and the background threads, with what they share and
+// what flushes report (here: `Channel`, `State`, `FlushReport`); the writer thread
+// (`writer.rs`); the spool (`journal/`); the dispatcher and its batching (`dispatch/`);
+// and MLflow's retry policy (`retry.rs`).
+//
+// May call: `config`, `record`, and through the dispatcher only, `client` and `local`. Log
+// calls reach it by `Channel::push`, which does no I/O.
+
 pub(crate) mod dispatch;
 pub(crate) mod journal;
 pub(crate) mod retry;

@@ -1,20 +1,24 @@
 //! Trace context: which monitored call is running on this thread (or in this task), the
-//! scoped default tracer, and the `record_*` functions that annotate the innermost call.
+//! `record_*` functions that annotate the innermost call, and the [`TraceContext`] that
+//! carries a call into other threads and tasks. Thread names are kept in
+//! [`thread`](super::thread), the scoped default tracer in [`scope`](super::scope).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use parking_lot::Mutex;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+#[cfg(doc)]
+use super::scope::with_tracer;
+#[cfg(feature = "tokio")]
+use super::scope::WithTracerExt;
+use super::scope::{enter_scope, scoped_tracer, ScopeRestore};
+use super::thread::{register_thread, UNASSIGNED};
+use super::tracer::{ExecutionTracer, TracerHandle};
 use crate::entry::TokenUsage;
-use crate::tracer::{ExecutionTracer, TracerHandle};
 
 /// What `record_*` calls collect for the innermost active call.
 #[derive(Debug, Default)]
@@ -53,63 +57,10 @@ thread_local! {
             index: Cell::new(UNASSIGNED),
         }
     };
-    static SCOPED: RefCell<Option<ExecutionTracer>> = const { RefCell::new(None) };
-    /// Retires the thread's name when the thread exits.
-    static EXIT: ThreadExit = const { ThreadExit(Cell::new(UNASSIGNED)) };
 }
 
 // ---------------------------------------------------------------------------------------
-// Threads
-
-const UNASSIGNED: u32 = u32::MAX;
-
-/// How many exited threads keep their names for the entries they left.
-const EXITED_NAMES: usize = 4096;
-
-/// Thread names by index: every live thread's, and those of the latest [`EXITED_NAMES`]
-/// threads that exited. Older ones go, so threads that come and go cost no memory that
-/// stays; an entry of a thread long gone reads `thread-<index>`.
-#[derive(Default)]
-struct ThreadNames {
-    live: FxHashMap<u32, Box<str>>,
-    exited: FxHashMap<u32, Box<str>>,
-    exit_order: VecDeque<u32>,
-}
-
-static THREAD_NAMES: Mutex<Option<ThreadNames>> = Mutex::new(None);
-static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
-
-/// Moves this thread's name among the exited when the thread ends.
-struct ThreadExit(Cell<u32>);
-
-impl Drop for ThreadExit {
-    fn drop(&mut self) {
-        let index = self.0.get();
-        if index == UNASSIGNED {
-            return;
-        }
-        let mut names = THREAD_NAMES.lock();
-        let names = names.get_or_insert_with(Default::default);
-        if let Some(name) = names.live.remove(&index) {
-            names.exited.insert(index, name);
-            names.exit_order.push_back(index);
-            if names.exit_order.len() > EXITED_NAMES {
-                if let Some(oldest) = names.exit_order.pop_front() {
-                    names.exited.remove(&oldest);
-                }
-            }
-        }
-    }
-}
-
-/// The name of the thread with `index`.
-pub(crate) fn thread_name(index: u32) -> String {
-    let names = THREAD_NAMES.lock();
-    names
-        .as_ref()
-        .and_then(|names| names.live.get(&index).or_else(|| names.exited.get(&index)))
-        .map_or_else(|| format!("thread-{index}"), |name| name.to_string())
-}
+// This thread's index and span ids
 
 impl Local {
     /// A small per-thread index, assigned on first use; it picks the thread's shard and
@@ -147,26 +98,6 @@ impl Local {
             }
         }
     }
-}
-
-#[cold]
-fn register_thread() -> u32 {
-    let thread = std::thread::current();
-    let name = match thread.name() {
-        Some(name) => name.into(),
-        None => format!("{:?}", thread.id()).into(),
-    };
-    // Indexes are not reused (an entry keeps its thread's index), so they wrap only after
-    // four billion threads.
-    let index = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % UNASSIGNED;
-    THREAD_NAMES
-        .lock()
-        .get_or_insert_with(Default::default)
-        .live
-        .insert(index, name);
-    // `try_with`: a thread being torn down keeps its name among the live ones.
-    let _ = EXIT.try_with(|exit| exit.0.set(index));
-    index
 }
 
 #[cold]
@@ -446,8 +377,8 @@ impl TraceContext {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct InContext<F> {
-    inherited: Inherited,
-    inner: F,
+    pub(super) inherited: Inherited,
+    pub(super) inner: F,
 }
 
 impl<F: Future> Future for InContext<F> {
@@ -465,7 +396,7 @@ impl<F: Future> Future for InContext<F> {
 /// parent of its calls, and the scoped default tracer (also when no call is active). The
 /// tracer is resolved once, here, not on every poll.
 #[derive(Clone, Debug)]
-struct Inherited {
+pub(super) struct Inherited {
     context: Option<TraceContext>,
     tracer: Option<ExecutionTracer>,
 }
@@ -477,7 +408,7 @@ struct InheritedScope {
 }
 
 impl Inherited {
-    fn capture() -> Self {
+    pub(super) fn capture() -> Self {
         Inherited {
             context: current_context(),
             tracer: scoped_tracer(),
@@ -563,124 +494,3 @@ where
 {
     tokio::spawn(future.in_current_trace())
 }
-
-// ---------------------------------------------------------------------------------------
-// The scoped default tracer
-
-/// The tracer monitored calls on this thread record into: the one set by
-/// [`with_tracer`] (or [`WithTracerExt::with_tracer`] in this task), else the
-/// [`global_tracer`](crate::global_tracer).
-pub fn current_tracer() -> ExecutionTracer {
-    SCOPED
-        .with(|scoped| scoped.borrow().clone())
-        .unwrap_or_else(|| crate::global_tracer().clone())
-}
-
-/// Scopes open on any thread. While there are none (the usual case in production), a
-/// monitored call skips the thread-local lookup of its scoped tracer.
-static OPEN_SCOPES: AtomicUsize = AtomicUsize::new(0);
-
-/// The scoped tracer, if one is set on this thread.
-#[inline]
-pub(crate) fn scoped_tracer() -> Option<ExecutionTracer> {
-    if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ExecutionTracer::clone))
-}
-
-/// Restores the previous scoped tracer when dropped, also during a panic.
-struct ScopeRestore(Option<ExecutionTracer>);
-
-impl Drop for ScopeRestore {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        SCOPED.with(|scoped| *scoped.borrow_mut() = previous);
-        OPEN_SCOPES.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
-    // Counted before the tracer is visible, so a call that sees the tracer sees the count.
-    OPEN_SCOPES.fetch_add(1, Ordering::Relaxed);
-    ScopeRestore(SCOPED.with(|scoped| scoped.borrow_mut().replace(tracer)))
-}
-
-/// Runs `f` with `tracer` as this thread's default tracer: monitored calls inside it that
-/// name no tracer record into `tracer` instead of the global one. Tests use this to read
-/// only their own records while other tests run in parallel.
-///
-/// ```
-/// # use monitor_runtime as monitor;
-/// use monitor::{with_tracer, ExecutionTracer};
-///
-/// let tracer = ExecutionTracer::new();
-/// with_tracer(&tracer, || {
-///     let current = monitor::current_tracer();
-///     let _call = current.trace("step", ());
-/// });
-/// assert_eq!(tracer.get_metrics().total_executions, 1);
-/// ```
-pub fn with_tracer<R>(tracer: &ExecutionTracer, f: impl FnOnce() -> R) -> R {
-    let _restore = enter_scope(tracer.clone());
-    f()
-}
-
-/// A future that runs with a scoped default tracer; see [`WithTracerExt`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct WithTracer<F> {
-    tracer: ExecutionTracer,
-    inner: F,
-}
-
-impl<F: Future> Future for WithTracer<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _restore = enter_scope(this.tracer.clone());
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
-    }
-}
-
-/// Scopes a default tracer to a future, the async form of [`with_tracer`].
-///
-/// ```
-/// # use monitor_runtime as monitor;
-/// use monitor::{ExecutionTracer, WithTracerExt};
-///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let tracer = ExecutionTracer::new();
-/// async {
-///     let current = monitor::current_tracer();
-///     let _call = current.trace("step", ());
-/// }
-/// .with_tracer(&tracer)
-/// .await;
-/// assert_eq!(tracer.get_metrics().total_executions, 1);
-/// # });
-/// ```
-pub trait WithTracerExt: Future + Sized {
-    /// Runs this future with `tracer` as the default tracer on every poll.
-    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
-        WithTracer {
-            tracer: tracer.clone(),
-            inner: self,
-        }
-    }
-
-    /// Runs this future, wherever it is polled, inside the trace it is created in: its
-    /// monitored calls are children of the innermost active call here and record into the
-    /// scoped tracer in effect here. Wrap a future with it before handing it to any
-    /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
-    fn in_current_trace(self) -> InContext<Self> {
-        InContext {
-            inherited: Inherited::capture(),
-            inner: self,
-        }
-    }
-}
-
-impl<F: Future> WithTracerExt for F {}

@@ -15,7 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::tracer::Record;
+use super::tracer::Record;
 
 #[derive(Debug, Default)]
 pub(crate) struct ShardHistory {
@@ -130,8 +130,8 @@ pub(crate) fn trim(shards: &mut [&mut ShardHistory], max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callsite::ModuleId;
     use crate::entry::Status;
+    use crate::record::callsite::ModuleId;
 
     fn record(end_raw: u64) -> Record {
         Record {

@@ -9,12 +9,12 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 
-use crate::callsite::ModuleId;
+use super::callsite::ModuleId;
+use super::clock;
+use super::context::{self, Frame, Notes, SpanIds};
+use super::tracer::{Details, ExecutionTracer, Record};
 use crate::capture::{self, CapturedValue, InputName};
-use crate::clock;
-use crate::context::{self, Frame, Notes, SpanIds};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
-use crate::tracer::{Details, ExecutionTracer, Record};
 
 /// A tracer a guard records into: borrowed (an explicit or the global tracer) or owned (a
 /// scoped default, which may end before a `'static` borrow would).
@@ -76,7 +76,7 @@ impl<'t> TraceGuard<'t> {
     /// innermost itself.
     #[inline]
     pub(crate) fn start(tracer: TracerRef<'t>, module: ModuleId) -> Self {
-        crate::panic::ensure_hook();
+        super::panic::ensure_hook();
         let SpanIds {
             trace_id,
             span_id,
@@ -213,7 +213,7 @@ impl<'t> TraceGuard<'t> {
         capture::bound_error(&mut error, self.tracer.max_field_bytes());
         self.status = Some(Status::Error);
         let backtrace = if error.backtrace.is_none() {
-            crate::entry::capture_backtrace()
+            crate::capture::backtrace::capture_backtrace()
         } else {
             None
         };
@@ -300,7 +300,7 @@ impl<'t> TraceGuard<'t> {
         self.stop_clock();
         let thread = self.detach_finished();
         let status = if std::thread::panicking() && !self.started_unwinding {
-            let (message, backtrace) = match crate::panic::panic_since(self.start) {
+            let (message, backtrace) = match super::panic::panic_since(self.start) {
                 Some(panic) => (panic.message, panic.backtrace),
                 // Another panic hook replaced ours without calling it.
                 None => ("panic (message unavailable)".to_owned(), None),
@@ -317,12 +317,12 @@ impl<'t> TraceGuard<'t> {
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);
         }
-        if let Some(line) = crate::log::enabled()
-            .then(|| crate::log::line_for(self.module, status))
+        if let Some(line) = crate::integrate::log::enabled()
+            .then(|| crate::integrate::log::line_for(self.module, status))
             .flatten()
         {
             let details = self.details.as_deref();
-            let call = crate::log::Finished {
+            let call = crate::integrate::log::Finished {
                 module: self.module,
                 status,
                 duration_ns: clock::nanos_between(self.start, self.end),
@@ -334,7 +334,7 @@ impl<'t> TraceGuard<'t> {
                 inputs: details.map_or(&[], |d| d.inputs.as_slice()),
                 outputs: details.and_then(|d| d.outputs.as_ref()),
             };
-            crate::log::emit(line, &call);
+            crate::integrate::log::emit(line, &call);
         }
         let record = Record {
             module: self.module,

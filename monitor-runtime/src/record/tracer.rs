@@ -2,7 +2,7 @@
 //!
 //! Record path: each thread writes into its own shard (a lock no other writer touches, so
 //! taking it is uncontended): the shard's per-module totals and its slice of the history
-//! (see [`history`](crate::history)). Nothing shared is written. Readers lock every shard
+//! (see [`history`](super::history)). Nothing shared is written. Readers lock every shard
 //! and merge.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,13 +12,13 @@ use parking_lot::{Mutex, MutexGuard};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
 
-use crate::callsite::{intern, lookup, module_name, ModuleId};
+use super::callsite::{intern, lookup, module_name, ModuleId};
+use super::clock;
+use super::guard::{TraceGuard, TracerRef};
+use super::history::{self, ShardHistory};
+use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
-use crate::clock;
-use crate::context::thread_name;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
-use crate::guard::{TraceGuard, TracerRef};
-use crate::history::{self, ShardHistory};
 use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
 
 /// The default history size, as in the seed.
@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_TRACES: usize = 1000;
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
     pub(crate) module: ModuleId,
-    /// The recording thread's index (see `context::thread_name`).
+    /// The recording thread's index (see `thread::thread_name`).
     pub(crate) thread: u32,
     pub(crate) status: Status,
     pub(crate) trace_id: u128,
@@ -76,7 +76,7 @@ impl Details {
             error.backtrace = self
                 .backtrace
                 .as_ref()
-                .map(|backtrace| crate::backtrace::render(backtrace, max_bytes));
+                .map(|backtrace| crate::capture::backtrace::render(backtrace, max_bytes));
         }
         Some(error)
     }
@@ -294,7 +294,7 @@ impl TracerBuilder {
 
     /// Builds the tracer.
     pub fn build(self) -> ExecutionTracer {
-        crate::panic::install_hook();
+        super::panic::install_hook();
         let shards = shard_count();
         ExecutionTracer {
             inner: Arc::new(Inner {

@@ -6,7 +6,6 @@
 //! panic happened after its call started, so a hook the application replaced later can
 //! never lend an old panic's message to a new one.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,14 +56,14 @@ pub(crate) fn install_hook() {
             if crate::capture::capturing() {
                 return;
             }
-            let mut message = payload_message(info.payload());
+            let mut message = crate::capture::payload_message(info.payload());
             if let Some(location) = info.location() {
                 message = format!("{message} (at {location})");
             }
             let record = PanicRecord {
                 message,
-                backtrace: crate::entry::capture_backtrace(),
-                at: crate::clock::now(),
+                backtrace: crate::capture::backtrace::capture_backtrace(),
+                at: super::clock::now(),
             };
             // `try_with`: the hook may run while this thread's locals are being destroyed.
             let _ = LAST_PANIC.try_with(|last| *last.borrow_mut() = Some(record));
@@ -81,15 +80,4 @@ pub(crate) fn panic_since(since: u64) -> Option<PanicRecord> {
         .ok()
         .flatten()
         .filter(|panic| panic.at >= since)
-}
-
-/// The text of a panic payload (`&str` or `String`, as `panic!` makes them).
-pub(crate) fn payload_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }

@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::capture::CapturedValue;
 use crate::entry::ErrorInfo;
-use crate::tracer::ExecutionTracer;
 
 /// A borrowed value, the receiver of every specialized method.
 #[derive(Debug)]
@@ -205,55 +204,6 @@ impl<E: ?Sized> ErrorViaTypeName for Wrap<'_, E> {
         let kind = std::any::type_name::<E>();
         ErrorInfo::new(kind, kind)
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// `tracer = expr`
-
-/// What `#[monitored(tracer = expr)]` accepts: an [`ExecutionTracer`], or a reference,
-/// `Box`, `Rc`, `Arc` or `LazyLock` of one (so a `static`, a field such as `self.tracer`,
-/// or a `&ExecutionTracer` parameter).
-#[diagnostic::on_unimplemented(
-    message = "`tracer = ...` needs an `ExecutionTracer`, not `{Self}`",
-    label = "not a tracer",
-    note = "accepted: an `ExecutionTracer`, or a `&`, `&mut`, `Box`, `Rc`, `Arc` or `LazyLock` of one"
-)]
-pub trait AsTracer {
-    /// The tracer.
-    fn __monitor_tracer(&self) -> &ExecutionTracer;
-}
-
-impl AsTracer for ExecutionTracer {
-    #[inline]
-    fn __monitor_tracer(&self) -> &ExecutionTracer {
-        self
-    }
-}
-
-macro_rules! as_tracer_through {
-    ($($ty:ty),*) => {$(
-        impl<T: AsTracer + ?Sized> AsTracer for $ty {
-            #[inline]
-            fn __monitor_tracer(&self) -> &ExecutionTracer {
-                (**self).__monitor_tracer()
-            }
-        }
-    )*};
-}
-
-as_tracer_through!(&T, &mut T, Box<T>, std::rc::Rc<T>, std::sync::Arc<T>);
-
-impl<T: AsTracer, F: FnOnce() -> T> AsTracer for std::sync::LazyLock<T, F> {
-    #[inline]
-    fn __monitor_tracer(&self) -> &ExecutionTracer {
-        std::sync::LazyLock::force(self).__monitor_tracer()
-    }
-}
-
-/// The tracer behind `tracer = expr`.
-#[inline]
-pub fn as_tracer<T: AsTracer + ?Sized>(tracer: &T) -> &ExecutionTracer {
-    tracer.__monitor_tracer()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::histogram::Histogram;
 use crate::entry::{Status, TokenUsage};
-use crate::histogram::Histogram;
 
 /// Running totals for one module in one shard.
 #[derive(Clone, Debug, Default)]

@@ -19,6 +19,19 @@ const MACHINERY: &[&str] = &[
     "<monitor_runtime::",
 ];
 
+/// A backtrace of the current thread, when the environment enables them, not yet
+/// symbolized: resolving symbols takes milliseconds, so it waits until an entry is read.
+///
+/// `Backtrace::capture` reads `RUST_LIB_BACKTRACE`/`RUST_BACKTRACE` once and is nearly free
+/// when they are off, so calling this on every error is fine.
+pub(crate) fn capture_backtrace() -> Option<std::sync::Arc<std::backtrace::Backtrace>> {
+    let backtrace = std::backtrace::Backtrace::capture();
+    match backtrace.status() {
+        std::backtrace::BacktraceStatus::Captured => Some(std::sync::Arc::new(backtrace)),
+        _ => None,
+    }
+}
+
 /// The backtrace as text, starting at the first frame that is not machinery, and at most
 /// `max_bytes` long (cut at a frame boundary when possible, with a marker).
 pub(crate) fn render(backtrace: &Backtrace, max_bytes: usize) -> String {

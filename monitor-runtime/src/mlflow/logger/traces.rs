@@ -1,0 +1,133 @@
+//! What a run takes from a tracer: its aggregate metrics as run metrics, and its entries
+//! as MLflow traces (OTLP spans and quality assessments).
+
+use super::MlflowRun;
+use crate::error::Result;
+use crate::mlflow::config::Destination;
+use crate::mlflow::record::{now_ms, ArtifactSource, Op};
+use crate::mlflow::validate;
+use crate::record::tracer::ExecutionTracer;
+
+impl MlflowRun {
+    /// Logs a tracer's aggregate metrics as run metrics at `step` (`tracer/<metric>` for all
+    /// modules, `tracer/<module>/<metric>` per module) and its traces as the artifact
+    /// `traces/traces.json`.
+    pub fn log_tracer(&self, tracer: &ExecutionTracer, step: i64) -> Result<()> {
+        let m = tracer.get_metrics();
+        let ts = now_ms();
+        let mut points: Vec<(String, f64)> = vec![
+            ("tracer/total_executions".into(), m.total_executions as f64),
+            ("tracer/success_rate".into(), m.success_rate),
+            ("tracer/avg_duration_ms".into(), m.avg_duration_ms),
+            ("tracer/p50_duration_ms".into(), m.p50_duration_ms),
+            ("tracer/p95_duration_ms".into(), m.p95_duration_ms),
+            ("tracer/p99_duration_ms".into(), m.p99_duration_ms),
+            (
+                "tracer/total_tokens".into(),
+                m.token_usage.total_tokens as f64,
+            ),
+        ];
+        if let Some(q) = m.avg_quality_score {
+            points.push(("tracer/avg_quality_score".into(), q));
+        }
+        for (name, mm) in &m.modules {
+            let p = format!("tracer/{}", metric_safe(name));
+            points.extend([
+                (format!("{p}/total_executions"), mm.total_executions as f64),
+                (format!("{p}/success_rate"), mm.success_rate),
+                (format!("{p}/avg_duration_ms"), mm.avg_duration_ms),
+                (format!("{p}/p50_duration_ms"), mm.p50_duration_ms),
+                (format!("{p}/p95_duration_ms"), mm.p95_duration_ms),
+                (format!("{p}/p99_duration_ms"), mm.p99_duration_ms),
+                (
+                    format!("{p}/total_tokens"),
+                    mm.token_usage.total_tokens as f64,
+                ),
+            ]);
+            if let Some(q) = mm.avg_quality_score {
+                points.push((format!("{p}/avg_quality_score"), q));
+            }
+        }
+        for (key, value) in &points {
+            let key: String = key.chars().take(validate::MAX_KEY_LENGTH).collect();
+            self.log_metric_full(&key, *value, step, ts)?;
+        }
+        self.log_dict(&tracer.get_traces(None), "traces/traces.json")
+    }
+
+    /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
+    /// to this run, so they show in the UI's Traces tab: one span per call with its inputs,
+    /// outputs, span type (attribute `mlflow.spanType` or `span_type`, default `CHAIN`), token
+    /// usage and error; each quality score becomes a `quality` assessment of its trace.
+    /// Returns the number of spans queued.
+    ///
+    /// A local store keeps them with the run (under the artifact folder `.monitor-traces`,
+    /// as the OTLP requests a server would get), and [`push_local_store`] sends them to the
+    /// server's trace store with the run.
+    ///
+    /// [`push_local_store`]: crate::push_local_store
+    pub fn log_traces(&self, entries: &[crate::entry::TraceEntry]) -> Result<usize> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let local = matches!(self.inner.channel.dest, Destination::Local(_));
+        let kept = |kind: &str, body: String| Op::Artifact {
+            run: self.key(),
+            path: format!(
+                "{}/{kind}-{:032x}.json",
+                crate::mlflow::local::LOCAL_TRACES_DIR,
+                uuid::Uuid::new_v4().as_u128()
+            ),
+            source: ArtifactSource::Text(body),
+        };
+        let complete = crate::mlflow::otlp::with_missing_parents_as_roots(entries);
+        for chunk in complete.chunks(500) {
+            let body = crate::export::otlp_request(chunk, "monitor").to_string();
+            self.push(if local {
+                kept("spans", body)
+            } else {
+                Op::Otlp {
+                    run: self.key(),
+                    experiment: self.inner.experiment.clone(),
+                    body,
+                }
+            });
+        }
+        for (trace_id, body) in crate::mlflow::otlp::assessments(entries) {
+            self.push(if local {
+                kept("assessment", body.to_string())
+            } else {
+                Op::Assessment {
+                    run: self.key(),
+                    trace_id,
+                    body: body.to_string(),
+                }
+            });
+        }
+        Ok(entries.len())
+    }
+}
+
+/// Replaces what MLflow keys do not allow (`<`, `>`, `,`, `&`...) with `_`.
+fn metric_safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | ':' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .collect::<Vec<_>>()
+        .join("/");
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}

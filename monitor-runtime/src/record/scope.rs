@@ -1,0 +1,133 @@
+//! The scoped default tracer: [`with_tracer`] and its async form [`WithTracerExt`] set the
+//! tracer that monitored calls naming none record into ([`current_tracer`]).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use super::context::{InContext, Inherited};
+use super::tracer::ExecutionTracer;
+
+thread_local! {
+    static SCOPED: RefCell<Option<ExecutionTracer>> = const { RefCell::new(None) };
+}
+
+/// The tracer monitored calls on this thread record into: the one set by
+/// [`with_tracer`] (or [`WithTracerExt::with_tracer`] in this task), else the
+/// [`global_tracer`](crate::global_tracer).
+pub fn current_tracer() -> ExecutionTracer {
+    SCOPED
+        .with(|scoped| scoped.borrow().clone())
+        .unwrap_or_else(|| crate::global_tracer().clone())
+}
+
+/// Scopes open on any thread. While there are none (the usual case in production), a
+/// monitored call skips the thread-local lookup of its scoped tracer.
+static OPEN_SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+/// The scoped tracer, if one is set on this thread.
+#[inline]
+pub(crate) fn scoped_tracer() -> Option<ExecutionTracer> {
+    if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ExecutionTracer::clone))
+}
+
+/// Restores the previous scoped tracer when dropped, also during a panic.
+pub(super) struct ScopeRestore(Option<ExecutionTracer>);
+
+impl Drop for ScopeRestore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        SCOPED.with(|scoped| *scoped.borrow_mut() = previous);
+        OPEN_SCOPES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub(super) fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
+    // Counted before the tracer is visible, so a call that sees the tracer sees the count.
+    OPEN_SCOPES.fetch_add(1, Ordering::Relaxed);
+    ScopeRestore(SCOPED.with(|scoped| scoped.borrow_mut().replace(tracer)))
+}
+
+/// Runs `f` with `tracer` as this thread's default tracer: monitored calls inside it that
+/// name no tracer record into `tracer` instead of the global one. Tests use this to read
+/// only their own records while other tests run in parallel.
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{with_tracer, ExecutionTracer};
+///
+/// let tracer = ExecutionTracer::new();
+/// with_tracer(&tracer, || {
+///     let current = monitor::current_tracer();
+///     let _call = current.trace("step", ());
+/// });
+/// assert_eq!(tracer.get_metrics().total_executions, 1);
+/// ```
+pub fn with_tracer<R>(tracer: &ExecutionTracer, f: impl FnOnce() -> R) -> R {
+    let _restore = enter_scope(tracer.clone());
+    f()
+}
+
+/// A future that runs with a scoped default tracer; see [`WithTracerExt`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct WithTracer<F> {
+    tracer: ExecutionTracer,
+    inner: F,
+}
+
+impl<F: Future> Future for WithTracer<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _restore = enter_scope(this.tracer.clone());
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+/// Scopes a default tracer to a future, the async form of [`with_tracer`].
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, WithTracerExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// async {
+///     let current = monitor::current_tracer();
+///     let _call = current.trace("step", ());
+/// }
+/// .with_tracer(&tracer)
+/// .await;
+/// assert_eq!(tracer.get_metrics().total_executions, 1);
+/// # });
+/// ```
+pub trait WithTracerExt: Future + Sized {
+    /// Runs this future with `tracer` as the default tracer on every poll.
+    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+        WithTracer {
+            tracer: tracer.clone(),
+            inner: self,
+        }
+    }
+
+    /// Runs this future, wherever it is polled, inside the trace it is created in: its
+    /// monitored calls are children of the innermost active call here and record into the
+    /// scoped tracer in effect here. Wrap a future with it before handing it to any
+    /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
+    fn in_current_trace(self) -> InContext<Self> {
+        InContext {
+            inherited: Inherited::capture(),
+            inner: self,
+        }
+    }
+}
+
+impl<F: Future> WithTracerExt for F {}
