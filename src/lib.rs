@@ -7,9 +7,9 @@ pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
     capture, current_context, current_span, current_tracer, export, future, global_tracer,
     record_attribute, record_quality, record_tokens, record_validation_error, spawn_thread,
-    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result,
-    Status, TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics,
-    WithTracerExt, DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
+    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status,
+    TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
+    DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};
