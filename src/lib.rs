@@ -2,17 +2,29 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "enabled")]
+pub use monitor_runtime::current_context;
 #[cfg(feature = "tokio")]
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
-    capture, current_context, current_span, current_tracer, export, future, global_tracer,
-    record_attribute, record_quality, record_tokens, record_validation_error, spawn_thread,
-    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status,
-    TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
+    capture, current_span, current_tracer, export, future, global_tracer, record_attribute,
+    record_quality, record_tokens, record_validation_error, spawn_thread, with_tracer, Error,
+    ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status, TokenUsage,
+    TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
     DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};
+
+/// The context of the innermost active monitored call on this thread or task, if any.
+///
+/// Compiled out (`enabled` off), no `#[monitored]` call is ever active, so outside a
+/// guard-API call this gives a context of no call (carrying only the scoped tracer) rather
+/// than `None`: code that expects a context inside a monitored function keeps working.
+#[cfg(not(feature = "enabled"))]
+pub fn current_context() -> Option<TraceContext> {
+    __private::current_context_compiled_out()
+}
 
 // The flat paths of the first 0.1 builds (every item at the root), hidden from the docs and
 // kept so that code written against them still compiles.

@@ -327,6 +327,17 @@ impl Drop for FrameScope {
 }
 
 impl TraceContext {
+    /// A context of no call, carrying only the scoped tracer (span id 0, which no call
+    /// has): what `monitor::current_context` gives outside any call when `#[monitored]` is
+    /// compiled out, so code that expects a context keeps working.
+    pub(crate) fn without_call() -> Self {
+        TraceContext {
+            trace_id: 0,
+            span_id: 0,
+            tracer: scoped_tracer().map(|tracer| tracer.handle()),
+        }
+    }
+
     /// The trace id, 32 hex digits.
     pub fn trace_id(&self) -> String {
         format!("{:032x}", self.trace_id)
@@ -418,7 +429,8 @@ impl Inherited {
     fn from_context(context: TraceContext) -> Self {
         Inherited {
             tracer: context.tracer(),
-            context: Some(context),
+            // A context of no call parents nothing.
+            context: (context.span_id != 0).then_some(context),
         }
     }
 
