@@ -1,10 +1,11 @@
 //! The guard of one traced call, and the future wrapper that keeps it across `.await`s.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -37,6 +38,14 @@ impl Deref for TracerRef<'_> {
     }
 }
 
+/// Why [`TraceGuard`] is neither `Send` nor `Sync`: a call belongs to the thread that
+/// started it. The compiler names the innermost type that is not `Send`; for a guard held
+/// across an `.await` in a spawned future that is
+/// `MutexGuard<'static, UseInstrumentToHoldAcrossAwait>`, which says what to do:
+/// `tracer.trace(..).instrument(async { .. }).await`.
+#[derive(Debug)]
+struct UseInstrumentToHoldAcrossAwait(PhantomData<Cell<()>>);
+
 /// One traced call in progress. It records the call when dropped (or on
 /// [`finish`](Self::finish)): as a success, or as a panic if dropped while the thread is
 /// panicking, unless [`fail`](Self::fail) marked it failed.
@@ -68,7 +77,7 @@ pub struct TraceGuard<'t> {
     details: Option<Arc<Details>>,
     recorded: bool,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
-    _not_send: PhantomData<*const ()>,
+    _not_send: PhantomData<MutexGuard<'static, UseInstrumentToHoldAcrossAwait>>,
 }
 
 impl<'t> TraceGuard<'t> {
