@@ -134,7 +134,30 @@ impl TokenUsage {
     }
 }
 
-/// One recorded call. Its JSON form is the export format (see the README for a sample).
+/// One recorded call. Its JSON form is the export format: empty fields are left out, and
+/// a failed call reads
+///
+/// ```json
+/// {
+///   "module": "Generator::generate",
+///   "trace_id": "d7cfc7ac45a5f4b2dc5ee7c0d12c7fe1",
+///   "span_id": "5ef0cbf3f1d1c3e4",
+///   "parent_span_id": "0b0f5fe9a3c7dd2a",
+///   "start_time_unix_nano": 1795852950768451714,
+///   "duration_ns": 3137413,
+///   "status": "error",
+///   "inputs": { "api_key": "[redacted]", "docs": ["doc about hello"], "question": "hello" },
+///   "error": {
+///     "kind": "quickstart::ContextError",
+///     "message": "not enough context for \"hello\" (1 documents)"
+///   },
+///   "token_usage": { "input_tokens": 32, "output_tokens": 40, "total_tokens": 72 },
+///   "thread": "main"
+/// }
+/// ```
+///
+/// (the `monitor` crate's front page, "Export format", shows a whole export written by its
+/// quickstart).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
     /// The module (function) name.

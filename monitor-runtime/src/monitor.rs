@@ -122,8 +122,8 @@ impl<M> ModuleMonitor<M> {
     /// This module's log level, as the seed's `ModuleMonitor(log_level=..)`: over
     /// `MONITORING_LOG_LEVEL`, successful calls log at INFO (DEBUG, with inputs and
     /// outputs, at `Level::DEBUG` or `TRACE`) and failures at WARN, under the target
-    /// `monitor::<name>`; see the README's "Log lines". Applies to every caller of this
-    /// module name.
+    /// `monitor::<name>`; see "Log lines" on the `monitor` crate's front page. Applies to
+    /// every caller of this module name.
     pub fn with_log_level(self, level: tracing::Level) -> Self {
         crate::integrate::log::set_module_level(
             crate::record::callsite::module_name(self.id),

@@ -384,7 +384,7 @@ impl TraceContext {
 }
 
 /// A future that runs inside a trace: made by [`TraceContext::attach`] and
-/// [`WithTracerExt::in_current_trace`].
+/// [`WithTracerExt::in_current_trace`](crate::WithTracerExt::in_current_trace).
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct InContext<F> {

@@ -121,7 +121,7 @@ pub trait WithTracerExt: Future + Sized {
     /// Runs this future, wherever it is polled, inside the trace it is created in: its
     /// monitored calls are children of the innermost active call here and record into the
     /// scoped tracer in effect here. Wrap a future with it before handing it to any
-    /// executor's spawn (see [`spawn`](crate::spawn) for tokio).
+    /// executor's spawn (`monitor::spawn` for tokio, with the `tokio` feature).
     fn in_current_trace(self) -> InContext<Self> {
         InContext {
             inherited: Inherited::capture(),
