@@ -48,6 +48,19 @@ pub enum Error {
         /// The version this build writes and reads.
         supported: u32,
     },
+    /// An OTLP exporter setting (from the environment or code) that cannot be used.
+    #[cfg(feature = "otlp")]
+    #[error("invalid otlp setting {setting}: {reason}")]
+    OtlpConfig {
+        /// The variable or builder method, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An OTLP exporter is already running in this process; shut it down first.
+    #[cfg(feature = "otlp")]
+    #[error("an otlp exporter is already running in this process")]
+    OtlpRunning,
     /// A metric, param or tag key that MLflow would reject.
     #[cfg(feature = "mlflow")]
     #[error("invalid mlflow {kind} key {key:?}: {reason}")]

@@ -42,6 +42,7 @@ pub(crate) fn assessments(entries: &[TraceEntry]) -> Vec<(String, Value)> {
             let body = json!({ "assessment": {
                 "assessment_name": "quality",
                 "trace_id": trace_id,
+                "span_id": e.span_id,
                 "source": { "source_type": "CODE", "source_id": "monitor" },
                 "feedback": { "value": q },
                 "metadata": { "module": e.module, "span_id": e.span_id },

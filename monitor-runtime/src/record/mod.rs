@@ -6,7 +6,8 @@
 // active calls, span ids, `record_*` and the trace context spawned work carries
 // (`context.rs`), thread indexes and names (`thread.rs`) and the scoped default tracer
 // (`scope.rs`); the tracer with its per-thread shards and readers (`tracer.rs`) and each
-// shard's bounded history (`history.rs`); the raw clock (`clock.rs`), module names interned
+// shard's bounded history (`history.rs`); the outboxes exporters take records from
+// (`outbox.rs`); the raw clock (`clock.rs`), module names interned
 // to ids (`callsite.rs`), and the panic hook that lends a panicking call its message
 // (`panic.rs`).
 //
@@ -20,6 +21,7 @@ mod clock;
 pub(crate) mod context;
 pub(crate) mod guard;
 mod history;
+pub(crate) mod outbox;
 mod panic;
 pub(crate) mod scope;
 mod thread;

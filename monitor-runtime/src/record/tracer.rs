@@ -5,7 +5,7 @@
 //! (see [`history`](super::history)). Nothing shared is written. Readers lock every shard
 //! and merge.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -16,6 +16,7 @@ use super::callsite::{intern, lookup, module_name, ModuleId};
 use super::clock;
 use super::guard::{TraceGuard, TracerRef};
 use super::history::{self, ShardHistory};
+use super::outbox;
 use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
@@ -102,7 +103,7 @@ impl Record {
     }
 
     /// The entry users read; `max_bytes` caps the backtrace, rendered only now.
-    fn to_entry(&self, max_bytes: usize) -> TraceEntry {
+    pub(crate) fn to_entry(&self, max_bytes: usize) -> TraceEntry {
         let details = self.details.as_deref();
         TraceEntry {
             module: module_name(self.module).to_owned(),
@@ -137,6 +138,8 @@ impl Record {
 struct Shard {
     stats: Vec<Option<Box<ModuleStats>>>,
     history: ShardHistory,
+    /// Copies of records for an exporter, while one is open (see `outbox.rs`).
+    outbox: Vec<Record>,
     /// Records pushed here since the history was last trimmed across shards.
     pushed_since_trim: usize,
 }
@@ -158,7 +161,7 @@ impl Shard {
 struct Padded<T>(T);
 
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
     max_traces: usize,
     max_field_bytes: usize,
@@ -167,6 +170,22 @@ struct Inner {
     trim_every: usize,
     /// Set when a [`TraceContext`](crate::TraceContext) first names this tracer.
     handle: OnceLock<TracerHandle>,
+    /// Set when this tracer first puts a record in an outbox.
+    in_outbox: AtomicBool,
+}
+
+impl Inner {
+    /// Moves every shard's outbox into `into`, with this tracer's field cap.
+    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
+        for shard in self.shards.iter() {
+            let taken = std::mem::take(&mut shard.0.lock().outbox);
+            into.extend(
+                taken
+                    .into_iter()
+                    .map(|record| (record, self.max_field_bytes)),
+            );
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -303,6 +322,7 @@ impl TracerBuilder {
                 max_field_bytes: self.max_field_bytes,
                 trim_every: (self.max_traces / shards).max(MIN_TRIM_EVERY),
                 handle: OnceLock::new(),
+                in_outbox: AtomicBool::new(false),
             }),
         }
     }
@@ -314,7 +334,7 @@ const MIN_TRIM_EVERY: usize = 16;
 
 /// Enough shards that threads running at the same time rarely share one, and few enough
 /// that `max_traces` per shard stays a modest bound.
-fn shard_count() -> usize {
+pub(super) fn shard_count() -> usize {
     let cores = std::thread::available_parallelism().map_or(4, usize::from);
     (cores * 4).next_power_of_two().clamp(8, 64)
 }
@@ -531,6 +551,12 @@ impl ExecutionTracer {
         let trim_due = {
             let mut shard = shard.0.lock();
             shard.stats_mut(record.module).add(&record.sample());
+            if outbox::is_open() {
+                outbox::offer(&mut shard.outbox, &record);
+                if !inner.in_outbox.swap(true, Ordering::Relaxed) {
+                    outbox::register(&self.inner);
+                }
+            }
             shard.history.push(record, inner.max_traces);
             shard.pushed_since_trim += 1;
             shard.pushed_since_trim >= inner.trim_every

@@ -1,0 +1,453 @@
+//! Where and how spans go: the variables OpenTelemetry SDKs read, and the same in code.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::encode::ResourceInfo;
+use crate::error::{Error, Result};
+
+/// The wire format of OTLP over HTTP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http/protobuf`: the OpenTelemetry default, and what Arize Phoenix takes.
+    HttpProtobuf,
+    /// `http/json`.
+    HttpJson,
+}
+
+/// Which traces are exported. The decision is made from the trace id, so every span of a
+/// trace, in every process, decides alike (parent-based); in-process metrics and history
+/// always see every call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// Every trace (`always_on`, `parentbased_always_on`; the default).
+    AlwaysOn,
+    /// No trace (`always_off`, `parentbased_always_off`).
+    AlwaysOff,
+    /// This fraction of traces, 0 to 1 (`traceidratio`, `parentbased_traceidratio`, with
+    /// `OTEL_TRACES_SAMPLER_ARG`).
+    TraceIdRatio(f64),
+}
+
+impl Sampler {
+    /// Whether the trace with `trace_id` (32 hex digits) is exported. As OpenTelemetry's
+    /// ratio sampler: the low 64 bits of the id against the ratio.
+    pub(crate) fn keeps(self, trace_id: &str) -> bool {
+        match self {
+            Sampler::AlwaysOn => true,
+            Sampler::AlwaysOff => false,
+            Sampler::TraceIdRatio(ratio) => {
+                let low = trace_id
+                    .get(16..)
+                    .and_then(|low| u64::from_str_radix(low, 16).ok())
+                    .unwrap_or(0);
+                ((low >> 1) as f64) < ratio * (u64::MAX >> 1) as f64
+            }
+        }
+    }
+}
+
+/// How the OTLP exporter sends spans. [`OtlpConfig::from_env`] reads the variables
+/// OpenTelemetry SDKs read; every setter overrides one.
+#[derive(Clone, Debug)]
+pub struct OtlpConfig {
+    pub(crate) endpoint: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) gzip: bool,
+    pub(crate) service_name: String,
+    pub(crate) resource: Vec<(String, Value)>,
+    pub(crate) sampler: Sampler,
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) schedule_delay: Duration,
+    pub(crate) disabled: bool,
+}
+
+const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: format!("{DEFAULT_ENDPOINT}/v1/traces"),
+            protocol: Protocol::HttpProtobuf,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            gzip: false,
+            service_name: default_service_name(),
+            resource: Vec::new(),
+            sampler: Sampler::AlwaysOn,
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            schedule_delay: Duration::from_secs(5),
+            disabled: false,
+        }
+    }
+}
+
+/// `unknown_service:<executable>`, as the OpenTelemetry resource conventions ask.
+fn default_service_name() -> String {
+    let executable = std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    match executable {
+        Some(name) => format!("unknown_service:{name}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+impl OtlpConfig {
+    /// The settings of the standard variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as
+    /// it is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (`/v1/traces` appended), `..._HEADERS`
+    /// (`k=v,k2=v2`, values URL-encoded), `..._PROTOCOL` (`http/protobuf`, `http/json`),
+    /// `..._TIMEOUT` (ms), `..._COMPRESSION` (`gzip`, `none`), each also in its `_TRACES_`
+    /// form; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`,
+    /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (ms) and `OTEL_SDK_DISABLED`. A value that cannot be used
+    /// is an error naming the variable.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    pub(crate) fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = OtlpConfig::default();
+        let traces_var = |suffix: &str| {
+            var(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
+                .or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+        };
+        if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            config.endpoint = endpoint;
+        } else if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            config.endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
+        }
+        check_endpoint(&config.endpoint)?;
+        if let Some(protocol) = traces_var("PROTOCOL") {
+            config.protocol = match protocol.trim() {
+                "http/protobuf" => Protocol::HttpProtobuf,
+                "http/json" => Protocol::HttpJson,
+                other => {
+                    return Err(invalid(
+                        "OTEL_EXPORTER_OTLP_PROTOCOL",
+                        format!("{other:?} is not supported: use http/protobuf or http/json"),
+                    ))
+                }
+            };
+        }
+        if let Some(headers) = traces_var("HEADERS") {
+            config.headers = parse_pairs(&headers, "OTEL_EXPORTER_OTLP_HEADERS")?;
+        }
+        if let Some(timeout) = traces_var("TIMEOUT") {
+            config.timeout = Duration::from_millis(number(&timeout, "OTEL_EXPORTER_OTLP_TIMEOUT")?);
+        }
+        if let Some(compression) = traces_var("COMPRESSION") {
+            config.gzip = match compression.trim() {
+                "gzip" => true,
+                "none" => false,
+                other => {
+                    return Err(invalid(
+                        "OTEL_EXPORTER_OTLP_COMPRESSION",
+                        format!("{other:?} is not supported: use gzip or none"),
+                    ))
+                }
+            };
+        }
+        if let Some(attributes) = var("OTEL_RESOURCE_ATTRIBUTES") {
+            for (key, value) in parse_pairs(&attributes, "OTEL_RESOURCE_ATTRIBUTES")? {
+                if key == "service.name" {
+                    config.service_name = value;
+                } else {
+                    config.resource.push((key, Value::from(value)));
+                }
+            }
+        }
+        if let Some(name) = var("OTEL_SERVICE_NAME") {
+            config.service_name = name;
+        }
+        if let Some(sampler) = var("OTEL_TRACES_SAMPLER") {
+            let ratio = || match var("OTEL_TRACES_SAMPLER_ARG") {
+                None => Ok(1.0),
+                Some(arg) => arg
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| {
+                        invalid(
+                            "OTEL_TRACES_SAMPLER_ARG",
+                            format!("{arg:?} is not a ratio from 0 to 1"),
+                        )
+                    }),
+            };
+            config.sampler = match sampler.trim() {
+                "always_on" | "parentbased_always_on" => Sampler::AlwaysOn,
+                "always_off" | "parentbased_always_off" => Sampler::AlwaysOff,
+                "traceidratio" | "parentbased_traceidratio" => Sampler::TraceIdRatio(ratio()?),
+                other => {
+                    return Err(invalid(
+                        "OTEL_TRACES_SAMPLER",
+                        format!(
+                            "{other:?} is not supported: use always_on, always_off, traceidratio \
+                             or their parentbased_ forms"
+                        ),
+                    ))
+                }
+            };
+        }
+        if let Some(size) = var("OTEL_BSP_MAX_QUEUE_SIZE") {
+            config.max_queue_size = positive(&size, "OTEL_BSP_MAX_QUEUE_SIZE")?;
+        }
+        if let Some(size) = var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            config.max_export_batch_size = positive(&size, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?;
+        }
+        if let Some(delay) = var("OTEL_BSP_SCHEDULE_DELAY") {
+            config.schedule_delay =
+                Duration::from_millis(number(&delay, "OTEL_BSP_SCHEDULE_DELAY")?);
+        }
+        if let Some(disabled) = var("OTEL_SDK_DISABLED") {
+            config.disabled = disabled.trim().eq_ignore_ascii_case("true");
+        }
+        Ok(config)
+    }
+
+    /// Whether the environment names an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): programs can export only when it does.
+    pub fn endpoint_in_env() -> bool {
+        [
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+    }
+
+    /// The full URL spans are posted to, e.g. `http://127.0.0.1:6006/v1/traces`.
+    pub fn endpoint(mut self, traces_url: impl Into<String>) -> Result<Self> {
+        self.endpoint = traces_url.into();
+        check_endpoint(&self.endpoint)?;
+        Ok(self)
+    }
+
+    /// The wire format.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Adds a header sent with every request (e.g. an API key).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long one request may take, retries included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Gzip request bodies.
+    pub fn gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
+
+    /// The resource's `service.name`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// Adds a resource attribute, e.g. `openinference.project.name` for Phoenix.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// Which traces are exported.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.sampler = sampler;
+        self
+    }
+
+    /// At most this many finished calls wait to be exported; more are dropped and counted.
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.max_queue_size = size.max(1);
+        self
+    }
+
+    /// At most this many spans per request.
+    pub fn max_export_batch_size(mut self, size: usize) -> Self {
+        self.max_export_batch_size = size.max(1);
+        self
+    }
+
+    /// How often waiting spans are sent (sooner when a batch fills).
+    pub fn schedule_delay(mut self, delay: Duration) -> Self {
+        self.schedule_delay = delay;
+        self
+    }
+
+    pub(crate) fn resource_info(&self) -> ResourceInfo {
+        let mut info = ResourceInfo::service(&self.service_name);
+        info.attributes.extend(self.resource.iter().cloned());
+        info.attributes
+            .push(("telemetry.sdk.name".to_owned(), Value::from("monitor")));
+        info.attributes
+            .push(("telemetry.sdk.language".to_owned(), Value::from("rust")));
+        info
+    }
+}
+
+fn check_endpoint(endpoint: &str) -> Result<()> {
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(invalid(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("{endpoint:?} is not an http:// or https:// URL"),
+        ))
+    }
+}
+
+fn invalid(setting: &'static str, reason: String) -> Error {
+    Error::OtlpConfig { setting, reason }
+}
+
+fn number(text: &str, setting: &'static str) -> Result<u64> {
+    text.trim()
+        .parse()
+        .map_err(|_| invalid(setting, format!("{text:?} is not a whole number")))
+}
+
+fn positive(text: &str, setting: &'static str) -> Result<usize> {
+    match number(text, setting)? {
+        0 => Err(invalid(setting, "must be at least 1".to_owned())),
+        n => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+    }
+}
+
+/// `k=v,k2=v2`, values percent-decoded, as the OTel specification writes headers and
+/// resource attributes.
+fn parse_pairs(text: &str, setting: &'static str) -> Result<Vec<(String, String)>> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(setting, format!("{pair:?} is not key=value")))?;
+            Ok((key.trim().to_owned(), percent_decode(value.trim())))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<OtlpConfig> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        OtlpConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn reads_the_standard_variables() {
+        let config = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:6006/"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api_key=a%20b,x-team=ml"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=qa,deployment.environment=prod",
+            ),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(config.endpoint, "http://127.0.0.1:6006/v1/traces");
+        assert_eq!(config.headers[0], ("api_key".into(), "a b".into()));
+        assert_eq!(config.protocol, Protocol::HttpJson);
+        assert_eq!(config.timeout, Duration::from_millis(2500));
+        assert!(config.gzip);
+        assert_eq!(config.service_name, "qa");
+        assert_eq!(config.resource[0].0, "deployment.environment");
+        assert_eq!(config.sampler, Sampler::TraceIdRatio(0.25));
+        let traces = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:2/custom"),
+            ("OTEL_SERVICE_NAME", "svc"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=ignored"),
+        ])
+        .unwrap();
+        assert_eq!(traces.endpoint, "http://b:2/custom");
+        assert_eq!(traces.service_name, "svc");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc-web"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+        ] {
+            let error = from(&[(var, value)]).unwrap_err().to_string();
+            assert!(error.contains(&var[..12]), "{var}: {error}");
+        }
+        let error = from(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("OTEL_TRACES_SAMPLER_ARG"), "{error}");
+    }
+
+    #[test]
+    fn the_ratio_sampler_keeps_about_its_ratio_and_whole_traces() {
+        let sampler = Sampler::TraceIdRatio(0.25);
+        let kept = (0..10_000u64)
+            .filter(|i| {
+                let id = format!("{:016x}{:016x}", i, i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                sampler.keeps(&id)
+            })
+            .count();
+        assert!((2_200..2_800).contains(&kept), "{kept}");
+        let id = "0123456789abcdef0123456789abcdef";
+        assert_eq!(sampler.keeps(id), sampler.keeps(id));
+        assert!(Sampler::AlwaysOn.keeps(id) && !Sampler::AlwaysOff.keeps(id));
+    }
+}

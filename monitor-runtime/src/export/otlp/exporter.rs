@@ -1,0 +1,348 @@
+//! The background exporter: one thread takes finished calls from the record path's
+//! outboxes, samples whole traces, and posts batches of spans with retries. The caller of a
+//! monitored function never waits for it.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use prost::Message;
+
+use super::config::{OtlpConfig, Protocol};
+use super::encode::{request, ResourceInfo};
+use crate::entry::TraceEntry;
+use crate::error::{Error, Result};
+use crate::record::outbox;
+
+/// What the exporter has done since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans the endpoint accepted.
+    pub exported: u64,
+    /// Spans dropped because the queue was full (the endpoint too slow or down for long).
+    pub dropped: u64,
+    /// Spans of traces the sampler left out.
+    pub sampled_out: u64,
+    /// Spans given up on after retries (endpoint down, or refusing them).
+    pub failed: u64,
+    /// Requests sent again after a retryable failure.
+    pub retries: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    sampled_out: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl Counters {
+    fn stats(&self) -> ExportStats {
+        ExportStats {
+            exported: self.exported.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            sampled_out: self.sampled_out.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    /// Flushes asked for, and done: a flush waits until `done` reaches its number.
+    asked: u64,
+    done: u64,
+    stop: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    counters: Counters,
+    control: Mutex<Control>,
+    flushed: Condvar,
+}
+
+/// A running OTLP exporter, made by [`init_otlp`] or [`init_otlp_with`]: every monitored
+/// call that finishes while it runs is exported as a span. Dropping it (or
+/// [`shutdown`](Self::shutdown)) sends what is waiting, within the configured timeout, and
+/// stops it: keep it alive in `main`.
+#[derive(Debug)]
+pub struct OtlpExporter {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+    timeout: Duration,
+}
+
+/// Starts exporting with the settings of the standard `OTEL_*` variables (see
+/// [`OtlpConfig::from_env`]). `Ok(None)` when `OTEL_SDK_DISABLED=true`.
+///
+/// ```no_run
+/// # use monitor_runtime as monitor;
+/// // OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=qa
+/// let _otlp = monitor::export::init_otlp()?; // flushes when dropped at the end of main
+/// # Ok::<(), monitor::Error>(())
+/// ```
+pub fn init_otlp() -> Result<Option<OtlpExporter>> {
+    init_otlp_with(OtlpConfig::from_env()?)
+}
+
+/// Starts exporting with `config`. `Ok(None)` when it is disabled; an error when an
+/// exporter already runs in this process.
+pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
+    if config.disabled {
+        return Ok(None);
+    }
+    static RUNNING: Mutex<bool> = Mutex::new(false);
+    {
+        let mut running = RUNNING.lock();
+        if *running {
+            return Err(Error::OtlpRunning);
+        }
+        *running = true;
+    }
+    let shared = Arc::new(Shared {
+        counters: Counters::default(),
+        control: Mutex::new(Control::default()),
+        flushed: Condvar::new(),
+    });
+    let timeout = config.timeout;
+    let worker_shared = Arc::clone(&shared);
+    let spawned = std::thread::Builder::new()
+        .name("monitor-otlp".to_owned())
+        .spawn(move || {
+            Worker::new(config, worker_shared).run();
+            outbox::close();
+            *RUNNING.lock() = false;
+        });
+    let worker = match spawned {
+        Ok(worker) => worker,
+        Err(error) => {
+            *RUNNING.lock() = false;
+            return Err(Error::OtlpConfig {
+                setting: "exporter thread",
+                reason: error.to_string(),
+            });
+        }
+    };
+    Ok(Some(OtlpExporter {
+        shared,
+        worker: Some(worker),
+        timeout,
+    }))
+}
+
+impl OtlpExporter {
+    /// What has been exported, dropped, sampled out and failed so far.
+    pub fn stats(&self) -> ExportStats {
+        self.shared.counters.stats()
+    }
+
+    /// Sends every call finished so far and waits until it is delivered or given up on,
+    /// at most about twice the request timeout. Blocks: call it from a blocking context.
+    pub fn flush(&self) -> ExportStats {
+        let ticket = {
+            let mut control = self.shared.control.lock();
+            control.asked += 1;
+            control.asked
+        };
+        if let Some(worker) = &self.worker {
+            worker.thread().unpark();
+        }
+        let deadline = Instant::now() + self.timeout * 2 + Duration::from_millis(100);
+        let mut control = self.shared.control.lock();
+        while control.done < ticket && !control.stop {
+            if self
+                .shared
+                .flushed
+                .wait_until(&mut control, deadline)
+                .timed_out()
+            {
+                break;
+            }
+        }
+        drop(control);
+        self.stats()
+    }
+
+    /// Sends what is waiting (as [`flush`](Self::flush)) and stops the exporter.
+    pub fn shutdown(mut self) -> ExportStats {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> ExportStats {
+        let stats = self.flush();
+        self.shared.control.lock().stop = true;
+        if let Some(worker) = self.worker.take() {
+            worker.thread().unpark();
+            // The worker finishes its last request within the timeout; do not wait longer.
+            let deadline = Instant::now() + self.timeout + Duration::from_millis(100);
+            while !worker.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if worker.is_finished() {
+                let _ = worker.join();
+            }
+        }
+        stats
+    }
+}
+
+impl Drop for OtlpExporter {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            self.stop();
+        }
+    }
+}
+
+struct Worker {
+    config: OtlpConfig,
+    resource: ResourceInfo,
+    shared: Arc<Shared>,
+    client: Option<reqwest::blocking::Client>,
+}
+
+impl Worker {
+    fn new(config: OtlpConfig, shared: Arc<Shared>) -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .ok();
+        Worker {
+            resource: config.resource_info(),
+            config,
+            shared,
+            client,
+        }
+    }
+
+    fn run(self) {
+        outbox::open(
+            self.config.max_queue_size,
+            self.config.max_export_batch_size,
+            std::thread::current(),
+        );
+        loop {
+            std::thread::park_timeout(self.config.schedule_delay);
+            let (asked, stop) = {
+                let control = self.shared.control.lock();
+                (control.asked, control.stop)
+            };
+            if stop {
+                outbox::close();
+            }
+            self.export_waiting();
+            let mut control = self.shared.control.lock();
+            control.done = control.done.max(asked);
+            self.shared.flushed.notify_all();
+            if control.stop {
+                return;
+            }
+        }
+    }
+
+    fn export_waiting(&self) {
+        let taken = outbox::take();
+        let counters = &self.shared.counters;
+        counters.dropped.fetch_add(taken.dropped, Ordering::Relaxed);
+        let mut entries: Vec<TraceEntry> = Vec::with_capacity(taken.records.len());
+        for (record, max_bytes) in &taken.records {
+            let entry = record.to_entry(*max_bytes);
+            if self.config.sampler.keeps(&entry.trace_id) {
+                entries.push(entry);
+            } else {
+                counters.sampled_out.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for batch in entries.chunks(self.config.max_export_batch_size) {
+            let sent = self.send(batch);
+            let counter = if sent {
+                &counters.exported
+            } else {
+                &counters.failed
+            };
+            counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Posts one batch, retrying as the OTLP specification asks (429, 502, 503, 504 and
+    /// connection errors, with backoff and `Retry-After`), within the request timeout.
+    fn send(&self, batch: &[TraceEntry]) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        let message = request(batch, &self.resource);
+        let (content_type, body) = match self.config.protocol {
+            Protocol::HttpProtobuf => ("application/x-protobuf", message.encode_to_vec()),
+            Protocol::HttpJson => (
+                "application/json",
+                serde_json::to_vec(&message).unwrap_or_default(),
+            ),
+        };
+        let body = if self.config.gzip {
+            gzip(&body)
+        } else {
+            Some(body)
+        };
+        let Some(body) = body else {
+            return false;
+        };
+        let deadline = Instant::now() + self.config.timeout;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut post = client
+                .post(&self.config.endpoint)
+                .header("content-type", content_type)
+                .body(body.clone());
+            if self.config.gzip {
+                post = post.header("content-encoding", "gzip");
+            }
+            for (name, value) in &self.config.headers {
+                post = post.header(name.as_str(), value.as_str());
+            }
+            let wait = match post.send() {
+                Ok(response) if response.status().is_success() => return true,
+                Ok(response) if retryable(response.status().as_u16()) => {
+                    retry_after(&response).unwrap_or(backoff)
+                }
+                Ok(_) => return false,
+                Err(_) => backoff,
+            };
+            if Instant::now() + wait >= deadline {
+                return false;
+            }
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+fn retryable(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get("retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(30)))
+}
+
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
+}

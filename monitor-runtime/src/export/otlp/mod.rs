@@ -1,0 +1,19 @@
+//! Traces as OpenTelemetry spans.
+
+// Owns: the encoding of entries as OTLP spans with each backend's conventions
+// (`encode.rs`), and with the `otlp` feature the settings (`config.rs`) and the
+// background exporter (`exporter.rs`) that takes finished calls from the record path's
+// outboxes. May call `record::outbox` (take) and `entry`.
+
+mod encode;
+
+#[cfg(feature = "otlp")]
+mod config;
+#[cfg(feature = "otlp")]
+mod exporter;
+
+#[cfg(feature = "otlp")]
+pub use self::config::{OtlpConfig, Protocol, Sampler};
+pub use self::encode::{mlflow_trace_id, otlp_request, MODEL_ATTRIBUTE, SPAN_TYPE_ATTRIBUTE};
+#[cfg(feature = "otlp")]
+pub use self::exporter::{init_otlp, init_otlp_with, ExportStats, OtlpExporter};

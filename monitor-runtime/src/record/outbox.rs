@@ -1,0 +1,94 @@
+//! Finished calls handed to an exporter. While one is open, the record path also puts a
+//! copy of each record (a few words and a reference count) in its shard's outbox, under
+//! the lock it already holds; the exporter's thread takes the outboxes' contents now and
+//! then. Closed (the usual case), the record path pays one relaxed load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::Thread;
+
+use parking_lot::Mutex;
+
+use super::tracer::{Inner, Record};
+
+static OPEN: AtomicBool = AtomicBool::new(false);
+/// Each shard's outbox holds at most this many records; past it, records are dropped and
+/// counted.
+static CAPACITY_PER_SHARD: AtomicUsize = AtomicUsize::new(0);
+/// An outbox this full wakes the exporter, so a busy program sends full batches early.
+static WAKE_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Tracers that recorded while the outbox was open, weakly: a tracer goes when dropped.
+static TRACERS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+static EXPORTER: Mutex<Option<Thread>> = Mutex::new(None);
+
+/// Starts collecting records for `exporter`, which is unparked when a shard's outbox holds
+/// `wake_at` records: at most `capacity` records wait in all of a tracer's shards together.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn open(capacity: usize, wake_at: usize, exporter: Thread) {
+    let shards = super::tracer::shard_count();
+    CAPACITY_PER_SHARD.store(capacity.div_ceil(shards).max(1), Ordering::Relaxed);
+    WAKE_AT.store(wake_at.div_ceil(shards).max(1), Ordering::Relaxed);
+    *EXPORTER.lock() = Some(exporter);
+    OPEN.store(true, Ordering::Release);
+}
+
+/// Stops collecting; what is waiting stays until the next [`take`].
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn close() {
+    OPEN.store(false, Ordering::Release);
+    *EXPORTER.lock() = None;
+}
+
+#[inline]
+pub(super) fn is_open() -> bool {
+    OPEN.load(Ordering::Relaxed)
+}
+
+/// Puts a copy of `record` in `outbox` (the shard's, locked by the caller), or counts it
+/// dropped when the outbox is full.
+#[cold]
+pub(super) fn offer(outbox: &mut Vec<Record>, record: &Record) {
+    if outbox.len() >= CAPACITY_PER_SHARD.load(Ordering::Relaxed) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    outbox.push(record.clone());
+    if outbox.len() == WAKE_AT.load(Ordering::Relaxed) {
+        if let Some(exporter) = EXPORTER.lock().as_ref() {
+            exporter.unpark();
+        }
+    }
+}
+
+/// Notes that `tracer` has records in its outboxes, the first time it does.
+#[cold]
+pub(super) fn register(tracer: &Arc<Inner>) {
+    TRACERS.lock().push(Arc::downgrade(tracer));
+}
+
+/// Records taken out of every outbox, with the cap of their tracer's fields.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct Taken {
+    pub(crate) records: Vec<(Record, usize)>,
+    /// Records dropped because an outbox was full, since the last `take`.
+    pub(crate) dropped: u64,
+}
+
+/// Takes every waiting record. Each shard is locked only to swap its outbox out.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn take() -> Taken {
+    let tracers: Vec<Arc<Inner>> = {
+        let mut tracers = TRACERS.lock();
+        tracers.retain(|tracer| tracer.strong_count() > 0);
+        tracers.iter().filter_map(Weak::upgrade).collect()
+    };
+    let mut records = Vec::new();
+    for tracer in &tracers {
+        tracer.take_outboxes(&mut records);
+    }
+    Taken {
+        records,
+        dropped: DROPPED.swap(0, Ordering::Relaxed),
+    }
+}
