@@ -8,7 +8,22 @@ use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
 
 /// Every option, as the error messages list them.
 pub(crate) const OPTIONS: &str =
-    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `crate`, `off`";
+    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `crate`, `off`";
+
+/// The kinds `kind = "..."` accepts (the runtime's `SpanKind::NAMES`).
+pub(crate) const KINDS: [&str; 11] = [
+    "llm",
+    "chat_model",
+    "embedding",
+    "retriever",
+    "reranker",
+    "tool",
+    "agent",
+    "chain",
+    "parser",
+    "evaluator",
+    "guardrail",
+];
 
 /// The levels `level = "..."` accepts.
 pub(crate) const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
@@ -32,6 +47,8 @@ pub(crate) struct Args {
     pub(crate) skip_all: Option<Setting<()>>,
     pub(crate) capture_self: Option<Setting<()>>,
     pub(crate) level: Option<Setting<LitStr>>,
+    pub(crate) kind: Option<Setting<LitStr>>,
+    pub(crate) model: Option<Setting<LitStr>>,
     pub(crate) krate: Option<Setting<Path>>,
     pub(crate) off: Option<Setting<()>>,
     /// Set on a method that takes its `quality` from its `impl` block: a function that
@@ -52,6 +69,8 @@ impl Args {
             skip_all: self.skip_all.or_else(|| outer.skip_all.clone()),
             capture_self: self.capture_self.or_else(|| outer.capture_self.clone()),
             level: self.level.or_else(|| outer.level.clone()),
+            kind: self.kind.or_else(|| outer.kind.clone()),
+            model: self.model.or_else(|| outer.model.clone()),
             krate: self.krate.or_else(|| outer.krate.clone()),
             off: self.off,
             quality_from_block: self.quality_from_block,
@@ -178,6 +197,27 @@ impl Parse for Args {
                         ));
                     }
                     set(&mut args.level, key, level)?;
+                }
+                "kind" => {
+                    let kind: LitStr = value(input, &key)?;
+                    if !KINDS.contains(&kind.value().as_str()) {
+                        return Err(syn::Error::new(
+                            kind.span(),
+                            format!(
+                                "unknown kind `{}`; expected one of {}",
+                                kind.value(),
+                                KINDS.map(|k| format!("`{k}`")).join(", ")
+                            ),
+                        ));
+                    }
+                    set(&mut args.kind, key, kind)?;
+                }
+                "model" => {
+                    let model: LitStr = value(input, &key)?;
+                    if model.value().trim().is_empty() {
+                        return Err(syn::Error::new(model.span(), "`model` cannot be empty"));
+                    }
+                    set(&mut args.model, key, model)?;
                 }
                 "crate" => {
                     let path: LitStr = value(input, &key)?;

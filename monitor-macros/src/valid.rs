@@ -42,6 +42,8 @@ pub(crate) fn check_args(args: &Args, errors: &mut Errors) {
             || args.skip_all.is_some()
             || args.capture_self.is_some()
             || args.level.is_some()
+            || args.kind.is_some()
+            || args.model.is_some()
             || args.krate.is_some();
         if others {
             errors.push(syn::Error::new(

@@ -28,6 +28,7 @@ pub use crate::capture::specialize::{
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 pub use crate::integrate::log::ModuleLevel;
+pub use crate::kind::{ModuleKind, SpanKind};
 pub use tracing;
 
 // `tracer = expr`: resolved here, by the trait below, as `default_tracer` resolves a call

@@ -48,6 +48,7 @@ mod entry;
 mod error;
 pub mod export;
 mod integrate;
+mod kind;
 mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
@@ -58,6 +59,7 @@ use std::sync::OnceLock;
 
 pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
+pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{configure_mlflow, MlflowLogger};
@@ -66,8 +68,8 @@ pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 #[cfg(feature = "tokio")]
 pub use crate::record::context::spawn;
 pub use crate::record::context::{
-    current_context, current_span, record_attribute, record_quality, record_tokens,
-    record_validation_error, spawn_thread, TraceContext,
+    current_context, current_span, record_attribute, record_kind, record_model, record_quality,
+    record_tokens, record_validation_error, spawn_thread, TraceContext,
 };
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};

@@ -6,3 +6,6 @@ pub mod mlflow;
 
 #[cfg(feature = "mlflow")]
 pub mod fake_server;
+
+#[cfg(feature = "otlp")]
+pub mod otlp_receiver;

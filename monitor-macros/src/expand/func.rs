@@ -18,7 +18,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature, Stmt, Type};
 
 use crate::attr::Args;
-use crate::expand::outcome::{capture_inputs, classify, module_level, quality_call};
+use crate::expand::outcome::{capture_inputs, classify, module_kind, module_level, quality_call};
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
 use crate::valid::mentions;
@@ -42,6 +42,7 @@ pub(crate) fn expand_body(
     let (tracer_stmts, tracer) = tracer(args, sig);
     let captures = capture_inputs(args, &krate, sig);
     let level = module_level(args, &krate);
+    let kind = module_kind(args, &krate);
     // Sync shapes stop the clock, so their guard is always `mut`; the others only when
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
@@ -49,6 +50,7 @@ pub(crate) fn expand_body(
     let start = generated! {
         let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
         #level
+        #kind
         #captures
     };
     let enter = generated! {
@@ -108,6 +110,7 @@ pub(crate) fn expand_body(
             #tracer_stmts
             let __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
             #level
+            #kind
             #body
         }
     } else if output.never {

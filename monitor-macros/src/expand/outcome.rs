@@ -150,3 +150,38 @@ pub(crate) fn module_level(args: &Args, krate: &Path) -> TokenStream {
         }
     }
 }
+
+/// `#[monitored(kind = "..", model = "..")]`: declares what the module is on its first
+/// call, for the backends its calls are exported to.
+pub(crate) fn module_kind(args: &Args, krate: &Path) -> TokenStream {
+    if args.kind.is_none() && args.model.is_none() {
+        return TokenStream::new();
+    }
+    let kind = match &args.kind {
+        Some(kind) => {
+            let variant = kind
+                .value
+                .value()
+                .split('_')
+                .map(|word| word[..1].to_ascii_uppercase() + &word[1..])
+                .collect::<String>();
+            let variant = format_ident!("{}", variant, span = Span::mixed_site());
+            generated!(::core::option::Option::Some(#krate::__private::SpanKind::#variant))
+        }
+        None => generated!(::core::option::Option::None),
+    };
+    let model = match &args.model {
+        Some(model) => {
+            let model = &model.value;
+            generated!(::core::option::Option::Some(#model))
+        }
+        None => generated!(::core::option::Option::None),
+    };
+    generated! {
+        {
+            static __MONITOR_KIND: #krate::__private::ModuleKind =
+                #krate::__private::ModuleKind::new(#kind, #model);
+            __MONITOR_KIND.apply(__monitor_callsite);
+        }
+    }
+}

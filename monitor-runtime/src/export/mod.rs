@@ -18,20 +18,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Owns: the file formats (`files.rs`), span kinds (`kind.rs`), and the OTLP encoding and
-// exporter (`otlp/`). Reads finished
+// Owns: the file formats (`files.rs`), and the OTLP encoding and exporter (`otlp/`). Reads finished
 // entries only; never reaches into the tracer's shards.
 
 mod files;
-mod kind;
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 mod otlp;
 
 pub use self::files::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
-pub use self::kind::SpanKind;
 #[cfg(feature = "otlp")]
 pub use self::otlp::{
     init_otlp, init_otlp_with, ExportStats, OtlpConfig, OtlpExporter, Protocol, Sampler,
 };
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
-pub use self::otlp::{mlflow_trace_id, otlp_request, MODEL_ATTRIBUTE, SPAN_TYPE_ATTRIBUTE};
+pub use self::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};

@@ -261,6 +261,18 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
     .is_some()
 }
 
+/// Marks the innermost active monitored call as a `kind` of call (an LLM call, a tool, ...),
+/// for the backends it is exported to. Returns `false` outside any monitored call.
+pub fn record_kind(kind: crate::SpanKind) -> bool {
+    record_attribute(crate::KIND_ATTRIBUTE, kind.as_str())
+}
+
+/// Names the model the innermost active monitored call used (`gen_ai.request.model`), for
+/// instance once the response says which. Returns `false` outside any monitored call.
+pub fn record_model(model: &str) -> bool {
+    record_attribute(crate::MODEL_ATTRIBUTE, model)
+}
+
 // ---------------------------------------------------------------------------------------
 // Continuing a trace in another thread or task
 

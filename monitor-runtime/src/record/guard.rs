@@ -209,6 +209,17 @@ impl<'t> TraceGuard<'t> {
         capture::push_attribute(&mut self.details().attributes, key, value, max);
     }
 
+    /// Says what kind of call this is (an LLM call, a tool, ...), for the backends it is
+    /// exported to.
+    pub fn set_kind(&mut self, kind: crate::SpanKind) {
+        self.set_attribute(crate::KIND_ATTRIBUTE, kind.as_str());
+    }
+
+    /// Names the model the call used (`gen_ai.request.model`).
+    pub fn set_model(&mut self, model: &str) {
+        self.set_attribute(crate::MODEL_ATTRIBUTE, model);
+    }
+
     /// Marks the call failed with `error` (type name, message, source chain, and a
     /// backtrace when enabled).
     pub fn fail<E: std::error::Error + ?Sized>(&mut self, error: &E) {

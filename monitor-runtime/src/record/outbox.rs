@@ -20,15 +20,18 @@ static WAKE_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Tracers that recorded while the outbox was open, weakly: a tracer goes when dropped.
 static TRACERS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+/// Records left in the outboxes of tracers that were dropped before the exporter took them.
+static ORPHANS: Mutex<Vec<(Record, usize)>> = Mutex::new(Vec::new());
 static EXPORTER: Mutex<Option<Thread>> = Mutex::new(None);
 
 /// Starts collecting records for `exporter`, which is unparked when a shard's outbox holds
-/// `wake_at` records: at most `capacity` records wait in all of a tracer's shards together.
+/// `wake_at` records. Each shard's outbox holds at most `capacity` records: one thread
+/// alone can fill the whole queue, and all shards together hold at most `capacity` times
+/// the number of shards written to since the last take.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn open(capacity: usize, wake_at: usize, exporter: Thread) {
-    let shards = super::tracer::shard_count();
-    CAPACITY_PER_SHARD.store(capacity.div_ceil(shards).max(1), Ordering::Relaxed);
-    WAKE_AT.store(wake_at.div_ceil(shards).max(1), Ordering::Relaxed);
+    CAPACITY_PER_SHARD.store(capacity.max(1), Ordering::Relaxed);
+    WAKE_AT.store(wake_at.max(1), Ordering::Relaxed);
     *EXPORTER.lock() = Some(exporter);
     OPEN.store(true, Ordering::Release);
 }
@@ -67,6 +70,13 @@ pub(super) fn register(tracer: &Arc<Inner>) {
     TRACERS.lock().push(Arc::downgrade(tracer));
 }
 
+/// Keeps the waiting records of a tracer being dropped, for the next [`take`].
+pub(super) fn adopt(records: Vec<(Record, usize)>) {
+    if !records.is_empty() {
+        ORPHANS.lock().extend(records);
+    }
+}
+
 /// Records taken out of every outbox, with the cap of their tracer's fields.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) struct Taken {
@@ -83,7 +93,7 @@ pub(crate) fn take() -> Taken {
         tracers.retain(|tracer| tracer.strong_count() > 0);
         tracers.iter().filter_map(Weak::upgrade).collect()
     };
-    let mut records = Vec::new();
+    let mut records = std::mem::take(&mut *ORPHANS.lock());
     for tracer in &tracers {
         tracer.take_outboxes(&mut records);
     }

@@ -127,10 +127,28 @@ impl Record {
                 .map(|d| d.validation_errors.clone())
                 .unwrap_or_default(),
             thread: thread_name(self.thread),
-            attributes: details
-                .map(|d| d.attributes.iter().cloned().collect())
-                .unwrap_or_default(),
+            attributes: self.attributes(details),
         }
+    }
+
+    /// The call's attributes, with the kind and model its module was declared with unless
+    /// the call set its own.
+    fn attributes(&self, details: Option<&Details>) -> serde_json::Map<String, serde_json::Value> {
+        let mut attributes: serde_json::Map<_, _> = details
+            .map(|d| d.attributes.iter().cloned().collect())
+            .unwrap_or_default();
+        let (kind, model) = crate::kind::declared(self.module.0);
+        if let Some(kind) = kind {
+            let key = crate::KIND_ATTRIBUTE.to_owned();
+            attributes
+                .entry(key)
+                .or_insert_with(|| kind.as_str().into());
+        }
+        if let Some(model) = model {
+            let key = crate::MODEL_ATTRIBUTE.to_owned();
+            attributes.entry(key).or_insert_with(|| model.into());
+        }
+        attributes
     }
 }
 
@@ -190,6 +208,11 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if self.in_outbox.load(Ordering::Relaxed) {
+            let mut waiting = Vec::new();
+            self.take_outboxes(&mut waiting);
+            outbox::adopt(waiting);
+        }
         if let Some(handle) = self.handle.get() {
             HANDLES.lock().remove(&handle.0);
         }

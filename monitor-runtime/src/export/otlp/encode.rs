@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSp
 use serde_json::Value;
 
 use crate::entry::{Status, TraceEntry};
-use crate::export::kind::{SpanKind, KIND_ATTRIBUTE};
+use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 
 /// The attribute that sets a span's MLflow span type (`LLM`, `CHAIN`, `AGENT`, `TOOL`,
 /// `RETRIEVER`, ...). Set it with `record_attribute` or `set_attribute`; the shorter
@@ -23,9 +23,6 @@ pub const SPAN_TYPE_ATTRIBUTE: &str = "mlflow.spanType";
 
 /// The short spelling of [`SPAN_TYPE_ATTRIBUTE`].
 const SPAN_TYPE_SHORT: &str = "span_type";
-
-/// The attribute naming the model of an LLM, chat or embedding call.
-pub const MODEL_ATTRIBUTE: &str = "gen_ai.request.model";
 
 /// Attributes that name the span kind, in the order they are looked at.
 const KIND_ATTRIBUTES: [&str; 4] = [

@@ -113,6 +113,7 @@ pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
         flushed: Condvar::new(),
     });
     let timeout = config.timeout;
+    let (capacity, batch) = (config.max_queue_size, config.max_export_batch_size);
     let worker_shared = Arc::clone(&shared);
     let spawned = std::thread::Builder::new()
         .name("monitor-otlp".to_owned())
@@ -131,6 +132,8 @@ pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
             });
         }
     };
+    // Open before returning, so every call that finishes from now on is exported.
+    outbox::open(capacity, batch, worker.thread().clone());
     Ok(Some(OtlpExporter {
         shared,
         worker: Some(worker),
@@ -145,7 +148,8 @@ impl OtlpExporter {
     }
 
     /// Sends every call finished so far and waits until it is delivered or given up on,
-    /// at most about twice the request timeout. Blocks: call it from a blocking context.
+    /// at most about three times the request timeout. Blocks: call it from a blocking
+    /// context.
     pub fn flush(&self) -> ExportStats {
         let ticket = {
             let mut control = self.shared.control.lock();
@@ -155,7 +159,7 @@ impl OtlpExporter {
         if let Some(worker) = &self.worker {
             worker.thread().unpark();
         }
-        let deadline = Instant::now() + self.timeout * 2 + Duration::from_millis(100);
+        let deadline = Instant::now() + self.timeout * 3 + Duration::from_secs(1);
         let mut control = self.shared.control.lock();
         while control.done < ticket && !control.stop {
             if self
@@ -224,13 +228,8 @@ impl Worker {
     }
 
     fn run(self) {
-        outbox::open(
-            self.config.max_queue_size,
-            self.config.max_export_batch_size,
-            std::thread::current(),
-        );
         loop {
-            std::thread::park_timeout(self.config.schedule_delay);
+            self.wait();
             let (asked, stop) = {
                 let control = self.shared.control.lock();
                 (control.asked, control.stop)
@@ -243,6 +242,33 @@ impl Worker {
             control.done = control.done.max(asked);
             self.shared.flushed.notify_all();
             if control.stop {
+                return;
+            }
+        }
+    }
+
+    /// Waits for the schedule, a flush, a stop, or an outbox filling up (an unpark).
+    /// Waits in short slices and looks at the flags after each: a park's wake-up can be
+    /// taken by code that parks this thread too (the HTTP client does, while it starts).
+    fn wait(&self) {
+        const SLICE: Duration = Duration::from_millis(50);
+        let until = Instant::now() + self.config.schedule_delay;
+        loop {
+            {
+                let control = self.shared.control.lock();
+                if control.asked > control.done || control.stop {
+                    return;
+                }
+            }
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            let slice = (until - now).min(SLICE);
+            let parked = Instant::now();
+            std::thread::park_timeout(slice);
+            // Woken before the slice ended: an outbox is filling up.
+            if parked.elapsed() < slice {
                 return;
             }
         }

@@ -14,6 +14,6 @@ mod exporter;
 
 #[cfg(feature = "otlp")]
 pub use self::config::{OtlpConfig, Protocol, Sampler};
-pub use self::encode::{mlflow_trace_id, otlp_request, MODEL_ATTRIBUTE, SPAN_TYPE_ATTRIBUTE};
+pub use self::encode::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
 #[cfg(feature = "otlp")]
 pub use self::exporter::{init_otlp, init_otlp_with, ExportStats, OtlpExporter};

@@ -1,8 +1,20 @@
-//! What a span is (an LLM call, a retriever, a tool, ...), in each backend's words.
+//! What a call is (an LLM call, a retriever, a tool, ...), in each backend's words, and the
+//! kind and model a module was declared with (`#[monitored(kind = "..", model = "..")]`).
 
-/// The attribute `#[monitored(kind = "..")]` and `TraceGuard::set_kind` set.
-#[cfg_attr(not(any(feature = "otlp", feature = "mlflow")), allow(dead_code))]
-pub(crate) const KIND_ATTRIBUTE: &str = "monitor.span_kind";
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+
+/// The attribute holding a call's kind (`llm`, `tool`, ...): set by
+/// `#[monitored(kind = "..")]`, [`TraceGuard::set_kind`](crate::TraceGuard::set_kind) and
+/// [`record_kind`](crate::record_kind).
+pub const KIND_ATTRIBUTE: &str = "monitor.span_kind";
+
+/// The attribute holding the model a call used: set by `#[monitored(model = "..")]`,
+/// [`TraceGuard::set_model`](crate::TraceGuard::set_model) and
+/// [`record_model`](crate::record_model).
+pub const MODEL_ATTRIBUTE: &str = "gen_ai.request.model";
 
 /// What a monitored call is, mapped on export to OpenInference's `openinference.span.kind`
 /// (Phoenix), MLflow's `mlflow.spanType`, the GenAI `gen_ai.operation.name` and Langfuse's
@@ -142,5 +154,57 @@ impl SpanKind {
 impl std::fmt::Display for SpanKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The kind and model each module was declared with, by module id.
+static DECLARED: RwLock<Option<FxHashMap<u32, (Option<SpanKind>, Option<&'static str>)>>> =
+    RwLock::new(None);
+
+/// What a module was declared as, if anything: read when entries are made, never on the
+/// record path.
+pub(crate) fn declared(module: u32) -> (Option<SpanKind>, Option<&'static str>) {
+    DECLARED
+        .read()
+        .as_ref()
+        .and_then(|map| map.get(&module).copied())
+        .unwrap_or((None, None))
+}
+
+/// `#[monitored(kind = "..", model = "..")]`: generated code keeps one in a `static` and
+/// applies it on every call; only the first does anything.
+#[derive(Debug)]
+pub struct ModuleKind {
+    kind: Option<SpanKind>,
+    model: Option<&'static str>,
+    applied: AtomicBool,
+}
+
+impl ModuleKind {
+    /// A declaration, not yet applied.
+    pub const fn new(kind: Option<SpanKind>, model: Option<&'static str>) -> Self {
+        ModuleKind {
+            kind,
+            model,
+            applied: AtomicBool::new(false),
+        }
+    }
+
+    /// Declares the module of `callsite` (once).
+    #[inline]
+    pub fn apply(&self, callsite: &'static crate::record::callsite::Callsite) {
+        if !self.applied.load(Ordering::Relaxed) {
+            self.apply_now(callsite);
+        }
+    }
+
+    #[cold]
+    fn apply_now(&self, callsite: &'static crate::record::callsite::Callsite) {
+        let id = callsite.module_id().0;
+        DECLARED
+            .write()
+            .get_or_insert_with(FxHashMap::default)
+            .insert(id, (self.kind, self.model));
+        self.applied.store(true, Ordering::Relaxed);
     }
 }

@@ -1,0 +1,281 @@
+//! Continuous OTLP export: every finished call becomes a span at a real HTTP receiver that
+//! decodes it with the `opentelemetry-proto` types. One exporter runs per process, so the
+//! tests here take turns.
+
+mod common;
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use monitor::export::{init_otlp_with, OtlpConfig, Protocol, Sampler};
+use monitor::{monitored, record_tokens, ExecutionTracer, SpanKind, TokenUsage};
+use support::otlp_receiver::{attribute, hex, OtlpReceiver};
+
+static ONE_EXPORTER: Mutex<()> = Mutex::new(());
+
+fn config(receiver: &OtlpReceiver) -> OtlpConfig {
+    OtlpConfig::default()
+        .endpoint(&receiver.url)
+        .unwrap()
+        .service_name("otlp-test")
+        .schedule_delay(Duration::from_millis(50))
+        .timeout(Duration::from_secs(2))
+}
+
+#[monitored(kind = "retriever")]
+fn retrieve(question: &str) -> Vec<String> {
+    vec![format!("doc about {question}")]
+}
+
+#[monitored(kind = "llm", model = "tiny-llm")]
+fn generate(question: &str, docs: &[String]) -> String {
+    record_tokens(TokenUsage::new(12, 30));
+    format!("{question}: {} docs", docs.len())
+}
+
+#[monitored(kind = "chain", name = "pipeline")]
+fn pipeline(question: &str) -> String {
+    let docs = retrieve(question);
+    generate(question, &docs)
+}
+
+#[test]
+fn a_pipeline_arrives_as_spans_every_backend_reads() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let exporter = init_otlp_with(
+        config(&receiver)
+            .gzip(true)
+            .header("api-key", "secret-123")
+            .resource_attribute("openinference.project.name", "qa"),
+    )
+    .unwrap()
+    .expect("enabled");
+    let tracer = ExecutionTracer::new();
+    monitor::with_tracer(&tracer, || pipeline("what is rust"));
+    let stats = exporter.flush();
+    assert_eq!((stats.exported, stats.failed, stats.dropped), (3, 0, 0));
+
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.gzip));
+    assert!(received
+        .iter()
+        .all(|r| r.content_type == "application/x-protobuf"));
+    assert!(received[0]
+        .headers
+        .contains(&("api-key".to_owned(), "secret-123".to_owned())));
+    let resource = received[0].request.resource_spans[0]
+        .resource
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        attribute(&resource.attributes, "service.name").as_deref(),
+        Some("otlp-test")
+    );
+    assert_eq!(
+        attribute(&resource.attributes, "openinference.project.name").as_deref(),
+        Some("qa")
+    );
+
+    let spans = receiver.spans();
+    let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
+    let (root, llm, retriever) = (span("pipeline"), span("generate"), span("retrieve"));
+    assert_eq!(llm.parent_span_id, root.span_id);
+    assert_eq!(retriever.parent_span_id, root.span_id);
+    assert_eq!(llm.trace_id, root.trace_id);
+    assert!(root.parent_span_id.is_empty());
+    let entries = tracer.get_traces(None);
+    let recorded = entries.iter().find(|e| e.module == "generate").unwrap();
+    assert_eq!(hex(&llm.span_id), recorded.span_id);
+
+    let attr = |span: &opentelemetry_proto::tonic::trace::v1::Span, key: &str| {
+        attribute(&span.attributes, key).unwrap_or_else(|| panic!("{} has no {key}", span.name))
+    };
+    assert_eq!(attr(llm, "openinference.span.kind"), "LLM");
+    assert_eq!(attr(retriever, "openinference.span.kind"), "RETRIEVER");
+    assert_eq!(attr(root, "openinference.span.kind"), "CHAIN");
+    assert_eq!(attr(llm, "llm.model_name"), "tiny-llm");
+    assert_eq!(attr(llm, "gen_ai.request.model"), "tiny-llm");
+    assert_eq!(attr(llm, "gen_ai.operation.name"), "text_completion");
+    assert_eq!(attr(llm, "llm.token_count.prompt"), "int:12");
+    assert_eq!(attr(llm, "llm.token_count.completion"), "int:30");
+    assert_eq!(attr(llm, "gen_ai.usage.input_tokens"), "int:12");
+    assert_eq!(attr(llm, "output.value"), "what is rust: 1 docs");
+    assert_eq!(attr(llm, "output.mime_type"), "text/plain");
+    assert_eq!(attr(root, "input.value"), r#"{"question":"what is rust"}"#);
+    assert_eq!(attr(llm, "mlflow.spanType"), r#""LLM""#);
+    assert_eq!(attr(llm, "langfuse.observation.type"), "generation");
+    // Model calls leave the process.
+    assert_eq!(
+        llm.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Client as i32
+    );
+    exporter.shutdown();
+}
+
+#[test]
+fn the_guard_api_sets_kinds_and_models_too() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let exporter = init_otlp_with(config(&receiver).protocol(Protocol::HttpJson))
+        .unwrap()
+        .unwrap();
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("embed", ());
+        call.set_kind(SpanKind::Embedding);
+        call.set_model("mini-embed");
+        call.set_outputs(&vec![0.5, 0.25]);
+    }
+    exporter.flush();
+    let received = receiver.received();
+    assert_eq!(received[0].content_type, "application/json");
+    let span = &receiver.spans()[0];
+    assert_eq!(
+        attribute(&span.attributes, "openinference.span.kind").as_deref(),
+        Some("EMBEDDING")
+    );
+    assert_eq!(
+        attribute(&span.attributes, "llm.model_name").as_deref(),
+        Some("mini-embed")
+    );
+    assert_eq!(
+        attribute(&span.attributes, "output.mime_type").as_deref(),
+        Some("application/json")
+    );
+    exporter.shutdown();
+}
+
+#[test]
+fn sampling_keeps_whole_traces_and_metrics_stay_exact() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let exporter = init_otlp_with(config(&receiver).sampler(Sampler::TraceIdRatio(0.5)))
+        .unwrap()
+        .unwrap();
+    let tracer = ExecutionTracer::new();
+    monitor::with_tracer(&tracer, || {
+        for i in 0..200 {
+            let _root = tracer.trace("root", ());
+            drop(tracer.trace("child", i));
+        }
+    });
+    let stats = exporter.flush();
+    assert_eq!(stats.exported + stats.sampled_out, 400);
+    assert!(
+        (100..300).contains(&stats.exported),
+        "about half of 400 spans: {stats:?}"
+    );
+    let spans = receiver.spans();
+    assert_eq!(spans.len() as u64, stats.exported);
+    // Whole traces: every exported child has its root, and the other way round.
+    let mut traces = std::collections::HashMap::<Vec<u8>, usize>::new();
+    for span in &spans {
+        *traces.entry(span.trace_id.clone()).or_default() += 1;
+    }
+    assert!(traces.values().all(|&n| n == 2), "{traces:?}");
+    assert_eq!(tracer.get_metrics().total_executions, 400);
+    exporter.shutdown();
+}
+
+#[test]
+fn a_down_endpoint_never_holds_the_caller_and_drops_are_counted() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .endpoint(format!("http://127.0.0.1:{port}/v1/traces"))
+            .unwrap()
+            .max_queue_size(64)
+            .schedule_delay(Duration::from_millis(20))
+            .timeout(Duration::from_millis(300)),
+    )
+    .unwrap()
+    .unwrap();
+    let tracer = ExecutionTracer::new();
+    for i in 0..20_000u32 {
+        drop(tracer.trace("busy", i));
+    }
+    assert_eq!(tracer.get_metrics().total_executions, 20_000);
+    let stats = exporter.flush();
+    assert_eq!(stats.exported, 0);
+    assert!(stats.dropped > 0, "{stats:?}");
+    assert!(stats.failed > 0, "{stats:?}");
+    assert_eq!(stats.dropped + stats.failed, 20_000, "{stats:?}");
+    exporter.shutdown();
+}
+
+#[test]
+fn retryable_answers_are_retried_until_delivered() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    receiver.fail_next(&[503, 429]);
+    let exporter = init_otlp_with(config(&receiver).timeout(Duration::from_secs(5)))
+        .unwrap()
+        .unwrap();
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("flaky", ()));
+    let stats = exporter.flush();
+    assert_eq!((stats.exported, stats.failed, stats.retries), (1, 0, 2));
+    exporter.shutdown();
+}
+
+#[test]
+fn one_exporter_at_a_time() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let first = init_otlp_with(config(&receiver)).unwrap().unwrap();
+    let second = init_otlp_with(config(&receiver)).unwrap_err();
+    assert_eq!(
+        second.to_string(),
+        "an otlp exporter is already running in this process"
+    );
+    first.shutdown();
+    let again = init_otlp_with(config(&receiver)).unwrap().unwrap();
+    again.shutdown();
+}
+
+#[test]
+fn what_is_waiting_is_sent_when_the_program_ends() {
+    const CHILD: &str = "what_is_waiting_is_sent_when_the_program_ends";
+    if common::is_child(CHILD) {
+        // As a program's `main`: the exporter lives in a local and drops at the end, with
+        // a schedule far longer than the program.
+        let url = std::env::var("MONITOR_TEST_OTLP_URL").unwrap();
+        let _otlp = init_otlp_with(
+            OtlpConfig::default()
+                .endpoint(url)
+                .unwrap()
+                .schedule_delay(Duration::from_secs(3600)),
+        )
+        .unwrap();
+        let tracer = ExecutionTracer::new();
+        for i in 0..25u32 {
+            drop(tracer.trace("last_words", i));
+        }
+        println!("child finished");
+        return;
+    }
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    std::env::set_var("MONITOR_TEST_OTLP_URL", &receiver.url);
+    common::check_in_child(CHILD);
+    assert_eq!(receiver.wait_for(25, Duration::from_secs(5)).len(), 25);
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let error = OtlpConfig::default()
+        .endpoint("localhost:4318")
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid otlp setting OTEL_EXPORTER_OTLP_ENDPOINT: \"localhost:4318\" is not an http:// or https:// URL"
+    );
+}

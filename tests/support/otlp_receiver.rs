@@ -1,0 +1,178 @@
+//! A small OTLP/HTTP receiver for tests: decodes each `ExportTraceServiceRequest` with the
+//! `opentelemetry-proto` types (protobuf or JSON, gzip or not), keeps its spans, and
+//! answers as told (an error status first, or a hang).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+/// One request as received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub content_type: String,
+    pub gzip: bool,
+    pub headers: Vec<(String, String)>,
+    pub request: ExportTraceServiceRequest,
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    /// Statuses to answer the next requests with, before answering 200.
+    faults: Vec<u16>,
+    hang: Option<Duration>,
+}
+
+pub struct OtlpReceiver {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl OtlpReceiver {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        OtlpReceiver { url, state }
+    }
+
+    /// Answers the next requests with these statuses, one each, then 200.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .extend_from_slice(statuses);
+    }
+
+    /// Waits this long before answering any request.
+    pub fn hang(&self, delay: Duration) {
+        self.state.lock().unwrap().hang = Some(delay);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Span> {
+        self.received()
+            .iter()
+            .flat_map(|r| &r.request.resource_spans)
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| ss.spans.clone())
+            .collect()
+    }
+
+    /// Waits until at least `count` spans arrived, at most `timeout`.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Span> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let spans = self.spans();
+            if spans.len() >= count || Instant::now() > deadline {
+                return spans;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.trim().split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let length: usize = header("content-length").parse().unwrap_or(0);
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let (hang, fault) = {
+        let mut state = state.lock().unwrap();
+        let fault = (!state.faults.is_empty()).then(|| state.faults.remove(0));
+        (state.hang, fault)
+    };
+    if let Some(delay) = hang {
+        std::thread::sleep(delay);
+    }
+    let mut stream = stream;
+    if let Some(status) = fault {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status} Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        return;
+    }
+    let gzip = header("content-encoding") == "gzip";
+    if gzip {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        body = plain;
+    }
+    let content_type = header("content-type");
+    let request = if content_type == "application/json" {
+        serde_json::from_slice(&body).expect("OTLP/JSON body")
+    } else {
+        ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf body")
+    };
+    state.lock().unwrap().received.push(Received {
+        content_type,
+        gzip,
+        headers,
+        request,
+    });
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+}
+
+/// The value of attribute `key` as text (strings as they are, numbers printed).
+pub fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    Some(match value.value.as_ref()? {
+        any_value::Value::StringValue(s) => s.clone(),
+        any_value::Value::IntValue(i) => format!("int:{i}"),
+        any_value::Value::DoubleValue(d) => format!("double:{d}"),
+        any_value::Value::BoolValue(b) => format!("bool:{b}"),
+        other => format!("{other:?}"),
+    })
+}
+
+/// Lowercase hex of an id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
