@@ -157,13 +157,15 @@ impl std::fmt::Display for SpanKind {
     }
 }
 
+/// What a module was declared as: its kind and its model.
+type Declared = (Option<SpanKind>, Option<&'static str>);
+
 /// The kind and model each module was declared with, by module id.
-static DECLARED: RwLock<Option<FxHashMap<u32, (Option<SpanKind>, Option<&'static str>)>>> =
-    RwLock::new(None);
+static DECLARED: RwLock<Option<FxHashMap<u32, Declared>>> = RwLock::new(None);
 
 /// What a module was declared as, if anything: read when entries are made, never on the
 /// record path.
-pub(crate) fn declared(module: u32) -> (Option<SpanKind>, Option<&'static str>) {
+pub(crate) fn declared(module: u32) -> Declared {
     DECLARED
         .read()
         .as_ref()
