@@ -126,7 +126,7 @@ fn the_guard_api_sets_kinds_and_models_too() {
         let mut call = tracer.trace("embed", ());
         call.set_kind(SpanKind::Embedding);
         call.set_model("mini-embed");
-        call.set_outputs(&vec![0.5, 0.25]);
+        call.set_outputs(vec![0.5, 0.25]);
     }
     exporter.flush();
     let received = receiver.received();
