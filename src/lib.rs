@@ -8,10 +8,12 @@ pub use monitor_runtime::current_context;
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
     capture, current_span, current_tracer, export, future, global_tracer, record_attribute,
-    record_quality, record_tokens, record_validation_error, spawn_thread, with_tracer, Error,
-    ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status, TokenUsage,
-    TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
-    DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
+    record_kind, record_model, record_quality, record_session, record_tokens,
+    record_trace_metadata, record_trace_tag, record_user, record_validation_error, spawn_thread,
+    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, SpanKind,
+    Status, TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics,
+    WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES, MODEL_ATTRIBUTE,
+    OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};

@@ -213,3 +213,44 @@ async fn spawned_tasks_continue_the_trace_through_a_context() {
         assert_eq!(worker.trace_id, parent.trace_id);
     }
 }
+
+#[test]
+fn session_user_tags_and_metadata_reach_every_span_of_the_trace() {
+    let tracer = ExecutionTracer::new();
+    monitor::with_tracer(&tracer, || {
+        let _conversation = tracer.trace("conversation", ());
+        let early = tracer.trace("early", ());
+        drop(early); // recorded before the session is said: still carries it
+        assert!(monitor::record_session("session-42"));
+        assert!(monitor::record_user("user-7"));
+        assert!(monitor::record_trace_tag("beta"));
+        assert!(monitor::record_trace_metadata("plan", "pro"));
+        assert!(monitor::record_trace_metadata("api_key", "sk-secret"));
+        monitor::spawn_thread(|| drop(monitor::current_tracer().trace("worker", ())))
+            .join()
+            .unwrap();
+    });
+    drop(tracer.trace("another_trace", ()));
+    assert!(!monitor::record_session("outside any call"));
+
+    let entries = tracer.get_traces(None);
+    for name in ["conversation", "early", "worker"] {
+        let entry = entries.iter().find(|e| e.module == name).unwrap();
+        assert_eq!(entry.attributes["session.id"], "session-42", "{name}");
+        assert_eq!(entry.attributes["user.id"], "user-7", "{name}");
+        assert_eq!(
+            entry.attributes["tag.tags"],
+            serde_json::json!(["beta"]),
+            "{name}"
+        );
+        let metadata: serde_json::Value =
+            serde_json::from_str(entry.attributes["metadata"].as_str().unwrap()).unwrap();
+        assert_eq!(metadata["plan"], "pro");
+        assert_eq!(metadata["api_key"], "[redacted]");
+    }
+    let other = entries
+        .iter()
+        .find(|e| e.module == "another_trace")
+        .unwrap();
+    assert!(!other.attributes.contains_key("session.id"));
+}

@@ -69,7 +69,8 @@ pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::context::spawn;
 pub use crate::record::context::{
     current_context, current_span, record_attribute, record_kind, record_model, record_quality,
-    record_tokens, record_validation_error, spawn_thread, TraceContext,
+    record_session, record_tokens, record_trace_metadata, record_trace_tag, record_user,
+    record_validation_error, spawn_thread, TraceContext,
 };
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};

@@ -261,6 +261,47 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
     .is_some()
 }
 
+/// Changes the trace of the innermost active call (or the context in scope); `false`
+/// outside any.
+fn with_current_trace(change: impl FnOnce(&mut super::trace_attrs::TraceAttributes)) -> bool {
+    let trace = LOCAL.with(|local| local.stack.borrow().last().map(|f| f.trace_id));
+    match trace {
+        Some(trace) => {
+            super::trace_attrs::update(trace, change);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sets the session of the current trace (a conversation, a user's visit): every span of
+/// the trace carries it when read or exported (`session.id`), those made in spawned work
+/// too. Returns `false` outside any monitored call.
+pub fn record_session(session_id: &str) -> bool {
+    let session = super::trace_attrs::kept("", session_id);
+    with_current_trace(|attributes| attributes.session = Some(session))
+}
+
+/// Sets the user of the current trace (`user.id`), as [`record_session`] does the session.
+pub fn record_user(user_id: &str) -> bool {
+    let user = super::trace_attrs::kept("", user_id);
+    with_current_trace(|attributes| attributes.user = Some(user))
+}
+
+/// Adds a tag to the current trace (`tag.tags`; at most 64), as [`record_session`] does.
+pub fn record_trace_tag(tag: &str) -> bool {
+    let tag = super::trace_attrs::kept("", tag);
+    with_current_trace(|attributes| attributes.add_tag(tag))
+}
+
+/// Sets a metadata key of the current trace (`metadata`, as JSON text; at most 64 keys),
+/// capped, masked and redacted as attributes are.
+pub fn record_trace_metadata(key: &str, value: impl Serialize) -> bool {
+    let value = crate::capture::attribute_value(key, &value);
+    let key = key.to_owned();
+    with_current_trace(|attributes| attributes.add_metadata(key, value))
+}
+
 /// Marks the innermost active monitored call as a `kind` of call (an LLM call, a tool, ...),
 /// for the backends it is exported to. Returns `false` outside any monitored call.
 pub fn record_kind(kind: crate::SpanKind) -> bool {

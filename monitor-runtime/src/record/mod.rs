@@ -7,7 +7,7 @@
 // (`context.rs`), thread indexes and names (`thread.rs`) and the scoped default tracer
 // (`scope.rs`); the tracer with its per-thread shards and readers (`tracer.rs`) and each
 // shard's bounded history (`history.rs`); the outboxes exporters take records from
-// (`outbox.rs`); the raw clock (`clock.rs`), module names interned
+// (`outbox.rs`); what is said once for a whole trace (`trace_attrs.rs`); the raw clock (`clock.rs`), module names interned
 // to ids (`callsite.rs`), and the panic hook that lends a panicking call its message
 // (`panic.rs`).
 //
@@ -25,4 +25,5 @@ pub(crate) mod outbox;
 mod panic;
 pub(crate) mod scope;
 mod thread;
+mod trace_attrs;
 pub(crate) mod tracer;

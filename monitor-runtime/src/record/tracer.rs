@@ -131,12 +131,16 @@ impl Record {
         }
     }
 
-    /// The call's attributes, with the kind and model its module was declared with unless
-    /// the call set its own.
+    /// The call's attributes, over those said for its whole trace and the kind and model
+    /// its module was declared with.
     fn attributes(&self, details: Option<&Details>) -> serde_json::Map<String, serde_json::Value> {
-        let mut attributes: serde_json::Map<_, _> = details
-            .map(|d| d.attributes.iter().cloned().collect())
-            .unwrap_or_default();
+        let mut attributes = serde_json::Map::new();
+        if let Some(trace) = super::trace_attrs::get(self.trace_id) {
+            trace.write_into(&mut attributes);
+        }
+        if let Some(details) = details {
+            attributes.extend(details.attributes.iter().cloned());
+        }
         let (kind, model) = crate::kind::declared(self.module.0);
         if let Some(kind) = kind {
             let key = crate::KIND_ATTRIBUTE.to_owned();
