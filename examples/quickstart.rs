@@ -1,15 +1,18 @@
 //! A small question-answering pipeline (retrieve, generate, judge) monitored with
-//! `#[monitored]`: on a function, on an `impl` block, and on a trait `impl`. Prints each
-//! module's metrics as a table and writes every trace to `traces.json`.
+//! `#[monitored]`: on a function, on an `impl` block, and on a trait `impl`, each marked with
+//! what it is (`kind`). Prints each module's metrics as a table and writes every trace to
+//! `traces.json`.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart`. With `--features otlp` and
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set (an OpenTelemetry collector, Jaeger, Phoenix at
+//! `http://127.0.0.1:6006`, ...), every call is also exported as a span.
 
 use std::time::Duration;
 
-use monitor::{monitored, record_tokens, ExecutionTracer, TokenUsage};
+use monitor::{monitored, record_model, record_tokens, ExecutionTracer, TokenUsage};
 
 /// A stand-in for a vector store lookup: a monitored function.
-#[monitored]
+#[monitored(kind = "retriever")]
 fn retrieve(question: &str, top_k: usize) -> Vec<String> {
     std::thread::sleep(Duration::from_micros(300 + 40 * question.len() as u64));
     question
@@ -37,7 +40,7 @@ struct ContextError {
     docs: usize,
 }
 
-#[monitored]
+#[monitored(kind = "llm")]
 impl Generator {
     fn generate(
         &self,
@@ -46,6 +49,7 @@ impl Generator {
         api_key: &str,
     ) -> Result<Answer, ContextError> {
         let _ = api_key; // recorded as "[redacted]"
+        record_model(&self.model);
         std::thread::sleep(Duration::from_millis(2 + docs.len() as u64));
         record_tokens(TokenUsage::new(20 * docs.len() as u64 + 12, 40));
         if docs.len() < 2 {
@@ -81,7 +85,7 @@ fn as_quality(score: &f64) -> f64 {
     *score
 }
 
-#[monitored(quality = as_quality)]
+#[monitored(kind = "evaluator", quality = as_quality)]
 impl Judge for LengthJudge {
     fn judge(&self, answer: &Answer) -> f64 {
         std::thread::sleep(Duration::from_micros(200));
@@ -90,7 +94,7 @@ impl Judge for LengthJudge {
 }
 
 /// The whole pipeline, itself monitored: the three steps are its children.
-#[monitored(name = "pipeline")]
+#[monitored(name = "pipeline", kind = "chain")]
 fn answer_question(
     question: &str,
     generator: &Generator,
@@ -126,6 +130,16 @@ pub fn run_pipeline(tracer: &ExecutionTracer) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Dropped at the end of `main`, the exporter sends what is waiting first.
+    #[cfg(feature = "otlp")]
+    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
+        true => monitor::export::init_otlp()?,
+        false => None,
+    };
+    #[cfg(not(feature = "otlp"))]
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        println!("OTEL_EXPORTER_OTLP_ENDPOINT is set: run with `--features otlp` to export spans");
+    }
     let tracer = ExecutionTracer::new();
     run_pipeline(&tracer);
 
@@ -151,5 +165,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let written = tracer.export_traces("traces.json")?;
     println!("\nwrote {written} traces to traces.json");
+    #[cfg(feature = "otlp")]
+    if let Some(otlp) = otlp {
+        let stats = otlp.shutdown();
+        println!(
+            "exported {} spans over OTLP ({} failed, {} dropped)",
+            stats.exported, stats.failed, stats.dropped
+        );
+    }
     Ok(())
 }

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 # The MLflow tests need a real server: installed, started, and stopped on exit.
 source ./scripts/mlflow/test-server.sh
+# So do the Phoenix tests (OTLP/HTTP in, REST and GraphQL read-back).
+source ./scripts/phoenix/test-server.sh
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc

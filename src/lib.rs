@@ -212,6 +212,12 @@ pub use monitor_macros::mlflow_run;
 ///   `MONITORING_LOG_LEVEL`, as a Python logger's level: successful calls log at INFO (DEBUG,
 ///   with inputs and outputs, when the level is `debug` or `trace`), failures at WARN, under
 ///   the target `monitor::<module>`; see the README's "Log lines".
+/// - `kind = "..."`: what the module is (`llm`, `chat_model`, `embedding`, `retriever`,
+///   `reranker`, `tool`, `agent`, `chain`, `parser`, `evaluator`, `guardrail`), for the
+///   backends its calls are exported to: Phoenix's span kinds, MLflow's span types, the
+///   GenAI operation names. Default: a chain. A misspelt kind is a compile error listing them.
+/// - `model = "..."`: the model an LLM, chat or embedding module calls
+///   (`gen_ai.request.model`); [`record_model`] says it at run time instead.
 /// - `crate = "path"`: where the `monitor` crate is, if you renamed it.
 /// - `off`: do not monitor (on a method of a monitored `impl`, or to switch one off).
 ///

@@ -64,6 +64,8 @@ pub struct OtlpConfig {
     pub(crate) max_export_batch_size: usize,
     pub(crate) schedule_delay: Duration,
     pub(crate) disabled: bool,
+    /// Phoenix's `/v1/span_annotations`, where quality scores go as span annotations.
+    pub(crate) annotations_url: Option<String>,
 }
 
 const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -83,6 +85,7 @@ impl Default for OtlpConfig {
             max_export_batch_size: 512,
             schedule_delay: Duration::from_secs(5),
             disabled: false,
+            annotations_url: None,
         }
     }
 }
@@ -117,6 +120,9 @@ impl OtlpConfig {
             var(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
                 .or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
         };
+        if let Some(phoenix) = var("PHOENIX_COLLECTOR_ENDPOINT") {
+            config = config.phoenix(&phoenix)?;
+        }
         if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             config.endpoint = endpoint;
         } else if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
@@ -226,6 +232,20 @@ impl OtlpConfig {
     pub fn endpoint(mut self, traces_url: impl Into<String>) -> Result<Self> {
         self.endpoint = traces_url.into();
         check_endpoint(&self.endpoint)?;
+        Ok(self)
+    }
+
+    /// Sends to an Arize Phoenix at `base_url` (e.g. `http://127.0.0.1:6006`): spans to its
+    /// `/v1/traces` (protobuf, which is all Phoenix takes), and each quality score as a span
+    /// annotation named `quality` through its REST API. `PHOENIX_COLLECTOR_ENDPOINT` in the
+    /// environment does the same.
+    pub fn phoenix(mut self, base_url: &str) -> Result<Self> {
+        let base = base_url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1/traces").unwrap_or(base);
+        check_endpoint(base)?;
+        self.endpoint = format!("{base}/v1/traces");
+        self.protocol = Protocol::HttpProtobuf;
+        self.annotations_url = Some(format!("{base}/v1/span_annotations"));
         Ok(self)
     }
 

@@ -31,6 +31,8 @@ pub struct ExportStats {
     pub failed: u64,
     /// Requests sent again after a retryable failure.
     pub retries: u64,
+    /// Quality scores sent as span annotations (to Phoenix).
+    pub annotations: u64,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +42,7 @@ struct Counters {
     sampled_out: AtomicU64,
     failed: AtomicU64,
     retries: AtomicU64,
+    annotations: AtomicU64,
 }
 
 impl Counters {
@@ -50,6 +53,7 @@ impl Counters {
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            annotations: self.annotations.load(Ordering::Relaxed),
         }
     }
 }
@@ -295,6 +299,48 @@ impl Worker {
                 &counters.failed
             };
             counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            if sent {
+                self.annotate(batch);
+            }
+        }
+    }
+
+    /// Posts the quality scores of `batch` as Phoenix span annotations. Phoenix stores
+    /// them once their spans are in (it retries those not yet ingested).
+    fn annotate(&self, batch: &[TraceEntry]) {
+        let (Some(url), Some(client)) = (&self.config.annotations_url, &self.client) else {
+            return;
+        };
+        let annotations: Vec<serde_json::Value> = batch
+            .iter()
+            .filter_map(|entry| {
+                let score = entry.quality_score?;
+                Some(serde_json::json!({
+                    "span_id": entry.span_id,
+                    "name": "quality",
+                    "annotator_kind": "CODE",
+                    "result": { "score": score },
+                    "metadata": { "source": "monitor", "module": entry.module },
+                }))
+            })
+            .collect();
+        if annotations.is_empty() {
+            return;
+        }
+        let body = serde_json::json!({ "data": annotations }).to_string();
+        let mut post = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in &self.config.headers {
+            post = post.header(name.as_str(), value.as_str());
+        }
+        if post.send().is_ok_and(|r| r.status().is_success()) {
+            let sent = annotations.len() as u64;
+            self.shared
+                .counters
+                .annotations
+                .fetch_add(sent, Ordering::Relaxed);
         }
     }
 

@@ -1,0 +1,182 @@
+//! Against a real Arize Phoenix (started on 127.0.0.1 by `scripts/test.sh`, which exports
+//! `MONITOR_TEST_PHOENIX_URL`): a nested pipeline exported over OTLP/protobuf shows in
+//! Phoenix's REST API with its span kinds, inputs and outputs, token counts, parent links,
+//! session, and its quality score as a span annotation.
+
+use std::time::{Duration, Instant};
+
+use monitor::export::{init_otlp_with, OtlpConfig};
+use monitor::{monitored, record_session, record_tokens, ExecutionTracer, TokenUsage};
+use serde_json::{json, Value};
+
+fn phoenix_url() -> String {
+    match std::env::var("MONITOR_TEST_PHOENIX_URL") {
+        Ok(url) => url,
+        Err(_) => panic!(
+            "MONITOR_TEST_PHOENIX_URL is not set: run the tests with ./scripts/test.sh, or \
+             `source scripts/phoenix/test-server.sh` first"
+        ),
+    }
+}
+
+#[monitored(kind = "retriever")]
+fn retrieve(question: &str) -> Vec<String> {
+    vec![format!("doc about {question}")]
+}
+
+fn confidence(answer: &String) -> f64 {
+    if answer.contains("docs") {
+        0.75
+    } else {
+        0.0
+    }
+}
+
+#[monitored(kind = "llm", model = "tiny-llm", quality = confidence)]
+fn generate(question: &str, docs: &[String]) -> String {
+    record_tokens(TokenUsage::new(12, 30));
+    format!("{question}: {} docs", docs.len())
+}
+
+#[monitored(kind = "chain", name = "qa_pipeline")]
+fn pipeline(question: &str, session: &str) -> String {
+    record_session(session);
+    let docs = retrieve(question);
+    generate(question, &docs)
+}
+
+struct Phoenix {
+    url: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Phoenix {
+    fn get(&self, path: &str) -> Option<Value> {
+        let response = self.client.get(format!("{}{path}", self.url)).send().ok()?;
+        // A project that has no span yet does not exist: 404 means "not yet".
+        if !response.status().is_success() {
+            return None;
+        }
+        response.json().ok()
+    }
+
+    fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Polls `path` until `ready` holds for its answer, at most `timeout`.
+    fn poll(&self, path: &str, timeout: Duration, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let answer = self.get(path);
+            match answer {
+                Some(answer) if ready(&answer) => return answer,
+                _ if Instant::now() > deadline => {
+                    panic!("Phoenix did not show {path} within {timeout:?}: last answer {answer:?}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_shows_in_phoenix_as_phoenix_models_it() {
+    let url = phoenix_url();
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let project = format!("monitor-test-{unique}");
+    let session = format!("session-{unique}");
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .phoenix(&url)
+            .unwrap()
+            .service_name("phoenix-test")
+            .resource_attribute("openinference.project.name", project.as_str())
+            .schedule_delay(Duration::from_millis(100)),
+    )
+    .unwrap()
+    .expect("enabled");
+    let tracer = ExecutionTracer::new();
+    let answer = monitor::with_tracer(&tracer, || pipeline("what is rust", &session));
+    assert_eq!(answer, "what is rust: 1 docs");
+    let stats = exporter.flush();
+    assert_eq!((stats.exported, stats.failed), (3, 0), "{stats:?}");
+    assert_eq!(stats.annotations, 1, "{stats:?}");
+
+    let phoenix = Phoenix {
+        url: url.trim_end_matches('/').to_owned(),
+        client: reqwest::blocking::Client::new(),
+    };
+    let spans = phoenix.poll(
+        &format!("/v1/projects/{project}/spans?limit=100"),
+        Duration::from_secs(60),
+        |answer| answer["data"].as_array().is_some_and(|d| d.len() == 3),
+    );
+    let spans = spans["data"].as_array().unwrap();
+    let span = |name: &str| spans.iter().find(|s| s["name"] == name).unwrap();
+    let (root, retriever, llm) = (span("qa_pipeline"), span("retrieve"), span("generate"));
+
+    assert_eq!(root["span_kind"], "CHAIN");
+    assert_eq!(retriever["span_kind"], "RETRIEVER");
+    assert_eq!(llm["span_kind"], "LLM");
+    assert_eq!(root["parent_id"], Value::Null);
+    assert_eq!(llm["parent_id"], root["context"]["span_id"]);
+    assert_eq!(retriever["parent_id"], root["context"]["span_id"]);
+    assert_eq!(llm["context"]["trace_id"], root["context"]["trace_id"]);
+
+    let llm_attributes = &llm["attributes"];
+    assert_eq!(llm_attributes["llm.token_count.prompt"], 12);
+    assert_eq!(llm_attributes["llm.token_count.completion"], 30);
+    assert_eq!(llm_attributes["llm.model_name"], "tiny-llm");
+    assert_eq!(llm_attributes["output.value"], "what is rust: 1 docs");
+    let inputs: Value =
+        serde_json::from_str(root["attributes"]["input.value"].as_str().unwrap()).unwrap();
+    assert_eq!(inputs["question"], "what is rust");
+    for span in [root, retriever, llm] {
+        assert_eq!(span["attributes"]["session.id"], session.as_str(), "{span}");
+    }
+
+    let totals = phoenix.graphql(
+        "query($name: String!) { getProjectByName(name: $name) { tokenCountTotal } }",
+        json!({ "name": project }),
+    );
+    assert_eq!(
+        totals["data"]["getProjectByName"]["tokenCountTotal"].as_f64(),
+        Some(42.0),
+        "{totals}"
+    );
+
+    let sessions = phoenix.poll(
+        &format!("/v1/projects/{project}/sessions"),
+        Duration::from_secs(30),
+        |answer| answer["data"].as_array().is_some_and(|d| !d.is_empty()),
+    );
+    assert_eq!(sessions["data"][0]["session_id"], session.as_str());
+
+    // Phoenix takes annotations for spans it has not stored yet and retries them every 10 s.
+    let llm_span = llm["context"]["span_id"].as_str().unwrap();
+    let annotations = phoenix.poll(
+        &format!("/v1/projects/{project}/span_annotations?span_ids={llm_span}"),
+        Duration::from_secs(45),
+        |answer| answer["data"].as_array().is_some_and(|d| !d.is_empty()),
+    );
+    let annotation = &annotations["data"][0];
+    assert_eq!(annotation["name"], "quality");
+    assert_eq!(annotation["annotator_kind"], "CODE");
+    assert_eq!(annotation["result"]["score"], 0.75);
+    assert_eq!(annotation["span_id"], llm_span);
+    exporter.shutdown();
+}
