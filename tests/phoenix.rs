@@ -24,15 +24,11 @@ fn retrieve(question: &str) -> Vec<String> {
     vec![format!("doc about {question}")]
 }
 
-fn confidence(answer: &String) -> f64 {
-    if answer.contains("docs") {
-        0.75
-    } else {
-        0.0
-    }
-}
-
-#[monitored(kind = "llm", model = "tiny-llm", quality = confidence)]
+#[monitored(
+    kind = "llm",
+    model = "tiny-llm",
+    quality = |answer: &String| if answer.contains("docs") { 0.75 } else { 0.0 },
+)]
 fn generate(question: &str, docs: &[String]) -> String {
     record_tokens(TokenUsage::new(12, 30));
     format!("{question}: {} docs", docs.len())
