@@ -580,7 +580,11 @@ impl ExecutionTracer {
             shard.stats_mut(record.module).add(&record.sample());
             if outbox::is_open() {
                 outbox::offer(&mut shard.outbox, &record);
-                if !inner.in_outbox.swap(true, Ordering::Relaxed) {
+                // A load first: a read-modify-write on every call would bounce the line
+                // between the threads writing this tracer.
+                if !inner.in_outbox.load(Ordering::Relaxed)
+                    && !inner.in_outbox.swap(true, Ordering::Relaxed)
+                {
                     outbox::register(&self.inner);
                 }
             }

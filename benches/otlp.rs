@@ -1,0 +1,143 @@
+//! What continuous OTLP export costs the caller, and how fast spans leave one process.
+//!
+//! `cargo bench --features otlp --bench otlp`: per-call cost of `#[monitored]` with no
+//! exporter, then with one running (sending to a local sink that answers 200), in one run.
+//! With `MONITOR_BENCH_PHOENIX_URL` set (a running Arize Phoenix, e.g. from
+//! `source scripts/phoenix/test-server.sh` and its `MONITOR_TEST_PHOENIX_URL`), it then
+//! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted.
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use monitor::export::{init_otlp_with, OtlpConfig};
+use monitor::{monitored, ExecutionTracer};
+
+#[inline(never)]
+fn plain(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[monitored(log_inputs = false, log_outputs = false)]
+fn no_capture(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[inline(never)]
+#[monitored]
+fn full_capture(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+/// An OTLP/HTTP endpoint that reads each request and answers 200.
+fn sink() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(value) =
+                            line.to_ascii_lowercase().strip_prefix("content-length:")
+                        {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if stream.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+fn per_call(c: &mut Criterion, group_name: &str) {
+    let mut group = c.benchmark_group(group_name);
+    group.bench_function("plain", |b| b.iter(|| plain(black_box(3), black_box(4))));
+    group.bench_function("monitored_no_capture", |b| {
+        b.iter(|| no_capture(black_box(3), black_box(4)))
+    });
+    group.bench_function("monitored_full_capture", |b| {
+        b.iter(|| full_capture(black_box(3), black_box(4)))
+    });
+    group.finish();
+}
+
+fn phoenix_throughput(url: &str) {
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .phoenix(url)
+            .unwrap()
+            .resource_attribute("openinference.project.name", "monitor-bench")
+            .max_queue_size(50_000)
+            .schedule_delay(Duration::from_millis(100)),
+    )
+    .unwrap()
+    .unwrap();
+    let tracer = ExecutionTracer::new();
+    let calls = 20_000u64;
+    let start = Instant::now();
+    monitor::with_tracer(&tracer, || {
+        for i in 0..calls {
+            full_capture(i, 4);
+        }
+    });
+    let recorded = start.elapsed();
+    let stats = exporter.flush();
+    let delivered = start.elapsed();
+    println!(
+        "phoenix: {calls} calls recorded in {:.0} ms; {} spans accepted ({} dropped, {} failed) \
+         in {:.2} s: {:.0} spans/s",
+        recorded.as_secs_f64() * 1e3,
+        stats.exported,
+        stats.dropped,
+        stats.failed,
+        delivered.as_secs_f64(),
+        stats.exported as f64 / delivered.as_secs_f64()
+    );
+    exporter.shutdown();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    per_call(&mut criterion, "exporter_off");
+    {
+        let exporter = init_otlp_with(
+            OtlpConfig::default()
+                .endpoint(sink())
+                .unwrap()
+                .schedule_delay(Duration::from_millis(200)),
+        )
+        .unwrap()
+        .unwrap();
+        per_call(&mut criterion, "exporter_on");
+        let stats = exporter.shutdown();
+        println!("sink: {stats:?}");
+    }
+    if let Ok(url) = std::env::var("MONITOR_BENCH_PHOENIX_URL") {
+        phoenix_throughput(&url);
+    }
+    criterion.final_summary();
+}
