@@ -129,3 +129,72 @@ fn a_local_store_keeps_traces_with_their_run() {
     assert_eq!(files.len(), 1, "one OTLP request kept for push_local_store");
     assert!(files[0].contains("resourceSpans") && files[0].contains("agent.run"));
 }
+
+#[test]
+fn numbers_stay_numbers_sessions_reach_metadata_and_assessments_name_their_span() {
+    let Some(uri) = server_uri() else { return };
+    let spool = tempfile::tempdir().unwrap();
+    let tracker = tracker(&uri, spool.path());
+    let exp = unique("typed");
+    let run = tracker.start_in(&exp, "typed").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let trace = format!("{:032x}", u128::from(now) << 8 | 3);
+    let entries = vec![
+        entry(
+            json!({"module": "judge", "trace_id": trace, "span_id": "00000000000000d2",
+            "parent_span_id": "00000000000000d1", "start_time_unix_nano": now + 10,
+            "duration_ns": 1_000_000, "status": "success", "thread": "main",
+            "outputs": 0.85, "quality_score": 0.85,
+            "attributes": {"session.id": "session-typed", "user.id": "user-typed"}}),
+        ),
+        entry(
+            json!({"module": "pipeline", "trace_id": trace, "span_id": "00000000000000d1",
+            "start_time_unix_nano": now, "duration_ns": 3_000_000, "status": "success",
+            "thread": "main", "inputs": {"question": "2+2?"}, "outputs": 4,
+            "attributes": {"session.id": "session-typed", "user.id": "user-typed"}}),
+        ),
+    ];
+    assert_eq!(run.log_traces(&entries).unwrap(), 2);
+    drop(run);
+    assert!(tracker.flush().is_complete());
+
+    let rest = Rest::new(&uri);
+    let got = rest.get(&format!("/api/3.0/mlflow/traces/get?trace_id=tr-{trace}"));
+    let metadata = &got["trace"]["trace_info"]["trace_metadata"];
+    assert_eq!(
+        metadata["mlflow.trace.session"], "session-typed",
+        "{metadata}"
+    );
+    assert_eq!(metadata["mlflow.trace.user"], "user-typed", "{metadata}");
+    let assessments = got["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .unwrap();
+    assert_eq!(assessments.len(), 1, "{assessments:?}");
+    assert_eq!(
+        assessments[0]["span_id"], "00000000000000d2",
+        "{assessments:?}"
+    );
+    let spans = got["trace"]["spans"].as_array().unwrap();
+    let attribute = |span: &str, key: &str| {
+        let span = spans.iter().find(|s| s["name"] == span).unwrap();
+        let attributes = span["attributes"].as_array().unwrap();
+        attributes.iter().find(|kv| kv["key"] == key).unwrap()["value"].clone()
+    };
+    // As Python's `@mlflow.trace` stores them: a float output is a float, an integer an
+    // integer, not the text "0.85".
+    assert_eq!(
+        attribute("judge", "mlflow.spanOutputs"),
+        json!({"double_value": 0.85})
+    );
+    assert_eq!(
+        attribute("pipeline", "mlflow.spanOutputs"),
+        json!({"int_value": 4})
+    );
+    assert_eq!(
+        attribute("pipeline", "mlflow.spanType"),
+        json!({"string_value": "CHAIN"})
+    );
+}

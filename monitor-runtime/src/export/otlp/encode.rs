@@ -148,7 +148,12 @@ fn attributes(entry: &TraceEntry, kind: SpanKind) -> Vec<KeyValue> {
         out.push(string("gen_ai.operation.name", operation));
     }
     if let Some(outputs) = &entry.outputs {
-        out.push(string("mlflow.spanOutputs", &outputs.to_string()));
+        // MLflow unwraps JSON text for strings, objects and arrays only: a number or a
+        // boolean goes typed, or it would read back as a string ("0.85").
+        out.push(match outputs {
+            Value::Number(_) | Value::Bool(_) => typed("mlflow.spanOutputs", outputs),
+            other => string("mlflow.spanOutputs", &other.to_string()),
+        });
         match outputs {
             Value::String(text) => {
                 out.push(string("output.value", text));
