@@ -1,8 +1,17 @@
 //! Getting traces out of the process: JSON and JSON Lines files, and OpenTelemetry spans.
 //!
-//! [`ExecutionTracer::export_traces`](crate::ExecutionTracer::export_traces) and its JSONL
-//! forms write files that [`TraceExport::read`] and [`read_traces_jsonl`] read back;
-//! [`otlp_request`] turns entries into an OTLP `ExportTraceServiceRequest`.
+//! - **Files.** [`ExecutionTracer::export_traces`](crate::ExecutionTracer::export_traces)
+//!   and its JSONL forms write files that [`TraceExport::read`] and [`read_traces_jsonl`]
+//!   read back.
+//! - **OTLP, continuously** (feature `otlp`). `init_otlp()` (the `OTEL_*` variables) or
+//!   `init_otlp_with(OtlpConfig)` starts a background exporter: every call that finishes
+//!   while it runs becomes a span, sent in batches over OTLP/HTTP (protobuf or JSON) with
+//!   the conventions Phoenix, MLflow, Langfuse and the OpenTelemetry GenAI tools read. The
+//!   caller never waits: calls go to per-thread outboxes (bounded; past the bound they are
+//!   dropped and counted), one thread sends them. Dropping the `OtlpExporter` sends what is
+//!   waiting, within its timeout.
+//! - **OTLP, by hand** (features `otlp` or `mlflow`). `otlp_request(&entries, service)` is one
+//!   OTLP/JSON `ExportTraceServiceRequest`.
 //!
 //! ```
 //! # use monitor_runtime as monitor;
@@ -18,8 +27,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Owns: the file formats (`files.rs`), and the OTLP encoding and exporter (`otlp/`). Reads finished
-// entries only; never reaches into the tracer's shards.
+// Owns: the file formats (`files.rs`), and the OTLP encoding and exporter (`otlp/`). Takes
+// finished records from `record::outbox` and entries from the tracer's readers; never
+// reaches into the tracer's shards.
 
 mod files;
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
