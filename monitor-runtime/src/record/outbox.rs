@@ -102,3 +102,13 @@ pub(crate) fn take() -> Taken {
         dropped: DROPPED.swap(0, Ordering::Relaxed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The README's bound on the export queue counts about 100 bytes per waiting call.
+    #[test]
+    fn a_waiting_record_is_about_a_hundred_bytes() {
+        let size = std::mem::size_of::<super::Record>();
+        assert!(size <= 112, "{size}");
+    }
+}
