@@ -49,11 +49,12 @@ pub(super) fn is_open() -> bool {
 }
 
 /// Puts a copy of `record` in `outbox` (the shard's, locked by the caller), or counts it
-/// dropped when the outbox is full.
-#[cold]
-pub(super) fn offer(outbox: &mut Vec<Record>, record: &Record) {
+/// in `dropped` (the shard's too: a shared counter would bounce between the cores of the
+/// writers and the exporter) when the outbox is full.
+#[inline]
+pub(super) fn offer(outbox: &mut Vec<Record>, dropped: &mut u64, record: &Record) {
     if outbox.len() >= CAPACITY_PER_SHARD.load(Ordering::Relaxed) {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+        *dropped += 1;
         return;
     }
     outbox.push(record.clone());
@@ -70,8 +71,10 @@ pub(super) fn register(tracer: &Arc<Inner>) {
     TRACERS.lock().push(Arc::downgrade(tracer));
 }
 
-/// Keeps the waiting records of a tracer being dropped, for the next [`take`].
-pub(super) fn adopt(records: Vec<(Record, usize)>) {
+/// Keeps the waiting records (and the count of dropped ones) of a tracer being dropped,
+/// for the next [`take`].
+pub(super) fn adopt(records: Vec<(Record, usize)>, dropped: u64) {
+    DROPPED.fetch_add(dropped, Ordering::Relaxed);
     if !records.is_empty() {
         ORPHANS.lock().extend(records);
     }
@@ -94,13 +97,11 @@ pub(crate) fn take() -> Taken {
         tracers.iter().filter_map(Weak::upgrade).collect()
     };
     let mut records = std::mem::take(&mut *ORPHANS.lock());
+    let mut dropped = DROPPED.swap(0, Ordering::Relaxed);
     for tracer in &tracers {
-        tracer.take_outboxes(&mut records);
+        dropped += tracer.take_outboxes(&mut records);
     }
-    Taken {
-        records,
-        dropped: DROPPED.swap(0, Ordering::Relaxed),
-    }
+    Taken { records, dropped }
 }
 
 #[cfg(test)]

@@ -160,8 +160,10 @@ impl Record {
 struct Shard {
     stats: Vec<Option<Box<ModuleStats>>>,
     history: ShardHistory,
-    /// Copies of records for an exporter, while one is open (see `outbox.rs`).
+    /// Copies of records for an exporter, while one is open (see `outbox.rs`), and how many
+    /// did not fit since the exporter last took them.
     outbox: Vec<Record>,
+    outbox_dropped: u64,
     /// Records pushed here since the history was last trimmed across shards.
     pushed_since_trim: usize,
 }
@@ -197,16 +199,28 @@ pub(super) struct Inner {
 }
 
 impl Inner {
-    /// Moves every shard's outbox into `into`, with this tracer's field cap.
-    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
+    /// Moves every shard's outbox into `into`, with this tracer's field cap, and returns
+    /// how many records did not fit. A shard gets back an outbox of the size it just used,
+    /// allocated here rather than grown on the record path.
+    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) -> u64 {
+        let mut dropped = 0;
         for shard in self.shards.iter() {
-            let taken = std::mem::take(&mut shard.0.lock().outbox);
+            let taken = {
+                let mut shard = shard.0.lock();
+                dropped += std::mem::take(&mut shard.outbox_dropped);
+                if shard.outbox.is_empty() {
+                    continue;
+                }
+                let refill = Vec::with_capacity(shard.outbox.len());
+                std::mem::replace(&mut shard.outbox, refill)
+            };
             into.extend(
                 taken
                     .into_iter()
                     .map(|record| (record, self.max_field_bytes)),
             );
         }
+        dropped
     }
 }
 
@@ -214,8 +228,8 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if self.in_outbox.load(Ordering::Relaxed) {
             let mut waiting = Vec::new();
-            self.take_outboxes(&mut waiting);
-            outbox::adopt(waiting);
+            let dropped = self.take_outboxes(&mut waiting);
+            outbox::adopt(waiting, dropped);
         }
         if let Some(handle) = self.handle.get() {
             HANDLES.lock().remove(&handle.0);
@@ -579,7 +593,8 @@ impl ExecutionTracer {
             let mut shard = shard.0.lock();
             shard.stats_mut(record.module).add(&record.sample());
             if outbox::is_open() {
-                outbox::offer(&mut shard.outbox, &record);
+                let shard = &mut *shard;
+                outbox::offer(&mut shard.outbox, &mut shard.outbox_dropped, &record);
                 // A load first: a read-modify-write on every call would bounce the line
                 // between the threads writing this tracer.
                 if !inner.in_outbox.load(Ordering::Relaxed)
