@@ -7,10 +7,10 @@ pub use monitor_runtime::current_context;
 #[cfg(feature = "tokio")]
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
-    capture, current_span, current_tracer, export, future, global_tracer, record_attribute,
-    record_quality, record_tokens, record_validation_error, spawn_thread, with_tracer, Error,
-    ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status, TokenUsage,
-    TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
+    capture, current_span, current_tracer, export, future, global_tracer, metrics,
+    record_attribute, record_quality, record_tokens, record_validation_error, spawn_thread,
+    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, Status,
+    TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics, WithTracerExt,
     DEFAULT_MAX_TRACES, MAX_MODULES, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]

@@ -48,6 +48,17 @@ pub enum Error {
         /// The version this build writes and reads.
         supported: u32,
     },
+    /// The `/metrics` listener could not start: its address did not resolve or could not
+    /// be bound, or its thread could not be spawned.
+    #[cfg(feature = "prometheus")]
+    #[error("cannot serve metrics on {address}")]
+    MetricsListener {
+        /// The address as resolved.
+        address: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A metric, param or tag key that MLflow would reject.
     #[cfg(feature = "mlflow")]
     #[error("invalid mlflow {kind} key {key:?}: {reason}")]

@@ -48,7 +48,7 @@ mod entry;
 mod error;
 pub mod export;
 mod integrate;
-mod metrics;
+pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;
