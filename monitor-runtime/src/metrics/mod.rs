@@ -7,7 +7,7 @@
 //! [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
 //! [`module_metrics`](crate::ExecutionTracer::module_metrics).
 //!
-//! For a fleet, `prometheus_text` renders the same aggregates as Prometheus metrics with
+//! For a fleet, with the `prometheus` feature, `prometheus_text` renders the same aggregates as Prometheus metrics with
 //! fixed buckets, so series from many processes add up, and `serve_metrics` answers
 //! `GET /metrics` with them on an address you choose. Both compute at the moment they are
 //! asked: the record path costs the same with them as without.
@@ -56,8 +56,6 @@ mod serve;
 pub use self::aggregate::{ModuleMetrics, TracerMetrics};
 pub(crate) use self::aggregate::{ModuleStats, Sample};
 #[cfg(feature = "prometheus")]
-#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use self::prometheus::{prometheus_text, DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
 #[cfg(feature = "prometheus")]
-#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub use self::serve::{serve_metrics, MetricsServer, CONTENT_TYPE};

@@ -97,10 +97,12 @@ impl FixedBuckets {
 
     #[inline]
     pub(crate) fn add_quality(&mut self, quality: f64) {
-        let bucket = QUALITY_BUCKETS
-            .iter()
-            .position(|&bound| quality <= bound)
-            .unwrap_or(QUALITY_BUCKETS.len());
+        // NaN is above every bound, as Prometheus counts it (only in `+Inf`).
+        let bucket = if quality.is_nan() {
+            QUALITY_BUCKETS.len()
+        } else {
+            QUALITY_BUCKETS.partition_point(|&bound| bound < quality)
+        };
         self.quality[bucket] += 1;
     }
 
@@ -313,7 +315,7 @@ impl ModuleView {
 }
 
 /// The metrics of every module of `tracer` in the Prometheus text format (version 0.0.4),
-/// computed now from the tracer's exact aggregates.
+/// computed now from the tracer's exact aggregates. Needs the `prometheus` feature.
 ///
 /// | metric | type | labels |
 /// |---|---|---|
@@ -356,7 +358,8 @@ pub fn prometheus_text(tracer: &ExecutionTracer) -> String {
 
 impl ExecutionTracer {
     /// This tracer's metrics in the Prometheus text format: the same as
-    /// [`metrics::prometheus_text(&tracer)`](crate::metrics::prometheus_text).
+    /// [`metrics::prometheus_text(&tracer)`](crate::metrics::prometheus_text). Needs the
+    /// `prometheus` feature.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -364,7 +367,6 @@ impl ExecutionTracer {
     /// drop(tracer.trace("retrieve", ()));
     /// assert!(tracer.prometheus_text().contains(r#"status="success"} 1"#));
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn prometheus_text(&self) -> String {
         prometheus_text(self)
     }

@@ -24,7 +24,8 @@ const READ_DEADLINE: Duration = Duration::from_secs(2);
 /// How long one write of the response may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves `tracer`'s metrics at `GET /metrics` on `addr`, from a background thread.
+/// Serves `tracer`'s metrics at `GET /metrics` on `addr`, from a background thread. Needs the
+/// `prometheus` feature.
 ///
 /// The listener binds exactly where it is told (`127.0.0.1:9464` to stay on this machine,
 /// `0.0.0.0:9464` for a Prometheus elsewhere, port 0 for any free port) and answers
