@@ -573,10 +573,16 @@ fn the_listener_answers_get_metrics_and_refuses_the_rest() {
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
 
-/// The bucket of `DURATION_BUCKETS` that holds `seconds`: `(lower, upper)` bounds, `lower`
-/// 0 for the first; above the last bound, Prometheus answers the last bound.
-fn fixed_bucket(seconds: f64) -> (f64, f64) {
-    match DURATION_BUCKETS.iter().position(|&bound| seconds <= bound) {
+/// The bucket of `DURATION_BUCKETS` that holds a duration of `ms` milliseconds: `(lower,
+/// upper)` bounds in seconds, `lower` 0 for the first; above the last bound, Prometheus
+/// answers the last bound. Compared in whole nanoseconds, as the exposition counts.
+fn fixed_bucket(ms: f64) -> (f64, f64) {
+    let nanos = (ms * 1e6).round() as u64;
+    let bound_ns = |seconds: f64| (seconds * 1e9).round() as u64;
+    match DURATION_BUCKETS
+        .iter()
+        .position(|&bound| nanos <= bound_ns(bound))
+    {
         Some(0) => (0.0, DURATION_BUCKETS[0]),
         Some(i) => (DURATION_BUCKETS[i - 1], DURATION_BUCKETS[i]),
         None => (DURATION_BUCKETS[22], DURATION_BUCKETS[22]),
@@ -664,7 +670,7 @@ fn a_real_prometheus_scrapes_the_example_and_promql_agrees_with_the_tracer() {
         // the fixed bucket holding the tracer's p95: within one bucket width (the buckets
         // here double, so within a factor of 2), and never in a neighbouring bucket.
         let tracer_p95 = module.p95_duration_ms / 1e3;
-        let (lower, upper) = fixed_bucket(tracer_p95);
+        let (lower, upper) = fixed_bucket(module.p95_duration_ms);
         let promql_p95 = p95[name];
         assert!(
             lower - 1e-12 <= promql_p95 && promql_p95 <= upper + 1e-12,

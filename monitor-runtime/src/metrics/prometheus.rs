@@ -160,10 +160,11 @@ fn collect(tracer: &ExecutionTracer) -> Vec<ModuleView> {
     }
     SINK.with_borrow_mut(|sink| *sink = Some(Vec::new()));
     let off = Off;
-    let metrics = tracer.get_metrics();
+    // The metrics themselves are not needed: their making offers every module's stats.
+    // (`tests/prometheus.rs` checks that every module of `get_metrics` is in the text.)
+    let _metrics = tracer.get_metrics();
     let mut views = SINK.with_borrow_mut(Option::take).unwrap_or_default();
     drop(off);
-    debug_assert_eq!(views.len(), metrics.modules.len(), "every module offered");
     views.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     views
 }
