@@ -491,6 +491,40 @@ fn an_empty_tracer_exposes_only_build_info() {
 }
 
 #[test]
+fn the_text_can_be_made_in_a_thread_local_destructor() {
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    type Seen = Arc<Mutex<Option<(u64, String)>>>;
+    struct AtExit(ExecutionTracer, Seen);
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let total = self.0.get_metrics().total_executions;
+            *self.1.lock().unwrap() = Some((total, prometheus_text(&self.0)));
+        }
+    }
+    thread_local!(static AT_EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) });
+
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("retrieve", ()));
+    let seen = Seen::default();
+    let (for_thread, seen_in_thread) = (tracer.clone(), Arc::clone(&seen));
+    std::thread::spawn(move || {
+        // Registered first, so destroyed after the thread-locals `prometheus_text` uses
+        // (destructors run last-registered first).
+        AT_EXIT.with(|at_exit| {
+            *at_exit.borrow_mut() = Some(AtExit(for_thread.clone(), seen_in_thread))
+        });
+        assert!(prometheus_text(&for_thread).contains("module=\"retrieve\""));
+    })
+    .join()
+    .unwrap();
+    let (total, text) = seen.lock().unwrap().take().expect("the destructor ran");
+    assert_eq!(total, 1);
+    assert!(text.contains("monitor_build_info"), "{text}");
+}
+
+#[test]
 fn promtool_accepts_the_text() {
     let (tracer, ..) = varied_tracer();
     let mut child = Command::new(promtool_bin())

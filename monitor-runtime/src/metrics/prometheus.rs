@@ -140,30 +140,45 @@ thread_local! {
 }
 
 /// Called by `TracerMetrics::from_stats` with each module's merged stats; keeps a view of
-/// them when a `collect` on this thread asked for it, else does nothing.
+/// them when a `collect` on this thread asked for it, else does nothing. `get_metrics` may
+/// run in a thread-local destructor, after `SINK` is gone: then too it does nothing.
 pub(super) fn offer(name: &str, stats: &ModuleStats) {
-    SINK.with_borrow_mut(|sink| {
-        if let Some(views) = sink {
-            views.push(stats.prometheus_view(name));
+    let _ = SINK.try_with(|sink| {
+        if let Ok(mut sink) = sink.try_borrow_mut() {
+            if let Some(views) = sink.as_mut() {
+                views.push(stats.prometheus_view(name));
+            }
         }
     });
 }
 
-/// The view of every module of `tracer`, by name.
+/// Sets what `SINK` holds, if it still exists, and returns what it held.
+fn swap_sink(new: Option<Vec<ModuleView>>) -> Option<Vec<ModuleView>> {
+    SINK.try_with(|sink| {
+        sink.try_borrow_mut()
+            .map(|mut sink| std::mem::replace(&mut *sink, new))
+    })
+    .ok()
+    .and_then(Result::ok)
+    .flatten()
+}
+
+/// The view of every module of `tracer`, by name (none if called where thread-locals are
+/// gone, in a thread-local destructor).
 fn collect(tracer: &ExecutionTracer) -> Vec<ModuleView> {
     /// Turns the sink off again, also if `get_metrics` unwinds.
     struct Off;
     impl Drop for Off {
         fn drop(&mut self) {
-            SINK.with_borrow_mut(Option::take);
+            swap_sink(None);
         }
     }
-    SINK.with_borrow_mut(|sink| *sink = Some(Vec::new()));
+    swap_sink(Some(Vec::new()));
     let off = Off;
     // The metrics themselves are not needed: their making offers every module's stats.
     // (`tests/prometheus.rs` checks that every module of `get_metrics` is in the text.)
     let _metrics = tracer.get_metrics();
-    let mut views = SINK.with_borrow_mut(Option::take).unwrap_or_default();
+    let mut views = swap_sink(None).unwrap_or_default();
     drop(off);
     views.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     views
