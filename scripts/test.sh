@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 source ./scripts/mlflow/test-server.sh
 # So do the Phoenix tests (OTLP/HTTP in, REST and GraphQL read-back).
 source ./scripts/phoenix/test-server.sh
+# The Prometheus tests (tests/prometheus.rs) start their own from Debian's package.
+MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"; export MONITOR_PROMETHEUS_BIN
 
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
 
 # Compiled out (`default-features = false`): every example, test and bench builds without a
 # warning, and monitored code behaves as the plain code.
-cargo clippy --no-default-features --features mlflow,tokio --all-targets -- -D warnings
+cargo clippy --no-default-features --features mlflow,tokio,prometheus,otlp --all-targets -- -D warnings
 cargo test --no-default-features --features mlflow,tokio --test monitored_disabled
 
 # Publishable: packages, docs as docs.rs builds them, the declared MSRV.

@@ -61,6 +61,17 @@ pub enum Error {
     #[cfg(feature = "otlp")]
     #[error("an otlp exporter is already running in this process")]
     OtlpRunning,
+    /// The `/metrics` listener could not start: its address did not resolve or could not
+    /// be bound, or its thread could not be spawned.
+    #[cfg(feature = "prometheus")]
+    #[error("cannot serve metrics on {address}")]
+    MetricsListener {
+        /// The address as resolved.
+        address: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A metric, param or tag key that MLflow would reject.
     #[cfg(feature = "mlflow")]
     #[error("invalid mlflow {kind} key {key:?}: {reason}")]

@@ -49,7 +49,7 @@ mod error;
 pub mod export;
 mod integrate;
 mod kind;
-mod metrics;
+pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;

@@ -23,6 +23,10 @@ pub(crate) struct ModuleStats {
     quality_count: u64,
     tokens: TokenUsage,
     validation_errors: u64,
+    /// Per-call token and quality counts in fixed buckets, made on the first call that
+    /// reports tokens or a score (calls without either never touch it).
+    #[cfg(feature = "prometheus")]
+    fixed: Option<Box<super::prometheus::FixedBuckets>>,
 }
 
 /// What one finished call adds to the totals.
@@ -53,9 +57,13 @@ impl ModuleStats {
         if let Some(quality) = sample.quality {
             self.quality_sum += quality;
             self.quality_count += 1;
+            #[cfg(feature = "prometheus")]
+            self.fixed.get_or_insert_default().add_quality(quality);
         }
         if let Some(tokens) = sample.tokens {
             self.tokens.add(tokens);
+            #[cfg(feature = "prometheus")]
+            self.fixed.get_or_insert_default().add_tokens(tokens);
         }
         self.validation_errors += sample.validation_errors as u64;
     }
@@ -76,6 +84,10 @@ impl ModuleStats {
         self.quality_count += other.quality_count;
         self.tokens.add(other.tokens);
         self.validation_errors += other.validation_errors;
+        #[cfg(feature = "prometheus")]
+        if let Some(theirs) = &other.fixed {
+            self.fixed.get_or_insert_default().merge(theirs);
+        }
     }
 
     fn total(&self) -> u64 {
@@ -110,6 +122,33 @@ impl ModuleStats {
             quality_count: self.quality_count,
             token_usage: self.tokens,
             validation_error_count: self.validation_errors,
+        }
+    }
+}
+
+#[cfg(feature = "prometheus")]
+impl ModuleStats {
+    /// What the Prometheus view shows of this module: every number taken now, in one go.
+    pub(super) fn prometheus_view(&self, name: &str) -> super::prometheus::ModuleView {
+        use super::prometheus::{ModuleView, DURATION_BOUNDS_NS};
+
+        let mut duration_buckets = [0; DURATION_BOUNDS_NS.len() + 1];
+        self.durations.count_into(
+            &DURATION_BOUNDS_NS,
+            self.min_ns.unwrap_or(0),
+            self.max_ns,
+            &mut duration_buckets,
+        );
+        ModuleView {
+            name: name.to_owned(),
+            calls: [self.successes, self.errors, self.panics, self.cancellations],
+            duration_sum_seconds: self.duration_sum_ns as f64 / 1e9,
+            duration_buckets,
+            quality_sum: self.quality_sum,
+            quality_count: self.quality_count,
+            tokens: self.tokens,
+            validation_errors: self.validation_errors,
+            fixed: self.fixed.as_deref().cloned().unwrap_or_default(),
         }
     }
 }
@@ -225,6 +264,8 @@ impl TracerMetrics {
         for (name, stats) in per_module {
             all.merge(stats);
             modules.insert(name.to_owned(), stats.to_metrics(name));
+            #[cfg(feature = "prometheus")]
+            super::prometheus::offer(name, stats);
         }
         let overall = all.to_metrics("");
         TracerMetrics {

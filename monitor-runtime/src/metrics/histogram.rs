@@ -108,6 +108,32 @@ impl Histogram {
         }
         max
     }
+
+    /// Adds to `per_bucket[i]` the recorded values that fall in the fixed bucket
+    /// `(bounds[i - 1], bounds[i]]` (`bounds` ascending; the last slot, `per_bucket[bounds.len()]`,
+    /// is for values above every bound).
+    ///
+    /// Each value is taken at the representative [`quantile`](Self::quantile) reports for its
+    /// bucket (the middle, clamped to `[min, max]`), so the counts agree with the percentiles.
+    /// A value is misplaced only when a bound cuts its log-linear bucket, that is when it lies
+    /// within half a bucket (at most 1/64) of the bound: the cumulative count up to `bound`
+    /// is at least the true count up to `bound * (1 - 1/64)` and at most the true count up
+    /// to `bound * (1 + 1/64)`, and exact when every value is below or above `bound`.
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn count_into(&self, bounds: &[u64], min: u64, max: u64, per_bucket: &mut [u64]) {
+        debug_assert_eq!(per_bucket.len(), bounds.len() + 1);
+        for (index, octave) in self.octaves.iter().enumerate() {
+            let Some(octave) = octave else { continue };
+            for (sub, &count) in octave.iter().enumerate() {
+                if count == 0 {
+                    continue;
+                }
+                let (low, width) = bucket_range(index * SUB_BUCKETS + sub);
+                let value = (low + width / 2).clamp(min, max);
+                per_bucket[bounds.partition_point(|&bound| bound < value)] += count;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -129,6 +155,49 @@ mod tests {
             }
             previous = bucket;
         }
+    }
+
+    #[cfg(feature = "prometheus")]
+    #[test]
+    fn fixed_bucket_counts_are_within_a_64th_of_each_bound() {
+        let bounds: Vec<u64> = (0..40).map(|i| 1_000 + i * 997_331).collect();
+        let mut histogram = Histogram::default();
+        let mut values = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let value = 500 + x % 40_000_000;
+            values.push(value);
+            histogram.record(value);
+        }
+        let (min, max) = (*values.iter().min().unwrap(), *values.iter().max().unwrap());
+        let mut per_bucket = vec![0; bounds.len() + 1];
+        histogram.count_into(&bounds, min, max, &mut per_bucket);
+        assert_eq!(per_bucket.iter().sum::<u64>(), values.len() as u64);
+        let mut cumulative = 0;
+        for (bound, count) in bounds.iter().zip(&per_bucket) {
+            cumulative += count;
+            let at_most = |limit: f64| values.iter().filter(|&&v| v as f64 <= limit).count() as u64;
+            let below = |limit: f64| values.iter().filter(|&&v| (v as f64) < limit).count() as u64;
+            let b = *bound as f64;
+            assert!(at_most(b * (1.0 - 1.0 / 64.0)) <= cumulative, "le {bound}");
+            assert!(cumulative <= below(b * (1.0 + 1.0 / 64.0)), "le {bound}");
+        }
+        // Every value on one side of a bound: exact.
+        let mut one = Histogram::default();
+        for value in [1_000_100, 1_000_200, 1_000_300] {
+            one.record(value);
+        }
+        let mut per_bucket = [0; 3];
+        one.count_into(
+            &[1_000_050, 1_000_300],
+            1_000_100,
+            1_000_300,
+            &mut per_bucket,
+        );
+        assert_eq!(per_bucket, [0, 3, 0]);
     }
 
     #[test]

@@ -1,15 +1,61 @@
+//! Metrics: exact per-module aggregates, and (with the `prometheus` feature) their view in
+//! the Prometheus text format with a small `/metrics` listener.
+//!
+//! [`ModuleMetrics`] and [`TracerMetrics`] (also at the crate root) count every execution
+//! since the tracer was created or cleared: calls by status, latency percentiles, quality,
+//! tokens and validation errors. Read them with
+//! [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
+//! [`module_metrics`](crate::ExecutionTracer::module_metrics).
+//!
+//! For a fleet, with the `prometheus` feature, `prometheus_text` renders the same aggregates as Prometheus metrics with
+//! fixed buckets, so series from many processes add up, and `serve_metrics` answers
+//! `GET /metrics` with them on an address you choose. Both compute at the moment they are
+//! asked: the record path costs the same with them as without.
+//!
+//! ```
+//! # use monitor_runtime as monitor;
+//! let tracer = monitor::ExecutionTracer::new();
+//! for _ in 0..3 {
+//!     drop(tracer.trace("retrieve", ()));
+//! }
+//! assert_eq!(tracer.module_metrics("retrieve").total_executions, 3);
+//!
+//! # #[cfg(feature = "prometheus")]
+//! # {
+//! let server = monitor::metrics::serve_metrics("127.0.0.1:0", &tracer)?;
+//! println!("scrape http://{}/metrics", server.local_addr());
+//! assert!(monitor::metrics::prometheus_text(&tracer)
+//!     .contains(r#"gen_ai_client_operation_duration_seconds_count{module="retrieve"} 3"#));
+//! # }
+//! # Ok::<(), monitor::Error>(())
+//! ```
+//!
+//! What Prometheus receives, and how to query it, is in `prometheus_text` and the
+//! README's "Metrics for Prometheus".
+
 // Aggregate metrics: every execution counted exactly, whatever the history still keeps.
 //
 // Owns: the running totals of one module in one shard (`ModuleStats`, fed one `Sample` per
-// finished call) with their latency histogram (`histogram.rs`), and the views users read,
-// `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`). Prometheus and OTLP metrics views
-// of them belong here too.
+// finished call) with their latency histogram (`histogram.rs`), the views users read,
+// `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`), and with `prometheus` the
+// Prometheus view of them (`prometheus.rs`: fixed buckets, encoding through
+// `prometheus-client`) and its listener (`serve.rs`, std only). OTLP metrics belong here
+// too.
 //
-// May call: `entry` (`Status`, `TokenUsage`) only. The tracer's shards in `record/` hold a
-// `ModuleStats` per module and add to it; nothing here reaches into shards or records.
+// May call: `entry` (`Status`, `TokenUsage`), and with `prometheus` the tracer's public
+// reads (`get_metrics`). The tracer's shards in `record/` hold a `ModuleStats` per module
+// and add to it; nothing here reaches into shards or records.
 
 mod aggregate;
 mod histogram;
+#[cfg(feature = "prometheus")]
+mod prometheus;
+#[cfg(feature = "prometheus")]
+mod serve;
 
 pub use self::aggregate::{ModuleMetrics, TracerMetrics};
 pub(crate) use self::aggregate::{ModuleStats, Sample};
+#[cfg(feature = "prometheus")]
+pub use self::prometheus::{prometheus_text, DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
+#[cfg(feature = "prometheus")]
+pub use self::serve::{serve_metrics, MetricsServer, CONTENT_TYPE};
