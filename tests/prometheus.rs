@@ -510,8 +510,8 @@ fn the_text_can_be_made_in_a_thread_local_destructor() {
     let seen = Seen::default();
     let (for_thread, seen_in_thread) = (tracer.clone(), Arc::clone(&seen));
     std::thread::spawn(move || {
-        // Registered first, so destroyed after the thread-locals `prometheus_text` uses
-        // (destructors run last-registered first).
+        // Registered first, so destroyed after every other thread-local of this thread,
+        // the record path's included (destructors run last-registered first).
         AT_EXIT.with(|at_exit| {
             *at_exit.borrow_mut() = Some(AtExit(for_thread.clone(), seen_in_thread))
         });

@@ -264,8 +264,6 @@ impl TracerMetrics {
         for (name, stats) in per_module {
             all.merge(stats);
             modules.insert(name.to_owned(), stats.to_metrics(name));
-            #[cfg(feature = "prometheus")]
-            super::prometheus::offer(name, stats);
         }
         let overall = all.to_metrics("");
         TracerMetrics {

@@ -7,13 +7,8 @@
 // counts into `FixedBuckets`, a few comparisons on a path that already ran a quality
 // function or parsed a usage block.
 //
-// How the merged `ModuleStats` reach this module: `ExecutionTracer::get_metrics` merges the
-// shards and hands each module's stats to `TracerMetrics::from_stats`, which offers them to
-// `offer` below; `collect` turns that on for one `get_metrics` call on this thread. This
-// keeps the tracer's code (`record/tracer.rs`) unchanged; a `pub(crate)` accessor there
-// returning the merged stats would replace the thread-local.
-
-use std::cell::RefCell;
+// The merged `ModuleStats` come from `ExecutionTracer::merged_stats`, the same totals
+// `get_metrics` is made of.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -21,7 +16,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::aggregate::ModuleStats;
 use crate::entry::TokenUsage;
 use crate::ExecutionTracer;
 
@@ -134,52 +128,13 @@ pub(crate) struct ModuleView {
 
 const STATUSES: [&str; 4] = ["success", "error", "panic", "cancelled"];
 
-thread_local! {
-    /// Set while `collect` runs `get_metrics` on this thread.
-    static SINK: RefCell<Option<Vec<ModuleView>>> = const { RefCell::new(None) };
-}
-
-/// Called by `TracerMetrics::from_stats` with each module's merged stats; keeps a view of
-/// them when a `collect` on this thread asked for it, else does nothing. `get_metrics` may
-/// run in a thread-local destructor, after `SINK` is gone: then too it does nothing.
-pub(super) fn offer(name: &str, stats: &ModuleStats) {
-    let _ = SINK.try_with(|sink| {
-        if let Ok(mut sink) = sink.try_borrow_mut() {
-            if let Some(views) = sink.as_mut() {
-                views.push(stats.prometheus_view(name));
-            }
-        }
-    });
-}
-
-/// Sets what `SINK` holds, if it still exists, and returns what it held.
-fn swap_sink(new: Option<Vec<ModuleView>>) -> Option<Vec<ModuleView>> {
-    SINK.try_with(|sink| {
-        sink.try_borrow_mut()
-            .map(|mut sink| std::mem::replace(&mut *sink, new))
-    })
-    .ok()
-    .and_then(Result::ok)
-    .flatten()
-}
-
-/// The view of every module of `tracer`, by name (none if called where thread-locals are
-/// gone, in a thread-local destructor).
+/// The view of every module of `tracer`, by name.
 fn collect(tracer: &ExecutionTracer) -> Vec<ModuleView> {
-    /// Turns the sink off again, also if `get_metrics` unwinds.
-    struct Off;
-    impl Drop for Off {
-        fn drop(&mut self) {
-            swap_sink(None);
-        }
-    }
-    swap_sink(Some(Vec::new()));
-    let off = Off;
-    // The metrics themselves are not needed: their making offers every module's stats.
-    // (`tests/prometheus.rs` checks that every module of `get_metrics` is in the text.)
-    let _metrics = tracer.get_metrics();
-    let mut views = swap_sink(None).unwrap_or_default();
-    drop(off);
+    let mut views: Vec<ModuleView> = tracer
+        .merged_stats()
+        .iter()
+        .map(|(name, stats)| stats.prometheus_view(name))
+        .collect();
     views.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     views
 }

@@ -435,6 +435,18 @@ impl ExecutionTracer {
 
     /// Aggregate metrics over every execution since creation or [`clear`](Self::clear).
     pub fn get_metrics(&self) -> TracerMetrics {
+        let merged = self.merged_stats();
+        let counts = self.history_counts();
+        TracerMetrics::from_stats(
+            merged.iter().map(|(name, stats)| (*name, stats)),
+            counts.evicted,
+            counts.retained as u64,
+        )
+    }
+
+    /// Every module's totals, merged across shards, by module id: what `get_metrics` and
+    /// the Prometheus view are made of.
+    pub(crate) fn merged_stats(&self) -> Vec<(&'static str, ModuleStats)> {
         let mut merged: Vec<Option<ModuleStats>> = Vec::new();
         for shard in self.inner.shards.iter() {
             let shard = shard.0.lock();
@@ -448,14 +460,11 @@ impl ExecutionTracer {
                     .merge(stats);
             }
         }
-        let counts = self.history_counts();
-        TracerMetrics::from_stats(
-            merged.iter().enumerate().filter_map(|(index, stats)| {
-                Some((module_name(ModuleId(index as u32)), stats.as_ref()?))
-            }),
-            counts.evicted,
-            counts.retained as u64,
-        )
+        merged
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, stats)| Some((module_name(ModuleId(index as u32)), stats?)))
+            .collect()
     }
 
     /// Aggregate metrics of module `name` (empty ones if it has not run).
