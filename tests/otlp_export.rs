@@ -279,3 +279,28 @@ fn bad_settings_are_clear_errors() {
         "invalid otlp setting OTEL_EXPORTER_OTLP_ENDPOINT: \"localhost:4318\" is not an http:// or https:// URL"
     );
 }
+
+#[test]
+fn an_async_program_starts_and_stops_the_exporter_from_inside_its_runtime() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = receiver.url.clone();
+    runtime.block_on(async move {
+        // As in `#[tokio::main] async fn main`: started and dropped on an executor thread.
+        let exporter = init_otlp_with(OtlpConfig::default().endpoint(url).unwrap())
+            .unwrap()
+            .unwrap();
+        let tracer = ExecutionTracer::new();
+        tracer
+            .trace("task", ())
+            .instrument(tokio::task::yield_now())
+            .await;
+        drop(exporter);
+    });
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).len(), 1);
+}
