@@ -162,10 +162,15 @@ type Declared = (Option<SpanKind>, Option<&'static str>);
 
 /// The kind and model each module was declared with, by module id.
 static DECLARED: RwLock<Option<FxHashMap<u32, Declared>>> = RwLock::new(None);
+/// Set once a module is declared: until then, reading an entry takes no lock.
+static ANY_DECLARED: AtomicBool = AtomicBool::new(false);
 
 /// What a module was declared as, if anything: read when entries are made, never on the
 /// record path.
 pub(crate) fn declared(module: u32) -> Declared {
+    if !ANY_DECLARED.load(Ordering::Acquire) {
+        return (None, None);
+    }
     DECLARED
         .read()
         .as_ref()
@@ -207,6 +212,7 @@ impl ModuleKind {
             .write()
             .get_or_insert_with(FxHashMap::default)
             .insert(id, (self.kind, self.model));
+        ANY_DECLARED.store(true, Ordering::Release);
         self.applied.store(true, Ordering::Relaxed);
     }
 }

@@ -47,6 +47,8 @@ pub mod capture;
 mod entry;
 mod error;
 pub mod export;
+#[cfg(any(feature = "mlflow", feature = "otlp"))]
+mod http;
 mod integrate;
 mod kind;
 pub mod metrics;

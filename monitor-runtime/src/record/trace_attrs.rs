@@ -3,6 +3,7 @@
 //! recorded before it was said, carry it too when they are read or exported.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -32,6 +33,8 @@ struct Table {
 }
 
 static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+/// Set once anything is said for a trace: until then, reading an entry takes no lock.
+static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Changes the attributes of `trace`, keeping at most [`MAX_TRACES_WITH_ATTRIBUTES`].
 pub(crate) fn update(trace: u128, change: impl FnOnce(&mut TraceAttributes)) {
@@ -47,10 +50,14 @@ pub(crate) fn update(trace: u128, change: impl FnOnce(&mut TraceAttributes)) {
     }
     let attributes = table.by_trace.entry(trace).or_default();
     change(Arc::make_mut(attributes));
+    ANY.store(true, Ordering::Release);
 }
 
 /// The attributes of `trace`, if any were said.
 pub(crate) fn get(trace: u128) -> Option<Arc<TraceAttributes>> {
+    if !ANY.load(Ordering::Acquire) {
+        return None;
+    }
     TABLE.lock().as_ref()?.by_trace.get(&trace).cloned()
 }
 

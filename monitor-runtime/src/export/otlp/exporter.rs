@@ -402,15 +402,8 @@ fn retryable(status: u16) -> bool {
 }
 
 fn retry_after(response: &reqwest::blocking::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
-        .get("retry-after")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds.min(30)))
+    let value = response.headers().get("retry-after")?.to_str().ok()?;
+    crate::http::parse_retry_after(value)
 }
 
 fn gzip(body: &[u8]) -> Option<Vec<u8>> {

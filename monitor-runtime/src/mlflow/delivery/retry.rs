@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use crate::error::Error;
+pub(crate) use crate::http::parse_retry_after;
 
 /// The longest wait between two retries, as urllib3.
 const MAX_BACKOFF: f64 = 120.0;
-/// The longest `Retry-After` honoured (a larger one is a misconfigured server).
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// A failed attempt that may succeed later.
 #[derive(Debug)]
@@ -53,13 +52,6 @@ pub(crate) fn wait_before(
         Some(after) => after,
         None => backoff(n, factor, jitter),
     }
-}
-
-/// A `Retry-After` header value in seconds (the HTTP-date form is not used by MLflow or
-/// the proxies in front of it, and is ignored).
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs).min(MAX_RETRY_AFTER))
 }
 
 /// A number in `[0, 1)` from a cheap process-local generator (jitter only).
