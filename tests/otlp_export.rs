@@ -180,6 +180,103 @@ fn sampling_keeps_whole_traces_and_metrics_stay_exact() {
 }
 
 #[test]
+fn metrics_arrive_as_otlp_histograms_that_match_the_tracer() {
+    use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point::Value};
+
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let tracer = ExecutionTracer::new();
+    let exporter = init_otlp_with(
+        config(&receiver)
+            .metrics_of(&tracer)
+            .metrics_interval(Duration::from_millis(100)),
+    )
+    .unwrap()
+    .unwrap();
+    monitor::with_tracer(&tracer, || {
+        for i in 0..5 {
+            pipeline(&format!("question {i}"));
+        }
+    });
+    let stats = exporter.flush();
+    assert!(stats.metric_exports >= 1, "{stats:?}");
+    assert_eq!(stats.metric_failures, 0, "{stats:?}");
+
+    let requests = receiver.metrics();
+    let last = requests.last().expect("a metrics request");
+    let resource = last.resource_metrics[0].resource.as_ref().unwrap();
+    assert_eq!(
+        attribute(&resource.attributes, "service.name").as_deref(),
+        Some("otlp-test")
+    );
+    let metrics = &last.resource_metrics[0].scope_metrics[0].metrics;
+    let metric = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} in {metrics:#?}"))
+    };
+    let of_module = |attributes: &[_], module: &str| {
+        attribute(attributes, "monitor.module").as_deref() == Some(module)
+    };
+
+    // Calls by module and status, cumulative and monotonic.
+    let Some(Data::Sum(calls)) = &metric("monitor.calls").data else {
+        panic!("monitor.calls is a sum");
+    };
+    assert!(calls.is_monotonic);
+    let successes = calls
+        .data_points
+        .iter()
+        .find(|p| {
+            of_module(&p.attributes, "generate")
+                && attribute(&p.attributes, "monitor.status").as_deref() == Some("success")
+        })
+        .unwrap();
+    assert_eq!(successes.value, Some(Value::AsInt(5)));
+
+    // Latency: the GenAI name, seconds, fixed buckets, the tracer's count and sum.
+    let duration = metric("gen_ai.client.operation.duration");
+    assert_eq!(duration.unit, "s");
+    let Some(Data::Histogram(duration)) = &duration.data else {
+        panic!("a histogram");
+    };
+    let point = duration
+        .data_points
+        .iter()
+        .find(|p| of_module(&p.attributes, "pipeline"))
+        .unwrap();
+    let expected = tracer.module_metrics("pipeline");
+    assert_eq!(point.count, 5);
+    assert_eq!(point.bucket_counts.iter().sum::<u64>(), 5);
+    assert_eq!(point.explicit_bounds, monitor::metrics::DURATION_BUCKETS);
+    let mean_ms = point.sum.unwrap() / 5.0 * 1e3;
+    assert!(
+        (mean_ms - expected.avg_duration_ms).abs() < 1e-6,
+        "{mean_ms} vs {}",
+        expected.avg_duration_ms
+    );
+    assert!(point.start_time_unix_nano > 0 && point.time_unix_nano >= point.start_time_unix_nano);
+
+    // Tokens of the LLM calls, by token type.
+    let Some(Data::Histogram(tokens)) = &metric("gen_ai.client.token.usage").data else {
+        panic!("a histogram");
+    };
+    let input = tokens
+        .data_points
+        .iter()
+        .find(|p| attribute(&p.attributes, "gen_ai.token.type").as_deref() == Some("input"))
+        .unwrap();
+    assert_eq!((input.count, input.sum), (5, Some(60.0)));
+
+    // Sent on the interval too, not only when flushed.
+    let before = receiver.metrics().len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(receiver.metrics().len() > before, "no metrics between flushes");
+    exporter.shutdown();
+}
+
+#[test]
 fn a_down_endpoint_never_holds_the_caller_and_drops_are_counted() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     // A port nothing listens on.

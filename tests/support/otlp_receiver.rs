@@ -1,12 +1,14 @@
-//! A small OTLP/HTTP receiver for tests: decodes each `ExportTraceServiceRequest` with the
-//! `opentelemetry-proto` types (protobuf or JSON, gzip or not), keeps its spans, and
-//! answers as told (an error status first, or a hang).
+//! A small OTLP/HTTP receiver for tests: decodes each `ExportTraceServiceRequest` (at
+//! `/v1/traces`) and `ExportMetricsServiceRequest` (at `/v1/metrics`) with the
+//! `opentelemetry-proto` types (protobuf or JSON, gzip or not), keeps them, and answers as
+//! told (an error status first, or a hang).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -24,6 +26,7 @@ pub struct Received {
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
+    metrics: Vec<ExportMetricsServiceRequest>,
     /// Statuses to answer the next requests with, before answering 200.
     faults: Vec<u16>,
     hang: Option<Duration>,
@@ -67,6 +70,11 @@ impl OtlpReceiver {
         self.state.lock().unwrap().received.clone()
     }
 
+    /// Every metrics request received so far.
+    pub fn metrics(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.state.lock().unwrap().metrics.clone()
+    }
+
     /// Every span received so far.
     pub fn spans(&self) -> Vec<Span> {
         self.received()
@@ -97,6 +105,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
@@ -143,6 +152,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         body = plain;
     }
     let content_type = header("content-type");
+    if path.ends_with("/v1/metrics") {
+        let request = if content_type == "application/json" {
+            serde_json::from_slice(&body).expect("OTLP/JSON metrics body")
+        } else {
+            ExportMetricsServiceRequest::decode(&body[..]).expect("OTLP protobuf metrics body")
+        };
+        state.lock().unwrap().metrics.push(request);
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        return;
+    }
     let request = if content_type == "application/json" {
         serde_json::from_slice(&body).expect("OTLP/JSON body")
     } else {

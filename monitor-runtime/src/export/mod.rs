@@ -9,7 +9,8 @@
 //!   the conventions Phoenix, MLflow, Langfuse and the OpenTelemetry GenAI tools read. The
 //!   caller never waits: calls go to per-thread outboxes (bounded; past the bound they are
 //!   dropped and counted), one thread sends them. Dropping the `OtlpExporter` sends what is
-//!   waiting, within its timeout.
+//!   waiting, within its timeout. The same exporter sends the per-module metrics as OTLP
+//!   metrics (see [`metrics`](crate::metrics)) to `/v1/metrics`.
 //! - **OTLP, by hand** (features `otlp` or `mlflow`). `otlp_request(&entries, service)` is one
 //!   OTLP/JSON `ExportTraceServiceRequest`.
 //!

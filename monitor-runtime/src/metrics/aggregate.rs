@@ -25,8 +25,8 @@ pub(crate) struct ModuleStats {
     validation_errors: u64,
     /// Per-call token and quality counts in fixed buckets, made on the first call that
     /// reports tokens or a score (calls without either never touch it).
-    #[cfg(feature = "prometheus")]
-    fixed: Option<Box<super::prometheus::FixedBuckets>>,
+    #[cfg(any(feature = "prometheus", feature = "otlp"))]
+    fixed: Option<Box<super::fleet::FixedBuckets>>,
 }
 
 /// What one finished call adds to the totals.
@@ -57,12 +57,12 @@ impl ModuleStats {
         if let Some(quality) = sample.quality {
             self.quality_sum += quality;
             self.quality_count += 1;
-            #[cfg(feature = "prometheus")]
+            #[cfg(any(feature = "prometheus", feature = "otlp"))]
             self.fixed.get_or_insert_default().add_quality(quality);
         }
         if let Some(tokens) = sample.tokens {
             self.tokens.add(tokens);
-            #[cfg(feature = "prometheus")]
+            #[cfg(any(feature = "prometheus", feature = "otlp"))]
             self.fixed.get_or_insert_default().add_tokens(tokens);
         }
         self.validation_errors += sample.validation_errors as u64;
@@ -84,7 +84,7 @@ impl ModuleStats {
         self.quality_count += other.quality_count;
         self.tokens.add(other.tokens);
         self.validation_errors += other.validation_errors;
-        #[cfg(feature = "prometheus")]
+        #[cfg(any(feature = "prometheus", feature = "otlp"))]
         if let Some(theirs) = &other.fixed {
             self.fixed.get_or_insert_default().merge(theirs);
         }
@@ -126,11 +126,11 @@ impl ModuleStats {
     }
 }
 
-#[cfg(feature = "prometheus")]
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
 impl ModuleStats {
-    /// What the Prometheus view shows of this module: every number taken now, in one go.
-    pub(super) fn prometheus_view(&self, name: &str) -> super::prometheus::ModuleView {
-        use super::prometheus::{ModuleView, DURATION_BOUNDS_NS};
+    /// What the fleet view (Prometheus, OTLP metrics) shows of this module: every number taken now, in one go.
+    pub(super) fn fleet_view(&self, name: &str) -> super::fleet::ModuleView {
+        use super::fleet::{ModuleView, DURATION_BOUNDS_NS};
 
         let mut duration_buckets = [0; DURATION_BOUNDS_NS.len() + 1];
         self.durations.count_into(

@@ -119,7 +119,7 @@ impl Histogram {
     /// within half a bucket (at most 1/64) of the bound: the cumulative count up to `bound`
     /// is at least the true count up to `bound * (1 - 1/64)` and at most the true count up
     /// to `bound * (1 + 1/64)`, and exact when every value is below or above `bound`.
-    #[cfg(feature = "prometheus")]
+    #[cfg(any(feature = "prometheus", feature = "otlp"))]
     pub(crate) fn count_into(&self, bounds: &[u64], min: u64, max: u64, per_bucket: &mut [u64]) {
         debug_assert_eq!(per_bucket.len(), bounds.len() + 1);
         for (index, octave) in self.octaves.iter().enumerate() {
@@ -157,7 +157,7 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "prometheus")]
+    #[cfg(any(feature = "prometheus", feature = "otlp"))]
     #[test]
     fn fixed_bucket_counts_are_within_a_64th_of_each_bound() {
         let bounds: Vec<u64> = (0..40).map(|i| 1_000 + i * 997_331).collect();

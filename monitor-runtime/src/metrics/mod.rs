@@ -1,5 +1,6 @@
-//! Metrics: exact per-module aggregates, and (with the `prometheus` feature) their view in
-//! the Prometheus text format with a small `/metrics` listener.
+//! Metrics: exact per-module aggregates, and their fleet view: the Prometheus text format
+//! with a small `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the
+//! OTLP exporter (feature `otlp`).
 //!
 //! [`ModuleMetrics`] and [`TracerMetrics`] (also at the crate root) count every execution
 //! since the tracer was created or cleared: calls by status, latency percentiles, quality,
@@ -11,6 +12,12 @@
 //! fixed buckets, so series from many processes add up, and `serve_metrics` answers
 //! `GET /metrics` with them on an address you choose. Both compute at the moment they are
 //! asked: the record path costs the same with them as without.
+//!
+//! With the `otlp` feature, the exporter started by
+//! [`init_otlp`](crate::export::init_otlp) also posts the same numbers as OTLP metrics
+//! (`gen_ai.client.operation.duration`, `gen_ai.client.token.usage`, `monitor.calls`,
+//! `monitor.quality.score`, `monitor.validation_errors`; cumulative, with the same fixed
+//! buckets) every `OTEL_METRIC_EXPORT_INTERVAL` and at every flush.
 //!
 //! ```
 //! # use monitor_runtime as monitor;
@@ -47,7 +54,11 @@
 // and add to it; nothing here reaches into shards or records.
 
 mod aggregate;
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+mod fleet;
 mod histogram;
+#[cfg(feature = "otlp")]
+mod otlp;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 #[cfg(feature = "prometheus")]
@@ -55,7 +66,11 @@ mod serve;
 
 pub use self::aggregate::{ModuleMetrics, TracerMetrics};
 pub(crate) use self::aggregate::{ModuleStats, Sample};
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
+#[cfg(feature = "otlp")]
+pub(crate) use self::otlp::{metrics_request, Period};
 #[cfg(feature = "prometheus")]
-pub use self::prometheus::{prometheus_text, DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
+pub use self::prometheus::prometheus_text;
 #[cfg(feature = "prometheus")]
 pub use self::serve::{serve_metrics, MetricsServer, CONTENT_TYPE};

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::encode::ResourceInfo;
 use crate::error::{Error, Result};
+use crate::ExecutionTracer;
 
 /// The wire format of OTLP over HTTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +67,11 @@ pub struct OtlpConfig {
     pub(crate) disabled: bool,
     /// Phoenix's `/v1/span_annotations`, where quality scores go as span annotations.
     pub(crate) annotations_url: Option<String>,
+    /// Where OTLP metrics go; `None` sends none.
+    pub(crate) metrics_endpoint: Option<String>,
+    pub(crate) metrics_interval: Duration,
+    /// The tracer whose metrics are sent; `None` is the global one.
+    pub(crate) metrics_tracer: Option<ExecutionTracer>,
 }
 
 const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -86,6 +92,9 @@ impl Default for OtlpConfig {
             schedule_delay: Duration::from_secs(5),
             disabled: false,
             annotations_url: None,
+            metrics_endpoint: Some(format!("{DEFAULT_ENDPOINT}/v1/metrics")),
+            metrics_interval: Duration::from_secs(60),
+            metrics_tracer: None,
         }
     }
 }
@@ -108,8 +117,11 @@ impl OtlpConfig {
     /// `..._TIMEOUT` (ms), `..._COMPRESSION` (`gzip`, `none`), each also in its `_TRACES_`
     /// form; `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`,
     /// `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
-    /// `OTEL_BSP_SCHEDULE_DELAY` (ms) and `OTEL_SDK_DISABLED`. A value that cannot be used
-    /// is an error naming the variable.
+    /// `OTEL_BSP_SCHEDULE_DELAY` (ms) and `OTEL_SDK_DISABLED`. For metrics:
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (or `/v1/metrics` beside the traces),
+    /// `OTEL_METRICS_EXPORTER` (`otlp`, or `none`; `prometheus` and `console` also send none
+    /// over OTLP) and `OTEL_METRIC_EXPORT_INTERVAL` (ms). A value that cannot be used is an
+    /// error naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
@@ -123,12 +135,35 @@ impl OtlpConfig {
         if let Some(phoenix) = var("PHOENIX_COLLECTOR_ENDPOINT") {
             config = config.phoenix(&phoenix)?;
         }
+        if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            let base = base.trim_end_matches('/');
+            config.endpoint = format!("{base}/v1/traces");
+            config.metrics_endpoint = Some(format!("{base}/v1/metrics"));
+        }
         if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             config.endpoint = endpoint;
-        } else if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            config.endpoint = format!("{}/v1/traces", base.trim_end_matches('/'));
         }
         check_endpoint(&config.endpoint)?;
+        if let Some(endpoint) = var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") {
+            check_endpoint(&endpoint)?;
+            config.metrics_endpoint = Some(endpoint);
+        }
+        if let Some(exporter) = var("OTEL_METRICS_EXPORTER") {
+            match exporter.trim() {
+                "otlp" => {}
+                "none" | "prometheus" | "console" => config.metrics_endpoint = None,
+                other => {
+                    return Err(invalid(
+                        "OTEL_METRICS_EXPORTER",
+                        format!("{other:?} is not supported: use otlp or none"),
+                    ))
+                }
+            }
+        }
+        if let Some(interval) = var("OTEL_METRIC_EXPORT_INTERVAL") {
+            config.metrics_interval =
+                Duration::from_millis(number(&interval, "OTEL_METRIC_EXPORT_INTERVAL")?.max(1));
+        }
         if let Some(protocol) = traces_var("PROTOCOL") {
             config.protocol = match protocol.trim() {
                 "http/protobuf" => Protocol::HttpProtobuf,
@@ -228,17 +263,50 @@ impl OtlpConfig {
         .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
     }
 
-    /// The full URL spans are posted to, e.g. `http://127.0.0.1:6006/v1/traces`.
+    /// The full URL spans are posted to, e.g. `http://127.0.0.1:4318/v1/traces`. When it
+    /// ends in `/v1/traces`, metrics go to `/v1/metrics` beside it; otherwise none are sent
+    /// unless [`metrics_endpoint`](Self::metrics_endpoint) says where.
     pub fn endpoint(mut self, traces_url: impl Into<String>) -> Result<Self> {
         self.endpoint = traces_url.into();
         check_endpoint(&self.endpoint)?;
+        self.metrics_endpoint = self
+            .endpoint
+            .strip_suffix("/v1/traces")
+            .map(|base| format!("{base}/v1/metrics"));
         Ok(self)
+    }
+
+    /// The full URL OTLP metrics are posted to, e.g. `http://127.0.0.1:4318/v1/metrics`.
+    pub fn metrics_endpoint(mut self, metrics_url: impl Into<String>) -> Result<Self> {
+        let url = metrics_url.into();
+        check_endpoint(&url)?;
+        self.metrics_endpoint = Some(url);
+        Ok(self)
+    }
+
+    /// Sends no OTLP metrics (spans only).
+    pub fn without_metrics(mut self) -> Self {
+        self.metrics_endpoint = None;
+        self
+    }
+
+    /// How often the metrics are sent (also at every [`flush`](crate::export::OtlpExporter::flush)
+    /// and at shutdown). 60 s by default, as OpenTelemetry SDKs do.
+    pub fn metrics_interval(mut self, interval: Duration) -> Self {
+        self.metrics_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sends the metrics of `tracer` instead of the global tracer's.
+    pub fn metrics_of(mut self, tracer: &ExecutionTracer) -> Self {
+        self.metrics_tracer = Some(tracer.clone());
+        self
     }
 
     /// Sends to an Arize Phoenix at `base_url` (e.g. `http://127.0.0.1:6006`): spans to its
     /// `/v1/traces` (protobuf, which is all Phoenix takes), and each quality score as a span
     /// annotation named `quality` through its REST API. `PHOENIX_COLLECTOR_ENDPOINT` in the
-    /// environment does the same.
+    /// environment does the same. Phoenix takes no metrics: none are sent.
     pub fn phoenix(mut self, base_url: &str) -> Result<Self> {
         let base = base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1/traces").unwrap_or(base);
@@ -246,6 +314,7 @@ impl OtlpConfig {
         self.endpoint = format!("{base}/v1/traces");
         self.protocol = Protocol::HttpProtobuf;
         self.annotations_url = Some(format!("{base}/v1/span_annotations"));
+        self.metrics_endpoint = None;
         Ok(self)
     }
 
@@ -432,6 +501,36 @@ mod tests {
         .unwrap();
         assert_eq!(traces.endpoint, "http://b:2/custom");
         assert_eq!(traces.service_name, "svc");
+    }
+
+    #[test]
+    fn metrics_go_beside_the_traces_unless_told_otherwise() {
+        let base = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).unwrap();
+        assert_eq!(
+            base.metrics_endpoint.as_deref(),
+            Some("http://c:4318/v1/metrics")
+        );
+        assert_eq!(base.metrics_interval, Duration::from_secs(60));
+        let own = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:9090/otlp"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "1500"),
+        ])
+        .unwrap();
+        assert_eq!(own.metrics_endpoint.as_deref(), Some("http://m:9090/otlp"));
+        assert_eq!(own.metrics_interval, Duration::from_millis(1500));
+        let off = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ])
+        .unwrap();
+        assert_eq!(off.metrics_endpoint, None);
+        let phoenix = from(&[("PHOENIX_COLLECTOR_ENDPOINT", "http://p:6006")]).unwrap();
+        assert_eq!(phoenix.metrics_endpoint, None);
+        let custom = OtlpConfig::default().endpoint("http://c/traces").unwrap();
+        assert_eq!(custom.metrics_endpoint, None);
+        let error = from(&[("OTEL_METRICS_EXPORTER", "statsd")]).unwrap_err();
+        assert!(error.to_string().contains("OTEL_METRICS_EXPORTER"), "{error}");
     }
 
     #[test]

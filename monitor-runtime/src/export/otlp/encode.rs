@@ -44,6 +44,17 @@ impl ResourceInfo {
             attributes: vec![("service.name".to_owned(), Value::from(name))],
         }
     }
+
+    pub(crate) fn to_proto(&self) -> Resource {
+        Resource {
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(key, value)| typed(key, value))
+                .collect(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Encodes `entries` as one OTLP/HTTP JSON `ExportTraceServiceRequest`, with
@@ -75,14 +86,7 @@ pub(crate) fn request(
 ) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: resource
-                    .attributes
-                    .iter()
-                    .map(|(key, value)| typed(key, value))
-                    .collect(),
-                ..Default::default()
-            }),
+            resource: Some(resource.to_proto()),
             scope_spans: vec![ScopeSpans {
                 scope: Some(InstrumentationScope {
                     name: "monitor".to_owned(),

@@ -2,6 +2,7 @@
 //! outboxes, samples whole traces, and posts batches of spans with retries. The caller of a
 //! monitored function never waits for it.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
+use crate::metrics::{metrics_request, Period};
 use crate::record::outbox;
+use crate::ExecutionTracer;
 
 /// What the exporter has done since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +36,11 @@ pub struct ExportStats {
     pub retries: u64,
     /// Quality scores sent as span annotations (to Phoenix).
     pub annotations: u64,
+    /// OTLP metrics requests the endpoint accepted (each holds every module's totals).
+    pub metric_exports: u64,
+    /// OTLP metrics requests given up on; the next one carries the same totals, so a lost
+    /// one loses nothing.
+    pub metric_failures: u64,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +51,8 @@ struct Counters {
     failed: AtomicU64,
     retries: AtomicU64,
     annotations: AtomicU64,
+    metric_exports: AtomicU64,
+    metric_failures: AtomicU64,
 }
 
 impl Counters {
@@ -54,6 +64,8 @@ impl Counters {
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             annotations: self.annotations.load(Ordering::Relaxed),
+            metric_exports: self.metric_exports.load(Ordering::Relaxed),
+            metric_failures: self.metric_failures.load(Ordering::Relaxed),
         }
     }
 }
@@ -215,6 +227,16 @@ struct Worker {
     resource: ResourceInfo,
     shared: Arc<Shared>,
     client: Option<reqwest::blocking::Client>,
+    metrics: Option<MetricsSchedule>,
+}
+
+/// Where and when the tracer's metrics go.
+struct MetricsSchedule {
+    url: String,
+    tracer: ExecutionTracer,
+    /// When the exporter started: the start of every cumulative total it sends.
+    start_unix_nano: u64,
+    next: Cell<Instant>,
 }
 
 impl Worker {
@@ -223,11 +245,21 @@ impl Worker {
             .timeout(config.timeout)
             .build()
             .ok();
+        let metrics = config.metrics_endpoint.clone().map(|url| MetricsSchedule {
+            url,
+            tracer: config
+                .metrics_tracer
+                .clone()
+                .unwrap_or_else(|| crate::global_tracer().clone()),
+            start_unix_nano: unix_nanos_now(),
+            next: Cell::new(Instant::now() + config.metrics_interval),
+        });
         Worker {
             resource: config.resource_info(),
             config,
             shared,
             client,
+            metrics,
         }
     }
 
@@ -242,6 +274,12 @@ impl Worker {
                 outbox::close();
             }
             self.export_waiting();
+            if let Some(metrics) = &self.metrics {
+                let flushing = asked > self.shared.control.lock().done;
+                if flushing || stop || Instant::now() >= metrics.next.get() {
+                    self.send_metrics(metrics);
+                }
+            }
             let mut control = self.shared.control.lock();
             control.done = control.done.max(asked);
             self.shared.flushed.notify_all();
@@ -256,7 +294,10 @@ impl Worker {
     /// taken by code that parks this thread too (the HTTP client does, while it starts).
     fn wait(&self) {
         const SLICE: Duration = Duration::from_millis(50);
-        let until = Instant::now() + self.config.schedule_delay;
+        let mut until = Instant::now() + self.config.schedule_delay;
+        if let Some(metrics) = &self.metrics {
+            until = until.min(metrics.next.get());
+        }
         loop {
             {
                 let control = self.shared.control.lock();
@@ -344,19 +385,53 @@ impl Worker {
         }
     }
 
+    /// Posts every module's totals as OTLP metrics, and schedules the next post.
+    fn send_metrics(&self, metrics: &MetricsSchedule) {
+        metrics
+            .next
+            .set(Instant::now() + self.config.metrics_interval);
+        let period = Period {
+            start_unix_nano: metrics.start_unix_nano,
+            now_unix_nano: unix_nanos_now(),
+        };
+        let Some(message) = metrics_request(&metrics.tracer, self.resource.to_proto(), period)
+        else {
+            return;
+        };
+        let body = match self.config.protocol {
+            Protocol::HttpProtobuf => message.encode_to_vec(),
+            Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
+        };
+        let counters = &self.shared.counters;
+        let counter = if self.post(&metrics.url, body) {
+            &counters.metric_exports
+        } else {
+            &counters.metric_failures
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Posts one batch, retrying as the OTLP specification asks (429, 502, 503, 504 and
     /// connection errors, with backoff and `Retry-After`), within the request timeout.
     fn send(&self, batch: &[TraceEntry]) -> bool {
+        let message = request(batch, &self.resource);
+        let body = match self.config.protocol {
+            Protocol::HttpProtobuf => message.encode_to_vec(),
+            Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
+        };
+        self.post(&self.config.endpoint, body)
+    }
+
+    /// Posts `body` (OTLP in the configured protocol) to `url`, compressed if configured,
+    /// with retries on 429, 502, 503, 504 and connection errors, backoff and
+    /// `Retry-After`, all within the request timeout.
+    fn post(&self, url: &str, body: Vec<u8>) -> bool {
         let Some(client) = &self.client else {
             return false;
         };
-        let message = request(batch, &self.resource);
-        let (content_type, body) = match self.config.protocol {
-            Protocol::HttpProtobuf => ("application/x-protobuf", message.encode_to_vec()),
-            Protocol::HttpJson => (
-                "application/json",
-                serde_json::to_vec(&message).unwrap_or_default(),
-            ),
+        let content_type = match self.config.protocol {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
         };
         let body = if self.config.gzip {
             gzip(&body)
@@ -370,7 +445,7 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut post = client
-                .post(&self.config.endpoint)
+                .post(url)
                 .header("content-type", content_type)
                 .body(body.clone());
             if self.config.gzip {
@@ -410,4 +485,12 @@ fn gzip(body: &[u8]) -> Option<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(body).ok()?;
     encoder.finish().ok()
+}
+
+fn unix_nanos_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
 }

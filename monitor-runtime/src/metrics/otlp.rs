@@ -1,0 +1,309 @@
+// OTLP metrics: the fleet view (`fleet.rs`) as one `ExportMetricsServiceRequest`, with the
+// OpenTelemetry GenAI metric names where they fit. Cumulative temporality, as Prometheus
+// and most collectors keep it: every export holds the totals since the exporter started,
+// so a lost request loses nothing.
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use super::fleet::{
+    collect, ModuleView, DURATION_BUCKETS, QUALITY_BUCKETS, STATUSES, TOKEN_BUCKETS,
+};
+use crate::ExecutionTracer;
+
+/// The attribute naming the module of a data point.
+const MODULE: &str = "monitor.module";
+
+/// The period a request covers: totals since `start`, read at `now` (Unix nanoseconds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Period {
+    pub(crate) start_unix_nano: u64,
+    pub(crate) now_unix_nano: u64,
+}
+
+/// Every module of `tracer` as OTLP metrics:
+///
+/// | metric | type | attributes |
+/// |---|---|---|
+/// | `gen_ai.client.operation.duration` (s) | histogram, `DURATION_BUCKETS` | `monitor.module` |
+/// | `gen_ai.client.token.usage` (`{token}`) | histogram, `TOKEN_BUCKETS` | `monitor.module`, `gen_ai.token.type` |
+/// | `monitor.calls` | monotonic sum | `monitor.module`, `monitor.status` |
+/// | `monitor.quality.score` | histogram, `QUALITY_BUCKETS` | `monitor.module` |
+/// | `monitor.validation_errors` | monotonic sum | `monitor.module` |
+///
+/// `None` when the tracer has seen no call.
+pub(crate) fn metrics_request(
+    tracer: &ExecutionTracer,
+    resource: Resource,
+    period: Period,
+) -> Option<ExportMetricsServiceRequest> {
+    let modules = collect(tracer);
+    if modules.is_empty() {
+        return None;
+    }
+    let mut metrics = vec![calls(&modules, period), durations(&modules, period)];
+    if modules.iter().any(|module| module.tokens_calls() > 0) {
+        metrics.push(tokens(&modules, period));
+    }
+    if modules.iter().any(|module| module.quality_count > 0) {
+        metrics.push(quality(&modules, period));
+    }
+    metrics.push(validation_errors(&modules, period));
+    Some(ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "monitor".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+                metrics,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    })
+}
+
+fn calls(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .flat_map(|module| {
+            STATUSES.iter().zip(module.calls).map(|(status, count)| {
+                counter_point(
+                    vec![text(MODULE, &module.name), text("monitor.status", status)],
+                    count,
+                    period,
+                )
+            })
+        })
+        .collect();
+    sum(
+        "monitor.calls",
+        "Monitored calls by module and status (success, error, panic, cancelled).",
+        "{call}",
+        points,
+    )
+}
+
+fn validation_errors(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .map(|module| {
+            counter_point(
+                vec![text(MODULE, &module.name)],
+                module.validation_errors,
+                period,
+            )
+        })
+        .collect();
+    sum(
+        "monitor.validation_errors",
+        "Validation errors reported by monitored calls, by module.",
+        "{error}",
+        points,
+    )
+}
+
+fn durations(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .map(|module| HistogramDataPoint {
+            attributes: vec![text(MODULE, &module.name)],
+            start_time_unix_nano: period.start_unix_nano,
+            time_unix_nano: period.now_unix_nano,
+            count: module.calls.iter().sum(),
+            sum: Some(module.duration_sum_seconds),
+            bucket_counts: module.duration_buckets.to_vec(),
+            explicit_bounds: DURATION_BUCKETS.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    histogram(
+        "gen_ai.client.operation.duration",
+        "Duration of monitored calls by module.",
+        "s",
+        points,
+    )
+}
+
+fn tokens(modules: &[ModuleView], period: Period) -> Metric {
+    let bounds: Vec<f64> = TOKEN_BUCKETS.iter().map(|&bound| bound as f64).collect();
+    let points = modules
+        .iter()
+        .filter(|module| module.tokens_calls() > 0)
+        .flat_map(|module| {
+            [
+                (
+                    "input",
+                    &module.fixed.input_tokens,
+                    module.tokens.input_tokens,
+                ),
+                (
+                    "output",
+                    &module.fixed.output_tokens,
+                    module.tokens.output_tokens,
+                ),
+            ]
+            .map(|(kind, per_bucket, total)| HistogramDataPoint {
+                attributes: vec![text(MODULE, &module.name), text("gen_ai.token.type", kind)],
+                start_time_unix_nano: period.start_unix_nano,
+                time_unix_nano: period.now_unix_nano,
+                count: module.tokens_calls(),
+                sum: Some(total as f64),
+                bucket_counts: per_bucket.to_vec(),
+                explicit_bounds: bounds.clone(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    histogram(
+        "gen_ai.client.token.usage",
+        "Tokens per monitored call by module and token type (input, output).",
+        "{token}",
+        points,
+    )
+}
+
+fn quality(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .filter(|module| module.quality_count > 0)
+        .map(|module| HistogramDataPoint {
+            attributes: vec![text(MODULE, &module.name)],
+            start_time_unix_nano: period.start_unix_nano,
+            time_unix_nano: period.now_unix_nano,
+            count: module.quality_count,
+            sum: Some(module.quality_sum),
+            bucket_counts: module.fixed.quality.to_vec(),
+            explicit_bounds: QUALITY_BUCKETS.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    histogram(
+        "monitor.quality.score",
+        "Quality scores of successful monitored calls, by module.",
+        "1",
+        points,
+    )
+}
+
+fn counter_point(attributes: Vec<KeyValue>, count: u64, period: Period) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        start_time_unix_nano: period.start_unix_nano,
+        time_unix_nano: period.now_unix_nano,
+        // OTLP sums are signed; a count past i64::MAX is not a real case.
+        value: Some(number_data_point::Value::AsInt(
+            i64::try_from(count).unwrap_or(i64::MAX),
+        )),
+        ..Default::default()
+    }
+}
+
+fn sum(name: &str, description: &str, unit: &str, points: Vec<NumberDataPoint>) -> Metric {
+    Metric {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    }
+}
+
+fn histogram(name: &str, description: &str, unit: &str, points: Vec<HistogramDataPoint>) -> Metric {
+    Metric {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    }
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorInfo, TokenUsage};
+
+    #[test]
+    fn every_call_is_counted_in_its_module_and_status() {
+        let tracer = ExecutionTracer::new();
+        drop(tracer.trace("retrieve", ()));
+        tracer
+            .trace("generate", ())
+            .fail_with(ErrorInfo::new("Timeout", "model timed out"));
+        let mut guard = tracer.trace("generate", ());
+        guard.set_token_usage(TokenUsage::new(10, 300));
+        drop(guard);
+        let period = Period {
+            start_unix_nano: 1,
+            now_unix_nano: 2,
+        };
+        let request = metrics_request(&tracer, Resource::default(), period).unwrap();
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "monitor.calls",
+                "gen_ai.client.operation.duration",
+                "gen_ai.client.token.usage",
+                "monitor.validation_errors"
+            ]
+        );
+        let Some(metric::Data::Histogram(durations)) = &metrics[1].data else {
+            panic!("histogram");
+        };
+        let generate = durations
+            .data_points
+            .iter()
+            .find(|p| p.attributes[0].value == text(MODULE, "generate").value)
+            .unwrap();
+        assert_eq!(generate.count, 2);
+        assert_eq!(generate.bucket_counts.iter().sum::<u64>(), 2);
+        assert_eq!(
+            generate.bucket_counts.len(),
+            generate.explicit_bounds.len() + 1
+        );
+        let Some(metric::Data::Histogram(tokens)) = &metrics[2].data else {
+            panic!("histogram");
+        };
+        let output = &tokens.data_points[1];
+        assert_eq!((output.count, output.sum), (1, Some(300.0)));
+        // 300 tokens is in (256, 1024].
+        assert_eq!(output.bucket_counts[5], 1);
+    }
+
+    #[test]
+    fn a_tracer_without_calls_sends_nothing() {
+        let period = Period {
+            start_unix_nano: 1,
+            now_unix_nano: 2,
+        };
+        assert!(metrics_request(&ExecutionTracer::new(), Resource::default(), period).is_none());
+    }
+}
