@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use monitor::export::{init_otlp_with, OtlpConfig, Protocol, Sampler};
-use monitor::{monitored, record_tokens, ExecutionTracer, SpanKind, TokenUsage};
+use monitor::{monitored, ExecutionTracer, SpanKind};
 use support::otlp_receiver::{attribute, hex, OtlpReceiver};
+use support::pipeline::{generate, retrieve};
 
 static ONE_EXPORTER: Mutex<()> = Mutex::new(());
 
@@ -21,17 +22,6 @@ fn config(receiver: &OtlpReceiver) -> OtlpConfig {
         .service_name("otlp-test")
         .schedule_delay(Duration::from_millis(50))
         .timeout(Duration::from_secs(2))
-}
-
-#[monitored(kind = "retriever")]
-fn retrieve(question: &str) -> Vec<String> {
-    vec![format!("doc about {question}")]
-}
-
-#[monitored(kind = "llm", model = "tiny-llm")]
-fn generate(question: &str, docs: &[String]) -> String {
-    record_tokens(TokenUsage::new(12, 30));
-    format!("{question}: {} docs", docs.len())
 }
 
 #[monitored(kind = "chain", name = "pipeline")]
@@ -272,7 +262,10 @@ fn metrics_arrive_as_otlp_histograms_that_match_the_tracer() {
     // Sent on the interval too, not only when flushed.
     let before = receiver.metrics().len();
     std::thread::sleep(Duration::from_millis(400));
-    assert!(receiver.metrics().len() > before, "no metrics between flushes");
+    assert!(
+        receiver.metrics().len() > before,
+        "no metrics between flushes"
+    );
     exporter.shutdown();
 }
 

@@ -9,3 +9,6 @@ pub mod fake_server;
 
 #[cfg(feature = "otlp")]
 pub mod otlp_receiver;
+
+#[cfg(feature = "otlp")]
+pub mod pipeline;

@@ -105,7 +105,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
-    let path = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
     loop {
         line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {

@@ -37,6 +37,8 @@ mod files;
 mod otlp;
 
 pub use self::files::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
+#[cfg(feature = "opentelemetry")]
+pub use self::otlp::init_opentelemetry;
 #[cfg(feature = "otlp")]
 pub use self::otlp::{
     init_otlp, init_otlp_with, ExportStats, OtlpConfig, OtlpExporter, Protocol, Sampler,

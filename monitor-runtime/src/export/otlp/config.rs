@@ -530,7 +530,10 @@ mod tests {
         let custom = OtlpConfig::default().endpoint("http://c/traces").unwrap();
         assert_eq!(custom.metrics_endpoint, None);
         let error = from(&[("OTEL_METRICS_EXPORTER", "statsd")]).unwrap_err();
-        assert!(error.to_string().contains("OTEL_METRICS_EXPORTER"), "{error}");
+        assert!(
+            error.to_string().contains("OTEL_METRICS_EXPORTER"),
+            "{error}"
+        );
     }
 
     #[test]

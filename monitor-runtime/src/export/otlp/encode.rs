@@ -101,7 +101,7 @@ pub(crate) fn request(
     }
 }
 
-fn span(entry: &TraceEntry) -> Span {
+pub(super) fn span(entry: &TraceEntry) -> Span {
     let end = entry.start_time_unix_nano.saturating_add(entry.duration_ns);
     let kind = span_kind(entry);
     Span {

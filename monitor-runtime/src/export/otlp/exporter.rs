@@ -115,6 +115,20 @@ pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
     if config.disabled {
         return Ok(None);
     }
+    start(config, Destination::Otlp).map(Some)
+}
+
+/// Where the worker sends finished calls.
+pub(super) enum Destination {
+    /// An OTLP/HTTP endpoint.
+    Otlp,
+    /// The program's own OpenTelemetry tracer.
+    #[cfg(feature = "opentelemetry")]
+    Tracer(super::bridge::Replayer),
+}
+
+/// Starts the worker thread and opens the outboxes to it: the one exporter of the process.
+pub(super) fn start(config: OtlpConfig, destination: Destination) -> Result<OtlpExporter> {
     static RUNNING: Mutex<bool> = Mutex::new(false);
     {
         let mut running = RUNNING.lock();
@@ -134,7 +148,7 @@ pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
     let spawned = std::thread::Builder::new()
         .name("monitor-otlp".to_owned())
         .spawn(move || {
-            Worker::new(config, worker_shared).run();
+            Worker::new(config, destination, worker_shared).run();
             outbox::close();
             *RUNNING.lock() = false;
         });
@@ -150,11 +164,11 @@ pub fn init_otlp_with(config: OtlpConfig) -> Result<Option<OtlpExporter>> {
     };
     // Open before returning, so every call that finishes from now on is exported.
     outbox::open(capacity, batch, worker.thread().clone());
-    Ok(Some(OtlpExporter {
+    Ok(OtlpExporter {
         shared,
         worker: Some(worker),
         timeout,
-    }))
+    })
 }
 
 impl OtlpExporter {
@@ -228,6 +242,7 @@ struct Worker {
     shared: Arc<Shared>,
     client: Option<reqwest::blocking::Client>,
     metrics: Option<MetricsSchedule>,
+    destination: Destination,
 }
 
 /// Where and when the tracer's metrics go.
@@ -240,12 +255,17 @@ struct MetricsSchedule {
 }
 
 impl Worker {
-    fn new(config: OtlpConfig, shared: Arc<Shared>) -> Self {
+    fn new(config: OtlpConfig, destination: Destination, shared: Arc<Shared>) -> Self {
         let client = reqwest::blocking::Client::builder()
             .timeout(config.timeout)
             .build()
             .ok();
-        let metrics = config.metrics_endpoint.clone().map(|url| MetricsSchedule {
+        let metrics_url = match destination {
+            Destination::Otlp => config.metrics_endpoint.clone(),
+            #[cfg(feature = "opentelemetry")]
+            Destination::Tracer(_) => None,
+        };
+        let metrics = metrics_url.map(|url| MetricsSchedule {
             url,
             tracer: config
                 .metrics_tracer
@@ -260,10 +280,11 @@ impl Worker {
             shared,
             client,
             metrics,
+            destination,
         }
     }
 
-    fn run(self) {
+    fn run(mut self) {
         loop {
             self.wait();
             let (asked, stop) = {
@@ -273,9 +294,9 @@ impl Worker {
             if stop {
                 outbox::close();
             }
-            self.export_waiting();
+            let flushing = asked > self.shared.control.lock().done;
+            self.export_waiting(flushing || stop);
             if let Some(metrics) = &self.metrics {
-                let flushing = asked > self.shared.control.lock().done;
                 if flushing || stop || Instant::now() >= metrics.next.get() {
                     self.send_metrics(metrics);
                 }
@@ -319,10 +340,29 @@ impl Worker {
         }
     }
 
-    fn export_waiting(&self) {
+    /// Sends the calls finished since the last round; `everything` (a flush or the end)
+    /// also sends what a destination holds back.
+    fn export_waiting(&mut self, everything: bool) {
         let taken = outbox::take();
         let counters = &self.shared.counters;
         counters.dropped.fetch_add(taken.dropped, Ordering::Relaxed);
+        #[cfg(feature = "opentelemetry")]
+        if let Destination::Tracer(replayer) = &mut self.destination {
+            let entries = taken
+                .records
+                .iter()
+                .map(|(record, max_bytes)| record.to_entry(*max_bytes))
+                .collect();
+            let done = replayer.accept(entries, everything, self.config.max_queue_size);
+            counters
+                .exported
+                .fetch_add(done.recorded, Ordering::Relaxed);
+            counters
+                .sampled_out
+                .fetch_add(done.sampled_out, Ordering::Relaxed);
+            return;
+        }
+        let _ = everything;
         let mut entries: Vec<TraceEntry> = Vec::with_capacity(taken.records.len());
         for (record, max_bytes) in &taken.records {
             let entry = record.to_entry(*max_bytes);

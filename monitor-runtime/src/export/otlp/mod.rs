@@ -7,11 +7,15 @@
 
 mod encode;
 
+#[cfg(feature = "opentelemetry")]
+mod bridge;
 #[cfg(feature = "otlp")]
 mod config;
 #[cfg(feature = "otlp")]
 mod exporter;
 
+#[cfg(feature = "opentelemetry")]
+pub use self::bridge::init_opentelemetry;
 #[cfg(feature = "otlp")]
 pub use self::config::{OtlpConfig, Protocol, Sampler};
 pub use self::encode::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
