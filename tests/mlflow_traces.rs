@@ -158,12 +158,33 @@ fn numbers_stay_numbers_sessions_reach_metadata_and_assessments_name_their_span(
         ),
     ];
     assert_eq!(run.log_traces(&entries).unwrap(), 2);
+    let run_id = run.run_id().unwrap();
     drop(run);
     assert!(tracker.flush().is_complete());
 
     let rest = Rest::new(&uri);
     let got = rest.get(&format!("/api/3.0/mlflow/traces/get?trace_id=tr-{trace}"));
     let metadata = &got["trace"]["trace_info"]["trace_metadata"];
+    // Linked to its run: a search by `mlflow.sourceRun`, as the run's Traces tab makes it,
+    // finds the trace (the server links OTLP traces to the run named in the request).
+    let experiment_id =
+        got["trace"]["trace_info"]["trace_location"]["mlflow_experiment"]["experiment_id"].clone();
+    let traces_of_run = |run: &str| -> Vec<serde_json::Value> {
+        let found = rest.post(
+            "/api/3.0/mlflow/traces/search",
+            &json!({
+                "locations": [{"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": experiment_id}}],
+                "filter": format!("metadata.`mlflow.sourceRun` = '{run}'"),
+            }),
+        );
+        found["traces"]
+            .as_array()
+            .map(|traces| traces.iter().map(|t| t["trace_id"].clone()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(traces_of_run(&run_id), [json!(format!("tr-{trace}"))]);
+    assert!(traces_of_run("0123456789abcdef0123456789abcdef").is_empty());
     assert_eq!(
         metadata["mlflow.trace.session"], "session-typed",
         "{metadata}"
