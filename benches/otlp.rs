@@ -1,7 +1,8 @@
 //! What continuous OTLP export costs the caller, and how fast spans leave one process.
 //!
 //! `cargo bench --features otlp --bench otlp`: per-call cost of `#[monitored]` with no
-//! exporter, then with one running (sending to a local sink that answers 200), in one run.
+//! exporter, then with one running (sending to a local sink that answers 200), then with
+//! none again, in one run: the two runs without bracket the noise of a shared machine.
 //! With `MONITOR_BENCH_PHOENIX_URL` set (a running Arize Phoenix, e.g. from
 //! `source scripts/phoenix/test-server.sh` and its `MONITOR_TEST_PHOENIX_URL`), it then
 //! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted.
@@ -136,6 +137,7 @@ fn main() {
         let stats = exporter.shutdown();
         println!("sink: {stats:?}");
     }
+    per_call(&mut criterion, "exporter_off_again");
     if let Ok(url) = std::env::var("MONITOR_BENCH_PHOENIX_URL") {
         phoenix_throughput(&url);
     }

@@ -47,10 +47,11 @@ pub(crate) fn expand_body(
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
     let guard_mut = (sync || !captures.is_empty()).then(|| generated!(mut));
+    // The kind first: the call's `tracing` span (feature `tracing-spans`) shows it.
     let start = generated! {
+        #kind
         let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
         #level
-        #kind
         #captures
     };
     let enter = generated! {

@@ -10,3 +10,6 @@
 // never writes records.
 
 pub(crate) mod log;
+mod site;
+#[cfg(feature = "tracing-spans")]
+pub(crate) mod span;

@@ -463,12 +463,17 @@ impl<F: Future> Future for InContext<F> {
 pub(super) struct Inherited {
     context: Option<TraceContext>,
     tracer: Option<ExecutionTracer>,
+    /// The current `tracing` span, so the calls' spans nest under it there too.
+    #[cfg(feature = "tracing-spans")]
+    span: tracing::Span,
 }
 
 /// Undoes [`Inherited::enter`]; the frame goes first, then the tracer scope.
 struct InheritedScope {
     _frame: Option<FrameScope>,
     _tracer: Option<ScopeRestore>,
+    #[cfg(feature = "tracing-spans")]
+    _span: tracing::span::EnteredSpan,
 }
 
 impl Inherited {
@@ -476,6 +481,8 @@ impl Inherited {
         Inherited {
             context: current_context(),
             tracer: scoped_tracer(),
+            #[cfg(feature = "tracing-spans")]
+            span: tracing::Span::current(),
         }
     }
 
@@ -484,6 +491,8 @@ impl Inherited {
             tracer: context.tracer(),
             // A context of no call parents nothing.
             context: (context.span_id != 0).then_some(context),
+            #[cfg(feature = "tracing-spans")]
+            span: tracing::Span::current(),
         }
     }
 
@@ -492,6 +501,8 @@ impl Inherited {
         InheritedScope {
             _frame: self.context.map(|context| context.enter_frame()),
             _tracer: tracer,
+            #[cfg(feature = "tracing-spans")]
+            _span: self.span.clone().entered(),
         }
     }
 }

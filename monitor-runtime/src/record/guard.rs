@@ -76,6 +76,9 @@ pub struct TraceGuard<'t> {
     /// Shared with readers once recorded; never shared while the call runs.
     details: Option<Arc<Details>>,
     recorded: bool,
+    /// The call's `tracing` span, when a subscriber wants it.
+    #[cfg(feature = "tracing-spans")]
+    span: Option<tracing::Span>,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
     _not_send: PhantomData<MutexGuard<'static, UseInstrumentToHoldAcrossAwait>>,
 }
@@ -91,6 +94,12 @@ impl<'t> TraceGuard<'t> {
             span_id,
             parent_span_id,
         } = context::enter();
+        #[cfg(feature = "tracing-spans")]
+        let span = crate::integrate::span::start(module);
+        #[cfg(feature = "tracing-spans")]
+        if let Some(span) = &span {
+            crate::integrate::span::enter(span);
+        }
         TraceGuard {
             tracer,
             module,
@@ -106,6 +115,8 @@ impl<'t> TraceGuard<'t> {
             quality: None,
             details: None,
             recorded: false,
+            #[cfg(feature = "tracing-spans")]
+            span,
             _not_send: PhantomData,
         }
     }
@@ -286,6 +297,10 @@ impl<'t> TraceGuard<'t> {
                 remote: false,
             });
             self.attached = true;
+            #[cfg(feature = "tracing-spans")]
+            if let Some(span) = &self.span {
+                crate::integrate::span::enter(span);
+            }
         }
     }
 
@@ -305,6 +320,10 @@ impl<'t> TraceGuard<'t> {
     #[inline(always)]
     fn keep_notes(&mut self, found: bool, notes: Option<Box<Notes>>) {
         if self.attached {
+            #[cfg(feature = "tracing-spans")]
+            if let Some(span) = &self.span {
+                crate::integrate::span::exit(span);
+            }
             if found {
                 self.notes = notes;
             }
@@ -355,6 +374,19 @@ impl<'t> TraceGuard<'t> {
                 outputs: details.and_then(|d| d.outputs.as_ref()),
             };
             crate::integrate::log::emit(line, &call);
+        }
+        #[cfg(feature = "tracing-spans")]
+        if let Some(span) = self.span.take() {
+            let details = self.details.as_deref();
+            let ended = crate::integrate::span::Ended {
+                status,
+                error: details
+                    .and_then(|d| d.error.as_ref())
+                    .map(|e| e.message.as_str()),
+                tokens: details.and_then(|d| d.tokens.as_ref()),
+                quality: self.quality,
+            };
+            crate::integrate::span::end(&span, &ended);
         }
         let record = Record {
             module: self.module,

@@ -42,12 +42,12 @@ use std::sync::OnceLock;
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
-use tracing::callsite::{Callsite, Identifier};
-use tracing::field::{Field, FieldSet, Value};
-use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+use tracing::field::{Field, Value};
+use tracing::level_filters::LevelFilter;
 use tracing::metadata::Kind;
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata};
+use tracing::{Event, Level};
+
+use super::site::Site;
 
 use crate::capture::{inputs_to_map, CapturedValue, InputName};
 use crate::entry::{Status, TokenUsage};
@@ -177,9 +177,9 @@ fn probes() -> &'static [&'static Site; 3] {
     PROBES.get_or_init(|| {
         let target = "__monitor_default_level_probe";
         [
-            Site::register(target, Level::WARN),
-            Site::register(target, Level::INFO),
-            Site::register(target, Level::DEBUG),
+            Site::register(EVENT_NAME, target, Level::WARN, &FIELDS, Kind::EVENT),
+            Site::register(EVENT_NAME, target, Level::INFO, &FIELDS, Kind::EVENT),
+            Site::register(EVENT_NAME, target, Level::DEBUG, &FIELDS, Kind::EVENT),
         ]
     })
 }
@@ -231,6 +231,9 @@ fn status_name(status: Status) -> &'static str {
         Status::Cancelled => "cancelled",
     }
 }
+
+/// The name of every monitored-call event.
+const EVENT_NAME: &str = "monitored call finished";
 
 /// The fields of every monitored-call event, in this order.
 const FIELDS: [&str; 11] = [
@@ -292,9 +295,9 @@ impl ModuleLog {
     fn new(module: &'static str) -> ModuleLog {
         let target: &'static str = Box::leak(target_of(module).into_boxed_str());
         ModuleLog {
-            warn: Site::register(target, Level::WARN),
-            info: Site::register(target, Level::INFO),
-            debug: Site::register(target, Level::DEBUG),
+            warn: Site::register(EVENT_NAME, target, Level::WARN, &FIELDS, Kind::EVENT),
+            info: Site::register(EVENT_NAME, target, Level::INFO, &FIELDS, Kind::EVENT),
+            debug: Site::register(EVENT_NAME, target, Level::DEBUG, &FIELDS, Kind::EVENT),
             own_level: AtomicU8::new(0),
         }
     }
@@ -380,75 +383,6 @@ impl ModuleLevel {
     fn apply_now(&self, callsite: &'static crate::record::callsite::Callsite) {
         set_module_level(callsite.name(), self.level);
         self.applied.store(true, Ordering::Relaxed);
-    }
-}
-
-const NEVER: u8 = 0;
-const SOMETIMES: u8 = 1;
-const ALWAYS: u8 = 2;
-
-/// A `tracing` callsite made at run time: one module's events at one level.
-struct Site {
-    meta: OnceLock<Metadata<'static>>,
-    interest: AtomicU8,
-}
-
-impl Site {
-    fn register(target: &'static str, level: Level) -> &'static Site {
-        let site: &'static Site = Box::leak(Box::new(Site {
-            meta: OnceLock::new(),
-            interest: AtomicU8::new(SOMETIMES),
-        }));
-        let meta = Metadata::new(
-            "monitored call finished",
-            target,
-            level,
-            Some(file!()),
-            Some(line!()),
-            Some(module_path!()),
-            FieldSet::new(&FIELDS, Identifier(site)),
-            Kind::EVENT,
-        );
-        let _ = site.meta.set(meta);
-        tracing::callsite::register(site);
-        site
-    }
-
-    /// Whether the current subscriber wants this event: the global max level first, then
-    /// the interest cached at registration, asking the subscriber only when it said
-    /// "sometimes".
-    #[inline]
-    fn enabled(&'static self, max: LevelFilter) -> bool {
-        let meta = self.metadata();
-        if *meta.level() > STATIC_MAX_LEVEL || *meta.level() > max {
-            return false;
-        }
-        match self.interest.load(Ordering::Relaxed) {
-            NEVER => false,
-            ALWAYS => true,
-            _ => tracing::dispatcher::get_default(|dispatch| dispatch.enabled(meta)),
-        }
-    }
-
-    fn metadata(&'static self) -> &'static Metadata<'static> {
-        self.meta.get().expect("set before registration")
-    }
-}
-
-impl Callsite for Site {
-    fn set_interest(&self, interest: Interest) {
-        let interest = if interest.is_never() {
-            NEVER
-        } else if interest.is_always() {
-            ALWAYS
-        } else {
-            SOMETIMES
-        };
-        self.interest.store(interest, Ordering::Relaxed);
-    }
-
-    fn metadata(&self) -> &Metadata<'_> {
-        self.meta.get().expect("set before registration")
     }
 }
 

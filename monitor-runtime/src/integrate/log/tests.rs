@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use tracing::span::{Attributes, Id, Record};
-use tracing::Subscriber;
+use tracing::{Metadata, Subscriber};
 
 use super::*;
 
