@@ -7,7 +7,7 @@ pub use monitor_runtime::current_context;
 #[cfg(feature = "tokio")]
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
-    capture, current_span, current_tracer, export, future, global_tracer, metrics,
+    capture, current_span, current_tracer, export, future, global_tracer, integrate, metrics,
     record_attribute, record_kind, record_model, record_quality, record_session, record_tokens,
     record_trace_metadata, record_trace_tag, record_user, record_validation_error, spawn_thread,
     with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, SpanKind,

@@ -49,7 +49,7 @@ mod error;
 pub mod export;
 #[cfg(any(feature = "mlflow", feature = "otlp"))]
 mod http;
-mod integrate;
+pub mod integrate;
 mod kind;
 pub mod metrics;
 #[cfg(feature = "mlflow")]

@@ -1,15 +1,25 @@
+//! Fitting the `tracing` ecosystem: with the `tracing-layer` feature, [`MonitorLayer`]
+//! records the spans of code instrumented with `tracing` as monitored calls. (With
+//! `tracing-spans`, monitored calls are `tracing` spans themselves; see the README.)
+
 // Integrations with the wider ecosystem, driven by the record path.
 //
 // Owns: the log line of each finished call through `tracing` (`log/`: one target per
 // module, levels from `MONITORING_LOG_LEVEL`, `#[monitored(level = ..)]` and
-// `ModuleMonitor::with_log_level`). `tracing` span emission and a `Layer`, dspy-rs and the
-// usage extractors of LLM clients belong here too.
+// `ModuleMonitor::with_log_level`), each call's `tracing` span (`span.rs`), the run-time
+// callsites both use (`site.rs`), and the `Layer` that records `tracing` spans
+// (`layer.rs`). dspy-rs and the usage extractors of LLM clients belong here too.
 //
 // May call: `tracing`, `record::callsite` (module names and ids), `capture/` (rendering
-// values already captured) and `entry`. Called by `record::guard` when a call finishes;
-// never writes records.
+// values already captured) and `entry`. Called by `record::guard` when a call starts and
+// finishes; only the layer writes records, through the tracer's record path.
 
+#[cfg(feature = "tracing-layer")]
+mod layer;
 pub(crate) mod log;
 mod site;
 #[cfg(feature = "tracing-spans")]
 pub(crate) mod span;
+
+#[cfg(feature = "tracing-layer")]
+pub use self::layer::MonitorLayer;

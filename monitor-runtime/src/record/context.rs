@@ -150,6 +150,39 @@ pub(crate) fn enter() -> SpanIds {
     })
 }
 
+/// Ids for a call that starts elsewhere than on the stack (a `tracing` span the layer
+/// records): under the innermost active call on this thread, else under `parent` (trace
+/// and span id), else a new trace. Nothing is pushed.
+#[cfg(feature = "tracing-layer")]
+pub(crate) fn child_ids(parent: Option<(u128, u64)>) -> SpanIds {
+    LOCAL.with(|local| {
+        let span_id = local.new_span_id();
+        let innermost = local
+            .stack
+            .borrow()
+            .last()
+            .map(|frame| (frame.trace_id, frame.span_id));
+        let (trace_id, parent_span_id) = match innermost.or(parent) {
+            Some(parent) => parent,
+            None => (
+                (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
+                0,
+            ),
+        };
+        SpanIds {
+            trace_id,
+            span_id,
+            parent_span_id,
+        }
+    })
+}
+
+/// This thread's index, which picks its shard and names it in entries.
+#[cfg(feature = "tracing-layer")]
+pub(crate) fn thread_index() -> u32 {
+    LOCAL.with(Local::thread_index)
+}
+
 #[inline]
 pub(crate) fn push(frame: Frame) {
     LOCAL.with(|local| local.stack.borrow_mut().push(frame));

@@ -17,7 +17,7 @@
 // read what the tracer hands them (`get_traces`, `get_metrics`, snapshots).
 
 pub(crate) mod callsite;
-mod clock;
+pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod guard;
 mod history;

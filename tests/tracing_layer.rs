@@ -1,0 +1,139 @@
+//! `MonitorLayer` records the `tracing` spans of code the program does not own (here a
+//! stand-in for an instrumented LLM client) as monitored calls: fields as inputs, GenAI
+//! fields as tokens and model, `ret` as the output, `err` as a failure, in the trace of the
+//! monitored call that made them.
+
+use monitor::integrate::MonitorLayer;
+use monitor::{monitored, ExecutionTracer, Status, TraceEntry};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// A stand-in for a library instrumented with `tracing`, as LLM clients are.
+mod vendor_llm {
+    #[monitor::monitored]
+    pub fn count_tokens(text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+
+    #[tracing::instrument(
+        target = "vendor_llm",
+        skip(api_key),
+        fields(gen_ai.request.model = model, gen_ai.usage.input_tokens, gen_ai.usage.output_tokens),
+        ret
+    )]
+    pub fn complete(model: &str, prompt: &str, api_key: &str) -> String {
+        let _ = api_key;
+        let span = tracing::Span::current();
+        span.record("gen_ai.usage.input_tokens", count_tokens(prompt) as u64);
+        span.record("gen_ai.usage.output_tokens", 5u64);
+        format!("answer to {prompt}")
+    }
+
+    #[tracing::instrument(target = "vendor_llm", err)]
+    pub fn moderate(prompt: &str) -> Result<(), std::io::Error> {
+        Err(std::io::Error::other("rate limited"))
+    }
+}
+
+#[monitored(kind = "chain")]
+fn answer(question: &str) -> String {
+    let _ = vendor_llm::moderate(question);
+    vendor_llm::complete("tiny-llm", question, "sk-live-secret")
+}
+
+fn entry<'a>(entries: &'a [TraceEntry], module: &str) -> &'a TraceEntry {
+    entries
+        .iter()
+        .find(|e| e.module == module)
+        .unwrap_or_else(|| panic!("no entry {module}: {entries:#?}"))
+}
+
+#[test]
+fn spans_of_an_instrumented_library_become_entries_in_the_callers_trace() {
+    let tracer = ExecutionTracer::new();
+    let layer = MonitorLayer::new().target("vendor_llm").tracer(&tracer);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        monitor::with_tracer(&tracer, || answer("what is rust"))
+    });
+    let entries = tracer.get_traces(None);
+    let (root, complete, moderate, count) = (
+        entry(&entries, "answer"),
+        entry(&entries, "complete"),
+        entry(&entries, "moderate"),
+        entry(&entries, "count_tokens"),
+    );
+
+    // Fields as inputs (`skip`ped ones stay out), GenAI fields as tokens and model.
+    assert_eq!(complete.inputs["prompt"], "what is rust");
+    assert_eq!(complete.inputs["model"], "tiny-llm");
+    assert!(complete.inputs.get("api_key").is_none());
+    let tokens = complete.token_usage.expect("tokens");
+    assert_eq!((tokens.input_tokens, tokens.output_tokens), (3, 5));
+    assert_eq!(complete.attributes[monitor::MODEL_ATTRIBUTE], "tiny-llm");
+    // `ret` is the output; `err` a failure with its message.
+    assert!(
+        complete
+            .outputs
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("answer to what is rust"),
+        "{:?}",
+        complete.outputs
+    );
+    assert_eq!(moderate.status, Status::Error);
+    assert!(
+        moderate
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("rate limited"),
+        "{:?}",
+        moderate.error
+    );
+
+    // One trace: the library's spans under the monitored call that made them, and a
+    // monitored call inside the library's span under it.
+    for child in [complete, moderate] {
+        assert_eq!(child.trace_id, root.trace_id);
+        assert_eq!(child.parent_span_id.as_ref(), Some(&root.span_id));
+    }
+    assert_eq!(count.parent_span_id.as_ref(), Some(&complete.span_id));
+    // The metrics count them like any call.
+    let metrics = tracer.get_metrics();
+    assert_eq!(metrics.modules["complete"].token_usage.total_tokens, 8);
+    assert_eq!(metrics.modules["moderate"].error_count, 1);
+}
+
+#[test]
+fn genai_spans_are_recorded_without_being_chosen_and_secrets_are_masked() {
+    let tracer = ExecutionTracer::new();
+    let subscriber = tracing_subscriber::registry().with(MonitorLayer::new().tracer(&tracer));
+    tracing::subscriber::with_default(subscriber, || {
+        // As rig and other GenAI-instrumented clients name their spans.
+        let span = tracing::info_span!(
+            "chat gpt-tiny",
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = "gpt-tiny",
+            authorization = "Bearer sk-abcdef123456",
+            gen_ai.usage.input_tokens = 11u64,
+        );
+        span.in_scope(|| monitor::record_quality(0.75));
+        // Not GenAI, not chosen: not recorded.
+        tracing::info_span!("housekeeping").in_scope(|| {});
+    });
+    let entries = tracer.get_traces(None);
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let chat = &entries[0];
+    assert_eq!(chat.module, "chat gpt-tiny");
+    assert_eq!(chat.attributes[monitor::KIND_ATTRIBUTE], "chat_model");
+    assert_eq!(chat.token_usage.unwrap().input_tokens, 11);
+    // `record_*` calls inside the span annotate it.
+    assert_eq!(chat.quality_score, Some(0.75));
+    let authorization = chat.inputs["authorization"].to_string();
+    assert!(
+        !authorization.contains("sk-abcdef123456"),
+        "{authorization}"
+    );
+}
