@@ -404,24 +404,11 @@ fn record(watched: Watched) {
             .attributes
             .push((MODEL_ATTRIBUTE.to_owned(), Value::from(model)));
     }
-    let mut quality = None;
-    if let Some(notes) = notes {
-        let notes = *notes;
-        quality = notes.quality;
-        if let Some(tokens) = notes.tokens {
-            details
-                .tokens
-                .get_or_insert_with(TokenUsage::default)
-                .add(tokens);
-        }
-        capture::merge_noted(
-            &mut details.validation_errors,
-            &mut details.attributes,
-            notes.validation_errors,
-            notes.attributes,
-            max,
-        );
-    }
+    let quality = notes.and_then(|notes| {
+        let quality = notes.quality;
+        notes.merge_into(&mut details, max);
+        quality
+    });
     let end = clock::now().max(start);
     tracer.record(Record {
         module,

@@ -29,6 +29,26 @@ pub(crate) struct Notes {
     pub(crate) attributes: Vec<(String, Value)>,
 }
 
+impl Notes {
+    /// Adds the noted tokens, validation errors and attributes to a call's details, under
+    /// the per-call bounds (`max` bytes a field). The quality is the caller's to take.
+    pub(crate) fn merge_into(self, details: &mut super::tracer::Details, max: usize) {
+        if let Some(tokens) = self.tokens {
+            details
+                .tokens
+                .get_or_insert_with(TokenUsage::default)
+                .add(tokens);
+        }
+        crate::capture::merge_noted(
+            &mut details.validation_errors,
+            &mut details.attributes,
+            self.validation_errors,
+            self.attributes,
+            max,
+        );
+    }
+}
+
 /// One active monitored call on the thread's stack. Notes are boxed on first use, so a
 /// frame is small and pushing it is cheap.
 #[derive(Debug)]

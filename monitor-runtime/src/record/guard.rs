@@ -407,24 +407,14 @@ impl<'t> TraceGuard<'t> {
         if self.quality.is_none() {
             self.quality = notes.quality;
         }
-        if let Some(tokens) = notes.tokens {
-            self.details()
-                .tokens
-                .get_or_insert_with(TokenUsage::default)
-                .add(tokens);
-        }
-        if notes.validation_errors.is_empty() && notes.attributes.is_empty() {
+        if notes.tokens.is_none()
+            && notes.validation_errors.is_empty()
+            && notes.attributes.is_empty()
+        {
             return;
         }
         let max = self.tracer.max_field_bytes();
-        let details = self.details();
-        capture::merge_noted(
-            &mut details.validation_errors,
-            &mut details.attributes,
-            notes.validation_errors,
-            notes.attributes,
-            max,
-        );
+        notes.merge_into(self.details(), max);
     }
 }
 
