@@ -59,7 +59,7 @@ mod record;
 
 use std::sync::OnceLock;
 
-pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
+pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};

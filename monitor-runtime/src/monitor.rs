@@ -8,13 +8,14 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::capture::{CapturedValue, InputName};
-use crate::entry::ErrorInfo;
+use crate::entry::{ErrorInfo, IntoTokenUsage, TokenUsage};
 use crate::metrics::ModuleMetrics;
 use crate::record::callsite::{intern, ModuleId};
 use crate::record::guard::{TraceGuard, TracerRef};
 use crate::record::tracer::ExecutionTracer;
 
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
+type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
 
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
@@ -41,6 +42,7 @@ pub struct ModuleMonitor<M> {
     id: ModuleId,
     tracer: Option<ExecutionTracer>,
     quality: Option<QualityFn>,
+    tokens: Option<TokensFn>,
     input_names: Vec<InputName>,
     log_inputs: bool,
     log_outputs: bool,
@@ -52,6 +54,7 @@ impl<M> fmt::Debug for ModuleMonitor<M> {
             .field("name", &self.name)
             .field("tracer", &self.tracer)
             .field("has_quality", &self.quality.is_some())
+            .field("has_tokens", &self.tokens.is_some())
             .field("log_inputs", &self.log_inputs)
             .field("log_outputs", &self.log_outputs)
             .finish_non_exhaustive()
@@ -69,6 +72,7 @@ impl<M> ModuleMonitor<M> {
             name,
             tracer: None,
             quality: None,
+            tokens: None,
             input_names: Vec::new(),
             log_inputs: true,
             log_outputs: true,
@@ -89,6 +93,44 @@ impl<M> ModuleMonitor<M> {
     ) -> Self {
         self.quality = Some(Box::new(move |output| {
             output.downcast_ref::<T>().map(&quality)
+        }));
+        self
+    }
+
+    /// Reads the token usage of each successful output of type `T` (the `Ok` value for
+    /// [`try_call`](Self::try_call)), as `#[monitored(tokens = f)]` does: `tokens` returns
+    /// anything [`IntoTokenUsage`] (a [`TokenUsage`], an `Option` of one, `(input, output)`),
+    /// added to what [`record_tokens`](crate::record_tokens) recorded during the call. A
+    /// panic in `tokens` is caught and recorded (attribute `tokens_error`).
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor, TokenUsage};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Completion {
+    ///     text: String,
+    ///     usage: Option<TokenUsage>,
+    /// }
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let llm = ModuleMonitor::new("llm", |prompt: &str| Completion {
+    ///     text: prompt.to_uppercase(),
+    ///     usage: Some(TokenUsage::new(prompt.len() as u64, 2)),
+    /// })
+    /// .with_tracer(&tracer)
+    /// .with_tokens(|completion: &Completion| completion.usage);
+    /// assert_eq!(llm.call("hello").text, "HELLO");
+    /// assert_eq!(llm.get_metrics().token_usage, TokenUsage::new(5, 2));
+    /// ```
+    pub fn with_tokens<T: 'static, U: IntoTokenUsage>(
+        mut self,
+        tokens: impl Fn(&T) -> U + Send + Sync + 'static,
+    ) -> Self {
+        self.tokens = Some(Box::new(move |output| {
+            output
+                .downcast_ref::<T>()
+                .and_then(|output| tokens(output).into_token_usage())
         }));
         self
     }
@@ -217,9 +259,13 @@ impl<M> ModuleMonitor<M> {
         }
     }
 
+    /// Scores a successful output and reads its token usage.
     fn score(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
         if let Some(quality) = &self.quality {
             guard.score_quality(|| quality(output).unwrap_or(f64::NAN));
+        }
+        if let Some(tokens) = &self.tokens {
+            guard.tokens_from(|| tokens(output));
         }
     }
 
