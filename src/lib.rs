@@ -10,10 +10,10 @@ pub use monitor_runtime::{
     capture, current_span, current_tracer, export, future, global_tracer, metrics,
     record_attribute, record_kind, record_model, record_quality, record_session, record_tokens,
     record_trace_metadata, record_trace_tag, record_user, record_validation_error, spawn_thread,
-    with_tracer, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModuleMetrics, ModuleMonitor,
-    Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder,
-    TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES, MODEL_ATTRIBUTE,
-    OVERFLOW_MODULE,
+    with_tracer, CallOutput, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModuleMetrics,
+    ModuleMonitor, Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard,
+    TracerBuilder, TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES,
+    MODEL_ATTRIBUTE, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};

@@ -17,6 +17,19 @@ use crate::record::tracer::ExecutionTracer;
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
 type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
 
+/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value. A trait of its
+/// own for the error a future gets there: a closure that returns one (`|q| async move { .. }`)
+/// is called with [`call_async`](ModuleMonitor::call_async).
+#[diagnostic::on_unimplemented(
+    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it is not `Serialize`",
+    label = "the module returns `{Self}`",
+    note = "a module that returns a future (an async closure, `|q| async move {{ .. }}`) is called with `call_async(input).await`, or `try_call_async` for a `Result`",
+    note = "for any other output, derive or implement `serde::Serialize`, or record it by hand with `invoke(inputs, |module, call| ..)`"
+)]
+pub trait CallOutput: Serialize + 'static {}
+
+impl<T: Serialize + 'static> CallOutput for T {}
+
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
 ///
@@ -270,12 +283,13 @@ impl<M> ModuleMonitor<M> {
     }
 
     /// Calls a function-like module with `input`, recording the call. Panics are recorded
-    /// and keep unwinding.
+    /// and keep unwinding. A module that returns a future (an async closure) is called with
+    /// [`call_async`](Self::call_async).
     pub fn call<I, O>(&self, input: I) -> O
     where
         M: Fn(I) -> O,
         I: Serialize,
-        O: Serialize + 'static,
+        O: CallOutput,
     {
         let mut guard = self.start_call(&input);
         let output = (self.module)(input);
@@ -285,7 +299,8 @@ impl<M> ModuleMonitor<M> {
     }
 
     /// Calls a fallible function-like module: `Err` records an error with the error's
-    /// message; `Ok` records the value as the output and scores it.
+    /// message; `Ok` records the value as the output and scores it. For an async one:
+    /// [`try_call_async`](Self::try_call_async).
     pub fn try_call<I, T, E>(&self, input: I) -> Result<T, E>
     where
         M: Fn(I) -> Result<T, E>,
