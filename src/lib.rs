@@ -207,7 +207,8 @@ pub use monitor_macros::mlflow_run;
 ///   either (see [`IntoTokenUsage`]). It adds to what the body recorded with
 ///   [`record_tokens`], and counts in the metrics' token totals. Like `quality`, it runs on
 ///   the caller's thread, a panic in it is caught and noted on the entry (`tokens_error`),
-///   and on an `impl` block it reads every method's output.
+///   and on an `impl` block it reads every method's output: a method whose output it cannot
+///   take is a compile error at that method's name.
 /// - `tracer = expr`: the tracer to record into, instead of the scoped default (see
 ///   [`with_tracer`]) or the [`global_tracer`]: an [`ExecutionTracer`], or a `&`, `Box`,
 ///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.

@@ -126,28 +126,32 @@ impl Parse for Args {
                     }
                     set(&mut args.name, key, name)?;
                 }
-                "quality" => {
-                    let quality: Expr = value(input, &key)?;
-                    if let Expr::Lit(lit) = &quality {
+                // Functions of the success value.
+                "quality" | "tokens" => {
+                    let function: Expr = value(input, &key)?;
+                    let (slot, returning, example) = if key == "quality" {
+                        (
+                            &mut args.quality,
+                            "`f64`",
+                            "`quality = score` or `quality = |answer| answer.confidence`",
+                        )
+                    } else {
+                        (
+                            &mut args.tokens,
+                            "its token usage (`TokenUsage`, `Option<TokenUsage>` or `(input, output)`)",
+                            "`tokens = usage_of` or `tokens = |answer| answer.usage`",
+                        )
+                    };
+                    if let Expr::Lit(lit) = &function {
                         return Err(syn::Error::new_spanned(
                             lit,
-                            "`quality` must be a function or closure taking `&T` (the `Ok` value, or the output) \
-                             and returning `f64`, such as `quality = score` or `quality = |answer| answer.confidence`",
+                            format!(
+                                "`{key}` must be a function or closure taking `&T` (the `Ok` value, or the output) \
+                                 and returning {returning}, such as {example}"
+                            ),
                         ));
                     }
-                    set(&mut args.quality, key, quality)?;
-                }
-                "tokens" => {
-                    let tokens: Expr = value(input, &key)?;
-                    if let Expr::Lit(lit) = &tokens {
-                        return Err(syn::Error::new_spanned(
-                            lit,
-                            "`tokens` must be a function or closure taking `&T` (the `Ok` value, or the output) \
-                             and returning its token usage (`TokenUsage`, `Option<TokenUsage>` or `(input, output)`), \
-                             such as `tokens = usage_of` or `tokens = |answer| answer.usage`",
-                        ));
-                    }
-                    set(&mut args.tokens, key, tokens)?;
+                    set(slot, key, function)?;
                 }
                 "tracer" => {
                     let tracer: Expr = value(input, &key)?;
