@@ -10,10 +10,10 @@ pub use monitor_runtime::{
     capture, current_span, current_tracer, export, future, global_tracer, integrate, metrics,
     record_attribute, record_kind, record_model, record_quality, record_session, record_tokens,
     record_trace_metadata, record_trace_tag, record_user, record_validation_error, spawn_thread,
-    with_tracer, Error, ErrorInfo, ExecutionTracer, ModuleMetrics, ModuleMonitor, Result, SpanKind,
-    Status, TokenUsage, TraceContext, TraceEntry, TraceGuard, TracerBuilder, TracerMetrics,
-    WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES, MODEL_ATTRIBUTE,
-    OVERFLOW_MODULE,
+    with_tracer, CallOutput, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModuleMetrics,
+    ModuleMonitor, Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard,
+    TracerBuilder, TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES,
+    MODEL_ATTRIBUTE, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};
@@ -201,6 +201,14 @@ pub use monitor_macros::mlflow_run;
 ///   thread; a panic in it is caught and noted on the entry (`quality_error`). On an `impl`
 ///   block it scores every method: a method whose output it cannot take is a compile error
 ///   at that method's name; give that method a `quality` of its own.
+/// - `tokens = f`: a function or closure called with `&T` (the `Ok` value, or the output)
+///   only when the call succeeded, returning the token usage the output carries: a
+///   [`TokenUsage`], an `(input_tokens, output_tokens)` pair of `u64`, or an `Option` of
+///   either (see [`IntoTokenUsage`]). It adds to what the body recorded with
+///   [`record_tokens`], and counts in the metrics' token totals. Like `quality`, it runs on
+///   the caller's thread, a panic in it is caught and noted on the entry (`tokens_error`),
+///   and on an `impl` block it reads every method's output: a method whose output it cannot
+///   take is a compile error at that method's name.
 /// - `tracer = expr`: the tracer to record into, instead of the scoped default (see
 ///   [`with_tracer`]) or the [`global_tracer`]: an [`ExecutionTracer`], or a `&`, `Box`,
 ///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.
@@ -262,6 +270,44 @@ pub use monitor_macros::mlflow_run;
 /// assert!(entries[1].inputs.is_empty() && entries[1].outputs.is_none());
 /// ```
 ///
+/// Token usage read from what an LLM call returns, here a client's response with an
+/// optional usage block in its own types (a one-line extractor, as for any crate's response):
+///
+/// ```
+/// use monitor::{monitored, ExecutionTracer, TokenUsage, WithTracerExt};
+///
+/// struct Usage {
+///     prompt_tokens: u32,
+///     completion_tokens: u32,
+/// }
+///
+/// struct Response {
+///     text: String,
+///     usage: Option<Usage>,
+/// }
+///
+/// fn usage(response: &Response) -> Option<(u64, u64)> {
+///     let usage = response.usage.as_ref()?;
+///     Some((usage.prompt_tokens.into(), usage.completion_tokens.into()))
+/// }
+///
+/// #[monitored(kind = "llm", tokens = usage)]
+/// async fn complete(prompt: &str) -> Result<Response, String> {
+///     Ok(Response {
+///         text: prompt.to_uppercase(),
+///         usage: Some(Usage { prompt_tokens: 12, completion_tokens: 3 }),
+///     })
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// let response = complete("hello").with_tracer(&tracer).await.unwrap();
+/// assert_eq!(response.text, "HELLO");
+/// assert_eq!(tracer.get_traces(None)[0].token_usage, Some(TokenUsage::new(12, 3)));
+/// assert_eq!(tracer.module_metrics("complete").token_usage.total_tokens, 15);
+/// # });
+/// ```
+///
 /// A tracer in a field, with per-method options and an async method:
 ///
 /// ```
@@ -315,8 +361,8 @@ pub use monitor_macros::mlflow_run;
 ///
 /// Build `module-monitor` with `default-features = false` (turning off its `enabled`
 /// feature) and every `#[monitored]` expands to the function as written. The options are
-/// still checked, and what they name stays used: a `quality` function is type-checked
-/// against the output and a `tracer` expression against its type, in a closure that is never
+/// still checked, and what they name stays used: `quality` and `tokens` functions are
+/// type-checked against the output and a `tracer` expression against its type, in a closure that is never
 /// called, so the program compiles without new warnings and nothing runs.
 ///
 /// # Notes

@@ -40,7 +40,7 @@ fn early(a: u32) -> ::std::result::Result<u32, ::std::num::ParseIntError> {
     ::std::result::Result::Ok(parsed + a)
 }
 
-#[monitored(quality = score, name = "named", skip(secret), level = "info")]
+#[monitored(quality = score, tokens = usage, name = "named", skip(secret), level = "info")]
 fn options(value: u32, secret: &str) -> ::std::option::Option<u32> {
     let _ = secret;
     ::std::option::Option::Some(value)
@@ -50,6 +50,11 @@ fn options(value: u32, secret: &str) -> ::std::option::Option<u32> {
 #[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
 fn score(value: &::std::option::Option<u32>) -> f64 {
     f64::from(value.unwrap_or(0))
+}
+
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn usage(value: &::std::option::Option<u32>) -> ::std::option::Option<(u64, u64)> {
+    value.map(|n| (u64::from(n), 0))
 }
 
 #[monitored(log_inputs = false, log_outputs = false)]

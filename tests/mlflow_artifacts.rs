@@ -3,9 +3,40 @@
 
 mod support;
 
-use monitor::{mlflow::RunQuery, ExecutionTracer, TokenUsage};
+use monitor::export::{TraceExport, SCHEMA_VERSION};
+use monitor::mlflow::{MlflowConfig, MlflowTracker, RunQuery};
+use monitor::{ExecutionTracer, TokenUsage};
 use serde_json::{json, Value};
 use support::mlflow::{server_uri, tracker, unique, Rest};
+
+/// Four scored calls with tokens and one failure, in two modules.
+fn five_calls() -> ExecutionTracer {
+    let tracer = ExecutionTracer::new();
+    for i in 0..4 {
+        let mut call = tracer.trace("retrieve", json!({ "query": i }));
+        call.set_quality_score(0.5 + i as f64 / 10.0);
+        call.set_token_usage(TokenUsage::new(10, 5));
+    }
+    tracer
+        .trace("Generator::<T>::run", json!({}))
+        .fail(&std::io::Error::other("boom"));
+    tracer
+}
+
+/// `log_tracer`'s `traces/traces.json` is the export format: `TraceExport::read` reads it
+/// back, the tracer's metrics and every entry.
+fn check_tracer_artifact(path: &std::path::Path, tracer: &ExecutionTracer) {
+    let export = TraceExport::read(path).unwrap();
+    assert_eq!(export.schema_version, SCHEMA_VERSION);
+    assert_eq!(export.traces, tracer.get_traces(None));
+    assert_eq!(export.traces[0].module, "retrieve");
+    assert_eq!(export.metrics.total_executions, 5);
+    assert_eq!(
+        export.metrics.modules["retrieve"].token_usage.total_tokens,
+        60
+    );
+    assert!(export.exported_at_unix_nano > 0);
+}
 
 #[test]
 fn files_directories_dicts_and_tracers_become_artifacts() {
@@ -32,15 +63,7 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     )
     .unwrap();
 
-    let tracer = ExecutionTracer::new();
-    for i in 0..4 {
-        let mut call = tracer.trace("retrieve", json!({ "query": i }));
-        call.set_quality_score(0.5 + i as f64 / 10.0);
-        call.set_token_usage(TokenUsage::new(10, 5));
-    }
-    tracer
-        .trace("Generator::<T>::run", json!({}))
-        .fail(&std::io::Error::other("boom"));
+    let tracer = five_calls();
     run.log_tracer(&tracer, 0).unwrap();
 
     let id = run.run_id().unwrap();
@@ -62,9 +85,9 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     assert_eq!(get("model/sub/config.json"), b"{}");
     let dict: Value = serde_json::from_slice(&get("optimization_results.json")).unwrap();
     assert_eq!(dict["quality_score"], 0.85);
-    let traces: Value = serde_json::from_slice(&get("traces/traces.json")).unwrap();
-    assert_eq!(traces.as_array().unwrap().len(), 5);
-    assert_eq!(traces[0]["module"], "retrieve");
+    let downloaded = dir.path().join("traces.json");
+    std::fs::write(&downloaded, get("traces/traces.json")).unwrap();
+    check_tracer_artifact(&downloaded, &tracer);
 
     let got = rest.run(&id);
     let metric = |k: &str| {
@@ -81,6 +104,33 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     assert_eq!(metric("tracer/retrieve/total_tokens"), Some(60.0));
     assert!((metric("tracer/retrieve/avg_quality_score").unwrap() - 0.65).abs() < 1e-9);
     assert_eq!(metric("tracer/Generator::_T_::run/success_rate"), Some(0.0));
+}
+
+#[test]
+fn the_tracer_artifact_of_a_local_store_reads_back_as_an_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    let tracker = MlflowTracker::new(MlflowConfig::default().local_store(&root)).unwrap();
+    let run = tracker.start_in("tracer-artifact", "local").unwrap();
+    let tracer = five_calls();
+    run.log_tracer(&tracer, 0).unwrap();
+    let id = run.run_id().unwrap();
+    drop(run);
+    assert!(tracker.flush().is_complete());
+
+    // MLflow's layout: <root>/<experiment id>/<run id>/artifacts/<path>.
+    let artifact = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|experiment| {
+            experiment
+                .path()
+                .join(&id)
+                .join("artifacts/traces/traces.json")
+        })
+        .find(|path| path.is_file())
+        .expect("traces/traces.json in the run's artifacts");
+    check_tracer_artifact(&artifact, &tracer);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `ModuleMonitor`: closures and trait objects that cannot carry the attribute.
 
-use monitor::{with_tracer, ExecutionTracer, ModuleMonitor, Status};
+use monitor::{monitored, with_tracer, ExecutionTracer, ModuleMonitor, Status};
 
 #[test]
 fn wraps_a_closure_and_answers_its_metrics() {
@@ -148,6 +148,160 @@ async fn async_methods_of_trait_objects_are_recorded() {
     let vector = embedder
         .invoke_async(serde_json::json!({ "text": "four" }), |e| e.embed("four"))
         .await;
+    assert_eq!(vector, [4.0]);
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.inputs["text"], "four");
+    assert_eq!(entry.outputs, Some(serde_json::json!([4.0])));
+}
+
+// Async modules on a multi-thread runtime: the call is recorded from its first poll until
+// its future completes, whichever threads poll it, and the futures are `Send`.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_in_spawned_tasks_are_timed_across_their_awaits() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let tracer = ExecutionTracer::new();
+    let generate = Arc::new(
+        ModuleMonitor::new("generate", |prompt: String| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::task::yield_now().await;
+            format!("answer to {prompt}")
+        })
+        .with_tracer(&tracer),
+    );
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let generate = Arc::clone(&generate);
+            tokio::spawn(async move { generate.call_async(format!("q{i}")).await })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.await.unwrap(), format!("answer to q{i}"));
+    }
+
+    let entries = tracer.get_traces(None);
+    assert_eq!(entries.len(), 4);
+    for entry in &entries {
+        assert_eq!(entry.status, Status::Success);
+        assert!(entry.duration_ms() >= 20.0, "{} ms", entry.duration_ms());
+        // A closure's single input is recorded as `input` (`with_input_names` names it).
+        assert!(entry.inputs["input"].as_str().unwrap().starts_with('q'));
+    }
+    assert_eq!(generate.get_metrics().total_executions, 4);
+}
+
+#[monitored]
+async fn retrieve(query: String) -> Vec<String> {
+    tokio::task::yield_now().await;
+    vec![format!("doc about {query}")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_inside_an_async_module_are_its_children() {
+    use monitor::WithTracerExt;
+    use std::sync::Arc;
+
+    // No tracer named: the modules and `retrieve` record into the task's scoped one.
+    let tracer = ExecutionTracer::new();
+    let rerank = Arc::new(ModuleMonitor::new(
+        "rerank",
+        |docs: Vec<String>| async move {
+            tokio::task::yield_now().await;
+            docs.len()
+        },
+    ));
+    let pipeline = ModuleMonitor::new("pipeline", move |query: String| {
+        let rerank = Arc::clone(&rerank);
+        async move {
+            let docs = retrieve(query).await;
+            rerank.call_async(docs).await
+        }
+    });
+    let task = tokio::spawn(
+        async move { pipeline.call_async("rust".to_owned()).await }.with_tracer(&tracer),
+    );
+    assert_eq!(task.await.unwrap(), 1);
+
+    let entries = tracer.get_traces(None);
+    let pipeline = entries.iter().find(|e| e.module == "pipeline").unwrap();
+    for child in ["retrieve", "rerank"] {
+        let child = entries.iter().find(|e| e.module == child).unwrap();
+        assert_eq!(child.parent_span_id.as_ref(), Some(&pipeline.span_id));
+        assert_eq!(child.trace_id, pipeline.trace_id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_an_async_module_is_recorded_and_keeps_unwinding() {
+    let tracer = ExecutionTracer::new();
+    let fragile = ModuleMonitor::new("fragile", |n: u32| async move {
+        tokio::task::yield_now().await;
+        if n > 0 {
+            panic!("model returned garbage");
+        }
+        n
+    })
+    .with_tracer(&tracer);
+    let task = tokio::spawn(async move { fragile.call_async(1).await });
+    assert!(
+        task.await.unwrap_err().is_panic(),
+        "the panic reaches the caller"
+    );
+
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.status, Status::Panic);
+    assert!(entry
+        .error
+        .unwrap()
+        .message
+        .contains("model returned garbage"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_async_call_is_recorded_as_cancelled() {
+    use std::sync::Arc;
+
+    let tracer = ExecutionTracer::new();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let slow = ModuleMonitor::new("slow", {
+        let started = Arc::clone(&started);
+        move |_: ()| {
+            let started = Arc::clone(&started);
+            async move {
+                started.notify_one();
+                std::future::pending::<()>().await
+            }
+        }
+    })
+    .with_tracer(&tracer);
+    let task = tokio::spawn(async move { slow.call_async(()).await });
+    started.notified().await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.module, "slow");
+    assert_eq!(entry.status, Status::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_boxed_future_returning_function_is_an_async_module() {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    type Embed =
+        Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = Vec<f32>> + Send>> + Send + Sync>;
+
+    let tracer = ExecutionTracer::new();
+    let embed: Embed = Box::new(|text| Box::pin(async move { vec![text.len() as f32] }));
+    let embedder = ModuleMonitor::new("embedder", embed)
+        .with_tracer(&tracer)
+        .with_input_names(["text"]);
+    let vector = tokio::spawn(async move { embedder.call_async("four".to_owned()).await })
+        .await
+        .unwrap();
     assert_eq!(vector, [4.0]);
     let entry = tracer.get_traces(None).remove(0);
     assert_eq!(entry.inputs["text"], "four");

@@ -8,7 +8,12 @@ mod common;
 use common::traced;
 use monitor::{monitored, ExecutionTracer};
 
-#[monitored(name = "step", quality = |n: &u32| f64::from(*n), skip(secret))]
+#[monitored(
+    name = "step",
+    quality = |n: &u32| f64::from(*n),
+    tokens = |n: &u32| (u64::from(*n), 0),
+    skip(secret)
+)]
 fn step(n: u32, secret: &str) -> u32 {
     let _ = secret;
     n + 1

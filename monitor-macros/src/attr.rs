@@ -8,7 +8,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
 
 /// Every option, as the error messages list them.
 pub(crate) const OPTIONS: &str =
-    "`name`, `quality`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `crate`, `off`";
+    "`name`, `quality`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `crate`, `off`";
 
 /// The kinds `kind = "..."` accepts (the runtime's `SpanKind::NAMES`).
 pub(crate) const KINDS: [&str; 11] = [
@@ -40,6 +40,7 @@ pub(crate) struct Setting<T> {
 pub(crate) struct Args {
     pub(crate) name: Option<Setting<LitStr>>,
     pub(crate) quality: Option<Setting<Expr>>,
+    pub(crate) tokens: Option<Setting<Expr>>,
     pub(crate) tracer: Option<Setting<Expr>>,
     pub(crate) log_inputs: Option<Setting<bool>>,
     pub(crate) log_outputs: Option<Setting<bool>>,
@@ -54,6 +55,8 @@ pub(crate) struct Args {
     /// Set on a method that takes its `quality` from its `impl` block: a function that
     /// cannot score this method's output is reported at the method, naming it.
     pub(crate) quality_from_block: Option<Ident>,
+    /// The same for `tokens`.
+    pub(crate) tokens_from_block: Option<Ident>,
 }
 
 impl Args {
@@ -62,6 +65,7 @@ impl Args {
         Args {
             name: self.name.or_else(|| outer.name.clone()),
             quality: self.quality.or_else(|| outer.quality.clone()),
+            tokens: self.tokens.or_else(|| outer.tokens.clone()),
             tracer: self.tracer.or_else(|| outer.tracer.clone()),
             log_inputs: self.log_inputs.or_else(|| outer.log_inputs.clone()),
             log_outputs: self.log_outputs.or_else(|| outer.log_outputs.clone()),
@@ -74,6 +78,7 @@ impl Args {
             krate: self.krate.or_else(|| outer.krate.clone()),
             off: self.off,
             quality_from_block: self.quality_from_block,
+            tokens_from_block: self.tokens_from_block,
         }
     }
 
@@ -121,16 +126,32 @@ impl Parse for Args {
                     }
                     set(&mut args.name, key, name)?;
                 }
-                "quality" => {
-                    let quality: Expr = value(input, &key)?;
-                    if let Expr::Lit(lit) = &quality {
+                // Functions of the success value.
+                "quality" | "tokens" => {
+                    let function: Expr = value(input, &key)?;
+                    let (slot, returning, example) = if key == "quality" {
+                        (
+                            &mut args.quality,
+                            "`f64`",
+                            "`quality = score` or `quality = |answer| answer.confidence`",
+                        )
+                    } else {
+                        (
+                            &mut args.tokens,
+                            "its token usage (`TokenUsage`, `Option<TokenUsage>` or `(input, output)`)",
+                            "`tokens = usage_of` or `tokens = |answer| answer.usage`",
+                        )
+                    };
+                    if let Expr::Lit(lit) = &function {
                         return Err(syn::Error::new_spanned(
                             lit,
-                            "`quality` must be a function or closure taking `&T` (the `Ok` value, or the output) \
-                             and returning `f64`, such as `quality = score` or `quality = |answer| answer.confidence`",
+                            format!(
+                                "`{key}` must be a function or closure taking `&T` (the `Ok` value, or the output) \
+                                 and returning {returning}, such as {example}"
+                            ),
                         ));
                     }
-                    set(&mut args.quality, key, quality)?;
+                    set(slot, key, function)?;
                 }
                 "tracer" => {
                     let tracer: Expr = value(input, &key)?;

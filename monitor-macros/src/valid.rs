@@ -35,6 +35,7 @@ pub(crate) fn check_args(args: &Args, errors: &mut Errors) {
     if let Some(off) = &args.off {
         let others = args.name.is_some()
             || args.quality.is_some()
+            || args.tokens.is_some()
             || args.tracer.is_some()
             || args.log_inputs.is_some()
             || args.log_outputs.is_some()

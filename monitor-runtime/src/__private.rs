@@ -27,6 +27,7 @@ pub use crate::capture::specialize::{
 };
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
+use crate::entry::{IntoTokenUsage, TokenUsage};
 pub use crate::integrate::log::ModuleLevel;
 pub use crate::kind::{ModuleKind, SpanKind};
 pub use tracing;
@@ -108,6 +109,17 @@ pub fn call_once<R, F: FnOnce() -> R>(body: F) -> R {
 #[inline]
 pub fn quality<T: ?Sized, F: FnOnce(&T) -> f64>(score: F, value: &T) -> f64 {
     score(value)
+}
+
+/// Calls a `tokens = f` function with the success value, as [`quality`] calls a quality
+/// function: a wrong function is reported as not being `FnOnce(&T) -> U`, or its output as
+/// not being token usage ([`IntoTokenUsage`]), once, at the function.
+#[inline]
+pub fn tokens<T: ?Sized, U: IntoTokenUsage, F: FnOnce(&T) -> U>(
+    usage: F,
+    value: &T,
+) -> Option<TokenUsage> {
+    usage(value).into_token_usage()
 }
 
 // --- end #[monitored] support ---

@@ -134,6 +134,62 @@ impl TokenUsage {
     }
 }
 
+/// What a token function (`#[monitored(tokens = f)]`, [`ModuleMonitor::with_tokens`],
+/// [`TraceGuard::tokens_from`]) may return: a [`TokenUsage`], an `(input_tokens,
+/// output_tokens)` pair of `u64`, or an `Option` of either (`None` when the output carries
+/// no usage). A usage type of your own that implements it may be returned as it is:
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{IntoTokenUsage, TokenUsage};
+///
+/// struct Usage {
+///     prompt_tokens: u32,
+///     completion_tokens: u32,
+/// }
+///
+/// impl IntoTokenUsage for Usage {
+///     fn into_token_usage(self) -> Option<TokenUsage> {
+///         Some(TokenUsage::new(self.prompt_tokens.into(), self.completion_tokens.into()))
+///     }
+/// }
+///
+/// let usage = Usage { prompt_tokens: 12, completion_tokens: 3 };
+/// assert_eq!(usage.into_token_usage(), Some(TokenUsage::new(12, 3)));
+/// assert_eq!(Some((12, 3)).into_token_usage(), Some(TokenUsage::new(12, 3)));
+/// ```
+///
+/// [`ModuleMonitor::with_tokens`]: crate::ModuleMonitor::with_tokens
+/// [`TraceGuard::tokens_from`]: crate::TraceGuard::tokens_from
+#[diagnostic::on_unimplemented(
+    message = "a token function must return token usage, not `{Self}`",
+    label = "returns `{Self}`",
+    note = "accepted: `TokenUsage`, `(input_tokens, output_tokens)` as `(u64, u64)`, an `Option` of either, or a type that implements `IntoTokenUsage`"
+)]
+pub trait IntoTokenUsage {
+    /// The usage, if any.
+    fn into_token_usage(self) -> Option<TokenUsage>;
+}
+
+impl IntoTokenUsage for TokenUsage {
+    fn into_token_usage(self) -> Option<TokenUsage> {
+        Some(self)
+    }
+}
+
+/// `(input_tokens, output_tokens)`, as [`TokenUsage::new`].
+impl IntoTokenUsage for (u64, u64) {
+    fn into_token_usage(self) -> Option<TokenUsage> {
+        Some(TokenUsage::new(self.0, self.1))
+    }
+}
+
+impl<T: IntoTokenUsage> IntoTokenUsage for Option<T> {
+    fn into_token_usage(self) -> Option<TokenUsage> {
+        self.and_then(IntoTokenUsage::into_token_usage)
+    }
+}
+
 /// One recorded call. Its JSON form is the export format: empty fields are left out, and
 /// a failed call reads
 ///

@@ -59,13 +59,13 @@ mod record;
 
 use std::sync::OnceLock;
 
-pub use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
+pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{configure_mlflow, MlflowLogger};
-pub use crate::monitor::ModuleMonitor;
+pub use crate::monitor::{CallOutput, ModuleMonitor};
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 #[cfg(feature = "tokio")]
 pub use crate::record::context::spawn;

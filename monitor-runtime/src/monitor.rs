@@ -8,13 +8,27 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::capture::{CapturedValue, InputName};
-use crate::entry::ErrorInfo;
+use crate::entry::{ErrorInfo, IntoTokenUsage, TokenUsage};
 use crate::metrics::ModuleMetrics;
 use crate::record::callsite::{intern, ModuleId};
 use crate::record::guard::{TraceGuard, TracerRef};
 use crate::record::tracer::ExecutionTracer;
 
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
+type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
+
+/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value. A trait of its
+/// own for the error a future gets there: a closure that returns one (`|q| async move { .. }`)
+/// is called with [`call_async`](ModuleMonitor::call_async).
+#[diagnostic::on_unimplemented(
+    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it is not `Serialize`",
+    label = "the module returns `{Self}`",
+    note = "a module that returns a future (an async closure, `|q| async move {{ .. }}`) is called with `call_async(input).await`, or `try_call_async` for a `Result`",
+    note = "for any other output, derive or implement `serde::Serialize`, or record it by hand with `invoke(inputs, |module, call| ..)`"
+)]
+pub trait CallOutput: Serialize + 'static {}
+
+impl<T: Serialize + 'static> CallOutput for T {}
 
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
@@ -41,6 +55,7 @@ pub struct ModuleMonitor<M> {
     id: ModuleId,
     tracer: Option<ExecutionTracer>,
     quality: Option<QualityFn>,
+    tokens: Option<TokensFn>,
     input_names: Vec<InputName>,
     log_inputs: bool,
     log_outputs: bool,
@@ -52,6 +67,7 @@ impl<M> fmt::Debug for ModuleMonitor<M> {
             .field("name", &self.name)
             .field("tracer", &self.tracer)
             .field("has_quality", &self.quality.is_some())
+            .field("has_tokens", &self.tokens.is_some())
             .field("log_inputs", &self.log_inputs)
             .field("log_outputs", &self.log_outputs)
             .finish_non_exhaustive()
@@ -69,6 +85,7 @@ impl<M> ModuleMonitor<M> {
             name,
             tracer: None,
             quality: None,
+            tokens: None,
             input_names: Vec::new(),
             log_inputs: true,
             log_outputs: true,
@@ -89,6 +106,44 @@ impl<M> ModuleMonitor<M> {
     ) -> Self {
         self.quality = Some(Box::new(move |output| {
             output.downcast_ref::<T>().map(&quality)
+        }));
+        self
+    }
+
+    /// Reads the token usage of each successful output of type `T` (the `Ok` value for
+    /// [`try_call`](Self::try_call)), as `#[monitored(tokens = f)]` does: `tokens` returns
+    /// anything [`IntoTokenUsage`] (a [`TokenUsage`], an `Option` of one, `(input, output)`),
+    /// added to what [`record_tokens`](crate::record_tokens) recorded during the call. A
+    /// panic in `tokens` is caught and recorded (attribute `tokens_error`).
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor, TokenUsage};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Completion {
+    ///     text: String,
+    ///     usage: Option<TokenUsage>,
+    /// }
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let llm = ModuleMonitor::new("llm", |prompt: &str| Completion {
+    ///     text: prompt.to_uppercase(),
+    ///     usage: Some(TokenUsage::new(prompt.len() as u64, 2)),
+    /// })
+    /// .with_tracer(&tracer)
+    /// .with_tokens(|completion: &Completion| completion.usage);
+    /// assert_eq!(llm.call("hello").text, "HELLO");
+    /// assert_eq!(llm.get_metrics().token_usage, TokenUsage::new(5, 2));
+    /// ```
+    pub fn with_tokens<T: 'static, U: IntoTokenUsage>(
+        mut self,
+        tokens: impl Fn(&T) -> U + Send + Sync + 'static,
+    ) -> Self {
+        self.tokens = Some(Box::new(move |output| {
+            output
+                .downcast_ref::<T>()
+                .and_then(|output| tokens(output).into_token_usage())
         }));
         self
     }
@@ -217,19 +272,24 @@ impl<M> ModuleMonitor<M> {
         }
     }
 
+    /// Scores a successful output and reads its token usage.
     fn score(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
         if let Some(quality) = &self.quality {
             guard.score_quality(|| quality(output).unwrap_or(f64::NAN));
         }
+        if let Some(tokens) = &self.tokens {
+            guard.tokens_from(|| tokens(output));
+        }
     }
 
     /// Calls a function-like module with `input`, recording the call. Panics are recorded
-    /// and keep unwinding.
+    /// and keep unwinding. A module that returns a future (an async closure) is called with
+    /// [`call_async`](Self::call_async).
     pub fn call<I, O>(&self, input: I) -> O
     where
         M: Fn(I) -> O,
         I: Serialize,
-        O: Serialize + 'static,
+        O: CallOutput,
     {
         let mut guard = self.start_call(&input);
         let output = (self.module)(input);
@@ -239,7 +299,8 @@ impl<M> ModuleMonitor<M> {
     }
 
     /// Calls a fallible function-like module: `Err` records an error with the error's
-    /// message; `Ok` records the value as the output and scores it.
+    /// message; `Ok` records the value as the output and scores it. For an async one:
+    /// [`try_call_async`](Self::try_call_async).
     pub fn try_call<I, T, E>(&self, input: I) -> Result<T, E>
     where
         M: Fn(I) -> Result<T, E>,

@@ -18,7 +18,9 @@ use syn::visit_mut::VisitMut;
 use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature, Stmt, Type};
 
 use crate::attr::Args;
-use crate::expand::outcome::{capture_inputs, classify, module_kind, module_level, quality_call};
+use crate::expand::outcome::{
+    capture_inputs, classify, module_kind, module_level, quality_call, tokens_call,
+};
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
 use crate::valid::mentions;
@@ -156,34 +158,35 @@ pub(crate) fn expand_body(
 }
 
 /// Compiled out (`enabled` off), a function keeps its body as written, and what the options
-/// name (the `tracer`, the `quality` function) is still used and type-checked, in a closure
-/// that is never called: a parameter passed only as the tracer or a function used only as
-/// the quality draws no warning, and a mismatch stays an error.
+/// name (the `tracer`, the `quality` and `tokens` functions) is still used and type-checked,
+/// in a closure that is never called: a parameter passed only as the tracer or a function
+/// used only as the quality draws no warning, and a mismatch stays an error.
 pub(crate) fn compiled_out(args: &Args, sig: &Signature, block: &mut Block) {
     let tracer = args.tracer.as_ref().map(|tracer| {
         let expr = &tracer.value;
         generated! { let _ = &(#expr); }
     });
-    let quality = args
-        .quality
-        .as_ref()
-        .and_then(|quality| quality_check(args, sig, &quality.value));
-    if tracer.is_none() && quality.is_none() {
+    let output_fns = output_fns_check(args, sig);
+    if tracer.is_none() && output_fns.is_none() {
         return;
     }
     let check = generated! {
         #[allow(unused_imports, unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop)]
         let _ = || {
             #tracer
-            #quality
+            #output_fns
         };
     };
     block.stmts.insert(0, Stmt::Item(Item::Verbatim(check)));
 }
 
-/// `quality` applied to a value of the declared output type, as the monitored call applies
-/// it; `None` when the output cannot be named (`impl Trait`) or never exists (`!`).
-fn quality_check(args: &Args, sig: &Signature, quality: &Expr) -> Option<TokenStream> {
+/// `quality` and `tokens` applied to a value of the declared output type, as the monitored
+/// call applies them; `None` when there are none, or when the output cannot be named
+/// (`impl Trait`) or never exists (`!`).
+fn output_fns_check(args: &Args, sig: &Signature) -> Option<TokenStream> {
+    if args.quality.is_none() && args.tokens.is_none() {
+        return None;
+    }
     let output = Output::of(sig);
     let ty = match &output.ty {
         _ if output.never => return None,
@@ -192,14 +195,24 @@ fn quality_check(args: &Args, sig: &Signature, quality: &Expr) -> Option<TokenSt
         Some(ty) => ty.to_token_stream(),
     };
     let krate = args.krate();
-    let score = quality_call(args, &krate, quality);
+    let score = args
+        .quality
+        .as_ref()
+        .map(|quality| quality_call(args, &krate, &quality.value))
+        .map(|call| generated! { #call; });
+    let tokens = args
+        .tokens
+        .as_ref()
+        .map(|tokens| tokens_call(args, &krate, &tokens.value))
+        .map(|call| generated! { #call; });
     Some(generated! {
         use #krate::__private::{OutcomeOfResult as _, OutcomeOfValue as _};
         let __monitor_out: #ty = loop {};
         if let #krate::__private::Outcome::Ok(__monitor_value) =
             (&&#krate::__private::Wrap(&__monitor_out)).__monitor_outcome()
         {
-            #score;
+            #score
+            #tokens
         }
     })
 }

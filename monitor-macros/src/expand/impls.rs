@@ -47,6 +47,9 @@ pub(crate) fn expand(
         if own.quality.is_none() && args.quality.is_some() {
             merged.quality_from_block = Some(method.sig.ident.clone());
         }
+        if own.tokens.is_none() && args.tokens.is_some() {
+            merged.tokens_from_block = Some(method.sig.ident.clone());
+        }
         check_fn(&merged, &method.sig, own.skip.is_some(), &mut errors);
         if own.skip.is_none() {
             skip_used.extend(params(&method.sig).into_iter().map(|p| p.ident));

@@ -90,7 +90,11 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
         let call = quality_call(args, krate, &quality.value);
         generated! { __monitor_guard.score_quality(|| #call); }
     });
-    let value = if capture.is_some() || quality.is_some() {
+    let tokens = args.tokens.as_ref().map(|tokens| {
+        let call = tokens_call(args, krate, &tokens.value);
+        generated! { __monitor_guard.tokens_from(|| #call); }
+    });
+    let value = if capture.is_some() || quality.is_some() || tokens.is_some() {
         generated!(__monitor_value)
     } else {
         generated!(_)
@@ -103,6 +107,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
                 #krate::__private::Outcome::Ok(#value) => {
                     #capture
                     #quality
+                    #tokens
                 }
                 #krate::__private::Outcome::Err(__monitor_error) => {
                     #[allow(unused_imports)]
@@ -118,16 +123,30 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
     }
 }
 
-/// `quality(f, __monitor_value)`. A mismatch between the function and the output is
-/// reported at the function, or at the method that inherited it from its block.
+/// `quality(f, __monitor_value)`.
 pub(crate) fn quality_call(args: &Args, krate: &Path, quality: &syn::Expr) -> TokenStream {
-    let site = match &args.quality_from_block {
-        Some(method) => method.span(),
-        None => quality.span(),
-    };
+    output_fn_call(krate, "quality", quality, args.quality_from_block.as_ref())
+}
+
+/// `tokens(f, __monitor_value)`.
+pub(crate) fn tokens_call(args: &Args, krate: &Path, tokens: &syn::Expr) -> TokenStream {
+    output_fn_call(krate, "tokens", tokens, args.tokens_from_block.as_ref())
+}
+
+/// `helper(f, __monitor_value)`, for a function of the success value (`quality`, `tokens`).
+/// A mismatch between the function and the output is reported at the function, or at the
+/// method that inherited it from its block.
+fn output_fn_call(
+    krate: &Path,
+    helper: &str,
+    f: &syn::Expr,
+    from_block: Option<&Ident>,
+) -> TokenStream {
+    let site = from_block.map_or_else(|| f.span(), Ident::span);
     let value = local("__monitor_value", site);
-    let helper = respanned(quote!(#krate::__private::quality), site);
-    quote_spanned! {site=> #helper(#quality, #value) }
+    let helper = Ident::new(helper, site);
+    let helper = respanned(quote!(#krate::__private::#helper), site);
+    quote_spanned! {site=> #helper(#f, #value) }
 }
 
 /// `#[monitored(level = "..")]`: gives the module its own log level (over

@@ -15,7 +15,7 @@ use super::clock;
 use super::context::{self, Frame, Notes, SpanIds};
 use super::tracer::{Details, ExecutionTracer, Record};
 use crate::capture::{self, CapturedValue, InputName};
-use crate::entry::{ErrorInfo, Status, TokenUsage};
+use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage};
 
 /// A tracer a guard records into: borrowed (an explicit or the global tracer) or owned (a
 /// scoped default, which may end before a `'static` borrow would).
@@ -195,6 +195,47 @@ impl<'t> TraceGuard<'t> {
     /// Sets the token usage (replacing any set before; `record_tokens` calls add to it).
     pub fn set_token_usage(&mut self, usage: TokenUsage) {
         self.details().tokens = Some(usage);
+    }
+
+    /// Runs a token function (one that reads the usage from the call's output, say) and
+    /// adds what it returns to the call's token usage, as
+    /// [`record_tokens`](crate::record_tokens) calls add up; `None` adds nothing. A panic
+    /// in `usage` is caught and recorded on the entry (attribute `tokens_error`), never
+    /// passed to the caller.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, TokenUsage};
+    ///
+    /// struct Completion {
+    ///     text: String,
+    ///     usage: Option<TokenUsage>,
+    /// }
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let mut call = tracer.trace("generate", ());
+    /// let completion = Completion { text: "hi".into(), usage: Some(TokenUsage::new(12, 3)) };
+    /// call.tokens_from(|| completion.usage);
+    /// drop(call);
+    /// assert_eq!(tracer.module_metrics("generate").token_usage.total_tokens, 15);
+    /// # let _ = completion.text;
+    /// ```
+    pub fn tokens_from<U: IntoTokenUsage>(&mut self, usage: impl FnOnce() -> U) {
+        match capture::isolated(|| usage().into_token_usage()) {
+            Ok(Some(usage)) => self.add_tokens(usage),
+            Ok(None) => {}
+            Err(message) => self.set_attribute(
+                "tokens_error",
+                format!("tokens function panicked: {message}"),
+            ),
+        }
+    }
+
+    fn add_tokens(&mut self, usage: TokenUsage) {
+        self.details()
+            .tokens
+            .get_or_insert_with(TokenUsage::default)
+            .add(usage);
     }
 
     /// Adds a validation error, capped and masked; past

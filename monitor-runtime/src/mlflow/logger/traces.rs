@@ -3,6 +3,7 @@
 
 use super::MlflowRun;
 use crate::error::Result;
+use crate::export::{TraceExport, SCHEMA_VERSION};
 use crate::mlflow::config::Destination;
 use crate::mlflow::record::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
@@ -10,8 +11,10 @@ use crate::record::tracer::ExecutionTracer;
 
 impl MlflowRun {
     /// Logs a tracer's aggregate metrics as run metrics at `step` (`tracer/<metric>` for all
-    /// modules, `tracer/<module>/<metric>` per module) and its traces as the artifact
-    /// `traces/traces.json`.
+    /// modules, `tracer/<module>/<metric>` per module) and its metrics and traces as the
+    /// artifact `traces/traces.json`, in the export format (a
+    /// [`TraceExport`](crate::export::TraceExport), as
+    /// [`export_traces`](ExecutionTracer::export_traces) writes it).
     pub fn log_tracer(&self, tracer: &ExecutionTracer, step: i64) -> Result<()> {
         let m = tracer.get_metrics();
         let ts = now_ms();
@@ -52,7 +55,14 @@ impl MlflowRun {
             let key: String = key.chars().take(validate::MAX_KEY_LENGTH).collect();
             self.log_metric_full(&key, *value, step, ts)?;
         }
-        self.log_dict(&tracer.get_traces(None), "traces/traces.json")
+        // The document `export_traces` writes, so `TraceExport::read` reads the artifact.
+        let export = TraceExport {
+            schema_version: SCHEMA_VERSION,
+            exported_at_unix_nano: u64::try_from(ts).unwrap_or(0).saturating_mul(1_000_000),
+            metrics: m,
+            traces: tracer.get_traces(None),
+        };
+        self.log_dict(&export, "traces/traces.json")
     }
 
     /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
