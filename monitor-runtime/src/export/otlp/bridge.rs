@@ -42,14 +42,11 @@ const REMEMBERED: usize = 16_384;
 ///
 /// ```no_run
 /// # use monitor_runtime as monitor;
-/// use opentelemetry::trace::TracerProvider as _;
-///
-/// # fn provider() -> opentelemetry_sdk::trace::SdkTracerProvider { unimplemented!() }
-/// let provider = provider(); // the program's SdkTracerProvider, with its exporter
-/// let bridge = monitor::export::init_opentelemetry(provider.tracer("monitor"))?;
+/// // The tracer of the provider the program installed (`global::set_tracer_provider`), or
+/// // `provider.tracer("monitor")` of an `SdkTracerProvider` it holds.
+/// let bridge = monitor::export::init_opentelemetry(opentelemetry::global::tracer("monitor"))?;
 /// // ... monitored calls ...
-/// bridge.flush();
-/// provider.force_flush().ok();
+/// bridge.flush(); // then flush the provider as usual
 /// # Ok::<(), monitor::Error>(())
 /// ```
 pub fn init_opentelemetry<T>(tracer: T) -> Result<OtlpExporter>
