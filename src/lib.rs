@@ -7,10 +7,11 @@ pub use monitor_runtime::current_context;
 #[cfg(feature = "tokio")]
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{
-    capture, current_span, current_tracer, export, future, global_tracer, integrate, metrics,
-    record_attribute, record_kind, record_model, record_quality, record_session, record_tokens,
-    record_trace_metadata, record_trace_tag, record_user, record_validation_error, spawn_thread,
-    with_tracer, CallOutput, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModuleMetrics,
+    capture, clear_model_prices, current_span, current_tracer, export, future, global_tracer,
+    integrate, metrics, record_attribute, record_kind, record_model, record_quality,
+    record_session, record_tokens, record_trace_metadata, record_trace_tag, record_user,
+    record_validation_error, set_model_price, set_model_prices, spawn_thread, with_tracer,
+    CallOutput, Cost, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModelPrice, ModuleMetrics,
     ModuleMonitor, Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard,
     TracerBuilder, TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES,
     MODEL_ATTRIBUTE, OVERFLOW_MODULE,

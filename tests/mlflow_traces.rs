@@ -148,6 +148,8 @@ fn numbers_stay_numbers_sessions_reach_metadata_and_assessments_name_their_span(
             "parent_span_id": "00000000000000d1", "start_time_unix_nano": now + 10,
             "duration_ns": 1_000_000, "status": "success", "thread": "main",
             "outputs": 0.85, "quality_score": 0.85,
+            "token_usage": {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120},
+            "cost": {"input": 0.001, "output": 0.002, "total": 0.003},
             "attributes": {"session.id": "session-typed", "user.id": "user-typed"}}),
         ),
         entry(
@@ -190,6 +192,10 @@ fn numbers_stay_numbers_sessions_reach_metadata_and_assessments_name_their_span(
         "{metadata}"
     );
     assert_eq!(metadata["mlflow.trace.user"], "user-typed", "{metadata}");
+    // The span's cost, added up by MLflow for the trace.
+    let cost: serde_json::Value =
+        serde_json::from_str(metadata["mlflow.trace.cost"].as_str().expect("trace cost")).unwrap();
+    assert_eq!(cost["total_cost"], 0.003, "{metadata}");
     let assessments = got["trace"]["trace_info"]["assessments"]
         .as_array()
         .unwrap();

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::cost::Cost;
+
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +117,14 @@ pub struct TokenUsage {
     pub output_tokens: u64,
     /// All tokens; usually `input_tokens + output_tokens`.
     pub total_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache (priced apart, see
+    /// [`ModelPrice::with_cached_input`](crate::ModelPrice::with_cached_input)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl TokenUsage {
@@ -124,13 +134,23 @@ impl TokenUsage {
             input_tokens,
             output_tokens,
             total_tokens: input_tokens.saturating_add(output_tokens),
+            cached_input_tokens: 0,
         }
+    }
+
+    /// This usage with `cached` of its input tokens read from the provider's cache.
+    pub fn with_cached_input(mut self, cached: u64) -> Self {
+        self.cached_input_tokens = cached;
+        self
     }
 
     pub(crate) fn add(&mut self, other: TokenUsage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         self.total_tokens = self.total_tokens.saturating_add(other.total_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(other.cached_input_tokens);
     }
 }
 
@@ -246,6 +266,17 @@ pub struct TraceEntry {
     /// Tokens spent during the call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_usage: Option<TokenUsage>,
+    /// What the call cost, when it reported tokens for a priced model (see
+    /// [`set_model_price`](crate::set_model_price)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// On the root call of a trace: the tokens of the whole trace, its own and every
+    /// descendant's that finished before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_token_usage: Option<TokenUsage>,
+    /// On the root call of a trace: the cost of the whole trace, as `trace_token_usage`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_cost: Option<Cost>,
     /// Validation errors reported during the call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validation_errors: Vec<String>,

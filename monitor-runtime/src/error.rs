@@ -48,6 +48,14 @@ pub enum Error {
         /// The version this build writes and reads.
         supported: u32,
     },
+    /// A model price that cannot be used (negative or not finite).
+    #[error("invalid price for model {model:?}: {reason}")]
+    InvalidPrice {
+        /// The model priced.
+        model: String,
+        /// What is wrong with the price.
+        reason: String,
+    },
     /// An OTLP exporter setting (from the environment or code) that cannot be used.
     #[cfg(feature = "otlp")]
     #[error("invalid otlp setting {setting}: {reason}")]

@@ -44,6 +44,7 @@
 // `ModuleMonitor` (`monitor.rs`) and the support of generated code (`__private.rs`).
 
 pub mod capture;
+mod cost;
 mod entry;
 mod error;
 pub mod export;
@@ -59,6 +60,7 @@ mod record;
 
 use std::sync::OnceLock;
 
+pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, Cost, ModelPrice};
 pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
+use crate::cost::Cost;
 use crate::entry::{Status, TokenUsage};
+use crate::record::rollup::Spent;
 
 /// Running totals for one module in one shard.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +24,13 @@ pub(crate) struct ModuleStats {
     quality_sum: f64,
     quality_count: u64,
     tokens: TokenUsage,
+    /// What priced calls cost, and how many there were.
+    cost: Cost,
+    priced: u64,
+    /// Traces rooted in this module whose calls reported tokens, and what they spent.
+    traces_spent: u64,
+    trace_tokens: TokenUsage,
+    trace_cost: Cost,
     validation_errors: u64,
     /// Per-call token and quality counts in fixed buckets, made on the first call that
     /// reports tokens or a score (calls without either never touch it).
@@ -35,6 +44,9 @@ pub(crate) struct Sample {
     pub(crate) duration_ns: u64,
     pub(crate) quality: Option<f64>,
     pub(crate) tokens: Option<TokenUsage>,
+    pub(crate) cost: Option<Cost>,
+    /// On a root: what its trace spent.
+    pub(crate) trace_spent: Option<Spent>,
     pub(crate) validation_errors: usize,
 }
 
@@ -65,6 +77,15 @@ impl ModuleStats {
             #[cfg(any(feature = "prometheus", feature = "otlp"))]
             self.fixed.get_or_insert_default().add_tokens(tokens);
         }
+        if let Some(cost) = sample.cost {
+            self.cost.add(cost);
+            self.priced += 1;
+        }
+        if let Some(spent) = sample.trace_spent {
+            self.traces_spent += 1;
+            self.trace_tokens.add(spent.tokens.unwrap_or_default());
+            self.trace_cost.add(spent.cost.unwrap_or_default());
+        }
         self.validation_errors += sample.validation_errors as u64;
     }
 
@@ -83,6 +104,11 @@ impl ModuleStats {
         self.quality_sum += other.quality_sum;
         self.quality_count += other.quality_count;
         self.tokens.add(other.tokens);
+        self.cost.add(other.cost);
+        self.priced += other.priced;
+        self.traces_spent += other.traces_spent;
+        self.trace_tokens.add(other.trace_tokens);
+        self.trace_cost.add(other.trace_cost);
         self.validation_errors += other.validation_errors;
         #[cfg(any(feature = "prometheus", feature = "otlp"))]
         if let Some(theirs) = &other.fixed {
@@ -121,6 +147,11 @@ impl ModuleStats {
                 .then(|| self.quality_sum / self.quality_count as f64),
             quality_count: self.quality_count,
             token_usage: self.tokens,
+            cost: (self.priced > 0).then_some(self.cost),
+            avg_trace_tokens: (self.traces_spent > 0)
+                .then(|| self.trace_tokens.total_tokens as f64 / self.traces_spent as f64),
+            avg_trace_cost: (self.traces_spent > 0 && self.trace_cost.total > 0.0)
+                .then(|| self.trace_cost.total / self.traces_spent as f64),
             validation_error_count: self.validation_errors,
         }
     }
@@ -147,6 +178,7 @@ impl ModuleStats {
             quality_sum: self.quality_sum,
             quality_count: self.quality_count,
             tokens: self.tokens,
+            cost_total: self.cost.total,
             validation_errors: self.validation_errors,
             fixed: self.fixed.as_deref().cloned().unwrap_or_default(),
         }
@@ -200,6 +232,17 @@ pub struct ModuleMetrics {
     pub quality_count: u64,
     /// Tokens spent, summed over executions.
     pub token_usage: TokenUsage,
+    /// What the calls that reported tokens for a priced model cost (see
+    /// [`set_model_price`](crate::set_model_price)); `None` when none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
+    /// Mean tokens of a whole trace rooted in this module (its calls and every
+    /// descendant's), over the traces that spent any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_trace_tokens: Option<f64>,
+    /// Mean cost of a whole trace rooted in this module, over the traces that spent any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_trace_cost: Option<f64>,
     /// Validation errors reported, summed over executions.
     pub validation_error_count: u64,
 }
@@ -242,6 +285,9 @@ pub struct TracerMetrics {
     pub quality_count: u64,
     /// Tokens spent.
     pub token_usage: TokenUsage,
+    /// What priced calls cost, all modules together; `None` when none was priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     /// Validation errors reported.
     pub validation_error_count: u64,
     /// Entries dropped from the history to keep it within `max_traces` (metrics still
@@ -281,6 +327,7 @@ impl TracerMetrics {
             avg_quality_score: overall.avg_quality_score,
             quality_count: overall.quality_count,
             token_usage: overall.token_usage,
+            cost: overall.cost,
             validation_error_count: overall.validation_error_count,
             evicted_traces,
             retained_traces,

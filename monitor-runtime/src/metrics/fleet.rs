@@ -117,6 +117,8 @@ pub(crate) struct ModuleView {
     pub(crate) quality_sum: f64,
     pub(crate) quality_count: u64,
     pub(crate) tokens: TokenUsage,
+    /// What priced calls cost (0 when none was).
+    pub(crate) cost_total: f64,
     pub(crate) validation_errors: u64,
     pub(crate) fixed: FixedBuckets,
 }

@@ -34,6 +34,7 @@ pub(crate) struct Period {
 /// | `gen_ai.client.token.usage` (`{token}`) | histogram, `TOKEN_BUCKETS` | `monitor.module`, `gen_ai.token.type` |
 /// | `monitor.calls` | monotonic sum | `monitor.module`, `monitor.status` |
 /// | `monitor.quality.score` | histogram, `QUALITY_BUCKETS` | `monitor.module` |
+/// | `monitor.cost` | monotonic sum, when any call was priced | `monitor.module` |
 /// | `monitor.validation_errors` | monotonic sum | `monitor.module` |
 ///
 /// `None` when the tracer has seen no call.
@@ -52,6 +53,9 @@ pub(crate) fn metrics_request(
     }
     if modules.iter().any(|module| module.quality_count > 0) {
         metrics.push(quality(&modules, period));
+    }
+    if modules.iter().any(|module| module.cost_total > 0.0) {
+        metrics.push(cost(&modules, period));
     }
     metrics.push(validation_errors(&modules, period));
     Some(ExportMetricsServiceRequest {
@@ -107,6 +111,25 @@ fn validation_errors(modules: &[ModuleView], period: Period) -> Metric {
         "monitor.validation_errors",
         "Validation errors reported by monitored calls, by module.",
         "{error}",
+        points,
+    )
+}
+
+fn cost(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .map(|module| {
+            point(
+                vec![text(MODULE, &module.name)],
+                number_data_point::Value::AsDouble(module.cost_total),
+                period,
+            )
+        })
+        .collect();
+    sum(
+        "monitor.cost",
+        "What priced calls cost, by module, in the unit of the price table.",
+        "{cost}",
         points,
     )
 }
@@ -195,14 +218,21 @@ fn quality(modules: &[ModuleView], period: Period) -> Metric {
 }
 
 fn counter_point(attributes: Vec<KeyValue>, count: u64, period: Period) -> NumberDataPoint {
+    // OTLP sums are signed; a count past i64::MAX is not a real case.
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    point(attributes, number_data_point::Value::AsInt(count), period)
+}
+
+fn point(
+    attributes: Vec<KeyValue>,
+    value: number_data_point::Value,
+    period: Period,
+) -> NumberDataPoint {
     NumberDataPoint {
         attributes,
         start_time_unix_nano: period.start_unix_nano,
         time_unix_nano: period.now_unix_nano,
-        // OTLP sums are signed; a count past i64::MAX is not a real case.
-        value: Some(number_data_point::Value::AsInt(
-            i64::try_from(count).unwrap_or(i64::MAX),
-        )),
+        value: Some(value),
         ..Default::default()
     }
 }

@@ -60,6 +60,19 @@ impl Collector for Scrape {
                     )?;
             }
 
+            if modules.iter().any(|module| module.cost_total > 0.0) {
+                let mut metric = encoder.encode_descriptor(
+                    "monitor_cost",
+                    "What priced calls cost, by module, in the unit of the price table.",
+                    None,
+                    MetricType::Counter,
+                )?;
+                for module in modules {
+                    ConstCounter::new(module.cost_total)
+                        .encode(metric.encode_family(&[("module", module.name.as_str())])?)?;
+                }
+            }
+
             let mut metric = encoder.encode_descriptor(
                 "monitor_validation_errors",
                 "Validation errors reported by monitored calls, by module.",
@@ -160,6 +173,7 @@ impl Collector for Scrape {
 /// | `gen_ai_client_operation_duration_seconds` | histogram, [`DURATION_BUCKETS`] | `module` |
 /// | `gen_ai_client_token_usage` | histogram per call, [`TOKEN_BUCKETS`] | `module`, `gen_ai_token_type` (`input`, `output`) |
 /// | `monitor_quality_score` | histogram, [`QUALITY_BUCKETS`] | `module` |
+/// | `monitor_cost_total` | counter, when any call was priced | `module` |
 /// | `monitor_validation_errors_total` | counter | `module` |
 /// | `monitor_build_info` | gauge, always 1 | `version` |
 ///

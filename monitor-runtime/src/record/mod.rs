@@ -23,6 +23,7 @@ pub(crate) mod guard;
 mod history;
 pub(crate) mod outbox;
 mod panic;
+pub(crate) mod rollup;
 pub(crate) mod scope;
 mod thread;
 mod trace_attrs;

@@ -17,8 +17,10 @@ use super::clock;
 use super::guard::{TraceGuard, TracerRef};
 use super::history::{self, ShardHistory};
 use super::outbox;
+use super::rollup::Spent;
 use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
+use crate::cost::Cost;
 use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::metrics::{ModuleMetrics, ModuleStats, Sample, TracerMetrics};
 
@@ -54,8 +56,22 @@ pub(crate) struct Details {
     /// Captured with the error, symbolized into `error.backtrace` only when read.
     pub(crate) backtrace: Option<std::sync::Arc<std::backtrace::Backtrace>>,
     pub(crate) tokens: Option<TokenUsage>,
+    /// What `tokens` cost, set on the record path when the model is priced.
+    pub(crate) cost: Option<Cost>,
+    /// On a root call: what its whole trace spent.
+    pub(crate) trace_spent: Option<Spent>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, serde_json::Value)>,
+}
+
+impl Details {
+    /// The model the call reported (`record_model`, `set_model`), if any.
+    fn model(&self) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(key, _)| key == crate::MODEL_ATTRIBUTE)
+            .and_then(|(_, model)| model.as_str())
+    }
 }
 
 impl Details {
@@ -95,11 +111,45 @@ impl Record {
             duration_ns: self.duration_ns(),
             quality: self.quality,
             tokens: self.details.as_ref().and_then(|d| d.tokens),
+            cost: self.details.as_ref().and_then(|d| d.cost),
+            trace_spent: self.details.as_ref().and_then(|d| d.trace_spent),
             validation_errors: self
                 .details
                 .as_ref()
                 .map_or(0, |d| d.validation_error_count()),
         }
+    }
+
+    /// Prices the call's tokens, adds them to its trace's sum, and on a root takes the
+    /// trace's sum. Only for calls with tokens, and roots once any trace spent some.
+    #[cold]
+    fn spend(&mut self) {
+        let tokens = self.details.as_ref().and_then(|d| d.tokens);
+        let cost = tokens.and_then(|tokens| {
+            if !crate::cost::any() {
+                return None;
+            }
+            let details = self.details.as_deref()?;
+            let declared = || crate::kind::declared(self.module.0).1;
+            let model = details.model().or_else(declared)?;
+            Some(crate::cost::price_of(model)?.cost_of(&tokens))
+        });
+        if self.parent_span_id != 0 {
+            super::rollup::add(self.trace_id, tokens, cost);
+        }
+        let trace_spent = if self.parent_span_id == 0 {
+            super::rollup::settle(self.trace_id, tokens, cost)
+        } else {
+            None
+        };
+        if cost.is_none() && trace_spent.is_none() {
+            return;
+        }
+        // The record is not shared yet: its details are only the guard's.
+        let details = self.details.get_or_insert_with(Default::default);
+        let details = Arc::make_mut(details);
+        details.cost = cost;
+        details.trace_spent = trace_spent;
     }
 
     /// The entry users read; `max_bytes` caps the backtrace, rendered only now.
@@ -123,6 +173,9 @@ impl Record {
             error: details.and_then(|details| details.error_info(max_bytes)),
             quality_score: self.quality,
             token_usage: details.and_then(|d| d.tokens),
+            cost: details.and_then(|d| d.cost),
+            trace_token_usage: details.and_then(|d| d.trace_spent?.tokens),
+            trace_cost: details.and_then(|d| d.trace_spent?.cost),
             validation_errors: details
                 .map(|d| d.validation_errors.clone())
                 .unwrap_or_default(),
@@ -595,7 +648,12 @@ impl ExecutionTracer {
 
     /// The record path: per-module totals and the record go into this thread's shard.
     #[inline]
-    pub(crate) fn record(&self, record: Record) {
+    pub(crate) fn record(&self, mut record: Record) {
+        if record.details.as_ref().is_some_and(|d| d.tokens.is_some())
+            || (record.parent_span_id == 0 && super::rollup::any())
+        {
+            record.spend();
+        }
         let inner = &*self.inner;
         let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
         let trim_due = {

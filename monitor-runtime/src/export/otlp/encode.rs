@@ -178,17 +178,52 @@ fn attributes(entry: &TraceEntry, kind: SpanKind) -> Vec<KeyValue> {
         out.push(string("gen_ai.response.model", model));
     }
     if let Some(tokens) = entry.token_usage {
-        let usage = serde_json::json!({
+        let mut usage = serde_json::json!({
             "input_tokens": tokens.input_tokens,
             "output_tokens": tokens.output_tokens,
             "total_tokens": tokens.total_tokens,
         });
+        if tokens.cached_input_tokens > 0 {
+            usage["cache_read_input_tokens"] = tokens.cached_input_tokens.into();
+            out.push(int(
+                "llm.token_count.prompt_details.cache_read",
+                tokens.cached_input_tokens,
+            ));
+            out.push(int(
+                "gen_ai.usage.cache_read.input_tokens",
+                tokens.cached_input_tokens,
+            ));
+        }
         out.push(string("mlflow.chat.tokenUsage", &usage.to_string()));
         out.push(int("gen_ai.usage.input_tokens", tokens.input_tokens));
         out.push(int("gen_ai.usage.output_tokens", tokens.output_tokens));
         out.push(int("llm.token_count.prompt", tokens.input_tokens));
         out.push(int("llm.token_count.completion", tokens.output_tokens));
         out.push(int("llm.token_count.total", tokens.total_tokens));
+    }
+    if let Some(cost) = entry.cost {
+        let mlflow = serde_json::json!({
+            "input_cost": cost.input, "output_cost": cost.output, "total_cost": cost.total,
+        });
+        out.push(string("mlflow.llm.cost", &mlflow.to_string()));
+        out.push(key_value("llm.cost.prompt", double(cost.input)));
+        out.push(key_value("llm.cost.completion", double(cost.output)));
+        out.push(key_value("llm.cost.total", double(cost.total)));
+        let langfuse = serde_json::json!({
+            "input": cost.input, "output": cost.output, "total": cost.total,
+        });
+        out.push(string(
+            "langfuse.observation.cost_details",
+            &langfuse.to_string(),
+        ));
+    }
+    if let Some(tokens) = entry.trace_token_usage {
+        out.push(int("monitor.trace.input_tokens", tokens.input_tokens));
+        out.push(int("monitor.trace.output_tokens", tokens.output_tokens));
+        out.push(int("monitor.trace.total_tokens", tokens.total_tokens));
+    }
+    if let Some(cost) = entry.trace_cost {
+        out.push(key_value("monitor.trace.cost", double(cost.total)));
     }
     if let Some(score) = entry.quality_score {
         out.push(key_value("monitor.quality_score", double(score)));

@@ -33,6 +33,9 @@ impl MlflowRun {
         if let Some(q) = m.avg_quality_score {
             points.push(("tracer/avg_quality_score".into(), q));
         }
+        if let Some(cost) = m.cost {
+            points.push(("tracer/total_cost".into(), cost.total));
+        }
         for (name, mm) in &m.modules {
             let p = format!("tracer/{}", metric_safe(name));
             points.extend([
@@ -49,6 +52,12 @@ impl MlflowRun {
             ]);
             if let Some(q) = mm.avg_quality_score {
                 points.push((format!("{p}/avg_quality_score"), q));
+            }
+            if let Some(cost) = mm.cost {
+                points.push((format!("{p}/total_cost"), cost.total));
+            }
+            if let Some(cost) = mm.avg_trace_cost {
+                points.push((format!("{p}/avg_trace_cost"), cost));
             }
         }
         for (key, value) in &points {

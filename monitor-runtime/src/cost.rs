@@ -1,0 +1,206 @@
+//! What calls cost: a price table per model, set by the program, and the cost of each call
+//! that reports tokens for a priced model.
+//!
+//! ```
+//! # use monitor_runtime as monitor;
+//! use monitor::{ModelPrice, TokenUsage};
+//!
+//! // US dollars per million tokens (any currency works: costs are in the table's unit).
+//! monitor::set_model_price("gpt-4o-mini", ModelPrice::per_million(0.15, 0.60))?;
+//!
+//! let tracer = monitor::ExecutionTracer::new();
+//! let mut call = tracer.trace("generate", ());
+//! call.set_model("gpt-4o-mini-2024-07-18"); // a dated version takes its family's price
+//! call.set_token_usage(TokenUsage::new(1_000, 500));
+//! drop(call);
+//!
+//! let cost = tracer.get_traces(None)[0].cost.expect("priced");
+//! assert!((cost.total - 0.00045).abs() < 1e-12);
+//! assert!((tracer.module_metrics("generate").cost.unwrap().total - 0.00045).abs() < 1e-12);
+//! # monitor::clear_model_prices();
+//! # Ok::<(), monitor::Error>(())
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::entry::TokenUsage;
+use crate::error::{Error, Result};
+
+/// The price of a model's tokens, per million: input (prompt), output (completion), and
+/// input read from the provider's cache (`TokenUsage::cached_input_tokens`), which costs
+/// the input price unless given.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ModelPrice {
+    input_per_million: f64,
+    output_per_million: f64,
+    cached_input_per_million: Option<f64>,
+}
+
+impl ModelPrice {
+    /// The price of a million input tokens and of a million output tokens.
+    pub fn per_million(input: f64, output: f64) -> Self {
+        ModelPrice {
+            input_per_million: input,
+            output_per_million: output,
+            cached_input_per_million: None,
+        }
+    }
+
+    /// The price of a million cached input tokens.
+    pub fn with_cached_input(mut self, cached_input: f64) -> Self {
+        self.cached_input_per_million = Some(cached_input);
+        self
+    }
+
+    fn check(&self, model: &str) -> Result<()> {
+        let prices = [
+            self.input_per_million,
+            self.output_per_million,
+            self.cached_input_per_million.unwrap_or(0.0),
+        ];
+        if prices
+            .iter()
+            .all(|price| price.is_finite() && *price >= 0.0)
+        {
+            Ok(())
+        } else {
+            Err(Error::InvalidPrice {
+                model: model.to_owned(),
+                reason: format!("prices must be finite and not negative, got {self:?}"),
+            })
+        }
+    }
+
+    /// What `tokens` cost at this price.
+    pub fn cost_of(&self, tokens: &TokenUsage) -> Cost {
+        let cached = tokens.cached_input_tokens.min(tokens.input_tokens);
+        let fresh = tokens.input_tokens - cached;
+        let cached_price = self
+            .cached_input_per_million
+            .unwrap_or(self.input_per_million);
+        let input = (fresh as f64 * self.input_per_million + cached as f64 * cached_price) / 1e6;
+        let output = tokens.output_tokens as f64 * self.output_per_million / 1e6;
+        Cost {
+            input,
+            output,
+            total: input + output,
+        }
+    }
+}
+
+/// What a call (or a trace, or a module) cost, in the unit of the price table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// The input tokens' share.
+    pub input: f64,
+    /// The output tokens' share.
+    pub output: f64,
+    /// Both.
+    pub total: f64,
+}
+
+impl Cost {
+    pub(crate) fn add(&mut self, other: Cost) {
+        self.input += other.input;
+        self.output += other.output;
+        self.total += other.total;
+    }
+}
+
+static PRICES: RwLock<Option<FxHashMap<String, ModelPrice>>> = RwLock::new(None);
+/// Set once a price is set: until then, the record path does not look at prices.
+static ANY: AtomicBool = AtomicBool::new(false);
+
+/// Sets the price of `model`'s tokens. A model named `gpt-4o` also prices the versions
+/// named after it (`gpt-4o-2024-08-06`): the longest name in the table that the call's
+/// model starts with wins. Calls report their model with `#[monitored(model = "..")]`,
+/// `monitor::record_model` or `TraceGuard::set_model`; a negative or non-finite price is
+/// an error.
+pub fn set_model_price(model: impl Into<String>, price: ModelPrice) -> Result<()> {
+    let model = model.into();
+    price.check(&model)?;
+    PRICES
+        .write()
+        .get_or_insert_with(FxHashMap::default)
+        .insert(model, price);
+    ANY.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Sets the prices of several models, as [`set_model_price`]; nothing is set if one is
+/// invalid.
+pub fn set_model_prices<M: Into<String>>(
+    prices: impl IntoIterator<Item = (M, ModelPrice)>,
+) -> Result<()> {
+    let prices: Vec<(String, ModelPrice)> = prices
+        .into_iter()
+        .map(|(model, price)| (model.into(), price))
+        .collect();
+    for (model, price) in &prices {
+        price.check(model)?;
+    }
+    PRICES
+        .write()
+        .get_or_insert_with(FxHashMap::default)
+        .extend(prices);
+    ANY.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Forgets every price: calls recorded from now on have no cost.
+pub fn clear_model_prices() {
+    *PRICES.write() = None;
+    ANY.store(false, Ordering::Release);
+}
+
+/// Whether any price is set.
+#[inline]
+pub(crate) fn any() -> bool {
+    ANY.load(Ordering::Acquire)
+}
+
+/// The price of `model`: its own, else the longest priced name it starts with.
+pub(crate) fn price_of(model: &str) -> Option<ModelPrice> {
+    let prices = PRICES.read();
+    let prices = prices.as_ref()?;
+    if let Some(price) = prices.get(model) {
+        return Some(*price);
+    }
+    prices
+        .iter()
+        .filter(|(name, _)| model.starts_with(name.as_str()))
+        .max_by_key(|(name, _)| name.len())
+        .map(|(_, price)| *price)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_input_costs_its_own_price() {
+        let price = ModelPrice::per_million(2.0, 8.0).with_cached_input(0.5);
+        let mut tokens = TokenUsage::new(1_000_000, 1_000_000);
+        tokens.cached_input_tokens = 400_000;
+        let cost = price.cost_of(&tokens);
+        assert!((cost.input - (0.6 * 2.0 + 0.4 * 0.5)).abs() < 1e-9);
+        assert!((cost.output - 8.0).abs() < 1e-9);
+        assert!((cost.total - cost.input - cost.output).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_prices_are_refused() {
+        for price in [
+            ModelPrice::per_million(-1.0, 1.0),
+            ModelPrice::per_million(1.0, f64::NAN),
+            ModelPrice::per_million(1.0, 1.0).with_cached_input(f64::INFINITY),
+        ] {
+            let error = price.check("m").unwrap_err().to_string();
+            assert!(error.contains("invalid price for model \"m\""), "{error}");
+        }
+    }
+}
