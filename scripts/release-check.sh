@@ -8,8 +8,19 @@ cd "$(dirname "$0")/.."
 msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"
 
 echo "== cargo package --workspace (monitor-macros, monitor-runtime, module-monitor)" >&2
-cargo package --workspace --allow-dirty --quiet 2>&1 | grep -v "^warning: ignoring \(test\|bench\)" >&2 || true
-test "${PIPESTATUS[0]}" -eq 0
+# Cargo verifies each package against the ones packaged before it, unpacked from a local
+# registry under ~/.cargo/registry/src/-<hash>/; an unpacking left by an earlier run is
+# reused as it is, stale. Only those overlay registries (named with a leading `-`) are
+# cleared, never crates.io's.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/{monitor-macros,monitor-runtime,module-monitor}-*
+package_log="$(mktemp)"
+if ! cargo package --workspace --allow-dirty --quiet 2>"$package_log"; then
+    cat "$package_log" >&2
+    rm -f "$package_log"
+    exit 1
+fi
+grep -v "^warning: ignoring \(test\|bench\)" "$package_log" >&2 || true
+rm -f "$package_log"
 
 echo "== docs as docs.rs builds them (nightly features via RUSTC_BOOTSTRAP, --cfg docsrs)" >&2
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
