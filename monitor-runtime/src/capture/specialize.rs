@@ -261,3 +261,34 @@ mod tests {
         assert!(info.message.ends_with("Plain"));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Stream items: text (`AsRef<str>`: `String`, `&str`, `Cow<str>`) is concatenated into the
+// output, anything else is captured on its own. Called as
+// `(&&Wrap(item)).__monitor_item_text()`.
+
+/// The text of a text item.
+pub trait ItemAsText<'a> {
+    /// The item's text.
+    fn __monitor_item_text(&self) -> Option<&'a str>;
+}
+
+impl<'a, T: AsRef<str> + ?Sized> ItemAsText<'a> for &Wrap<'a, T> {
+    #[inline]
+    fn __monitor_item_text(&self) -> Option<&'a str> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Any other item: not text.
+pub trait ItemAsValue<'a> {
+    /// `None`.
+    fn __monitor_item_text(&self) -> Option<&'a str>;
+}
+
+impl<'a, T: ?Sized> ItemAsValue<'a> for Wrap<'a, T> {
+    #[inline]
+    fn __monitor_item_text(&self) -> Option<&'a str> {
+        None
+    }
+}

@@ -190,6 +190,16 @@ fn attributes(entry: &TraceEntry, kind: SpanKind) -> Vec<KeyValue> {
         out.push(int("llm.token_count.completion", tokens.output_tokens));
         out.push(int("llm.token_count.total", tokens.total_tokens));
     }
+    // A call that returned a stream: GenAI's time to first chunk, in seconds.
+    if let Some(ns) = entry.time_to_first_item_ns {
+        out.push(key_value(
+            "gen_ai.response.time_to_first_chunk",
+            double(ns as f64 / 1e9),
+        ));
+    }
+    if let Some(items) = entry.item_count {
+        out.push(int("monitor.stream.item_count", items));
+    }
     if let Some(score) = entry.quality_score {
         out.push(key_value("monitor.quality_score", double(score)));
     }
