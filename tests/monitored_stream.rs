@@ -138,7 +138,8 @@ fn embeddings(words: Vec<&'static str>) -> impl Stream<Item = usize> {
 #[test]
 fn calls_made_while_producing_items_are_children_of_the_stream_call() {
     let tracer = ExecutionTracer::new();
-    let lengths = block_on(with_tracer(&tracer, || embeddings(vec!["a", "bb"])).collect::<Vec<_>>());
+    // Consumed inside `with_tracer`, so that the children record there too.
+    let lengths = with_tracer(&tracer, || block_on(embeddings(vec!["a", "bb"]).collect::<Vec<_>>()));
     assert_eq!(lengths, [1, 2]);
 
     let entries = tracer.get_traces(None);
