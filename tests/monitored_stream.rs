@@ -139,7 +139,9 @@ fn embeddings(words: Vec<&'static str>) -> impl Stream<Item = usize> {
 fn calls_made_while_producing_items_are_children_of_the_stream_call() {
     let tracer = ExecutionTracer::new();
     // Consumed inside `with_tracer`, so that the children record there too.
-    let lengths = with_tracer(&tracer, || block_on(embeddings(vec!["a", "bb"]).collect::<Vec<_>>()));
+    let lengths = with_tracer(&tracer, || {
+        block_on(embeddings(vec!["a", "bb"]).collect::<Vec<_>>())
+    });
     assert_eq!(lengths, [1, 2]);
 
     let entries = tracer.get_traces(None);
@@ -147,7 +149,10 @@ fn calls_made_while_producing_items_are_children_of_the_stream_call() {
     let children: Vec<_> = entries.iter().filter(|e| e.module == "embed").collect();
     assert_eq!(children.len(), 2);
     for child in children {
-        assert_eq!(child.parent_span_id.as_deref(), Some(parent.span_id.as_str()));
+        assert_eq!(
+            child.parent_span_id.as_deref(),
+            Some(parent.span_id.as_str())
+        );
         assert_eq!(child.trace_id, parent.trace_id);
     }
     assert_eq!(parent.outputs, Some(json!([1, 2])));
@@ -194,7 +199,10 @@ fn metrics_have_percentiles_of_the_time_to_first_item() {
     assert!(metrics.p95_time_to_first_item_ms.unwrap() >= p50);
     // Calls that return no stream have none.
     with_tracer(&tracer, || embed("a"));
-    assert_eq!(tracer.module_metrics("embed").p50_time_to_first_item_ms, None);
+    assert_eq!(
+        tracer.module_metrics("embed").p50_time_to_first_item_ms,
+        None
+    );
 }
 
 #[test]

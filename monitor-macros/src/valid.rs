@@ -114,7 +114,11 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
                      come one at a time: call `monitor::record_{}(..)` while producing them",
                     setting.key,
                     sig.ident,
-                    if setting.key == "quality" { "quality" } else { "tokens" },
+                    if setting.key == "quality" {
+                        "quality"
+                    } else {
+                        "tokens"
+                    },
                 ),
             ));
         }

@@ -26,13 +26,13 @@ pub use crate::capture::specialize::{
     ErrorViaStd, ErrorViaTypeName, ItemAsText, ItemAsValue, NoError, Outcome, OutcomeOfResult,
     OutcomeOfValue, Wrap,
 };
-pub use crate::record::stream::{MonitoredStream, StreamItems};
-pub use futures_core::Stream;
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 use crate::entry::{IntoTokenUsage, TokenUsage};
 pub use crate::integrate::log::ModuleLevel;
 pub use crate::kind::{ModuleKind, SpanKind};
+pub use crate::record::stream::{MonitoredStream, StreamItems};
+pub use futures_core::Stream;
 pub use tracing;
 
 // `tracer = expr`: resolved here, by the trait below, as `default_tracer` resolves a call

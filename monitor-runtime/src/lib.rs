@@ -87,8 +87,8 @@ pub mod future {
 
     pub use crate::record::context::InContext;
     pub use crate::record::guard::{Traced, TracedKeep};
-    pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
     pub use crate::record::scope::WithTracer;
+    pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
 }
 
 // The flat paths of the first 0.1 builds, before items moved into modules by concept;

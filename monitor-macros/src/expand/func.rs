@@ -23,7 +23,7 @@ use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature
 
 use crate::attr::Args;
 use crate::expand::outcome::{
-    capture_inputs, classify, module_kind, module_level, quality_call, tokens_call,
+    capture_inputs, classify, error_info, module_kind, module_level, quality_call, tokens_call,
 };
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
@@ -79,28 +79,38 @@ pub(crate) fn expand_body(
     // In the async shapes the guard is started in a block of its own: a guard is not
     // `Send`, and a local that was borrowed (`add_input`) counts as held across an
     // `.await` until its scope ends, even once moved into `instrument_keep`.
+    // A stream takes the guard as it is; other shapes classify the output into it.
+    let guard_back = if stream.is_some() {
+        generated!(__monitor_guard)
+    } else {
+        generated!(mut __monitor_guard)
+    };
+    let awaited = generated! {
+        #tracer_stmts
+        let __monitor_future = {
+            #start
+            __monitor_guard.instrument_keep(async move {
+                #fake_return
+                #body
+            })
+        };
+        let (__monitor_out, #guard_back) = __monitor_future.await;
+    };
+    // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
+    // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
+    let called = generated! {
+        #enter
+        let __monitor_out #annotation = #krate::__private::call_once(move || {
+            #fake_return
+            #body
+        });
+    };
     let body = if let Some(stream) = stream {
         let stream = stream_of(args, &krate, stream, sig);
         let returned = if sig.asyncness.is_some() {
-            generated! {
-                #tracer_stmts
-                let __monitor_future = {
-                    #start
-                    __monitor_guard.instrument_keep(async move {
-                        #fake_return
-                        #body
-                    })
-                };
-                let (__monitor_out, __monitor_guard) = __monitor_future.await;
-            }
+            awaited
         } else {
-            generated! {
-                #enter
-                let __monitor_out #annotation = #krate::__private::call_once(move || {
-                    #fake_return
-                    #body
-                });
-            }
+            called
         };
         generated! {
             #callsite
@@ -110,15 +120,7 @@ pub(crate) fn expand_body(
     } else if sig.asyncness.is_some() {
         generated! {
             #callsite
-            #tracer_stmts
-            let __monitor_future = {
-                #start
-                __monitor_guard.instrument_keep(async move {
-                    #fake_return
-                    #body
-                })
-            };
-            let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
+            #awaited
             #classify
             __monitor_out
         }
@@ -171,15 +173,9 @@ pub(crate) fn expand_body(
             __monitor_out
         }
     } else {
-        // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
-        // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
         generated! {
             #callsite
-            #enter
-            let __monitor_out #annotation = #krate::__private::call_once(move || {
-                #fake_return
-                #body
-            });
+            #called
             __monitor_guard.stop_clock();
             #classify
             __monitor_out
@@ -376,12 +372,13 @@ pub(crate) fn returns_stream(args: &Args, sig: &Signature) -> Option<StreamShape
 }
 
 fn is_stream(ty: &Type) -> bool {
-    let names_stream = |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>| {
-        bounds.iter().any(|bound| {
-            matches!(bound, syn::TypeParamBound::Trait(t)
+    let names_stream =
+        |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>| {
+            bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(t)
                 if t.path.segments.last().is_some_and(|s| s.ident == "Stream"))
-        })
-    };
+            })
+        };
     match ty {
         Type::ImplTrait(t) => names_stream(&t.bounds),
         Type::TraitObject(t) => names_stream(&t.bounds),
@@ -396,10 +393,12 @@ fn is_stream(ty: &Type) -> bool {
             }
             // `Pin<Box<dyn Stream>>`.
             let inner = |segment: &syn::PathSegment| match &segment.arguments {
-                syn::PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
-                    syn::GenericArgument::Type(ty) => Some(ty.clone()),
-                    _ => None,
-                }),
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|arg| match arg {
+                        syn::GenericArgument::Type(ty) => Some(ty.clone()),
+                        _ => None,
+                    })
+                }
                 _ => None,
             };
             if last.ident != "Pin" {
@@ -458,6 +457,7 @@ fn stream_of(args: &Args, krate: &syn::Path, shape: StreamShape, sig: &Signature
     let helper = crate::expand::respanned(quote::quote!(#krate::__private::#helper), site);
     let out = local("__monitor_out", site);
     let guard = local("__monitor_guard", site);
+    let error_info = error_info(krate);
     let read = generated! {
         |__monitor_item, __monitor_items: &mut #krate::__private::StreamItems| {
             #[allow(unused_imports)]
@@ -467,14 +467,7 @@ fn stream_of(args: &Args, krate: &syn::Path, shape: StreamShape, sig: &Signature
                     #capture_item
                 }
                 #krate::__private::Outcome::Err(__monitor_error) => {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{
-                        ErrorViaDebug as _, ErrorViaDeref as _, ErrorViaDisplay as _, ErrorViaStd as _,
-                        ErrorViaTypeName as _,
-                    };
-                    __monitor_items.fail_with(
-                        (&&&&&#krate::__private::Wrap(__monitor_error)).__monitor_error_info(),
-                    );
+                    __monitor_items.fail_with(#error_info);
                 }
             }
         }
