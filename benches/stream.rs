@@ -3,7 +3,11 @@
 //! call (its guard and record, amortised over the items) plus 1,000 `poll_next`s that attach
 //! and detach the call and count the item.
 //!
-//! `cargo bench --bench stream`. Per-item overhead = (monitored - plain) / 1,000.
+//! `cargo bench --bench stream`. Per-item overhead = (monitored - plain) / 1,000. On this
+//! machine kind (2 cores), 2026-11-28, `-- --warm-up-time 1 --measurement-time 3`: plain
+//! 0.7 us per 1,000 items; monitored 41 us without capture (about 40 ns per item: one
+//! attach and detach per poll), 78 us with text items concatenated (about 77 ns), 174 us
+//! with `u64` items as a JSON array (about 170 ns, while under the 4 KiB cap).
 
 use std::hint::black_box;
 use std::pin::Pin;
