@@ -186,6 +186,11 @@ pub use monitor_macros::mlflow_run;
 ///   captured the same way.
 /// - **Nesting**: a monitored call made inside another, on the same thread or in the same
 ///   task across `.await`s, records the outer one as its parent.
+/// - **Streams**: a function returning `impl Stream`, `Pin<Box<dyn Stream>>` or `BoxStream`
+///   is recorded until the stream ends (or is dropped: cancelled), with the time to its first
+///   item, the item count, the items as output (text items concatenated, others as a JSON
+///   array), and the first `Err` item as the call's error; calls made while an item is
+///   produced are its children. See the README's "Streaming calls".
 ///
 /// Inside a generic function only the declared bounds of a type parameter are visible: an
 /// argument of type `T` is JSON only if `T: Serialize` is declared, `Debug` text if
@@ -227,6 +232,10 @@ pub use monitor_macros::mlflow_run;
 ///   GenAI operation names. Default: a chain. A misspelt kind is a compile error listing them.
 /// - `model = "..."`: the model an LLM, chat or embedding module calls
 ///   (`gen_ai.request.model`); [`record_model`] says it at run time instead.
+/// - `stream`: the function returns a stream the attribute cannot tell from the return
+///   type's spelling (an alias of `Pin<Box<dyn Stream ..>>`), recorded as a stream. The type
+///   must be `impl Stream` or a boxed `dyn Stream`; on a type that is not a stream it is a
+///   compile error at the return type.
 /// - `crate = "path"`: where the `monitor` crate is, if you renamed it.
 /// - `off`: do not monitor (on a method of a monitored `impl`, or to switch one off).
 ///

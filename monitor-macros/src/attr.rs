@@ -8,7 +8,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
 
 /// Every option, as the error messages list them.
 pub(crate) const OPTIONS: &str =
-    "`name`, `quality`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `crate`, `off`";
+    "`name`, `quality`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `stream`, `crate`, `off`";
 
 /// The kinds `kind = "..."` accepts (the runtime's `SpanKind::NAMES`).
 pub(crate) const KINDS: [&str; 11] = [
@@ -50,6 +50,8 @@ pub(crate) struct Args {
     pub(crate) level: Option<Setting<LitStr>>,
     pub(crate) kind: Option<Setting<LitStr>>,
     pub(crate) model: Option<Setting<LitStr>>,
+    /// The function returns a stream (a type alias the expansion cannot see through).
+    pub(crate) stream: Option<Setting<()>>,
     pub(crate) krate: Option<Setting<Path>>,
     pub(crate) off: Option<Setting<()>>,
     /// Set on a method that takes its `quality` from its `impl` block: a function that
@@ -75,6 +77,7 @@ impl Args {
             level: self.level.or_else(|| outer.level.clone()),
             kind: self.kind.or_else(|| outer.kind.clone()),
             model: self.model.or_else(|| outer.model.clone()),
+            stream: self.stream,
             krate: self.krate.or_else(|| outer.krate.clone()),
             off: self.off,
             quality_from_block: self.quality_from_block,
@@ -192,7 +195,7 @@ impl Parse for Args {
                     }
                     set(&mut args.skip, key, names.into_iter().collect())?;
                 }
-                "skip_all" | "off" | "capture_self" => {
+                "skip_all" | "off" | "capture_self" | "stream" => {
                     if input.peek(Token![=]) || input.peek(syn::token::Paren) {
                         return Err(syn::Error::new(
                             key.span(),
@@ -202,6 +205,7 @@ impl Parse for Args {
                     let slot = match key.to_string().as_str() {
                         "off" => &mut args.off,
                         "capture_self" => &mut args.capture_self,
+                        "stream" => &mut args.stream,
                         _ => &mut args.skip_all,
                     };
                     set(slot, key, ())?;

@@ -45,6 +45,7 @@ pub(crate) fn check_args(args: &Args, errors: &mut Errors) {
             || args.level.is_some()
             || args.kind.is_some()
             || args.model.is_some()
+            || args.stream.is_some()
             || args.krate.is_some();
         if others {
             errors.push(syn::Error::new(
@@ -102,6 +103,24 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
                     ));
                 }
             }
+        }
+    }
+    if crate::expand::func::returns_stream(args, sig).is_some() {
+        for setting in [&args.quality, &args.tokens].into_iter().flatten() {
+            errors.push(syn::Error::new(
+                span_of(setting),
+                format!(
+                    "`{}` reads the value a call returns, but `{}` returns a stream, whose items \
+                     come one at a time: call `monitor::record_{}(..)` while producing them",
+                    setting.key,
+                    sig.ident,
+                    if setting.key == "quality" {
+                        "quality"
+                    } else {
+                        "tokens"
+                    },
+                ),
+            ));
         }
     }
     if let Some(tracer) = &args.tracer {

@@ -23,13 +23,16 @@ pub fn default_tracer() -> TracerRef<'static> {
 
 pub use crate::capture::specialize::{
     CaptureDebug, CaptureJson, CaptureOpaque, ErrorViaDebug, ErrorViaDeref, ErrorViaDisplay,
-    ErrorViaStd, ErrorViaTypeName, NoError, Outcome, OutcomeOfResult, OutcomeOfValue, Wrap,
+    ErrorViaStd, ErrorViaTypeName, ItemAsText, ItemAsValue, NoError, Outcome, OutcomeOfResult,
+    OutcomeOfValue, Wrap,
 };
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 use crate::entry::{IntoTokenUsage, TokenUsage};
 pub use crate::integrate::log::ModuleLevel;
 pub use crate::kind::{ModuleKind, SpanKind};
+pub use crate::record::stream::{MonitoredStream, StreamItems};
+pub use futures_core::Stream;
 pub use tracing;
 
 // `tracer = expr`: resolved here, by the trait below, as `default_tracer` resolves a call
@@ -120,6 +123,31 @@ pub fn tokens<T: ?Sized, U: IntoTokenUsage, F: FnOnce(&T) -> U>(
     value: &T,
 ) -> Option<TokenUsage> {
     usage(value).into_token_usage()
+}
+
+/// Traces the stream a monitored function returned until it ends or is dropped; `read`
+/// classifies and captures each item. The stream owns a handle to the tracer (it may
+/// outlive any borrow).
+#[inline]
+pub fn stream<S: Stream, F: FnMut(&S::Item, &mut StreamItems)>(
+    guard: TraceGuard<'_>,
+    stream: S,
+    capture: bool,
+    read: F,
+) -> MonitoredStream<S, F> {
+    guard.instrument_stream_with(stream, read, capture)
+}
+
+/// [`stream`], boxed and pinned: for a declared `Pin<Box<dyn Stream ..>>` (or an alias of
+/// one, `BoxStream`), which it coerces to.
+#[inline]
+pub fn stream_boxed<S: Stream, F: FnMut(&S::Item, &mut StreamItems)>(
+    guard: TraceGuard<'_>,
+    stream: S,
+    capture: bool,
+    read: F,
+) -> ::core::pin::Pin<Box<MonitoredStream<S, F>>> {
+    Box::pin(guard.instrument_stream_with(stream, read, capture))
 }
 
 // --- end #[monitored] support ---

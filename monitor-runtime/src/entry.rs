@@ -247,8 +247,18 @@ pub struct TraceEntry {
     pub parent_span_id: Option<String>,
     /// When the call started, in nanoseconds since the Unix epoch.
     pub start_time_unix_nano: u64,
-    /// How long the call took, in nanoseconds.
+    /// How long the call took, in nanoseconds. For a call that returned a stream: until the
+    /// stream ended or was dropped.
     pub duration_ns: u64,
+    /// For a call that returned a stream: nanoseconds from the call to the stream's first
+    /// item (time to first token, for an LLM token stream). `None` for other calls and for
+    /// a stream that ended or was dropped before yielding anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_item_ns: Option<u64>,
+    /// For a call that returned a stream: how many items it yielded (also `Err` items).
+    /// `None` for other calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_count: Option<u64>,
     /// How the call ended.
     pub status: Status,
     /// Captured arguments by name (empty when none were captured).
@@ -291,6 +301,11 @@ impl TraceEntry {
     /// The duration in milliseconds, as the seed's `duration_ms`.
     pub fn duration_ms(&self) -> f64 {
         self.duration_ns as f64 / 1e6
+    }
+
+    /// [`time_to_first_item_ns`](Self::time_to_first_item_ns) in milliseconds.
+    pub fn time_to_first_item_ms(&self) -> Option<f64> {
+        self.time_to_first_item_ns.map(|ns| ns as f64 / 1e6)
     }
 
     /// The start time as a `SystemTime`.

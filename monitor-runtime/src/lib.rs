@@ -83,11 +83,14 @@ pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRAC
 pub mod future {
     //! The futures returned by [`WithTracerExt`](crate::WithTracerExt),
     //! [`TraceContext::attach`](crate::TraceContext::attach) and
-    //! [`TraceGuard::instrument`](crate::TraceGuard::instrument). You rarely name them.
+    //! [`TraceGuard::instrument`](crate::TraceGuard::instrument), and the stream of
+    //! [`TraceGuard::instrument_stream`](crate::TraceGuard::instrument_stream) (what a
+    //! `#[monitored]` function returning a stream returns). You rarely name them.
 
     pub use crate::record::context::InContext;
     pub use crate::record::guard::{Traced, TracedKeep};
     pub use crate::record::scope::WithTracer;
+    pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
 }
 
 // The flat paths of the first 0.1 builds, before items moved into modules by concept;

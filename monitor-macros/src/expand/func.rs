@@ -8,6 +8,10 @@
 //! - `fn` whose last expression is `Box::pin(async move { .. })` (what `#[async_trait]`
 //!   generates): that async block is traced the same way, inside a new boxed async block.
 //!
+//! A function returning a stream (`impl Stream`, `Pin<Box<dyn Stream>>`, `BoxStream`, or
+//! any type with the `stream` option) runs as its shape says, then hands its guard, clock
+//! running, to the stream it returned: the call ends with the stream.
+//!
 //! In every shape a guard is created first; dropped during a panic it records the panic,
 //! dropped unfinished (a cancelled future) it records a cancellation.
 
@@ -19,7 +23,7 @@ use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature
 
 use crate::attr::Args;
 use crate::expand::outcome::{
-    capture_inputs, classify, module_kind, module_level, quality_call, tokens_call,
+    capture_inputs, classify, error_info, module_kind, module_level, quality_call, tokens_call,
 };
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
@@ -45,9 +49,11 @@ pub(crate) fn expand_body(
     let captures = capture_inputs(args, &krate, sig);
     let level = module_level(args, &krate);
     let kind = module_kind(args, &krate);
+    let boxed_future = boxed_async(block).is_some();
+    let stream = returns_stream(args, sig).filter(|_| !boxed_future);
     // Sync shapes stop the clock, so their guard is always `mut`; the others only when
     // arguments are added to it.
-    let sync = sig.asyncness.is_none() && boxed_async(block).is_none();
+    let sync = sig.asyncness.is_none() && !boxed_future && stream.is_none();
     let guard_mut = (sync || !captures.is_empty()).then(|| generated!(mut));
     // The kind first: the call's `tracing` span (feature `tracing-spans`) shows it.
     let start = generated! {
@@ -73,18 +79,48 @@ pub(crate) fn expand_body(
     // In the async shapes the guard is started in a block of its own: a guard is not
     // `Send`, and a local that was borrowed (`add_input`) counts as held across an
     // `.await` until its scope ends, even once moved into `instrument_keep`.
-    let body = if sig.asyncness.is_some() {
+    // A stream takes the guard as it is; other shapes classify the output into it.
+    let guard_back = if stream.is_some() {
+        generated!(__monitor_guard)
+    } else {
+        generated!(mut __monitor_guard)
+    };
+    let awaited = generated! {
+        #tracer_stmts
+        let __monitor_future = {
+            #start
+            __monitor_guard.instrument_keep(async move {
+                #fake_return
+                #body
+            })
+        };
+        let (__monitor_out, #guard_back) = __monitor_future.await;
+    };
+    // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
+    // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
+    let called = generated! {
+        #enter
+        let __monitor_out #annotation = #krate::__private::call_once(move || {
+            #fake_return
+            #body
+        });
+    };
+    let body = if let Some(stream) = stream {
+        let stream = stream_of(args, &krate, stream, sig);
+        let returned = if sig.asyncness.is_some() {
+            awaited
+        } else {
+            called
+        };
         generated! {
             #callsite
-            #tracer_stmts
-            let __monitor_future = {
-                #start
-                __monitor_guard.instrument_keep(async move {
-                    #fake_return
-                    #body
-                })
-            };
-            let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
+            #returned
+            #stream
+        }
+    } else if sig.asyncness.is_some() {
+        generated! {
+            #callsite
+            #awaited
             #classify
             __monitor_out
         }
@@ -137,15 +173,9 @@ pub(crate) fn expand_body(
             __monitor_out
         }
     } else {
-        // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
-        // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
         generated! {
             #callsite
-            #enter
-            let __monitor_out #annotation = #krate::__private::call_once(move || {
-                #fake_return
-                #body
-            });
+            #called
             __monitor_guard.stop_clock();
             #classify
             __monitor_out
@@ -316,6 +346,133 @@ fn boxed_async(block: &Block) -> Option<(&[Stmt], &Expr, &ExprAsync)> {
         }
         _ => None,
     }
+}
+
+/// How a function's stream is returned.
+#[derive(Clone, Copy)]
+pub(crate) enum StreamShape {
+    /// `impl Stream<..>`: the monitored stream itself.
+    Impl,
+    /// Anything else (`Pin<Box<dyn Stream ..>>`, `BoxStream`, an alias): boxed and pinned,
+    /// which coerces to a boxed `dyn Stream`.
+    Boxed,
+}
+
+/// Whether the function returns a stream: `stream` says so, or the return type does
+/// (`impl Stream`, `Pin<Box<dyn Stream>>`, `BoxStream`); aliases only the option can tell.
+pub(crate) fn returns_stream(args: &Args, sig: &Signature) -> Option<StreamShape> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return args.stream.as_ref().map(|_| StreamShape::Boxed);
+    };
+    let shape = match &**ty {
+        Type::ImplTrait(_) => StreamShape::Impl,
+        _ => StreamShape::Boxed,
+    };
+    (args.stream.is_some() || is_stream(ty)).then_some(shape)
+}
+
+fn is_stream(ty: &Type) -> bool {
+    let names_stream =
+        |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>| {
+            bounds.iter().any(|bound| {
+                matches!(bound, syn::TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Stream"))
+            })
+        };
+    match ty {
+        Type::ImplTrait(t) => names_stream(&t.bounds),
+        Type::TraitObject(t) => names_stream(&t.bounds),
+        Type::Paren(t) => is_stream(&t.elem),
+        Type::Group(t) => is_stream(&t.elem),
+        Type::Path(path) => {
+            let Some(last) = path.path.segments.last() else {
+                return false;
+            };
+            if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
+                return true;
+            }
+            // `Pin<Box<dyn Stream>>`.
+            let inner = |segment: &syn::PathSegment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|arg| match arg {
+                        syn::GenericArgument::Type(ty) => Some(ty.clone()),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            if last.ident != "Pin" {
+                return false;
+            }
+            match inner(last) {
+                Some(Type::Path(boxed)) => boxed.path.segments.last().is_some_and(|segment| {
+                    segment.ident == "Box" && inner(segment).is_some_and(|ty| is_stream(&ty))
+                }),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The stream the call returns: `__monitor_out` traced by `__monitor_guard`, reading each
+/// item as `classify` reads an output (an `Err` item fails the call; others are captured).
+/// The call that hands them over is spanned at the return type, so that a type that is not
+/// a stream is reported there.
+fn stream_of(args: &Args, krate: &syn::Path, shape: StreamShape, sig: &Signature) -> TokenStream {
+    let capture = args.log_outputs();
+    let capture_item = capture.then(|| {
+        generated! {
+            if __monitor_items.room() > 0 {
+                #[allow(unused_imports)]
+                use #krate::__private::{
+                    CaptureDebug as _, CaptureJson as _, CaptureOpaque as _, ItemAsText as _,
+                    ItemAsValue as _,
+                };
+                match (&&#krate::__private::Wrap(__monitor_value)).__monitor_item_text() {
+                    ::core::option::Option::Some(__monitor_text) => __monitor_items.push_text(__monitor_text),
+                    ::core::option::Option::None => {
+                        let __monitor_room = __monitor_items.room();
+                        __monitor_items.push_value(
+                            (&&&#krate::__private::Wrap(__monitor_value)).__monitor_capture(__monitor_room),
+                        );
+                    }
+                }
+            }
+        }
+    });
+    let value = if capture {
+        generated!(__monitor_value)
+    } else {
+        generated!(_)
+    };
+    let site = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    let helper = match shape {
+        StreamShape::Impl => Ident::new("stream", site),
+        StreamShape::Boxed => Ident::new("stream_boxed", site),
+    };
+    let helper = crate::expand::respanned(quote::quote!(#krate::__private::#helper), site);
+    let out = local("__monitor_out", site);
+    let guard = local("__monitor_guard", site);
+    let error_info = error_info(krate);
+    let read = generated! {
+        |__monitor_item, __monitor_items: &mut #krate::__private::StreamItems| {
+            #[allow(unused_imports)]
+            use #krate::__private::{OutcomeOfResult as _, OutcomeOfValue as _};
+            match (&&#krate::__private::Wrap(__monitor_item)).__monitor_outcome() {
+                #krate::__private::Outcome::Ok(#value) => {
+                    #capture_item
+                }
+                #krate::__private::Outcome::Err(__monitor_error) => {
+                    __monitor_items.fail_with(#error_info);
+                }
+            }
+        }
+    };
+    quote_spanned! {site=> #helper(#guard, #out, #capture, #read) }
 }
 
 /// What the function returns, as the expansion needs to know it.

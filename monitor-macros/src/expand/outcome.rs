@@ -94,6 +94,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
         let call = tokens_call(args, krate, &tokens.value);
         generated! { __monitor_guard.tokens_from(|| #call); }
     });
+    let error_info = error_info(krate);
     let value = if capture.is_some() || quality.is_some() || tokens.is_some() {
         generated!(__monitor_value)
     } else {
@@ -110,15 +111,24 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
                     #tokens
                 }
                 #krate::__private::Outcome::Err(__monitor_error) => {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{
-                        ErrorViaDebug as _, ErrorViaDeref as _, ErrorViaDisplay as _, ErrorViaStd as _,
-                        ErrorViaTypeName as _,
-                    };
-                    let __monitor_info = (&&&&&#krate::__private::Wrap(__monitor_error)).__monitor_error_info();
+                    let __monitor_info = #error_info;
                     __monitor_guard.fail_with(__monitor_info);
                 }
             }
+        }
+    }
+}
+
+/// The `ErrorInfo` of `__monitor_error`, described by its type's strongest capability.
+pub(crate) fn error_info(krate: &Path) -> TokenStream {
+    generated! {
+        {
+            #[allow(unused_imports)]
+            use #krate::__private::{
+                ErrorViaDebug as _, ErrorViaDeref as _, ErrorViaDisplay as _, ErrorViaStd as _,
+                ErrorViaTypeName as _,
+            };
+            (&&&&&#krate::__private::Wrap(__monitor_error)).__monitor_error_info()
         }
     }
 }

@@ -206,6 +206,37 @@ impl<E: ?Sized> ErrorViaTypeName for Wrap<'_, E> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Stream items: text (`AsRef<str>`: `String`, `&str`, `Cow<str>`) is concatenated into the
+// output, anything else is captured on its own. Called as
+// `(&&Wrap(item)).__monitor_item_text()`.
+
+/// The text of a text item.
+pub trait ItemAsText<'a> {
+    /// The item's text.
+    fn __monitor_item_text(&self) -> Option<&'a str>;
+}
+
+impl<'a, T: AsRef<str> + ?Sized> ItemAsText<'a> for &Wrap<'a, T> {
+    #[inline]
+    fn __monitor_item_text(&self) -> Option<&'a str> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Any other item: not text.
+pub trait ItemAsValue<'a> {
+    /// `None`.
+    fn __monitor_item_text(&self) -> Option<&'a str>;
+}
+
+impl<'a, T: ?Sized> ItemAsValue<'a> for Wrap<'a, T> {
+    #[inline]
+    fn __monitor_item_text(&self) -> Option<&'a str> {
+        None
+    }
+}
+
 #[cfg(test)]
 // The extra borrows are the mechanism under test, as in generated code.
 #[allow(clippy::needless_borrow)]

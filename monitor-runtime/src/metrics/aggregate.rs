@@ -32,16 +32,52 @@ pub(crate) struct ModuleStats {
     trace_tokens: TokenUsage,
     trace_cost: Cost,
     validation_errors: u64,
+    /// Times to first item of the calls that returned a stream, made on the first such
+    /// call (other modules never pay for it).
+    first_items: Option<Box<Latencies>>,
     /// Per-call token and quality counts in fixed buckets, made on the first call that
     /// reports tokens or a score (calls without either never touch it).
     #[cfg(any(feature = "prometheus", feature = "otlp"))]
     fixed: Option<Box<super::fleet::FixedBuckets>>,
 }
 
+/// Latencies aggregated as durations are: exact extremes, and a histogram for percentiles.
+#[derive(Clone, Debug, Default)]
+struct Latencies {
+    min_ns: Option<u64>,
+    max_ns: u64,
+    histogram: Histogram,
+}
+
+impl Latencies {
+    fn record(&mut self, ns: u64) {
+        self.min_ns = Some(self.min_ns.map_or(ns, |min| min.min(ns)));
+        self.max_ns = self.max_ns.max(ns);
+        self.histogram.record(ns);
+    }
+
+    fn merge(&mut self, other: &Latencies) {
+        self.min_ns = match (self.min_ns, other.min_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max_ns = self.max_ns.max(other.max_ns);
+        self.histogram.merge(&other.histogram);
+    }
+
+    fn quantile_ms(&self, q: f64) -> f64 {
+        self.histogram
+            .quantile(q, self.min_ns.unwrap_or(0), self.max_ns) as f64
+            / 1e6
+    }
+}
+
 /// What one finished call adds to the totals.
 pub(crate) struct Sample {
     pub(crate) status: Status,
     pub(crate) duration_ns: u64,
+    /// For a call that returned a stream and yielded an item.
+    pub(crate) time_to_first_item_ns: Option<u64>,
     pub(crate) quality: Option<f64>,
     pub(crate) tokens: Option<TokenUsage>,
     pub(crate) cost: Option<Cost>,
@@ -87,6 +123,9 @@ impl ModuleStats {
             self.trace_cost.add(spent.cost.unwrap_or_default());
         }
         self.validation_errors += sample.validation_errors as u64;
+        if let Some(ns) = sample.time_to_first_item_ns {
+            self.first_items.get_or_insert_default().record(ns);
+        }
     }
 
     pub(crate) fn merge(&mut self, other: &ModuleStats) {
@@ -110,6 +149,9 @@ impl ModuleStats {
         self.trace_tokens.add(other.trace_tokens);
         self.trace_cost.add(other.trace_cost);
         self.validation_errors += other.validation_errors;
+        if let Some(theirs) = &other.first_items {
+            self.first_items.get_or_insert_default().merge(theirs);
+        }
         #[cfg(any(feature = "prometheus", feature = "otlp"))]
         if let Some(theirs) = &other.fixed {
             self.fixed.get_or_insert_default().merge(theirs);
@@ -153,6 +195,8 @@ impl ModuleStats {
             avg_trace_cost: (self.traces_spent > 0 && self.trace_cost.total > 0.0)
                 .then(|| self.trace_cost.total / self.traces_spent as f64),
             validation_error_count: self.validation_errors,
+            p50_time_to_first_item_ms: self.first_items.as_ref().map(|f| f.quantile_ms(0.50)),
+            p95_time_to_first_item_ms: self.first_items.as_ref().map(|f| f.quantile_ms(0.95)),
         }
     }
 }
@@ -245,6 +289,14 @@ pub struct ModuleMetrics {
     pub avg_trace_cost: Option<f64>,
     /// Validation errors reported, summed over executions.
     pub validation_error_count: u64,
+    /// Median time from the call to the first item, over the calls that returned a stream
+    /// and yielded one (time to first token, for LLM token streams); `None` until there is
+    /// one. From a histogram, as the duration percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_time_to_first_item_ms: Option<f64>,
+    /// 95th percentile time to first item, as [`p50_time_to_first_item_ms`](Self::p50_time_to_first_item_ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_time_to_first_item_ms: Option<f64>,
 }
 
 impl ModuleMetrics {

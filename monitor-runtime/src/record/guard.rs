@@ -60,7 +60,7 @@ pub struct TraceGuard<'t> {
     tracer: TracerRef<'t>,
     module: ModuleId,
     /// Raw clock ticks; `end` is 0 until the clock stops.
-    start: u64,
+    pub(super) start: u64,
     end: u64,
     trace_id: u128,
     span_id: u64,
@@ -69,9 +69,9 @@ pub struct TraceGuard<'t> {
     attached: bool,
     /// The thread was already unwinding when the call started (a call made by a
     /// destructor): unwinding at the end is then not this call's panic.
-    started_unwinding: bool,
+    pub(super) started_unwinding: bool,
     notes: Option<Box<Notes>>,
-    status: Option<Status>,
+    pub(super) status: Option<Status>,
     quality: Option<f64>,
     /// Shared with readers once recorded; never shared while the call runs.
     details: Option<Arc<Details>>,
@@ -121,7 +121,7 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
-    fn details(&mut self) -> &mut Details {
+    pub(super) fn details(&mut self) -> &mut Details {
         Arc::make_mut(self.details.get_or_insert_with(Default::default))
     }
 
@@ -302,6 +302,42 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
+    /// The same call, owning a handle to its tracer (one reference-count increment when it
+    /// was borrowed), so that it may outlive the borrow: a stream returned by the call.
+    pub(super) fn into_owned(self) -> TraceGuard<'static> {
+        let this = std::mem::ManuallyDrop::new(self);
+        let tracer = ExecutionTracer::clone(&this.tracer);
+        // SAFETY: `this` is never dropped nor used again: each field is moved out exactly
+        // once, and the old tracer reference (or handle) is dropped here.
+        unsafe {
+            drop(std::ptr::read(&this.tracer));
+            TraceGuard {
+                tracer: TracerRef::Owned(tracer),
+                module: this.module,
+                start: this.start,
+                end: this.end,
+                trace_id: this.trace_id,
+                span_id: this.span_id,
+                parent_span_id: this.parent_span_id,
+                attached: this.attached,
+                started_unwinding: this.started_unwinding,
+                notes: std::ptr::read(&this.notes),
+                status: this.status,
+                quality: this.quality,
+                details: std::ptr::read(&this.details),
+                recorded: this.recorded,
+                #[cfg(feature = "tracing-spans")]
+                span: std::ptr::read(&this.span),
+                _not_send: PhantomData,
+            }
+        }
+    }
+
+    /// Runs the clock again: a call that returned a stream lasts until the stream ends.
+    pub(super) fn restart_clock(&mut self) {
+        self.end = 0;
+    }
+
     /// Records the call now.
     pub fn finish(mut self) {
         self.record_now();
@@ -329,7 +365,7 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
-    fn attach(&mut self) {
+    pub(super) fn attach(&mut self) {
         if !self.attached {
             context::push(Frame {
                 trace_id: self.trace_id,
@@ -346,7 +382,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Takes the frame off the stack, keeping its notes.
-    fn detach(&mut self) {
+    pub(super) fn detach(&mut self) {
         let (found, notes) = context::pop(self.span_id);
         self.keep_notes(found, notes);
     }
@@ -372,7 +408,7 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
-    fn record_now(&mut self) {
+    pub(super) fn record_now(&mut self) {
         if self.recorded {
             return;
         }
@@ -512,7 +548,7 @@ impl Drop for TracedState<'_> {
 
 /// Detaches the guard when a poll ends, also by panic; a panicking poll records the call
 /// as a panic right there, while the panic is still in flight.
-struct PollScope<'a, 't>(&'a mut TraceGuard<'t>);
+pub(super) struct PollScope<'a, 't>(pub(super) &'a mut TraceGuard<'t>);
 
 impl Drop for PollScope<'_, '_> {
     fn drop(&mut self) {

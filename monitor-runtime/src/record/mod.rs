@@ -2,7 +2,7 @@
 // built to cost a few tens of nanoseconds and never to block, panic or allocate for a call
 // without captured data.
 //
-// Owns: the guard of a call and its traced futures (`guard.rs`); the per-thread stack of
+// Owns: the guard of a call and its traced futures (`guard.rs`) and streams (`stream.rs`); the per-thread stack of
 // active calls, span ids, `record_*` and the trace context spawned work carries
 // (`context.rs`), thread indexes and names (`thread.rs`) and the scoped default tracer
 // (`scope.rs`); the tracer with its per-thread shards and readers (`tracer.rs`) and each
@@ -25,6 +25,7 @@ pub(crate) mod outbox;
 mod panic;
 pub(crate) mod rollup;
 pub(crate) mod scope;
+pub(crate) mod stream;
 mod thread;
 mod trace_attrs;
 pub(crate) mod tracer;

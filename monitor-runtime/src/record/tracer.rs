@@ -62,6 +62,10 @@ pub(crate) struct Details {
     pub(crate) trace_spent: Option<Spent>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, serde_json::Value)>,
+    /// A call that returned a stream: the raw clock ticks of its first item, if any.
+    pub(crate) first_item_raw: Option<u64>,
+    /// A call that returned a stream: how many items it yielded.
+    pub(crate) items: Option<u64>,
 }
 
 impl Details {
@@ -104,11 +108,18 @@ impl Record {
         clock::nanos_between(self.start_raw, self.end_raw)
     }
 
+    /// Nanoseconds from the call to the first item of the stream it returned.
+    fn time_to_first_item_ns(&self) -> Option<u64> {
+        let first = self.details.as_ref()?.first_item_raw?;
+        Some(clock::nanos_between(self.start_raw, first))
+    }
+
     #[inline]
     fn sample(&self) -> Sample {
         Sample {
             status: self.status,
             duration_ns: self.duration_ns(),
+            time_to_first_item_ns: self.time_to_first_item_ns(),
             quality: self.quality,
             tokens: self.details.as_ref().and_then(|d| d.tokens),
             cost: self.details.as_ref().and_then(|d| d.cost),
@@ -163,6 +174,8 @@ impl Record {
                 .then(|| format!("{:016x}", self.parent_span_id)),
             start_time_unix_nano: clock::unix_nanos(self.start_raw),
             duration_ns: self.duration_ns(),
+            time_to_first_item_ns: self.time_to_first_item_ns(),
+            item_count: details.and_then(|d| d.items),
             status: self.status,
             inputs: details
                 .map(|d| crate::capture::inputs_to_map(&d.inputs))

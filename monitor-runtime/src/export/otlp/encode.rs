@@ -225,6 +225,16 @@ fn attributes(entry: &TraceEntry, kind: SpanKind) -> Vec<KeyValue> {
     if let Some(cost) = entry.trace_cost {
         out.push(key_value("monitor.trace.cost", double(cost.total)));
     }
+    // A call that returned a stream: GenAI's time to first chunk, in seconds.
+    if let Some(ns) = entry.time_to_first_item_ns {
+        out.push(key_value(
+            "gen_ai.response.time_to_first_chunk",
+            double(ns as f64 / 1e9),
+        ));
+    }
+    if let Some(items) = entry.item_count {
+        out.push(int("monitor.stream.item_count", items));
+    }
     if let Some(score) = entry.quality_score {
         out.push(key_value("monitor.quality_score", double(score)));
     }
