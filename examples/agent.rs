@@ -53,7 +53,9 @@ async fn web_search(query: String) -> Vec<String> {
 #[monitored(kind = "retriever")]
 async fn retrieve(query: String, top_k: usize) -> Vec<String> {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    (0..top_k).map(|i| format!("passage {i} on {query}")).collect()
+    (0..top_k)
+        .map(|i| format!("passage {i} on {query}"))
+        .collect()
 }
 
 /// One sub-question, researched in its own task.
@@ -139,7 +141,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("OTEL_EXPORTER_OTLP_ENDPOINT is set: run with `--features tokio,otlp` to export");
     }
     // Dollars per million tokens; the dated model takes its family's price.
-    monitor::set_model_price("tiny-chat", ModelPrice::per_million(0.4, 1.6).with_cached_input(0.1))?;
+    monitor::set_model_price(
+        "tiny-chat",
+        ModelPrice::per_million(0.4, 1.6).with_cached_input(0.1),
+    )?;
 
     let tracer = ExecutionTracer::new();
     for task in ["compare async runtimes", "summarise the borrow checker"] {

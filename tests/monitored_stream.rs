@@ -236,3 +236,27 @@ fn otlp_spans_carry_the_time_to_first_chunk_and_the_item_count() {
     assert!((0.002..1.0).contains(&seconds), "{seconds}");
     assert_eq!(attribute("monitor.stream.item_count")["intValue"], "2");
 }
+
+#[cfg(feature = "prometheus")]
+#[test]
+fn prometheus_has_a_histogram_of_the_time_to_first_item() {
+    let tracer = ExecutionTracer::new();
+    for _ in 0..3 {
+        let tokens = with_tracer(&tracer, || generate("hi"));
+        block_on(tokens.collect::<Vec<_>>());
+    }
+    let text = monitor::metrics::prometheus_text(&tracer);
+    assert!(
+        text.contains(
+            "gen_ai_client_operation_time_to_first_chunk_seconds_count{module=\"generate\"} 3"
+        ),
+        "{text}"
+    );
+    // Each first item took one 2 ms step: none within 1 ms, all within 2.5 s.
+    assert!(text.contains(
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{module=\"generate\",le=\"0.001\"} 0"
+    ), "{text}");
+    assert!(text.contains(
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{module=\"generate\",le=\"2.56\"} 3"
+    ), "{text}");
+}

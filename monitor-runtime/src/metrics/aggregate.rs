@@ -44,6 +44,8 @@ pub(crate) struct ModuleStats {
 /// Latencies aggregated as durations are: exact extremes, and a histogram for percentiles.
 #[derive(Clone, Debug, Default)]
 struct Latencies {
+    count: u64,
+    sum_ns: u128,
     min_ns: Option<u64>,
     max_ns: u64,
     histogram: Histogram,
@@ -51,12 +53,16 @@ struct Latencies {
 
 impl Latencies {
     fn record(&mut self, ns: u64) {
+        self.count += 1;
+        self.sum_ns += u128::from(ns);
         self.min_ns = Some(self.min_ns.map_or(ns, |min| min.min(ns)));
         self.max_ns = self.max_ns.max(ns);
         self.histogram.record(ns);
     }
 
     fn merge(&mut self, other: &Latencies) {
+        self.count += other.count;
+        self.sum_ns += other.sum_ns;
         self.min_ns = match (self.min_ns, other.min_ns) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -223,6 +229,20 @@ impl ModuleStats {
             quality_count: self.quality_count,
             tokens: self.tokens,
             cost_total: self.cost.total,
+            first_items: self.first_items.as_deref().map(|first| {
+                let mut buckets = [0; DURATION_BOUNDS_NS.len() + 1];
+                first.histogram.count_into(
+                    &DURATION_BOUNDS_NS,
+                    first.min_ns.unwrap_or(0),
+                    first.max_ns,
+                    &mut buckets,
+                );
+                super::fleet::FirstItems {
+                    count: first.count,
+                    sum_seconds: first.sum_ns as f64 / 1e9,
+                    buckets,
+                }
+            }),
             validation_errors: self.validation_errors,
             fixed: self.fixed.as_deref().cloned().unwrap_or_default(),
         }

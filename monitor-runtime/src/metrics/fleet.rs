@@ -119,8 +119,19 @@ pub(crate) struct ModuleView {
     pub(crate) tokens: TokenUsage,
     /// What priced calls cost (0 when none was).
     pub(crate) cost_total: f64,
+    /// Times to the first item of the streams the module returned, if it returned any.
+    pub(crate) first_items: Option<FirstItems>,
     pub(crate) validation_errors: u64,
     pub(crate) fixed: FixedBuckets,
+}
+
+/// Times to first item, in the fixed duration buckets.
+#[derive(Debug)]
+pub(crate) struct FirstItems {
+    pub(crate) count: u64,
+    pub(crate) sum_seconds: f64,
+    /// Per fixed bucket of [`DURATION_BOUNDS_NS`], then above them all.
+    pub(crate) buckets: [u64; DURATION_BOUNDS_NS.len() + 1],
 }
 
 pub(crate) const STATUSES: [&str; 4] = ["success", "error", "panic", "cancelled"];

@@ -32,6 +32,7 @@ pub(crate) struct Period {
 /// |---|---|---|
 /// | `gen_ai.client.operation.duration` (s) | histogram, `DURATION_BUCKETS` | `monitor.module` |
 /// | `gen_ai.client.token.usage` (`{token}`) | histogram, `TOKEN_BUCKETS` | `monitor.module`, `gen_ai.token.type` |
+/// | `gen_ai.client.operation.time_to_first_chunk` (s) | histogram, `DURATION_BUCKETS`, for modules that returned streams | `monitor.module` |
 /// | `monitor.calls` | monotonic sum | `monitor.module`, `monitor.status` |
 /// | `monitor.quality.score` | histogram, `QUALITY_BUCKETS` | `monitor.module` |
 /// | `monitor.cost` | monotonic sum, when any call was priced | `monitor.module` |
@@ -50,6 +51,9 @@ pub(crate) fn metrics_request(
     let mut metrics = vec![calls(&modules, period), durations(&modules, period)];
     if modules.iter().any(|module| module.tokens_calls() > 0) {
         metrics.push(tokens(&modules, period));
+    }
+    if modules.iter().any(|module| module.first_items.is_some()) {
+        metrics.push(first_items(&modules, period));
     }
     if modules.iter().any(|module| module.quality_count > 0) {
         metrics.push(quality(&modules, period));
@@ -151,6 +155,31 @@ fn durations(modules: &[ModuleView], period: Period) -> Metric {
     histogram(
         "gen_ai.client.operation.duration",
         "Duration of monitored calls by module.",
+        "s",
+        points,
+    )
+}
+
+fn first_items(modules: &[ModuleView], period: Period) -> Metric {
+    let points = modules
+        .iter()
+        .filter_map(|module| {
+            let first = module.first_items.as_ref()?;
+            Some(HistogramDataPoint {
+                attributes: vec![text(MODULE, &module.name)],
+                start_time_unix_nano: period.start_unix_nano,
+                time_unix_nano: period.now_unix_nano,
+                count: first.count,
+                sum: Some(first.sum_seconds),
+                bucket_counts: first.buckets.to_vec(),
+                explicit_bounds: DURATION_BUCKETS.to_vec(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    histogram(
+        "gen_ai.client.operation.time_to_first_chunk",
+        "Time from a call to the first item of the stream it returned, by module.",
         "s",
         points,
     )

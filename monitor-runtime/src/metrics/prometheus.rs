@@ -127,6 +127,35 @@ impl Collector for Scrape {
             }
         }
 
+        if modules.iter().any(|module| module.first_items.is_some()) {
+            let mut metric = encoder.encode_descriptor(
+                "gen_ai_client_operation_time_to_first_chunk",
+                "Time from a call to the first item of the stream it returned, by module (OpenTelemetry gen_ai.client.operation.time_to_first_chunk).",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?;
+            let mut buckets = [(0.0, 0); DURATION_BUCKETS.len()];
+            for module in modules {
+                let Some(first) = &module.first_items else {
+                    continue;
+                };
+                for (bucket, (&bound, &count)) in buckets
+                    .iter_mut()
+                    .zip(DURATION_BUCKETS.iter().zip(&first.buckets))
+                {
+                    *bucket = (bound, count);
+                }
+                metric
+                    .encode_family(&[("module", module.name.as_str())])?
+                    .encode_histogram::<NoLabelSet>(
+                        first.sum_seconds,
+                        first.count,
+                        &buckets,
+                        None,
+                    )?;
+            }
+        }
+
         if modules.iter().any(|module| module.quality_count > 0) {
             let mut metric = encoder.encode_descriptor(
                 "monitor_quality_score",
@@ -172,6 +201,7 @@ impl Collector for Scrape {
 /// | `monitor_calls_total` | counter | `module`, `status` (`success`, `error`, `panic`, `cancelled`) |
 /// | `gen_ai_client_operation_duration_seconds` | histogram, [`DURATION_BUCKETS`] | `module` |
 /// | `gen_ai_client_token_usage` | histogram per call, [`TOKEN_BUCKETS`] | `module`, `gen_ai_token_type` (`input`, `output`) |
+/// | `gen_ai_client_operation_time_to_first_chunk_seconds` | histogram, [`DURATION_BUCKETS`], for modules that returned streams | `module` |
 /// | `monitor_quality_score` | histogram, [`QUALITY_BUCKETS`] | `module` |
 /// | `monitor_cost_total` | counter, when any call was priced | `module` |
 /// | `monitor_validation_errors_total` | counter | `module` |
