@@ -85,13 +85,20 @@ fn fake_model(ask: &Ask, field: &str) -> String {
     match field {
         "rewritten" => ask.input("question").unwrap_or_default().to_owned(),
         "proposed_instruction" => PROPOSAL.to_owned(),
-        "answer" if ask.system.contains(PROPOSAL) => capital_of(ask.input("question").unwrap_or("")),
+        "answer" if ask.system.contains(PROPOSAL) => {
+            capital_of(ask.input("question").unwrap_or(""))
+        }
         _ => "I am not sure.".to_owned(),
     }
 }
 
 fn capital_of(question: &str) -> String {
-    match question.rsplit(' ').next().unwrap_or("").trim_end_matches('?') {
+    match question
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('?')
+    {
         "France" => "Paris",
         "Italy" => "Rome",
         "Spain" => "Madrid",
@@ -151,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
         .with_tracer(&tracer)
         .await?;
     for candidate in &report.candidates {
-        println!("candidate {}: score {:.2}", candidate.index, candidate.score);
+        println!(
+            "candidate {}: score {:.2}",
+            candidate.index, candidate.score
+        );
     }
     if let Some(best) = report.best_candidate() {
         println!("best: candidate {} ({:.2})", best.index, best.score);
@@ -183,7 +193,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     if let Some(fake) = &fake {
-        println!("\n(the fake LM on 127.0.0.1 answered {} completions)", fake.requests());
+        println!(
+            "\n(the fake LM on 127.0.0.1 answered {} completions)",
+            fake.requests()
+        );
     }
 
     // Waits, off the async runtime, until the runs are delivered.

@@ -48,7 +48,11 @@ fn fake_model(ask: &Ask, field: &str) -> String {
         "proposed_instruction" => GOOD_INSTRUCTION.to_owned(),
         "answer" if ask.system.contains(GOOD_INSTRUCTION) => {
             let question = ask.input("question").unwrap_or_default();
-            let country = question.rsplit(' ').next().unwrap_or("").trim_end_matches('?');
+            let country = question
+                .rsplit(' ')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('?');
             match country {
                 "France" => "Paris",
                 "Italy" => "Rome",
@@ -151,9 +155,13 @@ async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
 
     let before = server.requests();
     for country in ["France", "Italy"] {
-        qa.forward(question(country)).with_tracer(&tracer).await.unwrap();
+        qa.forward(question(country))
+            .with_tracer(&tracer)
+            .await
+            .unwrap();
     }
-    assert_eq!(server.requests() - before, 4);
+    // Four completions, at least (the other tests share the server).
+    assert!(server.requests() - before >= 4);
 
     let modules = entries(&tracer, "<CapitalQa as Module>::forward");
     assert_eq!(modules.len(), 2);
@@ -173,15 +181,24 @@ async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
             assert_eq!(call.attributes[monitor::KIND_ATTRIBUTE], "llm", "{call:?}");
             assert_eq!(call.attributes[monitor::MODEL_ATTRIBUTE], MODEL);
             let tokens = call.token_usage.expect("tokens from the response's usage");
-            assert!(tokens.input_tokens > 50 && tokens.output_tokens > 0, "{tokens:?}");
-            assert_eq!(tokens.total_tokens, tokens.input_tokens + tokens.output_tokens);
+            assert!(
+                tokens.input_tokens > 50 && tokens.output_tokens > 0,
+                "{tokens:?}"
+            );
+            assert_eq!(
+                tokens.total_tokens,
+                tokens.input_tokens + tokens.output_tokens
+            );
             let cost = call.cost.expect("a priced model");
             assert!(cost.total > 0.0);
             // The prompt went in as the chat, the completion came out as text.
             let messages = call.inputs["messages"].to_string();
             assert!(messages.contains("[[ ## question ## ]]"), "{messages}");
             let completion = call.outputs.as_ref().unwrap().as_str().unwrap();
-            assert!(completion.ends_with("[[ ## completed ## ]]\n"), "{completion}");
+            assert!(
+                completion.ends_with("[[ ## completed ## ]]\n"),
+                "{completion}"
+            );
             spent.input_tokens += tokens.input_tokens;
             spent.output_tokens += tokens.output_tokens;
             spent.total_tokens += tokens.total_tokens;
@@ -221,7 +238,10 @@ async fn prediction_tokens_reads_a_predictions_usage() {
         monitor::dspy::prediction_tokens(&prediction)
     );
     assert!(entry.token_usage.unwrap().total_tokens > 0);
-    assert!(entries(&tracer, "lm").is_empty(), "a direct call is not an LM call of ours");
+    assert!(
+        entries(&tracer, "lm").is_empty(),
+        "a direct call is not an LM call of ours"
+    );
 }
 
 /// The answerer alone, scored by exact match, for COPRO.
@@ -297,11 +317,17 @@ async fn copro_candidates_are_tracked_as_experiments() {
     assert_eq!(report.candidates.len(), 2, "{report:#?}");
     let best = report.best_candidate().unwrap();
     assert_eq!(best.score, 1.0);
-    assert_eq!(best.instructions[0], ("answer".to_owned(), GOOD_INSTRUCTION.to_owned()));
+    assert_eq!(
+        best.instructions[0],
+        ("answer".to_owned(), GOOD_INSTRUCTION.to_owned())
+    );
     let other = &report.candidates[1 - best.index];
     assert_eq!(other.score, 0.0);
     assert_eq!(other.instructions[0].1, "Answer the question.");
-    assert_eq!(capital.answer.get_signature().instruction(), GOOD_INSTRUCTION);
+    assert_eq!(
+        capital.answer.get_signature().instruction(),
+        GOOD_INSTRUCTION
+    );
 
     // In the tracer: the run, and one candidate per evaluation with its score as quality
     // and the module's calls (and their LM calls) under it.
@@ -314,16 +340,24 @@ async fn copro_candidates_are_tracked_as_experiments() {
     for candidate in &candidates {
         let index = candidate.inputs["candidate"].as_u64().unwrap() as usize;
         let seen = &report.candidates[index];
-        assert_eq!(candidate.inputs["instruction"], seen.instructions[0].1.as_str());
+        assert_eq!(
+            candidate.inputs["instruction"],
+            seen.instructions[0].1.as_str()
+        );
         assert_eq!(candidate.quality_score, Some(f64::from(seen.score)));
-        assert_eq!(candidate.parent_span_id.as_deref(), Some(run.span_id.as_str()));
+        assert_eq!(
+            candidate.parent_span_id.as_deref(),
+            Some(run.span_id.as_str())
+        );
         let forwards: Vec<TraceEntry> = tracer
             .get_traces(None)
             .into_iter()
             .filter(|e| e.parent_span_id.as_deref() == Some(candidate.span_id.as_str()))
             .collect();
         assert_eq!(forwards.len(), 3, "one forward per example");
-        assert!(forwards.iter().all(|f| f.module == "<Capital as Module>::forward"));
+        assert!(forwards
+            .iter()
+            .all(|f| f.module == "<Capital as Module>::forward"));
     }
     assert_eq!(tracer.module_metrics("lm.answer").total_executions, 6);
 
@@ -364,8 +398,14 @@ fn mlflow_readback(
         let parent = &parents[0];
         let parent_id = parent["info"]["run_id"].as_str().unwrap().to_owned();
         assert_eq!(parent["info"]["status"], "FINISHED");
-        assert_eq!(Rest::kv(parent, "params", "optimizer").as_deref(), Some("COPRO"));
-        assert_eq!(Rest::kv(parent, "params", "trainset_size").as_deref(), Some("3"));
+        assert_eq!(
+            Rest::kv(parent, "params", "optimizer").as_deref(),
+            Some("COPRO")
+        );
+        assert_eq!(
+            Rest::kv(parent, "params", "trainset_size").as_deref(),
+            Some("3")
+        );
         assert_eq!(metric(parent, "best_score"), Some(1.0));
         let best = report.best.unwrap();
         assert_eq!(

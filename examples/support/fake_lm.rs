@@ -99,17 +99,24 @@ fn serve(stream: TcpStream, answer: &Answer, count: &AtomicU64) {
             count.fetch_add(1, Ordering::SeqCst);
             match serde_json::from_slice::<Value>(&body) {
                 Ok(request) => ("200 OK", complete(&request, answer)),
-                Err(e) => ("400 Bad Request", json!({ "error": { "message": e.to_string() } })),
+                Err(e) => (
+                    "400 Bad Request",
+                    json!({ "error": { "message": e.to_string() } }),
+                ),
             }
         } else {
-            ("404 Not Found", json!({ "error": { "message": "not found" } }))
+            (
+                "404 Not Found",
+                json!({ "error": { "message": "not found" } }),
+            )
         };
         let reply = reply.to_string();
         let head = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             reply.len()
         );
-        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(reply.as_bytes()).is_err() {
+        if stream.write_all(head.as_bytes()).is_err() || stream.write_all(reply.as_bytes()).is_err()
+        {
             return;
         }
     }
@@ -141,7 +148,10 @@ fn complete(request: &Value, answer: &Answer) -> Value {
     let (system, user) = (of_role("system"), of_role("user"));
     // "Respond with the corresponding output fields, starting with the field `a`, then
     // `b`, and then ending with the marker for `completed`."
-    let asked = user.rsplit("Respond with the corresponding output fields").next().unwrap_or("");
+    let asked = user
+        .rsplit("Respond with the corresponding output fields")
+        .next()
+        .unwrap_or("");
     let fields = asked
         .split('`')
         .skip(1)

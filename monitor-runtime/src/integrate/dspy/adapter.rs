@@ -111,7 +111,10 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
             Box::pin(chat_call(&self.inner, &lm, signature, chat, tools))
         } else {
             Box::pin(async {
-                let prediction = self.inner.call(lm.clone(), signature, inputs, tools).await?;
+                let prediction = self
+                    .inner
+                    .call(lm.clone(), signature, inputs, tools)
+                    .await?;
                 let output = json!(prediction.data);
                 Ok((prediction, output))
             })
@@ -179,9 +182,6 @@ mod tests {
             (Some("openai"), "gpt-4o-mini")
         );
         assert_eq!(split_model("gpt-4o-mini"), (None, "gpt-4o-mini"));
-        assert_eq!(
-            split_model("meta/llama:70b"),
-            (None, "meta/llama:70b")
-        );
+        assert_eq!(split_model("meta/llama:70b"), (None, "meta/llama:70b"));
     }
 }

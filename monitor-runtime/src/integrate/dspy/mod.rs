@@ -39,8 +39,7 @@ mod usage;
 pub use self::adapter::{configure, MonitoredAdapter, LM_MODULE};
 pub use self::names::{name_predictor, name_predictors, predictor_name};
 pub use self::optimize::{
-    track_optimization, CandidateResult, Optimization, TrackedModule, CANDIDATE_MODULE,
-    RUN_MODULE,
+    track_optimization, CandidateResult, Optimization, TrackedModule, CANDIDATE_MODULE, RUN_MODULE,
 };
 pub use self::usage::{prediction_tokens, usage};
 

@@ -125,12 +125,10 @@ impl<M: Module + Optimizable + Evaluator> Evaluator for TrackedModule<'_, M> {
         let instructions = instructions_of(&mut **self.module.write().await);
         let index = self.candidates.lock().len();
         let keys = instruction_keys(&instructions);
-        let inputs: serde_json::Map<String, serde_json::Value> = std::iter::once((
-            "candidate".to_owned(),
-            serde_json::Value::from(index),
-        ))
-        .chain(keys.iter().map(|(k, v)| (k.clone(), (*v).into())))
-        .collect();
+        let inputs: serde_json::Map<String, serde_json::Value> =
+            std::iter::once(("candidate".to_owned(), serde_json::Value::from(index)))
+                .chain(keys.iter().map(|(k, v)| (k.clone(), (*v).into())))
+                .collect();
         // The guard goes into the instrumented future before any `.await` (it belongs to
         // the thread that polls), so that this future stays `Send`.
         let traced = {
@@ -352,7 +350,10 @@ mod tests {
     #[test]
     fn one_predictor_has_one_instruction_key() {
         let one = [("answer".to_owned(), "be brief".to_owned())];
-        assert_eq!(instruction_keys(&one), [("instruction".to_owned(), "be brief")]);
+        assert_eq!(
+            instruction_keys(&one),
+            [("instruction".to_owned(), "be brief")]
+        );
         let two = [
             ("answer".to_owned(), "be brief".to_owned()),
             ("judge".to_owned(), "be fair".to_owned()),
