@@ -11,7 +11,7 @@
 //! else to `./mlruns`.
 
 #[path = "support/fake_lm.rs"]
-mod fake_lm;
+pub mod fake_lm;
 
 use dspy_rs::{
     ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor,
@@ -21,10 +21,10 @@ use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
 
 use fake_lm::{Ask, FakeLm};
 
-const PROPOSAL: &str = "Name the capital city, in one word.";
+pub const PROPOSAL: &str = "Name the capital city, in one word.";
 
 #[Signature]
-struct Rewrite {
+pub struct Rewrite {
     /// Rewrite the question so that it is unambiguous.
 
     #[input]
@@ -34,7 +34,7 @@ struct Rewrite {
 }
 
 #[Signature]
-struct Answer {
+pub struct Answer {
     /// Answer the question.
 
     #[input]
@@ -45,11 +45,25 @@ struct Answer {
 
 /// Rewrites, then answers.
 #[derive(Optimizable)]
-struct CapitalQa {
+pub struct CapitalQa {
     #[parameter]
-    rewrite: Predict,
+    pub rewrite: Predict,
     #[parameter]
-    answer: Predict,
+    pub answer: Predict,
+}
+
+impl Default for CapitalQa {
+    fn default() -> Self {
+        CapitalQa {
+            rewrite: Predict::new(Rewrite::new()),
+            answer: answerer(),
+        }
+    }
+}
+
+/// A predictor of `Answer` (the macro keeps the signature type private).
+pub fn answerer() -> Predict {
+    Predict::new(Answer::new())
 }
 
 #[monitored]
@@ -81,7 +95,7 @@ impl Evaluator for CapitalQa {
 
 /// The fake model: echoes rewrites, proposes one instruction, and answers right only
 /// under that instruction (so the optimiser has something to find).
-fn fake_model(ask: &Ask, field: &str) -> String {
+pub fn fake_model(ask: &Ask, field: &str) -> String {
     match field {
         "rewritten" => ask.input("question").unwrap_or_default().to_owned(),
         "proposed_instruction" => PROPOSAL.to_owned(),
@@ -92,7 +106,7 @@ fn fake_model(ask: &Ask, field: &str) -> String {
     }
 }
 
-fn capital_of(question: &str) -> String {
+pub fn capital_of(question: &str) -> String {
     match question
         .rsplit(' ')
         .next()
@@ -108,7 +122,7 @@ fn capital_of(question: &str) -> String {
     .to_owned()
 }
 
-fn question(country: &str) -> Example {
+pub fn question(country: &str) -> Example {
     let text = format!("What is the capital of {country}?");
     let answer = capital_of(&text);
     dspy_rs::example! { "question": "input" => text, "answer": "output" => answer }
@@ -141,10 +155,7 @@ async fn main() -> anyhow::Result<()> {
     monitor::configure_mlflow(None, "dspy-pipeline");
 
     let tracer = ExecutionTracer::new();
-    let mut qa = CapitalQa {
-        rewrite: Predict::new(Rewrite::new()),
-        answer: Predict::new(Answer::new()),
-    };
+    let mut qa = CapitalQa::default();
     monitor::dspy::name_predictors(&mut qa); // LM calls as `lm.rewrite`, `lm.answer`
 
     for country in ["France", "Japan"] {
@@ -166,6 +177,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(best) = report.best_candidate() {
         println!("best: candidate {} ({:.2})", best.index, best.score);
     }
+    let prediction = qa.forward(question("Japan")).with_tracer(&tracer).await?;
+    println!("Japan, optimised: {}", prediction.get("answer", None));
 
     println!("\nmodel: {model}");
     let metrics = tracer.get_metrics();

@@ -3,67 +3,22 @@
 //! call is an `llm` call with its tokens, under the module that made it; a COPRO run is
 //! tracked per candidate, in the tracer and (feature `mlflow`) in a real MLflow server.
 
-#[path = "../examples/support/fake_lm.rs"]
-mod fake_lm;
+#[allow(dead_code)] // the example's `main` is not called here
+#[path = "../examples/dspy_pipeline.rs"]
+mod pipeline;
 mod support;
 
 use std::sync::OnceLock;
 
 use dspy_rs::{
-    ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor,
-    Signature, COPRO, LM,
+    ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor, COPRO, LM,
 };
 use monitor::{monitored, ExecutionTracer, ModelPrice, TokenUsage, TraceEntry, WithTracerExt};
 
-use fake_lm::{Ask, FakeLm};
+use pipeline::fake_lm::FakeLm;
+use pipeline::{answerer, fake_model, question, CapitalQa, PROPOSAL as GOOD_INSTRUCTION};
 
 const MODEL: &str = "fake-dspy-model";
-const GOOD_INSTRUCTION: &str = "Name the capital city, in one word.";
-
-#[Signature]
-struct Rewrite {
-    /// Rewrite the question so that it is unambiguous.
-
-    #[input]
-    pub question: String,
-    #[output]
-    pub rewritten: String,
-}
-
-#[Signature]
-struct Answer {
-    /// Answer the question.
-
-    #[input]
-    pub question: String,
-    #[output]
-    pub answer: String,
-}
-
-/// The fake model: rewrites by echoing, answers right only under the good instruction,
-/// and proposes the good instruction when an optimiser asks for one.
-fn fake_model(ask: &Ask, field: &str) -> String {
-    match field {
-        "rewritten" => ask.input("question").unwrap_or_default().to_owned(),
-        "proposed_instruction" => GOOD_INSTRUCTION.to_owned(),
-        "answer" if ask.system.contains(GOOD_INSTRUCTION) => {
-            let question = ask.input("question").unwrap_or_default();
-            let country = question
-                .rsplit(' ')
-                .next()
-                .unwrap_or("")
-                .trim_end_matches('?');
-            match country {
-                "France" => "Paris",
-                "Italy" => "Rome",
-                "Spain" => "Madrid",
-                _ => "unknown",
-            }
-            .to_owned()
-        }
-        _ => "I am not sure.".to_owned(),
-    }
-}
 
 /// One fake server and one dspy-rs configuration for the whole binary: dspy-rs keeps its
 /// LM and adapter in a process-wide setting.
@@ -94,47 +49,6 @@ fn setup() -> &'static FakeLm {
     })
 }
 
-/// Two predictors in a row, as dspy-rs modules are written.
-#[derive(Optimizable)]
-struct CapitalQa {
-    #[parameter]
-    rewrite: Predict,
-    #[parameter]
-    answer: Predict,
-}
-
-impl CapitalQa {
-    fn new() -> Self {
-        CapitalQa {
-            rewrite: Predict::new(Rewrite::new()),
-            answer: Predict::new(Answer::new()),
-        }
-    }
-}
-
-#[monitored]
-impl Module for CapitalQa {
-    async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
-        let rewritten = self.rewrite.forward(inputs).await?;
-        let question = rewritten.get("rewritten", None);
-        let question = dspy_rs::example! { "question": "input" => question };
-        self.answer.forward(question).await
-    }
-}
-
-fn question(country: &str) -> Example {
-    let text = format!("What is the capital of {country}?");
-    let answer = fake_model(
-        &Ask {
-            system: GOOD_INSTRUCTION.to_owned(),
-            user: format!("[[ ## question ## ]]\n{text}\n\n"),
-            fields: vec![],
-        },
-        "answer",
-    );
-    dspy_rs::example! { "question": "input" => text, "answer": "output" => answer }
-}
-
 fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
     tracer
         .get_traces(None)
@@ -147,7 +61,7 @@ fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
 async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
     let server = setup();
     let tracer = ExecutionTracer::new();
-    let mut qa = CapitalQa::new();
+    let mut qa = CapitalQa::default();
     assert_eq!(
         monitor::dspy::name_predictors(&mut qa),
         ["rewrite", "answer"]
@@ -219,9 +133,7 @@ async fn answer_directly(
     lm: std::sync::Arc<LM>,
     question: Example,
 ) -> anyhow::Result<Prediction> {
-    Predict::new(Answer::new())
-        .forward_with_config(question, lm)
-        .await
+    answerer().forward_with_config(question, lm).await
 }
 
 #[tokio::test]
@@ -300,9 +212,7 @@ async fn copro_candidates_are_tracked_as_experiments() {
         return;
     }
     let tracer = ExecutionTracer::new();
-    let mut capital = Capital {
-        answer: Predict::new(Answer::new()),
-    };
+    let mut capital = Capital { answer: answerer() };
     let trainset = vec![question("France"), question("Italy"), question("Spain")];
     let copro = COPRO::builder().breadth(2).depth(1).build();
     let run_name = "copro-capitals";
