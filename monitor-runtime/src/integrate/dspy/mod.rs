@@ -14,7 +14,7 @@
 //! - [`prediction_tokens`] reads a `Prediction`'s usage for `#[monitored(tokens = ..)]`.
 //!
 //! ```no_run
-//! # use monitor_runtime as monitor;
+//! # mod monitor { pub use monitor_runtime::integrate::dspy; }
 //! use dspy_rs::{ChatAdapter, LM};
 //!
 //! # async fn run() -> anyhow::Result<()> {

@@ -45,7 +45,7 @@ impl IntoTokenUsage for &LmUsage {
 /// call carries its own tokens, and a trace's total on its root would count them twice.
 ///
 /// ```
-/// # use monitor_runtime as monitor;
+/// # mod monitor { pub use monitor_runtime::*; pub use monitor_runtime::integrate::dspy; }
 /// use dspy_rs::{LmUsage, Prediction};
 /// use monitor::TokenUsage;
 ///
