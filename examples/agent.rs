@@ -66,12 +66,12 @@ async fn research(question: String) -> usize {
     links.len() + passages.len()
 }
 
-fn score(answer: &String) -> f64 {
+fn score(answer: &str) -> f64 {
     (answer.split_whitespace().count() as f64 / 12.0).min(1.0)
 }
 
 /// A judge: its quality score is the answer's.
-#[monitored(kind = "evaluator", quality = score)]
+#[monitored(kind = "evaluator", quality = |answer: &String| score(answer))]
 fn judge(answer: &str) -> String {
     answer.to_owned()
 }

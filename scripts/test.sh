@@ -16,7 +16,7 @@ cargo test --workspace --all-features --doc
 
 # Compiled out (`default-features = false`): every example, test and bench builds without a
 # warning, and monitored code behaves as the plain code.
-cargo clippy --no-default-features --features mlflow,tokio,prometheus,otlp,opentelemetry,tracing-spans,tracing-layer --all-targets -- -D warnings
+cargo clippy --no-default-features --features mlflow,tokio,prometheus,otlp,opentelemetry,tracing-spans,tracing-layer,dspy --all-targets -- -D warnings
 cargo test --no-default-features --features mlflow,tokio --test monitored_disabled
 
 # Publishable: packages, docs as docs.rs builds them, the declared MSRV.

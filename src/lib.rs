@@ -4,6 +4,10 @@
 
 #[cfg(feature = "enabled")]
 pub use monitor_runtime::current_context;
+/// [dspy-rs](https://docs.rs/dspy-rs) programs, monitored: LM calls as `llm` calls with
+/// tokens and cost, token extractors, and optimiser runs tracked per candidate.
+#[cfg(feature = "dspy")]
+pub use monitor_runtime::integrate::dspy;
 #[cfg(feature = "tokio")]
 pub use monitor_runtime::spawn;
 pub use monitor_runtime::{

@@ -1,6 +1,7 @@
 //! Fitting the `tracing` ecosystem: with the `tracing-layer` feature, [`MonitorLayer`]
 //! records the spans of code instrumented with `tracing` as monitored calls. (With
-//! `tracing-spans`, monitored calls are `tracing` spans themselves; see the README.)
+//! `tracing-spans`, monitored calls are `tracing` spans themselves; see the README.) With
+//! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs.
 
 // Integrations with the wider ecosystem, driven by the record path.
 //
@@ -14,6 +15,8 @@
 // values already captured) and `entry`. Called by `record::guard` when a call starts and
 // finishes; only the layer writes records, through the tracer's record path.
 
+#[cfg(feature = "dspy")]
+pub mod dspy;
 #[cfg(feature = "tracing-layer")]
 mod layer;
 pub(crate) mod log;

@@ -1,0 +1,375 @@
+//! Optimiser runs as experiments: each candidate the optimiser evaluates, with its
+//! instructions and score, in the tracer and (feature `mlflow`) as an MLflow child run.
+
+use dspy_rs::{Evaluator, Example, Module, Optimizable, Optimizer, Prediction};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::RwLock;
+
+use super::names::name_predictors;
+use crate::record::scope::current_tracer;
+use crate::{ExecutionTracer, SpanKind};
+
+/// The module name of one candidate's evaluation.
+pub const CANDIDATE_MODULE: &str = "optimizer.candidate";
+
+/// The module name of a whole optimiser run.
+pub const RUN_MODULE: &str = "optimizer.run";
+
+/// One candidate an optimiser evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CandidateResult {
+    /// Its place in evaluation order, from 0.
+    pub index: usize,
+    /// The instruction of every predictor while it was evaluated, by predictor name.
+    pub instructions: Vec<(String, String)>,
+    /// The score `Evaluator::evaluate` gave it.
+    pub score: f32,
+}
+
+/// What [`track_optimization`] saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Optimization {
+    /// Every candidate evaluated, in order.
+    pub candidates: Vec<CandidateResult>,
+    /// The index of the best-scoring candidate (the first of equals).
+    pub best: Option<usize>,
+    /// The instructions the module has after the optimiser ran, by predictor name.
+    pub final_instructions: Vec<(String, String)>,
+}
+
+impl Optimization {
+    /// The best-scoring candidate.
+    pub fn best_candidate(&self) -> Option<&CandidateResult> {
+        self.best.map(|i| &self.candidates[i])
+    }
+}
+
+/// The module as the optimiser sees it inside [`track_optimization`]: itself, except that
+/// each `evaluate` is recorded as a candidate. Optimisers take `&mut M` and evaluate
+/// through `&M`, so the module sits behind an async lock that only `evaluate` takes
+/// exclusively, for as long as it reads the predictors' instructions.
+pub struct TrackedModule<'m, M> {
+    module: RwLock<&'m mut M>,
+    tracer: ExecutionTracer,
+    candidates: Mutex<Vec<CandidateResult>>,
+    #[cfg(feature = "mlflow")]
+    run: Option<crate::mlflow::MlflowRun>,
+    #[cfg(feature = "mlflow")]
+    children: Mutex<Vec<(usize, crate::mlflow::MlflowRun)>>,
+}
+
+impl<M> std::fmt::Debug for TrackedModule<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackedModule")
+            .field("candidates", &self.candidates.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Each predictor's instruction, by name.
+fn instructions_of<M: Optimizable + ?Sized>(module: &mut M) -> Vec<(String, String)> {
+    module
+        .parameters()
+        .into_iter()
+        .map(|(name, predictor)| (name, predictor.get_signature().instruction()))
+        .collect()
+}
+
+/// `instruction` for a module of one predictor, `instruction.<name>` for each of several.
+fn instruction_keys(instructions: &[(String, String)]) -> Vec<(String, &str)> {
+    match instructions {
+        [(_, only)] => vec![("instruction".to_owned(), only.as_str())],
+        _ => instructions
+            .iter()
+            .map(|(name, text)| (format!("instruction.{name}"), text.as_str()))
+            .collect(),
+    }
+}
+
+impl<M: Module> Module for TrackedModule<'_, M> {
+    async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+        self.module.read().await.forward(inputs).await
+    }
+}
+
+impl<M: Optimizable> Optimizable for TrackedModule<'_, M> {
+    fn get_signature(&self) -> &dyn dspy_rs::MetaSignature {
+        // As dspy-rs's own default for a module of predictors: optimisers ask each of
+        // `parameters()` for its signature, never the module (and a reference cannot be
+        // lent out through the lock).
+        unimplemented!("a tracked module has no signature of its own: ask its parameters")
+    }
+
+    fn parameters(&mut self) -> indexmap::IndexMap<String, &mut dyn Optimizable> {
+        self.module.get_mut().parameters()
+    }
+
+    fn update_signature_instruction(&mut self, instruction: String) -> anyhow::Result<()> {
+        self.module
+            .get_mut()
+            .update_signature_instruction(instruction)
+    }
+}
+
+impl<M: Module + Optimizable + Evaluator> Evaluator for TrackedModule<'_, M> {
+    const MAX_CONCURRENCY: usize = M::MAX_CONCURRENCY;
+    const DISPLAY_PROGRESS: bool = M::DISPLAY_PROGRESS;
+
+    async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
+        self.module.read().await.metric(example, prediction).await
+    }
+
+    async fn evaluate(&self, examples: Vec<Example>) -> f32 {
+        // The optimiser set the candidate's instructions just before asking.
+        let instructions = instructions_of(&mut **self.module.write().await);
+        let index = self.candidates.lock().len();
+        let keys = instruction_keys(&instructions);
+        let inputs: serde_json::Map<String, serde_json::Value> =
+            std::iter::once(("candidate".to_owned(), serde_json::Value::from(index)))
+                .chain(keys.iter().map(|(k, v)| (k.clone(), (*v).into())))
+                .collect();
+        // The guard goes into the instrumented future before any `.await` (it belongs to
+        // the thread that polls), so that this future stays `Send`.
+        let traced = {
+            let mut call = self.tracer.trace(CANDIDATE_MODULE, &inputs);
+            call.set_kind(SpanKind::Evaluator);
+            call.set_attribute("optimizer.examples", examples.len());
+            call.instrument_keep(async { self.module.read().await.evaluate(examples).await })
+        };
+        let (score, mut call) = traced.await;
+        call.set_outputs(score);
+        call.set_quality_score(f64::from(score));
+        drop(call);
+        #[cfg(feature = "mlflow")]
+        self.log_candidate(index, &keys, score);
+        self.candidates.lock().push(CandidateResult {
+            index,
+            instructions,
+            score,
+        });
+        score
+    }
+}
+
+#[cfg(feature = "mlflow")]
+impl<M> TrackedModule<'_, M> {
+    /// The candidate as a child run of the optimiser's run, and a step of its
+    /// `candidate_score` metric.
+    fn log_candidate(&self, index: usize, keys: &[(String, &str)], score: f32) {
+        let Some(run) = &self.run else { return };
+        let score = f64::from(score);
+        warn_on(run.log_metric_at("candidate_score", score, index as i64));
+        let child = match run.start_child(format!("candidate-{index}")) {
+            Ok(child) => child,
+            Err(error) => return warn_on::<()>(Err(error)),
+        };
+        let params = keys
+            .iter()
+            .map(|(key, text)| (key.as_str(), param_value(text)))
+            .chain(std::iter::once(("candidate", index.to_string())));
+        warn_on(child.log_params(params));
+        warn_on(child.log_metric("score", score));
+        self.children.lock().push((index, child.run().clone()));
+        child.end();
+    }
+}
+
+/// A param value within MLflow's limit (instructions can be long): cut with a marker.
+#[cfg(feature = "mlflow")]
+fn param_value(text: &str) -> String {
+    const MARK: &str = "…[truncated]";
+    let limit = crate::mlflow::MAX_PARAM_VALUE_LENGTH;
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(limit - MARK.chars().count()).collect();
+    kept + MARK
+}
+
+/// MLflow never stops an optimisation: a refused log call is a warning.
+#[cfg(feature = "mlflow")]
+fn warn_on<T>(result: crate::Result<T>) {
+    if let Err(error) = result {
+        tracing::warn!(target: "monitor::dspy", %error, "optimizer run: mlflow log call refused");
+    }
+}
+
+/// Runs `optimizer` on `module` with `trainset`, recording every candidate it evaluates.
+///
+/// - In the current tracer: one [`RUN_MODULE`] call for the whole run (inputs: the run
+///   name, the optimiser's type, the trainset size; output and quality: the best
+///   candidate and its score), and under it one [`CANDIDATE_MODULE`] call per evaluated
+///   candidate (inputs: `candidate`, its index, and the predictors' instructions as
+///   `instruction`, or `instruction.<predictor>` when there are several; output and
+///   quality: its score), with the module's monitored calls and LM calls under that.
+/// - With the `mlflow` feature: one run named `run_name` (params `optimizer`,
+///   `trainset_size`, `predictors`; metric `candidate_score` with the candidate index as
+///   step; metric `best_score`, tag `best_candidate`), and one child run
+///   `candidate-<i>` per candidate (params `candidate` and the instructions, metric
+///   `score`; the best one tagged `best = true`, the others `false`). MLflow being down or
+///   unconfigured never fails the optimisation: the runs wait in the local store or the
+///   delivery queue, and refused values are warnings.
+///
+/// The hook is the module's `Evaluator::evaluate`, which every dspy-rs optimiser calls
+/// once per candidate after setting its instructions (COPRO, MIPROv2); an optimiser that
+/// evaluates otherwise (GEPA's feedback evaluator) records no candidates.
+///
+/// Returns what the optimiser's `compile` returned, or what was seen.
+pub async fn track_optimization<O, M>(
+    optimizer: &O,
+    module: &mut M,
+    trainset: Vec<Example>,
+    run_name: &str,
+) -> anyhow::Result<Optimization>
+where
+    O: Optimizer,
+    M: Module + Optimizable + Evaluator,
+{
+    let predictors = name_predictors(module);
+    let optimizer_name = short_type_name::<O>();
+    let tracer = current_tracer();
+    #[cfg(feature = "mlflow")]
+    let run = start_run(run_name, optimizer_name, trainset.len(), &predictors);
+    let mut tracked = TrackedModule {
+        module: RwLock::new(module),
+        tracer: tracer.clone(),
+        candidates: Mutex::new(Vec::new()),
+        #[cfg(feature = "mlflow")]
+        run: run.as_ref().map(|r| r.run().clone()),
+        #[cfg(feature = "mlflow")]
+        children: Mutex::new(Vec::new()),
+    };
+    let traced = {
+        let mut call = tracer.trace(
+            RUN_MODULE,
+            json_object([
+                ("run_name", run_name.into()),
+                ("optimizer", optimizer_name.into()),
+                ("trainset_size", trainset.len().into()),
+            ]),
+        );
+        call.set_kind(SpanKind::Chain);
+        call.instrument_keep(optimizer.compile(&mut tracked, trainset))
+    };
+    let (compiled, mut call) = traced.await;
+    let candidates = std::mem::take(tracked.candidates.get_mut());
+    let best = candidates
+        .iter()
+        .fold(None::<&CandidateResult>, |best, c| match best {
+            Some(b) if b.score >= c.score => Some(b),
+            _ => Some(c),
+        })
+        .map(|c| c.index);
+    let report = Optimization {
+        best,
+        final_instructions: instructions_of(&mut **tracked.module.get_mut()),
+        candidates,
+    };
+    match &compiled {
+        Ok(()) => {
+            call.set_outputs(&report);
+            if let Some(best) = report.best_candidate() {
+                call.set_quality_score(f64::from(best.score));
+            }
+        }
+        Err(error) => call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(error)),
+    }
+    drop(call);
+    #[cfg(feature = "mlflow")]
+    if let Some(run) = run {
+        let children = std::mem::take(tracked.children.get_mut());
+        finish_run(run, &children, &report, compiled.is_ok());
+    }
+    #[cfg(not(feature = "mlflow"))]
+    let _ = predictors;
+    compiled.map(|()| report)
+}
+
+fn json_object<const N: usize>(
+    fields: [(&str, serde_json::Value); N],
+) -> serde_json::Map<String, serde_json::Value> {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `dspy_rs::optimizer::copro::COPRO` as `COPRO`.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+#[cfg(feature = "mlflow")]
+fn start_run(
+    run_name: &str,
+    optimizer: &str,
+    trainset_size: usize,
+    predictors: &[String],
+) -> Option<crate::mlflow::MlflowLogger> {
+    let run = match crate::mlflow::MlflowLogger::start(run_name) {
+        Ok(run) => run,
+        Err(error) => {
+            warn_on::<()>(Err(error));
+            return None;
+        }
+    };
+    warn_on(run.log_params([
+        ("optimizer", optimizer.to_owned()),
+        ("trainset_size", trainset_size.to_string()),
+        ("predictors", param_value(&predictors.join(","))),
+    ]));
+    Some(run)
+}
+
+#[cfg(feature = "mlflow")]
+fn finish_run(
+    run: crate::mlflow::MlflowLogger,
+    children: &[(usize, crate::mlflow::MlflowRun)],
+    report: &Optimization,
+    succeeded: bool,
+) {
+    for (index, child) in children {
+        warn_on(child.set_tag("best", report.best == Some(*index)));
+    }
+    if let Some(best) = report.best_candidate() {
+        warn_on(run.log_metric("best_score", f64::from(best.score)));
+        warn_on(run.set_tag("best_candidate", format!("candidate-{}", best.index)));
+    }
+    let status = if succeeded {
+        crate::mlflow::RunStatus::Finished
+    } else {
+        crate::mlflow::RunStatus::Failed
+    };
+    run.end_with(status);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_predictor_has_one_instruction_key() {
+        let one = [("answer".to_owned(), "be brief".to_owned())];
+        assert_eq!(
+            instruction_keys(&one),
+            [("instruction".to_owned(), "be brief")]
+        );
+        let two = [
+            ("answer".to_owned(), "be brief".to_owned()),
+            ("judge".to_owned(), "be fair".to_owned()),
+        ];
+        assert_eq!(
+            instruction_keys(&two),
+            [
+                ("instruction.answer".to_owned(), "be brief"),
+                ("instruction.judge".to_owned(), "be fair")
+            ]
+        );
+    }
+
+    #[test]
+    fn type_names_are_short() {
+        assert_eq!(short_type_name::<dspy_rs::COPRO>(), "COPRO");
+        assert_eq!(short_type_name::<Vec<u8>>(), "Vec");
+    }
+}

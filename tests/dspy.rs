@@ -1,0 +1,354 @@
+//! dspy-rs programs, monitored: real `Predict` modules calling dspy-rs's own LM client,
+//! answered by a fake OpenAI-compatible server on 127.0.0.1 (no network, no key). Every LM
+//! call is an `llm` call with its tokens, under the module that made it; a COPRO run is
+//! tracked per candidate, in the tracer and (feature `mlflow`) in a real MLflow server.
+
+#[allow(dead_code)] // the example's `main` is not called here
+#[path = "../examples/dspy_pipeline.rs"]
+mod pipeline;
+mod support;
+
+use std::sync::OnceLock;
+
+use dspy_rs::{
+    ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor, COPRO, LM,
+};
+use monitor::{monitored, ExecutionTracer, ModelPrice, TokenUsage, TraceEntry, WithTracerExt};
+
+use pipeline::fake_lm::FakeLm;
+use pipeline::{answerer, fake_model, question, CapitalQa, PROPOSAL as GOOD_INSTRUCTION};
+
+const MODEL: &str = "fake-dspy-model";
+
+/// One fake server and one dspy-rs configuration for the whole binary: dspy-rs keeps its
+/// LM and adapter in a process-wide setting.
+fn setup() -> &'static FakeLm {
+    static SERVER: OnceLock<FakeLm> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let server = FakeLm::start(fake_model);
+        let lm = std::thread::scope(|s| {
+            s.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(
+                    LM::builder()
+                        .base_url(server.base_url.clone())
+                        .model(MODEL.to_owned())
+                        .build(),
+                )
+            })
+            .join()
+            .unwrap()
+            .expect("an LM for the fake server")
+        });
+        monitor::dspy::configure(lm, ChatAdapter);
+        monitor::set_model_price(MODEL, ModelPrice::per_million(1.0, 2.0)).unwrap();
+        server
+    })
+}
+
+fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
+    tracer
+        .get_traces(None)
+        .into_iter()
+        .filter(|e| e.module == module)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
+    let server = setup();
+    let tracer = ExecutionTracer::new();
+    let mut qa = CapitalQa::default();
+    assert_eq!(
+        monitor::dspy::name_predictors(&mut qa),
+        ["rewrite", "answer"]
+    );
+
+    let before = server.requests();
+    for country in ["France", "Italy"] {
+        qa.forward(question(country))
+            .with_tracer(&tracer)
+            .await
+            .unwrap();
+    }
+    // Four completions, at least (the other tests share the server).
+    assert!(server.requests() - before >= 4);
+
+    let modules = entries(&tracer, "<CapitalQa as Module>::forward");
+    assert_eq!(modules.len(), 2);
+    for module in &modules {
+        // The module reported no tokens itself; its LM calls did.
+        assert_eq!(module.token_usage, None);
+        let calls: Vec<TraceEntry> = tracer
+            .get_traces(None)
+            .into_iter()
+            .filter(|e| e.parent_span_id.as_deref() == Some(module.span_id.as_str()))
+            .collect();
+        let names: Vec<&str> = calls.iter().map(|c| c.module.as_str()).collect();
+        assert_eq!(names, ["lm.rewrite", "lm.answer"]);
+        let mut spent = TokenUsage::default();
+        for call in &calls {
+            assert_eq!(call.trace_id, module.trace_id);
+            assert_eq!(call.attributes[monitor::KIND_ATTRIBUTE], "llm", "{call:?}");
+            assert_eq!(call.attributes[monitor::MODEL_ATTRIBUTE], MODEL);
+            let tokens = call.token_usage.expect("tokens from the response's usage");
+            assert!(
+                tokens.input_tokens > 50 && tokens.output_tokens > 0,
+                "{tokens:?}"
+            );
+            assert_eq!(
+                tokens.total_tokens,
+                tokens.input_tokens + tokens.output_tokens
+            );
+            let cost = call.cost.expect("a priced model");
+            assert!(cost.total > 0.0);
+            // The prompt went in as the chat, the completion came out as text.
+            let messages = call.inputs["messages"].to_string();
+            assert!(messages.contains("[[ ## question ## ]]"), "{messages}");
+            let completion = call.outputs.as_ref().unwrap().as_str().unwrap();
+            assert!(
+                completion.ends_with("[[ ## completed ## ]]\n"),
+                "{completion}"
+            );
+            spent.input_tokens += tokens.input_tokens;
+            spent.output_tokens += tokens.output_tokens;
+            spent.total_tokens += tokens.total_tokens;
+        }
+        // A trace's tokens add up on its root.
+        assert_eq!(module.trace_token_usage, Some(spent));
+    }
+    let metrics = tracer.module_metrics("lm.answer");
+    assert_eq!(metrics.total_executions, 2);
+    assert!(metrics.token_usage.total_tokens > 0);
+}
+
+/// Without the monitored adapter (a direct `forward_with_config`), the module's own
+/// `tokens = monitor::dspy::prediction_tokens` reads the prediction's usage.
+#[monitored(tracer = tracer, tokens = monitor::dspy::prediction_tokens)]
+async fn answer_directly(
+    tracer: &ExecutionTracer,
+    lm: std::sync::Arc<LM>,
+    question: Example,
+) -> anyhow::Result<Prediction> {
+    answerer().forward_with_config(question, lm).await
+}
+
+#[tokio::test]
+async fn prediction_tokens_reads_a_predictions_usage() {
+    setup();
+    let tracer = ExecutionTracer::new();
+    let lm = dspy_rs::get_lm();
+    let prediction = answer_directly(&tracer, lm, question("Spain"))
+        .await
+        .unwrap();
+    let entry = &entries(&tracer, "answer_directly")[0];
+    assert_eq!(
+        entry.token_usage,
+        monitor::dspy::prediction_tokens(&prediction)
+    );
+    assert!(entry.token_usage.unwrap().total_tokens > 0);
+    assert!(
+        entries(&tracer, "lm").is_empty(),
+        "a direct call is not an LM call of ours"
+    );
+}
+
+/// The answerer alone, scored by exact match, for COPRO.
+#[derive(Optimizable)]
+struct Capital {
+    #[parameter]
+    answer: Predict,
+}
+
+#[monitored]
+impl Module for Capital {
+    async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+        self.answer.forward(inputs).await
+    }
+}
+
+impl Evaluator for Capital {
+    const DISPLAY_PROGRESS: bool = false;
+
+    async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
+        let right = example.get("answer", None) == prediction.get("answer", None);
+        if right {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(feature = "mlflow")]
+fn mlflow_setup() -> Option<(String, String)> {
+    use support::mlflow::{config, server_uri, unique};
+    static SETUP: OnceLock<Option<(String, String)>> = OnceLock::new();
+    SETUP
+        .get_or_init(|| {
+            let uri = server_uri()?;
+            let experiment = unique("dspy");
+            let spool = std::env::temp_dir().join(unique("dspy-spool"));
+            monitor::mlflow::configure_mlflow_with(
+                config(&uri, &spool).experiment_name(experiment.clone()),
+            );
+            Some((uri, experiment))
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copro_candidates_are_tracked_as_experiments() {
+    setup();
+    #[cfg(feature = "mlflow")]
+    let mlflow = mlflow_setup();
+    #[cfg(feature = "mlflow")]
+    if mlflow.is_none() {
+        // Without a server the run would go to ./mlruns; the tracer part runs below
+        // only with somewhere to send it.
+        return;
+    }
+    let tracer = ExecutionTracer::new();
+    let mut capital = Capital { answer: answerer() };
+    let trainset = vec![question("France"), question("Italy"), question("Spain")];
+    let copro = COPRO::builder().breadth(2).depth(1).build();
+    let run_name = "copro-capitals";
+
+    let report = monitor::dspy::track_optimization(&copro, &mut capital, trainset, run_name)
+        .with_tracer(&tracer)
+        .await
+        .unwrap();
+
+    // COPRO proposed one instruction and kept the original: two candidates, the
+    // proposal answers everything right.
+    assert_eq!(report.candidates.len(), 2, "{report:#?}");
+    let best = report.best_candidate().unwrap();
+    assert_eq!(best.score, 1.0);
+    assert_eq!(
+        best.instructions[0],
+        ("answer".to_owned(), GOOD_INSTRUCTION.to_owned())
+    );
+    let other = &report.candidates[1 - best.index];
+    assert_eq!(other.score, 0.0);
+    assert_eq!(other.instructions[0].1, "Answer the question.");
+    assert_eq!(
+        capital.answer.get_signature().instruction(),
+        GOOD_INSTRUCTION
+    );
+
+    // In the tracer: the run, and one candidate per evaluation with its score as quality
+    // and the module's calls (and their LM calls) under it.
+    let run = &entries(&tracer, monitor::dspy::RUN_MODULE)[0];
+    assert_eq!(run.inputs["run_name"], run_name);
+    assert_eq!(run.inputs["optimizer"], "COPRO");
+    assert_eq!(run.quality_score, Some(1.0));
+    let candidates = entries(&tracer, monitor::dspy::CANDIDATE_MODULE);
+    assert_eq!(candidates.len(), 2);
+    for candidate in &candidates {
+        let index = candidate.inputs["candidate"].as_u64().unwrap() as usize;
+        let seen = &report.candidates[index];
+        assert_eq!(
+            candidate.inputs["instruction"],
+            seen.instructions[0].1.as_str()
+        );
+        assert_eq!(candidate.quality_score, Some(f64::from(seen.score)));
+        assert_eq!(
+            candidate.parent_span_id.as_deref(),
+            Some(run.span_id.as_str())
+        );
+        let forwards: Vec<TraceEntry> = tracer
+            .get_traces(None)
+            .into_iter()
+            .filter(|e| e.parent_span_id.as_deref() == Some(candidate.span_id.as_str()))
+            .collect();
+        assert_eq!(forwards.len(), 3, "one forward per example");
+        assert!(forwards
+            .iter()
+            .all(|f| f.module == "<Capital as Module>::forward"));
+    }
+    assert_eq!(tracer.module_metrics("lm.answer").total_executions, 6);
+
+    #[cfg(feature = "mlflow")]
+    {
+        let (uri, experiment) = mlflow.unwrap();
+        mlflow_readback(&uri, &experiment, run_name, &report);
+    }
+}
+
+/// A run's latest value of a metric.
+#[cfg(feature = "mlflow")]
+fn metric(run: &serde_json::Value, key: &str) -> Option<f64> {
+    run["data"]["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["key"] == key)?["value"]
+        .as_f64()
+}
+
+/// The run and its children, read back over MLflow's REST API.
+#[cfg(feature = "mlflow")]
+fn mlflow_readback(
+    uri: &str,
+    experiment: &str,
+    run_name: &str,
+    report: &monitor::dspy::Optimization,
+) {
+    use support::mlflow::Rest;
+    let report = report.clone();
+    let (uri, experiment, run_name) = (uri.to_owned(), experiment.to_owned(), run_name.to_owned());
+    // Blocking reads off the async runtime's threads.
+    std::thread::spawn(move || {
+        assert!(monitor::mlflow::mlflow_flush().is_complete());
+        let rest = Rest::new(&uri);
+        let parents = rest.runs_named(&experiment, &run_name);
+        assert_eq!(parents.len(), 1);
+        let parent = &parents[0];
+        let parent_id = parent["info"]["run_id"].as_str().unwrap().to_owned();
+        assert_eq!(parent["info"]["status"], "FINISHED");
+        assert_eq!(
+            Rest::kv(parent, "params", "optimizer").as_deref(),
+            Some("COPRO")
+        );
+        assert_eq!(
+            Rest::kv(parent, "params", "trainset_size").as_deref(),
+            Some("3")
+        );
+        assert_eq!(metric(parent, "best_score"), Some(1.0));
+        let best = report.best.unwrap();
+        assert_eq!(
+            Rest::kv(parent, "tags", "best_candidate"),
+            Some(format!("candidate-{best}"))
+        );
+        let steps = rest.history(&parent_id, "candidate_score");
+        let expected: Vec<(i64, f64)> = report
+            .candidates
+            .iter()
+            .map(|c| (c.index as i64, f64::from(c.score)))
+            .collect();
+        assert_eq!(steps, expected);
+
+        for candidate in &report.candidates {
+            let children = rest.runs_named(&experiment, &format!("candidate-{}", candidate.index));
+            assert_eq!(children.len(), 1);
+            let child = &children[0];
+            assert_eq!(
+                Rest::kv(child, "tags", "mlflow.parentRunId").as_deref(),
+                Some(parent_id.as_str())
+            );
+            assert_eq!(
+                Rest::kv(child, "params", "instruction").as_deref(),
+                Some(candidate.instructions[0].1.as_str())
+            );
+            assert_eq!(metric(child, "score"), Some(f64::from(candidate.score)));
+            assert_eq!(
+                Rest::kv(child, "tags", "best"),
+                Some((candidate.index == best).to_string())
+            );
+        }
+    })
+    .join()
+    .unwrap();
+}
