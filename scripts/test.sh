@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# System packages the build links against (OpenSSL for the `dspy` feature), if missing.
+./scripts/build-deps.sh
 # The MLflow tests need a real server: installed, started, and stopped on exit.
 source ./scripts/mlflow/test-server.sh
 # So do the Phoenix tests (OTLP/HTTP in, REST and GraphQL read-back).

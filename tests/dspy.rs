@@ -20,6 +20,20 @@ use pipeline::{answerer, fake_model, question, CapitalQa, PROPOSAL as GOOD_INSTR
 
 const MODEL: &str = "fake-dspy-model";
 
+/// One runtime for every test: dspy-rs's LM (in a process-wide setting) pools its HTTP
+/// connections, and a connection made on a test's own runtime dies with it, failing the
+/// next test that picks it from the pool.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
 /// One fake server and one dspy-rs configuration for the whole binary: dspy-rs keeps its
 /// LM and adapter in a process-wide setting.
 fn setup() -> &'static FakeLm {
@@ -57,8 +71,12 @@ fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
+#[test]
+fn every_lm_call_is_an_llm_call_with_tokens_under_its_module() {
+    runtime().block_on(every_lm_call_is_an_llm_call_with_tokens_under_its_module_body())
+}
+
+async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module_body() {
     let server = setup();
     let tracer = ExecutionTracer::new();
     let mut qa = CapitalQa::default();
@@ -136,8 +154,12 @@ async fn answer_directly(
     answerer().forward_with_config(question, lm).await
 }
 
-#[tokio::test]
-async fn prediction_tokens_reads_a_predictions_usage() {
+#[test]
+fn prediction_tokens_reads_a_predictions_usage() {
+    runtime().block_on(prediction_tokens_reads_a_predictions_usage_body())
+}
+
+async fn prediction_tokens_reads_a_predictions_usage_body() {
     setup();
     let tracer = ExecutionTracer::new();
     let lm = dspy_rs::get_lm();
@@ -200,8 +222,12 @@ fn mlflow_setup() -> Option<(String, String)> {
         .clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copro_candidates_are_tracked_as_experiments() {
+#[test]
+fn copro_candidates_are_tracked_as_experiments() {
+    runtime().block_on(copro_candidates_are_tracked_as_experiments_body())
+}
+
+async fn copro_candidates_are_tracked_as_experiments_body() {
     setup();
     #[cfg(feature = "mlflow")]
     let mlflow = mlflow_setup();
