@@ -57,9 +57,10 @@ impl IntoTokenUsage for &LmUsage {
 /// ```
 ///
 /// Other clients' responses need no conversion of their own: `tokens = f` takes any
-/// `(input, output)` pair, so one line reads them.
+/// `(input, output)` pair, so one line reads them (neither crate is a dependency of this one,
+/// so this is shown, not compiled):
 ///
-/// ```ignore
+/// ```text
 /// // rig: `CompletionResponse<T>` (or `usage` of an `agent.prompt(..).extended_details()`)
 /// fn rig_tokens<T>(r: &rig::completion::CompletionResponse<T>) -> (u64, u64) {
 ///     (r.usage.input_tokens, r.usage.output_tokens)
