@@ -95,10 +95,10 @@ impl<M: Module> Module for TrackedModule<'_, M> {
 
 impl<M: Optimizable> Optimizable for TrackedModule<'_, M> {
     fn get_signature(&self) -> &dyn dspy_rs::MetaSignature {
-        // As dspy-rs's own default for a module of predictors: optimisers ask each of
-        // `parameters()` for its signature, never the module (and a reference cannot be
-        // lent out through the lock).
-        unimplemented!("a tracked module has no signature of its own: ask its parameters")
+        // Optimisers ask each of `parameters()` for its signature, never the module, and a
+        // reference cannot be lent out through the lock: an empty one, not a panic.
+        static NO_SIGNATURE: NoSignature = NoSignature;
+        &NO_SIGNATURE
     }
 
     fn parameters(&mut self) -> indexmap::IndexMap<String, &mut dyn Optimizable> {
@@ -109,6 +109,40 @@ impl<M: Optimizable> Optimizable for TrackedModule<'_, M> {
         self.module
             .get_mut()
             .update_signature_instruction(instruction)
+    }
+}
+
+/// The signature of a module made of predictors: it has none of its own (its predictors
+/// do), so it shows nothing and refuses changes.
+struct NoSignature;
+
+impl dspy_rs::MetaSignature for NoSignature {
+    fn demos(&self) -> Vec<Example> {
+        Vec::new()
+    }
+
+    fn set_demos(&mut self, _: Vec<Example>) -> anyhow::Result<()> {
+        anyhow::bail!("a tracked module has no signature of its own: set its predictors' demos")
+    }
+
+    fn instruction(&self) -> String {
+        String::new()
+    }
+
+    fn input_fields(&self) -> serde_json::Value {
+        serde_json::Value::Object(serde_json::Map::new())
+    }
+
+    fn output_fields(&self) -> serde_json::Value {
+        serde_json::Value::Object(serde_json::Map::new())
+    }
+
+    fn update_instruction(&mut self, _: String) -> anyhow::Result<()> {
+        anyhow::bail!("a tracked module has no signature of its own: update its predictors")
+    }
+
+    fn append(&mut self, _: &str, _: serde_json::Value) -> anyhow::Result<()> {
+        anyhow::bail!("a tracked module has no signature of its own: change its predictors")
     }
 }
 
