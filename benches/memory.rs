@@ -1,7 +1,11 @@
-//! Peak memory under hostile load: 8 threads × 40,000 calls each returning a 100 KB error
-//! (with whatever `RUST_BACKTRACE` the environment sets), and the capture time of a 10 MB
-//! string against a 4 KB one. Prints figures; run `cargo bench --bench memory` (Linux).
+//! Memory: the heap a tracer with the default `max_traces` holds at its peak over 1,000,000
+//! calls (metrics only, and two arguments and the output captured); peak RSS under hostile
+//! load: 8 threads × 40,000 calls each returning a 100 KB error (with whatever
+//! `RUST_BACKTRACE` the environment sets); and the capture time of a 10 MB string against a
+//! 4 KB one. Prints figures; run `cargo bench --bench memory` (Linux).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use monitor::{capture::CapturedValue, monitored, ExecutionTracer};
@@ -22,6 +26,62 @@ fn fails_hugely(tracer: &ExecutionTracer, size: usize) -> Result<(), HugeError> 
     Err(HugeError("e".repeat(size)))
 }
 
+/// The system allocator, counting the bytes in use and their peak.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed to the system allocator unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(pointer, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[monitored(tracer = tracer, log_inputs = false, log_outputs = false)]
+fn metrics_only(tracer: &ExecutionTracer, a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[monitored(tracer = tracer)]
+fn full_capture(tracer: &ExecutionTracer, a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+/// Peak heap growth while a fresh default tracer takes a million calls of `call`, and what
+/// it still holds after them.
+fn million_calls(label: &str, call: fn(&ExecutionTracer, u64, u64) -> u64) {
+    let before = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let tracer = ExecutionTracer::new();
+    for x in 0..1_000_000 {
+        std::hint::black_box(call(&tracer, x, 4));
+    }
+    let traces = tracer.get_traces(None).len();
+    let metrics = tracer.get_metrics();
+    println!(
+        "1,000,000 calls, {label}, default max_traces: peak heap {} KB over the start, {} KB held after ({} entries kept, {} counted)",
+        (PEAK.load(Ordering::Relaxed) - before) / 1024,
+        IN_USE.load(Ordering::Relaxed).saturating_sub(before) / 1024,
+        traces,
+        metrics.total_executions,
+    );
+}
+
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -35,6 +95,9 @@ fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
         return; // `cargo test --benches` builds this; the figures come from `cargo bench`.
     }
+    million_calls("metrics only", metrics_only);
+    million_calls("2 args + output captured", full_capture);
+
     let calls_per_thread = 40_000;
     let tracer = ExecutionTracer::new();
     let started = Instant::now();

@@ -222,6 +222,7 @@ pub use monitor_macros::mlflow_run;
 /// - `tracer = expr`: the tracer to record into, instead of the scoped default (see
 ///   [`with_tracer`]) or the [`global_tracer`]: an [`ExecutionTracer`], or a `&`, `Box`,
 ///   `Rc`, `Arc` or `LazyLock` of one, such as a `static`, a parameter or `self.tracer`.
+///   A parameter named as the tracer (`tracer = tracer`) is not recorded as an input.
 /// - `log_inputs = false`, `log_outputs = false`: record no arguments, no output.
 /// - `skip(a, b)`: do not record these arguments. `skip_all`: record no argument.
 /// - `capture_self`: on a method, record `self` too (as the input `self`, captured like any

@@ -264,3 +264,28 @@ fn self_is_recorded_only_when_asked() {
         "self is not recorded by default"
     );
 }
+
+#[monitored(tracer = tracer)]
+fn with_its_tracer(tracer: &ExecutionTracer, query: &str) -> usize {
+    query.len()
+}
+
+#[test]
+fn the_parameter_named_as_the_tracer_is_not_an_input() {
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("earlier", json!({"password_hint": "other call's data"})));
+    with_its_tracer(&tracer, "rust");
+    let entry = tracer.get_traces(Some(1)).remove(0);
+    assert_eq!(entry.module, "with_its_tracer");
+    assert_eq!(inputs(&entry), json!({"query": "rust"}));
+}
+
+#[test]
+fn a_tracers_debug_text_shows_its_settings_and_no_records() {
+    let tracer = ExecutionTracer::with_max_traces(7);
+    drop(tracer.trace("secretive", json!({"note": "other call's data"})));
+    let text = format!("{tracer:?}");
+    assert!(text.contains("max_traces: 7"), "{text}");
+    assert!(!text.contains("other call's data"), "{text}");
+    assert!(!text.contains("secretive"), "{text}");
+}

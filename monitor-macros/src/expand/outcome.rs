@@ -10,15 +10,37 @@ use crate::attr::Args;
 use crate::expand::{local, respanned};
 use crate::params::params;
 
+/// The parameter an expression names on its own (`tracer`, `&tracer`, `*tracer`), if any.
+fn param_named_by(expr: &syn::Expr) -> Option<&Ident> {
+    match expr {
+        syn::Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+        syn::Expr::Reference(reference) => param_named_by(&reference.expr),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Deref(_),
+            expr,
+            ..
+        }) => param_named_by(expr),
+        syn::Expr::Paren(paren) => param_named_by(&paren.expr),
+        _ => None,
+    }
+}
+
 /// `add_input` calls for the recorded arguments; empty when none are recorded.
 pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> TokenStream {
     if !args.log_inputs() {
         return TokenStream::new();
     }
+    // The parameter that is the tracer (`tracer = tracer`) is plumbing, not an input.
+    let tracer_param = args
+        .tracer
+        .as_ref()
+        .and_then(|tracer| param_named_by(&tracer.value));
     let skipped = |ident: &Ident| {
-        args.skip
-            .as_ref()
-            .is_some_and(|skip| skip.value.iter().any(|s| s == ident))
+        tracer_param == Some(ident)
+            || args
+                .skip
+                .as_ref()
+                .is_some_and(|skip| skip.value.iter().any(|s| s == ident))
     };
     // `self` only when asked: it is often large (a client, a model) and rarely telling.
     // The user's own `self` token, which resolves where a generated one would not.

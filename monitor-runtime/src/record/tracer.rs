@@ -380,9 +380,20 @@ struct HistoryCounts {
 /// assert_eq!(metrics.success_rate, 1.0);
 /// assert_eq!(tracer.get_traces(Some(1))[0].inputs["query"], "test");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExecutionTracer {
     inner: Arc<Inner>,
+}
+
+/// The settings only: the records are other calls' data (which may be secret), and
+/// formatting them would lock the tracer.
+impl std::fmt::Debug for ExecutionTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutionTracer")
+            .field("max_traces", &self.inner.max_traces)
+            .field("max_field_bytes", &self.inner.max_field_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 // No user code runs while the tracer's locks are held, so a panic elsewhere cannot leave
