@@ -16,6 +16,11 @@ MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"; export MONITOR_PROM
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
 
+# The record path's lock-free ring, model-checked with loom (its own target dir: the cfg
+# changes every crate's build).
+RUSTFLAGS="--cfg monitor_loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p monitor-runtime --lib --release ring::loom_tests
+
 # Compiled out (`default-features = false`): every example, test and bench builds without a
 # warning, and monitored code behaves as the plain code.
 cargo clippy --no-default-features --features mlflow,tokio,prometheus,otlp,opentelemetry,tracing-spans,tracing-layer,dspy --all-targets -- -D warnings

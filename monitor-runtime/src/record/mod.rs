@@ -23,6 +23,7 @@ pub(crate) mod guard;
 mod history;
 pub(crate) mod outbox;
 mod panic;
+mod ring;
 pub(crate) mod rollup;
 pub(crate) mod scope;
 pub(crate) mod stream;

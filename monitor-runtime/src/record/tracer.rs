@@ -1,10 +1,13 @@
 //! The tracer: exact metrics and a bounded FIFO history of trace entries.
 //!
-//! Record path: each thread writes into its own shard (a lock no other writer touches, so
-//! taking it is uncontended): the shard's per-module totals and its slice of the history
-//! (see [`history`](super::history)). Nothing shared is written. Readers lock every shard
-//! and merge.
+//! Record path: a finished call's record goes into the calling thread's own ring for this
+//! tracer (see [`ring`](super::ring)): no lock, no shared cache line written. Rings are
+//! drained in batches into shards (per-module totals and a slice of the history, see
+//! [`history`](super::history)): by their thread when full, and by every reader before it
+//! reads, so readers see every finished call and metrics stay exact. A shard is locked
+//! only to drain into it or read it.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -17,6 +20,7 @@ use super::clock;
 use super::guard::{TraceGuard, TracerRef};
 use super::history::{self, ShardHistory};
 use super::outbox;
+use super::ring::{self, Producer, Ring};
 use super::rollup::Spent;
 use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName, DEFAULT_MAX_FIELD_BYTES};
@@ -232,9 +236,39 @@ struct Shard {
     outbox_dropped: u64,
     /// Records pushed here since the history was last trimmed across shards.
     pushed_since_trim: usize,
+    /// The rings of the threads whose records land in this shard.
+    rings: Vec<ring::Arc<Ring<Record>>>,
 }
 
 impl Shard {
+    /// Adds a finished call: its module's totals, the history, and the exporters' outbox
+    /// when one is open. Returns `true` when the record went into the outbox.
+    #[inline]
+    fn add(&mut self, record: Record, max_traces: usize) -> bool {
+        self.stats_mut(record.module).add(&record.sample());
+        let offered = outbox::is_open();
+        if offered {
+            outbox::offer(&mut self.outbox, &mut self.outbox_dropped, &record);
+        }
+        self.history.push(record, max_traces);
+        self.pushed_since_trim += 1;
+        offered
+    }
+
+    /// Moves every record waiting in this shard's rings in, oldest first per thread, and
+    /// lets go of the rings of threads that exited once they are empty.
+    fn drain_rings(&mut self, max_traces: usize) -> Drained {
+        let mut drained = Drained::default();
+        let rings = std::mem::take(&mut self.rings);
+        for ring in &rings {
+            ring.drain(|record| drained.offered |= self.add(record, max_traces));
+        }
+        self.rings = rings;
+        self.rings
+            .retain(|ring| ring::Arc::strong_count(ring) > 1 || !ring.is_empty());
+        drained
+    }
+
     fn stats_mut(&mut self, module: ModuleId) -> &mut ModuleStats {
         let index = module.0 as usize;
         if index >= self.stats.len() {
@@ -250,8 +284,57 @@ impl Shard {
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// What draining rings into a shard did, for the caller to follow up once the shard's lock
+/// is let go.
+#[derive(Default)]
+struct Drained {
+    /// A record went into an outbox.
+    offered: bool,
+}
+
+/// Records wait in a thread's ring until this many are there (or a reader comes): about
+/// 12 KB per thread and tracer.
+const RING_CAPACITY: usize = 128;
+
+/// This thread's producer for one tracer.
+struct ThreadProducer {
+    tracer_id: u64,
+    producer: Producer<Record>,
+    /// To drain the ring when the thread exits.
+    tracer: Weak<Inner>,
+    thread: u32,
+}
+
+/// This thread's producers, the latest used first.
+struct Producers(Vec<ThreadProducer>);
+
+impl Drop for Producers {
+    /// A thread that exits moves what waits in its rings into the shards, and lets go of
+    /// the rings: threads that come and go leave nothing behind.
+    fn drop(&mut self) {
+        for ThreadProducer {
+            producer,
+            tracer,
+            thread,
+            ..
+        } in self.0.drain(..)
+        {
+            drop(producer);
+            if let Some(inner) = tracer.upgrade() {
+                ExecutionTracer { inner }.drain_shard(thread, None);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static PRODUCERS: RefCell<Producers> = const { RefCell::new(Producers(Vec::new())) };
+}
+
 #[derive(Debug)]
 pub(super) struct Inner {
+    /// Names this tracer in threads' producer lists; never reused.
+    id: u64,
     shards: Box<[Padded<Mutex<Shard>>]>,
     max_traces: usize,
     max_field_bytes: usize,
@@ -265,6 +348,12 @@ pub(super) struct Inner {
 }
 
 impl Inner {
+    /// The shard a thread's records land in.
+    #[inline]
+    fn shard_of(&self, thread: u32) -> &Mutex<Shard> {
+        &self.shards[thread as usize & (self.shards.len() - 1)].0
+    }
+
     /// Moves every shard's outbox into `into`, with this tracer's field cap, and returns
     /// how many records did not fit. A shard gets back an outbox of the size it just used,
     /// allocated here rather than grown on the record path.
@@ -273,6 +362,7 @@ impl Inner {
         for shard in self.shards.iter() {
             let taken = {
                 let mut shard = shard.0.lock();
+                shard.drain_rings(self.max_traces);
                 dropped += std::mem::take(&mut shard.outbox_dropped);
                 if shard.outbox.is_empty() {
                     continue;
@@ -292,6 +382,11 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        for shard in self.shards.iter() {
+            for ring in shard.0.lock().rings.iter() {
+                ring.close();
+            }
+        }
         if self.in_outbox.load(Ordering::Relaxed) {
             let mut waiting = Vec::new();
             let dropped = self.take_outboxes(&mut waiting);
@@ -435,6 +530,10 @@ impl TracerBuilder {
         let shards = shard_count();
         ExecutionTracer {
             inner: Arc::new(Inner {
+                id: {
+                    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+                    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+                },
                 shards: (0..shards).map(|_| Padded::default()).collect(),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
@@ -524,6 +623,7 @@ impl ExecutionTracer {
     /// Every module's totals, merged across shards, by module id: what `get_metrics` and
     /// the Prometheus view are made of.
     pub(crate) fn merged_stats(&self) -> Vec<(&'static str, ModuleStats)> {
+        self.drain_rings();
         let mut merged: Vec<Option<ModuleStats>> = Vec::new();
         for shard in self.inner.shards.iter() {
             let shard = shard.0.lock();
@@ -549,6 +649,7 @@ impl ExecutionTracer {
         let Some(id) = lookup(name) else {
             return ModuleMetrics::empty(name);
         };
+        self.drain_rings();
         let mut stats = ModuleStats::default();
         for shard in self.inner.shards.iter() {
             if let Some(Some(shard_stats)) = shard.0.lock().stats.get(id.0 as usize) {
@@ -562,6 +663,8 @@ impl ExecutionTracer {
     pub fn clear(&self) {
         let mut shards = self.lock_all();
         for shard in shards.guards.iter_mut() {
+            // Calls that finished before are forgotten too (an exporter still gets them).
+            shard.drain_rings(self.inner.max_traces);
             shard.stats.clear();
             shard.history.clear();
         }
@@ -624,6 +727,7 @@ impl ExecutionTracer {
     /// time per shard: copies are cheap (details are shared), and every conversion happens
     /// after the locks are let go.
     fn copy_history(&self) -> HistoryCopy {
+        self.drain_rings();
         let mut records = Vec::new();
         let mut marks = Vec::with_capacity(self.inner.shards.len());
         for shard in self.inner.shards.iter() {
@@ -649,6 +753,7 @@ impl ExecutionTracer {
     /// How many entries a reader sees (at most `max_traces`), and how many left the
     /// history: records past `max_traces` that the next trim drops count as gone already.
     fn history_counts(&self) -> HistoryCounts {
+        self.drain_rings();
         let (mut held, mut evicted) = (0usize, 0u64);
         for shard in self.inner.shards.iter() {
             let shard = shard.0.lock();
@@ -670,7 +775,8 @@ impl ExecutionTracer {
         }
     }
 
-    /// The record path: per-module totals and the record go into this thread's shard.
+    /// The record path: the record goes into this thread's ring for this tracer; a full
+    /// ring is first drained into the thread's shard, by the thread itself.
     #[inline]
     pub(crate) fn record(&self, mut record: Record) {
         if record.details.as_ref().is_some_and(|d| d.tokens.is_some())
@@ -679,27 +785,105 @@ impl ExecutionTracer {
             record.spend();
         }
         let inner = &*self.inner;
-        let shard = &inner.shards[record.thread as usize & (inner.shards.len() - 1)];
-        let trim_due = {
-            let mut shard = shard.0.lock();
-            shard.stats_mut(record.module).add(&record.sample());
-            if outbox::is_open() {
-                let shard = &mut *shard;
-                outbox::offer(&mut shard.outbox, &mut shard.outbox_dropped, &record);
-                // A load first: a read-modify-write on every call would bounce the line
-                // between the threads writing this tracer.
-                if !inner.in_outbox.load(Ordering::Relaxed)
-                    && !inner.in_outbox.swap(true, Ordering::Relaxed)
-                {
-                    outbox::register(&self.inner);
-                }
+        // A load first: a read-modify-write on every call would bounce the line between
+        // the threads writing this tracer.
+        if outbox::is_open() && !inner.in_outbox.load(Ordering::Relaxed) {
+            self.note_in_outbox();
+        }
+        let mut waiting = Some(record);
+        let pushed = PRODUCERS.try_with(|producers| {
+            let Ok(mut producers) = producers.try_borrow_mut() else {
+                return Ok(());
+            };
+            let record = waiting.take().expect("taken once");
+            match producers.0.first_mut() {
+                Some(first) if first.tracer_id == inner.id => first.producer.push(record),
+                _ => self.push_slow(&mut producers.0, record),
             }
-            shard.history.push(record, inner.max_traces);
-            shard.pushed_since_trim += 1;
-            shard.pushed_since_trim >= inner.trim_every
+        });
+        match (pushed, waiting) {
+            (Ok(Ok(())), None) => {}
+            (Ok(Err(record)), _) => self.drain_shard(record.thread, Some(record)),
+            // This thread's storage is gone (a call in a thread-local's destructor), or in
+            // use (a record dropped while one is pushed): straight into the shard.
+            (_, Some(record)) => self.drain_shard(record.thread, Some(record)),
+            (Err(_), None) => unreachable!("the record is taken only inside the closure"),
+        }
+    }
+
+    /// Pushes through this thread's producer for this tracer, making and registering one
+    /// on the thread's first record here. Producers of dropped tracers go on the way.
+    #[cold]
+    fn push_slow(&self, producers: &mut Vec<ThreadProducer>, record: Record) -> Result<(), Record> {
+        let inner = &*self.inner;
+        producers.retain(|entry| !entry.producer.is_closed());
+        let position = match producers
+            .iter()
+            .position(|entry| entry.tracer_id == inner.id)
+        {
+            Some(position) => position,
+            None => {
+                let (ring, producer) = Ring::with_capacity(RING_CAPACITY);
+                inner.shard_of(record.thread).lock().rings.push(ring);
+                producers.push(ThreadProducer {
+                    tracer_id: inner.id,
+                    producer,
+                    tracer: Arc::downgrade(&self.inner),
+                    thread: record.thread,
+                });
+                producers.len() - 1
+            }
         };
+        // The latest tracer first: a thread mostly records into one.
+        producers[..=position].rotate_right(1);
+        producers[0].producer.push(record)
+    }
+
+    /// Drains the shard of `thread` (its ring among others) and adds `record`, if any,
+    /// after what was waiting there.
+    #[cold]
+    fn drain_shard(&self, thread: u32, record: Option<Record>) {
+        let inner = &*self.inner;
+        let (drained, offered, trim_due) = {
+            let mut shard = inner.shard_of(thread).lock();
+            let drained = shard.drain_rings(inner.max_traces);
+            let offered = record.is_some_and(|record| shard.add(record, inner.max_traces));
+            (
+                drained,
+                offered,
+                shard.pushed_since_trim >= inner.trim_every,
+            )
+        };
+        if drained.offered || offered {
+            self.note_in_outbox();
+        }
         if trim_due {
             self.trim_history();
+        }
+    }
+
+    /// Moves every record waiting in a ring into the shards, before a read.
+    fn drain_rings(&self) {
+        let inner = &*self.inner;
+        let (mut offered, mut trim_due) = (false, false);
+        for shard in inner.shards.iter() {
+            let mut shard = shard.0.lock();
+            offered |= shard.drain_rings(inner.max_traces).offered;
+            trim_due |= shard.pushed_since_trim >= inner.trim_every;
+        }
+        if offered {
+            self.note_in_outbox();
+        }
+        if trim_due {
+            self.trim_history();
+        }
+    }
+
+    /// Tells the exporters' outbox about this tracer, the first time it has records there.
+    #[cold]
+    fn note_in_outbox(&self) {
+        if !self.inner.in_outbox.swap(true, Ordering::Relaxed) {
+            outbox::register(&self.inner);
         }
     }
 
