@@ -13,10 +13,9 @@
 #[path = "support/fake_lm.rs"]
 pub mod fake_lm;
 
-use dspy_rs::{
-    ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor,
-    Signature, COPRO, LM,
-};
+// What a dspy-rs module names (and what dspy-rs's macros spell out: `anyhow`, `indexmap`,
+// `serde_json`), so the program needs no dependency of its own for them.
+use monitor::dspy::prelude::*;
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
 
 use fake_lm::{Ask, FakeLm};
@@ -169,9 +168,17 @@ async fn main() -> anyhow::Result<()> {
         .with_tracer(&tracer)
         .await?;
     for candidate in &report.candidates {
+        // Each example's score is also a `quality` assessment on its trace in MLflow.
+        let examples: Vec<String> = candidate
+            .examples
+            .iter()
+            .map(|e| format!("{:.0}", e.score))
+            .collect();
         println!(
-            "candidate {}: score {:.2}",
-            candidate.index, candidate.score
+            "candidate {}: score {:.2} (per example: {})",
+            candidate.index,
+            candidate.score,
+            examples.join(" ")
         );
     }
     if let Some(best) = report.best_candidate() {

@@ -6,6 +6,30 @@
 pub use monitor_runtime::current_context;
 /// [dspy-rs](https://docs.rs/dspy-rs) programs, monitored: LM calls as `llm` calls with
 /// tokens and cost, token extractors, and optimiser runs tracked per candidate.
+///
+/// A module monitored with one attribute, and with no dependency beyond `dspy-rs` and
+/// this crate (the prelude brings what the impl and dspy-rs's derive name):
+///
+/// ```no_run
+/// use monitor::dspy::prelude::*;
+/// use monitor::monitored;
+///
+/// #[derive(Optimizable)]
+/// struct Qa {
+///     #[parameter]
+///     answer: Predict,
+/// }
+///
+/// #[monitored] // every call as `<Qa as Module>::forward`
+/// impl Module for Qa {
+///     async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+///         self.answer.forward(inputs).await
+///     }
+/// }
+/// ```
+///
+/// Or with no attribute at all: `monitor::dspy::Monitored::new(qa)` records `forward`
+/// (and `metric`) by wrapping the module.
 #[cfg(feature = "dspy")]
 pub use monitor_runtime::integrate::dspy;
 #[cfg(feature = "tokio")]

@@ -11,7 +11,7 @@ mod support;
 use std::sync::OnceLock;
 
 use dspy_rs::{
-    ChatAdapter, Evaluator, Example, Module, Optimizable, Predict, Prediction, Predictor, COPRO, LM,
+    ChatAdapter, Evaluator, Example, Module, Optimizable, Prediction, Predictor, COPRO, LM,
 };
 use monitor::{monitored, ExecutionTracer, ModelPrice, TokenUsage, TraceEntry, WithTracerExt};
 
@@ -178,31 +178,23 @@ async fn prediction_tokens_reads_a_predictions_usage_body() {
     );
 }
 
-/// The answerer alone, scored by exact match, for COPRO.
-#[derive(Optimizable)]
-struct Capital {
-    #[parameter]
-    answer: Predict,
+/// The trainset's question at `position` (France, Italy, Spain).
+fn question_text(position: usize) -> String {
+    let country = ["France", "Italy", "Spain"][position];
+    question(country)
+        .get("question", None)
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
-#[monitored]
-impl Module for Capital {
-    async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
-        self.answer.forward(inputs).await
-    }
-}
-
-impl Evaluator for Capital {
-    const DISPLAY_PROGRESS: bool = false;
-
-    async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
-        let right = example.get("answer", None) == prediction.get("answer", None);
-        if right {
-            1.0
-        } else {
-            0.0
-        }
-    }
+/// The entries whose parent is `parent`, in the order they finished.
+fn children(tracer: &ExecutionTracer, parent: &TraceEntry) -> Vec<TraceEntry> {
+    tracer
+        .get_traces(None)
+        .into_iter()
+        .filter(|e| e.parent_span_id.as_deref() == Some(parent.span_id.as_str()))
+        .collect()
 }
 
 #[cfg(feature = "mlflow")]
@@ -238,7 +230,8 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
         return;
     }
     let tracer = ExecutionTracer::new();
-    let mut capital = Capital { answer: answerer() };
+    // The answerer alone, scored by exact match, monitored by wrapping it.
+    let mut capital = monitor::dspy::Monitored::new(plain::Answerer { answer: answerer() });
     let trainset = vec![question("France"), question("Italy"), question("Spain")];
     let copro = COPRO::builder().breadth(2).depth(1).build();
     let run_name = "copro-capitals";
@@ -285,15 +278,30 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
             candidate.parent_span_id.as_deref(),
             Some(run.span_id.as_str())
         );
-        let forwards: Vec<TraceEntry> = tracer
-            .get_traces(None)
-            .into_iter()
-            .filter(|e| e.parent_span_id.as_deref() == Some(candidate.span_id.as_str()))
-            .collect();
-        assert_eq!(forwards.len(), 3, "one forward per example");
-        assert!(forwards
-            .iter()
-            .all(|f| f.module == "<Capital as Module>::forward"));
+        // One example call per example, scored by the metric, with the module's forward
+        // (and its LM call) under it.
+        let examples = children(&tracer, candidate);
+        assert_eq!(examples.len(), 3, "one example call per example");
+        for example in &examples {
+            assert_eq!(example.module, monitor::dspy::EXAMPLE_MODULE);
+            assert_eq!(example.attributes[monitor::KIND_ATTRIBUTE], "evaluator");
+            assert_eq!(example.attributes["optimizer.candidate"], index);
+            let position = example.attributes["optimizer.example"].as_u64().unwrap() as usize;
+            let scored = &seen.examples[position];
+            assert_eq!(scored.span_id, example.span_id);
+            assert_eq!(example.quality_score, Some(f64::from(scored.score)));
+            assert_eq!(example.inputs["question"], question_text(position));
+            let calls = children(&tracer, example);
+            let names: Vec<&str> = calls.iter().map(|f| f.module.as_str()).collect();
+            assert_eq!(names, ["Answerer::forward", "Answerer::metric"]);
+            assert_eq!(calls[1].quality_score, example.quality_score);
+            let lm_calls = children(&tracer, &calls[0]);
+            assert_eq!(lm_calls.len(), 1);
+            assert_eq!(lm_calls[0].module, "lm.answer");
+        }
+        // The candidate's score is the mean of its examples'.
+        let mean = seen.examples.iter().map(|e| e.score).sum::<f32>() / 3.0;
+        assert_eq!(seen.score, mean);
     }
     assert_eq!(tracer.module_metrics("lm.answer").total_executions, 6);
 
@@ -373,8 +381,153 @@ fn mlflow_readback(
                 Rest::kv(child, "tags", "best"),
                 Some((candidate.index == best).to_string())
             );
+            // Each example is a trace of the candidate's run, its score the `quality`
+            // assessment of the trace's root (the example's span).
+            let child_id = child["info"]["run_id"].as_str().unwrap();
+            let mut linked = rest.traces_of_run(&experiment, child_id);
+            linked.sort();
+            let mut expected: Vec<String> = candidate
+                .examples
+                .iter()
+                .map(|e| format!("tr-{}", e.trace_id))
+                .collect();
+            expected.sort();
+            assert_eq!(linked, expected);
+            for example in &candidate.examples {
+                let trace = rest.get(&format!("/api/3.0/mlflow/traces/tr-{}", example.trace_id));
+                let info = &trace["trace"]["trace_info"];
+                assert_eq!(info["state"], "OK", "{info}");
+                let assessments = info["assessments"].as_array().expect("assessments");
+                let on_root: Vec<&serde_json::Value> = assessments
+                    .iter()
+                    .filter(|a| a["span_id"] == example.span_id.as_str())
+                    .collect();
+                assert_eq!(on_root.len(), 1, "{assessments:?}");
+                assert_eq!(on_root[0]["assessment_name"], "quality");
+                assert_eq!(
+                    on_root[0]["feedback"]["value"].as_f64(),
+                    Some(f64::from(example.score))
+                );
+            }
         }
     })
     .join()
     .unwrap();
+}
+
+/// Modules written with nothing but `monitor::dspy::prelude` (no `anyhow`, `indexmap` or
+/// `async-trait` of their own), monitored by wrapping them in `Monitored`.
+mod plain {
+    use monitor::dspy::prelude::*;
+
+    /// Answers with the configured (monitored) adapter; scored by exact match.
+    #[derive(Optimizable)]
+    pub struct Answerer {
+        #[parameter]
+        pub answer: Predict,
+    }
+
+    impl Module for Answerer {
+        async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+            self.answer.forward(inputs).await
+        }
+    }
+
+    impl Evaluator for Answerer {
+        const DISPLAY_PROGRESS: bool = false;
+
+        async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
+            let right = example.get("answer", None) == prediction.get("answer", None);
+            f32::from(u8::from(right))
+        }
+    }
+
+    /// Answers with dspy-rs's LM directly, past the monitored adapter: no LM call is
+    /// recorded, so the module's own entry carries the prediction's tokens.
+    pub struct Direct {
+        pub answer: Predict,
+    }
+
+    impl Module for Direct {
+        async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+            let lm = dspy_rs::get_lm();
+            self.answer.forward_with_config(inputs, lm).await
+        }
+    }
+}
+
+#[test]
+fn a_wrapped_module_records_its_forward_and_metric_calls() {
+    runtime().block_on(a_wrapped_module_records_its_forward_and_metric_calls_body())
+}
+
+async fn a_wrapped_module_records_its_forward_and_metric_calls_body() {
+    setup();
+    let tracer = ExecutionTracer::new();
+    let mut qa = monitor::dspy::Monitored::new(plain::Answerer { answer: answerer() })
+        .named("qa")
+        .with_tracer(&tracer);
+    // `Optimizable` sees through the wrapper.
+    assert_eq!(monitor::dspy::name_predictors(&mut qa), ["answer"]);
+    let example = question("France");
+    let prediction = qa.forward(example.clone()).await.unwrap();
+    let score = qa.metric(&example, &prediction).await;
+
+    let forward = &entries(&tracer, "qa::forward")[0];
+    assert_eq!(forward.parent_span_id, None);
+    assert_eq!(forward.attributes[monitor::KIND_ATTRIBUTE], "chain");
+    assert_eq!(forward.inputs["question"], "What is the capital of France?");
+    assert_eq!(
+        forward.outputs.as_ref().unwrap()["answer"],
+        prediction.get("answer", None)
+    );
+    // The LM call under it carries the tokens; the module does not count them again,
+    // and the trace's total on the root is the LM call's.
+    let lm_calls = children(&tracer, forward);
+    assert_eq!(lm_calls.len(), 1);
+    let lm_call = &lm_calls[0];
+    assert_eq!(lm_call.module, "lm.answer");
+    assert_eq!(lm_call.trace_id, forward.trace_id);
+    let spent = lm_call.token_usage.expect("the LM call's tokens");
+    assert_eq!(monitor::dspy::prediction_tokens(&prediction), Some(spent));
+    assert_eq!(forward.token_usage, None);
+    assert_eq!(forward.trace_token_usage, Some(spent));
+
+    let metric = &entries(&tracer, "qa::metric")[0];
+    assert_eq!(metric.attributes[monitor::KIND_ATTRIBUTE], "evaluator");
+    assert_eq!(metric.quality_score, Some(f64::from(score)));
+    assert_eq!(
+        metric.inputs["example"]["question"],
+        example.get("question", None)
+    );
+
+    // `evaluate` goes through the recorded calls: one forward and one metric per example.
+    let trainset = vec![question("Italy"), question("Spain")];
+    qa.evaluate(trainset).await;
+    assert_eq!(tracer.module_metrics("qa::forward").total_executions, 3);
+    assert_eq!(tracer.module_metrics("qa::metric").total_executions, 3);
+}
+
+#[test]
+fn a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_tokens() {
+    runtime()
+        .block_on(a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_tokens_body())
+}
+
+async fn a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_tokens_body() {
+    setup();
+    let tracer = ExecutionTracer::new();
+    // Named after its type when not named.
+    let direct = monitor::dspy::Monitored::new(plain::Direct { answer: answerer() });
+    assert_eq!(direct.name(), "Direct");
+    let prediction = direct
+        .forward(question("Japan"))
+        .with_tracer(&tracer)
+        .await
+        .unwrap();
+    let forward = &entries(&tracer, "Direct::forward")[0];
+    let spent = monitor::dspy::prediction_tokens(&prediction).expect("the fake's usage");
+    assert_eq!(forward.token_usage, Some(spent));
+    assert_eq!(forward.trace_token_usage, Some(spent));
+    assert!(children(&tracer, forward).is_empty());
 }

@@ -186,6 +186,23 @@ impl Rest {
             .to_owned()
     }
 
+    /// The ids of the traces linked to a run (as `mlflow.search_traces(run_id=..)` finds
+    /// them).
+    pub fn traces_of_run(&self, experiment: &str, run_id: &str) -> Vec<String> {
+        let id = self.experiment_id(experiment);
+        let location = serde_json::json!({"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": id}});
+        let v = self.post(
+            "/api/3.0/mlflow/traces/search",
+            &serde_json::json!({"locations": [location], "filter": format!("attribute.run_id = '{run_id}'"), "max_results": 100}),
+        );
+        v["traces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["trace_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Runs of an experiment, by run name.
     pub fn runs_named(&self, experiment: &str, run_name: &str) -> Vec<Value> {
         let id = self.experiment_id(experiment);

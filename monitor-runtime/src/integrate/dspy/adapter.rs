@@ -136,6 +136,8 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
             Ok((prediction, output)) => {
                 call.set_outputs(&output);
                 call.tokens_from(|| &prediction.lm_usage);
+                // A `Monitored` module above must not count these tokens again.
+                super::monitored::note_tokens_recorded();
                 Ok(prediction)
             }
             Err(error) => {

@@ -12,6 +12,13 @@
 //!   evaluates recorded as an `optimizer.candidate` call (its instructions as inputs, its
 //!   score as quality) and, with the `mlflow` feature, as a child run of one MLflow run.
 //! - [`prediction_tokens`] reads a `Prediction`'s usage for `#[monitored(tokens = ..)]`.
+//! - [`Monitored`] monitors a module by wrapping it: its `forward` and `metric` calls are
+//!   recorded under the module's name, with the prediction's tokens, and it is still the
+//!   module for optimisers. Or write `#[monitored]` on the module's `impl Module` (and
+//!   `impl Evaluator`).
+//! - [`prelude`] is what an `impl Module` names, and the crates that dspy-rs's own macros
+//!   spell out by relative path (`anyhow`, `indexmap`, `serde_json`): with it, monitoring
+//!   a module takes no dependency beyond `dspy-rs` and this crate.
 //!
 //! ```no_run
 //! # mod monitor { pub use monitor_runtime::integrate::dspy; }
@@ -23,6 +30,32 @@
 //! // `Predict::forward` now records one `llm` call per LM call.
 //! # Ok(()) }
 //! ```
+//!
+//! A module, monitored by wrapping it (every call of `qa.forward`, and of its metric when
+//! it is an `Evaluator`, is recorded as `Qa::forward`, `Qa::metric`):
+//!
+//! ```no_run
+//! # mod monitor { pub use monitor_runtime::integrate::dspy; }
+//! use monitor::dspy::prelude::*;
+//!
+//! #[derive(Optimizable)]
+//! struct Qa {
+//!     #[parameter]
+//!     answer: Predict,
+//! }
+//!
+//! impl Module for Qa {
+//!     async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
+//!         self.answer.forward(inputs).await
+//!     }
+//! }
+//!
+//! # async fn run(answer: Predict, question: Example) -> anyhow::Result<()> {
+//! let mut qa = Monitored::new(Qa { answer });
+//! monitor::dspy::name_predictors(&mut qa); // its LM calls as `lm.answer`
+//! let prediction = qa.forward(question).await?;
+//! # Ok(()) }
+//! ```
 
 // Owns: the adapter wrapper that records each LM call (`adapter.rs`), predictor names by
 // signature (`names.rs`), token conversions (`usage.rs`), and optimiser runs tracked per
@@ -32,17 +65,39 @@
 // feature), and dspy-rs. Nothing calls in here: users install it.
 
 mod adapter;
+mod monitored;
 mod names;
 mod optimize;
 mod usage;
 
 pub use self::adapter::{configure, MonitoredAdapter, LM_MODULE};
+pub use self::monitored::Monitored;
 pub use self::names::{name_predictor, name_predictors, predictor_name};
 pub use self::optimize::{
-    track_optimization, CandidateResult, Optimization, TrackedModule, CANDIDATE_MODULE, RUN_MODULE,
+    track_optimization, CandidateResult, ExampleScore, Optimization, TrackedModule,
+    CANDIDATE_MODULE, EXAMPLE_MODULE, RUN_MODULE,
 };
 pub use self::usage::{prediction_tokens, usage};
 
 /// The dspy-rs crate this integration is built against (0.7), so that code without its
 /// own dependency can name its types.
 pub use dspy_rs;
+
+/// What a monitored dspy-rs module names, in one import: `use monitor::dspy::prelude::*;`.
+///
+/// dspy-rs's traits and types (`Module`, `Evaluator`, `Optimizable` and its derive,
+/// `Signature`, `Predict`, `Example`, `Prediction`, `LM`, the optimisers), [`Monitored`],
+/// and the crates that an impl and dspy-rs's macros name by relative path: `anyhow` (for
+/// `anyhow::Result<Prediction>`), `indexmap` (`#[derive(Optimizable)]`) and `serde_json`
+/// (`#[Signature]`). dspy-rs's macros also name `dspy_rs` and `serde` from the crate root,
+/// so a program that uses them depends on `dspy-rs` and `serde`, as dspy-rs asks.
+pub mod prelude {
+    pub use super::Monitored;
+    pub use anyhow;
+    pub use dspy_rs::{
+        ChatAdapter, Evaluator, Example, LmUsage, MIPROv2, MetaSignature, Module, Optimizable,
+        Optimizer, Predict, Prediction, Predictor, Signature, COPRO, LM,
+    };
+    pub use indexmap;
+    pub use serde_json;
+}

@@ -16,6 +16,27 @@ pub const CANDIDATE_MODULE: &str = "optimizer.candidate";
 /// The module name of a whole optimiser run.
 pub const RUN_MODULE: &str = "optimizer.run";
 
+/// The module name of one example's evaluation within a candidate: its forward call and
+/// metric call run under it, and the metric's score is its quality.
+pub const EXAMPLE_MODULE: &str = "optimizer.example";
+
+/// What the metric gave one example of a candidate's evaluation, and where its calls are.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExampleScore {
+    /// Its place in the evaluated examples, from 0.
+    pub example: usize,
+    /// What `Evaluator::metric` gave it; 0 when the module's `forward` failed.
+    pub score: f32,
+    /// The span id of its [`EXAMPLE_MODULE`] entry in the tracer (a child of the
+    /// candidate's entry).
+    pub span_id: String,
+    /// The id of the example's own trace: with the `mlflow` feature its calls are sent to
+    /// the candidate's child run as MLflow trace `tr-<trace_id>`, rooted at the example's
+    /// entry, with the score as its `quality` assessment. (In the tracer they stay in the
+    /// optimiser run's trace.)
+    pub trace_id: String,
+}
+
 /// One candidate an optimiser evaluated.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CandidateResult {
@@ -23,8 +44,10 @@ pub struct CandidateResult {
     pub index: usize,
     /// The instruction of every predictor while it was evaluated, by predictor name.
     pub instructions: Vec<(String, String)>,
-    /// The score `Evaluator::evaluate` gave it.
+    /// Its score: the mean of its examples' scores.
     pub score: f32,
+    /// Each example's score, in the order the examples were given.
+    pub examples: Vec<ExampleScore>,
 }
 
 /// What [`track_optimization`] saw.
@@ -169,28 +192,150 @@ impl<M: Module + Optimizable + Evaluator> Evaluator for TrackedModule<'_, M> {
             let mut call = self.tracer.trace(CANDIDATE_MODULE, &inputs);
             call.set_kind(SpanKind::Evaluator);
             call.set_attribute("optimizer.examples", examples.len());
-            call.instrument_keep(async { self.module.read().await.evaluate(examples).await })
+            call.instrument_keep(self.score_examples(index, &examples))
         };
-        let (score, mut call) = traced.await;
+        let (scores, mut call) = traced.await;
+        let score = mean_score(&scores);
         call.set_outputs(score);
         call.set_quality_score(f64::from(score));
         drop(call);
         #[cfg(feature = "mlflow")]
-        self.log_candidate(index, &keys, score);
+        self.log_candidate(index, &keys, score, &scores);
         self.candidates.lock().push(CandidateResult {
             index,
             instructions,
             score,
+            examples: scores,
         });
         score
     }
+}
+
+/// The mean of the examples' scores, as `Evaluator::evaluate` computes it (0 for none,
+/// where dspy-rs would give NaN).
+fn mean_score(scores: &[ExampleScore]) -> f32 {
+    if scores.is_empty() {
+        return 0.0;
+    }
+    scores.iter().map(|s| s.score).sum::<f32>() / scores.len() as f32
+}
+
+impl<M: Module + Optimizable + Evaluator> TrackedModule<'_, M> {
+    /// Scores each example as `Evaluator::evaluate` does (forward, then metric), at most
+    /// `M::MAX_CONCURRENCY` at once, each in an [`EXAMPLE_MODULE`] call of its own so that
+    /// its score lands on the calls that earned it.
+    async fn score_examples(&self, candidate: usize, examples: &[Example]) -> Vec<ExampleScore> {
+        use futures_util::stream::{self, StreamExt};
+        stream::iter(examples.iter().enumerate())
+            .map(|(position, example)| self.score_example(candidate, position, example))
+            .buffered(M::MAX_CONCURRENCY.max(1))
+            .collect()
+            .await
+    }
+
+    async fn score_example(
+        &self,
+        candidate: usize,
+        position: usize,
+        example: &Example,
+    ) -> ExampleScore {
+        let traced = {
+            let mut call = self.tracer.trace(EXAMPLE_MODULE, &example.data);
+            call.set_kind(SpanKind::Evaluator);
+            call.set_attribute("optimizer.candidate", candidate);
+            call.set_attribute("optimizer.example", position);
+            call.instrument_keep(async {
+                let module = self.module.read().await;
+                let prediction = module.forward(example.clone()).await?;
+                let score = module.metric(example, &prediction).await;
+                anyhow::Ok((prediction, score))
+            })
+        };
+        let (result, mut call) = traced.await;
+        let span_id = call.span_id();
+        let trace_id = own_trace_id(&call.trace_id(), &span_id);
+        let score = match result {
+            Ok((prediction, score)) => {
+                call.set_outputs(&prediction.data);
+                call.set_quality_score(f64::from(score));
+                score
+            }
+            // dspy-rs's `evaluate` would panic; a failed example scores nothing instead.
+            Err(error) => {
+                call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(&error));
+                0.0
+            }
+        };
+        ExampleScore {
+            example: position,
+            score,
+            span_id,
+            trace_id,
+        }
+    }
+}
+
+/// The trace id an example's calls get as a trace of their own: unique because its span id
+/// is, and kept to the 32 hex digits OTLP asks for.
+fn own_trace_id(run_trace_id: &str, example_span_id: &str) -> String {
+    let prefix = run_trace_id.get(..16).unwrap_or(run_trace_id);
+    format!("{prefix}{example_span_id}")
+}
+
+/// The entries of each example's calls (its [`EXAMPLE_MODULE`] entry and everything under
+/// it), moved to the example's own trace with the example's entry as the root.
+#[cfg(feature = "mlflow")]
+fn example_traces(
+    entries: &[crate::TraceEntry],
+    scores: &[ExampleScore],
+) -> Vec<crate::TraceEntry> {
+    let own_trace: rustc_hash::FxHashMap<&str, &str> = scores
+        .iter()
+        .map(|s| (s.span_id.as_str(), s.trace_id.as_str()))
+        .collect();
+    let parents: rustc_hash::FxHashMap<&str, &str> = entries
+        .iter()
+        .filter_map(|e| Some((e.span_id.as_str(), e.parent_span_id.as_deref()?)))
+        .collect();
+    let example_of = |span: &str| {
+        let mut at = span;
+        // Bounded by the number of entries: ancestry cannot be longer.
+        for _ in 0..=entries.len() {
+            if let Some(trace) = own_trace.get(at) {
+                return Some(*trace);
+            }
+            at = parents.get(at)?;
+        }
+        None
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let trace = example_of(&entry.span_id)?;
+            let mut entry = entry.clone();
+            if own_trace.contains_key(entry.span_id.as_str()) {
+                entry.parent_span_id = None;
+            }
+            entry.trace_id = trace.to_owned();
+            Some(entry)
+        })
+        .collect()
 }
 
 #[cfg(feature = "mlflow")]
 impl<M> TrackedModule<'_, M> {
     /// The candidate as a child run of the optimiser's run, and a step of its
     /// `candidate_score` metric.
-    fn log_candidate(&self, index: usize, keys: &[(String, &str)], score: f32) {
+    ///
+    /// Each example's calls go to the child run as a trace of their own, with the metric's
+    /// score as the trace's `quality` assessment.
+    fn log_candidate(
+        &self,
+        index: usize,
+        keys: &[(String, &str)],
+        score: f32,
+        examples: &[ExampleScore],
+    ) {
         let Some(run) = &self.run else { return };
         let score = f64::from(score);
         warn_on(run.log_metric_at("candidate_score", score, index as i64));
@@ -204,6 +349,8 @@ impl<M> TrackedModule<'_, M> {
             .chain(std::iter::once(("candidate", index.to_string())));
         warn_on(child.log_params(params));
         warn_on(child.log_metric("score", score));
+        let traces = example_traces(&self.tracer.get_traces(None), examples);
+        warn_on(child.log_traces(&traces));
         self.children.lock().push((index, child.run().clone()));
         child.end();
     }
@@ -236,18 +383,28 @@ fn warn_on<T>(result: crate::Result<T>) {
 ///   candidate and its score), and under it one [`CANDIDATE_MODULE`] call per evaluated
 ///   candidate (inputs: `candidate`, its index, and the predictors' instructions as
 ///   `instruction`, or `instruction.<predictor>` when there are several; output and
-///   quality: its score), with the module's monitored calls and LM calls under that.
+///   quality: its score), and under each candidate one [`EXAMPLE_MODULE`] call per example
+///   (inputs: the example's fields; output: the prediction's fields; quality: the metric's score for it;
+///   attributes `optimizer.candidate` and `optimizer.example`, the indexes), with the
+///   module's `forward` and `metric` calls, and their LM calls, under that.
 /// - With the `mlflow` feature: one run named `run_name` (params `optimizer`,
 ///   `trainset_size`, `predictors`; metric `candidate_score` with the candidate index as
 ///   step; metric `best_score`, tag `best_candidate`), and one child run
 ///   `candidate-<i>` per candidate (params `candidate` and the instructions, metric
-///   `score`; the best one tagged `best = true`, the others `false`). MLflow being down or
+///   `score`; the best one tagged `best = true`, the others `false`). Each example's calls
+///   are a trace of the candidate's child run (rooted at its [`EXAMPLE_MODULE`] call, id
+///   [`ExampleScore::trace_id`]), with the metric's score as the trace's `quality`
+///   assessment, as `mlflow.genai.evaluate` does for each row. MLflow being down or
 ///   unconfigured never fails the optimisation: the runs wait in the local store or the
 ///   delivery queue, and refused values are warnings.
 ///
 /// The hook is the module's `Evaluator::evaluate`, which every dspy-rs optimiser calls
 /// once per candidate after setting its instructions (COPRO, MIPROv2); an optimiser that
-/// evaluates otherwise (GEPA's feedback evaluator) records no candidates.
+/// evaluates otherwise (GEPA's feedback evaluator) records no candidates. A candidate is
+/// scored as dspy-rs's own `evaluate` does (the mean of `metric` over the examples, at
+/// most `MAX_CONCURRENCY` at once), one example at a time in its own call, so a module's
+/// own override of `evaluate` is not used here; an example whose `forward` fails is
+/// recorded as failed and scores 0 (dspy-rs's `evaluate` would panic).
 ///
 /// Returns what the optimiser's `compile` returned, or what was seen.
 pub async fn track_optimization<O, M>(
@@ -327,7 +484,7 @@ fn json_object<const N: usize>(
 }
 
 /// `dspy_rs::optimizer::copro::COPRO` as `COPRO`.
-fn short_type_name<T>() -> &'static str {
+pub(super) fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let path = full.split('<').next().unwrap_or(full);
     path.rsplit("::").next().unwrap_or(path)
@@ -399,6 +556,36 @@ mod tests {
                 ("instruction.judge".to_owned(), "be fair")
             ]
         );
+    }
+
+    #[cfg(feature = "mlflow")]
+    #[test]
+    fn an_examples_calls_become_a_trace_of_their_own() {
+        let tracer = ExecutionTracer::new();
+        let example = crate::with_tracer(&tracer, || {
+            let candidate = tracer.trace(CANDIDATE_MODULE, ());
+            let example = tracer.trace(EXAMPLE_MODULE, ());
+            let (trace_id, span_id) = (example.trace_id(), example.span_id());
+            drop(tracer.trace("forward", ()));
+            drop(example);
+            drop(tracer.trace("outside the example", ()));
+            drop(candidate);
+            (trace_id, span_id)
+        });
+        let score = ExampleScore {
+            example: 0,
+            score: 1.0,
+            trace_id: own_trace_id(&example.0, &example.1),
+            span_id: example.1.clone(),
+        };
+        let moved = example_traces(&tracer.get_traces(None), std::slice::from_ref(&score));
+        let modules: Vec<&str> = moved.iter().map(|e| e.module.as_str()).collect();
+        assert_eq!(modules, ["forward", EXAMPLE_MODULE]);
+        assert!(moved.iter().all(|e| e.trace_id == score.trace_id));
+        assert_ne!(score.trace_id, example.0);
+        assert_eq!(score.trace_id.len(), 32);
+        assert_eq!(moved[0].parent_span_id.as_deref(), Some(example.1.as_str()));
+        assert_eq!(moved[1].parent_span_id, None, "the example is the root");
     }
 
     #[test]
