@@ -465,7 +465,9 @@ impl<'t> TraceGuard<'t> {
             };
             crate::integrate::span::end(&span, &ended);
         }
-        let record = Record {
+        let details = self.details.take();
+        let has_tokens = details.as_ref().is_some_and(|d| d.tokens.is_some());
+        let make = || Record {
             module: self.module,
             thread,
             status,
@@ -475,9 +477,16 @@ impl<'t> TraceGuard<'t> {
             start_raw: self.start,
             end_raw: self.end,
             quality: self.quality,
-            details: self.details.take(),
+            details,
         };
-        self.tracer.record(record);
+        if super::rollup::needs_spend(has_tokens, self.parent_span_id) {
+            let mut record = make();
+            record.spend();
+            self.tracer.record_with(thread, || record);
+        } else {
+            // Made in its ring slot: nothing of the record is copied on the way.
+            self.tracer.record_with(thread, make);
+        }
     }
 
     fn merge_notes(&mut self, notes: Notes) {

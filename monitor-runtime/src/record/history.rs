@@ -6,11 +6,11 @@
 //! by end time, so a single thread sees an exact FIFO and several threads see the newest
 //! `max_traces` calls overall.
 //!
-//! The record path trims across shards only once every `trim_every` records of a shard:
-//! trimming reads records other cores wrote, a cache miss per record, and doing it on every
-//! call stopped two threads from scaling. So between trims the history may hold up to
-//! `max_traces + shards * trim_every` records, about twice `max_traces`, whatever the
-//! number of threads and calls (see `ExecutionTracer::trim_history`).
+//! Trimming across shards reads records other cores wrote, a cache miss per record, and
+//! doing it often stopped two threads from scaling. So it happens only once the shards hold
+//! more than twice `max_traces` records together (a count kept per drained batch, not per
+//! call): the history holds at most about twice `max_traces` records whatever the number
+//! of threads and calls (see `ExecutionTracer::trim_history`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -26,15 +26,18 @@ pub(crate) struct ShardHistory {
 }
 
 impl ShardHistory {
-    /// Appends a record, dropping this shard's oldest beyond `max`.
+    /// Appends a record, dropping this shard's oldest beyond `max`; returns `true` when
+    /// one was dropped.
     #[inline]
-    pub(crate) fn push(&mut self, record: Record, max: usize) {
+    pub(crate) fn push(&mut self, record: Record, max: usize) -> bool {
         self.records.push_back(record);
         if self.records.len() > max {
             self.records.pop_front();
             self.first_seq += 1;
             self.evicted += 1;
+            return true;
         }
+        false
     }
 
     fn drop_oldest(&mut self, count: usize) {

@@ -174,20 +174,31 @@ impl<T> Producer<T> {
     /// Pushes `value`, or gives it back when the ring is full.
     #[inline]
     pub(crate) fn push(&mut self, value: T) -> Result<(), T> {
+        let mut value = Some(value);
+        match self.push_with(|| value.take().expect("made once")) {
+            true => Ok(()),
+            false => Err(value.expect("not made when full")),
+        }
+    }
+
+    /// Pushes the value `make` makes, written straight into its slot, and returns `true`;
+    /// when the ring is full, returns `false` without calling `make`.
+    #[inline]
+    pub(crate) fn push_with(&mut self, make: impl FnOnce() -> T) -> bool {
         let ring = &*self.ring;
         if self.tail.wrapping_sub(self.head) >= ring.capacity() {
             self.head = ring.head.0.load(Ordering::Acquire);
             if self.tail.wrapping_sub(self.head) >= ring.capacity() {
-                return Err(value);
+                return false;
             }
         }
         let slot = &ring.slots[self.tail & (ring.capacity() - 1)];
         // SAFETY: the slot is outside `head..tail`: no consumer reads it, and the `Acquire`
         // load of `head` saw the consumer finish reading it before.
-        slot.with_mut(|cell| unsafe { (*cell).write(value) });
+        slot.with_mut(|cell| unsafe { (*cell).write(make()) });
         self.tail = self.tail.wrapping_add(1);
         ring.tail.0.store(self.tail, Ordering::Release);
-        Ok(())
+        true
     }
 
     /// `true` once the ring's consumers let it go.

@@ -50,6 +50,13 @@ pub(crate) fn any() -> bool {
     ANY.load(Ordering::Relaxed)
 }
 
+/// Whether a finished call has to go through `Record::spend`: it reported tokens, or it is
+/// a root (`parent_span_id == 0`) and some trace has spent tokens.
+#[inline]
+pub(crate) fn needs_spend(has_tokens: bool, parent_span_id: u64) -> bool {
+    has_tokens || (parent_span_id == 0 && any())
+}
+
 /// Adds what a call that is not a root spent to its trace's sum.
 pub(crate) fn add(trace: u128, tokens: Option<TokenUsage>, cost: Option<Cost>) {
     let mut table = TABLE.lock();

@@ -8,7 +8,7 @@
 //! only to drain into it or read it.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, MutexGuard};
@@ -135,10 +135,20 @@ impl Record {
         }
     }
 
+    /// `true` for a call with tokens, and for a root once any trace spent some: the calls
+    /// [`spend`](Self::spend) is for.
+    #[inline]
+    pub(crate) fn needs_spend(&self) -> bool {
+        super::rollup::needs_spend(
+            self.details.as_ref().is_some_and(|d| d.tokens.is_some()),
+            self.parent_span_id,
+        )
+    }
+
     /// Prices the call's tokens, adds them to its trace's sum, and on a root takes the
     /// trace's sum. Only for calls with tokens, and roots once any trace spent some.
     #[cold]
-    fn spend(&mut self) {
+    pub(crate) fn spend(&mut self) {
         let tokens = self.details.as_ref().and_then(|d| d.tokens);
         let cost = tokens.and_then(|tokens| {
             if !crate::cost::any() {
@@ -234,39 +244,35 @@ struct Shard {
     /// did not fit since the exporter last took them.
     outbox: Vec<Record>,
     outbox_dropped: u64,
-    /// Records pushed here since the history was last trimmed across shards.
-    pushed_since_trim: usize,
     /// The rings of the threads whose records land in this shard.
     rings: Vec<ring::Arc<Ring<Record>>>,
 }
 
 impl Shard {
     /// Adds a finished call: its module's totals, the history, and the exporters' outbox
-    /// when one is open. Returns `true` when the record went into the outbox.
+    /// when one is open.
     #[inline]
-    fn add(&mut self, record: Record, max_traces: usize) -> bool {
+    fn add(&mut self, record: Record, max_traces: usize, drained: &mut Drained) {
         self.stats_mut(record.module).add(&record.sample());
-        let offered = outbox::is_open();
-        if offered {
+        if outbox::is_open() {
             outbox::offer(&mut self.outbox, &mut self.outbox_dropped, &record);
+            drained.offered = true;
         }
-        self.history.push(record, max_traces);
-        self.pushed_since_trim += 1;
-        offered
+        if !self.history.push(record, max_traces) {
+            drained.kept += 1;
+        }
     }
 
     /// Moves every record waiting in this shard's rings in, oldest first per thread, and
     /// lets go of the rings of threads that exited once they are empty.
-    fn drain_rings(&mut self, max_traces: usize) -> Drained {
-        let mut drained = Drained::default();
+    fn drain_rings(&mut self, max_traces: usize, drained: &mut Drained) {
         let rings = std::mem::take(&mut self.rings);
         for ring in &rings {
-            ring.drain(|record| drained.offered |= self.add(record, max_traces));
+            ring.drain(|record| self.add(record, max_traces, drained));
         }
         self.rings = rings;
         self.rings
             .retain(|ring| ring::Arc::strong_count(ring) > 1 || !ring.is_empty());
-        drained
     }
 
     fn stats_mut(&mut self, module: ModuleId) -> &mut ModuleStats {
@@ -290,6 +296,8 @@ struct Padded<T>(T);
 struct Drained {
     /// A record went into an outbox.
     offered: bool,
+    /// Records that grew the history (not counting those that pushed a shard's oldest out).
+    kept: usize,
 }
 
 /// Records wait in a thread's ring until this many are there (or a reader comes): about
@@ -338,9 +346,9 @@ pub(super) struct Inner {
     shards: Box<[Padded<Mutex<Shard>>]>,
     max_traces: usize,
     max_field_bytes: usize,
-    /// A shard that has taken this many records since the last trim trims the history
-    /// across shards, so it never holds more than about twice `max_traces` records.
-    trim_every: usize,
+    /// Records in the shards' histories, as of the last drain: past twice `max_traces`,
+    /// the history is trimmed across shards. Written once per drained batch, not per call.
+    held: AtomicUsize,
     /// Set when a [`TraceContext`](crate::TraceContext) first names this tracer.
     handle: OnceLock<TracerHandle>,
     /// Set when this tracer first puts a record in an outbox.
@@ -362,7 +370,10 @@ impl Inner {
         for shard in self.shards.iter() {
             let taken = {
                 let mut shard = shard.0.lock();
-                shard.drain_rings(self.max_traces);
+                let mut drained = Drained::default();
+                shard.drain_rings(self.max_traces, &mut drained);
+                // Counted for the next drain's trim; this one has no tracer handle to trim.
+                self.held.fetch_add(drained.kept, Ordering::Relaxed);
                 dropped += std::mem::take(&mut shard.outbox_dropped);
                 if shard.outbox.is_empty() {
                     continue;
@@ -427,10 +438,7 @@ impl AllShards<'_> {
         let mut histories: Vec<&mut ShardHistory> = self
             .guards
             .iter_mut()
-            .map(|shard| {
-                shard.pushed_since_trim = 0;
-                &mut shard.history
-            })
+            .map(|shard| &mut shard.history)
             .collect();
         history::trim(&mut histories, max);
     }
@@ -537,7 +545,7 @@ impl TracerBuilder {
                 shards: (0..shards).map(|_| Padded::default()).collect(),
                 max_traces: self.max_traces,
                 max_field_bytes: self.max_field_bytes,
-                trim_every: (self.max_traces / shards).max(MIN_TRIM_EVERY),
+                held: AtomicUsize::new(0),
                 handle: OnceLock::new(),
                 in_outbox: AtomicBool::new(false),
             }),
@@ -545,9 +553,9 @@ impl TracerBuilder {
     }
 }
 
-/// The fewest records a shard takes between two trims across shards, so that a small
-/// history does not lock every shard on every call.
-const MIN_TRIM_EVERY: usize = 16;
+/// A history this small is trimmed only past this many records, so that it does not lock
+/// every shard on every drain.
+const MIN_TRIM_AT: usize = 64;
 
 /// Enough shards that threads running at the same time rarely share one, and few enough
 /// that `max_traces` per shard stays a modest bound.
@@ -664,10 +672,11 @@ impl ExecutionTracer {
         let mut shards = self.lock_all();
         for shard in shards.guards.iter_mut() {
             // Calls that finished before are forgotten too (an exporter still gets them).
-            shard.drain_rings(self.inner.max_traces);
+            shard.drain_rings(self.inner.max_traces, &mut Drained::default());
             shard.stats.clear();
             shard.history.clear();
         }
+        self.recount_held(&shards);
     }
 
     /// Entries in the history now.
@@ -773,40 +782,73 @@ impl ExecutionTracer {
         for (shard, &mark) in shards.guards.iter_mut().zip(marks) {
             shard.history.remove_before(mark);
         }
+        self.recount_held(&shards);
     }
 
     /// The record path: the record goes into this thread's ring for this tracer; a full
     /// ring is first drained into the thread's shard, by the thread itself.
     #[inline]
+    #[cfg_attr(not(feature = "tracing-layer"), allow(dead_code))]
     pub(crate) fn record(&self, mut record: Record) {
-        if record.details.as_ref().is_some_and(|d| d.tokens.is_some())
-            || (record.parent_span_id == 0 && super::rollup::any())
-        {
+        if record.needs_spend() {
             record.spend();
         }
+        let thread = record.thread;
+        let mut record = Some(record);
+        self.record_with(thread, || record.take().expect("made once"));
+    }
+
+    /// [`record`](Self::record) of the record `make` makes, written straight into this
+    /// thread's ring when there is room (a record moved around on the way costs more than
+    /// the rest of the push). The caller has done [`Record::spend`] when it was needed.
+    #[inline]
+    pub(crate) fn record_with(&self, thread: u32, make: impl FnOnce() -> Record) {
         let inner = &*self.inner;
         // A load first: a read-modify-write on every call would bounce the line between
         // the threads writing this tracer.
         if outbox::is_open() && !inner.in_outbox.load(Ordering::Relaxed) {
             self.note_in_outbox();
         }
+        let mut make = Some(make);
+        let pushed = PRODUCERS
+            .try_with(|producers| {
+                let Ok(mut producers) = producers.try_borrow_mut() else {
+                    return false;
+                };
+                match producers.0.first_mut() {
+                    Some(first) if first.tracer_id == inner.id => first
+                        .producer
+                        .push_with(|| (make.take().expect("made once"))()),
+                    _ => false,
+                }
+            })
+            .unwrap_or(false);
+        if !pushed {
+            // No room, or no producer yet: `make` was not called.
+            let make = make.take().expect("not made unless pushed");
+            self.record_slow(thread, make());
+        }
+    }
+
+    /// The record of a thread that has no producer for this tracer yet, or a full ring, or
+    /// no thread-local storage left.
+    #[cold]
+    fn record_slow(&self, thread: u32, record: Record) {
         let mut waiting = Some(record);
         let pushed = PRODUCERS.try_with(|producers| {
-            let Ok(mut producers) = producers.try_borrow_mut() else {
-                return Ok(());
-            };
             let record = waiting.take().expect("taken once");
-            match producers.0.first_mut() {
-                Some(first) if first.tracer_id == inner.id => first.producer.push(record),
-                _ => self.push_slow(&mut producers.0, record),
+            match producers.try_borrow_mut() {
+                Ok(mut producers) => self.push_slow(&mut producers.0, record),
+                Err(_) => Err(record),
             }
         });
         match (pushed, waiting) {
-            (Ok(Ok(())), None) => {}
-            (Ok(Err(record)), _) => self.drain_shard(record.thread, Some(record)),
-            // This thread's storage is gone (a call in a thread-local's destructor), or in
-            // use (a record dropped while one is pushed): straight into the shard.
-            (_, Some(record)) => self.drain_shard(record.thread, Some(record)),
+            (Ok(Ok(())), _) => {}
+            // A full ring, or this thread's producers in use (a record dropped while one is
+            // pushed): straight into the shard, after what waits there.
+            (Ok(Err(record)), _) => self.drain_shard(thread, Some(record)),
+            // This thread's storage is gone (a call in a thread-local's destructor).
+            (Err(_), Some(record)) => self.drain_shard(thread, Some(record)),
             (Err(_), None) => unreachable!("the record is taken only inside the closure"),
         }
     }
@@ -844,38 +886,38 @@ impl ExecutionTracer {
     #[cold]
     fn drain_shard(&self, thread: u32, record: Option<Record>) {
         let inner = &*self.inner;
-        let (drained, offered, trim_due) = {
+        let mut drained = Drained::default();
+        {
             let mut shard = inner.shard_of(thread).lock();
-            let drained = shard.drain_rings(inner.max_traces);
-            let offered = record.is_some_and(|record| shard.add(record, inner.max_traces));
-            (
-                drained,
-                offered,
-                shard.pushed_since_trim >= inner.trim_every,
-            )
-        };
-        if drained.offered || offered {
-            self.note_in_outbox();
+            shard.drain_rings(inner.max_traces, &mut drained);
+            if let Some(record) = record {
+                shard.add(record, inner.max_traces, &mut drained);
+            }
         }
-        if trim_due {
-            self.trim_history();
-        }
+        self.after_drain(drained);
     }
 
     /// Moves every record waiting in a ring into the shards, before a read.
     fn drain_rings(&self) {
         let inner = &*self.inner;
-        let (mut offered, mut trim_due) = (false, false);
+        let mut drained = Drained::default();
         for shard in inner.shards.iter() {
-            let mut shard = shard.0.lock();
-            offered |= shard.drain_rings(inner.max_traces).offered;
-            trim_due |= shard.pushed_since_trim >= inner.trim_every;
+            shard.0.lock().drain_rings(inner.max_traces, &mut drained);
         }
-        if offered {
+        self.after_drain(drained);
+    }
+
+    /// Registers with the outbox and trims the history when a drain calls for it.
+    fn after_drain(&self, drained: Drained) {
+        let inner = &*self.inner;
+        if drained.offered {
             self.note_in_outbox();
         }
-        if trim_due {
-            self.trim_history();
+        if drained.kept > 0 {
+            let held = inner.held.fetch_add(drained.kept, Ordering::Relaxed) + drained.kept;
+            if held > (2 * inner.max_traces).max(MIN_TRIM_AT) {
+                self.trim_history();
+            }
         }
     }
 
@@ -887,10 +929,9 @@ impl ExecutionTracer {
         }
     }
 
-    /// Drops the oldest records across shards down to `max_traces`. Runs on the record
-    /// path once every `trim_every` records of a shard, so the cross-shard work is spread
-    /// thin, and the history holds at most `max_traces + shards * trim_every` records
-    /// (about twice `max_traces`, with `trim_every = max(max_traces / shards, 16)`)
+    /// Drops the oldest records across shards down to `max_traces`. Runs once the shards
+    /// hold twice `max_traces` together, so the cross-shard work comes once per
+    /// `max_traces` calls, and the history holds at most about twice `max_traces` records
     /// whatever the number of threads.
     #[cold]
     fn trim_history(&self) {
@@ -912,6 +953,13 @@ impl ExecutionTracer {
     fn lock_and_trim(&self) -> AllShards<'_> {
         let mut shards = self.lock_all();
         shards.trim(self.inner.max_traces);
+        self.recount_held(&shards);
         shards
+    }
+
+    /// Sets the count of held records from the shards themselves (all locked).
+    fn recount_held(&self, shards: &AllShards<'_>) {
+        let held = shards.guards.iter().map(|shard| shard.history.len()).sum();
+        self.inner.held.store(held, Ordering::Relaxed);
     }
 }
