@@ -5,7 +5,8 @@
 // Owns: the guard of a call and its traced futures (`guard.rs`) and streams (`stream.rs`); the per-thread stack of
 // active calls, span ids, `record_*` and the trace context spawned work carries
 // (`context.rs`), thread indexes and names (`thread.rs`) and the scoped default tracer
-// (`scope.rs`); the tracer with its per-thread shards and readers (`tracer.rs`) and each
+// (`scope.rs`); the tracer with its shards and readers (`tracer.rs`), the per-thread ring a
+// finished call is written into until a drain moves it into a shard (`ring.rs`), and each
 // shard's bounded history (`history.rs`); the outboxes exporters take records from
 // (`outbox.rs`); what is said once for a whole trace (`trace_attrs.rs`); the raw clock (`clock.rs`), module names interned
 // to ids (`callsite.rs`), and the panic hook that lends a panicking call its message
