@@ -33,6 +33,7 @@ over = {
         "monitored_metrics_only", "monitored_full_capture", "guard_api", "module_monitor",
         "tracing_registry_skip_all", "tracing_ret_err_json", "metered",
         "fastrace_root_per_call", "fastrace_child_under_one_root",
+        "fastrace_child_one_root_per_sample",
     ]
 }
 over["monitored_async"] = ns("monitored_async") - plain_async
@@ -52,6 +53,7 @@ scaling = 2 * threads("monitored_metrics_only", 1) / threads("monitored_metrics_
 plain_scaling = 2 * threads("plain", 1) / threads("plain", 2)
 rows = [
     ("metrics-only / fastrace child span", ratio("monitored_metrics_only", "fastrace_child_under_one_root"), "<= 3"),
+    ("  the same, one root per sample", ratio("monitored_metrics_only", "fastrace_child_one_root_per_sample"), "<= 3"),
     ("metrics-only / metered", ratio("monitored_metrics_only", "metered"), "<= 0.3"),
     ("metrics-only / tracing registry", ratio("monitored_metrics_only", "tracing_registry_skip_all"), "<= 0.2"),
     ("async / sync (metrics-only)", ratio("monitored_async", "monitored_metrics_only"), "<= 1.5"),

@@ -89,7 +89,7 @@ pub(crate) fn expand_body(
         #tracer_stmts
         let __monitor_future = {
             #start
-            __monitor_guard.instrument_keep(async move {
+            __monitor_guard.instrument_keep_awaited(async move {
                 #fake_return
                 #body
             })
@@ -135,7 +135,7 @@ pub(crate) fn expand_body(
                 #tracer_stmts
                 let __monitor_future = {
                     #start
-                    __monitor_guard.instrument_keep(#future)
+                    __monitor_guard.instrument_keep_awaited(#future)
                 };
                 let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
                 #classify

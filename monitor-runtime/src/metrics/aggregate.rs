@@ -95,25 +95,7 @@ pub(crate) struct Sample {
 impl ModuleStats {
     #[inline]
     pub(crate) fn add(&mut self, sample: &Sample) {
-        match sample.status {
-            Status::Success => self.successes += 1,
-            Status::Error => self.errors += 1,
-            Status::Panic => self.panics += 1,
-            Status::Cancelled => self.cancellations += 1,
-        }
-        self.duration_sum_ns += u128::from(sample.duration_ns);
-        self.min_ns = Some(
-            self.min_ns
-                .map_or(sample.duration_ns, |min| min.min(sample.duration_ns)),
-        );
-        self.max_ns = self.max_ns.max(sample.duration_ns);
-        self.durations.record(sample.duration_ns);
-        if let Some(quality) = sample.quality {
-            self.quality_sum += quality;
-            self.quality_count += 1;
-            #[cfg(any(feature = "prometheus", feature = "otlp"))]
-            self.fixed.get_or_insert_default().add_quality(quality);
-        }
+        self.add_plain(sample.status, sample.duration_ns, sample.quality);
         if let Some(tokens) = sample.tokens {
             self.tokens.add(tokens);
             #[cfg(any(feature = "prometheus", feature = "otlp"))]
@@ -131,6 +113,28 @@ impl ModuleStats {
         self.validation_errors += sample.validation_errors as u64;
         if let Some(ns) = sample.time_to_first_item_ns {
             self.first_items.get_or_insert_default().record(ns);
+        }
+    }
+
+    /// [`add`](Self::add) for a call that reported nothing but its status, duration and
+    /// maybe a score: most calls, which the drain path keeps short.
+    #[inline]
+    pub(crate) fn add_plain(&mut self, status: Status, duration_ns: u64, quality: Option<f64>) {
+        match status {
+            Status::Success => self.successes += 1,
+            Status::Error => self.errors += 1,
+            Status::Panic => self.panics += 1,
+            Status::Cancelled => self.cancellations += 1,
+        }
+        self.duration_sum_ns += u128::from(duration_ns);
+        self.min_ns = Some(self.min_ns.map_or(duration_ns, |min| min.min(duration_ns)));
+        self.max_ns = self.max_ns.max(duration_ns);
+        self.durations.record(duration_ns);
+        if let Some(quality) = quality {
+            self.quality_sum += quality;
+            self.quality_count += 1;
+            #[cfg(any(feature = "prometheus", feature = "otlp"))]
+            self.fixed.get_or_insert_default().add_quality(quality);
         }
     }
 

@@ -349,7 +349,11 @@ impl<'t> TraceGuard<'t> {
     pub fn instrument<F: Future>(mut self, future: F) -> Traced<'t, F> {
         self.detach();
         Traced {
-            state: TracedState { guard: Some(self) },
+            // Recorded in the poll that completes it: its frame may stay until then.
+            state: TracedState {
+                guard: Some(self),
+                attached_when_ready: true,
+            },
             inner: future,
         }
     }
@@ -360,7 +364,27 @@ impl<'t> TraceGuard<'t> {
     pub fn instrument_keep<F: Future>(mut self, future: F) -> TracedKeep<'t, F> {
         self.detach();
         TracedKeep {
-            state: TracedState { guard: Some(self) },
+            state: TracedState {
+                guard: Some(self),
+                attached_when_ready: false,
+            },
+            inner: future,
+        }
+    }
+
+    /// [`instrument_keep`](Self::instrument_keep) for a future awaited right where it is
+    /// made, whose guard is recorded in the poll that yields it, as `#[monitored]` async
+    /// code does: the call's frame stays on this thread's stack for the first poll, which
+    /// comes next, and after the last, instead of leaving and coming back. A future moved
+    /// elsewhere before its first poll, or a guard held past an `.await` after it is
+    /// yielded, would leave the frame behind: use `instrument_keep` for those.
+    #[doc(hidden)]
+    pub fn instrument_keep_awaited<F: Future>(self, future: F) -> TracedKeep<'t, F> {
+        TracedKeep {
+            state: TracedState {
+                guard: Some(self),
+                attached_when_ready: true,
+            },
             inner: future,
         }
     }
@@ -514,11 +538,16 @@ impl Drop for TraceGuard<'_> {
 #[derive(Debug)]
 struct TracedState<'t> {
     guard: Option<TraceGuard<'t>>,
+    /// The guard is recorded in the poll that completes the future, so its frame need not
+    /// leave the stack when the future completes.
+    attached_when_ready: bool,
 }
 
-// SAFETY: the guard's frame is only on a thread's stack during a poll, and a poll runs on
-// one thread; between polls the guard is detached and holds only `Send` data (the tracer
-// reference, boxed details and notes). The guard is never handed out while attached.
+// SAFETY: a guard holds only `Send` data (the tracer reference, boxed details and notes);
+// its frame, while attached, lives in its thread's own storage, not in the guard. Between
+// polls the guard is detached; one attached elsewhere (an `instrument_keep_awaited` future
+// moved before its first poll) only misses its frame there, a wrong parent link, never an
+// unsound access. A completed future hands its guard out only as a `!Send` value.
 unsafe impl Send for TracedState<'_> {}
 
 impl<'t> TracedState<'t> {
@@ -535,11 +564,16 @@ impl<'t> TracedState<'t> {
             .expect("traced future polled after completion");
         guard.attach();
         let scope = PollScope(guard);
-        let poll = inner.poll(cx);
-        drop(scope);
-        let Poll::Ready(output) = poll else {
+        let Poll::Ready(output) = inner.poll(cx) else {
+            drop(scope);
             return Poll::Pending;
         };
+        if self.attached_when_ready {
+            // Still attached: recording takes the frame off the stack.
+            std::mem::forget(scope);
+        } else {
+            drop(scope);
+        }
         let mut guard = self.guard.take().expect("guard present until completion");
         guard.stop_clock();
         Poll::Ready((output, guard))

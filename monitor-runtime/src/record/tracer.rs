@@ -253,7 +253,11 @@ impl Shard {
     /// when one is open.
     #[inline]
     fn add(&mut self, record: Record, max_traces: usize, drained: &mut Drained) {
-        self.stats_mut(record.module).add(&record.sample());
+        let stats = self.stats_mut(record.module);
+        match record.details {
+            None => stats.add_plain(record.status, record.duration_ns(), record.quality),
+            Some(_) => stats.add(&record.sample()),
+        }
         if outbox::is_open() {
             outbox::offer(&mut self.outbox, &mut self.outbox_dropped, &record);
             drained.offered = true;
