@@ -440,41 +440,15 @@ impl<'t> TraceGuard<'t> {
         self.stop_clock();
         let thread = self.detach_finished();
         let status = if std::thread::panicking() && !self.started_unwinding {
-            let (message, backtrace) = match super::panic::panic_since(self.start) {
-                Some(panic) => (panic.message, panic.backtrace),
-                // Another panic hook replaced ours without calling it.
-                None => ("panic (message unavailable)".to_owned(), None),
-            };
-            let mut error = ErrorInfo::new("panic", message);
-            capture::bound_error(&mut error, self.tracer.max_field_bytes());
-            let details = self.details();
-            details.error = Some(error);
-            details.backtrace = backtrace;
-            Status::Panic
+            self.record_panic()
         } else {
             self.status.unwrap_or(Status::Success)
         };
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);
         }
-        if let Some(line) = crate::integrate::log::enabled()
-            .then(|| crate::integrate::log::line_for(self.module, status))
-            .flatten()
-        {
-            let details = self.details.as_deref();
-            let call = crate::integrate::log::Finished {
-                module: self.module,
-                status,
-                duration_ns: clock::nanos_between(self.start, self.end),
-                error: details
-                    .and_then(|d| d.error.as_ref())
-                    .map(|e| e.message.as_str()),
-                quality: self.quality,
-                tokens: details.and_then(|d| d.tokens.as_ref()),
-                inputs: details.map_or(&[], |d| d.inputs.as_slice()),
-                outputs: details.and_then(|d| d.outputs.as_ref()),
-            };
-            crate::integrate::log::emit(line, &call);
+        if crate::integrate::log::enabled() {
+            self.log_line(status);
         }
         #[cfg(feature = "tracing-spans")]
         if let Some(span) = self.span.take() {
@@ -513,6 +487,48 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
+    /// Notes the panic this call ends in, with its message and backtrace.
+    #[cold]
+    #[inline(never)]
+    fn record_panic(&mut self) -> Status {
+        let (message, backtrace) = match super::panic::panic_since(self.start) {
+            Some(panic) => (panic.message, panic.backtrace),
+            // Another panic hook replaced ours without calling it.
+            None => ("panic (message unavailable)".to_owned(), None),
+        };
+        let mut error = ErrorInfo::new("panic", message);
+        capture::bound_error(&mut error, self.tracer.max_field_bytes());
+        let details = self.details();
+        details.error = Some(error);
+        details.backtrace = backtrace;
+        Status::Panic
+    }
+
+    /// Emits the call's log line, when its module's level lets one through.
+    #[cold]
+    #[inline(never)]
+    fn log_line(&self, status: Status) {
+        let Some(line) = crate::integrate::log::line_for(self.module, status) else {
+            return;
+        };
+        let details = self.details.as_deref();
+        let call = crate::integrate::log::Finished {
+            module: self.module,
+            status,
+            duration_ns: clock::nanos_between(self.start, self.end),
+            error: details
+                .and_then(|d| d.error.as_ref())
+                .map(|e| e.message.as_str()),
+            quality: self.quality,
+            tokens: details.and_then(|d| d.tokens.as_ref()),
+            inputs: details.map_or(&[], |d| d.inputs.as_slice()),
+            outputs: details.and_then(|d| d.outputs.as_ref()),
+        };
+        crate::integrate::log::emit(line, &call);
+    }
+
+    #[cold]
+    #[inline(never)]
     fn merge_notes(&mut self, notes: Notes) {
         if self.quality.is_none() {
             self.quality = notes.quality;
