@@ -37,14 +37,48 @@ struct JsonSink {
     full: Cell<bool>,
 }
 
+thread_local! {
+    /// The buffer captures write into, reused: a capture then allocates once, the exact
+    /// size of what it keeps, instead of growing a buffer and shrinking it.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this is not kept for the next capture.
+const SCRATCH_KEPT_BYTES: usize = 64 * 1024;
+
 impl JsonSink {
+    /// A sink writing into this thread's scratch buffer (an empty one when a capture
+    /// inside a capture, a `Serialize` impl that calls monitored code, has it).
     fn new(cap: usize) -> Self {
+        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        scratch.clear();
         JsonSink {
-            kept: RefCell::new(Vec::new()),
+            kept: RefCell::new(scratch),
             cap,
             seen: Cell::new(0),
             full: Cell::new(false),
         }
+    }
+
+    /// The kept text as a boxed string of its exact size; the buffer goes back to the
+    /// thread for the next capture.
+    fn into_boxed_text(self) -> Box<str> {
+        let scratch = self.kept.into_inner();
+        let text: Box<str> = match std::str::from_utf8(&scratch) {
+            Ok(text) => text.into(),
+            Err(error) => {
+                let mut bytes = &scratch[..];
+                if error.error_len().is_none() {
+                    // Only the last character is incomplete: the cap cut it.
+                    bytes = &bytes[..error.valid_up_to()];
+                }
+                String::from_utf8_lossy(bytes).into()
+            }
+        };
+        if scratch.capacity() <= SCRATCH_KEPT_BYTES {
+            let _ = SCRATCH.try_with(|cell| cell.set(scratch));
+        }
+        text
     }
 
     fn room(&self) -> usize {
@@ -53,19 +87,6 @@ impl JsonSink {
 
     fn count(&self, bytes: usize) {
         self.seen.set(self.seen.get().saturating_add(bytes));
-    }
-
-    /// The kept text, cut back to a character boundary when the cap fell inside one.
-    fn into_text(self) -> String {
-        String::from_utf8(self.kept.into_inner()).unwrap_or_else(|error| {
-            let utf8 = error.utf8_error();
-            let mut bytes = error.into_bytes();
-            if utf8.error_len().is_none() {
-                // Only the last character is incomplete: the cap cut it.
-                bytes.truncate(utf8.valid_up_to());
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
     }
 }
 
@@ -105,13 +126,13 @@ pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> Capt
         .serialize(&mut serializer)
     });
     let (full, seen) = (sink.full.get(), sink.seen.get());
-    let kept = sink.into_text();
+    let kept = sink.into_boxed_text();
     match result {
         Ok(_) if full => CapturedValue::Truncated {
-            preview: kept.into(),
+            preview: kept,
             total_bytes: seen,
         },
-        Ok(Ok(())) => CapturedValue::Json(kept.into()),
+        Ok(Ok(())) => CapturedValue::Json(kept),
         Ok(Err(error)) => {
             count_failure();
             let error = keep_text("", &error.to_string(), max);
