@@ -67,14 +67,17 @@ fn five_hundreds_resets_and_hangs_are_retried() {
         Fault::Status(503),
         Fault::Reset,
         Fault::Status(500),
-        Fault::Hang(Duration::from_millis(1500)),
+        Fault::Hang(Duration::from_millis(3000)),
         Fault::Status(429),
     ];
     let server = FakeServer::start(faults);
     let spool = tempfile::tempdir().unwrap();
     let cfg = config(&server.uri, spool.path())
         .max_retries(7)
-        .timeout(Duration::from_millis(500));
+        // Well past a slow answer on a loaded machine (a log-batch answered after the
+        // timeout would be sent again: MLflow's batches are not idempotent), well short of
+        // the hang.
+        .timeout(Duration::from_millis(1500));
     let tracker = MlflowTracker::new(cfg).unwrap();
     log_steps_and_flush(&tracker, "flaky", 300);
     assert_eq!(
