@@ -685,6 +685,7 @@ impl ExecutionTracer {
 
     /// Entries in the history now.
     pub fn len(&self) -> usize {
+        self.drain_rings();
         self.history_counts().retained
     }
 
@@ -705,6 +706,7 @@ impl ExecutionTracer {
 
     /// Entries dropped from the history since creation or `clear()`.
     pub fn evicted_count(&self) -> u64 {
+        self.drain_rings();
         self.history_counts().evicted
     }
 
@@ -765,8 +767,8 @@ impl ExecutionTracer {
 
     /// How many entries a reader sees (at most `max_traces`), and how many left the
     /// history: records past `max_traces` that the next trim drops count as gone already.
+    /// Callers drain the rings first (`get_metrics` already did, for its totals).
     fn history_counts(&self) -> HistoryCounts {
-        self.drain_rings();
         let (mut held, mut evicted) = (0usize, 0u64);
         for shard in self.inner.shards.iter() {
             let shard = shard.0.lock();
