@@ -174,3 +174,43 @@ fn module_names_from_unbounded_data_stop_at_the_limit() {
     );
     println!("child finished");
 }
+
+#[test]
+fn a_few_calls_into_many_live_tracers_from_many_threads_stay_small() {
+    const NAME: &str = "a_few_calls_into_many_live_tracers_from_many_threads_stay_small";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    // A tracer per agent or session, kept alive, each called now and then from a pool of
+    // threads: what a thread keeps per tracer must be small, and bounded per thread.
+    let tracers: Vec<ExecutionTracer> = (0..2_000).map(|_| ExecutionTracer::new()).collect();
+    let before = rss_bytes();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let tracers = tracers.clone();
+            std::thread::spawn(move || {
+                for tracer in &tracers {
+                    drop(tracer.trace("agent_step", ()));
+                }
+                // The thread stays alive with its rings until all have recorded.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                rss_bytes().saturating_sub(before)
+            })
+        })
+        .collect();
+    let grown = threads
+        .into_iter()
+        .map(|thread| thread.join().unwrap())
+        .max()
+        .unwrap();
+    println!(
+        "8 threads x 2,000 live tracers grew RSS by {} KiB",
+        grown / 1024
+    );
+    // A 12 KB ring per thread and tracer would be 190 MiB.
+    assert!(grown < 32 * MIB, "grew {} MiB", grown / MIB);
+    for tracer in &tracers {
+        assert_eq!(tracer.module_metrics("agent_step").total_executions, 8);
+    }
+    println!("child finished");
+}

@@ -113,3 +113,144 @@ fn a_thread_recording_into_many_tracers_in_turn_loses_none_of_their_calls() {
     drop(fresh.trace("turns", ()));
     assert_eq!(fresh.module_metrics("turns").total_executions, 1);
 }
+
+#[test]
+fn a_thread_recording_into_more_tracers_than_it_keeps_rings_for_loses_none_of_their_calls() {
+    // More tracers than a thread keeps rings for (32): each turn retires the least
+    // recently used ring into its tracer.
+    let tracers: Vec<ExecutionTracer> = (0..100).map(|_| ExecutionTracer::new()).collect();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let tracers = tracers.clone();
+            std::thread::spawn(move || {
+                for round in 0..5_000 {
+                    drop(tracers[round % tracers.len()].trace("turns", ()));
+                    // Now and then, many calls in a row into one tracer, so its ring grows.
+                    if round % 1_000 == 0 {
+                        for _ in 0..500 {
+                            drop(tracers[0].trace("turns", ()));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(
+        tracers[0].module_metrics("turns").total_executions,
+        2 * (50 + 5 * 500)
+    );
+    for tracer in &tracers[1..] {
+        assert_eq!(tracer.module_metrics("turns").total_executions, 2 * 50);
+        assert_eq!(tracer.len(), 100);
+    }
+}
+
+#[monitor::monitored(tracer = tracer)]
+fn in_a_destructor(tracer: &ExecutionTracer, step: u32) -> u32 {
+    step + 1
+}
+
+#[monitor::monitored]
+fn scoped_in_a_destructor() -> u32 {
+    monitor::record_quality(0.9);
+    7
+}
+
+/// Records calls when its thread's storage is torn down.
+struct CallsWhenDropped(Option<ExecutionTracer>);
+
+impl Drop for CallsWhenDropped {
+    fn drop(&mut self) {
+        if let Some(tracer) = self.0.take() {
+            assert_eq!(in_a_destructor(&tracer, 1), 2);
+            drop(tracer.trace("guard_in_a_destructor", ()));
+            // The rest of the per-thread API answers too.
+            monitor::with_tracer(&tracer, || assert_eq!(scoped_in_a_destructor(), 7));
+            let _ = monitor::current_span();
+            let _ = monitor::current_context();
+            let _ = monitor::record_quality(0.5);
+        }
+    }
+}
+
+thread_local! {
+    static CALLS_WHEN_DROPPED: std::cell::RefCell<CallsWhenDropped> =
+        const { std::cell::RefCell::new(CallsWhenDropped(None)) };
+}
+
+/// Runs a thread that makes a monitored call, with calls in a thread-local's destructor,
+/// set up before or after the thread's first call.
+fn run_thread_with_calls_in_a_destructor(tracer: &ExecutionTracer, set_up_first: bool) {
+    let tracer = tracer.clone();
+    std::thread::spawn(move || {
+        let set_up = || {
+            CALLS_WHEN_DROPPED
+                .with(|calls| *calls.borrow_mut() = CallsWhenDropped(Some(tracer.clone())))
+        };
+        if set_up_first {
+            set_up();
+        }
+        assert_eq!(in_a_destructor(&tracer, 0), 1);
+        if !set_up_first {
+            set_up();
+        }
+    })
+    .join()
+    .expect("no panic, and no abort, in a destructor");
+}
+
+#[test]
+fn calls_made_in_a_thread_locals_destructor_are_recorded() {
+    // Thread-local destructors run in reverse order of first use. Set up after the first
+    // call, ours runs while the record path's own storage is still there: everything
+    // works as anywhere else.
+    let tracer = ExecutionTracer::new();
+    run_thread_with_calls_in_a_destructor(&tracer, false);
+    assert_eq!(tracer.module_metrics("in_a_destructor").total_executions, 2);
+    assert_eq!(
+        tracer
+            .module_metrics("guard_in_a_destructor")
+            .total_executions,
+        1
+    );
+    let scoped = tracer.module_metrics("scoped_in_a_destructor");
+    assert_eq!(scoped.total_executions, 1);
+    assert_eq!(scoped.avg_quality_score, Some(0.9));
+    let traces = tracer.get_traces(None);
+    assert_eq!(traces.len(), 4);
+    assert!(traces
+        .iter()
+        .all(|entry| entry.status == monitor::Status::Success));
+
+    // Set up before, ours runs once the record path's storage is gone: calls into a
+    // tracer they name are still recorded (as roots, on "an exiting thread"); a scoped
+    // tracer cannot be, so that call goes to the global one.
+    let tracer = ExecutionTracer::new();
+    let global_before = monitor::global_tracer()
+        .module_metrics("scoped_in_a_destructor")
+        .total_executions;
+    run_thread_with_calls_in_a_destructor(&tracer, true);
+    assert_eq!(tracer.module_metrics("in_a_destructor").total_executions, 2);
+    assert_eq!(
+        tracer
+            .module_metrics("guard_in_a_destructor")
+            .total_executions,
+        1
+    );
+    let scoped_here = tracer
+        .module_metrics("scoped_in_a_destructor")
+        .total_executions;
+    let scoped_globally = monitor::global_tracer()
+        .module_metrics("scoped_in_a_destructor")
+        .total_executions
+        - global_before;
+    assert_eq!(scoped_here + scoped_globally, 1);
+    for entry in tracer.get_traces(None) {
+        assert_eq!(entry.status, monitor::Status::Success);
+        assert_eq!(entry.trace_id.len(), 32);
+        assert_ne!(entry.span_id, "0000000000000000");
+    }
+}

@@ -49,13 +49,17 @@ pub(crate) fn intern(name: &str) -> ModuleId {
     if last_id != u32::MAX && last_name == name {
         return ModuleId(last_id);
     }
-    let cached = CACHE.with(|cache| cache.borrow().get_key_value(name).map(|(k, v)| (*k, *v)));
+    // `try_with`: a call from a thread-local's destructor goes to the registry instead.
+    let cached = CACHE
+        .try_with(|cache| cache.borrow().get_key_value(name).map(|(k, v)| (*k, *v)))
+        .ok()
+        .flatten();
     let (name, id) = cached.unwrap_or_else(|| {
         let id = intern_slow(name);
         let interned = module_name(id);
         // A name past the limit is not cached either, so the cache stays bounded too.
         if interned == name {
-            CACHE.with(|cache| cache.borrow_mut().insert(interned, id.0));
+            let _ = CACHE.try_with(|cache| cache.borrow_mut().insert(interned, id.0));
         }
         (interned, id.0)
     });

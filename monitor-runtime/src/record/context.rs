@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use serde::Serialize;
@@ -144,30 +145,57 @@ pub(crate) struct SpanIds {
 }
 
 /// Starts a call: new ids under the innermost active call, and a frame for it on top.
+///
+/// Every access to this thread's storage here uses `try_with`: a call made from another
+/// thread-local's destructor, once this one is gone, is recorded as a root with fresh ids
+/// rather than panicking (which would abort the process there).
 #[inline]
 pub(crate) fn enter() -> SpanIds {
-    LOCAL.with(|local| {
-        let mut stack = local.stack.borrow_mut();
-        let span_id = local.new_span_id();
-        let (trace_id, parent_span_id) = match stack.last() {
-            Some(parent) => (parent.trace_id, parent.span_id),
-            None => (
-                (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
-                0,
-            ),
-        };
-        stack.push(Frame {
-            trace_id,
-            span_id,
-            notes: None,
-            remote: false,
-        });
-        SpanIds {
-            trace_id,
-            span_id,
-            parent_span_id,
-        }
-    })
+    LOCAL
+        .try_with(|local| {
+            let mut stack = local.stack.borrow_mut();
+            let span_id = local.new_span_id();
+            let (trace_id, parent_span_id) = match stack.last() {
+                Some(parent) => (parent.trace_id, parent.span_id),
+                None => (
+                    (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
+                    0,
+                ),
+            };
+            stack.push(Frame {
+                trace_id,
+                span_id,
+                notes: None,
+                remote: false,
+            });
+            SpanIds {
+                trace_id,
+                span_id,
+                parent_span_id,
+            }
+        })
+        .unwrap_or_else(|_| ids_without_storage(None))
+}
+
+/// Ids of a call on a thread whose storage is gone: under `parent` if any, else a new
+/// trace; from a process-wide generator, as the thread's own is gone.
+#[cold]
+fn ids_without_storage(parent: Option<(u128, u64)>) -> SpanIds {
+    static STATE: AtomicU64 = AtomicU64::new(0x853c_49e6_748f_ea9b);
+    // splitmix64 over a shared counter: unique enough for ids, never zero after `| 1`.
+    let next = || {
+        let mut z = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) | 1
+    };
+    let (trace_id, parent_span_id) =
+        parent.unwrap_or_else(|| ((u128::from(next()) << 64) | u128::from(next()), 0));
+    SpanIds {
+        trace_id,
+        span_id: next(),
+        parent_span_id,
+    }
 }
 
 /// Ids for a call that starts elsewhere than on the stack (a `tracing` span the layer
@@ -175,53 +203,61 @@ pub(crate) fn enter() -> SpanIds {
 /// and span id), else a new trace. Nothing is pushed.
 #[cfg(feature = "tracing-layer")]
 pub(crate) fn child_ids(parent: Option<(u128, u64)>) -> SpanIds {
-    LOCAL.with(|local| {
-        let span_id = local.new_span_id();
-        let innermost = local
-            .stack
-            .borrow()
-            .last()
-            .map(|frame| (frame.trace_id, frame.span_id));
-        let (trace_id, parent_span_id) = match innermost.or(parent) {
-            Some(parent) => parent,
-            None => (
-                (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
-                0,
-            ),
-        };
-        SpanIds {
-            trace_id,
-            span_id,
-            parent_span_id,
-        }
-    })
+    LOCAL
+        .try_with(|local| {
+            let span_id = local.new_span_id();
+            let innermost = local
+                .stack
+                .borrow()
+                .last()
+                .map(|frame| (frame.trace_id, frame.span_id));
+            let (trace_id, parent_span_id) = match innermost.or(parent) {
+                Some(parent) => parent,
+                None => (
+                    (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
+                    0,
+                ),
+            };
+            SpanIds {
+                trace_id,
+                span_id,
+                parent_span_id,
+            }
+        })
+        .unwrap_or_else(|_| ids_without_storage(parent))
 }
 
 /// This thread's index, which picks its shard and names it in entries.
 #[cfg(feature = "tracing-layer")]
 pub(crate) fn thread_index() -> u32 {
-    LOCAL.with(Local::thread_index)
+    LOCAL
+        .try_with(Local::thread_index)
+        .unwrap_or(super::thread::TORN_DOWN)
 }
 
 #[inline]
 pub(crate) fn push(frame: Frame) {
-    LOCAL.with(|local| local.stack.borrow_mut().push(frame));
+    let _ = LOCAL.try_with(|local| local.stack.borrow_mut().push(frame));
 }
 
 /// Takes the frame of `span_id` off the stack (the top one unless guards were dropped out
 /// of order). Returns whether it was there, and its notes.
 #[inline]
 pub(crate) fn pop(span_id: u64) -> (bool, Option<Box<Notes>>) {
-    LOCAL.with(|local| take_frame(&mut local.stack.borrow_mut(), span_id))
+    LOCAL
+        .try_with(|local| take_frame(&mut local.stack.borrow_mut(), span_id))
+        .unwrap_or((false, None))
 }
 
 /// [`pop`] for a call that ends, which also needs this thread's identity for its record.
 #[inline]
 pub(crate) fn pop_finished(span_id: u64) -> (bool, Option<Box<Notes>>, u32) {
-    LOCAL.with(|local| {
-        let (found, notes) = take_frame(&mut local.stack.borrow_mut(), span_id);
-        (found, notes, local.thread_index())
-    })
+    LOCAL
+        .try_with(|local| {
+            let (found, notes) = take_frame(&mut local.stack.borrow_mut(), span_id);
+            (found, notes, local.thread_index())
+        })
+        .unwrap_or((false, None, super::thread::TORN_DOWN))
 }
 
 #[inline(always)]
@@ -242,24 +278,24 @@ fn take_frame(stack: &mut Vec<Frame>, span_id: u64) -> (bool, Option<Box<Notes>>
 }
 
 fn with_innermost<R>(f: impl FnOnce(&mut Notes) -> R) -> Option<R> {
-    LOCAL.with(|local| {
-        let mut stack = local.stack.borrow_mut();
-        let frame = stack.last_mut().filter(|frame| !frame.remote)?;
-        Some(f(frame.notes.get_or_insert_with(Default::default)))
-    })
+    LOCAL
+        .try_with(|local| {
+            let mut stack = local.stack.borrow_mut();
+            let frame = stack.last_mut().filter(|frame| !frame.remote)?;
+            Some(f(frame.notes.get_or_insert_with(Default::default)))
+        })
+        .ok()
+        .flatten()
 }
 
 /// The trace and span id of the innermost active monitored call on this thread or task, as
 /// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
 pub fn current_span() -> Option<(String, String)> {
-    LOCAL.with(|local| {
-        local.stack.borrow().last().map(|f| {
-            (
-                format!("{:032x}", f.trace_id),
-                format!("{:016x}", f.span_id),
-            )
-        })
-    })
+    let (trace_id, span_id) = LOCAL
+        .try_with(|local| local.stack.borrow().last().map(|f| (f.trace_id, f.span_id)))
+        .ok()
+        .flatten()?;
+    Some((format!("{trace_id:032x}"), format!("{span_id:016x}")))
 }
 
 /// Adds token usage to the innermost active monitored call; calls add up. Returns `false`
@@ -317,7 +353,10 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
 /// Changes the trace of the innermost active call (or the context in scope); `false`
 /// outside any.
 fn with_current_trace(change: impl FnOnce(&mut super::trace_attrs::TraceAttributes)) -> bool {
-    let trace = LOCAL.with(|local| local.stack.borrow().last().map(|f| f.trace_id));
+    let trace = LOCAL
+        .try_with(|local| local.stack.borrow().last().map(|f| f.trace_id))
+        .ok()
+        .flatten();
     match trace {
         Some(trace) => {
             super::trace_attrs::update(trace, change);
@@ -409,13 +448,16 @@ pub struct TraceContext {
 
 /// The context of the innermost active monitored call on this thread or task, if any.
 pub fn current_context() -> Option<TraceContext> {
-    let (trace_id, span_id) = LOCAL.with(|local| {
-        local
-            .stack
-            .borrow()
-            .last()
-            .map(|frame| (frame.trace_id, frame.span_id))
-    })?;
+    let (trace_id, span_id) = LOCAL
+        .try_with(|local| {
+            local
+                .stack
+                .borrow()
+                .last()
+                .map(|frame| (frame.trace_id, frame.span_id))
+        })
+        .ok()
+        .flatten()?;
     Some(TraceContext {
         trace_id,
         span_id,

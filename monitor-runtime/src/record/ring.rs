@@ -201,6 +201,11 @@ impl<T> Producer<T> {
         true
     }
 
+    /// How many values the ring holds when full.
+    pub(crate) fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
     /// `true` once the ring's consumers let it go.
     pub(crate) fn is_closed(&self) -> bool {
         self.ring.closed.load(Ordering::Relaxed)

@@ -18,8 +18,11 @@ thread_local! {
 /// [`with_tracer`] (or [`WithTracerExt::with_tracer`] in this task), else the
 /// [`global_tracer`](crate::global_tracer).
 pub fn current_tracer() -> ExecutionTracer {
+    // `try_with` here and below: a call from a thread-local's destructor must not panic.
     SCOPED
-        .with(|scoped| scoped.borrow().clone())
+        .try_with(|scoped| scoped.borrow().clone())
+        .ok()
+        .flatten()
         .unwrap_or_else(|| crate::global_tracer().clone())
 }
 
@@ -33,7 +36,10 @@ pub(crate) fn scoped_tracer() -> Option<ExecutionTracer> {
     if OPEN_SCOPES.load(Ordering::Relaxed) == 0 {
         return None;
     }
-    SCOPED.with(|scoped| scoped.borrow().as_ref().map(ExecutionTracer::clone))
+    SCOPED
+        .try_with(|scoped| scoped.borrow().as_ref().map(ExecutionTracer::clone))
+        .ok()
+        .flatten()
 }
 
 /// Restores the previous scoped tracer when dropped, also during a panic.
@@ -42,7 +48,7 @@ pub(super) struct ScopeRestore(Option<ExecutionTracer>);
 impl Drop for ScopeRestore {
     fn drop(&mut self) {
         let previous = self.0.take();
-        SCOPED.with(|scoped| *scoped.borrow_mut() = previous);
+        let _ = SCOPED.try_with(|scoped| *scoped.borrow_mut() = previous);
         OPEN_SCOPES.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -50,7 +56,16 @@ impl Drop for ScopeRestore {
 pub(super) fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
     // Counted before the tracer is visible, so a call that sees the tracer sees the count.
     OPEN_SCOPES.fetch_add(1, Ordering::Relaxed);
-    ScopeRestore(SCOPED.with(|scoped| scoped.borrow_mut().replace(tracer)))
+    let mut tracer = Some(tracer);
+    let previous = SCOPED
+        .try_with(|scoped| {
+            scoped
+                .borrow_mut()
+                .replace(tracer.take().expect("set once"))
+        })
+        .ok()
+        .flatten();
+    ScopeRestore(previous)
 }
 
 /// Runs `f` with `tracer` as this thread's default tracer: monitored calls inside it that

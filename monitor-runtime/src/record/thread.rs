@@ -11,6 +11,10 @@ use rustc_hash::FxHashMap;
 /// The index of a thread that has made no call yet.
 pub(super) const UNASSIGNED: u32 = u32::MAX;
 
+/// The index of calls made on a thread whose storage is being torn down (from another
+/// thread-local's destructor): its own index is gone with its storage.
+pub(super) const TORN_DOWN: u32 = u32::MAX - 1;
+
 /// How many exited threads keep their names for the entries they left.
 const EXITED_NAMES: usize = 4096;
 
@@ -52,6 +56,9 @@ impl Drop for ThreadExit {
 
 /// The name of the thread with `index`.
 pub(crate) fn thread_name(index: u32) -> String {
+    if index == TORN_DOWN {
+        return "an exiting thread".to_owned();
+    }
     let names = THREAD_NAMES.lock();
     names
         .as_ref()
@@ -73,7 +80,7 @@ pub(super) fn register_thread() -> u32 {
     };
     // Indexes are not reused (an entry keeps its thread's index), so they wrap only after
     // four billion threads.
-    let index = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % UNASSIGNED;
+    let index = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % TORN_DOWN;
     THREAD_NAMES
         .lock()
         .get_or_insert_with(Default::default)

@@ -308,6 +308,16 @@ struct Drained {
 /// 12 KB per thread and tracer.
 const RING_CAPACITY: usize = 128;
 
+/// A thread's first ring for a tracer holds this many records, and doubles each time the
+/// thread fills it, up to [`RING_CAPACITY`]: a thread that records a few calls into many
+/// tracers keeps about 1 KB per tracer, not 12.
+const FIRST_RING_CAPACITY: usize = 8;
+
+/// A thread keeps rings for at most this many tracers, the latest used: recording into one
+/// more first drains the least recently used one into its tracer and lets its ring go, so
+/// a thread's rings stay within about 400 KB however many tracers it records into.
+const MAX_RINGS_PER_THREAD: usize = 32;
+
 /// This thread's producer for one tracer.
 struct ThreadProducer {
     tracer_id: u64,
@@ -317,6 +327,24 @@ struct ThreadProducer {
     thread: u32,
 }
 
+impl ThreadProducer {
+    /// Lets go of the ring, after moving what waits in it into the tracer (if it is still
+    /// there): for a thread that exits, or that records into more tracers than it keeps
+    /// rings for.
+    fn retire(self) {
+        let ThreadProducer {
+            producer,
+            tracer,
+            thread,
+            ..
+        } = self;
+        drop(producer);
+        if let Some(inner) = tracer.upgrade() {
+            ExecutionTracer { inner }.drain_shard(thread, None);
+        }
+    }
+}
+
 /// This thread's producers, the latest used first.
 struct Producers(Vec<ThreadProducer>);
 
@@ -324,17 +352,8 @@ impl Drop for Producers {
     /// A thread that exits moves what waits in its rings into the shards, and lets go of
     /// the rings: threads that come and go leave nothing behind.
     fn drop(&mut self) {
-        for ThreadProducer {
-            producer,
-            tracer,
-            thread,
-            ..
-        } in self.0.drain(..)
-        {
-            drop(producer);
-            if let Some(inner) = tracer.upgrade() {
-                ExecutionTracer { inner }.drain_shard(thread, None);
-            }
+        for producer in self.0.drain(..) {
+            producer.retire();
         }
     }
 }
@@ -860,31 +879,54 @@ impl ExecutionTracer {
     }
 
     /// Pushes through this thread's producer for this tracer, making and registering one
-    /// on the thread's first record here. Producers of dropped tracers go on the way.
+    /// on the thread's first record here, or a bigger one when the thread filled it.
+    /// Producers of dropped tracers go on the way.
     #[cold]
     fn push_slow(&self, producers: &mut Vec<ThreadProducer>, record: Record) -> Result<(), Record> {
         let inner = &*self.inner;
         producers.retain(|entry| !entry.producer.is_closed());
-        let position = match producers
+        let position = producers
             .iter()
-            .position(|entry| entry.tracer_id == inner.id)
-        {
+            .position(|entry| entry.tracer_id == inner.id);
+        let position = match position {
             Some(position) => position,
             None => {
-                let (ring, producer) = Ring::with_capacity(RING_CAPACITY);
-                inner.shard_of(record.thread).lock().rings.push(ring);
-                producers.push(ThreadProducer {
-                    tracer_id: inner.id,
-                    producer,
-                    tracer: Arc::downgrade(&self.inner),
-                    thread: record.thread,
-                });
+                if producers.len() >= MAX_RINGS_PER_THREAD {
+                    let least_recent = producers.pop().expect("a full list is not empty");
+                    least_recent.retire();
+                }
+                producers.push(self.new_producer(record.thread, FIRST_RING_CAPACITY));
                 producers.len() - 1
             }
         };
         // The latest tracer first: a thread mostly records into one.
         producers[..=position].rotate_right(1);
+        let record = match producers[0].producer.push(record) {
+            Ok(()) => return Ok(()),
+            Err(record) => record,
+        };
+        let capacity = producers[0].producer.capacity();
+        if capacity >= RING_CAPACITY {
+            return Err(record);
+        }
+        // A thread that fills its ring records here often: it gets a bigger one. The full
+        // ring stays with the shard until drained, ahead of the new one.
+        producers[0] = self.new_producer(record.thread, capacity * 2);
         producers[0].producer.push(record)
+    }
+
+    /// A ring of `capacity` for this thread's records into this tracer, registered with
+    /// the thread's shard.
+    fn new_producer(&self, thread: u32, capacity: usize) -> ThreadProducer {
+        let inner = &*self.inner;
+        let (ring, producer) = Ring::with_capacity(capacity);
+        inner.shard_of(thread).lock().rings.push(ring);
+        ThreadProducer {
+            tracer_id: inner.id,
+            producer,
+            tracer: Arc::downgrade(&self.inner),
+            thread,
+        }
     }
 
     /// Drains the shard of `thread` (its ring among others) and adds `record`, if any,

@@ -109,7 +109,11 @@ impl MlflowLogger {
     /// The innermost run made active on this thread or task (by [`MlflowRun::enter`], or by
     /// `#[mlflow_run]`).
     pub fn active() -> Option<MlflowRun> {
-        ACTIVE.with(|a| a.borrow().last().cloned())
+        // `try_with` here and below: usable from a thread-local's destructor.
+        ACTIVE
+            .try_with(|a| a.borrow().last().cloned())
+            .ok()
+            .flatten()
     }
 
     pub(crate) fn begin(
@@ -255,7 +259,7 @@ pub struct ActiveRunGuard {
 
 impl Drop for ActiveRunGuard {
     fn drop(&mut self) {
-        ACTIVE.with(|a| a.borrow_mut().pop());
+        let _ = ACTIVE.try_with(|a| a.borrow_mut().pop());
     }
 }
 
@@ -305,7 +309,7 @@ impl MlflowRun {
     /// Makes this run the one [`MlflowLogger::active`] returns on this thread until the
     /// guard drops.
     pub fn enter(&self) -> ActiveRunGuard {
-        ACTIVE.with(|a| a.borrow_mut().push(self.clone()));
+        let _ = ACTIVE.try_with(|a| a.borrow_mut().push(self.clone()));
         ActiveRunGuard {
             _not_send: std::marker::PhantomData,
         }
