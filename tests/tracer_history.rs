@@ -191,3 +191,26 @@ fn across_threads_the_newest_calls_overall_are_kept() {
     assert_eq!(order, (0..10).collect::<Vec<_>>());
     assert_eq!(tracer.evicted_count(), 10);
 }
+
+#[test]
+fn a_tracer_keeping_no_history_still_counts_every_call() {
+    let tracer = ExecutionTracer::with_max_traces(0);
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let tracer = tracer.clone();
+            std::thread::spawn(move || {
+                for i in 0..1_000 {
+                    call(&tracer, i);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert!(tracer.get_traces(None).is_empty());
+    assert_eq!(tracer.len(), 0);
+    let metrics = tracer.get_metrics();
+    assert_eq!(metrics.total_executions, 3_000);
+    assert_eq!(tracer.evicted_count(), 3_000);
+}
