@@ -9,7 +9,9 @@
 //! registry (`skip_all`) and with `ret, err` and a JSON formatting layer writing to a sink;
 //! `metered` (hit count, response time, error count); `fastrace` with a root span per call,
 //! and as a child span under one root (the root is replaced every `FASTRACE_BATCH` calls,
-//! and that cost is included). The table script divides overheads (the difference from
+//! and that cost is included). Beside them, the floor any call that times itself pays: two
+//! TSC reads (what `#[monitored]` and fastrace read) and two `Instant::now()` (what
+//! `metered` reads). The table script divides overheads (the difference from
 //! `plain`), so ratios from one run hold even when the host is slow.
 //!
 //! After criterion, the bench measures a writer's p50/p99/p99.9 call latency with and without
@@ -50,6 +52,25 @@ async fn plain_async(a: u64, b: u64) -> u64 {
 #[monitored(log_inputs = false, log_outputs = false)]
 async fn monitored_async(a: u64, b: u64) -> u64 {
     a.wrapping_mul(31).wrapping_add(b)
+}
+
+/// The floor of any call that times itself: two reads of the TSC, as `#[monitored]` and
+/// fastrace do (via `quanta`), and nothing else.
+#[inline(never)]
+fn two_tsc_reads(clock: &quanta::Clock, a: u64, b: u64) -> u64 {
+    let start = clock.raw();
+    let value = plain(a, b);
+    black_box(clock.raw().wrapping_sub(start));
+    value
+}
+
+/// The same with `std::time::Instant`, as `metered`'s `ResponseTime` does.
+#[inline(never)]
+fn two_instant_reads(a: u64, b: u64) -> u64 {
+    let start = Instant::now();
+    let value = plain(a, b);
+    black_box(start.elapsed());
+    value
 }
 
 #[inline(never)]
@@ -114,6 +135,13 @@ fn poll_once<F: std::future::Future>(future: F) -> F::Output {
 fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("peers");
     group.bench_function("plain", |b| b.iter(|| plain(black_box(3), black_box(4))));
+    let clock = quanta::Clock::new();
+    group.bench_function("two_tsc_reads", |b| {
+        b.iter(|| two_tsc_reads(&clock, black_box(3), black_box(4)))
+    });
+    group.bench_function("two_instant_reads", |b| {
+        b.iter(|| two_instant_reads(black_box(3), black_box(4)))
+    });
     group.bench_function("monitored_metrics_only", |b| {
         b.iter(|| monitored_metrics_only(black_box(3), black_box(4)))
     });

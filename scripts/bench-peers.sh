@@ -33,7 +33,7 @@ over = {
         "monitored_metrics_only", "monitored_full_capture", "guard_api", "module_monitor",
         "tracing_registry_skip_all", "tracing_ret_err_json", "metered",
         "fastrace_root_per_call", "fastrace_child_under_one_root",
-        "fastrace_child_one_root_per_sample",
+        "fastrace_child_one_root_per_sample", "two_tsc_reads", "two_instant_reads",
     ]
 }
 over["monitored_async"] = ns("monitored_async") - plain_async
@@ -55,7 +55,9 @@ rows = [
     ("metrics-only / fastrace child span", ratio("monitored_metrics_only", "fastrace_child_under_one_root"), "<= 3"),
     ("  the same, one root per sample", ratio("monitored_metrics_only", "fastrace_child_one_root_per_sample"), "<= 3"),
     ("metrics-only / metered", ratio("monitored_metrics_only", "metered"), "<= 0.3"),
+    ("  floor: two TSC reads / metered", ratio("two_tsc_reads", "metered"), ""),
     ("metrics-only / tracing registry", ratio("monitored_metrics_only", "tracing_registry_skip_all"), "<= 0.2"),
+    ("  floor: two TSC reads / tracing registry", ratio("two_tsc_reads", "tracing_registry_skip_all"), ""),
     ("async / sync (metrics-only)", ratio("monitored_async", "monitored_metrics_only"), "<= 1.5"),
     ("full capture / tracing ret,err + JSON", ratio("monitored_full_capture", "tracing_ret_err_json"), "<= 0.1"),
     ("2 threads / 1 thread, throughput", scaling, ">= 1.8"),
