@@ -279,8 +279,18 @@ impl Shard {
             .retain(|ring| ring::Arc::strong_count(ring) > 1 || !ring.is_empty());
     }
 
+    #[inline]
     fn stats_mut(&mut self, module: ModuleId) -> &mut ModuleStats {
         let index = module.0 as usize;
+        if let Some(Some(_)) = self.stats.get(index) {
+            return self.stats[index].as_deref_mut().expect("checked above");
+        }
+        self.new_stats(index)
+    }
+
+    /// The totals of a module's first call in this shard.
+    #[cold]
+    fn new_stats(&mut self, index: usize) -> &mut ModuleStats {
         if index >= self.stats.len() {
             self.stats.resize_with(index + 1, || None);
         }
