@@ -84,10 +84,13 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
     if adds.is_empty() {
         return TokenStream::new();
     }
+    // At most: a `#[cfg]`-ed out parameter adds nothing.
+    let count = adds.len();
     generated! {
         {
             #[allow(unused_imports)]
             use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
+            __monitor_guard.reserve_inputs(#count);
             #(#adds)*
         }
     }
