@@ -4,7 +4,7 @@
 
 use monitor::{
     export::{read_traces_jsonl, TraceExport},
-    ErrorInfo, ExecutionTracer, TokenUsage,
+    CapturedValue, ErrorInfo, ExecutionTracer, TokenUsage,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -288,4 +288,52 @@ fn a_corrupt_middle_line_is_an_error_naming_it() {
         "{error}: the message names the line"
     );
     assert!(matches!(error, monitor::Error::CorruptLine { line: 2, .. }));
+}
+
+/// Asserts that what `#[monitored]` captures for `value` (the specialization generated
+/// code calls, on the concrete type: a macro, since in a generic function only the declared
+/// bounds count) is what the general JSON capture keeps.
+macro_rules! prop_assert_captured_alike {
+    ($value:expr, $max:expr) => {{
+        #[allow(unused_imports)]
+        use monitor::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _, Wrap};
+        let value = $value;
+        #[allow(clippy::needless_borrow)] // The borrows are the dispatch, as in generated code.
+        let monitored = (&&&&Wrap(&value)).__monitor_capture($max);
+        prop_assert_eq!(monitored, CapturedValue::json(&value, $max));
+    }};
+}
+
+proptest! {
+    /// Numbers, `bool` and `char` take a fast path: it keeps exactly what the general one
+    /// does, NaN, infinities and values over a tiny cap included.
+    #[test]
+    fn scalars_are_captured_as_the_general_path_captures_them(
+        int in any::<i64>(),
+        wide in any::<u128>(),
+        bits in any::<u64>(),
+        flag in any::<bool>(),
+        letter in any::<char>(),
+        max in prop_oneof![0usize..48, Just(monitor::DEFAULT_MAX_FIELD_BYTES)],
+    ) {
+        prop_assert_captured_alike!(int, max);
+        prop_assert_captured_alike!(wide, max);
+        prop_assert_captured_alike!(f64::from_bits(bits), max);
+        prop_assert_captured_alike!(f32::from_bits(bits as u32), max);
+        prop_assert_captured_alike!(flag, max);
+        prop_assert_captured_alike!(letter, max);
+    }
+
+    /// Strings take a fast path too: masked and cut exactly as the general path does.
+    #[test]
+    fn strings_are_captured_as_the_general_path_captures_them(
+        text in prop_oneof![
+            any::<String>(),
+            r#"(Bearer |https?://[a-z]{1,5}:[a-z]{1,5}@|\?api_key=)?[ a-z=&?"\\\n]{0,300}"#,
+        ],
+        max in prop_oneof![0usize..300, Just(monitor::DEFAULT_MAX_FIELD_BYTES)],
+    ) {
+        prop_assert_captured_alike!(text.as_str(), max);
+        prop_assert_captured_alike!(text, max);
+    }
 }

@@ -434,7 +434,7 @@ fn stream_of(args: &Args, krate: &syn::Path, shape: StreamShape, sig: &Signature
                     ::core::option::Option::None => {
                         let __monitor_room = __monitor_items.room();
                         __monitor_items.push_value(
-                            (&&&#krate::__private::Wrap(__monitor_value)).__monitor_capture(__monitor_room),
+                            (&&&&#krate::__private::Wrap(__monitor_value)).__monitor_capture(__monitor_room),
                         );
                     }
                 }

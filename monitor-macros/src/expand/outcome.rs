@@ -52,7 +52,7 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
             generated! {
                 __monitor_guard.add_input(
                     "self",
-                    (&&&#krate::__private::Wrap(&#self_token))
+                    (&&&&#krate::__private::Wrap(&#self_token))
                         .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
                 );
             }
@@ -74,7 +74,7 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
                 } else {
                     __monitor_guard.add_input(
                         #name,
-                        (&&&#krate::__private::Wrap(&#ident))
+                        (&&&&#krate::__private::Wrap(&#ident))
                             .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
                     );
                 }
@@ -84,10 +84,13 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
     if adds.is_empty() {
         return TokenStream::new();
     }
+    // At most: a `#[cfg]`-ed out parameter adds nothing.
+    let count = adds.len();
     generated! {
         {
             #[allow(unused_imports)]
             use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
+            __monitor_guard.reserve_inputs(#count);
             #(#adds)*
         }
     }
@@ -102,7 +105,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
                 #[allow(unused_imports)]
                 use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
                 __monitor_guard.set_captured_outputs(
-                    (&&&#krate::__private::Wrap(__monitor_value))
+                    (&&&&#krate::__private::Wrap(__monitor_value))
                         .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
                 );
             }

@@ -125,6 +125,24 @@ pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> Capt
         }
         .serialize(&mut serializer)
     });
+    captured(sink, result, max)
+}
+
+/// Captures a top-level string that is already masked and fits the cap before escaping,
+/// as [`capture_json`] would write it (no user code runs: no isolation).
+pub(crate) fn capture_masked_str(masked: &str, max: usize) -> CapturedValue {
+    let sink = JsonSink::new(max);
+    let result = masked.serialize(&mut serde_json::Serializer::new(&sink));
+    captured(sink, Ok(result), max)
+}
+
+/// The captured value from what was written into `sink`: complete JSON, a truncated
+/// preview, or a placeholder for a failing or panicking `Serialize`.
+fn captured(
+    sink: JsonSink,
+    result: Result<Result<(), serde_json::Error>, String>,
+    max: usize,
+) -> CapturedValue {
     let (full, seen) = (sink.full.get(), sink.seen.get());
     let kept = sink.into_boxed_text();
     match result {

@@ -25,9 +25,10 @@
 // redacts and bounds depth while writing; `names.rs`: map keys as text, and the guard API's
 // inputs split into named fields; `text.rs`: capped `Debug`/`Display` text), error
 // descriptions (`error.rs`), backtraces (`backtrace.rs`: taken unresolved, rendered and
-// capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), and
-// the autoref specialization that picks, by type, how `#[monitored]` captures a value and
-// describes an error (`specialize.rs`).
+// capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), the
+// fast path for numbers, `bool`, `char` and strings (`scalar.rs`), and the autoref
+// specialization that picks, by type, how `#[monitored]` captures a value and describes
+// an error (`specialize.rs`).
 //
 // May call: serde, serde_json and `entry` (`ErrorInfo`). Knows nothing of tracers, records
 // or the record path that calls it.
@@ -43,6 +44,7 @@ mod isolate;
 mod json;
 mod names;
 mod redact;
+pub(crate) mod scalar;
 pub(crate) mod specialize;
 mod text;
 

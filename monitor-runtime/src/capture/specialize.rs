@@ -4,7 +4,7 @@
 //!
 //! Each choice is a set of traits with one method of the same name, implemented for
 //! `Wrap<T>` behind different numbers of references. Generated code calls the method on
-//! the most-referenced form (`(&&&Wrap(&x)).__monitor_capture(..)`); method resolution
+//! the most-referenced form (`(&&&&Wrap(&x)).__monitor_capture(..)`); method resolution
 //! strips one `&` at a time and takes the first impl whose bounds hold: the strongest
 //! capability wins.
 //!
@@ -18,6 +18,7 @@ use std::ops::Deref;
 
 use serde::Serialize;
 
+use crate::capture::scalar::Scalar;
 use crate::capture::CapturedValue;
 use crate::entry::ErrorInfo;
 
@@ -28,10 +29,24 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 // ---------------------------------------------------------------------------------------
 // Capture: `Serialize` as JSON, else `Debug` text, else the type name.
 
-/// Capture as JSON, for `Serialize` types. Called as `(&&&Wrap(&x)).__monitor_capture(max)`.
+/// Capture as JSON, for `Serialize` types. Called as `(&&&&Wrap(&x)).__monitor_capture(max)`.
+///
+/// Two impls, one level apart: numbers, `bool`, `char` and strings ([`Scalar`]) take a
+/// fast path that writes them straight into their JSON; every other `Serialize` type goes
+/// through the general path. They share the trait so that generated code names no extra
+/// trait for the fast path.
 pub trait CaptureJson {
     /// Captures the value, keeping at most `max_bytes` bytes.
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+}
+
+impl<T: Scalar + ?Sized> CaptureJson for &&&Wrap<'_, T> {
+    #[inline]
+    fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue {
+        #[cfg(test)]
+        tests::FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
+        self.0.capture_scalar(max_bytes)
+    }
 }
 
 impl<T: Serialize + ?Sized> CaptureJson for &&Wrap<'_, T> {
@@ -248,19 +263,46 @@ mod tests {
     #[derive(Debug)]
     struct DebugOnly;
 
+    thread_local! {
+        /// How many captures took the scalar fast path on this thread.
+        pub(super) static FAST_PATH_TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn fast_path_taken() -> usize {
+        FAST_PATH_TAKEN.with(std::cell::Cell::get)
+    }
+
     #[test]
     fn capture_picks_the_strongest_form() {
         assert_eq!(
-            (&&&Wrap(&3)).__monitor_capture(100),
+            (&&&&Wrap(&3)).__monitor_capture(100),
             CapturedValue::Json("3".into())
         );
         assert_eq!(
-            (&&&Wrap(&DebugOnly)).__monitor_capture(100),
+            (&&&&Wrap(&vec![1])).__monitor_capture(100),
+            CapturedValue::Json("[1]".into())
+        );
+        assert_eq!(
+            (&&&&Wrap(&DebugOnly)).__monitor_capture(100),
             CapturedValue::Text("DebugOnly".into())
         );
         assert!(
-            matches!((&&&Wrap(&Plain)).__monitor_capture(100), CapturedValue::Opaque(name) if name.ends_with("Plain"))
+            matches!((&&&&Wrap(&Plain)).__monitor_capture(100), CapturedValue::Opaque(name) if name.ends_with("Plain"))
         );
+    }
+
+    #[test]
+    fn scalars_and_strings_take_the_fast_path() {
+        let before = fast_path_taken();
+        let text = "hi";
+        let _ = (&&&&Wrap(&3u64)).__monitor_capture(100);
+        let _ = (&&&&Wrap(&text)).__monitor_capture(100);
+        let _ = (&&&&Wrap(&String::new())).__monitor_capture(100);
+        let _ = (&&&&Wrap(&&1.5f64)).__monitor_capture(100);
+        assert_eq!(fast_path_taken(), before + 4);
+        let _ = (&&&&Wrap(&Some(3u64))).__monitor_capture(100);
+        let _ = (&&&&Wrap(&DebugOnly)).__monitor_capture(100);
+        assert_eq!(fast_path_taken(), before + 4);
     }
 
     #[test]

@@ -149,6 +149,13 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
+    /// Makes room for `count` more inputs: `#[monitored]` knows how many arguments it
+    /// records, and keeps them in one allocation of that size instead of a grown one.
+    #[doc(hidden)]
+    pub fn reserve_inputs(&mut self, count: usize) {
+        self.details().inputs.reserve_exact(count);
+    }
+
     /// Adds one input that is already captured (the user's mask hook sees it by name).
     pub fn add_input(&mut self, name: impl Into<InputName>, value: CapturedValue) {
         let name = name.into();
