@@ -211,3 +211,30 @@ fn generic_and_impl_trait_async() {
     assert_eq!(inputs(&entries[0]), json!({"value": [1, 2]}));
     assert_eq!(entries[1].outputs, Some(json!(42)));
 }
+
+#[monitored(quality = |answer: &String| -> f64 { if answer.is_empty() { panic!("scorer bug") } else { 0.75 } })]
+async fn scored_answer(question: String) -> String {
+    tokio::task::yield_now().await;
+    question.chars().rev().collect()
+}
+
+#[test]
+fn the_output_is_scored_and_captured_in_the_poll_that_completes_the_call() {
+    let (answer, entries) = block_on(traced_async(scored_answer("abc".into())));
+    assert_eq!(answer, "cba");
+    let e = only(&entries);
+    assert_eq!(e.status, Status::Success);
+    assert_eq!(e.quality_score, Some(0.75));
+    assert_eq!(e.outputs, Some(json!("cba")));
+
+    // A panicking scorer changes nothing but the entry, as for a sync call.
+    let (answer, entries) = block_on(traced_async(scored_answer(String::new())));
+    assert_eq!(answer, "");
+    let e = only(&entries);
+    assert_eq!(e.status, Status::Success);
+    assert_eq!(e.quality_score, None);
+    assert!(e.attributes["quality_error"]
+        .as_str()
+        .unwrap()
+        .contains("scorer bug"));
+}

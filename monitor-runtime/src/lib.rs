@@ -88,7 +88,7 @@ pub mod future {
     //! `#[monitored]` function returning a stream returns). You rarely name them.
 
     pub use crate::record::context::InContext;
-    pub use crate::record::guard::{Traced, TracedKeep};
+    pub use crate::record::guard::{Traced, TracedKeep, TracedThen};
     pub use crate::record::scope::WithTracer;
     pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
 }

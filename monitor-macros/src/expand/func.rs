@@ -78,14 +78,9 @@ pub(crate) fn expand_body(
 
     // In the async shapes the guard is started in a block of its own: a guard is not
     // `Send`, and a local that was borrowed (`add_input`) counts as held across an
-    // `.await` until its scope ends, even once moved into `instrument_keep`.
-    // A stream takes the guard as it is; other shapes classify the output into it.
-    let guard_back = if stream.is_some() {
-        generated!(__monitor_guard)
-    } else {
-        generated!(mut __monitor_guard)
-    };
-    let awaited = generated! {
+    // `.await` until its scope ends, even once moved into the future.
+    // An async fn returning a stream gets the guard back, for the stream to record.
+    let awaited_stream = generated! {
         #tracer_stmts
         let __monitor_future = {
             #start
@@ -94,7 +89,26 @@ pub(crate) fn expand_body(
                 #body
             })
         };
-        let (__monitor_out, #guard_back) = __monitor_future.await;
+        let (__monitor_out, __monitor_guard) = __monitor_future.await;
+    };
+    // The output is classified inside the poll that completes the call, where the guard
+    // is: moving the guard out of the future costs more than the rest of the poll.
+    let awaited_then = generated! {
+        #tracer_stmts
+        let __monitor_future = {
+            #start
+            __monitor_guard.instrument_awaited_then(
+                async move {
+                    #fake_return
+                    #body
+                },
+                |__monitor_out, __monitor_guard| {
+                    #classify
+                    __monitor_out
+                },
+            )
+        };
+        __monitor_future.await
     };
     // `call_once` rather than `(move || ..)()`: a closure known to be `FnOnce` may
     // hand out borrows of what it captured (`&mut self.field`, `&mut v[0]`).
@@ -108,7 +122,7 @@ pub(crate) fn expand_body(
     let body = if let Some(stream) = stream {
         let stream = stream_of(args, &krate, stream, sig);
         let returned = if sig.asyncness.is_some() {
-            awaited
+            awaited_stream
         } else {
             called
         };
@@ -120,9 +134,7 @@ pub(crate) fn expand_body(
     } else if sig.asyncness.is_some() {
         generated! {
             #callsite
-            #awaited
-            #classify
-            __monitor_out
+            #awaited_then
         }
     } else if let Some((prefix, box_pin, future)) = boxed_async(block) {
         // As for an `async fn`, the call starts at the first poll (so `with_tracer` around
@@ -135,11 +147,15 @@ pub(crate) fn expand_body(
                 #tracer_stmts
                 let __monitor_future = {
                     #start
-                    __monitor_guard.instrument_keep_awaited(#future)
+                    __monitor_guard.instrument_awaited_then(
+                        #future,
+                        |__monitor_out, __monitor_guard| {
+                            #classify
+                            __monitor_out
+                        },
+                    )
                 };
-                let (__monitor_out, mut __monitor_guard) = __monitor_future.await;
-                #classify
-                __monitor_out
+                __monitor_future.await
             })
         }
     } else if output.never && captures.is_empty() {

@@ -396,6 +396,27 @@ impl<'t> TraceGuard<'t> {
         }
     }
 
+    /// [`instrument_keep_awaited`](Self::instrument_keep_awaited) whose caller classifies
+    /// the output in `finish`, called in the poll that completes the future with the guard
+    /// (clock stopped); the call is recorded right after, and the future yields what
+    /// `finish` returns. The guard never leaves the future: an async `#[monitored]` call
+    /// moves no guard around, which costs more than the rest of its poll.
+    #[doc(hidden)]
+    pub fn instrument_awaited_then<F, C>(self, future: F, finish: C) -> TracedThen<'t, F, C>
+    where
+        F: Future,
+        C: FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
+    {
+        TracedThen {
+            state: TracedState {
+                guard: Some(self),
+                attached_when_ready: true,
+            },
+            finish: Some(finish),
+            inner: future,
+        }
+    }
+
     pub(super) fn attach(&mut self) {
         if !self.attached {
             context::push(Frame {
@@ -601,6 +622,35 @@ impl<'t> TracedState<'t> {
         guard.stop_clock();
         Poll::Ready((output, guard))
     }
+
+    /// [`poll`](Self::poll) that hands the completed output to `finish` with the guard in
+    /// place, then records the call.
+    fn poll_then<F: Future>(
+        &mut self,
+        inner: Pin<&mut F>,
+        cx: &mut Context<'_>,
+        finish: impl FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
+    ) -> Poll<F::Output> {
+        let guard = self
+            .guard
+            .as_mut()
+            .expect("traced future polled after completion");
+        guard.attach();
+        let scope = PollScope(guard);
+        let Poll::Ready(output) = inner.poll(cx) else {
+            drop(scope);
+            return Poll::Pending;
+        };
+        // Still attached: recording takes the frame off the stack.
+        std::mem::forget(scope);
+        let guard = self.guard.as_mut().expect("guard present until completion");
+        guard.stop_clock();
+        let output = finish(output, guard);
+        guard.record_now();
+        // Recorded: dropping it now does nothing more.
+        self.guard = None;
+        Poll::Ready(output)
+    }
 }
 
 impl Drop for TracedState<'_> {
@@ -623,6 +673,45 @@ impl Drop for PollScope<'_, '_> {
         } else {
             self.0.detach();
         }
+    }
+}
+
+/// A future traced as one call whose output is classified before it records; see
+/// `TraceGuard::instrument_awaited_then`.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless polled"]
+pub struct TracedThen<'t, F, C> {
+    state: TracedState<'t>,
+    finish: Option<C>,
+    inner: F,
+}
+
+impl<'t, F, C> Future for TracedThen<'t, F, C>
+where
+    F: Future,
+    C: FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned and never moved; `state` and `finish` are
+        // not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        let finish = &mut this.finish;
+        this.state.poll_then(inner, cx, |output, guard| {
+            let finish = finish.take().expect("finished once");
+            finish(output, guard)
+        })
+    }
+}
+
+impl<F: std::fmt::Debug, C> std::fmt::Debug for TracedThen<'_, F, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracedThen")
+            .field("state", &self.state)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
