@@ -595,13 +595,14 @@ struct TracedState<'t> {
 unsafe impl Send for TracedState<'_> {}
 
 impl<'t> TracedState<'t> {
-    /// Polls `inner` with the call attached as the innermost one; on completion returns the
-    /// guard with its clock stopped.
-    fn poll<F: Future>(
+    /// Polls `inner` with the call attached as the innermost one. On completion the frame
+    /// stays attached when `attached_when_ready` (recording takes it off the stack).
+    fn poll_attached<F: Future>(
         &mut self,
         inner: Pin<&mut F>,
         cx: &mut Context<'_>,
-    ) -> Poll<(F::Output, TraceGuard<'t>)> {
+    ) -> Poll<F::Output> {
+        let keep_attached = self.attached_when_ready;
         let guard = self
             .guard
             .as_mut()
@@ -612,37 +613,35 @@ impl<'t> TracedState<'t> {
             drop(scope);
             return Poll::Pending;
         };
-        if self.attached_when_ready {
-            // Still attached: recording takes the frame off the stack.
+        if keep_attached {
             std::mem::forget(scope);
         } else {
             drop(scope);
         }
+        Poll::Ready(output)
+    }
+
+    /// Polls `inner`; on completion returns the guard with its clock stopped.
+    fn poll<F: Future>(
+        &mut self,
+        inner: Pin<&mut F>,
+        cx: &mut Context<'_>,
+    ) -> Poll<(F::Output, TraceGuard<'t>)> {
+        let output = std::task::ready!(self.poll_attached(inner, cx));
         let mut guard = self.guard.take().expect("guard present until completion");
         guard.stop_clock();
         Poll::Ready((output, guard))
     }
 
-    /// [`poll`](Self::poll) that hands the completed output to `finish` with the guard in
-    /// place, then records the call.
+    /// Polls `inner`; on completion hands the output to `finish` with the guard in place,
+    /// then records the call.
     fn poll_then<F: Future>(
         &mut self,
         inner: Pin<&mut F>,
         cx: &mut Context<'_>,
         finish: impl FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
     ) -> Poll<F::Output> {
-        let guard = self
-            .guard
-            .as_mut()
-            .expect("traced future polled after completion");
-        guard.attach();
-        let scope = PollScope(guard);
-        let Poll::Ready(output) = inner.poll(cx) else {
-            drop(scope);
-            return Poll::Pending;
-        };
-        // Still attached: recording takes the frame off the stack.
-        std::mem::forget(scope);
+        let output = std::task::ready!(self.poll_attached(inner, cx));
         let guard = self.guard.as_mut().expect("guard present until completion");
         guard.stop_clock();
         let output = finish(output, guard);
