@@ -31,9 +31,9 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
 /// Capture as JSON, for `Serialize` types. Called as `(&&&&Wrap(&x)).__monitor_capture(max)`.
 ///
-/// Two impls, one level apart: numbers, `bool`, `char` and strings ([`Scalar`]) take a
-/// fast path that writes them straight into their JSON; every other `Serialize` type goes
-/// through the general path. They share the trait so that generated code names no extra
+/// Two impls, one level apart: numbers, `bool`, `char` and strings (the sealed `Scalar`
+/// types) take a fast path that writes them straight into their JSON; every other
+/// `Serialize` type goes through the general path. They share the trait so that generated code names no extra
 /// trait for the fast path.
 pub trait CaptureJson {
     /// Captures the value, keeping at most `max_bytes` bytes.
