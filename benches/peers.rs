@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench --bench peers          # criterion figures, then the writer-latency figures
-//! scripts/bench-peers.sh             # the same, then one table of overheads and ratios
+//! scripts/bench-peers.sh             # the same three times, then one table of medians
 //! ```
 //!
 //! Every case calls the same two-argument function. Peers: `tracing::instrument` with a
@@ -12,7 +12,8 @@
 //! and that cost is included). Beside them, the floor any call that times itself pays: two
 //! TSC reads (what `#[monitored]` and fastrace read) and two `Instant::now()` (what
 //! `metered` reads). The table script divides overheads (the difference from
-//! `plain`), so ratios from one run hold even when the host is slow.
+//! `plain`), so ratios from one run hold even when the host is slow, and takes medians over
+//! three passes (fresh processes), since a process can settle in a slower state.
 //!
 //! After criterion, the bench measures a writer's p50/p99/p99.9 call latency with and without
 //! a reader looping `get_traces(None)` and `get_metrics()` beside it, and prints them; the
