@@ -371,6 +371,37 @@ fn bad_settings_are_clear_errors() {
 }
 
 #[test]
+fn a_config_never_shows_its_credentials() {
+    let config = OtlpConfig::default()
+        .endpoint("https://pk-lf-1:sk-lf-secret@cloud.example/api/public/otel/v1/traces")
+        .unwrap()
+        .header("Authorization", "Basic cGstbGYtMTpzay1sZi1zZWNyZXQ=")
+        .header("api_key", "phx-secret");
+    let debug = format!("{config:?}");
+    for secret in ["sk-lf-secret", "cGstbGYtMTpzay1sZi1zZWNyZXQ=", "phx-secret"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(
+        debug.contains("(\"Authorization\", \"[redacted]\")"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("cloud.example/api/public/otel/v1/traces"),
+        "{debug}"
+    );
+
+    let error = OtlpConfig::default()
+        .endpoint("ftp://user:hunter2@collector:4318")
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("hunter2"), "{error}");
+    assert!(
+        error.contains("is not an http:// or https:// URL"),
+        "{error}"
+    );
+}
+
+#[test]
 fn an_async_program_starts_and_stops_the_exporter_from_inside_its_runtime() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = OtlpReceiver::start();

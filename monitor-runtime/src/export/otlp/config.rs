@@ -1,10 +1,12 @@
 //! Where and how spans go: the variables OpenTelemetry SDKs read, and the same in code.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::encode::ResourceInfo;
+use crate::capture::mask_url_credentials;
 use crate::error::{Error, Result};
 use crate::ExecutionTracer;
 
@@ -51,7 +53,10 @@ impl Sampler {
 
 /// How the OTLP exporter sends spans. [`OtlpConfig::from_env`] reads the variables
 /// OpenTelemetry SDKs read; every setter overrides one.
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output names the headers but never shows their values (they carry API
+/// keys), and masks credentials in the endpoints.
+#[derive(Clone)]
 pub struct OtlpConfig {
     pub(crate) endpoint: String,
     pub(crate) protocol: Protocol,
@@ -72,6 +77,40 @@ pub struct OtlpConfig {
     pub(crate) metrics_interval: Duration,
     /// The tracer whose metrics are sent; `None` is the global one.
     pub(crate) metrics_tracer: Option<ExecutionTracer>,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), crate::REDACTED))
+            .collect();
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &mask_url_credentials(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .field("service_name", &self.service_name)
+            .field("resource", &self.resource)
+            .field("sampler", &self.sampler)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("max_export_batch_size", &self.max_export_batch_size)
+            .field("schedule_delay", &self.schedule_delay)
+            .field("disabled", &self.disabled)
+            .field(
+                "annotations_url",
+                &self.annotations_url.as_deref().map(mask_url_credentials),
+            )
+            .field(
+                "metrics_endpoint",
+                &self.metrics_endpoint.as_deref().map(mask_url_credentials),
+            )
+            .field("metrics_interval", &self.metrics_interval)
+            .field("metrics_tracer", &self.metrics_tracer)
+            .finish()
+    }
 }
 
 const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
@@ -177,7 +216,7 @@ impl OtlpConfig {
             };
         }
         if let Some(headers) = traces_var("HEADERS") {
-            config.headers = parse_pairs(&headers, "OTEL_EXPORTER_OTLP_HEADERS")?;
+            config.headers = parse_pairs(&headers, "OTEL_EXPORTER_OTLP_HEADERS", Values::Secret)?;
         }
         if let Some(timeout) = traces_var("TIMEOUT") {
             config.timeout = Duration::from_millis(number(&timeout, "OTEL_EXPORTER_OTLP_TIMEOUT")?);
@@ -195,7 +234,8 @@ impl OtlpConfig {
             };
         }
         if let Some(attributes) = var("OTEL_RESOURCE_ATTRIBUTES") {
-            for (key, value) in parse_pairs(&attributes, "OTEL_RESOURCE_ATTRIBUTES")? {
+            for (key, value) in parse_pairs(&attributes, "OTEL_RESOURCE_ATTRIBUTES", Values::Plain)?
+            {
                 if key == "service.name" {
                     config.service_name = value;
                 } else {
@@ -395,7 +435,10 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     } else {
         Err(invalid(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            format!("{endpoint:?} is not an http:// or https:// URL"),
+            format!(
+                "{:?} is not an http:// or https:// URL",
+                mask_url_credentials(endpoint)
+            ),
         ))
     }
 }
@@ -417,15 +460,31 @@ fn positive(text: &str, setting: &'static str) -> Result<usize> {
     }
 }
 
+/// Whether the values of `k=v` pairs may be shown in an error.
+#[derive(Clone, Copy)]
+enum Values {
+    /// Headers: API keys and `Authorization`.
+    Secret,
+    Plain,
+}
+
 /// `k=v,k2=v2`, values percent-decoded, as the OTel specification writes headers and
 /// resource attributes.
-fn parse_pairs(text: &str, setting: &'static str) -> Result<Vec<(String, String)>> {
+/// A malformed pair of `Values::Secret` is named by its position only.
+fn parse_pairs(text: &str, setting: &'static str, values: Values) -> Result<Vec<(String, String)>> {
     text.split(',')
         .filter(|pair| !pair.trim().is_empty())
-        .map(|pair| {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| invalid(setting, format!("{pair:?} is not key=value")))?;
+        .enumerate()
+        .map(|(index, pair)| {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                let shown = match values {
+                    Values::Secret => {
+                        format!("entry {} (not shown: it may be a credential)", index + 1)
+                    }
+                    Values::Plain => format!("{pair:?}"),
+                };
+                invalid(setting, format!("{shown} is not key=value"))
+            })?;
             Ok((key.trim().to_owned(), percent_decode(value.trim())))
         })
         .collect()
@@ -466,6 +525,22 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         OtlpConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_malformed_header_is_named_by_position_not_shown() {
+        let error = from(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-team=ml,Authorization Bearer sk-secret",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(!error.contains("sk-secret"), "{error}");
+        assert!(error.contains("entry 2"), "{error}");
+        let error = from(&[("OTEL_RESOURCE_ATTRIBUTES", "team")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"team\" is not key=value"), "{error}");
     }
 
     #[test]
