@@ -20,19 +20,27 @@ pub(crate) fn in_async_runtime() -> bool {
 }
 
 /// Runs `work` here, or, on a thread that runs a tokio runtime, on a scoped plain thread
-/// (so `reqwest`'s blocking client never runs inside the runtime).
-pub(crate) fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+/// (so `reqwest`'s blocking client never runs inside the runtime). When the system cannot
+/// start that thread, the answer is `unavailable` with the reason, not a panic.
+pub(crate) fn outside_runtime<T: Send>(
+    work: impl FnOnce() -> T + Send,
+    unavailable: impl FnOnce(String) -> T,
+) -> T {
     if !in_async_runtime() {
         return work();
     }
-    std::thread::scope(|scope| {
+    let joined = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("monitor-mlflow-call".into())
             .spawn_scoped(scope, work)
             .map(|handle| handle.join())
-    })
-    .unwrap_or_else(|e| panic!("cannot start a thread for an MLflow call: {e}"))
-    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    match joined {
+        Ok(done) => done.unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(error) => unavailable(format!(
+            "cannot start a thread for an MLflow call inside an async runtime: {error}"
+        )),
+    }
 }
 
 struct Slot<T> {

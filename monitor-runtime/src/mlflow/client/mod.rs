@@ -87,7 +87,10 @@ impl MlflowClient {
     pub(crate) fn for_server(config: &MlflowConfig, base: String) -> Result<Self> {
         // reqwest's blocking client must not be built on a runtime thread.
         let prepared = Self::prepare(config, base)?;
-        outside_runtime(move || prepared.build())
+        outside_runtime(
+            move || prepared.build(),
+            |reason| Err(Error::Mlflow(reason)),
+        )
     }
 
     /// Checks the settings and prepares a client without building it: building starts

@@ -54,7 +54,17 @@ impl MlflowClient {
         body: Option<(&'static str, Vec<u8>)>,
         headers: &[(&'static str, String)],
     ) -> std::result::Result<Vec<u8>, Failure> {
-        outside_runtime(|| self.attempt(method, path, body, headers))
+        outside_runtime(
+            || self.attempt(method, path, body, headers),
+            // Nothing was sent: the next attempt may find a thread.
+            |reason| {
+                Err(Failure::Retryable(Retry {
+                    error: Error::Mlflow(reason),
+                    after: None,
+                    maybe_applied: false,
+                }))
+            },
+        )
     }
 
     fn attempt(
