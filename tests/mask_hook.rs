@@ -110,5 +110,31 @@ fn the_hook_masks_by_name_and_by_value_everywhere() {
         tracer.get_traces(None)[0].inputs["note"],
         monitor::capture::REDACTED
     );
+
+    // A hook may call monitored code (a PII classifier): no endless recursion, and what
+    // that code keeps while the hook runs is redacted.
+    set_mask_hook(|_, text| looks_like_pii(text).then(|| "[pii]".to_owned()));
+    let tracer = ExecutionTracer::new();
+    let out = with_tracer(&tracer, || update("x", EMAIL, &customer, &debug_only));
+    assert_eq!(out, Err(format!("bounced: {EMAIL}")));
+    let entries = tracer.get_traces(None);
+    let update_entry = entries
+        .iter()
+        .find(|e| e.module.ends_with("update"))
+        .unwrap();
+    assert_eq!(update_entry.inputs["note"], "[pii]");
+    let checks: Vec<_> = entries
+        .iter()
+        .filter(|e| e.module.ends_with("looks_like_pii"))
+        .collect();
+    assert!(!checks.is_empty());
+    for check in checks {
+        assert_eq!(check.inputs["text"], monitor::capture::REDACTED);
+    }
     monitor::capture::clear_mask_hook();
+}
+
+#[monitored]
+fn looks_like_pii(text: &str) -> bool {
+    text.contains('@')
 }

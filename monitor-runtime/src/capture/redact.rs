@@ -5,6 +5,7 @@
 //! [`mask_text`] applies all three, and is what every kept or sent string goes through.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -324,7 +325,9 @@ static HOOK: RwLock<Option<Arc<MaskHook>>> = RwLock::new(None);
 /// inside them, with its key), error messages and sources, validation errors, attributes,
 /// log lines, exports, MLflow params and tags. Replaces any rule set before.
 ///
-/// A rule that panics masks the value it was given, as [`REDACTED`](crate::REDACTED).
+/// A rule that panics masks the value it was given, as [`REDACTED`](crate::REDACTED). A
+/// rule may call monitored code: what that code's calls keep while the rule runs is
+/// redacted, since checking it would run the rule again.
 ///
 /// ```
 /// # use monitor_runtime as monitor;
@@ -353,13 +356,31 @@ pub(crate) fn has_mask_hook() -> bool {
     HOOK_SET.load(Ordering::Acquire)
 }
 
+thread_local! {
+    /// Set while this thread runs the user's rule.
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
 /// The user's rule applied to one value; `None` when it keeps the value as it is.
+///
+/// A value kept while the rule itself runs (by monitored code the rule calls: a PII
+/// classifier, say) is redacted: checking it would run the rule again, without end.
 pub(crate) fn apply_mask_hook(field: &str, text: &str) -> Option<String> {
     if !has_mask_hook() {
         return None;
     }
     let hook = HOOK.read().clone()?;
-    super::isolate::isolated(|| hook(field, text)).unwrap_or_else(|_| Some(REDACTED.to_owned()))
+    // A thread whose storage is gone cannot tell a nested call: redact rather than risk it.
+    let nested = IN_HOOK
+        .try_with(|running| running.replace(true))
+        .unwrap_or(true);
+    if nested {
+        return Some(REDACTED.to_owned());
+    }
+    let masked = super::isolate::isolated(|| hook(field, text))
+        .unwrap_or_else(|_| Some(REDACTED.to_owned()));
+    let _ = IN_HOOK.try_with(|running| running.set(false));
+    masked
 }
 
 /// One kept or sent string, with every rule applied: redacted whole when `field` is a
