@@ -214,3 +214,16 @@ fn a_tracer_keeping_no_history_still_counts_every_call() {
     assert_eq!(metrics.total_executions, 3_000);
     assert_eq!(tracer.evicted_count(), 3_000);
 }
+
+#[test]
+fn a_history_of_usize_max_keeps_every_entry() {
+    let tracer = ExecutionTracer::with_max_traces(usize::MAX);
+    // Past a ring's worth of calls, so the record path drains and weighs a trim.
+    for i in 0..1_000 {
+        call(&tracer, i);
+    }
+    assert_eq!(tracer.len(), 1_000);
+    assert_eq!(tracer.get_traces(Some(usize::MAX)).len(), 1_000);
+    assert_eq!(tracer.evicted_count(), 0);
+    assert_eq!(tracer.get_metrics().total_executions, 1_000);
+}

@@ -973,7 +973,7 @@ impl ExecutionTracer {
         }
         if drained.kept > 0 {
             let held = inner.held.fetch_add(drained.kept, Ordering::Relaxed) + drained.kept;
-            if held > (2 * inner.max_traces).max(MIN_TRIM_AT) {
+            if held > inner.max_traces.saturating_mul(2).max(MIN_TRIM_AT) {
                 self.trim_history();
             }
         }
