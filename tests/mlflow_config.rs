@@ -49,6 +49,29 @@ fn settings_come_from_mlflow_env_vars() {
     let explicit = c.auth(MlflowAuth::None);
     assert!(format!("{explicit:?}").contains("auth: None"));
 
+    // Waits too long for the clock mean "no limit", never a panic (here or when flushing).
+    std::env::set_var("MLFLOW_HTTP_REQUEST_TIMEOUT", "inf");
+    std::env::set_var("MONITOR_MLFLOW_FLUSH_TIMEOUT", "1e300");
+    let c = MlflowConfig::from_env();
+    let debug = format!("{c:?}");
+    assert!(
+        debug.contains(&format!("timeout: {:?}", Duration::MAX)),
+        "{debug}"
+    );
+    let store = tempfile::tempdir().unwrap();
+    let tracker = monitor::mlflow::MlflowTracker::new(
+        MlflowConfig::default()
+            .local_store(store.path())
+            .flush_timeout(Duration::MAX),
+    )
+    .unwrap();
+    let run = tracker.start_in("no-limit", "run").unwrap();
+    run.log_metric("loss", 0.5).unwrap();
+    run.end();
+    assert!(tracker.flush().is_complete());
+    std::env::remove_var("MLFLOW_HTTP_REQUEST_TIMEOUT");
+    std::env::remove_var("MONITOR_MLFLOW_FLUSH_TIMEOUT");
+
     // A scheme this client cannot write to is a clear error, with credentials redacted.
     std::env::set_var("MLFLOW_TRACKING_URI", "databricks://user:pw@workspace");
     let err = monitor::mlflow::MlflowTracker::new(MlflowConfig::from_env()).unwrap_err();

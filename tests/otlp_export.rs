@@ -402,6 +402,24 @@ fn a_config_never_shows_its_credentials() {
 }
 
 #[test]
+fn waits_longer_than_the_clock_can_add_mean_no_limit() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let config = OtlpConfig::default()
+        .endpoint(receiver.url.clone())
+        .unwrap()
+        .timeout(Duration::MAX)
+        .schedule_delay(Duration::MAX)
+        .metrics_interval(Duration::MAX);
+    let exporter = init_otlp_with(config).unwrap().unwrap();
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("unhurried", ()));
+    exporter.flush();
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(exporter.shutdown().exported, 1);
+}
+
+#[test]
 fn an_async_program_starts_and_stops_the_exporter_from_inside_its_runtime() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = OtlpReceiver::start();

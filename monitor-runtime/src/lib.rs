@@ -45,6 +45,7 @@
 
 pub mod capture;
 mod cost;
+mod deadline;
 mod entry;
 mod error;
 pub mod export;

@@ -216,11 +216,11 @@ impl MlflowConfig {
                 .map_or(d.backoff_jitter, |j| j.max(0.0)),
             timeout: env_parse::<f64>("MLFLOW_HTTP_REQUEST_TIMEOUT")
                 .filter(|s| *s > 0.0)
-                .map_or(d.timeout, Duration::from_secs_f64),
+                .map_or(d.timeout, crate::deadline::seconds),
             spool_dir: env("MONITOR_MLFLOW_SPOOL_DIR").map(PathBuf::from),
             flush_timeout: env_parse::<f64>("MONITOR_MLFLOW_FLUSH_TIMEOUT")
                 .filter(|s| *s >= 0.0)
-                .map_or(d.flush_timeout, Duration::from_secs_f64),
+                .map_or(d.flush_timeout, crate::deadline::seconds),
             max_in_memory: d.max_in_memory,
         }
     }

@@ -148,9 +148,21 @@ pub(super) fn start(config: OtlpConfig, destination: Destination) -> Result<Otlp
     let spawned = std::thread::Builder::new()
         .name("monitor-otlp".to_owned())
         .spawn(move || {
-            Worker::new(config, destination, worker_shared).run();
+            let shared = Arc::clone(&worker_shared);
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Worker::new(config, destination, worker_shared).run();
+            }));
             outbox::close();
             *RUNNING.lock() = false;
+            if ran.is_err() {
+                tracing::error!(
+                    target: "monitor::export",
+                    "the OTLP exporter stopped after a panic: calls are no longer exported"
+                );
+            }
+            // Nothing more will be sent: a flush waiting for this worker returns.
+            shared.control.lock().stop = true;
+            shared.flushed.notify_all();
         });
     let worker = match spawned {
         Ok(worker) => worker,
@@ -189,7 +201,11 @@ impl OtlpExporter {
         if let Some(worker) = &self.worker {
             worker.thread().unpark();
         }
-        let deadline = Instant::now() + self.timeout * 3 + Duration::from_secs(1);
+        let deadline = crate::deadline::after(
+            self.timeout
+                .saturating_mul(3)
+                .saturating_add(Duration::from_secs(1)),
+        );
         let mut control = self.shared.control.lock();
         while control.done < ticket && !control.stop {
             if self
@@ -216,7 +232,8 @@ impl OtlpExporter {
         if let Some(worker) = self.worker.take() {
             worker.thread().unpark();
             // The worker finishes its last request within the timeout; do not wait longer.
-            let deadline = Instant::now() + self.timeout + Duration::from_millis(100);
+            let deadline =
+                crate::deadline::after(self.timeout.saturating_add(Duration::from_millis(100)));
             while !worker.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -257,7 +274,7 @@ struct MetricsSchedule {
 impl Worker {
     fn new(config: OtlpConfig, destination: Destination, shared: Arc<Shared>) -> Self {
         let client = reqwest::blocking::Client::builder()
-            .timeout(config.timeout)
+            .timeout(crate::deadline::bounded(config.timeout))
             .build()
             .ok();
         let metrics_url = match destination {
@@ -272,7 +289,7 @@ impl Worker {
                 .clone()
                 .unwrap_or_else(|| crate::global_tracer().clone()),
             start_unix_nano: unix_nanos_now(),
-            next: Cell::new(Instant::now() + config.metrics_interval),
+            next: Cell::new(crate::deadline::after(config.metrics_interval)),
         });
         Worker {
             resource: config.resource_info(),
@@ -315,7 +332,7 @@ impl Worker {
     /// taken by code that parks this thread too (the HTTP client does, while it starts).
     fn wait(&self) {
         const SLICE: Duration = Duration::from_millis(50);
-        let mut until = Instant::now() + self.config.schedule_delay;
+        let mut until = crate::deadline::after(self.config.schedule_delay);
         if let Some(metrics) = &self.metrics {
             until = until.min(metrics.next.get());
         }
@@ -429,7 +446,7 @@ impl Worker {
     fn send_metrics(&self, metrics: &MetricsSchedule) {
         metrics
             .next
-            .set(Instant::now() + self.config.metrics_interval);
+            .set(crate::deadline::after(self.config.metrics_interval));
         let period = Period {
             start_unix_nano: metrics.start_unix_nano,
             now_unix_nano: unix_nanos_now(),
@@ -481,7 +498,7 @@ impl Worker {
         let Some(body) = body else {
             return false;
         };
-        let deadline = Instant::now() + self.config.timeout;
+        let deadline = crate::deadline::after(self.config.timeout);
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut post = client
@@ -502,7 +519,7 @@ impl Worker {
                 Ok(_) => return false,
                 Err(_) => backoff,
             };
-            if Instant::now() + wait >= deadline {
+            if deadline.saturating_duration_since(Instant::now()) <= wait {
                 return false;
             }
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);

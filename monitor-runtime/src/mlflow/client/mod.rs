@@ -118,7 +118,7 @@ impl MlflowClient {
         }
         let mut builder = Client::builder()
             .default_headers(headers)
-            .timeout(config.timeout)
+            .timeout(crate::deadline::bounded(config.timeout))
             .connect_timeout(config.timeout.min(Duration::from_secs(30)))
             .pool_max_idle_per_host(2);
         if let Some(path) = &config.ca_bundle {

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
@@ -249,7 +249,7 @@ impl Channel {
 
     /// The server's id of a run, waiting up to `timeout` for the worker to create it.
     pub(crate) fn binding(&self, run: RunKey, timeout: Duration) -> Option<Binding> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(timeout);
         let mut s = self.state.lock();
         loop {
             if let Some(b) = s.bindings.get(&run) {
@@ -269,7 +269,7 @@ impl Channel {
     /// Waits until every op queued before the call is delivered or refused, or delivery
     /// has failed (then they are on disk, or reported in memory), or `timeout` passes.
     pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(timeout);
         let mut s = self.state.lock();
         let target = s.enqueued;
         let rejected_from = s.rejected.len();

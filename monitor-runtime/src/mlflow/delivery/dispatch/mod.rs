@@ -383,10 +383,11 @@ impl Dispatcher {
         } else if self.attempts > cfg.max_retries {
             // MLflow's client would give up here; the records are on disk and we keep trying.
             let wait = wait_before(cfg.max_retries.max(1) + 1, factor, jitter, r.after);
-            self.next_try = Instant::now() + wait;
+            self.next_try = crate::deadline::after(wait);
             self.publish(|s| s.degraded = true);
         } else {
-            self.next_try = Instant::now() + wait_before(self.attempts, factor, jitter, r.after);
+            self.next_try =
+                crate::deadline::after(wait_before(self.attempts, factor, jitter, r.after));
         }
     }
 }
