@@ -283,8 +283,10 @@ impl OtlpConfig {
             config.max_export_batch_size = positive(&size, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")?;
         }
         if let Some(delay) = var("OTEL_BSP_SCHEDULE_DELAY") {
-            config.schedule_delay =
-                Duration::from_millis(number(&delay, "OTEL_BSP_SCHEDULE_DELAY")?);
+            config = config.schedule_delay(Duration::from_millis(number(
+                &delay,
+                "OTEL_BSP_SCHEDULE_DELAY",
+            )?));
         }
         if let Some(disabled) = var("OTEL_SDK_DISABLED") {
             config.disabled = disabled.trim().eq_ignore_ascii_case("true");
@@ -412,9 +414,10 @@ impl OtlpConfig {
         self
     }
 
-    /// How often waiting spans are sent (sooner when a batch fills).
+    /// How often waiting spans are sent (sooner when a batch fills). At least 1 ms: a
+    /// delay of zero would keep the exporter's thread busy with nothing to send.
     pub fn schedule_delay(mut self, delay: Duration) -> Self {
-        self.schedule_delay = delay;
+        self.schedule_delay = delay.max(Duration::from_millis(1));
         self
     }
 
@@ -525,6 +528,14 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         OtlpConfig::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn a_zero_schedule_delay_is_one_millisecond_not_a_busy_loop() {
+        let config = from(&[("OTEL_BSP_SCHEDULE_DELAY", "0")]).unwrap();
+        assert_eq!(config.schedule_delay, Duration::from_millis(1));
+        let config = OtlpConfig::default().schedule_delay(Duration::ZERO);
+        assert_eq!(config.schedule_delay, Duration::from_millis(1));
     }
 
     #[test]
