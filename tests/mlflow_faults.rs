@@ -127,6 +127,28 @@ fn a_server_that_stays_down_keeps_records_on_disk_and_says_so() {
 }
 
 #[test]
+fn a_server_that_stays_down_is_not_retried_in_a_busy_loop() {
+    // A backoff factor of 0 (no wait between retries), and a server that resets every
+    // connection at once: without a floor on the wait, thousands of attempts a second.
+    let server = FakeServer::start(vec![Fault::Reset; 100_000]);
+    let spool = tempfile::tempdir().unwrap();
+    let cfg = config(&server.uri, spool.path())
+        .backoff(0.0, 0.0)
+        .max_retries(1)
+        .flush_timeout(Duration::from_millis(200));
+    let tracker = MlflowTracker::new(cfg).unwrap();
+    let run = tracker.start_in("exp", "down").unwrap();
+    run.log_metric("m", 1.0).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let attempts = server.seen.lock().unwrap().requests.len();
+    // A few quick retries and probes, then at most one attempt per 100 ms.
+    assert!((2..=40).contains(&attempts), "{attempts} attempts in 2 s");
+    drop(run);
+    let report = tracker.shutdown();
+    assert!(report.spooled > 0, "{report}");
+}
+
+#[test]
 fn credentials_go_in_headers_and_never_in_errors() {
     let server = FakeServer::start(vec![Fault::Status(500)]);
     let spool = tempfile::tempdir().unwrap();

@@ -39,6 +39,9 @@ struct Pending {
     own: bool,
 }
 
+/// The shortest wait between attempts once retries are exhausted and delivery is degraded.
+const DEGRADED_MIN_WAIT: Duration = Duration::from_millis(100);
+
 pub(crate) struct Dispatcher {
     ch: Arc<Channel>,
     /// Built when the thread starts; `None` if that failed (every record is then refused
@@ -381,9 +384,11 @@ impl Dispatcher {
             self.probing = true;
             self.next_try = Instant::now() + Duration::from_millis(50);
         } else if self.attempts > cfg.max_retries {
-            // MLflow's client would give up here; the records are on disk and we keep trying.
+            // MLflow's client would give up here; the records are on disk and we keep trying,
+            // never faster than every `DEGRADED_MIN_WAIT` (a backoff factor of 0 would
+            // otherwise retry a down server in a busy loop).
             let wait = wait_before(cfg.max_retries.max(1) + 1, factor, jitter, r.after);
-            self.next_try = crate::deadline::after(wait);
+            self.next_try = crate::deadline::after(wait.max(DEGRADED_MIN_WAIT));
             self.publish(|s| s.degraded = true);
         } else {
             self.next_try =
