@@ -33,8 +33,8 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 ///
 /// Two impls, one level apart: numbers, `bool`, `char` and strings (the sealed `Scalar`
 /// types) take a fast path that writes them straight into their JSON; every other
-/// `Serialize` type goes through the general path. They share the trait so that generated code names no extra
-/// trait for the fast path.
+/// `Serialize` type goes through the general path. They share the trait so that generated
+/// code names no extra trait for the fast path.
 pub trait CaptureJson {
     /// Captures the value, keeping at most `max_bytes` bytes.
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;

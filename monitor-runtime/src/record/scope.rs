@@ -56,13 +56,8 @@ impl Drop for ScopeRestore {
 pub(super) fn enter_scope(tracer: ExecutionTracer) -> ScopeRestore {
     // Counted before the tracer is visible, so a call that sees the tracer sees the count.
     OPEN_SCOPES.fetch_add(1, Ordering::Relaxed);
-    let mut tracer = Some(tracer);
     let previous = SCOPED
-        .try_with(|scoped| {
-            scoped
-                .borrow_mut()
-                .replace(tracer.take().expect("set once"))
-        })
+        .try_with(move |scoped| scoped.borrow_mut().replace(tracer))
         .ok()
         .flatten();
     ScopeRestore(previous)
