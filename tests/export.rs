@@ -168,3 +168,68 @@ fn an_export_gets_the_permissions_of_an_ordinary_new_file() {
         |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&exported), mode(&ordinary));
 }
+
+#[cfg(unix)]
+#[test]
+fn an_export_through_a_symlink_replaces_the_file_it_points_to_not_the_link() {
+    let tracer = tracer_with_calls(2);
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let real = shared.join("traces.json");
+    std::fs::write(&real, "previous export").unwrap();
+    let link = dir.path().join("latest.json");
+    std::os::unix::fs::symlink("shared/traces.json", &link).unwrap();
+    let dangling = dir.path().join("not-yet.json");
+    std::os::unix::fs::symlink("shared/new.json", &dangling).unwrap();
+
+    assert_eq!(tracer.export_traces(&link).unwrap(), 2);
+    assert_eq!(tracer.export_traces_jsonl(&dangling).unwrap(), 2);
+
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(TraceExport::read(&real).unwrap().traces.len(), 2);
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(read_traces_jsonl(shared.join("new.json")).unwrap().len(), 2);
+}
+
+/// A device or a pipe (`/dev/stdout`, a FIFO a log shipper reads) is written in place:
+/// renaming a file over it would replace the device itself, as root even `/dev/null`.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_export_to_a_pipe_is_written_into_the_pipe() {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    const O_NONBLOCK: i32 = 0o4000;
+
+    let tracer = tracer_with_calls(3);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("traces.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Opened for reading first, without waiting for a writer, so the export's open of the
+    // pipe does not block.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+
+    assert_eq!(tracer.export_traces_jsonl(&fifo).unwrap(), 3);
+
+    let mut received = String::new();
+    reader.read_to_string(&mut received).unwrap();
+    assert_eq!(received.lines().count(), 3);
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -21,6 +21,7 @@ pub(crate) fn bounded(wait: Duration) -> Duration {
 
 /// A positive number of seconds (from an environment variable) as a duration: the longest
 /// duration for one too large to hold (`inf`, `1e300`).
+#[cfg_attr(not(feature = "mlflow"), allow(dead_code))]
 pub(crate) fn seconds(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }

@@ -45,6 +45,7 @@
 
 pub mod capture;
 mod cost;
+#[cfg(any(feature = "mlflow", feature = "otlp"))]
 mod deadline;
 mod entry;
 mod error;

@@ -1,5 +1,6 @@
 //! Exporting traces: a JSON document (metrics and entries) or JSON Lines, always written
-//! through a temporary file and a rename so a reader never sees half a file.
+//! through a temporary file and a rename so a reader never sees half a file (a device or a
+//! pipe, such as `/dev/stdout`, is written in place).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -65,6 +66,10 @@ fn now_unix_nanos() -> u64 {
 
 /// Writes `path` atomically: into a temporary file beside it, then a rename. On any error
 /// the temporary file is removed and an existing `path` is untouched.
+///
+/// A symbolic link is followed, so the file it points to is replaced, not the link. A path
+/// that is not a regular file (`/dev/stdout`, a named pipe) is written in place: renaming a
+/// file over a device would replace the device itself.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>,
@@ -73,7 +78,17 @@ fn write_atomically(
         path: path.to_owned(),
         source,
     };
-    let directory = match path.parent() {
+    let target = follow_links(path);
+    if std::fs::metadata(&target).is_ok_and(|meta| !meta.is_file() && !meta.is_dir()) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(export_error)?;
+        let mut writer = BufWriter::new(&file);
+        write(&mut writer)?;
+        return writer.flush().map_err(export_error);
+    }
+    let directory = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
     };
@@ -90,8 +105,29 @@ fn write_atomically(
         writer.flush().map_err(export_error)?;
     }
     temporary.as_file().sync_all().map_err(export_error)?;
-    temporary.persist(path).map_err(|e| export_error(e.error))?;
+    temporary
+        .persist(&target)
+        .map_err(|e| export_error(e.error))?;
     Ok(())
+}
+
+/// The path a chain of symbolic links at `path` ends at (which may not exist yet), or
+/// `path` itself. A cycle or an unreadable link stops the walk where it is.
+fn follow_links(path: &Path) -> PathBuf {
+    // As many hops as Linux follows before it reports a loop.
+    const MAX_HOPS: usize = 40;
+    let mut current = path.to_owned();
+    for _ in 0..MAX_HOPS {
+        let is_link = std::fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink());
+        let Some(link) = is_link.then(|| std::fs::read_link(&current).ok()).flatten() else {
+            return current;
+        };
+        current = match current.parent() {
+            Some(parent) if link.is_relative() => parent.join(link),
+            _ => link,
+        };
+    }
+    current
 }
 
 fn write_lines(writer: &mut impl Write, entries: &[TraceEntry], path: &Path) -> Result<()> {

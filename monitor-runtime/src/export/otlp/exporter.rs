@@ -259,6 +259,8 @@ struct Worker {
     shared: Arc<Shared>,
     client: Option<reqwest::blocking::Client>,
     metrics: Option<MetricsSchedule>,
+    /// Read only when a destination can hold spans back (the `opentelemetry` feature).
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     destination: Destination,
 }
 
