@@ -233,3 +233,36 @@ fn an_export_to_a_pipe_is_written_into_the_pipe() {
         .file_type()
         .is_fifo());
 }
+
+#[test]
+fn dumps_from_two_threads_at_once_write_each_entry_once() {
+    let tracer = ExecutionTracer::with_max_traces(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dump.jsonl");
+    let (rounds, per_round) = (3, 4_000);
+    let mut written = 0;
+    for round in 0..rounds {
+        for i in round * per_round..(round + 1) * per_round {
+            tracer.trace("step", json!({ "i": i })).set_outputs(i);
+        }
+        let both_ready = std::sync::Barrier::new(2);
+        written += std::thread::scope(|s| {
+            let dump = || {
+                both_ready.wait();
+                tracer.dump_traces_jsonl(&path).unwrap()
+            };
+            let first = s.spawn(dump);
+            let second = s.spawn(dump);
+            first.join().unwrap() + second.join().unwrap()
+        });
+    }
+
+    let entries = read_traces_jsonl(&path).unwrap();
+    assert_eq!(written, rounds * per_round);
+    let mut seen: Vec<u64> = entries
+        .iter()
+        .map(|e| e.inputs["i"].as_u64().unwrap())
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..(rounds * per_round) as u64).collect::<Vec<_>>());
+}

@@ -171,9 +171,11 @@ impl ExecutionTracer {
     /// For periodic dumps of long-running processes: appends every retained entry to
     /// `path` as JSON Lines, then removes those entries from memory (the metrics keep
     /// counting them). If the write fails nothing is removed, so the next dump retries.
+    /// Dumps from several threads at once take turns, so each entry is written once.
     /// Returns how many entries were written.
     pub fn dump_traces_jsonl(&self, path: impl AsRef<Path>) -> Result<usize> {
         let path = path.as_ref();
+        let _dumping = self.one_dump_at_a_time();
         let (entries, mark) = self.snapshot_traces();
         let mut file = OpenOptions::new()
             .create(true)

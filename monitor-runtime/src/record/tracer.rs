@@ -386,6 +386,9 @@ pub(super) struct Inner {
     handle: OnceLock<TracerHandle>,
     /// Set when this tracer first puts a record in an outbox.
     in_outbox: AtomicBool,
+    /// Held by a periodic dump from its copy of the history to its removal of what it
+    /// wrote, so that two dumps at once do not both write the same entries.
+    dumping: Mutex<()>,
 }
 
 impl Inner {
@@ -581,6 +584,7 @@ impl TracerBuilder {
                 held: AtomicUsize::new(0),
                 handle: OnceLock::new(),
                 in_outbox: AtomicBool::new(false),
+                dumping: Mutex::new(()),
             }),
         }
     }
@@ -812,6 +816,11 @@ impl ExecutionTracer {
     }
 
     /// Removes the entries of a snapshot (those still retained), keeping newer ones.
+    /// One periodic dump at a time: see [`Inner::dumping`].
+    pub(crate) fn one_dump_at_a_time(&self) -> MutexGuard<'_, ()> {
+        self.inner.dumping.lock()
+    }
+
     pub(crate) fn remove_traces_before(&self, marks: &[u64]) {
         let mut shards = self.lock_all();
         for (shard, &mark) in shards.guards.iter_mut().zip(marks) {
