@@ -209,3 +209,57 @@ fn a_run_registers_a_model_version_and_runs_compare_side_by_side() {
         b"weights"
     );
 }
+
+/// As MLflow's `log_artifacts`: a link to a file is uploaded, a link to a directory is not
+/// walked (this one points back up, and would never end), and a named pipe, which would
+/// hold the upload forever, is skipped.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_directory_with_a_link_loop_and_a_pipe_logs_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(model.join("sub")).unwrap();
+    std::fs::write(model.join("weights.txt"), "w=1").unwrap();
+    std::fs::write(model.join("sub/config.json"), "{}").unwrap();
+    std::os::unix::fs::symlink("weights.txt", model.join("latest.txt")).unwrap();
+    std::os::unix::fs::symlink("..", model.join("sub/up")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(model.join("events.pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let root = dir.path().join("mlruns");
+    let tracker = MlflowTracker::new(MlflowConfig::default().local_store(&root)).unwrap();
+    let run = tracker.start_in("artifact-walk", "links").unwrap();
+    assert_eq!(run.log_artifacts(&model, "model").unwrap(), 3);
+    let id = run.run_id().unwrap();
+    drop(run);
+    assert!(tracker.flush().is_complete());
+
+    let artifacts = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|experiment| experiment.path().join(&id).join("artifacts/model"))
+        .find(|path| path.is_dir())
+        .expect("the run's model/ artifacts");
+    let mut logged: Vec<String> = walkdir(&artifacts)
+        .into_iter()
+        .map(|path| path.strip_prefix(&artifacts).unwrap().display().to_string())
+        .collect();
+    logged.sort();
+    assert_eq!(logged, ["latest.txt", "sub/config.json", "weights.txt"]);
+    assert_eq!(std::fs::read_to_string(artifacts.join("latest.txt")).unwrap(), "w=1");
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            files.extend(walkdir(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}

@@ -1,7 +1,7 @@
 //! What a run logs: params, metrics and tags, checked and queued; files, directories, text
 //! and JSON as artifacts.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -166,6 +166,13 @@ impl MlflowRun {
     }
 
     /// Uploads every file under directory `dir` into `artifact_dir`, keeping the layout.
+    /// Returns how many files it queued.
+    ///
+    /// As MLflow's own `log_artifacts` (`os.walk`), a symbolic link to a file is uploaded
+    /// and one to a directory is not walked: a link back up would never end. What is not a
+    /// file (a named pipe, a socket) is skipped with a warning, since reading it could hold
+    /// the upload forever. A directory that cannot be read is an error, and then nothing is
+    /// queued.
     pub fn log_artifacts(&self, dir: impl AsRef<Path>, artifact_dir: &str) -> Result<usize> {
         let dir = dir.as_ref();
         let base = validate::artifact_path(artifact_dir)?;
@@ -175,31 +182,15 @@ impl MlflowRun {
                 reason: "it is not a directory".into(),
             });
         }
-        let mut stack = vec![(dir.to_owned(), base)];
-        let mut count = 0;
-        while let Some((d, rel)) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|source| Error::MlflowStore {
-                path: d.clone(),
-                source,
-            })?;
-            for e in entries.flatten() {
-                let Some(name) = e.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                let child = validate::join_artifact(&rel, &name);
-                if e.path().is_dir() {
-                    stack.push((e.path(), child));
-                } else {
-                    self.push(Op::Artifact {
-                        run: self.key(),
-                        path: child,
-                        source: ArtifactSource::File(absolute(&e.path())),
-                    });
-                    count += 1;
-                }
-            }
+        let files = files_under(dir, base)?;
+        for (source, path) in &files {
+            self.push(Op::Artifact {
+                run: self.key(),
+                path: path.clone(),
+                source: ArtifactSource::File(source.clone()),
+            });
         }
-        Ok(count)
+        Ok(files.len())
     }
 
     /// Writes `text` as the artifact `artifact_file` (e.g. `notes/summary.md`).
@@ -227,7 +218,37 @@ impl MlflowRun {
     }
 }
 
-fn absolute(path: &Path) -> std::path::PathBuf {
+/// The files under `dir` (see [`MlflowRun::log_artifacts`]), each as its absolute path and
+/// its artifact path under `base`.
+fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
+    let mut directories = vec![(dir.to_owned(), base)];
+    let mut files = Vec::new();
+    while let Some((directory, relative)) = directories.pop() {
+        let entries = std::fs::read_dir(&directory).map_err(|source| Error::MlflowStore {
+            path: directory.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                tracing::warn!(target: "monitor::mlflow", "not logged: {} (the name is not UTF-8)", path.display());
+                continue;
+            };
+            let artifact = validate::join_artifact(&relative, &name);
+            let is_link = entry.file_type().is_ok_and(|kind| kind.is_symlink());
+            if path.is_file() {
+                files.push((absolute(&path), artifact));
+            } else if path.is_dir() && !is_link {
+                directories.push((path, artifact));
+            } else if !path.is_dir() {
+                tracing::warn!(target: "monitor::mlflow", "not logged: {} (not a file nor a directory)", path.display());
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
