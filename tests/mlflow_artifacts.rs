@@ -249,7 +249,10 @@ fn a_directory_with_a_link_loop_and_a_pipe_logs_each_file_once() {
         .collect();
     logged.sort();
     assert_eq!(logged, ["latest.txt", "sub/config.json", "weights.txt"]);
-    assert_eq!(std::fs::read_to_string(artifacts.join("latest.txt")).unwrap(), "w=1");
+    assert_eq!(
+        std::fs::read_to_string(artifacts.join("latest.txt")).unwrap(),
+        "w=1"
+    );
 }
 
 fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

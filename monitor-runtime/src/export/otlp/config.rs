@@ -219,7 +219,9 @@ impl OtlpConfig {
             config.headers = parse_pairs(&headers, "OTEL_EXPORTER_OTLP_HEADERS", Values::Secret)?;
         }
         if let Some(timeout) = traces_var("TIMEOUT") {
-            config.timeout = Duration::from_millis(number(&timeout, "OTEL_EXPORTER_OTLP_TIMEOUT")?);
+            // A zero timeout would fail every export, each after no wait at all.
+            let millis = positive(&timeout, "OTEL_EXPORTER_OTLP_TIMEOUT")?;
+            config.timeout = Duration::from_millis(millis as u64);
         }
         if let Some(compression) = traces_var("COMPRESSION") {
             config.gzip = match compression.trim() {
@@ -372,7 +374,8 @@ impl OtlpConfig {
         self
     }
 
-    /// How long one request may take, retries included.
+    /// How long one request may take, retries included. `OTEL_EXPORTER_OTLP_TIMEOUT=0` is
+    /// refused, since no request could succeed in no time.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -627,6 +630,7 @@ mod tests {
         for (var, value) in [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc-web"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
