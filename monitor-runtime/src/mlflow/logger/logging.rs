@@ -231,7 +231,7 @@ fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
         for entry in entries.flatten() {
             let path = entry.path();
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                tracing::warn!(target: "monitor::mlflow", "not logged: {} (the name is not UTF-8)", path.display());
+                not_logged(&path, "the name is not UTF-8");
                 continue;
             };
             let artifact = validate::join_artifact(&relative, &name);
@@ -241,11 +241,16 @@ fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
             } else if path.is_dir() && !is_link {
                 directories.push((path, artifact));
             } else if !path.is_dir() {
-                tracing::warn!(target: "monitor::mlflow", "not logged: {} (not a file nor a directory)", path.display());
+                not_logged(&path, "neither a file nor a directory");
             }
         }
     }
     Ok(files)
+}
+
+fn not_logged(path: &Path, reason: &str) {
+    let path = path.display();
+    tracing::warn!(target: "monitor::mlflow", "not logged: {path} ({reason})");
 }
 
 fn absolute(path: &Path) -> PathBuf {
