@@ -118,18 +118,11 @@ fn the_tracer_artifact_of_a_local_store_reads_back_as_an_export() {
     drop(run);
     assert!(tracker.flush().is_complete());
 
-    // MLflow's layout: <root>/<experiment id>/<run id>/artifacts/<path>.
-    let artifact = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|experiment| {
-            experiment
-                .path()
-                .join(&id)
-                .join("artifacts/traces/traces.json")
-        })
-        .find(|path| path.is_file())
-        .expect("traces/traces.json in the run's artifacts");
+    let artifact = local_artifact(&root, &id, "traces/traces.json");
+    assert!(
+        artifact.is_file(),
+        "traces/traces.json in the run's artifacts"
+    );
     check_tracer_artifact(&artifact, &tracer);
 }
 
@@ -237,12 +230,8 @@ fn a_directory_with_a_link_loop_and_a_pipe_logs_each_file_once() {
     drop(run);
     assert!(tracker.flush().is_complete());
 
-    let artifacts = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|experiment| experiment.path().join(&id).join("artifacts/model"))
-        .find(|path| path.is_dir())
-        .expect("the run's model/ artifacts");
+    let artifacts = local_artifact(&root, &id, "model");
+    assert!(artifacts.is_dir(), "the run's model/ artifacts");
     let mut logged: Vec<String> = walkdir(&artifacts)
         .into_iter()
         .map(|path| path.strip_prefix(&artifacts).unwrap().display().to_string())
@@ -253,6 +242,17 @@ fn a_directory_with_a_link_loop_and_a_pipe_logs_each_file_once() {
         std::fs::read_to_string(artifacts.join("latest.txt")).unwrap(),
         "w=1"
     );
+}
+
+/// Where a local store keeps artifact `path` of run `id`, in MLflow's layout:
+/// `<root>/<experiment id>/<run id>/artifacts/<path>`.
+fn local_artifact(root: &std::path::Path, id: &str, path: &str) -> std::path::PathBuf {
+    std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|experiment| experiment.path().join(id).join("artifacts").join(path))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| panic!("no experiment holds run {id}'s artifact {path}"))
 }
 
 fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -118,8 +118,8 @@ fn follow_links(path: &Path) -> PathBuf {
     const MAX_HOPS: usize = 40;
     let mut current = path.to_owned();
     for _ in 0..MAX_HOPS {
-        let is_link = std::fs::symlink_metadata(&current).is_ok_and(|m| m.file_type().is_symlink());
-        let Some(link) = is_link.then(|| std::fs::read_link(&current).ok()).flatten() else {
+        // Fails for a path that is not a link (or does not exist): the end of the chain.
+        let Ok(link) = std::fs::read_link(&current) else {
             return current;
         };
         current = match current.parent() {

@@ -815,12 +815,12 @@ impl ExecutionTracer {
         }
     }
 
-    /// Removes the entries of a snapshot (those still retained), keeping newer ones.
     /// One periodic dump at a time: see [`Inner::dumping`].
     pub(crate) fn one_dump_at_a_time(&self) -> MutexGuard<'_, ()> {
         self.inner.dumping.lock()
     }
 
+    /// Removes the entries of a snapshot (those still retained), keeping newer ones.
     pub(crate) fn remove_traces_before(&self, marks: &[u64]) {
         let mut shards = self.lock_all();
         for (shard, &mark) in shards.guards.iter_mut().zip(marks) {

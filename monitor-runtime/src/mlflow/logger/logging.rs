@@ -236,12 +236,15 @@ fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
             };
             let artifact = validate::join_artifact(&relative, &name);
             let is_link = entry.file_type().is_ok_and(|kind| kind.is_symlink());
-            if path.is_file() {
-                files.push((absolute(&path), artifact));
-            } else if path.is_dir() && !is_link {
-                directories.push((path, artifact));
-            } else if !path.is_dir() {
-                not_logged(&path, "neither a file nor a directory");
+            // Through links: a link to a file is uploaded, one to a directory is not walked.
+            match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => files.push((absolute(&path), artifact)),
+                Ok(meta) if meta.is_dir() => {
+                    if !is_link {
+                        directories.push((path, artifact));
+                    }
+                }
+                _ => not_logged(&path, "neither a file nor a directory"),
             }
         }
     }
