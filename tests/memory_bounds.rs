@@ -216,3 +216,42 @@ fn a_few_calls_into_many_live_tracers_from_many_threads_stay_small() {
     }
     println!("child finished");
 }
+
+/// A long-lived span (a session, a worker loop) recorded into again and again keeps one
+/// value per field, capped, not every value it was ever given.
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn a_span_recorded_a_million_times_stays_small() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    const NAME: &str = "a_span_recorded_a_million_times_stays_small";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::new();
+    let layer = monitor::integrate::MonitorLayer::new()
+        .name("session")
+        .tracer(&tracer);
+    let before = rss_bytes();
+    let open_growth =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!("session", step = tracing::field::Empty);
+            for step in 0..1_000_000u64 {
+                span.record("step", format!("step {step}").as_str());
+            }
+            let open = peak_rss_bytes().saturating_sub(before);
+            drop(span);
+            open
+        });
+    let grown = peak_rss_bytes().saturating_sub(before);
+    println!(
+        "one span recorded 1,000,000 times grew RSS by {} KiB while open, {} KiB at close",
+        open_growth / 1024,
+        grown / 1024
+    );
+    assert!(grown < 8 * MIB, "grew {} MiB", grown / MIB);
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.inputs.len(), 1, "{:?}", entry.inputs);
+    assert_eq!(entry.inputs["step"], "step 999999");
+    println!("child finished");
+}
