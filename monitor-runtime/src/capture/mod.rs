@@ -50,7 +50,7 @@ mod text;
 
 pub(crate) use self::error::{bound_error, describe_display, describe_error};
 pub use self::isolate::capture_failures;
-pub(crate) use self::isolate::{capturing, isolated, payload_message};
+pub(crate) use self::isolate::{capturing, caught, isolated, payload_message};
 pub(crate) use self::redact::mask_text;
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,

@@ -8,7 +8,8 @@
 // Owns: the log line of each finished call through `tracing` (`log/`: one target per
 // module, levels from `MONITORING_LOG_LEVEL`, `#[monitored(level = ..)]` and
 // `ModuleMonitor::with_log_level`), each call's `tracing` span (`span.rs`), the run-time
-// callsites both use (`site.rs`), and the `Layer` that records `tracing` spans
+// callsites both use (`site.rs`), the isolation of every call into the subscriber made on
+// a call's behalf (`subscriber.rs`: panics caught, re-entry refused), and the `Layer` that records `tracing` spans
 // (`layer.rs`). dspy-rs and the usage extractors of LLM clients belong here too.
 //
 // May call: `tracing`, `record::callsite` (module names and ids), `capture/` (rendering
@@ -23,6 +24,8 @@ pub(crate) mod log;
 mod site;
 #[cfg(feature = "tracing-spans")]
 pub(crate) mod span;
+pub(crate) mod subscriber;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;
+pub use self::subscriber::subscriber_panics;

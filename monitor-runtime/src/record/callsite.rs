@@ -81,7 +81,14 @@ fn intern_slow(name: &str) -> ModuleId {
         return ModuleId(id);
     }
     if registry.names.len() >= MAX_MODULES {
-        return overflow(&mut registry);
+        let (id, first) = overflow(&mut registry);
+        // Warned with the registry let go: a subscriber seeing the warning may call
+        // monitored code, which looks names up here.
+        drop(registry);
+        if first {
+            warn_overflow();
+        }
+        return id;
     }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let id = u32::try_from(registry.names.len()).expect("more than 4 billion module names");
@@ -90,22 +97,29 @@ fn intern_slow(name: &str) -> ModuleId {
     ModuleId(id)
 }
 
-/// The id of [`OVERFLOW_MODULE`], registered (past the limit) on first need.
+/// The id of [`OVERFLOW_MODULE`], registered (past the limit) on first need; `true` when
+/// this was that first need.
 #[cold]
-fn overflow(registry: &mut Registry) -> ModuleId {
+fn overflow(registry: &mut Registry) -> (ModuleId, bool) {
     if let Some(&id) = registry.ids.get(OVERFLOW_MODULE) {
-        return ModuleId(id);
+        return (ModuleId(id), false);
     }
-    tracing::warn!(
-        target: "monitor",
-        limit = MAX_MODULES,
-        "more than {MAX_MODULES} distinct module names: further names are recorded as \
-         {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
-    );
     let id = registry.names.len() as u32;
     registry.names.push(OVERFLOW_MODULE);
     registry.ids.insert(OVERFLOW_MODULE, id);
-    ModuleId(id)
+    (ModuleId(id), true)
+}
+
+#[cold]
+fn warn_overflow() {
+    crate::integrate::subscriber::isolate(|| {
+        tracing::warn!(
+            target: "monitor",
+            limit = MAX_MODULES,
+            "more than {MAX_MODULES} distinct module names: further names are recorded as \
+             {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
+        );
+    });
 }
 
 /// The name behind `id`.

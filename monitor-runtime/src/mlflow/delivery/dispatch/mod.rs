@@ -135,12 +135,16 @@ impl Dispatcher {
                 );
             }
             self.unread = journal.has_unread();
-            if claimed > 0 {
-                tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", journal.dir().display());
-            }
             let mut s = self.ch.state.lock();
             s.mirror(&journal);
             s.started = true;
+            drop(s);
+            let dir = journal.dir().to_owned();
+            // Said with the journal let go: a subscriber may call back into MLflow.
+            drop(journal);
+            if claimed > 0 {
+                tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", dir.display());
+            }
         }
         self.publish(|_| {});
         loop {
