@@ -255,3 +255,43 @@ fn a_span_recorded_a_million_times_stays_small() {
     assert_eq!(entry.inputs["step"], "step 999999");
     println!("child finished");
 }
+
+/// Module names made at run time are kept like every other string: cut at the field cap
+/// with a marker, so a thousand 100 KB names (or one of 10 MB) cost what 4 KiB ones do,
+/// and every call is still counted under its module.
+#[test]
+fn long_module_names_are_cut_and_counted_exactly() {
+    const NAME: &str = "long_module_names_are_cut_and_counted_exactly";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::with_max_traces(10);
+    let name_of = |module: usize| format!("{module:06}_{}", "n".repeat(100 * 1024));
+    let before = rss_bytes();
+    for _ in 0..2 {
+        for module in 0..1_000 {
+            drop(tracer.trace(&name_of(module), ()));
+        }
+    }
+    let grown = peak_rss_bytes().saturating_sub(before);
+    println!(
+        "1,000 module names of 100 KB grew RSS by {} KiB",
+        grown / 1024
+    );
+    assert!(grown < 24 * MIB, "grew {} MiB", grown / MIB);
+    let metrics = tracer.get_metrics();
+    assert_eq!(metrics.total_executions, 2_000);
+    assert_eq!(metrics.modules.len(), 1_000);
+    assert!(metrics.modules.values().all(|m| m.total_executions == 2));
+    assert_eq!(tracer.module_metrics(&name_of(7)).total_executions, 2);
+    let huge = "h".repeat(10 * 1024 * 1024);
+    drop(tracer.trace(&huge, ()));
+    let entry = tracer.get_traces(Some(1)).remove(0);
+    assert!(entry.module.len() < 4_200, "{} bytes", entry.module.len());
+    assert!(
+        entry.module.ends_with("…[truncated: 10485760 bytes]"),
+        "{}",
+        &entry.module[4000..]
+    );
+    println!("child finished");
+}

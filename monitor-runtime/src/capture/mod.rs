@@ -55,7 +55,7 @@ pub(crate) use self::redact::mask_text;
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
 };
-pub(crate) use self::text::{display_text, keep_text, prefix_at_most};
+pub(crate) use self::text::{cut_name, display_text, keep_text, prefix_at_most};
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
 ///
