@@ -42,7 +42,7 @@ pub use monitor_runtime::{
     CallOutput, Cost, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModelPrice, ModuleMetrics,
     ModuleMonitor, Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard,
     TracerBuilder, TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES,
-    MODEL_ATTRIBUTE, OVERFLOW_MODULE,
+    MAX_PRICE_PER_MILLION, MODEL_ATTRIBUTE, OVERFLOW_MODULE,
 };
 #[cfg(feature = "mlflow")]
 pub use monitor_runtime::{configure_mlflow, MlflowLogger};

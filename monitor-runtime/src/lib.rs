@@ -62,7 +62,9 @@ mod record;
 
 use std::sync::OnceLock;
 
-pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, Cost, ModelPrice};
+pub use crate::cost::{
+    clear_model_prices, set_model_price, set_model_prices, Cost, ModelPrice, MAX_PRICE_PER_MILLION,
+};
 pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};

@@ -129,7 +129,8 @@ struct Fields {
     inputs: Vec<(InputName, CapturedValue)>,
     output: Option<CapturedValue>,
     tokens: (Option<u64>, Option<u64>),
-    model: Option<String>,
+    /// The model, capped, and its price looked up on the whole name.
+    model: Option<(String, Option<crate::ModelPrice>)>,
     /// From `openinference.span.kind`, which wins over the operation name's.
     kind: Option<SpanKind>,
     /// From `gen_ai.operation.name`.
@@ -165,7 +166,11 @@ impl Fields {
             | "gen_ai.usage.completion_tokens"
             | "llm.token_count.completion" => self.tokens.1 = value.count(),
             "gen_ai.request.model" | "gen_ai.response.model" | "llm.model_name" => {
-                self.model = Some(text());
+                let price = match &value {
+                    Raw::Str(model) => crate::cost::price_when_reported(model),
+                    _ => None,
+                };
+                self.model = Some((text(), price));
             }
             "gen_ai.operation.name" => {
                 self.operation_kind = operation_kind(&text());
@@ -501,10 +506,11 @@ fn record(watched: Watched) {
             .attributes
             .push((KIND_ATTRIBUTE.to_owned(), Value::from(kind.as_str())));
     }
-    if let Some(model) = fields.model {
+    if let Some((model, price)) = fields.model {
         details
             .attributes
             .push((MODEL_ATTRIBUTE.to_owned(), Value::from(model)));
+        details.model_price = price;
     }
     let quality = notes.and_then(|notes| {
         let quality = notes.quality;

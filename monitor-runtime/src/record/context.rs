@@ -28,12 +28,17 @@ pub(crate) struct Notes {
     pub(crate) quality: Option<f64>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, Value)>,
+    /// The price of the model `record_model` reported, on its whole name.
+    pub(crate) model_price: Option<crate::ModelPrice>,
 }
 
 impl Notes {
     /// Adds the noted tokens, validation errors and attributes to a call's details, under
     /// the per-call bounds (`max` bytes a field). The quality is the caller's to take.
     pub(crate) fn merge_into(self, details: &mut super::tracer::Details, max: usize) {
+        if self.model_price.is_some() {
+            details.model_price = self.model_price;
+        }
         if let Some(tokens) = self.tokens {
             details
                 .tokens
@@ -337,8 +342,12 @@ pub fn record_validation_error(message: impl Into<String>) -> bool {
 /// Sets a free attribute on the innermost active monitored call. Returns `false` outside
 /// any monitored call.
 pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
-    let key = key.into();
-    let value = crate::capture::attribute_value(&key, &value);
+    note_attribute(key.into(), &value, |_| {})
+}
+
+/// Notes an attribute on the innermost active call, and `also` whatever goes with it.
+fn note_attribute(key: String, value: &impl Serialize, also: impl FnOnce(&mut Notes)) -> bool {
+    let value = crate::capture::attribute_value(&key, value);
     with_innermost(|notes| {
         crate::capture::push_attribute(
             &mut notes.attributes,
@@ -346,6 +355,7 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
             value,
             crate::capture::DEFAULT_MAX_FIELD_BYTES,
         );
+        also(notes);
     })
     .is_some()
 }
@@ -403,7 +413,10 @@ pub fn record_kind(kind: crate::SpanKind) -> bool {
 /// Names the model the innermost active monitored call used (`gen_ai.request.model`), for
 /// instance once the response says which. Returns `false` outside any monitored call.
 pub fn record_model(model: &str) -> bool {
-    record_attribute(crate::MODEL_ATTRIBUTE, model)
+    let price = crate::cost::price_when_reported(model);
+    note_attribute(crate::MODEL_ATTRIBUTE.to_owned(), &model, |notes| {
+        notes.model_price = price;
+    })
 }
 
 // ---------------------------------------------------------------------------------------
