@@ -177,3 +177,44 @@ fn a_panicking_layer_changes_no_call_and_is_counted() {
     }
     println!("child finished");
 }
+
+/// A span field whose `Debug` records into the span it is a field of (a progress value
+/// that updates the span showing it).
+#[cfg(feature = "tracing-layer")]
+struct RecordsIntoItsSpan(tracing::Span);
+
+#[cfg(feature = "tracing-layer")]
+impl std::fmt::Debug for RecordsIntoItsSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.record("note", "from Debug");
+        f.write_str("progress shown")
+    }
+}
+
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn a_span_field_whose_debug_records_into_its_span_never_deadlocks() {
+    const NAME: &str = "a_span_field_whose_debug_records_into_its_span_never_deadlocks";
+    if !is_child(NAME) {
+        return check_in_child_within(NAME, &[], DEADLINE);
+    }
+    let tracer = ExecutionTracer::new();
+    let layer = monitor::integrate::MonitorLayer::new()
+        .name("job")
+        .tracer(&tracer);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            "job",
+            progress = tracing::field::Empty,
+            note = tracing::field::Empty
+        );
+        span.record(
+            "progress",
+            tracing::field::debug(RecordsIntoItsSpan(span.clone())),
+        );
+    });
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.inputs["progress"], "progress shown");
+    assert_eq!(entry.inputs["note"], "from Debug");
+    println!("child finished");
+}
