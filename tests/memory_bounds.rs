@@ -293,5 +293,19 @@ fn long_module_names_are_cut_and_counted_exactly() {
         "{}",
         &entry.module[4000..]
     );
+    // Ten such modules scrape as ten 4 KiB labels, not 100 MB.
+    #[cfg(feature = "prometheus")]
+    {
+        let tracer = ExecutionTracer::new();
+        for module in 0..10 {
+            drop(tracer.trace(&format!("{module}{huge}"), ()));
+        }
+        let scrape = tracer.prometheus_text();
+        println!(
+            "a scrape of ten 10 MB module names: {} KiB",
+            scrape.len() / 1024
+        );
+        assert!(scrape.len() < 2 * MIB as usize, "{} bytes", scrape.len());
+    }
     println!("child finished");
 }
