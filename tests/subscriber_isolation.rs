@@ -218,3 +218,27 @@ fn a_span_field_whose_debug_records_into_its_span_never_deadlocks() {
     assert_eq!(entry.inputs["note"], "from Debug");
     println!("child finished");
 }
+
+/// Monitoring's own warnings on the caller's thread (here, a JSON Lines file with a line
+/// cut short) go through the same isolation: a panicking layer is not the caller's panic.
+#[test]
+fn a_panicking_layer_never_breaks_a_call_that_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.jsonl");
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("step", ()));
+    tracer.export_traces_jsonl(&path).unwrap();
+    // A line cut short, as a process killed while appending leaves it.
+    std::fs::write(
+        &path,
+        format!(
+            "{}{{\"module\":\"cut",
+            std::fs::read_to_string(&path).unwrap()
+        ),
+    )
+    .unwrap();
+    let subscriber = tracing_subscriber::registry().with(Panicking("on_event"));
+    let read =
+        tracing::subscriber::with_default(subscriber, || monitor::export::read_traces_jsonl(&path));
+    assert_eq!(read.unwrap().len(), 1);
+}

@@ -66,6 +66,16 @@ pub(crate) fn isolate<R>(f: impl FnOnce() -> R) -> Option<R> {
     }
 }
 
+/// Emits one of monitoring's own events, `emit!(tracing::warn!(..))`, as [`isolate`] calls
+/// the subscriber: a panic there is caught and counted, never felt by the code that warned
+/// (a user's call, or a delivery thread that would otherwise stop).
+macro_rules! emit {
+    ($event:expr) => {{
+        let _ = $crate::integrate::subscriber::isolate(|| $event);
+    }};
+}
+pub(crate) use emit;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -127,14 +127,12 @@ fn overflow(registry: &mut Registry) -> (ModuleId, bool) {
 
 #[cold]
 fn warn_overflow() {
-    crate::integrate::subscriber::isolate(|| {
-        tracing::warn!(
-            target: "monitor",
-            limit = MAX_MODULES,
-            "more than {MAX_MODULES} distinct module names: further names are recorded as \
-             {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
-        );
-    });
+    crate::integrate::subscriber::emit!(tracing::warn!(
+        target: "monitor",
+        limit = MAX_MODULES,
+        "more than {MAX_MODULES} distinct module names: further names are recorded as \
+         {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
+    ));
 }
 
 /// The name behind `id`.

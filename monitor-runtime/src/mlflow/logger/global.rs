@@ -100,7 +100,7 @@ pub(super) fn exit_flush(ch: &Channel) -> FlushReport {
     let report = ch.flush(ch.config.flush_timeout);
     if !report.rejected.is_empty() || report.spooled > 0 || report.in_memory > 0 {
         let msg = format!("mlflow records not delivered: {report}");
-        tracing::warn!(target: "monitor::mlflow", "{msg}");
+        crate::integrate::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
         if !tracing::dispatcher::has_been_set() {
             eprintln!("monitor: {msg}");
         }

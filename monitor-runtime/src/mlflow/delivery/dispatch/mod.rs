@@ -143,7 +143,9 @@ impl Dispatcher {
             // Said with the journal let go: a subscriber may call back into MLflow.
             drop(journal);
             if claimed > 0 {
-                tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", dir.display());
+                crate::integrate::subscriber::emit!(
+                    tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", dir.display())
+                );
             }
         }
         self.publish(|_| {});
@@ -345,7 +347,9 @@ impl Dispatcher {
         self.attempts = 0;
         self.attempted = true;
         if std::mem::take(&mut self.warned) {
-            tracing::info!(target: "monitor::mlflow", "the {} is reachable again; delivering waiting records", self.where_to());
+            crate::integrate::subscriber::emit!(
+                tracing::info!(target: "monitor::mlflow", "the {} is reachable again; delivering waiting records", self.where_to())
+            );
         }
         self.settle(items, None);
         self.publish(|_| {});
@@ -356,7 +360,7 @@ impl Dispatcher {
             .iter()
             .map(|p| {
                 let run = p.op.run();
-                tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe());
+                crate::integrate::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe()));
                 Rejected {
                     run: run.to_string(),
                     record: p.op.describe(),
