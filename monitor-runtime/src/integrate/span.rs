@@ -80,10 +80,10 @@ pub(crate) struct Ended<'a> {
 /// Records how the call ended on its span, and closes it.
 #[cold]
 pub(crate) fn end(span: Span, ended: &Ended<'_>) {
-    subscriber::isolate(move || {
-        record_end(&span, ended);
-        drop(span);
-    });
+    subscriber::isolate(|| record_end(&span, ended));
+    // Closed apart: a layer panicking in `on_record` then `on_close` would otherwise panic
+    // again while the first panic unwinds through the span's drop, and abort.
+    subscriber::isolate(move || drop(span));
 }
 
 fn record_end(span: &Span, ended: &Ended<'_>) {
