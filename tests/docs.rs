@@ -136,10 +136,16 @@ fn export_sample_is_the_quickstarts_real_output() {
 fn the_readme_is_a_short_guide_that_starts_with_the_two_commands() {
     let readme = std::fs::read_to_string(README).unwrap();
     let lines = readme.lines().count();
-    assert!(lines <= 250, "the README has {lines} lines: move details into a guide page");
+    assert!(
+        lines <= 250,
+        "the README has {lines} lines: move details into a guide page"
+    );
     let first_block = readme.split("```sh\n").nth(1).expect("a shell block");
     let commands: Vec<&str> = first_block.lines().take(2).collect();
-    assert!(commands[0].starts_with("cargo run --example quickstart"), "{commands:?}");
+    assert!(
+        commands[0].starts_with("cargo run --example quickstart"),
+        "{commands:?}"
+    );
     assert!(commands[1].starts_with("./scripts/test.sh"), "{commands:?}");
 }
 
@@ -151,7 +157,9 @@ fn every_guide_page_is_a_module_and_the_readme_links_it() {
     let mut count = 0;
     for page in pages {
         let name = page.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".md") else { continue };
+        let Some(stem) = name.strip_suffix(".md") else {
+            continue;
+        };
         count += 1;
         assert!(
             module.contains(&format!("include_str!(\"../docs/guide/{name}\")")),
