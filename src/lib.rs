@@ -2,6 +2,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod guide;
+
 #[cfg(feature = "enabled")]
 pub use monitor_runtime::current_context;
 /// [dspy-rs](https://docs.rs/dspy-rs) programs, monitored: LM calls as `llm` calls with
@@ -218,7 +220,7 @@ pub use monitor_macros::mlflow_run;
 ///   is recorded until the stream ends (or is dropped: cancelled), with the time to its first
 ///   item, the item count, the items as output (text items concatenated, others as a JSON
 ///   array), and the first `Err` item as the call's error; calls made while an item is
-///   produced are its children. See the README's "Streaming calls".
+///   produced are its children. See the guide page [streams](crate::guide::streams).
 ///
 /// Inside a generic function only the declared bounds of a type parameter are visible: an
 /// argument of type `T` is JSON only if `T: Serialize` is declared, `Debug` text if
@@ -254,7 +256,7 @@ pub use monitor_macros::mlflow_run;
 /// - `level = "trace" | "debug" | "info" | "warn" | "error"`: this module's log level, over
 ///   `MONITORING_LOG_LEVEL`, as a Python logger's level: successful calls log at INFO (DEBUG,
 ///   with inputs and outputs, when the level is `debug` or `trace`), failures at WARN, under
-///   the target `monitor::<module>`; see the README's "Log lines".
+///   the target `monitor::<module>`; see the guide page [log lines](crate::guide::tracing).
 /// - `kind = "..."`: what the module is (`llm`, `chat_model`, `embedding`, `retriever`,
 ///   `reranker`, `tool`, `agent`, `chain`, `parser`, `evaluator`, `guardrail`), for the
 ///   backends its calls are exported to: Phoenix's span kinds, MLflow's span types, the

@@ -50,10 +50,9 @@ fn files_directories_dicts_and_tracers_become_artifacts() {
     std::fs::create_dir_all(dir.path().join("model/sub")).unwrap();
     std::fs::write(dir.path().join("model/weights.txt"), "w=1").unwrap();
     std::fs::write(dir.path().join("model/sub/config.json"), "{}").unwrap();
-    run.log_artifact(dir.path().join("optimized.pkl"), "")
-        .unwrap();
+    run.log_artifact(dir.path().join("optimized.pkl")).unwrap();
     assert_eq!(
-        run.log_artifacts(dir.path().join("model"), "model")
+        run.log_artifacts_in(dir.path().join("model"), "model")
             .unwrap(),
         2
     );
@@ -225,7 +224,7 @@ fn a_directory_with_a_link_loop_and_a_pipe_logs_each_file_once() {
     let root = dir.path().join("mlruns");
     let tracker = MlflowTracker::new(MlflowConfig::default().local_store(&root)).unwrap();
     let run = tracker.start_in("artifact-walk", "links").unwrap();
-    assert_eq!(run.log_artifacts(&model, "model").unwrap(), 3);
+    assert_eq!(run.log_artifacts_in(&model, "model").unwrap(), 3);
     let id = run.run_id().unwrap();
     drop(run);
     assert!(tracker.flush().is_complete());

@@ -184,7 +184,7 @@ fn artifact_paths_that_climb_out_are_refused() {
         );
     }
     let file = tempfile::NamedTempFile::new().unwrap();
-    let err = run.log_artifact(file.path(), "../up").unwrap_err();
+    let err = run.log_artifact_in(file.path(), "../up").unwrap_err();
     assert!(err.to_string().contains("`..`"), "{err}");
     run.log_dict(&json!({"ok": true}), "./fine/../fine.json")
         .unwrap_err();

@@ -292,3 +292,24 @@ fn mutable_arguments() {
     assert_eq!(values, [1, 6]);
     assert_eq!(inputs(only(&entries)), json!({"values": [1], "extra": 5}));
 }
+
+/// The model named once, for every function that calls it.
+const JUDGE_MODEL: &str = "judge-model-2026";
+
+#[monitored(kind = "evaluator", model = JUDGE_MODEL, quality = |score: &f64| *score)]
+fn judge(answer: &str) -> f64 {
+    if answer.contains("rust") {
+        0.9
+    } else {
+        0.1
+    }
+}
+
+#[test]
+fn a_model_from_a_const_and_a_closure_as_the_scorer() {
+    let (score, entries) = traced(|| judge("rust is fast"));
+    assert_eq!(score, 0.9);
+    let entry = only(&entries);
+    assert_eq!(entry.attributes[monitor::MODEL_ATTRIBUTE], JUDGE_MODEL);
+    assert_eq!(entry.quality_score, Some(0.9));
+}

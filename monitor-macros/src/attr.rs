@@ -49,7 +49,8 @@ pub(crate) struct Args {
     pub(crate) capture_self: Option<Setting<()>>,
     pub(crate) level: Option<Setting<LitStr>>,
     pub(crate) kind: Option<Setting<LitStr>>,
-    pub(crate) model: Option<Setting<LitStr>>,
+    /// A string literal, or the path of a `const` (checked by [`model_value`]).
+    pub(crate) model: Option<Setting<Expr>>,
     /// The function returns a stream (a type alias the expansion cannot see through).
     pub(crate) stream: Option<Setting<()>>,
     pub(crate) krate: Option<Setting<Path>>,
@@ -238,10 +239,7 @@ impl Parse for Args {
                     set(&mut args.kind, key, kind)?;
                 }
                 "model" => {
-                    let model: LitStr = value(input, &key)?;
-                    if model.value().trim().is_empty() {
-                        return Err(syn::Error::new(model.span(), "`model` cannot be empty"));
-                    }
+                    let model = model_value(value(input, &key)?)?;
                     set(&mut args.model, key, model)?;
                 }
                 "crate" => {
@@ -267,6 +265,29 @@ impl Parse for Args {
             input.parse::<Token![,]>()?;
         }
         Ok(args)
+    }
+}
+
+/// `model = "gpt-4o"` or `model = MODEL` (a `const` `&str`, so that the model can be named
+/// once for many functions); what is only known at run time goes through `record_model`.
+fn model_value(model: Expr) -> syn::Result<Expr> {
+    match &model {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) if text.value().trim().is_empty() => {
+            Err(syn::Error::new(text.span(), "`model` cannot be empty"))
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(_), ..
+        })
+        | Expr::Path(_) => Ok(model),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`model` expects a string literal or the path of a `const` `&str` \
+             (`model = \"gpt-4o\"`, `model = MODEL`); for a model known only at run time, \
+             call `monitor::record_model(..)` in the body",
+        )),
     }
 }
 

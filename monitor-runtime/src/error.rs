@@ -91,6 +91,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Params, metrics or tags given in a shape that has no keys (a number, a list that is
+    /// not of pairs), or a metric whose value is not a number.
+    #[cfg(feature = "mlflow")]
+    #[error("cannot log mlflow {kind}: {reason}")]
+    MlflowValues {
+        /// `params`, `metrics` or `tags`.
+        kind: &'static str,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// A param value longer than MLflow stores (6000 characters). Tag values over 8000
     /// characters are truncated with a warning instead.
     #[cfg(feature = "mlflow")]

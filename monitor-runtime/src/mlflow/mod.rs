@@ -39,7 +39,7 @@ pub use self::delivery::{FlushReport, Rejected};
 pub use self::local::{push_local_store, PushReport};
 pub use self::logger::{
     configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_flush_async,
-    mlflow_shutdown, ActiveRunGuard, InRun, MlflowLogger, MlflowRun, MlflowTracker,
+    mlflow_shutdown, ActiveRunGuard, InRun, MetricValue, MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::nonblocking::OffThread;
 pub use self::record::RunStatus;

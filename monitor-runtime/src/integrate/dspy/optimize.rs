@@ -346,7 +346,8 @@ impl<M> TrackedModule<'_, M> {
         let params = keys
             .iter()
             .map(|(key, text)| (key.as_str(), param_value(text)))
-            .chain(std::iter::once(("candidate", index.to_string())));
+            .chain(std::iter::once(("candidate", index.to_string())))
+            .collect::<Vec<_>>();
         warn_on(child.log_params(params));
         warn_on(child.log_metric("score", score));
         let traces = example_traces(&self.tracer.get_traces(None), examples);

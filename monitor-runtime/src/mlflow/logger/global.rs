@@ -147,6 +147,12 @@ impl MlflowTracker {
         MlflowLogger::begin_on(self.channel.clone(), Some(run_name.into()), None, None)
     }
 
+    /// Starts a run without a name in the configured experiment (see
+    /// [`MlflowLogger::start_unnamed`]).
+    pub fn start_unnamed(&self) -> Result<MlflowLogger> {
+        MlflowLogger::begin_on(self.channel.clone(), None, None, None)
+    }
+
     /// Starts a run in `experiment`.
     pub fn start_in(&self, experiment: &str, run_name: impl Into<String>) -> Result<MlflowLogger> {
         MlflowLogger::begin_on(

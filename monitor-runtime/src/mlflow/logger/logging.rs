@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::MlflowRun;
+use super::{values, MlflowRun};
 use crate::error::{Error, Result};
 use crate::mlflow::record::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
@@ -45,27 +45,43 @@ impl MlflowRun {
         Ok(())
     }
 
-    /// Logs several params. Each is checked on its own: a bad one is reported in the error
-    /// and the others are still logged.
-    pub fn log_params<K: AsRef<str>, V: std::fmt::Display>(
-        &self,
-        params: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()> {
+    /// Logs several params, given as Python code gives them: any `Serialize` map or struct
+    /// (`json!({"optimizer": "MIPROv2", "trainset_size": 50})`, a config struct, a
+    /// `HashMap`) or a list of `(key, value)` pairs. Nested maps are flattened to dotted keys
+    /// (`{"optimizer": {"name": "COPRO"}}` logs `optimizer.name`); strings are logged as
+    /// they are and other values as JSON (`50`, `true`, `["a","b"]`). Each param is checked
+    /// on its own: a bad one is reported in the error and the others are still logged.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// # let dir = tempfile::tempdir()?;
+    /// # monitor::configure_mlflow(Some(dir.path().to_str().unwrap()), "params");
+    /// #[derive(serde::Serialize)]
+    /// struct Config { optimizer: &'static str, trainset_size: usize }
+    ///
+    /// let run = monitor::MlflowLogger::start_unnamed()?;
+    /// run.log_params(&Config { optimizer: "MIPROv2", trainset_size: 50 })?;
+    /// run.log_params(serde_json::json!({ "auto": "medium", "search": { "depth": 3 } }))?;
+    /// run.log_params([("seed", 7)])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn log_params<T: Serialize>(&self, params: T) -> Result<()> {
+        let leaves = values::leaves("params", &params)?;
         collect_errors(
-            params
-                .into_iter()
-                .map(|(k, v)| self.log_param(k.as_ref(), v)),
+            leaves
+                .iter()
+                .map(|(key, value)| self.log_param(key, values::text(value))),
         )
     }
 
-    /// Logs a metric at step 0, now.
-    pub fn log_metric(&self, key: &str, value: f64) -> Result<()> {
-        self.log_metric_full(key, value, 0, now_ms())
+    /// Logs a metric at step 0, now. Any number type: `log_metric("examples_used", 50)`.
+    pub fn log_metric(&self, key: &str, value: impl MetricValue) -> Result<()> {
+        self.log_metric_full(key, value.as_f64(), 0, now_ms())
     }
 
     /// Logs a metric at `step`, now.
-    pub fn log_metric_at(&self, key: &str, value: f64, step: i64) -> Result<()> {
-        self.log_metric_full(key, value, step, now_ms())
+    pub fn log_metric_at(&self, key: &str, value: impl MetricValue, step: i64) -> Result<()> {
+        self.log_metric_full(key, value.as_f64(), step, now_ms())
     }
 
     /// Logs a metric with an explicit step and timestamp (ms since the epoch).
@@ -95,26 +111,24 @@ impl MlflowRun {
         Ok(())
     }
 
-    /// Logs several metrics at step 0, now. A bad key is reported; the others are logged.
-    pub fn log_metrics<K: AsRef<str>>(
-        &self,
-        metrics: impl IntoIterator<Item = (K, f64)>,
-    ) -> Result<()> {
+    /// Logs several metrics at step 0, now, given as [`log_params`](Self::log_params) takes
+    /// params: a `Serialize` map or struct of numbers
+    /// (`json!({"quality_score": 0.85, "examples_used": 50})`) or `(key, number)` pairs.
+    /// Integers, floats and booleans (1 or 0) are numbers; anything else is an error, and so
+    /// is a bad key, while the others are logged. serde_json writes NaN and infinities as
+    /// `null`: log those one at a time with [`log_metric`](Self::log_metric).
+    pub fn log_metrics<T: Serialize>(&self, metrics: T) -> Result<()> {
         self.log_metrics_at(metrics, 0)
     }
 
-    /// Logs several metrics at `step`, now. A bad key is reported; the others are logged.
-    pub fn log_metrics_at<K: AsRef<str>>(
-        &self,
-        metrics: impl IntoIterator<Item = (K, f64)>,
-        step: i64,
-    ) -> Result<()> {
+    /// Logs several metrics at `step`, now (see [`log_metrics`](Self::log_metrics)).
+    pub fn log_metrics_at<T: Serialize>(&self, metrics: T, step: i64) -> Result<()> {
         let ts = now_ms();
-        collect_errors(
-            metrics
-                .into_iter()
-                .map(|(k, v)| self.log_metric_full(k.as_ref(), v, step, ts)),
-        )
+        let leaves = values::leaves("metrics", &metrics)?;
+        collect_errors(leaves.iter().map(|(key, value)| {
+            let value = values::number(key, value)?;
+            self.log_metric_full(key, value, step, ts)
+        }))
     }
 
     /// Sets a tag. Values over 8000 characters are truncated, with a warning, as the server
@@ -132,18 +146,27 @@ impl MlflowRun {
         Ok(())
     }
 
-    /// Sets several tags. A bad key is reported; the others are set.
-    pub fn set_tags<K: AsRef<str>, V: std::fmt::Display>(
-        &self,
-        tags: impl IntoIterator<Item = (K, V)>,
-    ) -> Result<()> {
-        collect_errors(tags.into_iter().map(|(k, v)| self.set_tag(k.as_ref(), v)))
+    /// Sets several tags, given as [`log_params`](Self::log_params) takes params (a
+    /// `Serialize` map or struct, or pairs). A bad key is reported; the others are set.
+    pub fn set_tags<T: Serialize>(&self, tags: T) -> Result<()> {
+        let leaves = values::leaves("tags", &tags)?;
+        collect_errors(
+            leaves
+                .iter()
+                .map(|(key, value)| self.set_tag(key, values::text(value))),
+        )
     }
 
-    /// Uploads the file at `path` into the run's artifacts (under `artifact_dir`, `""` for
-    /// the root). The file is read when the worker uploads it, so keep it until
-    /// [`flush`](Self::flush).
-    pub fn log_artifact(&self, path: impl AsRef<Path>, artifact_dir: &str) -> Result<()> {
+    /// Uploads the file at `path` into the root of the run's artifacts, as MLflow's
+    /// `log_artifact(path)` does. The file is read when the worker uploads it, so keep it
+    /// until [`flush`](Self::flush).
+    pub fn log_artifact(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.log_artifact_in(path, "")
+    }
+
+    /// Uploads the file at `path` into the folder `artifact_dir` of the run's artifacts
+    /// (`log_artifact(path, artifact_path=..)` in MLflow; `""` is the root).
+    pub fn log_artifact_in(&self, path: impl AsRef<Path>, artifact_dir: &str) -> Result<()> {
         let path = path.as_ref();
         let dir = validate::artifact_path(artifact_dir)?;
         let refuse = |reason: &str| Error::MlflowArtifactPath {
@@ -165,15 +188,22 @@ impl MlflowRun {
         Ok(())
     }
 
-    /// Uploads every file under directory `dir` into `artifact_dir`, keeping the layout.
-    /// Returns how many files it queued.
+    /// Uploads every file under directory `dir` into the root of the run's artifacts,
+    /// keeping the layout, as MLflow's `log_artifacts(dir)` does. Returns how many files it
+    /// queued. See [`log_artifacts_in`](Self::log_artifacts_in).
+    pub fn log_artifacts(&self, dir: impl AsRef<Path>) -> Result<usize> {
+        self.log_artifacts_in(dir, "")
+    }
+
+    /// Uploads every file under directory `dir` into the folder `artifact_dir`, keeping the
+    /// layout. Returns how many files it queued.
     ///
     /// As MLflow's own `log_artifacts` (`os.walk`), a symbolic link to a file is uploaded
     /// and one to a directory is not walked: a link back up would never end. What is not a
     /// file (a named pipe, a socket) is skipped with a warning, since reading it could hold
     /// the upload forever. A directory that cannot be read is an error, and then nothing is
     /// queued.
-    pub fn log_artifacts(&self, dir: impl AsRef<Path>, artifact_dir: &str) -> Result<usize> {
+    pub fn log_artifacts_in(&self, dir: impl AsRef<Path>, artifact_dir: &str) -> Result<usize> {
         let dir = dir.as_ref();
         let base = validate::artifact_path(artifact_dir)?;
         if !dir.is_dir() {
@@ -261,6 +291,26 @@ fn not_logged(path: &Path, reason: &str) {
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
+
+/// A number MLflow can store as a metric: every primitive integer and float type. Integers
+/// past 2^53 round to the nearest `f64`, as MLflow stores them.
+pub trait MetricValue: Copy {
+    /// The value as MLflow stores it.
+    fn as_f64(self) -> f64;
+}
+
+macro_rules! metric_values {
+    ($($number:ty),*) => {$(
+        impl MetricValue for $number {
+            #[inline]
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
+}
+
+metric_values!(f64, f32, i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 
 /// The first error (the others are logged as warnings); `Ok` if none.
 fn collect_errors(results: impl Iterator<Item = Result<()>>) -> Result<()> {

@@ -31,12 +31,14 @@ use crate::error::{Error, Result};
 mod global;
 mod logging;
 mod traces;
+mod values;
 
 use self::global::{channel, exit_flush};
 pub use self::global::{
     configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_flush_async,
     mlflow_shutdown, MlflowTracker,
 };
+pub use self::logging::MetricValue;
 
 struct RunShared {
     key: RunKey,
@@ -99,6 +101,13 @@ impl MlflowLogger {
     /// configuration.
     pub fn start(run_name: impl Into<String>) -> Result<MlflowLogger> {
         Self::begin(Some(run_name.into()), None, None)
+    }
+
+    /// Starts a run without a name in the configured experiment, as MLflow's `start_run()`
+    /// (and the Python design's `MLflowLogger()`) do: a server gives it a generated name,
+    /// the local store `run-` and the first 8 characters of its id.
+    pub fn start_unnamed() -> Result<MlflowLogger> {
+        Self::begin(None, None, None)
     }
 
     /// Starts a run in experiment `experiment` instead of the configured one.

@@ -1,6 +1,6 @@
-//! The README's export sample is real output of the quickstart, so it cannot drift from what
-//! `export_traces` writes. `MONITOR_BLESS=1 cargo test --test readme` rewrites it from a
-//! fresh run.
+//! The docs stay true: the export guide's sample is real output of the quickstart, so it cannot
+//! drift from what `export_traces` writes (`MONITOR_BLESS=1 cargo test --test docs` rewrites it
+//! from a fresh run), and the README stays a short guide whose links reach every guide page.
 
 use std::path::Path;
 
@@ -13,12 +13,14 @@ use serde_json::{json, Value};
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
+const EXPORT_GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide/export.md");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-const START: &str = "<!-- export sample: written by tests/readme.rs";
+const GUIDE_MODULE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide.rs");
+const START: &str = "<!-- export sample: written by tests/docs.rs";
 const FENCE_OPEN: &str = "```json\n";
 const FENCE_CLOSE: &str = "```\n";
 
-/// What the README shows of an export: the document's header, the first metrics, and two
+/// What the export guide shows of an export: the document's header, the first metrics, and two
 /// entries (a failed call and a scored one), fields in the order `export_traces` writes them.
 fn sample_of(export: &TraceExport) -> String {
     #[derive(Serialize)]
@@ -90,12 +92,12 @@ fn stable(sample: &str) -> Value {
     sample
 }
 
-fn readme_sample(readme: &str) -> (usize, usize) {
-    let marker = readme
+fn guide_sample(guide: &str) -> (usize, usize) {
+    let marker = guide
         .find(START)
-        .expect("the README marks its export sample");
-    let open = marker + readme[marker..].find(FENCE_OPEN).expect("a json block") + FENCE_OPEN.len();
-    let close = open + readme[open..].find(FENCE_CLOSE).expect("the block's end");
+        .expect("the export guide marks its export sample");
+    let open = marker + guide[marker..].find(FENCE_OPEN).expect("a json block") + FENCE_OPEN.len();
+    let close = open + guide[open..].find(FENCE_CLOSE).expect("the block's end");
     (open, close)
 }
 
@@ -115,17 +117,58 @@ fn export_sample_is_the_quickstarts_real_output() {
     tracer.export_traces(&path).unwrap();
     let fresh = sample_of(&TraceExport::read(&path).unwrap());
 
-    let readme = std::fs::read_to_string(README).unwrap();
-    let (open, close) = readme_sample(&readme);
+    let guide = std::fs::read_to_string(EXPORT_GUIDE).unwrap();
+    let (open, close) = guide_sample(&guide);
     if std::env::var_os("MONITOR_BLESS").is_some() {
-        let updated = format!("{}{}{}", &readme[..open], fresh, &readme[close..]);
-        std::fs::write(Path::new(README), updated).unwrap();
+        let updated = format!("{}{}{}", &guide[..open], fresh, &guide[close..]);
+        std::fs::write(Path::new(EXPORT_GUIDE), updated).unwrap();
         return;
     }
     assert_eq!(
-        stable(&readme[open..close]),
+        stable(&guide[open..close]),
         stable(&fresh),
-        "the README's export sample differs from the quickstart's output; \
-         rewrite it with `MONITOR_BLESS=1 cargo test --test readme`"
+        "the export guide's sample differs from the quickstart's output; \
+         rewrite it with `MONITOR_BLESS=1 cargo test --test docs`"
     );
+}
+
+#[test]
+fn the_readme_is_a_short_guide_that_starts_with_the_two_commands() {
+    let readme = std::fs::read_to_string(README).unwrap();
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 250,
+        "the README has {lines} lines: move details into a guide page"
+    );
+    let first_block = readme.split("```sh\n").nth(1).expect("a shell block");
+    let commands: Vec<&str> = first_block.lines().take(2).collect();
+    assert!(
+        commands[0].starts_with("cargo run --example quickstart"),
+        "{commands:?}"
+    );
+    assert!(commands[1].starts_with("./scripts/test.sh"), "{commands:?}");
+}
+
+#[test]
+fn every_guide_page_is_a_module_and_the_readme_links_it() {
+    let readme = std::fs::read_to_string(README).unwrap();
+    let module = std::fs::read_to_string(GUIDE_MODULE).unwrap();
+    let pages = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide")).unwrap();
+    let mut count = 0;
+    for page in pages {
+        let name = page.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".md") else {
+            continue;
+        };
+        count += 1;
+        assert!(
+            module.contains(&format!("include_str!(\"../docs/guide/{name}\")")),
+            "docs/guide/{name} is not included by src/guide.rs"
+        );
+        assert!(
+            readme.contains(&format!("/monitor/guide/{stem}/")),
+            "the README does not link the guide page {stem}"
+        );
+    }
+    assert!(count >= 10, "only {count} guide pages");
 }
