@@ -13,7 +13,7 @@ source ./scripts/phoenix/test-server.sh
 # The Prometheus tests (tests/prometheus.rs) start their own from Debian's package.
 MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"; export MONITOR_PROMETHEUS_BIN
 
-cargo test --workspace --all-features --all-targets
+cargo test --workspace --all-features --all-targets --no-fail-fast
 cargo test --workspace --all-features --doc
 
 # The record path's lock-free ring, model-checked with loom (its own target dir: the cfg

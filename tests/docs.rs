@@ -54,7 +54,7 @@ fn sample_of(export: &TraceExport) -> String {
     // Type paths as they read when the example is built as its own binary.
     if let Some(error) = &mut failed.error {
         error.backtrace = None;
-        error.kind = error.kind.replace("readme::", "");
+        error.kind = error.kind.replace(concat!(module_path!(), "::"), "");
     }
     let metrics = &export.metrics;
     let sample = Sample {
