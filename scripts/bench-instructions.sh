@@ -7,6 +7,7 @@
 #
 # Needs valgrind. Each case runs for a second of criterion's profile mode under callgrind.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 
 cargo bench --bench peers --no-run 2>/dev/null
