@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor::metrics::{
-    prometheus_text, serve_metrics, DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS,
-};
+use monitor::export::{prometheus_text, serve_metrics};
+use monitor::metrics::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
 use monitor::{ErrorInfo, ExecutionTracer, ModuleMetrics, TokenUsage};
 use serde_json::Value;
 

@@ -180,10 +180,7 @@ impl<M> ModuleMonitor<M> {
     /// `monitor::<name>`; see "Log lines" on the `monitor` crate's front page. Applies to
     /// every caller of this module name.
     pub fn with_log_level(self, level: tracing::Level) -> Self {
-        crate::integrate::log::set_module_level(
-            crate::record::callsite::module_name(self.id),
-            level,
-        );
+        crate::record::log::set_module_level(crate::record::callsite::module_name(self.id), level);
         self
     }
 

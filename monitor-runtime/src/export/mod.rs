@@ -35,6 +35,8 @@
 mod files;
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 mod otlp;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 
 pub use self::files::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
 #[cfg(feature = "opentelemetry")]
@@ -45,3 +47,5 @@ pub use self::otlp::{
 };
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 pub use self::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
+#[cfg(feature = "prometheus")]
+pub use self::prometheus::{prometheus_text, serve_metrics, MetricsServer, CONTENT_TYPE};

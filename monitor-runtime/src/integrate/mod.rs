@@ -19,10 +19,6 @@
 pub mod dspy;
 #[cfg(feature = "tracing-layer")]
 mod layer;
-pub(crate) mod log;
-mod site;
-#[cfg(feature = "tracing-spans")]
-pub(crate) mod span;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;

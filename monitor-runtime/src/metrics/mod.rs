@@ -29,9 +29,9 @@
 //!
 //! # #[cfg(feature = "prometheus")]
 //! # {
-//! let server = monitor::metrics::serve_metrics("127.0.0.1:0", &tracer)?;
+//! let server = monitor::export::serve_metrics("127.0.0.1:0", &tracer)?;
 //! println!("scrape http://{}/metrics", server.local_addr());
-//! assert!(monitor::metrics::prometheus_text(&tracer)
+//! assert!(monitor::export::prometheus_text(&tracer)
 //!     .contains(r#"gen_ai_client_operation_duration_seconds_count{module="retrieve"} 3"#));
 //! # }
 //! # Ok::<(), monitor::Error>(())
@@ -55,22 +55,10 @@
 
 mod aggregate;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
-mod fleet;
+pub(crate) mod fleet;
 mod histogram;
-#[cfg(feature = "otlp")]
-mod otlp;
-#[cfg(feature = "prometheus")]
-mod prometheus;
-#[cfg(feature = "prometheus")]
-mod serve;
 
 pub use self::aggregate::{ModuleMetrics, TracerMetrics};
 pub(crate) use self::aggregate::{ModuleStats, Sample};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
-#[cfg(feature = "otlp")]
-pub(crate) use self::otlp::{metrics_request, Period};
-#[cfg(feature = "prometheus")]
-pub use self::prometheus::prometheus_text;
-#[cfg(feature = "prometheus")]
-pub use self::serve::{serve_metrics, MetricsServer, CONTENT_TYPE};

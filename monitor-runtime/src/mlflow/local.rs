@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::client::{Failure, MlflowClient};
 use super::config::MlflowConfig;
-use super::record::{now_ms, RunStatus};
+use super::op::{now_ms, RunStatus};
 use crate::error::{Error, Result};
 
 /// A local FileStore rooted at a directory (usually `./mlruns`).

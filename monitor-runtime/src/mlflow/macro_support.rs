@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::logger::{ActiveRunGuard, InRun, MlflowLogger, MlflowRun};
-use super::record::RunStatus;
+use super::op::RunStatus;
 
 /// The run of one `#[mlflow_run]` call. Ends `FAILED` if dropped during a panic, `KILLED`
 /// if dropped before the call finished (a cancelled future).

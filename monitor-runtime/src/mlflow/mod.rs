@@ -26,8 +26,8 @@ mod logger;
 #[doc(hidden)]
 pub mod macro_support;
 mod nonblocking;
-mod otlp;
-mod record;
+mod op;
+mod trace_store;
 mod validate;
 
 pub use self::client::{
@@ -42,5 +42,5 @@ pub use self::logger::{
     mlflow_shutdown, ActiveRunGuard, InRun, MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::nonblocking::OffThread;
-pub use self::record::RunStatus;
+pub use self::op::RunStatus;
 pub use self::validate::{MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};

@@ -95,10 +95,10 @@ impl<'t> TraceGuard<'t> {
             parent_span_id,
         } = context::enter();
         #[cfg(feature = "tracing-spans")]
-        let span = crate::integrate::span::start(module);
+        let span = crate::record::span::start(module);
         #[cfg(feature = "tracing-spans")]
         if let Some(span) = &span {
-            crate::integrate::span::enter(span);
+            crate::record::span::enter(span);
         }
         TraceGuard {
             tracer,
@@ -428,7 +428,7 @@ impl<'t> TraceGuard<'t> {
             self.attached = true;
             #[cfg(feature = "tracing-spans")]
             if let Some(span) = &self.span {
-                crate::integrate::span::enter(span);
+                crate::record::span::enter(span);
             }
         }
     }
@@ -451,7 +451,7 @@ impl<'t> TraceGuard<'t> {
         if self.attached {
             #[cfg(feature = "tracing-spans")]
             if let Some(span) = &self.span {
-                crate::integrate::span::exit(span);
+                crate::record::span::exit(span);
             }
             if found {
                 self.notes = notes;
@@ -475,13 +475,13 @@ impl<'t> TraceGuard<'t> {
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);
         }
-        if crate::integrate::log::enabled() {
+        if crate::record::log::enabled() {
             self.log_line(status);
         }
         #[cfg(feature = "tracing-spans")]
         if let Some(span) = self.span.take() {
             let details = self.details.as_deref();
-            let ended = crate::integrate::span::Ended {
+            let ended = crate::record::span::Ended {
                 status,
                 error: details
                     .and_then(|d| d.error.as_ref())
@@ -489,7 +489,7 @@ impl<'t> TraceGuard<'t> {
                 tokens: details.and_then(|d| d.tokens.as_ref()),
                 quality: self.quality,
             };
-            crate::integrate::span::end(&span, &ended);
+            crate::record::span::end(&span, &ended);
         }
         let details = self.details.take();
         let has_tokens = details.as_ref().is_some_and(|d| d.tokens.is_some());
@@ -536,11 +536,11 @@ impl<'t> TraceGuard<'t> {
     #[cold]
     #[inline(never)]
     fn log_line(&self, status: Status) {
-        let Some(line) = crate::integrate::log::line_for(self.module, status) else {
+        let Some(line) = crate::record::log::line_for(self.module, status) else {
             return;
         };
         let details = self.details.as_deref();
-        let call = crate::integrate::log::Finished {
+        let call = crate::record::log::Finished {
             module: self.module,
             status,
             duration_ns: clock::nanos_between(self.start, self.end),
@@ -552,7 +552,7 @@ impl<'t> TraceGuard<'t> {
             inputs: details.map_or(&[], |d| d.inputs.as_slice()),
             outputs: details.and_then(|d| d.outputs.as_ref()),
         };
-        crate::integrate::log::emit(line, &call);
+        crate::record::log::emit(line, &call);
     }
 
     #[cold]

@@ -22,11 +22,15 @@ pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod guard;
 mod history;
+pub(crate) mod log;
 pub(crate) mod outbox;
 mod panic;
 mod ring;
 pub(crate) mod rollup;
 pub(crate) mod scope;
+mod site;
+#[cfg(feature = "tracing-spans")]
+pub(crate) mod span;
 pub(crate) mod stream;
 mod thread;
 mod trace_attrs;

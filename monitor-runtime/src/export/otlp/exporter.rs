@@ -14,9 +14,9 @@ use prost::Message;
 
 use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
+use super::metrics::{metrics_request, Period};
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
-use crate::metrics::{metrics_request, Period};
 use crate::record::outbox;
 use crate::ExecutionTracer;
 

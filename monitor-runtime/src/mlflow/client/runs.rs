@@ -9,7 +9,7 @@ use super::types::{Metric, Run};
 use super::MlflowClient;
 use crate::error::{Error, Result};
 use crate::mlflow::delivery::retry::Retry;
-use crate::mlflow::record::RunStatus;
+use crate::mlflow::op::RunStatus;
 
 /// The run tag holding the client's identity of a run, so that a create is never repeated.
 pub(crate) const RUN_KEY_TAG: &str = "monitor.run_key";

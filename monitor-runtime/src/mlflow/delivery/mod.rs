@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 
 use self::journal::Journal;
 use super::config::{Destination, MlflowConfig};
-use super::record::{Op, RunKey};
+use super::op::{Op, RunKey};
 use crate::error::{Error, Result};
 
 /// A record the server refused; it will not be retried.

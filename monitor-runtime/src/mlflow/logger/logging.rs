@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::MlflowRun;
 use crate::error::{Error, Result};
-use crate::mlflow::record::{now_ms, ArtifactSource, Op};
+use crate::mlflow::op::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
 
 impl MlflowRun {

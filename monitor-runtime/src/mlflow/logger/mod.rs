@@ -24,7 +24,7 @@ use super::client::{MlflowClient, ModelVersion};
 use super::config::Destination;
 use super::delivery::{Binding, Channel, FlushReport};
 use super::nonblocking::{in_async_runtime, OffThread};
-use super::record::{now_ms, Op, RunKey, RunStatus};
+use super::op::{now_ms, Op, RunKey, RunStatus};
 use super::validate;
 use crate::error::{Error, Result};
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Backend, Dispatcher, Pending};
 use crate::mlflow::client::Failure;
 use crate::mlflow::delivery::{error_chain, wire_f64};
-use crate::mlflow::record::{Op, RunKey};
+use crate::mlflow::op::{Op, RunKey};
 
 /// MLflow's `log-batch` limits, and a size well under its 1 MB request limit.
 const MAX_METRICS: usize = 1000;

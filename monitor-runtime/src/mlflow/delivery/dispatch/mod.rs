@@ -20,7 +20,7 @@ use super::retry::{wait_before, Retry};
 use super::{error_chain, warn_loudly, Binding, Channel, Rejected, State};
 use crate::mlflow::client::Failure;
 use crate::mlflow::config::{redact_uri, Destination};
-use crate::mlflow::record::{Op, RunKey};
+use crate::mlflow::op::{Op, RunKey};
 
 mod backend;
 mod batch;

@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 use super::{Journal, Loc, OWN_BASE};
-use crate::mlflow::record::Op;
+use crate::mlflow::op::Op;
 
 impl Journal {
     /// Up to `max` records not read yet, oldest first; records that waited in memory come

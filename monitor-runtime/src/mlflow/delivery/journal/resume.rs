@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use super::{Journal, Segment};
-use crate::mlflow::record::RunKey;
+use crate::mlflow::op::RunKey;
 
 impl Journal {
     /// Remembers that `run` exists on the server as `run_id`, for later processes.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::prometheus::prometheus_text;
+use super::text::prometheus_text;
 use crate::{Error, ExecutionTracer, Result};
 
 /// The `Content-Type` of the Prometheus text format the listener answers with.
@@ -29,7 +29,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// The listener binds exactly where it is told (`127.0.0.1:9464` to stay on this machine,
 /// `0.0.0.0:9464` for a Prometheus elsewhere, port 0 for any free port) and answers
-/// `GET /metrics` (and `HEAD`) with [`prometheus_text`](crate::metrics::prometheus_text),
+/// `GET /metrics` (and `HEAD`) with [`prometheus_text`](crate::export::prometheus_text),
 /// computed at each request, as `text/plain; version=0.0.4`. Any other path gets a 404, any
 /// other method a 405; each connection is closed after its response. Requests are bounded
 /// (8 KiB of head, 2 s to send it), and nothing a client sends can make it panic. It stops
@@ -50,7 +50,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// let tracer = monitor::ExecutionTracer::new();
 /// drop(tracer.trace("retrieve", ()));
-/// let server = monitor::metrics::serve_metrics("127.0.0.1:0", &tracer)?;
+/// let server = monitor::export::serve_metrics("127.0.0.1:0", &tracer)?;
 ///
 /// let mut http = std::net::TcpStream::connect(server.local_addr())?;
 /// http.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;

@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::fleet::{
+use crate::metrics::fleet::{
     collect, ModuleView, DURATION_BUCKETS, QUALITY_BUCKETS, STATUSES, TOKEN_BUCKETS,
 };
 use crate::ExecutionTracer;
@@ -222,7 +222,7 @@ impl Collector for Scrape {
 ///     .trace("generate", ())
 ///     .fail_with(monitor::ErrorInfo::new("Timeout", "model timed out"));
 ///
-/// let text = monitor::metrics::prometheus_text(&tracer);
+/// let text = monitor::export::prometheus_text(&tracer);
 /// assert!(text.contains(r#"monitor_calls_total{module="generate",status="error"} 1"#));
 /// assert!(text.contains(r#"gen_ai_client_operation_duration_seconds_count{module="retrieve"} 1"#));
 /// ```
@@ -239,7 +239,7 @@ pub fn prometheus_text(tracer: &ExecutionTracer) -> String {
 
 impl ExecutionTracer {
     /// This tracer's metrics in the Prometheus text format: the same as
-    /// [`metrics::prometheus_text(&tracer)`](crate::metrics::prometheus_text). Needs the
+    /// [`export::prometheus_text(&tracer)`](crate::export::prometheus_text). Needs the
     /// `prometheus` feature.
     ///
     /// ```
