@@ -15,7 +15,8 @@ use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 use crate::record::callsite::intern;
 use crate::record::clock;
 use crate::record::context::{self, Frame, Notes};
-use crate::record::tracer::{Details, ExecutionTracer, Record};
+use crate::record::finished::{Details, Record};
+use crate::record::tracer::ExecutionTracer;
 
 /// Records `tracing` spans as monitored calls, each span an entry: its fields as inputs,
 /// `gen_ai.usage.input_tokens`/`output_tokens` (or OpenInference's `llm.token_count.*`) as

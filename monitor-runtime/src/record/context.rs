@@ -33,7 +33,7 @@ pub(crate) struct Notes {
 impl Notes {
     /// Adds the noted tokens, validation errors and attributes to a call's details, under
     /// the per-call bounds (`max` bytes a field). The quality is the caller's to take.
-    pub(crate) fn merge_into(self, details: &mut super::tracer::Details, max: usize) {
+    pub(crate) fn merge_into(self, details: &mut super::finished::Details, max: usize) {
         if let Some(tokens) = self.tokens {
             details
                 .tokens

@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::callsite::ModuleId;
 use super::clock;
 use super::context::{self, Frame, Notes, SpanIds};
-use super::tracer::{Details, ExecutionTracer, Record};
+use super::finished::{Details, Record};
+use super::tracer::ExecutionTracer;
 use crate::capture::{self, CapturedValue, InputName};
 use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage};
 

@@ -20,14 +20,17 @@
 pub(crate) mod callsite;
 pub(crate) mod clock;
 pub(crate) mod context;
+pub(crate) mod finished;
 pub(crate) mod guard;
 mod history;
 pub(crate) mod log;
 pub(crate) mod outbox;
 mod panic;
+mod read;
 mod ring;
 pub(crate) mod rollup;
 pub(crate) mod scope;
+mod shard;
 mod site;
 #[cfg(feature = "tracing-spans")]
 pub(crate) mod span;
@@ -35,3 +38,4 @@ pub(crate) mod stream;
 mod thread;
 mod trace_attrs;
 pub(crate) mod tracer;
+mod write;

@@ -9,7 +9,8 @@ use std::thread::Thread;
 
 use parking_lot::Mutex;
 
-use super::tracer::{Inner, Record};
+use super::finished::Record;
+use super::tracer::Inner;
 
 static OPEN: AtomicBool = AtomicBool::new(false);
 /// Each shard's outbox holds at most this many records; past it, records are dropped and
