@@ -90,9 +90,9 @@ pub mod future {
     //! `#[monitored]` function returning a stream returns). You rarely name them.
 
     pub use crate::record::context::InContext;
-    pub use crate::record::guard::{Traced, TracedKeep, TracedThen};
     pub use crate::record::scope::WithTracer;
     pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
+    pub use crate::record::traced::{Traced, TracedKeep, TracedThen};
 }
 
 // The flat paths of the first 0.1 builds, before items moved into modules by concept;
