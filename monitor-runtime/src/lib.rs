@@ -70,16 +70,16 @@ pub use crate::metrics::{ModuleMetrics, TracerMetrics};
 #[cfg(feature = "mlflow")]
 pub use crate::mlflow::{configure_mlflow, MlflowLogger};
 pub use crate::monitor::{CallOutput, ModuleMonitor};
-pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
-#[cfg(feature = "tokio")]
-pub use crate::record::context::spawn;
-pub use crate::record::context::{
-    current_context, current_span, record_attribute, record_kind, record_model, record_quality,
-    record_session, record_tokens, record_trace_metadata, record_trace_tag, record_user,
-    record_validation_error, spawn_thread, TraceContext,
+pub use crate::record::annotate::{
+    current_span, record_attribute, record_kind, record_model, record_quality, record_session,
+    record_tokens, record_trace_metadata, record_trace_tag, record_user, record_validation_error,
 };
+pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};
+#[cfg(feature = "tokio")]
+pub use crate::record::trace_context::spawn;
+pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 pub mod future {
@@ -89,9 +89,9 @@ pub mod future {
     //! [`TraceGuard::instrument_stream`](crate::TraceGuard::instrument_stream) (what a
     //! `#[monitored]` function returning a stream returns). You rarely name them.
 
-    pub use crate::record::context::InContext;
     pub use crate::record::scope::WithTracer;
     pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
+    pub use crate::record::trace_context::InContext;
     pub use crate::record::traced::{Traced, TracedKeep, TracedThen};
 }
 

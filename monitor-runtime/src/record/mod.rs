@@ -17,6 +17,7 @@
 // finished call) and `entry` (what readers get). Never calls `export/` or `mlflow/`: they
 // read what the tracer hands them (`get_traces`, `get_metrics`, snapshots).
 
+pub(crate) mod annotate;
 mod call_end;
 pub(crate) mod callsite;
 pub(crate) mod clock;
@@ -38,6 +39,7 @@ pub(crate) mod span;
 pub(crate) mod stream;
 mod thread;
 mod trace_attrs;
+pub(crate) mod trace_context;
 pub(crate) mod traced;
 pub(crate) mod tracer;
 mod write;

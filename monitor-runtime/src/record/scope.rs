@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use super::context::{InContext, Inherited};
+use super::trace_context::{InContext, Inherited};
 use super::tracer::ExecutionTracer;
 
 thread_local! {
