@@ -29,8 +29,8 @@ pub use crate::capture::specialize::{
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 use crate::entry::{IntoTokenUsage, TokenUsage};
-pub use crate::kind::{ModuleKind, SpanKind};
-pub use crate::record::log::ModuleLevel;
+pub use crate::kind::SpanKind;
+pub use crate::record::declare::ModuleDeclaration;
 pub use crate::record::stream::{MonitoredStream, StreamItems};
 pub use futures_core::Stream;
 pub use tracing;

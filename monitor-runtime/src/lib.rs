@@ -54,16 +54,16 @@ pub mod export;
 mod http;
 pub mod integrate;
 mod kind;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;
 mod record;
 
-use std::sync::OnceLock;
-
-pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, Cost, ModelPrice};
-pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
+pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, ModelPrice};
+pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::{ModuleMetrics, TracerMetrics};
@@ -76,7 +76,7 @@ pub use crate::record::annotate::{
 };
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
-pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};
+pub use crate::record::scope::{current_tracer, global_tracer, with_tracer, WithTracerExt};
 #[cfg(feature = "tokio")]
 pub use crate::record::trace_context::spawn;
 pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
@@ -110,14 +110,6 @@ pub use crate::mlflow::*;
 pub use crate::record::callsite::name_from_fn_path;
 #[doc(hidden)]
 pub use crate::record::guard::TracerRef;
-
-/// The process-wide tracer that monitored calls record into when they name no tracer and
-/// no scoped default is set. Created on first use with the default settings.
-#[inline]
-pub fn global_tracer() -> &'static ExecutionTracer {
-    static GLOBAL: OnceLock<ExecutionTracer> = OnceLock::new();
-    GLOBAL.get_or_init(ExecutionTracer::new)
-}
 
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]

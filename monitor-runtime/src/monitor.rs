@@ -1,6 +1,9 @@
 //! `ModuleMonitor`: monitoring for things that cannot carry the attribute (closures, trait
 //! objects, types from other crates).
 
+// May call: `record` (a monitor is a named guard factory over the tracer), `capture`,
+// `entry` and `metrics`.
+
 use std::any::Any;
 use std::fmt;
 use std::future::Future;

@@ -23,7 +23,7 @@ use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature
 
 use crate::attr::Args;
 use crate::expand::outcome::{
-    capture_inputs, classify, error_info, module_kind, module_level, quality_call, tokens_call,
+    capture_inputs, classify, error_info, module_declaration, quality_call, tokens_call,
 };
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
@@ -47,19 +47,18 @@ pub(crate) fn expand_body(
     let callsite = callsite(&krate, name);
     let (tracer_stmts, tracer) = tracer(args, sig);
     let captures = capture_inputs(args, &krate, sig);
-    let level = module_level(args, &krate);
-    let kind = module_kind(args, &krate);
+    let declaration = module_declaration(args, &krate);
     let boxed_future = boxed_async(block).is_some();
     let stream = returns_stream(args, sig).filter(|_| !boxed_future);
     // Sync shapes stop the clock, so their guard is always `mut`; the others only when
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && !boxed_future && stream.is_none();
     let guard_mut = (sync || !captures.is_empty()).then(|| generated!(mut));
-    // The kind first: the call's `tracing` span (feature `tracing-spans`) shows it.
+    // The declaration first: the call's `tracing` span (feature `tracing-spans`) shows
+    // its kind.
     let start = generated! {
-        #kind
+        #declaration
         let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
-        #level
         #captures
     };
     let enter = generated! {
@@ -163,9 +162,8 @@ pub(crate) fn expand_body(
         generated! {
             #callsite
             #tracer_stmts
+            #declaration
             let __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
-            #level
-            #kind
             #body
         }
     } else if output.never {

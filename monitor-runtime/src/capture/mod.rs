@@ -48,7 +48,7 @@ pub(crate) mod scalar;
 pub(crate) mod specialize;
 mod text;
 
-pub(crate) use self::error::{bound_error, describe_display, describe_error};
+pub(crate) use self::error::bound_error;
 pub use self::isolate::capture_failures;
 pub(crate) use self::isolate::{capturing, isolated, payload_message};
 pub(crate) use self::redact::mask_text;

@@ -28,9 +28,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Owns: the file formats (`files.rs`), and the OTLP encoding and exporter (`otlp/`). Takes
-// finished records from `record::outbox` and entries from the tracer's readers; never
-// reaches into the tracer's shards.
+// Readers of a tracer, below nothing that records: they take what the tracer hands out
+// (entries, snapshots, merged metrics, outbox batches) and never reach into its shards.
+//
+// Owns: the file formats (`files.rs`), the OTLP encoding, exporter and OTLP metrics
+// (`otlp/`), and the Prometheus text and `/metrics` server (`prometheus/`).
+//
+// May call: `record::tracer` (the tracer's readers), `record::scope` (the global tracer),
+// `record::outbox` and `record::finished` (taking finished calls), `record::callsite`
+// (module names), `metrics`, `capture` (masking), `entry`, `kind`, `error`, `deadline`
+// and `http`.
 
 mod files;
 #[cfg(any(feature = "otlp", feature = "mlflow"))]

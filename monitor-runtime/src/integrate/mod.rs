@@ -3,17 +3,17 @@
 //! `tracing-spans`, monitored calls are `tracing` spans themselves; see the README.) With
 //! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs.
 
-// Integrations with the wider ecosystem, driven by the record path.
+// Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
+// entry into it.
 //
-// Owns: the log line of each finished call through `tracing` (`log/`: one target per
-// module, levels from `MONITORING_LOG_LEVEL`, `#[monitored(level = ..)]` and
-// `ModuleMonitor::with_log_level`), each call's `tracing` span (`span.rs`), the run-time
-// callsites both use (`site.rs`), and the `Layer` that records `tracing` spans
-// (`layer.rs`). dspy-rs and the usage extractors of LLM clients belong here too.
+// Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
+// dspy-rs: LM calls, token usage and optimiser runs (`dspy/`). The usage extractors of LLM
+// clients belong here too.
 //
-// May call: `tracing`, `record::callsite` (module names and ids), `capture/` (rendering
-// values already captured) and `entry`. Called by `record::guard` when a call starts and
-// finishes; only the layer writes records, through the tracer's record path.
+// May call: `record::tracer` (the tracer's public API), `record::scope` (the scoped
+// tracer), `record::callsite`, `record::context`, `record::finished` and `record::clock`
+// (the layer, until it records through one narrow entry), `mlflow` (optimiser runs),
+// `capture`, `entry`, `cost`, `kind` and `error`. Nothing below calls into it.
 
 #[cfg(feature = "dspy")]
 pub mod dspy;

@@ -43,15 +43,14 @@
 // Aggregate metrics: every execution counted exactly, whatever the history still keeps.
 //
 // Owns: the running totals of one module in one shard (`ModuleStats`, fed one `Sample` per
-// finished call) with their latency histogram (`histogram.rs`), the views users read,
-// `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`), and with `prometheus` the
-// Prometheus view of them (`prometheus.rs`: fixed buckets, encoding through
-// `prometheus-client`) and its listener (`serve.rs`, std only). OTLP metrics belong here
-// too.
+// finished call, and a trace's `Spent`) with their latency histogram (`histogram.rs`), the
+// views users read, `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`), and the fleet
+// view's fixed buckets (`fleet.rs`), which the Prometheus and OTLP readers in `export/`
+// encode.
 //
-// May call: `entry` (`Status`, `TokenUsage`), and with `prometheus` the tracer's public
-// reads (`get_metrics`). The tracer's shards in `record/` hold a `ModuleStats` per module
-// and add to it; nothing here reaches into shards or records.
+// May call: `entry` (`Status`, `TokenUsage`, `Cost`). Sits below the record path: the
+// tracer's shards hold a `ModuleStats` per module and add to it; nothing here reaches into
+// records, shards or the tracer.
 
 mod aggregate;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
@@ -59,6 +58,6 @@ pub(crate) mod fleet;
 mod histogram;
 
 pub use self::aggregate::{ModuleMetrics, TracerMetrics};
-pub(crate) use self::aggregate::{ModuleStats, Sample};
+pub(crate) use self::aggregate::{ModuleStats, Sample, Spent};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};

@@ -9,13 +9,15 @@
 
 // Owns: experiment tracking against MLflow: the run API (`logger/`, and what
 // `#[mlflow_run]` expands to in `macro_support.rs`), the REST client (`client/`), settings
-// (`config.rs`), input checks (`validate.rs`), the records a run queues (`record.rs`),
+// (`config.rs`), input checks (`validate.rs`), the operations a run queues (`op.rs`),
 // their delivery (`delivery/`), the local `./mlruns` store (`local.rs`), what MLflow's
-// trace store needs beyond OTLP (`otlp.rs`), run comparison (`compare.rs`), and futures
-// that wait off the executor (`nonblocking.rs`).
+// trace store needs beyond OTLP (`trace_store.rs`), run comparison (`compare.rs`), and
+// futures that wait off the executor (`nonblocking.rs`).
 //
-// May call: of the core, only what the tracer hands out (entries, metrics), `export`'s
-// OTLP encoding and `capture`'s masking. No module of the core calls into it.
+// May call: `record::tracer` (what the tracer hands out: entries, metrics), `export`
+// (the OTLP encoding), `capture` (masking), `entry`, `error`, `deadline` and `http`. No
+// module of the core (`record`, `metrics`, `export`) calls into it; integrations may
+// (dspy-rs optimiser runs are MLflow runs).
 
 mod client;
 mod compare;

@@ -5,12 +5,10 @@ use std::sync::Arc;
 
 use super::callsite::{module_name, ModuleId};
 use super::clock;
-use super::rollup::Spent;
 use super::thread::thread_name;
 use crate::capture::{CapturedValue, InputName};
-use crate::cost::Cost;
-use crate::entry::{ErrorInfo, Status, TokenUsage, TraceEntry};
-use crate::metrics::Sample;
+use crate::entry::{Cost, ErrorInfo, Status, TokenUsage, TraceEntry};
+use crate::metrics::{Sample, Spent};
 
 /// One finished call, in the compact form the record path writes. Optional parts that
 /// need the heap live in `details`, so a call without captures allocates nothing.
@@ -136,7 +134,7 @@ impl Record {
                 return None;
             }
             let details = self.details.as_deref()?;
-            let declared = || crate::kind::declared(self.module.0).1;
+            let declared = || crate::record::declare::declared(self.module.0).1;
             let model = details.model().or_else(declared)?;
             Some(crate::cost::price_of(model)?.cost_of(&tokens))
         });
@@ -205,7 +203,7 @@ impl Record {
         if let Some(details) = details {
             attributes.extend(details.attributes.iter().cloned());
         }
-        let (kind, model) = crate::kind::declared(self.module.0);
+        let (kind, model) = crate::record::declare::declared(self.module.0);
         if let Some(kind) = kind {
             let key = crate::KIND_ATTRIBUTE.to_owned();
             attributes

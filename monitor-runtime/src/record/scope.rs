@@ -16,14 +16,14 @@ thread_local! {
 
 /// The tracer monitored calls on this thread record into: the one set by
 /// [`with_tracer`] (or [`WithTracerExt::with_tracer`] in this task), else the
-/// [`global_tracer`](crate::global_tracer).
+/// [`global_tracer`](global_tracer).
 pub fn current_tracer() -> ExecutionTracer {
     // `try_with` here and below: a call from a thread-local's destructor must not panic.
     SCOPED
         .try_with(|scoped| scoped.borrow().clone())
         .ok()
         .flatten()
-        .unwrap_or_else(|| crate::global_tracer().clone())
+        .unwrap_or_else(|| global_tracer().clone())
 }
 
 /// Scopes open on any thread. While there are none (the usual case in production), a
@@ -141,3 +141,11 @@ pub trait WithTracerExt: Future + Sized {
 }
 
 impl<F: Future> WithTracerExt for F {}
+
+/// The process-wide tracer that monitored calls record into when they name no tracer and
+/// no scoped default is set. Created on first use with the default settings.
+#[inline]
+pub fn global_tracer() -> &'static ExecutionTracer {
+    static GLOBAL: std::sync::OnceLock<ExecutionTracer> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(ExecutionTracer::new)
+}

@@ -84,7 +84,7 @@ impl fmt::Debug for OtlpConfig {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
-            .map(|(name, _)| (name.as_str(), crate::REDACTED))
+            .map(|(name, _)| (name.as_str(), crate::capture::REDACTED))
             .collect();
         f.debug_struct("OtlpConfig")
             .field("endpoint", &mask_url_credentials(&self.endpoint))

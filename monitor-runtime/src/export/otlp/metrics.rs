@@ -44,7 +44,7 @@ pub(crate) fn metrics_request(
     resource: Resource,
     period: Period,
 ) -> Option<ExportMetricsServiceRequest> {
-    let modules = collect(tracer);
+    let modules = collect(&tracer.merged_stats());
     if modules.is_empty() {
         return None;
     }

@@ -229,7 +229,7 @@ impl Collector for Scrape {
 pub fn prometheus_text(tracer: &ExecutionTracer) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape {
-        modules: collect(tracer),
+        modules: collect(&tracer.merged_stats()),
     }));
     let mut text = String::new();
     // Writing to a `String` cannot fail, and `Scrape` returns only the writer's errors.
