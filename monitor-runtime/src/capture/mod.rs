@@ -22,7 +22,7 @@
 //! ```
 
 // Owns: `CapturedValue` and how values become one (`json.rs`: a serde adapter that caps,
-// redacts and bounds depth while writing; `names.rs`: map keys as text, and the guard API's
+// redacts and bounds depth while writing; `key.rs`: map keys as text; `names.rs`: the guard API's
 // inputs split into named fields; `text.rs`: capped `Debug`/`Display` text), error
 // descriptions (`error.rs`), backtraces (`backtrace.rs`: taken unresolved, rendered and
 // capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), the
@@ -42,6 +42,7 @@ pub(crate) mod backtrace;
 mod error;
 mod isolate;
 mod json;
+mod key;
 mod names;
 mod redact;
 pub(crate) mod scalar;

@@ -28,7 +28,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn retryable(e: Error) -> Failure {
-    Failure::Retryable(super::delivery::retry::Retry::not_applied(e))
+    Failure::Retryable(super::retry::Retry::not_applied(e))
 }
 
 /// A YAML single-quoted scalar.
@@ -354,7 +354,7 @@ fn retrying<T>(mut attempt: impl FnMut() -> std::result::Result<T, Failure>) -> 
             Ok(v) => return Ok(v),
             Err(Failure::Retryable(r)) if n < 7 => {
                 n += 1;
-                std::thread::sleep(super::delivery::retry::wait_before(n, 2.0, 1.0, r.after));
+                std::thread::sleep(super::retry::wait_before(n, 2.0, 1.0, r.after));
             }
             Err(f) => return Err(f.into_error()),
         }
@@ -498,7 +498,7 @@ fn push_run(
             let value: f64 = f[1].parse().unwrap_or(f64::NAN);
             metrics.push(json!({
                 "key": key,
-                "value": super::delivery::wire_f64(value),
+                "value": super::op::wire_f64(value),
                 "timestamp": f[0].parse::<i64>().unwrap_or(0),
                 "step": f.get(2).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0),
             }));

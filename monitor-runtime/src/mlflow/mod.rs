@@ -10,6 +10,7 @@
 // Owns: experiment tracking against MLflow: the run API (`logger/`, and what
 // `#[mlflow_run]` expands to in `macro_support.rs`), the REST client (`client/`), settings
 // (`config.rs`), input checks (`validate.rs`), the operations a run queues (`op.rs`),
+// MLflow's retry policy, which the client and the delivery share (`retry.rs`),
 // their delivery (`delivery/`), the local `./mlruns` store (`local.rs`), what MLflow's
 // trace store needs beyond OTLP (`trace_store.rs`), run comparison (`compare.rs`), and
 // futures that wait off the executor (`nonblocking.rs`).
@@ -29,6 +30,7 @@ mod logger;
 pub mod macro_support;
 mod nonblocking;
 mod op;
+mod retry;
 mod trace_store;
 mod validate;
 

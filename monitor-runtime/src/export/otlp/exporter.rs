@@ -124,7 +124,7 @@ pub(super) enum Destination {
     Otlp,
     /// The program's own OpenTelemetry tracer.
     #[cfg(feature = "opentelemetry")]
-    Tracer(super::bridge::Replayer),
+    Tracer(super::replay::Replayer),
 }
 
 /// Starts the worker thread and opens the outboxes to it: the one exporter of the process.

@@ -15,6 +15,8 @@ mod config;
 mod exporter;
 #[cfg(feature = "otlp")]
 mod metrics;
+#[cfg(feature = "opentelemetry")]
+mod replay;
 
 #[cfg(feature = "opentelemetry")]
 pub use self::bridge::init_opentelemetry;

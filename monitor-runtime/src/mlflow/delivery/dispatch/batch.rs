@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::{Backend, Dispatcher, Pending};
 use crate::mlflow::client::Failure;
-use crate::mlflow::delivery::{error_chain, wire_f64};
+use crate::mlflow::delivery::error_chain;
+use crate::mlflow::op::wire_f64;
 use crate::mlflow::op::{Op, RunKey};
 
 /// MLflow's `log-batch` limits, and a size well under its 1 MB request limit.

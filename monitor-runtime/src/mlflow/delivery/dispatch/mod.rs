@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::journal::Loc;
-use super::retry::{wait_before, Retry};
 use super::{error_chain, warn_loudly, Binding, Channel, Rejected, State};
 use crate::mlflow::client::Failure;
 use crate::mlflow::config::{redact_uri, Destination};
 use crate::mlflow::op::{Op, RunKey};
+use crate::mlflow::retry::{wait_before, Retry};
 
 mod backend;
 mod batch;
