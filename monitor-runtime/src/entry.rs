@@ -29,6 +29,7 @@ impl Status {
 
 /// What went wrong in a failed call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// The error's type name (`std::io::Error`), or `panic` for panics.
     pub kind: String,
@@ -63,6 +64,7 @@ impl ErrorInfo {
 
 /// Tokens spent by a call (LLM prompt and completion).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenUsage {
     /// Tokens sent to the model (prompt).
     pub input_tokens: u64,
@@ -165,6 +167,7 @@ impl<T: IntoTokenUsage> IntoTokenUsage for Option<T> {
 
 /// What a call (or a trace, or a module) cost, in the unit of the price table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Cost {
     /// The input tokens' share.
     pub input: f64,
@@ -207,6 +210,7 @@ impl Cost {
 /// (the `monitor` crate's front page, "Export format", shows a whole export written by its
 /// quickstart).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TraceEntry {
     /// The module (function) name.
     pub module: String,

@@ -263,6 +263,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// cleared. Durations are in milliseconds; percentiles come from a histogram and are
 /// within about 2% of the exact value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModuleMetrics {
     /// The module name.
     pub name: String,
@@ -330,6 +331,7 @@ impl ModuleMetrics {
 
 /// Aggregate metrics of a whole tracer: all modules together, then one entry per module.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TracerMetrics {
     /// Every execution of every module.
     pub total_executions: u64,
