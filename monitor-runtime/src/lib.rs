@@ -66,9 +66,7 @@ pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, Mod
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
-pub use crate::metrics::{ModuleMetrics, TracerMetrics};
-#[cfg(feature = "mlflow")]
-pub use crate::mlflow::{configure_mlflow, MlflowLogger};
+pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
 pub use crate::monitor::{CallOutput, ModuleMonitor};
 pub use crate::record::annotate::{
     current_span, record_attribute, record_kind, record_model, record_quality, record_session,
@@ -94,22 +92,6 @@ pub mod future {
     pub use crate::record::trace_context::InContext;
     pub use crate::record::traced::{Traced, TracedKeep, TracedThen};
 }
-
-// The flat paths of the first 0.1 builds, before items moved into modules by concept;
-// hidden from the docs, kept so that code written against them still compiles.
-#[doc(hidden)]
-pub use crate::capture::*;
-#[doc(hidden)]
-pub use crate::export::*;
-#[doc(hidden)]
-pub use crate::future::*;
-#[cfg(feature = "mlflow")]
-#[doc(hidden)]
-pub use crate::mlflow::*;
-#[doc(hidden)]
-pub use crate::record::callsite::name_from_fn_path;
-#[doc(hidden)]
-pub use crate::record::guard::TracerRef;
 
 // Not public API. Referenced by macro-generated code.
 #[doc(hidden)]

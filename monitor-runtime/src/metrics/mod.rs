@@ -2,7 +2,7 @@
 //! with a small `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the
 //! OTLP exporter (feature `otlp`).
 //!
-//! [`ModuleMetrics`] and [`TracerMetrics`] (also at the crate root) count every execution
+//! [`ModuleMetrics`](crate::ModuleMetrics) and [`TracerMetrics`](crate::TracerMetrics) (at the crate root) count every execution
 //! since the tracer was created or cleared: calls by status, latency percentiles, quality,
 //! tokens and validation errors. Read them with
 //! [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
@@ -52,12 +52,11 @@
 // tracer's shards hold a `ModuleStats` per module and add to it; nothing here reaches into
 // records, shards or the tracer.
 
-mod aggregate;
+pub(crate) mod aggregate;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub(crate) mod fleet;
 mod histogram;
 
-pub use self::aggregate::{ModuleMetrics, TracerMetrics};
-pub(crate) use self::aggregate::{ModuleStats, Sample, Spent};
+pub(crate) use self::aggregate::{ModuleMetrics, ModuleStats, Sample, Spent, TracerMetrics};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};

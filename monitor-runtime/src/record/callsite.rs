@@ -173,7 +173,7 @@ impl Callsite {
 /// name: the last segment names the nested item and is dropped; module paths and generic
 /// arguments are dropped; a method keeps its type (`Type::method`) and a trait method its
 /// trait (`<Type as Trait>::method`). Async bodies (`{{closure}}`) are skipped.
-pub fn name_from_fn_path(path: &str) -> String {
+pub(crate) fn name_from_fn_path(path: &str) -> String {
     let mut segments = split_path(path);
     segments.pop(); // the nested marker item
     while segments.last().is_some_and(|s| s.starts_with("{{")) {

@@ -21,7 +21,7 @@ static CHANNEL: Mutex<Option<Arc<Channel>>> = Mutex::new(None);
 ///
 /// ```no_run
 /// # use monitor_runtime as monitor;
-/// monitor::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
+/// monitor::mlflow::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
 /// ```
 pub fn configure_mlflow(tracking_uri: Option<&str>, experiment_name: &str) {
     let mut config = MlflowConfig::from_env().experiment_name(experiment_name);

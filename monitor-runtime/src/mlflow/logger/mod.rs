@@ -73,7 +73,7 @@ impl std::fmt::Debug for MlflowRun {
 /// # use monitor_runtime as monitor;
 /// use monitor::mlflow::MlflowLogger;
 ///
-/// monitor::configure_mlflow(None, "skill-optimization"); // ./mlruns
+/// monitor::mlflow::configure_mlflow(None, "skill-optimization"); // ./mlruns
 /// let run = MlflowLogger::start("miprov2_v1")?;
 /// run.log_params([("optimizer", "MIPROv2"), ("auto", "medium")])?;
 /// for step in 0..10 {
