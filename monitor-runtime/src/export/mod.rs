@@ -1,4 +1,5 @@
-//! Getting traces out of the process: JSON and JSON Lines files, and OpenTelemetry spans.
+//! Getting traces and metrics out of the process: JSON and JSON Lines files, OpenTelemetry
+//! spans and metrics, and the Prometheus text format with its `/metrics` listener.
 //!
 //! - **Files.** [`ExecutionTracer::export_traces`](crate::ExecutionTracer::export_traces)
 //!   and its JSONL forms write files that [`TraceExport::read`] and [`read_traces_jsonl`]
@@ -11,6 +12,9 @@
 //!   dropped and counted), one thread sends them. Dropping the `OtlpExporter` sends what is
 //!   waiting, within its timeout. The same exporter sends the per-module metrics as OTLP
 //!   metrics (see [`metrics`](crate::metrics)) to `/v1/metrics`.
+//! - **Prometheus** (feature `prometheus`). `prometheus_text(&tracer)` renders every
+//!   module's metrics in the Prometheus text format, and `serve_metrics(addr, &tracer)`
+//!   answers `GET /metrics` with them (see [`metrics`](crate::metrics) for the buckets).
 //! - **OTLP, by hand** (features `otlp` or `mlflow`). `otlp_request(&entries, service)` is one
 //!   OTLP/JSON `ExportTraceServiceRequest`.
 //!

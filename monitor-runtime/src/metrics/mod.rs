@@ -1,15 +1,17 @@
-//! Metrics: exact per-module aggregates, and their fleet view: the Prometheus text format
-//! with a small `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the
-//! OTLP exporter (feature `otlp`).
+//! Metrics: exact per-module aggregates, and the fixed buckets of their fleet view, which
+//! the readers in [`export`](crate::export) encode: the Prometheus text format with a small
+//! `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the OTLP exporter
+//! (feature `otlp`).
 //!
-//! [`ModuleMetrics`](crate::ModuleMetrics) and [`TracerMetrics`](crate::TracerMetrics) (at the crate root) count every execution
-//! since the tracer was created or cleared: calls by status, latency percentiles, quality,
-//! tokens and validation errors. Read them with
-//! [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
+//! [`ModuleMetrics`](crate::ModuleMetrics) and [`TracerMetrics`](crate::TracerMetrics)
+//! (at the crate root) count every execution since the tracer was created or cleared:
+//! calls by status, latency percentiles, quality, tokens and validation errors. Read them
+//! with [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
 //! [`module_metrics`](crate::ExecutionTracer::module_metrics).
 //!
-//! For a fleet, with the `prometheus` feature, `prometheus_text` renders the same aggregates as Prometheus metrics with
-//! fixed buckets, so series from many processes add up, and `serve_metrics` answers
+//! For a fleet, with the `prometheus` feature, `export::prometheus_text` renders the same
+//! aggregates as Prometheus metrics with fixed buckets (the `*_BUCKETS` here), so series
+//! from many processes add up, and `export::serve_metrics` answers
 //! `GET /metrics` with them on an address you choose. Both compute at the moment they are
 //! asked: the record path costs the same with them as without.
 //!
