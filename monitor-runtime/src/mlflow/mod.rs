@@ -10,10 +10,10 @@
 // Owns: experiment tracking against MLflow: the run API (`logger/`, and what
 // `#[mlflow_run]` expands to in `macro_support.rs`), the REST client (`client/`), settings
 // (`config.rs`), input checks (`validate.rs`), the operations a run queues (`op.rs`),
-// MLflow's retry policy, which the client and the delivery share (`retry.rs`),
-// their delivery (`delivery/`), the local `./mlruns` store (`local.rs`), what MLflow's
-// trace store needs beyond OTLP (`trace_store.rs`), run comparison (`compare.rs`), and
-// futures that wait off the executor (`nonblocking.rs`).
+// MLflow's retry policy, which the client and the delivery share (`retry.rs`), their
+// delivery (`delivery/`), the local `./mlruns` store (`local.rs`) and its push to a server
+// (`push.rs`), what MLflow's trace store needs beyond OTLP (`trace_store.rs`), run
+// comparison (`compare.rs`), and futures that wait off the executor (`nonblocking.rs`).
 //
 // May call: `record::tracer` (what the tracer hands out: entries, metrics), `export`
 // (the OTLP encoding), `capture` (masking), `entry`, `error`, `deadline` and `http`. No
@@ -30,6 +30,7 @@ mod logger;
 pub mod macro_support;
 mod nonblocking;
 mod op;
+mod push;
 mod retry;
 mod trace_store;
 mod validate;
@@ -40,11 +41,11 @@ pub use self::client::{
 pub use self::compare::RunComparison;
 pub use self::config::{MlflowAuth, MlflowConfig};
 pub use self::delivery::{FlushReport, Rejected};
-pub use self::local::{push_local_store, PushReport};
 pub use self::logger::{
     configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_flush_async,
     mlflow_shutdown, ActiveRunGuard, InRun, MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::nonblocking::OffThread;
 pub use self::op::RunStatus;
+pub use self::push::{push_local_store, PushReport};
 pub use self::validate::{MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};
