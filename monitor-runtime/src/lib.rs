@@ -74,9 +74,10 @@ pub use crate::record::annotate::{
 };
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
-pub use crate::record::scope::{current_tracer, global_tracer, with_tracer, WithTracerExt};
+pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
 #[cfg(feature = "tokio")]
 pub use crate::record::trace_context::spawn;
+pub use crate::record::trace_context::WithTracerExt;
 pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 

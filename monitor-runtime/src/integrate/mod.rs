@@ -10,7 +10,8 @@
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`). The usage extractors of LLM
 // clients belong here too.
 //
-// May call: `record::tracer` (the tracer's public API), `record::scope` (the scoped
+// May call: `record::tracer` (the tracer's public API), `record::trace_context` (its
+// context and future extensions), `record::scope` (the scoped
 // tracer), `record::callsite`, `record::context`, `record::finished` and `record::clock`
 // (the layer, until it records through one narrow entry), `mlflow` (optimiser runs),
 // `capture`, `entry`, `cost`, `kind` and `error`. Nothing below calls into it.

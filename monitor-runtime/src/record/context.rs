@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
-#[cfg(doc)]
-use super::scope::with_tracer;
 use super::thread::{register_thread, UNASSIGNED};
 use crate::entry::TokenUsage;
 

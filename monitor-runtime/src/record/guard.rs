@@ -8,7 +8,7 @@ use std::sync::{Arc, MutexGuard};
 
 use serde::Serialize;
 
-use super::callsite::ModuleId;
+use super::callsite::{intern, ModuleId};
 use super::clock;
 use super::context::{self, Notes, SpanIds};
 use super::finished::Details;
@@ -80,6 +80,33 @@ pub struct TraceGuard<'t> {
     pub(super) span: Option<tracing::Span>,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
     _not_send: PhantomData<MutexGuard<'static, UseInstrumentToHoldAcrossAwait>>,
+}
+
+// Guards are made by the tracer's `trace`, written here so that the tracer's own file
+// need not know the guard.
+impl ExecutionTracer {
+    /// Starts tracing a call of module `name`; the call is recorded when the guard drops.
+    ///
+    /// `inputs` is anything `Serialize`: a struct or `json!({..})` object gives one input
+    /// per field, `()` gives none. Fields named like secrets (`api_key`, `token`, ...) are
+    /// redacted.
+    pub fn trace(&self, name: &str, inputs: impl Serialize) -> TraceGuard<'_> {
+        let mut guard = TraceGuard::start(TracerRef::Borrowed(self), intern(name));
+        guard.set_inputs(inputs);
+        guard
+    }
+
+    /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
+    /// `f` gets the guard to set outputs, a quality score and so on.
+    pub fn in_trace<R>(
+        &self,
+        name: &str,
+        inputs: impl Serialize,
+        f: impl FnOnce(&mut TraceGuard<'_>) -> R,
+    ) -> R {
+        let mut guard = self.trace(name, inputs);
+        f(&mut guard)
+    }
 }
 
 impl<'t> TraceGuard<'t> {

@@ -9,9 +9,8 @@ use std::task::{Context, Poll};
 use super::context::{pop, push, Frame, LOCAL};
 #[cfg(doc)]
 use super::scope::with_tracer;
-#[cfg(feature = "tokio")]
-use super::scope::WithTracerExt;
-use super::scope::{enter_scope, scoped_tracer, ScopeRestore};
+
+use super::scope::{enter_scope, scoped_tracer, ScopeRestore, WithTracer};
 use super::tracer::{ExecutionTracer, TracerHandle};
 
 /// The innermost active monitored call, as a value that can be sent to another thread or
@@ -270,3 +269,43 @@ where
 {
     tokio::spawn(future.in_current_trace())
 }
+
+/// Scopes a default tracer to a future, the async form of [`with_tracer`](super::scope::with_tracer).
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, WithTracerExt};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tracer = ExecutionTracer::new();
+/// async {
+///     let current = monitor::current_tracer();
+///     let _call = current.trace("step", ());
+/// }
+/// .with_tracer(&tracer)
+/// .await;
+/// assert_eq!(tracer.get_metrics().total_executions, 1);
+/// # });
+/// ```
+pub trait WithTracerExt: Future + Sized {
+    /// Runs this future with `tracer` as the default tracer on every poll.
+    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+        WithTracer {
+            tracer: tracer.clone(),
+            inner: self,
+        }
+    }
+
+    /// Runs this future, wherever it is polled, inside the trace it is created in: its
+    /// monitored calls are children of the innermost active call here and record into the
+    /// scoped tracer in effect here. Wrap a future with it before handing it to any
+    /// executor's spawn (`monitor::spawn` for tokio, with the `tokio` feature).
+    fn in_current_trace(self) -> InContext<Self> {
+        InContext {
+            inherited: Inherited::capture(),
+            inner: self,
+        }
+    }
+}
+
+impl<F: Future> WithTracerExt for F {}

@@ -12,11 +12,8 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use rustc_hash::{FxBuildHasher, FxHashMap};
-use serde::Serialize;
 
-use super::callsite::intern;
 use super::finished::Record;
-use super::guard::{TraceGuard, TracerRef};
 use super::outbox;
 use super::shard::{Drained, Padded, Shard};
 use crate::capture::DEFAULT_MAX_FIELD_BYTES;
@@ -231,29 +228,6 @@ impl ExecutionTracer {
             max_traces: DEFAULT_MAX_TRACES,
             max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
         }
-    }
-
-    /// Starts tracing a call of module `name`; the call is recorded when the guard drops.
-    ///
-    /// `inputs` is anything `Serialize`: a struct or `json!({..})` object gives one input
-    /// per field, `()` gives none. Fields named like secrets (`api_key`, `token`, ...) are
-    /// redacted.
-    pub fn trace(&self, name: &str, inputs: impl Serialize) -> TraceGuard<'_> {
-        let mut guard = TraceGuard::start(TracerRef::Borrowed(self), intern(name));
-        guard.set_inputs(inputs);
-        guard
-    }
-
-    /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
-    /// `f` gets the guard to set outputs, a quality score and so on.
-    pub fn in_trace<R>(
-        &self,
-        name: &str,
-        inputs: impl Serialize,
-        f: impl FnOnce(&mut TraceGuard<'_>) -> R,
-    ) -> R {
-        let mut guard = self.trace(name, inputs);
-        f(&mut guard)
     }
 
     /// How many entries the history keeps.
