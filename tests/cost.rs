@@ -216,3 +216,68 @@ fn prometheus_counts_the_cost_per_module() {
         "{text}"
     );
 }
+
+#[test]
+fn a_price_that_could_make_an_infinite_cost_is_refused_and_the_dearest_round_trips() {
+    let error =
+        set_model_price("cost-test-huge", ModelPrice::per_million(f64::MAX, 1.0)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("at most 1000000000000 per million tokens"),
+        "{error}"
+    );
+    // The dearest price taken, with the most tokens a call can report, in every call: the
+    // costs stay finite, and the export reads back.
+    let dearest = monitor::MAX_PRICE_PER_MILLION;
+    set_model_price(
+        "cost-test-dearest",
+        ModelPrice::per_million(dearest, dearest),
+    )
+    .unwrap();
+    let tracer = ExecutionTracer::new();
+    for _ in 0..3 {
+        let mut call = tracer.trace("dearest", ());
+        call.set_model("cost-test-dearest");
+        call.set_token_usage(TokenUsage::new(u64::MAX, u64::MAX));
+    }
+    let cost = tracer.module_metrics("dearest").cost.expect("priced");
+    assert!(cost.total.is_finite(), "{cost:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.json");
+    tracer.export_traces(&path).unwrap();
+    let read = monitor::export::TraceExport::read(&path).expect("the export reads back");
+    assert_eq!(read.traces.len(), 3);
+    assert_eq!(read.metrics.modules["dearest"].cost, Some(cost));
+}
+
+#[monitored(kind = "llm")]
+fn with_a_long_model_name(model: &str) -> usize {
+    record_model(model);
+    record_tokens(TokenUsage::new(1_000_000, 0));
+    model.len()
+}
+
+#[test]
+fn a_model_name_longer_than_the_cap_is_priced_on_its_whole_name() {
+    let long = format!("cost-test-long-{}", "x".repeat(5_000));
+    set_model_price(long.clone(), ModelPrice::per_million(1.0, 1.0)).unwrap();
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("guarded", ());
+        call.set_model(&long);
+        call.set_token_usage(TokenUsage::new(1_000_000, 0));
+    }
+    monitor::with_tracer(&tracer, || with_a_long_model_name(&long));
+    let entries = tracer.get_traces(None);
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let cost = entry
+            .cost
+            .unwrap_or_else(|| panic!("{} not priced", entry.module));
+        assert!(close(cost.total, 1.0), "{cost:?}");
+        // The name itself is kept cut, as every kept string.
+        let model = entry.attributes[monitor::MODEL_ATTRIBUTE].as_str().unwrap();
+        assert!(model.len() < 4_200, "{} bytes", model.len());
+    }
+}

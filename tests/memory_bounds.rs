@@ -216,3 +216,96 @@ fn a_few_calls_into_many_live_tracers_from_many_threads_stay_small() {
     }
     println!("child finished");
 }
+
+/// A long-lived span (a session, a worker loop) recorded into again and again keeps one
+/// value per field, capped, not every value it was ever given.
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn a_span_recorded_a_million_times_stays_small() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    const NAME: &str = "a_span_recorded_a_million_times_stays_small";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::new();
+    let layer = monitor::integrate::MonitorLayer::new()
+        .name("session")
+        .tracer(&tracer);
+    let before = rss_bytes();
+    let open_growth =
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!("session", step = tracing::field::Empty);
+            for step in 0..1_000_000u64 {
+                span.record("step", format!("step {step}").as_str());
+            }
+            let open = peak_rss_bytes().saturating_sub(before);
+            drop(span);
+            open
+        });
+    let grown = peak_rss_bytes().saturating_sub(before);
+    println!(
+        "one span recorded 1,000,000 times grew RSS by {} KiB while open, {} KiB at close",
+        open_growth / 1024,
+        grown / 1024
+    );
+    assert!(grown < 8 * MIB, "grew {} MiB", grown / MIB);
+    let entry = tracer.get_traces(None).remove(0);
+    assert_eq!(entry.inputs.len(), 1, "{:?}", entry.inputs);
+    assert_eq!(entry.inputs["step"], "step 999999");
+    println!("child finished");
+}
+
+/// Module names made at run time are kept like every other string: cut at the field cap
+/// with a marker, so a thousand 100 KB names (or one of 10 MB) cost what 4 KiB ones do,
+/// and every call is still counted under its module.
+#[test]
+fn long_module_names_are_cut_and_counted_exactly() {
+    const NAME: &str = "long_module_names_are_cut_and_counted_exactly";
+    if !is_child(NAME) {
+        return check_in_child(NAME);
+    }
+    let tracer = ExecutionTracer::with_max_traces(10);
+    let name_of = |module: usize| format!("{module:06}_{}", "n".repeat(100 * 1024));
+    let before = rss_bytes();
+    for _ in 0..2 {
+        for module in 0..1_000 {
+            drop(tracer.trace(&name_of(module), ()));
+        }
+    }
+    let grown = peak_rss_bytes().saturating_sub(before);
+    println!(
+        "1,000 module names of 100 KB grew RSS by {} KiB",
+        grown / 1024
+    );
+    assert!(grown < 24 * MIB, "grew {} MiB", grown / MIB);
+    let metrics = tracer.get_metrics();
+    assert_eq!(metrics.total_executions, 2_000);
+    assert_eq!(metrics.modules.len(), 1_000);
+    assert!(metrics.modules.values().all(|m| m.total_executions == 2));
+    assert_eq!(tracer.module_metrics(&name_of(7)).total_executions, 2);
+    let huge = "h".repeat(10 * 1024 * 1024);
+    drop(tracer.trace(&huge, ()));
+    let entry = tracer.get_traces(Some(1)).remove(0);
+    assert!(entry.module.len() < 4_200, "{} bytes", entry.module.len());
+    assert!(
+        entry.module.ends_with("…[truncated: 10485760 bytes]"),
+        "{}",
+        &entry.module[4000..]
+    );
+    // Ten such modules scrape as ten 4 KiB labels, not 100 MB.
+    #[cfg(feature = "prometheus")]
+    {
+        let tracer = ExecutionTracer::new();
+        for module in 0..10 {
+            drop(tracer.trace(&format!("{module}{huge}"), ()));
+        }
+        let scrape = tracer.prometheus_text();
+        println!(
+            "a scrape of ten 10 MB module names: {} KiB",
+            scrape.len() / 1024
+        );
+        assert!(scrape.len() < 2 * MIB as usize, "{} bytes", scrape.len());
+    }
+    println!("child finished");
+}

@@ -260,3 +260,95 @@ fn prometheus_has_a_histogram_of_the_time_to_first_item() {
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket{module=\"generate\",le=\"2.56\"} 3"
     ), "{text}");
 }
+
+/// A stream that is not fused: it follows a script, `None` meaning "end for now", and may
+/// yield again after an end, as some hand-written streams and channels' receivers do.
+struct Scripted(std::vec::IntoIter<Option<u8>>);
+
+impl Stream for Scripted {
+    type Item = u8;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<u8>> {
+        std::task::Poll::Ready(self.0.next().flatten())
+    }
+}
+
+#[monitored]
+fn scripted(script: Vec<Option<u8>>) -> impl Stream<Item = u8> + Unpin {
+    Scripted(script.into_iter())
+}
+
+/// Polls `stream` `polls` times, catching a panic: what each poll gave, then whether the
+/// stream panicked.
+fn poll_times<S: Stream<Item = u8> + Unpin>(
+    mut stream: S,
+    polls: usize,
+) -> (Vec<Option<u8>>, bool) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut seen = Vec::new();
+    for _ in 0..polls {
+        let poll = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Pin::new(&mut stream).poll_next(&mut cx)
+        }));
+        match poll {
+            Ok(std::task::Poll::Ready(item)) => seen.push(item),
+            Ok(std::task::Poll::Pending) => unreachable!("never pending"),
+            Err(_) => return (seen, true),
+        }
+    }
+    (seen, false)
+}
+
+#[monitored]
+fn counted_down(from: u8) -> BoxStream<'static, u8> {
+    stream::unfold(
+        from,
+        |left| async move { (left > 0).then(|| (left, left - 1)) },
+    )
+    .boxed()
+}
+
+#[test]
+fn an_unfold_polled_past_its_end_panics_as_the_plain_one() {
+    let plain = stream::unfold(
+        2u8,
+        |left| async move { (left > 0).then(|| (left, left - 1)) },
+    );
+    let (plain_seen, plain_panicked) = poll_times(Box::pin(plain), 5);
+    let tracer = ExecutionTracer::new();
+    let monitored = with_tracer(&tracer, || counted_down(2));
+    let (seen, panicked) = poll_times(monitored, 5);
+    assert_eq!((seen, panicked), (plain_seen, plain_panicked));
+    assert!(plain_panicked, "unfold panics when polled after its end");
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!((entry.status, entry.item_count), (Status::Success, Some(2)));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Polled past its end, a monitored stream gives what the plain one gives; the call is
+    /// the items up to the first end.
+    #[test]
+    fn a_stream_polled_past_its_end_passes_on_what_the_plain_one_does(
+        script in proptest::collection::vec(proptest::option::of(0u8..10), 0..12),
+        extra_polls in 0usize..4,
+    ) {
+        let polls = script.len() + extra_polls;
+        let (plain, _) = poll_times(Scripted(script.clone().into_iter()), polls);
+        let tracer = ExecutionTracer::new();
+        let monitored = with_tracer(&tracer, || scripted(script.clone()));
+        let (seen, _) = poll_times(monitored, polls);
+        proptest::prop_assert_eq!(&seen, &plain);
+        let before_end = script.iter().take_while(|item| item.is_some()).count() as u64;
+        let entries = tracer.get_traces(None);
+        proptest::prop_assert_eq!(entries.len(), 1);
+        if polls > before_end as usize {
+            proptest::prop_assert_eq!(entries[0].item_count.unwrap_or(0), before_end);
+            proptest::prop_assert_eq!(entries[0].status, Status::Success);
+        }
+    }
+}

@@ -3,6 +3,9 @@
 //! fields as tokens and model, `ret` as the output, `err` as a failure, in the trace of the
 //! monitored call that made them.
 
+#[cfg(feature = "otlp")]
+mod support;
+
 use monitor::integrate::MonitorLayer;
 use monitor::{monitored, ExecutionTracer, Status, TraceEntry};
 use tracing_subscriber::layer::SubscriberExt;
@@ -136,4 +139,97 @@ fn genai_spans_are_recorded_without_being_chosen_and_secrets_are_masked() {
         !authorization.contains("sk-abcdef123456"),
         "{authorization}"
     );
+}
+
+#[test]
+fn a_field_recorded_again_replaces_its_value_and_every_value_is_capped() {
+    let tracer = ExecutionTracer::builder().max_field_bytes(64).build();
+    let layer = MonitorLayer::new().name("worker").tracer(&tracer);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            "worker",
+            step = tracing::field::Empty,
+            note = tracing::field::Empty
+        );
+        for step in 0..1_000u64 {
+            span.record("step", step);
+        }
+        span.record("note", "n".repeat(100_000).as_str());
+        span.record("note", tracing::field::debug("d".repeat(100_000)));
+    });
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.inputs.len(), 2, "{:?}", entry.inputs);
+    assert_eq!(entry.inputs["step"], 999);
+    let note = entry.inputs["note"].as_str().unwrap();
+    assert!(note.starts_with("\"ddd"), "{note}");
+    assert!(note.len() < 200, "{} bytes kept", note.len());
+    assert!(note.contains("[truncated"), "{note}");
+}
+
+#[test]
+fn span_fields_named_like_secrets_are_redacted_and_masked_like_inputs() {
+    let tracer = ExecutionTracer::new();
+    let layer = MonitorLayer::new().target("vendor_db").tracer(&tracer);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let span = tracing::info_span!(
+            target: "vendor_db",
+            "connect",
+            api_key = "sk-live-0123456789",
+            password = tracing::field::Empty,
+            url = "postgres://app:hunter2@db/prod",
+        );
+        span.record("password", tracing::field::debug("hunter2"));
+    });
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.inputs["api_key"], monitor::capture::REDACTED);
+    assert_eq!(entry.inputs["password"], monitor::capture::REDACTED);
+    assert_eq!(entry.inputs["url"], "postgres://app:[redacted]@db/prod");
+}
+
+/// The secret never leaves the process: absent from the bytes the OTLP exporter sends, as
+/// protobuf and as JSON.
+#[cfg(feature = "otlp")]
+#[test]
+fn a_secret_span_field_never_reaches_the_collector() {
+    use monitor::export::{init_otlp_with, OtlpConfig, Protocol};
+    use support::otlp_receiver::OtlpReceiver;
+
+    const SECRET: &str = "sk-live-0123456789";
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let receiver = OtlpReceiver::start();
+        let config = OtlpConfig::default()
+            .endpoint(&receiver.url)
+            .unwrap()
+            .protocol(protocol)
+            .schedule_delay(std::time::Duration::from_millis(50));
+        let exporter = init_otlp_with(config).unwrap().expect("enabled");
+        let tracer = ExecutionTracer::new();
+        let layer = MonitorLayer::new().target("vendor_llm").tracer(&tracer);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let span = tracing::info_span!(
+                target: "vendor_llm",
+                "complete",
+                api_key = SECRET,
+                prompt = "hi",
+            );
+            span.in_scope(|| {});
+        });
+        exporter.flush();
+        // Other tests of this binary may export beside this one: look at every request.
+        let bodies: Vec<Vec<u8>> = receiver.received().into_iter().map(|r| r.body).collect();
+        let holds =
+            |body: &[u8], text: &str| body.windows(text.len()).any(|w| w == text.as_bytes());
+        assert!(
+            bodies.iter().any(|body| holds(body, "complete")),
+            "{protocol:?}: the span is sent"
+        );
+        for body in &bodies {
+            assert!(
+                !holds(body, SECRET),
+                "{protocol:?}: the secret was sent: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        exporter.shutdown();
+    }
 }

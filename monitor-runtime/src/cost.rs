@@ -31,6 +31,12 @@ use rustc_hash::FxHashMap;
 use crate::entry::{Cost, TokenUsage};
 use crate::error::{Error, Result};
 
+/// The highest price [`set_model_price`] takes, per million tokens of any kind: far above
+/// any real price in any currency, and low enough that no cost can overflow to infinity,
+/// whatever the token counts (the costs of 2^64 calls of 2^64 tokens each add up to about
+/// 10^45), so every cost is a finite number and every export reads back.
+pub const MAX_PRICE_PER_MILLION: f64 = 1e12;
+
 /// The price of a model's tokens, per million: input (prompt), output (completion), and
 /// input read from the provider's cache (`TokenUsage::cached_input_tokens`), which costs
 /// the input price unless given.
@@ -65,13 +71,16 @@ impl ModelPrice {
         ];
         if prices
             .iter()
-            .all(|price| price.is_finite() && *price >= 0.0)
+            .all(|price| (0.0..=MAX_PRICE_PER_MILLION).contains(price))
         {
             Ok(())
         } else {
             Err(Error::InvalidPrice {
                 model: model.to_owned(),
-                reason: format!("prices must be finite and not negative, got {self:?}"),
+                reason: format!(
+                    "prices must be finite and not negative, at most {MAX_PRICE_PER_MILLION} \
+                     per million tokens, got {self:?}"
+                ),
             })
         }
     }
@@ -100,8 +109,9 @@ static ANY: AtomicBool = AtomicBool::new(false);
 /// Sets the price of `model`'s tokens. A model named `gpt-4o` also prices the versions
 /// named after it (`gpt-4o-2024-08-06`): the longest name in the table that the call's
 /// model starts with wins. Calls report their model with `#[monitored(model = "..")]`,
-/// `monitor::record_model` or `TraceGuard::set_model`; a negative or non-finite price is
-/// an error.
+/// `monitor::record_model` or `TraceGuard::set_model`, and are priced on the whole name
+/// they report (a name longer than the field cap is kept cut, as every kept string). A
+/// negative or non-finite price, or one over [`MAX_PRICE_PER_MILLION`], is an error.
 pub fn set_model_price(model: impl Into<String>, price: ModelPrice) -> Result<()> {
     let model = model.into();
     price.check(&model)?;
@@ -145,6 +155,16 @@ pub(crate) fn any() -> bool {
     ANY.load(Ordering::Acquire)
 }
 
+/// The price of `model` when a call reports it (`set_model`, `record_model`), looked up
+/// on the whole name: the name kept on the entry may be cut by then. `None` while no price
+/// is set.
+pub(crate) fn price_when_reported(model: &str) -> Option<ModelPrice> {
+    if !any() {
+        return None;
+    }
+    price_of(model)
+}
+
 /// The price of `model`: its own, else the longest priced name it starts with.
 pub(crate) fn price_of(model: &str) -> Option<ModelPrice> {
     let prices = PRICES.read();
@@ -180,6 +200,7 @@ mod tests {
             ModelPrice::per_million(-1.0, 1.0),
             ModelPrice::per_million(1.0, f64::NAN),
             ModelPrice::per_million(1.0, 1.0).with_cached_input(f64::INFINITY),
+            ModelPrice::per_million(f64::MAX, 1.0),
         ] {
             let error = price.check("m").unwrap_err().to_string();
             assert!(error.contains("invalid price for model \"m\""), "{error}");

@@ -62,7 +62,9 @@ pub mod mlflow;
 mod monitor;
 mod record;
 
-pub use crate::cost::{clear_model_prices, set_model_price, set_model_prices, ModelPrice};
+pub use crate::cost::{
+    clear_model_prices, set_model_price, set_model_prices, ModelPrice, MAX_PRICE_PER_MILLION,
+};
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};

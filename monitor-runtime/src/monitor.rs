@@ -183,7 +183,11 @@ impl<M> ModuleMonitor<M> {
     /// `monitor::<name>`; see "Log lines" on the `monitor` crate's front page. Applies to
     /// every caller of this module name.
     pub fn with_log_level(self, level: tracing::Level) -> Self {
-        crate::record::log::set_module_level(crate::record::callsite::module_name(self.id), level);
+        // Not set only from inside a subscriber callback, or if the subscriber panicked.
+        let _ = crate::record::log::set_module_level(
+            crate::record::callsite::module_name(self.id),
+            level,
+        );
         self
     }
 

@@ -84,6 +84,53 @@ pub fn check_in_child(name: &str) {
     println!("{stdout}");
 }
 
+/// Runs the test `name` in a child process as [`run_in_child`] does, with `env` set, and
+/// checks that it printed `child finished` and exited successfully within `deadline`; a
+/// child still running then (a deadlock) is killed and the test fails.
+pub fn check_in_child_within(name: &str, env: &[(&str, &str)], deadline: std::time::Duration) {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, name)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the test binary again");
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let Some(status) = status else {
+        panic!("child still running after {deadline:?} (deadlocked?), killed:\n{stdout}\n{stderr}");
+    };
+    assert!(
+        status.success() && stdout.contains("child finished"),
+        "child failed ({status}):\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+}
+
 /// The peak resident memory of this process so far, in bytes (Linux: `VmHWM`).
 pub fn peak_rss_bytes() -> u64 {
     proc_status_bytes("VmHWM:")

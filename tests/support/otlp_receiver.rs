@@ -21,6 +21,8 @@ pub struct Received {
     pub gzip: bool,
     pub headers: Vec<(String, String)>,
     pub request: ExportTraceServiceRequest,
+    /// The body as sent (unzipped when it came gzipped).
+    pub body: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -179,6 +181,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         gzip,
         headers,
         request,
+        body,
     });
     let _ = write!(
         stream,

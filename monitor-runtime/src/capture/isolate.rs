@@ -46,6 +46,17 @@ pub(crate) fn capturing() -> bool {
 
 /// Runs `f`, catching a panic: `Err` holds the panic's message, and the failure is counted.
 pub(crate) fn isolated<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    let result = caught(f);
+    if result.is_err() {
+        count_failure();
+    }
+    result
+}
+
+/// [`isolated`] without counting in [`capture_failures`], for callers that count their own
+/// (a panicking `tracing` subscriber, say): the panic is caught and the panic hook stays
+/// silent.
+pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     let was_capturing = CAPTURING
         .try_with(|flag| flag.replace(true))
         .unwrap_or(false);
@@ -56,9 +67,6 @@ pub(crate) fn isolated<R>(f: impl FnOnce() -> R) -> Result<R, String> {
         message
     });
     let _ = CAPTURING.try_with(|flag| flag.set(was_capturing));
-    if result.is_err() {
-        count_failure();
-    }
     result
 }
 

@@ -51,12 +51,12 @@ mod text;
 
 pub(crate) use self::error::bound_error;
 pub use self::isolate::capture_failures;
-pub(crate) use self::isolate::{capturing, isolated, payload_message};
+pub(crate) use self::isolate::{capturing, caught, isolated, payload_message};
 pub(crate) use self::redact::mask_text;
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
 };
-pub(crate) use self::text::{keep_text, prefix_at_most};
+pub(crate) use self::text::{cut_name, display_text, keep_text, prefix_at_most};
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
 ///
@@ -210,6 +210,16 @@ pub(crate) fn attribute_value_capped<T: Serialize + ?Sized>(
     max_bytes: usize,
 ) -> Value {
     mask_named(key, names::capture_named(key, value, max_bytes)).to_value()
+}
+
+/// One named field (a `tracing` span's field, say) under the rules every input follows:
+/// redacted whole when its name looks like a secret, else captured by `capture` and given
+/// to the mask hook under its name.
+pub(crate) fn capture_field(name: &str, capture: impl FnOnce() -> CapturedValue) -> CapturedValue {
+    if is_secret_name(name) {
+        return CapturedValue::Redacted;
+    }
+    mask_named(name, capture())
 }
 
 /// Applies the user's mask hook to a whole captured value under its name (an argument's

@@ -6,6 +6,7 @@
 //! and `write!` stop at the first error, so a huge or deeply nested value costs no more
 //! than the cap, and recursion ends after [`MAX_DEPTH`](super::MAX_DEPTH) levels.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use super::isolate::{count_failure, isolated};
@@ -53,6 +54,19 @@ pub(crate) fn keep_text(field: &str, text: &str, max: usize) -> String {
     let mut kept = prefix_at_most(&masked, max).to_owned();
     kept.push_str(&size_marker(text.len().max(masked.len())));
     kept
+}
+
+/// `text` cut to at most `max` bytes with the size marker every cut value ends with,
+/// nothing masked: for names that are keys rather than values (module names).
+pub(crate) fn cut_name(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(format!(
+        "{}{}",
+        prefix_at_most(text, max),
+        size_marker(text.len())
+    ))
 }
 
 /// Cuts an already kept string to `max` bytes, keeping the size an earlier cut recorded in

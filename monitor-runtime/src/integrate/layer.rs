@@ -2,6 +2,8 @@
 //! (feature `tracing-layer`): code a program does not own, instrumented with `tracing`
 //! (an LLM client, a retriever library), is monitored without annotations.
 
+use std::fmt;
+
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as SpanRecord};
@@ -9,7 +11,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::capture::{self, CapturedValue, InputName};
+use crate::capture::{self, CapturedValue, InputName, MAX_INPUTS};
 use crate::entry::{ErrorInfo, Status, TokenUsage};
 use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 use crate::record::callsite::intern;
@@ -118,52 +120,101 @@ struct Watched {
     notes: Option<Box<Notes>>,
 }
 
-/// What a span's fields and events said.
-#[derive(Default)]
+/// What a span's fields and events said, each value captured (capped, secret names
+/// redacted, the mask hook applied) when it arrives. A field recorded again replaces its
+/// value, so a long-lived span recorded into a million times keeps one value per field;
+/// `tracing` allows at most 32 fields per span, and [`MAX_INPUTS`] bounds them here too.
 struct Fields {
-    inputs: Vec<(InputName, Value)>,
-    output: Option<Value>,
+    /// The tracer's `max_field_bytes`.
+    max: usize,
+    inputs: Vec<(InputName, CapturedValue)>,
+    output: Option<CapturedValue>,
     tokens: (Option<u64>, Option<u64>),
-    model: Option<String>,
+    /// The model, capped, and its price looked up on the whole name.
+    model: Option<(String, Option<crate::ModelPrice>)>,
+    /// From `openinference.span.kind`, which wins over the operation name's.
     kind: Option<SpanKind>,
+    /// From `gen_ai.operation.name`.
+    operation_kind: Option<SpanKind>,
     name: Option<String>,
     error: Option<String>,
     failed: bool,
 }
 
 impl Fields {
-    fn take(&mut self, field: &Field, value: Value) {
-        let as_count = || value.as_u64().or_else(|| value.as_str()?.parse().ok());
+    fn new(max: usize) -> Self {
+        Fields {
+            max,
+            inputs: Vec::new(),
+            output: None,
+            tokens: (None, None),
+            model: None,
+            kind: None,
+            operation_kind: None,
+            name: None,
+            error: None,
+            failed: false,
+        }
+    }
+
+    fn take(&mut self, field: &Field, value: Raw<'_>) {
+        let text = || value.text(field.name(), self.max);
         match field.name() {
             "gen_ai.usage.input_tokens"
             | "gen_ai.usage.prompt_tokens"
-            | "llm.token_count.prompt" => self.tokens.0 = as_count(),
+            | "llm.token_count.prompt" => self.tokens.0 = value.count(),
             "gen_ai.usage.output_tokens"
             | "gen_ai.usage.completion_tokens"
-            | "llm.token_count.completion" => self.tokens.1 = as_count(),
+            | "llm.token_count.completion" => self.tokens.1 = value.count(),
             "gen_ai.request.model" | "gen_ai.response.model" | "llm.model_name" => {
-                self.model = value.as_str().map(str::to_owned);
+                let price = match &value {
+                    Raw::Str(model) => crate::cost::price_when_reported(model),
+                    _ => None,
+                };
+                self.model = Some((text(), price));
             }
             "gen_ai.operation.name" => {
-                self.kind = self.kind.or(value.as_str().and_then(operation_kind));
-                self.inputs.push((field.name().into(), value));
+                self.operation_kind = operation_kind(&text());
+                self.set_input(field.name(), &value);
             }
-            "openinference.span.kind" => {
-                self.kind = value.as_str().and_then(SpanKind::parse);
-            }
-            "otel.name" => self.name = value.as_str().map(str::to_owned),
-            "otel.status_code" => {
-                self.failed |= value
-                    .as_str()
-                    .is_some_and(|code| code.eq_ignore_ascii_case("error"));
-            }
+            "openinference.span.kind" => self.kind = SpanKind::parse(&text()),
+            "otel.name" => self.name = Some(text()),
+            "otel.status_code" => self.failed |= text().eq_ignore_ascii_case("error"),
             "otel.status_description" | "error" => {
-                self.error = Some(text_of(&value));
+                self.error = Some(text());
                 self.failed |= field.name() == "error";
             }
             name if name.starts_with("otel.") => {}
-            _ => self.inputs.push((field.name().into(), value)),
+            name => self.set_input(name, &value),
         }
+    }
+
+    fn set_input(&mut self, name: &'static str, value: &Raw<'_>) {
+        let captured = capture::capture_field(name, || value.capture(self.max));
+        self.put_input(InputName::Borrowed(name), captured);
+    }
+
+    fn put_input(&mut self, name: InputName, value: CapturedValue) {
+        if let Some(slot) = self.inputs.iter_mut().find(|(kept, _)| *kept == name) {
+            slot.1 = value;
+        } else if self.inputs.len() < MAX_INPUTS {
+            self.inputs.push((name, value));
+        }
+    }
+
+    /// Takes in what a later `record()` said: its values replace earlier ones.
+    fn merge(&mut self, newer: Fields) {
+        for (name, value) in newer.inputs {
+            self.put_input(name, value);
+        }
+        self.tokens.0 = newer.tokens.0.or(self.tokens.0);
+        self.tokens.1 = newer.tokens.1.or(self.tokens.1);
+        self.model = newer.model.or(self.model.take());
+        self.kind = newer.kind.or(self.kind);
+        self.operation_kind = newer.operation_kind.or(self.operation_kind);
+        self.name = newer.name.or(self.name.take());
+        self.error = newer.error.or(self.error.take());
+        self.failed |= newer.failed;
     }
 }
 
@@ -179,79 +230,132 @@ fn operation_kind(operation: &str) -> Option<SpanKind> {
     })
 }
 
-fn text_of(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+/// A field's value as `tracing` hands it over: copied only under the cap.
+enum Raw<'a> {
+    /// A number or a `bool`.
+    Scalar(Value),
+    Str(&'a str),
+    Debug(&'a dyn fmt::Debug),
+    Error(&'a (dyn std::error::Error + 'static)),
+}
+
+impl Raw<'_> {
+    /// The value as a recorded input or output, at most `max` bytes.
+    fn capture(&self, max: usize) -> CapturedValue {
+        match self {
+            Raw::Scalar(value) => CapturedValue::json(value, max),
+            Raw::Str(text) => CapturedValue::json(text, max),
+            Raw::Debug(value) => CapturedValue::debug(value, max),
+            Raw::Error(error) => CapturedValue::Text(capture::display_text("", error, max).into()),
+        }
+    }
+
+    /// The value as text kept under `field`: capped and masked.
+    fn text(&self, field: &str, max: usize) -> String {
+        match self {
+            Raw::Scalar(value) => value.to_string(),
+            Raw::Str(text) => capture::keep_text(field, text, max),
+            Raw::Debug(value) => capture::display_text(field, &format_args!("{value:?}"), max),
+            Raw::Error(error) => capture::display_text(field, error, max),
+        }
+    }
+
+    /// The value as a count: a non-negative integer, or text that reads as one.
+    fn count(&self) -> Option<u64> {
+        match self {
+            Raw::Scalar(value) => value.as_u64(),
+            other => other.text("", 32).trim().parse().ok(),
+        }
     }
 }
 
-/// Reads fields as JSON values: numbers and booleans typed, `Debug` values as text.
+/// Reads fields into [`Fields`]: numbers and booleans typed, `Debug` values as text.
 struct Visitor<'a>(&'a mut Fields);
 
 impl Visit for Visitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.take(field, Value::from(value));
+        self.0.take(field, Raw::Scalar(Value::from(value)));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.take(field, Value::from(value));
+        self.0.take(field, Raw::Scalar(Value::from(value)));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.take(field, Value::from(value));
+        self.0.take(field, Raw::Scalar(Value::from(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.take(field, Value::from(value));
+        self.0.take(field, Raw::Scalar(Value::from(value)));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.take(field, Value::from(value));
+        self.0.take(field, Raw::Str(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.take(field, Value::from(value.to_string()));
+        self.0.take(field, Raw::Error(value));
     }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.take(field, Value::from(format!("{value:?}")));
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.take(field, Raw::Debug(value));
     }
 }
 
 /// What an event inside a recorded span says of it: `return` (from `#[instrument(ret)]`)
 /// is the output; an ERROR event is a failure, its `error` or message the reason.
-#[derive(Default)]
 struct EventFields {
-    output: Option<Value>,
+    max: usize,
+    output: Option<CapturedValue>,
     error: Option<String>,
     message: Option<String>,
 }
 
 impl Visit for EventFields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.keep(field, Value::from(value));
+        self.keep(field, Raw::Str(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.keep(field, Value::from(value));
+        self.keep(field, Raw::Scalar(Value::from(value)));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.keep(field, Value::from(value));
+        self.keep(field, Raw::Scalar(Value::from(value)));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.keep(field, Value::from(value));
+        self.keep(field, Raw::Scalar(Value::from(value)));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.keep(field, Value::from(value));
+        self.keep(field, Raw::Scalar(Value::from(value)));
     }
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.keep(field, Value::from(format!("{value:?}")));
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.keep(field, Raw::Debug(value));
     }
 }
 
 impl EventFields {
-    fn keep(&mut self, field: &Field, value: Value) {
+    fn new(max: usize) -> Self {
+        EventFields {
+            max,
+            output: None,
+            error: None,
+            message: None,
+        }
+    }
+
+    fn keep(&mut self, field: &Field, value: Raw<'_>) {
         match field.name() {
-            "return" => self.output = Some(value),
-            "error" => self.error = Some(text_of(&value)),
-            "message" => self.message = Some(text_of(&value)),
+            "return" => self.output = Some(value.capture(self.max)),
+            "error" => self.error = Some(value.text("error", self.max)),
+            "message" => self.message = Some(value.text("message", self.max)),
             _ => {}
         }
     }
+}
+
+/// The `max_field_bytes` of the recorded span `span`, if it is one. The span's extensions
+/// are let go at once: values are then formatted without them held, since a value's
+/// `Debug` is user code that may record into this very span.
+fn watched_cap<S>(span: &tracing_subscriber::registry::SpanRef<'_, S>) -> Option<usize>
+where
+    S: for<'a> LookupSpan<'a>,
+{
+    span.extensions()
+        .get::<Watched>()
+        .map(|watched| watched.fields.max)
 }
 
 impl<S> tracing_subscriber::Layer<S> for MonitorLayer
@@ -270,13 +374,14 @@ where
             Some((watched.trace_id, watched.span_id))
         });
         let ids = context::child_ids(ancestor);
-        let mut fields = Fields::default();
+        let tracer = self
+            .tracer
+            .clone()
+            .unwrap_or_else(crate::record::scope::current_tracer);
+        let mut fields = Fields::new(tracer.max_field_bytes());
         attrs.record(&mut Visitor(&mut fields));
         let watched = Watched {
-            tracer: self
-                .tracer
-                .clone()
-                .unwrap_or_else(crate::record::scope::current_tracer),
+            tracer,
             name: attrs.metadata().name().to_owned(),
             trace_id: ids.trace_id,
             span_id: ids.span_id,
@@ -290,26 +395,38 @@ where
 
     fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        let Some(max) = watched_cap(&span) else {
+            return;
+        };
+        let mut newer = Fields::new(max);
+        values.record(&mut Visitor(&mut newer));
         let mut extensions = span.extensions_mut();
         if let Some(watched) = extensions.get_mut::<Watched>() {
-            values.record(&mut Visitor(&mut watched.fields));
+            watched.fields.merge(newer);
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let failed = *event.metadata().level() == Level::ERROR;
+        if !failed && event.metadata().fields().field("return").is_none() {
+            return;
+        }
         let Some(span) = ctx.event_span(event) else {
             return;
         };
+        let Some(max) = watched_cap(&span) else {
+            return;
+        };
+        let mut seen = EventFields::new(max);
+        event.record(&mut seen);
         let mut extensions = span.extensions_mut();
         let Some(watched) = extensions.get_mut::<Watched>() else {
             return;
         };
-        let mut seen = EventFields::default();
-        event.record(&mut seen);
         if let Some(output) = seen.output {
             watched.fields.output = Some(output);
         }
-        if *event.metadata().level() == Level::ERROR {
+        if failed {
             watched.fields.failed = true;
             watched.fields.error = seen.error.or(seen.message).or(watched.fields.error.take());
         }
@@ -363,18 +480,8 @@ fn record(watched: Watched) {
     let max = tracer.max_field_bytes();
     let module = intern(fields.name.as_deref().unwrap_or(&name));
     let mut details = Details {
-        inputs: fields
-            .inputs
-            .drain(..)
-            .map(|(name, value)| {
-                let captured = capture::mask_named(&name, CapturedValue::json(&value, max));
-                (name, captured)
-            })
-            .collect(),
-        outputs: fields
-            .output
-            .as_ref()
-            .map(|output| CapturedValue::json(output, max)),
+        inputs: std::mem::take(&mut fields.inputs),
+        outputs: fields.output.take(),
         ..Details::default()
     };
     let status = if fields.failed {
@@ -395,15 +502,16 @@ fn record(watched: Watched) {
         let (input, output) = fields.tokens;
         details.tokens = Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0)));
     }
-    if let Some(kind) = fields.kind {
+    if let Some(kind) = fields.kind.or(fields.operation_kind) {
         details
             .attributes
             .push((KIND_ATTRIBUTE.to_owned(), Value::from(kind.as_str())));
     }
-    if let Some(model) = fields.model {
+    if let Some((model, price)) = fields.model {
         details
             .attributes
             .push((MODEL_ATTRIBUTE.to_owned(), Value::from(model)));
+        details.model_price = price;
     }
     let quality = notes.and_then(|notes| {
         let quality = notes.quality;

@@ -12,7 +12,7 @@
 //
 // May call: `record::tracer` (the tracer's public API), `record::trace_context` (its
 // context and future extensions), `record::scope` (the scoped
-// tracer), `record::callsite`, `record::context`, `record::finished` and `record::clock`
+// tracer), `record::subscriber` (its panic count, warnings through `emit!`), `record::callsite`, `record::context`, `record::finished` and `record::clock`
 // (the layer, until it records through one narrow entry), `mlflow` (optimiser runs),
 // `capture`, `entry`, `cost`, `kind` and `error`. Nothing below calls into it.
 
@@ -23,3 +23,4 @@ mod layer;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;
+pub use crate::record::subscriber::subscriber_panics;

@@ -161,7 +161,9 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
     match raw.trim().parse() {
         Ok(v) => Some(v),
         Err(_) => {
-            tracing::warn!(target: "monitor::mlflow", "ignoring {name}={raw:?}: not a number");
+            crate::record::subscriber::emit!(
+                tracing::warn!(target: "monitor::mlflow", "ignoring {name}={raw:?}: not a number")
+            );
             None
         }
     }

@@ -29,7 +29,9 @@ impl MlflowRunScope {
                 logger: Some(logger),
             },
             Err(e) => {
-                tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] {name}: the run is not tracked: {e}");
+                crate::record::subscriber::emit!(
+                    tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] {name}: the run is not tracked: {e}")
+                );
                 MlflowRunScope { logger: None }
             }
         }
@@ -39,7 +41,9 @@ impl MlflowRunScope {
     pub fn param(&self, key: &str, value: String) {
         if let Some(logger) = &self.logger {
             if let Err(e) = logger.log_param(key, value) {
-                tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] param not logged: {e}");
+                crate::record::subscriber::emit!(
+                    tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] param not logged: {e}")
+                );
             }
         }
     }

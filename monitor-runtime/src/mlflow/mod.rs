@@ -15,7 +15,8 @@
 // (`push.rs`), what MLflow's trace store needs beyond OTLP (`trace_store.rs`), run
 // comparison (`compare.rs`), and futures that wait off the executor (`nonblocking.rs`).
 //
-// May call: `record::tracer` (what the tracer hands out: entries, metrics), `export`
+// May call: `record::tracer` (what the tracer hands out: entries, metrics),
+// `record::subscriber` (warnings said through the isolated `emit!`), `export`
 // (the OTLP encoding), `capture` (masking), `entry`, `error`, `deadline` and `http`. No
 // module of the core (`record`, `metrics`, `export`) calls into it; integrations may
 // (dspy-rs optimiser runs are MLflow runs).

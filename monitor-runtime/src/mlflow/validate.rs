@@ -89,10 +89,10 @@ pub(crate) fn truncate_tag_value(key: &str, value: String) -> String {
         .char_indices()
         .nth(MAX_TAG_VALUE_LENGTH)
         .map_or(value.len(), |(i, _)| i);
-    tracing::warn!(
+    crate::record::subscriber::emit!(tracing::warn!(
         target: "monitor::mlflow",
         "tag {key:?} value truncated to {MAX_TAG_VALUE_LENGTH} characters (MLflow's limit)"
-    );
+    ));
     value[..cut].to_owned()
 }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::context::{with_innermost, LOCAL};
+use super::context::{with_innermost, Notes, LOCAL};
 #[cfg(doc)]
 use super::scope::with_tracer;
 use crate::entry::TokenUsage;
@@ -58,8 +58,12 @@ pub fn record_validation_error(message: impl Into<String>) -> bool {
 /// Sets a free attribute on the innermost active monitored call. Returns `false` outside
 /// any monitored call.
 pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
-    let key = key.into();
-    let value = crate::capture::attribute_value(&key, &value);
+    note_attribute(key.into(), &value, |_| {})
+}
+
+/// Notes an attribute on the innermost active call, and `also` whatever goes with it.
+fn note_attribute(key: String, value: &impl Serialize, also: impl FnOnce(&mut Notes)) -> bool {
+    let value = crate::capture::attribute_value(&key, value);
     with_innermost(|notes| {
         crate::capture::push_attribute(
             &mut notes.attributes,
@@ -67,6 +71,7 @@ pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
             value,
             crate::capture::DEFAULT_MAX_FIELD_BYTES,
         );
+        also(notes);
     })
     .is_some()
 }
@@ -124,5 +129,8 @@ pub fn record_kind(kind: crate::SpanKind) -> bool {
 /// Names the model the innermost active monitored call used (`gen_ai.request.model`), for
 /// instance once the response says which. Returns `false` outside any monitored call.
 pub fn record_model(model: &str) -> bool {
-    record_attribute(crate::MODEL_ATTRIBUTE, model)
+    let price = crate::cost::price_when_reported(model);
+    note_attribute(crate::MODEL_ATTRIBUTE.to_owned(), &model, |notes| {
+        notes.model_price = price;
+    })
 }

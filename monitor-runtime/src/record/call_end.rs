@@ -69,7 +69,9 @@ impl<'t> TraceGuard<'t> {
             self.merge_notes(*notes);
         }
         if crate::record::log::enabled() {
-            self.log_line(status);
+            // The subscriber is user code: a panic there, or a log line of a call made
+            // from inside its callback, changes nothing here.
+            crate::record::subscriber::call(|| self.log_line(status));
         }
         #[cfg(feature = "tracing-spans")]
         if let Some(span) = self.span.take() {
@@ -82,7 +84,7 @@ impl<'t> TraceGuard<'t> {
                 tokens: details.and_then(|d| d.tokens.as_ref()),
                 quality: self.quality,
             };
-            crate::record::span::end(&span, &ended);
+            crate::record::span::end(span, &ended);
         }
         let details = self.details.take();
         let has_tokens = details.as_ref().is_some_and(|d| d.tokens.is_some());

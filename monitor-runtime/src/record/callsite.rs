@@ -1,6 +1,7 @@
 //! Module names: interned once into small integer ids so the record path never hashes or
 //! copies a string.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
@@ -33,6 +34,11 @@ thread_local! {
 /// The most distinct module names a process registers. Past it, new names are recorded
 /// under [`OVERFLOW_MODULE`] (with a warning, once), so names built from unbounded data
 /// cannot grow memory without end.
+///
+/// A name longer than [`DEFAULT_MAX_FIELD_BYTES`](crate::capture::DEFAULT_MAX_FIELD_BYTES)
+/// is kept as every other string is: its first 4096 bytes and a marker,
+/// `…[truncated: N bytes]`. Calls of names alike in those bytes and in length are counted
+/// under one module.
 pub const MAX_MODULES: usize = 10_000;
 
 /// The module that calls of names past [`MAX_MODULES`] are recorded under.
@@ -45,6 +51,8 @@ pub const OVERFLOW_MODULE: &str = "monitor.other_modules";
 /// (request ids and the like); put such values in attributes. At most [`MAX_MODULES`] are
 /// kept.
 pub(crate) fn intern(name: &str) -> ModuleId {
+    let kept = kept_name(name);
+    let name: &str = &kept;
     let (last_name, last_id) = LAST.with(Cell::get);
     if last_id != u32::MAX && last_name == name {
         return ModuleId(last_id);
@@ -69,7 +77,14 @@ pub(crate) fn intern(name: &str) -> ModuleId {
 
 /// The id of `name` if it was ever registered.
 pub(crate) fn lookup(name: &str) -> Option<ModuleId> {
-    registry().read().ids.get(name).map(|&id| ModuleId(id))
+    let name = kept_name(name);
+    registry().read().ids.get(&*name).map(|&id| ModuleId(id))
+}
+
+/// A module name as it is kept: cut at the default field cap, as every kept string is.
+#[inline]
+fn kept_name(name: &str) -> Cow<'_, str> {
+    crate::capture::cut_name(name, crate::capture::DEFAULT_MAX_FIELD_BYTES)
 }
 
 fn intern_slow(name: &str) -> ModuleId {
@@ -81,7 +96,14 @@ fn intern_slow(name: &str) -> ModuleId {
         return ModuleId(id);
     }
     if registry.names.len() >= MAX_MODULES {
-        return overflow(&mut registry);
+        let (id, first) = overflow(&mut registry);
+        // Warned with the registry let go: a subscriber seeing the warning may call
+        // monitored code, which looks names up here.
+        drop(registry);
+        if first {
+            warn_overflow();
+        }
+        return id;
     }
     let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let id = u32::try_from(registry.names.len()).expect("more than 4 billion module names");
@@ -90,22 +112,27 @@ fn intern_slow(name: &str) -> ModuleId {
     ModuleId(id)
 }
 
-/// The id of [`OVERFLOW_MODULE`], registered (past the limit) on first need.
+/// The id of [`OVERFLOW_MODULE`], registered (past the limit) on first need; `true` when
+/// this was that first need.
 #[cold]
-fn overflow(registry: &mut Registry) -> ModuleId {
+fn overflow(registry: &mut Registry) -> (ModuleId, bool) {
     if let Some(&id) = registry.ids.get(OVERFLOW_MODULE) {
-        return ModuleId(id);
+        return (ModuleId(id), false);
     }
-    tracing::warn!(
+    let id = registry.names.len() as u32;
+    registry.names.push(OVERFLOW_MODULE);
+    registry.ids.insert(OVERFLOW_MODULE, id);
+    (ModuleId(id), true)
+}
+
+#[cold]
+fn warn_overflow() {
+    crate::record::subscriber::emit!(tracing::warn!(
         target: "monitor",
         limit = MAX_MODULES,
         "more than {MAX_MODULES} distinct module names: further names are recorded as \
          {OVERFLOW_MODULE}; put unbounded values in attributes, not in module names"
-    );
-    let id = registry.names.len() as u32;
-    registry.names.push(OVERFLOW_MODULE);
-    registry.ids.insert(OVERFLOW_MODULE, id);
-    ModuleId(id)
+    ));
 }
 
 /// The name behind `id`.

@@ -19,12 +19,17 @@ pub(crate) struct Notes {
     pub(crate) quality: Option<f64>,
     pub(crate) validation_errors: Vec<String>,
     pub(crate) attributes: Vec<(String, Value)>,
+    /// The price of the model `record_model` reported, on its whole name.
+    pub(crate) model_price: Option<crate::cost::ModelPrice>,
 }
 
 impl Notes {
     /// Adds the noted tokens, validation errors and attributes to a call's details, under
     /// the per-call bounds (`max` bytes a field). The quality is the caller's to take.
     pub(crate) fn merge_into(self, details: &mut super::finished::Details, max: usize) {
+        if self.model_price.is_some() {
+            details.model_price = self.model_price;
+        }
         if let Some(tokens) = self.tokens {
             details
                 .tokens

@@ -76,8 +76,12 @@ impl ModuleDeclaration {
                 .insert(id, (self.kind, self.model));
             ANY_DECLARED.store(true, Ordering::Release);
         }
+        // The level cannot be set from inside a subscriber callback, or when the
+        // subscriber panicked: the next call tries again.
         if let Some(level) = self.level {
-            super::log::set_module_level(callsite.name(), level);
+            if !super::log::set_module_level(callsite.name(), level) {
+                return;
+            }
         }
         self.applied.store(true, Ordering::Relaxed);
     }

@@ -41,6 +41,9 @@ pub(crate) struct Details {
     pub(crate) tokens: Option<TokenUsage>,
     /// What `tokens` cost, set on the record path when the model is priced.
     pub(crate) cost: Option<Cost>,
+    /// The price of the model the call reported, looked up on its whole name when it was
+    /// reported (the name kept in `attributes` may be cut).
+    pub(crate) model_price: Option<crate::cost::ModelPrice>,
     /// On a root call: what its whole trace spent.
     pub(crate) trace_spent: Option<Spent>,
     pub(crate) validation_errors: Vec<String>,
@@ -135,8 +138,11 @@ impl Record {
             }
             let details = self.details.as_deref()?;
             let declared = || crate::record::declare::declared(self.module.0).1;
-            let model = details.model().or_else(declared)?;
-            Some(crate::cost::price_of(model)?.cost_of(&tokens))
+            let price = match details.model_price {
+                Some(price) => price,
+                None => crate::cost::price_of(details.model().or_else(declared)?)?,
+            };
+            Some(price.cost_of(&tokens))
         });
         if self.parent_span_id != 0 {
             super::rollup::add(self.trace_id, tokens, cost);

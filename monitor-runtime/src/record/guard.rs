@@ -303,6 +303,7 @@ impl<'t> TraceGuard<'t> {
     /// Names the model the call used (`gen_ai.request.model`).
     pub fn set_model(&mut self, model: &str) {
         self.set_attribute(crate::MODEL_ATTRIBUTE, model);
+        self.details().model_price = crate::cost::price_when_reported(model);
     }
 
     /// Marks the call failed with `error` (type name, message, source chain, and a

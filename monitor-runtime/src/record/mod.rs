@@ -14,7 +14,9 @@
 //   (`panic.rs`), the raw clock (`clock.rs`);
 // - the module: names interned to ids (`callsite.rs`), what `#[monitored]` declares about
 //   it (`declare.rs`: kind, model, log level), its log line (`log/`), its `tracing` span
-//   (`span.rs`) and their `tracing` callsites (`site.rs`);
+//   (`span.rs`), their `tracing` callsites (`site.rs`), and the isolation of every call
+//   into the subscriber made on a call's behalf (`subscriber.rs`: panics caught, re-entry
+//   refused; `emit!` for monitoring's own warnings);
 // - the tracer: one finished call as written (`finished.rs`: `Record`, `Details`), the
 //   per-thread ring it waits in (`ring.rs`), the write side that drains rings into shards
 //   (`write.rs`), a shard (`shard.rs`) and its bounded history (`history.rs`), the handle
@@ -47,6 +49,7 @@ mod site;
 #[cfg(feature = "tracing-spans")]
 pub(crate) mod span;
 pub(crate) mod stream;
+pub(crate) mod subscriber;
 mod thread;
 mod trace_attrs;
 pub(crate) mod trace_context;

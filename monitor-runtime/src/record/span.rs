@@ -15,6 +15,7 @@ use tracing::metadata::Kind;
 use tracing::{Level, Span};
 
 use super::site::Site;
+use super::subscriber;
 use crate::entry::{Status, TokenUsage};
 use crate::record::callsite::{module_name, ModuleId, MAX_MODULES};
 
@@ -34,18 +35,19 @@ const FIELDS: [&str; 9] = [
 ];
 
 /// The span of `module`'s call that is starting, as a child of the current `tracing` span;
-/// `None` when no subscriber wants it.
+/// `None` when no subscriber wants it, when the subscriber panics, and for a call made from
+/// inside a subscriber callback (see `super::subscriber`).
 #[inline]
 pub(crate) fn start(module: ModuleId) -> Option<Span> {
     let max = LevelFilter::current();
     if max < LevelFilter::INFO {
         return None;
     }
-    let site = site(module);
-    if !site.enabled(max) {
-        return None;
-    }
-    Some(new_span(site, module))
+    subscriber::call(|| {
+        let site = site(module);
+        site.enabled(max).then(|| new_span(site, module))
+    })
+    .flatten()
 }
 
 #[cold]
@@ -75,9 +77,16 @@ pub(crate) struct Ended<'a> {
     pub(crate) quality: Option<f64>,
 }
 
-/// Records how the call ended on its span.
+/// Records how the call ended on its span, and closes it.
 #[cold]
-pub(crate) fn end(span: &Span, ended: &Ended<'_>) {
+pub(crate) fn end(span: Span, ended: &Ended<'_>) {
+    subscriber::isolate(|| record_end(&span, ended));
+    // Closed apart: a layer panicking in `on_record` then `on_close` would otherwise panic
+    // again while the first panic unwinds through the span's drop, and abort.
+    subscriber::isolate(move || drop(span));
+}
+
+fn record_end(span: &Span, ended: &Ended<'_>) {
     let status = match ended.status {
         Status::Success => "success",
         Status::Error => "error",
@@ -101,13 +110,13 @@ pub(crate) fn end(span: &Span, ended: &Ended<'_>) {
 /// Enters `span` on this thread (a call starting, or a future being polled).
 #[inline]
 pub(crate) fn enter(span: &Span) {
-    span.with_subscriber(|(id, dispatch)| dispatch.enter(id));
+    subscriber::isolate(|| span.with_subscriber(|(id, dispatch)| dispatch.enter(id)));
 }
 
 /// Exits `span` on this thread.
 #[inline]
 pub(crate) fn exit(span: &Span) {
-    span.with_subscriber(|(id, dispatch)| dispatch.exit(id));
+    subscriber::isolate(|| span.with_subscriber(|(id, dispatch)| dispatch.exit(id)));
 }
 
 /// The span callsite of each module id, made on first use.
@@ -117,9 +126,18 @@ fn site(module: ModuleId) -> &'static Site {
     let by_id = BY_ID.get_or_init(|| (0..=MAX_MODULES).map(|_| OnceLock::new()).collect());
     // Module ids stop at `MAX_MODULES` (the overflow module's).
     let slot = &by_id[(module.0 as usize).min(MAX_MODULES)];
-    slot.get_or_init(|| {
-        let name = module_name(module);
-        let target: &'static str = Box::leak(super::log::target_of(name).into_boxed_str());
-        Site::register(name, target, Level::INFO, &FIELDS, Kind::SPAN)
-    })
+    if let Some(site) = slot.get() {
+        return site;
+    }
+    // Registered before the slot is set, not inside its initialisation: registering calls
+    // the subscriber's `register_callsite`. Two threads may both register; one site is kept.
+    let registered = register_site(module);
+    slot.get_or_init(|| registered)
+}
+
+#[cold]
+fn register_site(module: ModuleId) -> &'static Site {
+    let name = module_name(module);
+    let target: &'static str = Box::leak(super::log::target_of(name).into_boxed_str());
+    Site::register(name, target, Level::INFO, &FIELDS, Kind::SPAN)
 }

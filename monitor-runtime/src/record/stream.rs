@@ -274,8 +274,9 @@ impl<S: Stream, R: ReadItem<S::Item>> Stream for MonitoredStream<S, R> {
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
         let Some(guard) = this.state.guard.as_mut() else {
-            // Ended: a stream polled again after `None` stays ended.
-            return Poll::Ready(None);
+            // The call ended with the first `None`; polled again, the stream does what the
+            // inner one does (yields again, stays ended, or panics), as without monitoring.
+            return inner.poll_next(cx);
         };
         guard.attach();
         let scope = PollScope(guard);

@@ -22,12 +22,18 @@ fn key(signature: &dyn MetaSignature) -> usize {
 /// Call it once the module is built (and again if its predictors are replaced);
 /// [`track_optimization`](super::track_optimization) calls it for you.
 pub fn name_predictors<M: Optimizable + ?Sized>(module: &mut M) -> Vec<String> {
-    let parameters = module.parameters();
-    let mut names = NAMES.write();
-    parameters
+    // The signatures are asked for before the lock is taken: `get_signature` is the
+    // module's code, which may call monitored code that reads these names.
+    let keyed: Vec<(usize, String)> = module
+        .parameters()
         .into_iter()
-        .map(|(name, predictor)| {
-            names.insert(key(predictor.get_signature()), name.as_str().into());
+        .map(|(name, predictor)| (key(predictor.get_signature()), name))
+        .collect();
+    let mut names = NAMES.write();
+    keyed
+        .into_iter()
+        .map(|(key, name)| {
+            names.insert(key, name.as_str().into());
             name
         })
         .collect()
@@ -36,9 +42,8 @@ pub fn name_predictors<M: Optimizable + ?Sized>(module: &mut M) -> Vec<String> {
 /// Names one predictor (a `Predict` used on its own): its LM calls record as
 /// `lm.<name>`.
 pub fn name_predictor<P: Optimizable + ?Sized>(predictor: &P, name: &str) {
-    NAMES
-        .write()
-        .insert(key(predictor.get_signature()), name.into());
+    let key = key(predictor.get_signature());
+    NAMES.write().insert(key, name.into());
 }
 
 /// The name given to the predictor of `signature`, if any.

@@ -372,7 +372,9 @@ fn param_value(text: &str) -> String {
 #[cfg(feature = "mlflow")]
 fn warn_on<T>(result: crate::Result<T>) {
     if let Err(error) = result {
-        tracing::warn!(target: "monitor::integrate::dspy", %error, "optimizer run: mlflow log call refused");
+        crate::record::subscriber::emit!(
+            tracing::warn!(target: "monitor::dspy", %error, "optimizer run: mlflow log call refused")
+        );
     }
 }
 

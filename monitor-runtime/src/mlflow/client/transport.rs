@@ -177,7 +177,9 @@ impl MlflowClient {
                 Ok(v) => return Ok(v),
                 Err(Failure::Retryable(r)) if attempt < self.max_retries => {
                     attempt += 1;
-                    tracing::debug!(target: "monitor::mlflow", "retry {attempt} of {path}: {}", r.error);
+                    crate::record::subscriber::emit!(
+                        tracing::debug!(target: "monitor::mlflow", "retry {attempt} of {path}: {}", r.error)
+                    );
                     std::thread::sleep(self.wait(attempt, &r));
                 }
                 Err(f) => return Err(f.into_error()),

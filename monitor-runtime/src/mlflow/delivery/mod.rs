@@ -313,7 +313,7 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static, ch: &Arc<Channel>) ->
             ch.state.lock().alive = false;
             ch.progress.notify_all();
             if result.is_err() {
-                tracing::error!(target: "monitor::mlflow", "an mlflow delivery thread stopped after a panic");
+                crate::record::subscriber::emit!(tracing::error!(target: "monitor::mlflow", "an mlflow delivery thread stopped after a panic"));
             }
         })
         .map(drop)
@@ -335,7 +335,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// Prints a warning through `tracing`, and on stderr when no subscriber is installed (a
 /// program that never set one up must still hear that records are at risk).
 pub(crate) fn warn_loudly(msg: &str) {
-    tracing::warn!(target: "monitor::mlflow", "{msg}");
+    crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
     if !tracing::dispatcher::has_been_set() {
         eprintln!("monitor: warning: {msg}");
     }

@@ -40,15 +40,23 @@ pub fn configure_mlflow_with(config: MlflowConfig) {
 
 /// The settings new runs use: the configured ones, else those of the environment.
 pub fn mlflow_config() -> MlflowConfig {
-    CONFIG.lock().clone().unwrap_or_else(MlflowConfig::from_env)
+    // Read from the environment with the lock let go: a bad value warns, and a subscriber
+    // seeing the warning may call back in here.
+    let configured = CONFIG.lock().clone();
+    configured.unwrap_or_else(MlflowConfig::from_env)
 }
 
 pub(super) fn channel() -> Result<Arc<Channel>> {
+    if let Some(ch) = CHANNEL.lock().clone() {
+        return Ok(ch);
+    }
+    // Before locking: reading the environment may warn (see `mlflow_config`).
+    let config = mlflow_config();
     let mut slot = CHANNEL.lock();
     if let Some(ch) = &*slot {
         return Ok(ch.clone());
     }
-    let ch = Channel::start(mlflow_config())?;
+    let ch = Channel::start(config)?;
     *slot = Some(ch.clone());
     Ok(ch)
 }
@@ -57,7 +65,9 @@ pub(super) fn channel() -> Result<Arc<Channel>> {
 /// configured flush timeout (`MONITOR_MLFLOW_FLUSH_TIMEOUT`, default 30 s), or until
 /// delivery fails (records then wait on disk). In async code use [`mlflow_flush_async`].
 pub fn mlflow_flush() -> FlushReport {
-    match CHANNEL.lock().clone() {
+    // Not waited on under the lock (a `match` keeps its scrutinee's guard to its end).
+    let channel = CHANNEL.lock().clone();
+    match channel {
         Some(ch) => ch.flush(ch.config.flush_timeout),
         None => FlushReport::default(),
     }
@@ -90,7 +100,7 @@ pub(super) fn exit_flush(ch: &Channel) -> FlushReport {
     let report = ch.flush(ch.config.flush_timeout);
     if !report.rejected.is_empty() || report.spooled > 0 || report.in_memory > 0 {
         let msg = format!("mlflow records not delivered: {report}");
-        tracing::warn!(target: "monitor::mlflow", "{msg}");
+        crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
         if !tracing::dispatcher::has_been_set() {
             eprintln!("monitor: {msg}");
         }

@@ -253,7 +253,9 @@ fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
 
 fn not_logged(path: &Path, reason: &str) {
     let path = path.display();
-    tracing::warn!(target: "monitor::mlflow", "not logged: {path} ({reason})");
+    crate::record::subscriber::emit!(
+        tracing::warn!(target: "monitor::mlflow", "not logged: {path} ({reason})")
+    );
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -268,7 +270,9 @@ fn collect_errors(results: impl Iterator<Item = Result<()>>) -> Result<()> {
             if first.is_none() {
                 first = Some(e);
             } else {
-                tracing::warn!(target: "monitor::mlflow", "not logged: {e}");
+                crate::record::subscriber::emit!(
+                    tracing::warn!(target: "monitor::mlflow", "not logged: {e}")
+                );
             }
         }
     }

@@ -208,7 +208,9 @@ impl MlflowLogger {
         // already, so it is left to `end_async` / `mlflow_flush_async` or the next process.
         if self.queue_end(status) == Some(true) {
             if in_async_runtime() {
-                tracing::debug!(target: "monitor::mlflow", "the last run ended inside an async runtime; not waiting for delivery (await mlflow_flush_async() to wait)");
+                crate::record::subscriber::emit!(
+                    tracing::debug!(target: "monitor::mlflow", "the last run ended inside an async runtime; not waiting for delivery (await mlflow_flush_async() to wait)")
+                );
             } else {
                 exit_flush(&self.run.inner.channel);
             }

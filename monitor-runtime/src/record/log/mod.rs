@@ -174,14 +174,17 @@ pub(crate) struct Line {
 /// module's site being enabled too says nothing of a directive for it.
 fn probes() -> &'static [&'static Site; 3] {
     static PROBES: OnceLock<[&'static Site; 3]> = OnceLock::new();
-    PROBES.get_or_init(|| {
-        let target = "__monitor_default_level_probe";
-        [
-            Site::register(EVENT_NAME, target, Level::WARN, &FIELDS, Kind::EVENT),
-            Site::register(EVENT_NAME, target, Level::INFO, &FIELDS, Kind::EVENT),
-            Site::register(EVENT_NAME, target, Level::DEBUG, &FIELDS, Kind::EVENT),
-        ]
-    })
+    if let Some(probes) = PROBES.get() {
+        return probes;
+    }
+    // Registered outside the cell's initialisation: registering calls the subscriber.
+    let target = "__monitor_default_level_probe";
+    let registered = [
+        Site::register(EVENT_NAME, target, Level::WARN, &FIELDS, Kind::EVENT),
+        Site::register(EVENT_NAME, target, Level::INFO, &FIELDS, Kind::EVENT),
+        Site::register(EVENT_NAME, target, Level::DEBUG, &FIELDS, Kind::EVENT),
+    ];
+    PROBES.get_or_init(|| registered)
 }
 
 #[cold]
@@ -329,29 +332,46 @@ fn by_id() -> &'static [OnceLock<&'static ModuleLog>] {
 #[inline]
 fn module_log(module: ModuleId) -> &'static ModuleLog {
     match by_id().get(module.0 as usize) {
-        Some(slot) => slot.get_or_init(|| module_log_slow(module_name(module))),
+        Some(slot) => match slot.get() {
+            Some(log) => log,
+            None => {
+                // Looked up (or registered) outside the slot's initialisation.
+                let log = module_log_slow(module_name(module));
+                slot.get_or_init(|| log)
+            }
+        },
         None => module_log_slow(module_name(module)),
     }
 }
 
+/// The callsites of `module`, registered without a lock held: registering calls the
+/// subscriber's `register_callsite`, which may call monitored code. Two threads may both
+/// register a module's callsites; the first to store them wins, and the others' stay
+/// unused (leaked, as every callsite is).
 #[cold]
 fn module_log_slow(module: &'static str) -> &'static ModuleLog {
     if let Some(&log) = modules().read().get(module) {
         return log;
     }
+    let registered = ModuleLog::new(module);
     let mut modules = modules().write();
     let log: &'static ModuleLog = modules
         .entry(module)
-        .or_insert_with(|| Box::leak(Box::new(ModuleLog::new(module))));
+        .or_insert_with(|| Box::leak(Box::new(registered)));
     log
 }
 
-/// Gives `module` a level of its own, over `MONITORING_LOG_LEVEL`.
-pub(crate) fn set_module_level(module: &'static str, level: Level) {
-    module_log_slow(module)
-        .own_level
+/// Gives `module` a level of its own, over `MONITORING_LOG_LEVEL`. `false` when it could not
+/// be given now: from inside a subscriber callback, or when registering its callsites made
+/// the subscriber panic (see `super::subscriber`).
+pub(crate) fn set_module_level(module: &'static str, level: Level) -> bool {
+    let Some(log) = super::subscriber::call(|| module_log_slow(module)) else {
+        return false;
+    };
+    log.own_level
         .store(level_number(level) + 1, Ordering::Relaxed);
     MODULE_LEVELS.store(true, Ordering::Relaxed);
+    true
 }
 
 #[cfg(test)]

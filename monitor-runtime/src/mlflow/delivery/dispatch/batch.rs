@@ -95,7 +95,9 @@ impl Dispatcher {
                 Err(Failure::Rejected(e)) => {
                     // The history cannot be read (an old server?): send, at the risk of
                     // duplicates, rather than hold the records forever.
-                    tracing::warn!(target: "monitor::mlflow", "cannot check which points of run {run_id} the server has ({e}); resending them");
+                    crate::record::subscriber::emit!(
+                        tracing::warn!(target: "monitor::mlflow", "cannot check which points of run {run_id} the server has ({e}); resending them")
+                    );
                     self.verify.remove(&run);
                 }
             }
@@ -118,7 +120,9 @@ impl Dispatcher {
             }
             Err(Failure::Rejected(e)) if taken.len() > 1 => {
                 // Find the refused records: resend this batch one record per request.
-                tracing::debug!(target: "monitor::mlflow", "batch refused ({e}); resending its records one by one");
+                crate::record::subscriber::emit!(
+                    tracing::debug!(target: "monitor::mlflow", "batch refused ({e}); resending its records one by one")
+                );
                 self.isolate.insert(run, taken.len());
                 self.requeue_front(taken);
             }
@@ -183,7 +187,9 @@ impl Dispatcher {
         if present.is_empty() {
             self.verify.remove(&run);
         } else {
-            tracing::info!(target: "monitor::mlflow", "{} metric points of run {run_id} were already on the server; not sending them again", present.len());
+            crate::record::subscriber::emit!(
+                tracing::info!(target: "monitor::mlflow", "{} metric points of run {run_id} were already on the server; not sending them again", present.len())
+            );
             self.delivered(present);
         }
         *taken = rest;

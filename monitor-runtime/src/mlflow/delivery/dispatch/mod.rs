@@ -135,12 +135,18 @@ impl Dispatcher {
                 );
             }
             self.unread = journal.has_unread();
-            if claimed > 0 {
-                tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", journal.dir().display());
-            }
             let mut s = self.ch.state.lock();
             s.mirror(&journal);
             s.started = true;
+            drop(s);
+            let dir = journal.dir().to_owned();
+            // Said with the journal let go: a subscriber may call back into MLflow.
+            drop(journal);
+            if claimed > 0 {
+                crate::record::subscriber::emit!(
+                    tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", dir.display())
+                );
+            }
         }
         self.publish(|_| {});
         loop {
@@ -341,7 +347,9 @@ impl Dispatcher {
         self.attempts = 0;
         self.attempted = true;
         if std::mem::take(&mut self.warned) {
-            tracing::info!(target: "monitor::mlflow", "the {} is reachable again; delivering waiting records", self.where_to());
+            crate::record::subscriber::emit!(
+                tracing::info!(target: "monitor::mlflow", "the {} is reachable again; delivering waiting records", self.where_to())
+            );
         }
         self.settle(items, None);
         self.publish(|_| {});
@@ -352,7 +360,7 @@ impl Dispatcher {
             .iter()
             .map(|p| {
                 let run = p.op.run();
-                tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe());
+                crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe()));
                 Rejected {
                     run: run.to_string(),
                     record: p.op.describe(),

@@ -46,7 +46,9 @@ impl Journal {
                         match serde_json::from_str::<Op>(line.trim_end()) {
                             Ok(op) => out.push((op, Some(loc))),
                             Err(e) => {
-                                tracing::warn!(target: "monitor::mlflow", "skipping an unreadable spool line: {e}");
+                                crate::record::subscriber::emit!(
+                                    tracing::warn!(target: "monitor::mlflow", "skipping an unreadable spool line: {e}")
+                                );
                                 settle_now.push(loc);
                             }
                         }
@@ -119,7 +121,9 @@ impl Journal {
             match seg.ack.as_mut().map(|f| f.write_all(text.as_bytes())) {
                 Some(Ok(())) => {}
                 _ => {
-                    tracing::warn!(target: "monitor::mlflow", "cannot record delivery in the spool {}; a later process may send these records again", self.dir.display())
+                    crate::record::subscriber::emit!(
+                        tracing::warn!(target: "monitor::mlflow", "cannot record delivery in the spool {}; a later process may send these records again", self.dir.display())
+                    )
                 }
             }
             seg.settled += lines.len() as u64;

@@ -21,7 +21,9 @@ impl Journal {
                 .write_all(line.as_bytes())
         });
         if let Err(e) = written {
-            tracing::warn!(target: "monitor::mlflow", "cannot record run {run_id} in the spool {}: {e}", self.dir.display());
+            crate::record::subscriber::emit!(
+                tracing::warn!(target: "monitor::mlflow", "cannot record run {run_id} in the spool {}: {e}", self.dir.display())
+            );
         }
     }
 
