@@ -8,9 +8,9 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use monitor::export::{init_otlp_with, OtlpConfig, Protocol, Sampler};
+use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter, Protocol, Sampler};
 use monitor::{monitored, ExecutionTracer, SpanKind};
-use support::otlp_receiver::{attribute, hex, OtlpReceiver};
+use support::otlp_receiver::{attribute, hex, HungCollector, OtlpReceiver};
 use support::pipeline::{generate, retrieve};
 
 static ONE_EXPORTER: Mutex<()> = Mutex::new(());
@@ -331,20 +331,20 @@ fn one_exporter_at_a_time() {
     again.shutdown();
 }
 
+/// In a child process: an exporter to the endpoint its parent named in
+/// `MONITOR_TEST_OTLP_URL`.
+fn child_exporter(configure: impl FnOnce(OtlpConfig) -> OtlpConfig) -> Option<OtlpExporter> {
+    let url = std::env::var("MONITOR_TEST_OTLP_URL").unwrap();
+    init_otlp_with(configure(OtlpConfig::default().endpoint(url).unwrap())).unwrap()
+}
+
 #[test]
 fn what_is_waiting_is_sent_when_the_program_ends() {
     const CHILD: &str = "what_is_waiting_is_sent_when_the_program_ends";
     if common::is_child(CHILD) {
         // As a program's `main`: the exporter lives in a local and drops at the end, with
         // a schedule far longer than the program.
-        let url = std::env::var("MONITOR_TEST_OTLP_URL").unwrap();
-        let _otlp = init_otlp_with(
-            OtlpConfig::default()
-                .endpoint(url)
-                .unwrap()
-                .schedule_delay(Duration::from_secs(3600)),
-        )
-        .unwrap();
+        let _otlp = child_exporter(|config| config.schedule_delay(Duration::from_secs(3600)));
         let tracer = ExecutionTracer::new();
         for i in 0..25u32 {
             drop(tracer.trace("last_words", i));
@@ -442,4 +442,50 @@ fn an_async_program_starts_and_stops_the_exporter_from_inside_its_runtime() {
         drop(exporter);
     });
     assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).len(), 1);
+}
+
+/// A collector that hangs: the endpoint of a [`HungCollector`], with a short timeout.
+fn hung_config(collector: &HungCollector, timeout: Duration) -> OtlpConfig {
+    OtlpConfig::default()
+        .endpoint(&collector.url)
+        .unwrap()
+        .schedule_delay(Duration::from_millis(20))
+        .timeout(timeout)
+}
+
+#[monitored(tracer = tracer, name = "short_lived")]
+fn short_lived(tracer: &ExecutionTracer, text: &str) -> usize {
+    text.len()
+}
+
+#[test]
+fn dropped_tracers_keep_no_more_than_the_queue_waiting() {
+    const CHILD: &str = "dropped_tracers_keep_no_more_than_the_queue_waiting";
+    if !common::is_child(CHILD) {
+        let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+        return common::check_in_child(CHILD);
+    }
+    const MIB: u64 = 1024 * 1024;
+    let collector = HungCollector::start();
+    let exporter = init_otlp_with(hung_config(&collector, Duration::from_secs(30)))
+        .unwrap()
+        .unwrap();
+    let text = "x".repeat(1024);
+    let before = common::rss_bytes();
+    for _ in 0..3_000 {
+        let tracer = ExecutionTracer::new();
+        for _ in 0..100 {
+            short_lived(&tracer, &text);
+        }
+    }
+    let grown = common::peak_rss_bytes().saturating_sub(before);
+    // The queue (2048 calls of about 1.2 KiB here, 2.5 MiB) and one tracer's history; the
+    // unbounded list this replaced grew 543 MiB.
+    println!("peak grew {} MiB", grown / MIB);
+    assert!(grown < 32 * MIB, "peak grew {} MiB", grown / MIB);
+    let stats = exporter.stats();
+    assert!(stats.dropped >= 290_000, "{stats:?}");
+    println!("child finished");
+    // Leaves without waiting for the hung collector (another test measures that wait).
+    std::process::exit(0);
 }

@@ -8,7 +8,7 @@
 // (`scope.rs`); the tracer with its shards and readers (`tracer.rs`), the per-thread ring a
 // finished call is written into until a drain moves it into a shard (`ring.rs`), and each
 // shard's bounded history (`history.rs`); the outboxes exporters take records from
-// (`outbox.rs`); what is said once for a whole trace (`trace_attrs.rs`); the raw clock (`clock.rs`), module names interned
+// (`outbox.rs`) within the export queue's one bound (`slots.rs`); what is said once for a whole trace (`trace_attrs.rs`); the raw clock (`clock.rs`), module names interned
 // to ids (`callsite.rs`), and the panic hook that lends a panicking call its message
 // (`panic.rs`).
 //
@@ -27,6 +27,7 @@ mod panic;
 mod ring;
 pub(crate) mod rollup;
 pub(crate) mod scope;
+mod slots;
 pub(crate) mod stream;
 mod thread;
 mod trace_attrs;

@@ -46,7 +46,6 @@ pub struct ExportStats {
 #[derive(Debug, Default)]
 struct Counters {
     exported: AtomicU64,
-    dropped: AtomicU64,
     sampled_out: AtomicU64,
     failed: AtomicU64,
     retries: AtomicU64,
@@ -59,7 +58,8 @@ impl Counters {
     fn stats(&self) -> ExportStats {
         ExportStats {
             exported: self.exported.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            // Counted where records are dropped, so it is current while a request hangs.
+            dropped: outbox::dropped(),
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
@@ -89,6 +89,11 @@ struct Shared {
 /// call that finishes while it runs is exported as a span. Dropping it (or
 /// [`shutdown`](Self::shutdown)) sends what is waiting, within the configured timeout, and
 /// stops it: keep it alive in `main`.
+///
+/// At most `max_queue_size` finished calls ([`OtlpConfig::max_queue_size`],
+/// `OTEL_BSP_MAX_QUEUE_SIZE`, 2048 by default) wait to be exported at once, across every
+/// tracer, live or dropped, including those taken and not yet sent; past that, calls are
+/// dropped and counted in [`ExportStats::dropped`] at once.
 #[derive(Debug)]
 pub struct OtlpExporter {
     shared: Arc<Shared>,
@@ -364,7 +369,6 @@ impl Worker {
     fn export_waiting(&mut self, everything: bool) {
         let taken = outbox::take();
         let counters = &self.shared.counters;
-        counters.dropped.fetch_add(taken.dropped, Ordering::Relaxed);
         #[cfg(feature = "opentelemetry")]
         if let Destination::Tracer(replayer) = &mut self.destination {
             let entries = taken
