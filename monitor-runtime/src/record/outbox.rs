@@ -24,7 +24,8 @@ static SLOTS: Slots = Slots::new();
 #[cfg(monitor_loom)]
 static SLOTS: std::sync::LazyLock<Slots> = std::sync::LazyLock::new(Slots::new);
 /// How many places a shard takes at once: one shared count changed once per this many
-/// records, not once per record.
+/// records, not once per record. Few, since a shard of an idle tracer keeps the ones it
+/// did not use until the exporter's next take.
 static TAKE_AT_ONCE: AtomicUsize = AtomicUsize::new(1);
 /// An outbox this full wakes the exporter, so a busy program sends full batches early.
 static WAKE_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -46,7 +47,7 @@ static EXPORTER: Mutex<Option<Thread>> = Mutex::new(None);
 pub(crate) fn open(capacity: usize, wake_at: usize, exporter: Thread) {
     let capacity = capacity.max(1);
     SLOTS.reset(capacity);
-    TAKE_AT_ONCE.store((capacity / 32).clamp(1, 64), Ordering::Relaxed);
+    TAKE_AT_ONCE.store((capacity / 128).clamp(1, 16), Ordering::Relaxed);
     WAKE_AT.store(wake_at.max(1), Ordering::Relaxed);
     DROPPED.store(0, Ordering::Relaxed);
     *EXPORTER.lock() = Some(exporter);
