@@ -29,7 +29,9 @@ static SLOTS: std::sync::LazyLock<Slots> = std::sync::LazyLock::new(Slots::new);
 static TAKE_AT_ONCE: AtomicUsize = AtomicUsize::new(1);
 /// An outbox this full wakes the exporter, so a busy program sends full batches early.
 static WAKE_AT: AtomicUsize = AtomicUsize::new(usize::MAX);
-/// Set when a record finds the queue full, so the exporter is woken once, not per record.
+/// Set when a record finds the queue full, until the exporter gives places back: the
+/// exporter is woken once, not per record, and a record that finds it set is dropped
+/// without asking for places again.
 static FULL: AtomicBool = AtomicBool::new(false);
 /// Records dropped because the queue was full, since the exporter opened.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -50,6 +52,7 @@ pub(crate) fn open(capacity: usize, wake_at: usize, exporter: Thread) {
     TAKE_AT_ONCE.store((capacity / 128).clamp(1, 16), Ordering::Relaxed);
     WAKE_AT.store(wake_at.max(1), Ordering::Relaxed);
     DROPPED.store(0, Ordering::Relaxed);
+    FULL.store(false, Ordering::Relaxed);
     *EXPORTER.lock() = Some(exporter);
     OPEN.store(true, Ordering::Release);
 }
@@ -80,6 +83,9 @@ impl Outbox {
     #[inline]
     pub(super) fn offer(&mut self, record: &Record) -> bool {
         if self.places == 0 {
+            if FULL.load(Ordering::Relaxed) {
+                return false;
+            }
             self.places = take_places();
             if self.places == 0 {
                 return false;
@@ -108,7 +114,7 @@ impl Outbox {
 #[cold]
 fn take_places() -> usize {
     let took = SLOTS.take(TAKE_AT_ONCE.load(Ordering::Relaxed));
-    if took == 0 && !FULL.load(Ordering::Relaxed) && !FULL.swap(true, Ordering::Relaxed) {
+    if took == 0 && !FULL.swap(true, Ordering::Relaxed) {
         wake_exporter();
     }
     took
@@ -169,6 +175,7 @@ pub(crate) struct Taken {
 impl Drop for Taken {
     fn drop(&mut self) {
         SLOTS.give_back(self.places);
+        FULL.store(false, Ordering::Relaxed);
     }
 }
 
@@ -181,7 +188,6 @@ fn live_tracers() -> Vec<Arc<Inner>> {
 /// Takes every waiting record. Each shard is locked only to swap its outbox out.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn take() -> Taken {
-    FULL.store(false, Ordering::Relaxed);
     let tracers = live_tracers();
     let mut records = std::mem::take(&mut *ORPHANS.lock());
     for tracer in &tracers {
