@@ -8,9 +8,10 @@
 //!   `init_otlp_with(OtlpConfig)` starts a background exporter: every call that finishes
 //!   while it runs becomes a span, sent in batches over OTLP/HTTP (protobuf or JSON) with
 //!   the conventions Phoenix, MLflow, Langfuse and the OpenTelemetry GenAI tools read. The
-//!   caller never waits: calls go to per-thread outboxes (bounded; past the bound they are
-//!   dropped and counted), one thread sends them. Dropping the `OtlpExporter` sends what is
-//!   waiting, within its timeout. The same exporter sends the per-module metrics as OTLP
+//!   caller never waits: calls go to per-thread outboxes (at most `max_queue_size` waiting
+//!   in all; past the bound they are dropped and counted), one thread sends them. Dropping
+//!   the `OtlpExporter` sends what is waiting and stops, within one deadline, its timeout,
+//!   whatever the collector does. The same exporter sends the per-module metrics as OTLP
 //!   metrics (see [`metrics`](crate::metrics)) to `/v1/metrics`.
 //! - **Prometheus** (feature `prometheus`). `prometheus_text(&tracer)` renders every
 //!   module's metrics in the Prometheus text format, and `serve_metrics(addr, &tracer)`

@@ -21,7 +21,8 @@
 //   per-thread ring it waits in (`ring.rs`), the write side that drains rings into shards
 //   (`write.rs`), a shard (`shard.rs`) and its bounded history (`history.rs`), the handle
 //   and its settings (`tracer.rs`), the readers (`read.rs`), the outboxes exporters take
-//   records from (`outbox.rs`), a trace's summed tokens and cost (`rollup.rs`) and what is
+//   records from (`outbox.rs`) within the export queue's one bound (`slots.rs`), a
+//   trace's summed tokens and cost (`rollup.rs`) and what is
 //   said once for a whole trace (`trace_attrs.rs`).
 //
 // May call: `capture` (values become `CapturedValue`s on the way in), `metrics` (a shard
@@ -46,6 +47,7 @@ pub(crate) mod rollup;
 pub(crate) mod scope;
 mod shard;
 mod site;
+mod slots;
 #[cfg(feature = "tracing-spans")]
 pub(crate) mod span;
 pub(crate) mod stream;

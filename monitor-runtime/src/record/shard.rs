@@ -14,10 +14,8 @@ use crate::metrics::ModuleStats;
 pub(super) struct Shard {
     pub(super) stats: Vec<Option<Box<ModuleStats>>>,
     pub(super) history: ShardHistory,
-    /// Copies of records for an exporter, while one is open (see `outbox.rs`), and how many
-    /// did not fit since the exporter last took them.
-    pub(super) outbox: Vec<Record>,
-    pub(super) outbox_dropped: u64,
+    /// Copies of records for an exporter, while one is open (see `outbox.rs`).
+    pub(super) outbox: outbox::Outbox,
     /// The rings of the threads whose records land in this shard.
     pub(super) rings: Vec<ring::Arc<Ring<Record>>>,
 }
@@ -33,8 +31,11 @@ impl Shard {
             Some(_) => stats.add(&record.sample()),
         }
         if outbox::is_open() {
-            outbox::offer(&mut self.outbox, &mut self.outbox_dropped, &record);
-            drained.offered = true;
+            if self.outbox.offer(&record) {
+                drained.offered = true;
+            } else {
+                drained.dropped += 1;
+            }
         }
         if !self.history.push(record, max_traces) {
             drained.kept += 1;
@@ -86,6 +87,15 @@ pub(super) struct Drained {
     pub(super) offered: bool,
     /// Records that grew the history (not counting those that pushed a shard's oldest out).
     pub(super) kept: usize,
+    /// Records the export queue had no room for.
+    pub(super) dropped: u64,
+}
+
+impl Drop for Drained {
+    /// Counts the drops of a whole drain at once, on every path that drains.
+    fn drop(&mut self) {
+        outbox::count_dropped(self.dropped);
+    }
 }
 
 /// Every shard locked at once (in index order, the one order that locks them all): for

@@ -47,24 +47,13 @@ impl Inner {
         &self.shards[thread as usize & (self.shards.len() - 1)].0
     }
 
-    /// Moves every shard's outbox into `into`, with this tracer's field cap, and returns
-    /// how many records did not fit. A shard gets back an outbox of the size it just used,
-    /// allocated here rather than grown on the record path.
-    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) -> u64 {
-        let mut dropped = 0;
+    /// Moves every shard's outbox into `into`, with this tracer's field cap.
+    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
         for shard in self.shards.iter() {
             let taken = {
                 let mut shard = shard.0.lock();
-                let mut drained = Drained::default();
-                shard.drain_rings(self.max_traces, &mut drained);
-                // Counted for the next drain's trim; this one has no tracer handle to trim.
-                self.held.fetch_add(drained.kept, Ordering::Relaxed);
-                dropped += std::mem::take(&mut shard.outbox_dropped);
-                if shard.outbox.is_empty() {
-                    continue;
-                }
-                let refill = Vec::with_capacity(shard.outbox.len());
-                std::mem::replace(&mut shard.outbox, refill)
+                self.drain_rings_of(&mut shard);
+                shard.outbox.take()
             };
             into.extend(
                 taken
@@ -72,7 +61,21 @@ impl Inner {
                     .map(|record| (record, self.max_field_bytes)),
             );
         }
-        dropped
+    }
+
+    /// Moves what waits in the threads' rings into the shards, so every finished call is
+    /// in an outbox or counted as dropped.
+    pub(super) fn drain_for_export(&self) {
+        for shard in self.shards.iter() {
+            self.drain_rings_of(&mut shard.0.lock());
+        }
+    }
+
+    fn drain_rings_of(&self, shard: &mut Shard) {
+        let mut drained = Drained::default();
+        shard.drain_rings(self.max_traces, &mut drained);
+        // Counted for the next drain's trim; this one has no tracer handle to trim.
+        self.held.fetch_add(drained.kept, Ordering::Relaxed);
     }
 }
 
@@ -85,8 +88,8 @@ impl Drop for Inner {
         }
         if self.in_outbox.load(Ordering::Relaxed) {
             let mut waiting = Vec::new();
-            let dropped = self.take_outboxes(&mut waiting);
-            outbox::adopt(waiting, dropped);
+            self.take_outboxes(&mut waiting);
+            outbox::adopt(waiting);
         }
         if let Some(handle) = self.handle.get() {
             HANDLES.lock().remove(&handle.0);
