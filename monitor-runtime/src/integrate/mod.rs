@@ -10,11 +10,12 @@
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`). The usage extractors of LLM
 // clients belong here too.
 //
-// May call: `record::tracer` (the tracer's public API), `record::trace_context` (its
-// context and future extensions), `record::scope` (the scoped
-// tracer), `record::subscriber` (its panic count, warnings through `emit!`), `record::callsite`, `record::context`, `record::finished` and `record::clock`
-// (the layer, until it records through one narrow entry), `mlflow` (optimiser runs),
-// `capture`, `entry`, `cost`, `kind` and `error`. Nothing below calls into it.
+// May call: `record::external` (the one entry a layer records through: a call opened,
+// entered, exited and finished from outside), `record::tracer` (the tracer's public API),
+// `record::trace_context` (its context and future extensions), `record::scope` (the
+// scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
+// `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
+// below calls into it.
 
 #[cfg(feature = "dspy")]
 pub mod dspy;

@@ -17,6 +17,8 @@
 //   (`span.rs`), their `tracing` callsites (`site.rs`), and the isolation of every call
 //   into the subscriber made on a call's behalf (`subscriber.rs`: panics caught, re-entry
 //   refused; `emit!` for monitoring's own warnings);
+// - the one entry integrations record through (`external.rs`: a call opened, entered and
+//   finished from outside, as the `tracing` layer does for a span);
 // - the tracer: one finished call as written (`finished.rs`: `Record`, `Details`), the
 //   per-thread ring it waits in (`ring.rs`), the write side that drains rings into shards
 //   (`write.rs`), a shard (`shard.rs`) and its bounded history (`history.rs`), the handle
@@ -35,6 +37,8 @@ pub(crate) mod callsite;
 pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod declare;
+#[cfg(feature = "tracing-layer")]
+pub(crate) mod external;
 pub(crate) mod finished;
 pub(crate) mod guard;
 mod history;
