@@ -552,25 +552,11 @@ fn circles(root: &Path) -> Vec<Vec<String>> {
     found.into_iter().collect()
 }
 
-/// Circles known and kept, each with its reason. Empty is the goal.
-const KNOWN_CIRCLES: &[(&str, &str)] = &[(
-    "record::outbox -> record::tracer",
-    "the outbox keeps the tracers that have records in it; to break with a trait the \
-         tracer implements, after the export queue's rework lands",
-)];
-
 #[test]
 fn no_two_files_call_each_other() {
     let macros = Path::new(env!("CARGO_MANIFEST_DIR")).join("../monitor-macros/src");
     for root in [source_root(), macros] {
-        let mut circles = circles(&root);
-        circles.retain(|circle| {
-            !KNOWN_CIRCLES.iter().any(|(known, _)| {
-                let mut pair = known.split(" -> ");
-                let (a, b) = (pair.next().unwrap_or(""), pair.next().unwrap_or(""));
-                circle.iter().any(|m| m == a) && circle.iter().any(|m| m == b)
-            })
-        });
+        let circles = circles(&root);
         assert!(
             circles.is_empty(),
             "files in {} that call each other (move what they share to a file below both):\n{}",

@@ -16,7 +16,6 @@ use parking_lot::Mutex;
 
 use super::finished::Record;
 use super::slots::Slots;
-use super::tracer::Inner;
 
 static OPEN: AtomicBool = AtomicBool::new(false);
 /// The queue's places, `max_queue_size` of them while an exporter is open.
@@ -37,7 +36,7 @@ static FULL: AtomicBool = AtomicBool::new(false);
 /// Records dropped because the queue was full, since the exporter opened.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Tracers that recorded while the outbox was open, weakly: a tracer goes when dropped.
-static TRACERS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+static TRACERS: Mutex<Vec<Weak<dyn Source>>> = Mutex::new(Vec::new());
 /// Records left in the outboxes of tracers that were dropped before the exporter took them
 /// (each still holding its place in the queue).
 static ORPHANS: Mutex<Vec<(Record, usize)>> = Mutex::new(Vec::new());
@@ -145,16 +144,26 @@ pub(crate) fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
+/// What the outbox asks of a tracer with records in it. The tracer implements it, so that
+/// this file, which the tracer's shards use, need not know the tracer.
+pub(super) trait Source: Send + Sync {
+    /// Moves what waits in the threads' rings into the shards, so every finished call is
+    /// in an outbox or counted as dropped.
+    fn drain_for_export(&self);
+    /// Moves every shard's outbox into `into`, with the tracer's field cap.
+    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>);
+}
+
 /// Notes that `tracer` has records in its outboxes, the first time it does. Tracers
 /// dropped since are forgotten whenever the list would grow, so it stays within twice the
 /// live ones.
 #[cold]
-pub(super) fn register(tracer: &Arc<Inner>) {
+pub(super) fn register(tracer: Weak<dyn Source>) {
     let mut tracers = TRACERS.lock();
     if tracers.len() == tracers.capacity() {
         tracers.retain(|tracer| tracer.strong_count() > 0);
     }
-    tracers.push(Arc::downgrade(tracer));
+    tracers.push(tracer);
 }
 
 /// Keeps the waiting records of a tracer being dropped for the next [`take`]: they keep
@@ -180,7 +189,7 @@ impl Drop for Taken {
     }
 }
 
-fn live_tracers() -> Vec<Arc<Inner>> {
+fn live_tracers() -> Vec<Arc<dyn Source>> {
     let mut tracers = TRACERS.lock();
     tracers.retain(|tracer| tracer.strong_count() > 0);
     tracers.iter().filter_map(Weak::upgrade).collect()

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::finished::Record;
-use super::outbox;
+use super::outbox::{self, Source};
 use super::shard::{Drained, Padded, Shard};
 use crate::capture::DEFAULT_MAX_FIELD_BYTES;
 
@@ -47,8 +47,16 @@ impl Inner {
         &self.shards[thread as usize & (self.shards.len() - 1)].0
     }
 
-    /// Moves every shard's outbox into `into`, with this tracer's field cap.
-    pub(super) fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
+    fn drain_rings_of(&self, shard: &mut Shard) {
+        let mut drained = Drained::default();
+        shard.drain_rings(self.max_traces, &mut drained);
+        // Counted for the next drain's trim; this one has no tracer handle to trim.
+        self.held.fetch_add(drained.kept, Ordering::Relaxed);
+    }
+}
+
+impl outbox::Source for Inner {
+    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
         for shard in self.shards.iter() {
             let taken = {
                 let mut shard = shard.0.lock();
@@ -63,19 +71,10 @@ impl Inner {
         }
     }
 
-    /// Moves what waits in the threads' rings into the shards, so every finished call is
-    /// in an outbox or counted as dropped.
-    pub(super) fn drain_for_export(&self) {
+    fn drain_for_export(&self) {
         for shard in self.shards.iter() {
             self.drain_rings_of(&mut shard.0.lock());
         }
-    }
-
-    fn drain_rings_of(&self, shard: &mut Shard) {
-        let mut drained = Drained::default();
-        shard.drain_rings(self.max_traces, &mut drained);
-        // Counted for the next drain's trim; this one has no tracer handle to trim.
-        self.held.fetch_add(drained.kept, Ordering::Relaxed);
     }
 }
 

@@ -241,7 +241,7 @@ impl ExecutionTracer {
     #[cold]
     pub(super) fn note_in_outbox(&self) {
         if !self.inner.in_outbox.swap(true, Ordering::Relaxed) {
-            outbox::register(&self.inner);
+            outbox::register(Arc::downgrade(&self.inner) as Weak<dyn outbox::Source>);
         }
     }
 
