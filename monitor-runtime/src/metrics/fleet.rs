@@ -151,6 +151,19 @@ impl ModuleView {
     pub(crate) fn tokens_calls(&self) -> u64 {
         self.fixed.input_tokens.iter().sum()
     }
+
+    /// The token histograms, by token type as the GenAI conventions name it (`input`,
+    /// `output`): the calls per bucket, and the tokens in all.
+    pub(crate) fn token_histograms(&self) -> [(&'static str, &[u64], u64); 2] {
+        [
+            ("input", &self.fixed.input_tokens, self.tokens.input_tokens),
+            (
+                "output",
+                &self.fixed.output_tokens,
+                self.tokens.output_tokens,
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]

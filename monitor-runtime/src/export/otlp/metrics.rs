@@ -191,28 +191,18 @@ fn tokens(modules: &[ModuleView], period: Period) -> Metric {
         .iter()
         .filter(|module| module.tokens_calls() > 0)
         .flat_map(|module| {
-            [
-                (
-                    "input",
-                    &module.fixed.input_tokens,
-                    module.tokens.input_tokens,
-                ),
-                (
-                    "output",
-                    &module.fixed.output_tokens,
-                    module.tokens.output_tokens,
-                ),
-            ]
-            .map(|(kind, per_bucket, total)| HistogramDataPoint {
-                attributes: vec![text(MODULE, &module.name), text("gen_ai.token.type", kind)],
-                start_time_unix_nano: period.start_unix_nano,
-                time_unix_nano: period.now_unix_nano,
-                count: module.tokens_calls(),
-                sum: Some(total as f64),
-                bucket_counts: per_bucket.to_vec(),
-                explicit_bounds: bounds.clone(),
-                ..Default::default()
-            })
+            module
+                .token_histograms()
+                .map(|(kind, per_bucket, total)| HistogramDataPoint {
+                    attributes: vec![text(MODULE, &module.name), text("gen_ai.token.type", kind)],
+                    start_time_unix_nano: period.start_unix_nano,
+                    time_unix_nano: period.now_unix_nano,
+                    count: module.tokens_calls(),
+                    sum: Some(total as f64),
+                    bucket_counts: per_bucket.to_vec(),
+                    explicit_bounds: bounds.clone(),
+                    ..Default::default()
+                })
         })
         .collect();
     histogram(

@@ -94,18 +94,7 @@ impl Collector for Scrape {
             )?;
             let mut buckets = [(0.0, 0); TOKEN_BUCKETS.len()];
             for module in modules.iter().filter(|module| module.tokens_calls() > 0) {
-                for (kind, per_bucket, sum) in [
-                    (
-                        "input",
-                        &module.fixed.input_tokens,
-                        module.tokens.input_tokens,
-                    ),
-                    (
-                        "output",
-                        &module.fixed.output_tokens,
-                        module.tokens.output_tokens,
-                    ),
-                ] {
+                for (kind, per_bucket, sum) in module.token_histograms() {
                     for (bucket, (&bound, &count)) in
                         buckets.iter_mut().zip(TOKEN_BUCKETS.iter().zip(per_bucket))
                     {
