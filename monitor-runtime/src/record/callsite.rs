@@ -182,11 +182,19 @@ impl Callsite {
         module_name(self.module_id())
     }
 
+    // Inlined into every call's start: a load and a compare once the id is known.
+    #[inline]
     pub(crate) fn module_id(&self) -> ModuleId {
         let cached = self.id.load(Ordering::Relaxed);
         if cached != 0 {
             return ModuleId(cached - 1);
         }
+        self.intern_now()
+    }
+
+    /// The first call's lookup of the module's id.
+    #[cold]
+    fn intern_now(&self) -> ModuleId {
         let id = match self.name {
             NameSource::Literal(name) => intern(name),
             NameSource::FnPath(path) => intern(&name_from_fn_path(path())),
