@@ -15,7 +15,7 @@ pub mod fake_lm;
 
 // What a dspy-rs module names (and what dspy-rs's macros spell out: `anyhow`, `indexmap`,
 // `serde_json`), so the program needs no dependency of its own for them.
-use monitor::dspy::prelude::*;
+use monitor::integrate::dspy::prelude::*;
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
 
 use fake_lm::{Ask, FakeLm};
@@ -149,13 +149,13 @@ async fn main() -> anyhow::Result<()> {
     let (lm, fake) = language_model().await?;
     let model = lm.model.clone();
     // dspy-rs's own `configure`, with every LM call recorded.
-    monitor::dspy::configure(lm, ChatAdapter);
+    monitor::integrate::dspy::configure(lm, ChatAdapter);
     // No tracking URI here: MLFLOW_TRACKING_URI if set, else the local store ./mlruns.
-    monitor::configure_mlflow(None, "dspy-pipeline");
+    monitor::mlflow::configure_mlflow(None, "dspy-pipeline");
 
     let tracer = ExecutionTracer::new();
     let mut qa = CapitalQa::default();
-    monitor::dspy::name_predictors(&mut qa); // LM calls as `lm.rewrite`, `lm.answer`
+    monitor::integrate::dspy::name_predictors(&mut qa); // LM calls as `lm.rewrite`, `lm.answer`
 
     for country in ["France", "Japan"] {
         let prediction = qa.forward(question(country)).with_tracer(&tracer).await?;
@@ -164,9 +164,10 @@ async fn main() -> anyhow::Result<()> {
 
     let trainset = ["France", "Italy", "Spain"].map(question).to_vec();
     let copro = COPRO::builder().breadth(2).depth(1).build();
-    let report = monitor::dspy::track_optimization(&copro, &mut qa, trainset, "copro-capitals")
-        .with_tracer(&tracer)
-        .await?;
+    let report =
+        monitor::integrate::dspy::track_optimization(&copro, &mut qa, trainset, "copro-capitals")
+            .with_tracer(&tracer)
+            .await?;
     for candidate in &report.candidates {
         // Each example's score is also a `quality` assessment on its trace in MLflow.
         let examples: Vec<String> = candidate

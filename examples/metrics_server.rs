@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use monitor::metrics::{serve_metrics, MetricsServer};
+use monitor::export::{serve_metrics, MetricsServer};
 use monitor::{monitored, record_tokens, record_validation_error, ExecutionTracer, TokenUsage};
 
 /// One request to the pipeline, with the latencies its stand-in stages take.

@@ -8,7 +8,8 @@
 //! Each candidate prompt is a nested run; the best one is kept, the tracer's per-module
 //! metrics and traces are logged, and the results go in as a JSON artifact.
 
-use monitor::{configure_mlflow, mlflow_run, ExecutionTracer, MlflowLogger, TokenUsage};
+use monitor::mlflow::{configure_mlflow, MlflowLogger};
+use monitor::{mlflow_run, ExecutionTracer, TokenUsage};
 use serde_json::json;
 
 /// A stand-in for an LLM program: quality grows with the number of demos, with noise.

@@ -7,15 +7,19 @@
 #
 # Needs valgrind. Each case runs for a second of criterion's profile mode under callgrind.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 
-cargo bench --bench peers --no-run 2>/dev/null
+cargo bench --bench peers --no-run
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 bench="$(ls -t "$target"/release/deps/peers-* | grep -v '\.d$' | head -1)"
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.log"' EXIT
 for case in "$@"; do
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" --bench --profile-time 1 "peers/$case\$" >/dev/null 2>&1
+    # What valgrind and the bench say goes to a file, shown when the run fails.
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$bench" --bench --profile-time 1 "peers/$case\$" >/dev/null 2>"$out.log" ||
+        { cat "$out.log" >&2; exit 1; }
     python3 - "$out" "$case" <<'PY'
 import re, sys
 

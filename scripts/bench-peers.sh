@@ -15,6 +15,7 @@
 # the table takes each case's median over the passes (overheads are taken within a pass,
 # against that pass's plain function), and shows how far each ratio ranged between passes.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 
 passes=3

@@ -3,6 +3,7 @@
 # headers, which the `dspy` feature's dependencies (dspy-rs, through reqwest's native TLS)
 # link against. Everything else builds from crates.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 missing=()
 for package in pkg-config libssl-dev; do

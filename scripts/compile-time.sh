@@ -6,6 +6,7 @@
 #
 # Usage: scripts/compile-time.sh [runs]   (default 5)
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
 work=$(mktemp -d)
@@ -39,14 +40,17 @@ TOML
     } > "$dir/src/lib.rs"
 }
 
-generate with_monitor '#[monitor::monitored]' "monitor = { path = \"$root\" }"
+# The facade's package is `module-monitor`; its library is `monitor`.
+generate with_monitor '#[monitor::monitored]' "monitor = { package = \"module-monitor\", path = \"$root\" }"
 generate with_tracing '#[tracing::instrument]' 'tracing = "0.1"'
 generate with_tracing_ret_err '#[tracing::instrument(ret, err)]' 'tracing = "0.1"'
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for crate in with_monitor with_tracing with_tracing_ret_err; do
-    (cd "$work/$crate" && cargo build -q 2>/dev/null)
+    # The first build (dependencies) is not timed, but its errors are shown: a broken
+    # generated crate must stop the script with the reason, not end it silently.
+    (cd "$work/$crate" && cargo build -q)
     times=()
     for _ in $(seq "$runs"); do
         touch "$work/$crate/src/lib.rs"

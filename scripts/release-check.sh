@@ -3,6 +3,7 @@
 # sources in publish order, the docs build as docs.rs builds them (feature labels included,
 # no warning), and the declared MSRV compiles everything. Run by scripts/test.sh.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 
 msrv="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)"

@@ -2,6 +2,7 @@
 # Runs every test of the workspace with all of its set-up. This is the README's test command
 # and what CI runs (.ci/run).
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/.."
 
 # System packages the build links against (OpenSSL for the `dspy` feature), if missing.

@@ -4,50 +4,35 @@
 
 pub mod guide;
 
-#[cfg(feature = "enabled")]
-pub use monitor_runtime::current_context;
-/// [dspy-rs](https://docs.rs/dspy-rs) programs, monitored: LM calls as `llm` calls with
-/// tokens and cost, token extractors, and optimiser runs tracked per candidate.
-///
-/// A module monitored with one attribute, and with no dependency beyond `dspy-rs` and
-/// this crate (the prelude brings what the impl and dspy-rs's derive name):
-///
-/// ```no_run
-/// use monitor::dspy::prelude::*;
-/// use monitor::monitored;
-///
-/// #[derive(Optimizable)]
-/// struct Qa {
-///     #[parameter]
-///     answer: Predict,
-/// }
-///
-/// #[monitored] // every call as `<Qa as Module>::forward`
-/// impl Module for Qa {
-///     async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
-///         self.answer.forward(inputs).await
-///     }
-/// }
-/// ```
-///
-/// Or with no attribute at all: `monitor::dspy::Monitored::new(qa)` records `forward`
-/// (and `metric`) by wrapping the module.
-#[cfg(feature = "dspy")]
-pub use monitor_runtime::integrate::dspy;
-#[cfg(feature = "tokio")]
-pub use monitor_runtime::spawn;
-pub use monitor_runtime::{
-    capture, clear_model_prices, current_span, current_tracer, export, future, global_tracer,
-    integrate, metrics, record_attribute, record_kind, record_model, record_quality,
-    record_session, record_tokens, record_trace_metadata, record_trace_tag, record_user,
-    record_validation_error, set_model_price, set_model_prices, spawn_thread, with_tracer,
-    CallOutput, Cost, Error, ErrorInfo, ExecutionTracer, IntoTokenUsage, ModelPrice, ModuleMetrics,
-    ModuleMonitor, Result, SpanKind, Status, TokenUsage, TraceContext, TraceEntry, TraceGuard,
-    TracerBuilder, TracerMetrics, WithTracerExt, DEFAULT_MAX_TRACES, KIND_ATTRIBUTE, MAX_MODULES,
-    MAX_PRICE_PER_MILLION, MODEL_ATTRIBUTE, OVERFLOW_MODULE,
-};
+// The runtime's public items and modules, each at one path: its root items here, its
+// modules (`capture`, `export`, `future`, `integrate`, `metrics`) as they are. `mlflow`
+// below adds its guide; `current_context` has a compiled-out form.
+pub use monitor_runtime::*;
+
+/// Starts an MLflow run; the same item as [`mlflow::MlflowLogger`], at the root as the
+/// design's mapping of the Python `MLflowLogger` names it.
 #[cfg(feature = "mlflow")]
-pub use monitor_runtime::{configure_mlflow, MlflowLogger};
+#[doc(no_inline)]
+pub use monitor_runtime::mlflow::{configure_mlflow, MlflowLogger};
+
+// The paths the first 0.1 docs showed for items that have since moved to their one
+// documented home (`monitor::integrate::dspy`, `monitor::export::serve_metrics`): kept, out of
+// the docs (the facade's `metrics` is the runtime's, plus those aliases), so that code written against those docs still compiles.
+#[cfg(feature = "dspy")]
+#[doc(hidden)]
+pub use monitor_runtime::integrate::dspy;
+pub mod metrics {
+    //! Metrics: the fixed buckets of the fleet view of the exact per-module aggregates
+    //! ([`ModuleMetrics`](crate::ModuleMetrics), [`TracerMetrics`](crate::TracerMetrics),
+    //! at the crate root). The readers that encode them, Prometheus text and the `/metrics`
+    //! listener and OTLP metrics, are in [`export`](crate::export); the
+    //! [metrics guide](crate::guide::metrics) says what is counted.
+
+    #[cfg(feature = "prometheus")]
+    #[doc(hidden)]
+    pub use monitor_runtime::export::{prometheus_text, serve_metrics, MetricsServer};
+    pub use monitor_runtime::metrics::*;
+}
 
 /// The context of the innermost active monitored call on this thread or task, if any.
 ///
@@ -58,11 +43,6 @@ pub use monitor_runtime::{configure_mlflow, MlflowLogger};
 pub fn current_context() -> Option<TraceContext> {
     __private::current_context_compiled_out()
 }
-
-// The flat paths of the first 0.1 builds (every item at the root), hidden from the docs and
-// kept so that code written against them still compiles.
-#[doc(hidden)]
-pub use monitor_runtime::*;
 
 #[cfg(feature = "mlflow")]
 pub mod mlflow {
@@ -85,7 +65,8 @@ pub mod mlflow {
 /// (when `monitor` is renamed).
 ///
 /// ```
-/// use monitor::{mlflow_run, MlflowLogger};
+/// use monitor::mlflow_run;
+/// use monitor::mlflow::MlflowLogger;
 ///
 /// #[mlflow_run(name = "optimize", experiment = "skill-optimization", params(trainset_size, optimizer))]
 /// fn optimize(trainset_size: usize, optimizer: &str) -> Result<f64, String> {
@@ -96,7 +77,7 @@ pub mod mlflow {
 ///
 /// # let dir = tempfile::tempdir().unwrap();
 /// # std::env::set_current_dir(dir.path()).unwrap();
-/// monitor::configure_mlflow(None, "skill-optimization"); // ./mlruns; Some(uri) for a server
+/// monitor::mlflow::configure_mlflow(None, "skill-optimization"); // ./mlruns; Some(uri) for a server
 /// let quality = optimize(50, "MIPROv2")?;                 // one FINISHED run, two params
 /// assert_eq!(quality, 0.85);
 /// # assert!(monitor::mlflow::mlflow_flush().is_complete());

@@ -210,7 +210,7 @@ fn prometheus_counts_the_cost_per_module() {
         call.set_model("cost-test-prom");
         call.set_token_usage(TokenUsage::new(1_000_000, 1_000_000));
     }
-    let text = monitor::metrics::prometheus_text(&tracer);
+    let text = monitor::export::prometheus_text(&tracer);
     assert!(
         text.contains("monitor_cost_total{module=\"generate\"} 2.0"),
         "{text}"

@@ -57,7 +57,7 @@ fn setup() -> &'static FakeLm {
             .unwrap()
             .expect("an LM for the fake server")
         });
-        monitor::dspy::configure(lm, ChatAdapter);
+        monitor::integrate::dspy::configure(lm, ChatAdapter);
         monitor::set_model_price(MODEL, ModelPrice::per_million(1.0, 2.0)).unwrap();
         server
     })
@@ -81,7 +81,7 @@ async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module_body() {
     let tracer = ExecutionTracer::new();
     let mut qa = CapitalQa::default();
     assert_eq!(
-        monitor::dspy::name_predictors(&mut qa),
+        monitor::integrate::dspy::name_predictors(&mut qa),
         ["rewrite", "answer"]
     );
 
@@ -144,8 +144,8 @@ async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module_body() {
 }
 
 /// Without the monitored adapter (a direct `forward_with_config`), the module's own
-/// `tokens = monitor::dspy::prediction_tokens` reads the prediction's usage.
-#[monitored(tracer = tracer, tokens = monitor::dspy::prediction_tokens)]
+/// `tokens = monitor::integrate::dspy::prediction_tokens` reads the prediction's usage.
+#[monitored(tracer = tracer, tokens = monitor::integrate::dspy::prediction_tokens)]
 async fn answer_directly(
     tracer: &ExecutionTracer,
     lm: std::sync::Arc<LM>,
@@ -169,7 +169,7 @@ async fn prediction_tokens_reads_a_predictions_usage_body() {
     let entry = &entries(&tracer, "answer_directly")[0];
     assert_eq!(
         entry.token_usage,
-        monitor::dspy::prediction_tokens(&prediction)
+        monitor::integrate::dspy::prediction_tokens(&prediction)
     );
     assert!(entry.token_usage.unwrap().total_tokens > 0);
     assert!(
@@ -231,15 +231,17 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
     }
     let tracer = ExecutionTracer::new();
     // The answerer alone, scored by exact match, monitored by wrapping it.
-    let mut capital = monitor::dspy::Monitored::new(plain::Answerer { answer: answerer() });
+    let mut capital =
+        monitor::integrate::dspy::Monitored::new(plain::Answerer { answer: answerer() });
     let trainset = vec![question("France"), question("Italy"), question("Spain")];
     let copro = COPRO::builder().breadth(2).depth(1).build();
     let run_name = "copro-capitals";
 
-    let report = monitor::dspy::track_optimization(&copro, &mut capital, trainset, run_name)
-        .with_tracer(&tracer)
-        .await
-        .unwrap();
+    let report =
+        monitor::integrate::dspy::track_optimization(&copro, &mut capital, trainset, run_name)
+            .with_tracer(&tracer)
+            .await
+            .unwrap();
 
     // COPRO proposed one instruction and kept the original: two candidates, the
     // proposal answers everything right.
@@ -260,11 +262,11 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
 
     // In the tracer: the run, and one candidate per evaluation with its score as quality
     // and the module's calls (and their LM calls) under it.
-    let run = &entries(&tracer, monitor::dspy::RUN_MODULE)[0];
+    let run = &entries(&tracer, monitor::integrate::dspy::RUN_MODULE)[0];
     assert_eq!(run.inputs["run_name"], run_name);
     assert_eq!(run.inputs["optimizer"], "COPRO");
     assert_eq!(run.quality_score, Some(1.0));
-    let candidates = entries(&tracer, monitor::dspy::CANDIDATE_MODULE);
+    let candidates = entries(&tracer, monitor::integrate::dspy::CANDIDATE_MODULE);
     assert_eq!(candidates.len(), 2);
     for candidate in &candidates {
         let index = candidate.inputs["candidate"].as_u64().unwrap() as usize;
@@ -283,7 +285,7 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
         let examples = children(&tracer, candidate);
         assert_eq!(examples.len(), 3, "one example call per example");
         for example in &examples {
-            assert_eq!(example.module, monitor::dspy::EXAMPLE_MODULE);
+            assert_eq!(example.module, monitor::integrate::dspy::EXAMPLE_MODULE);
             assert_eq!(example.attributes[monitor::KIND_ATTRIBUTE], "evaluator");
             assert_eq!(example.attributes["optimizer.candidate"], index);
             let position = example.attributes["optimizer.example"].as_u64().unwrap() as usize;
@@ -328,7 +330,7 @@ fn mlflow_readback(
     uri: &str,
     experiment: &str,
     run_name: &str,
-    report: &monitor::dspy::Optimization,
+    report: &monitor::integrate::dspy::Optimization,
 ) {
     use support::mlflow::Rest;
     let report = report.clone();
@@ -415,10 +417,10 @@ fn mlflow_readback(
     .unwrap();
 }
 
-/// Modules written with nothing but `monitor::dspy::prelude` (no `anyhow`, `indexmap` or
+/// Modules written with nothing but `monitor::integrate::dspy::prelude` (no `anyhow`, `indexmap` or
 /// `async-trait` of their own), monitored by wrapping them in `Monitored`.
 mod plain {
-    use monitor::dspy::prelude::*;
+    use monitor::integrate::dspy::prelude::*;
 
     /// Answers with the configured (monitored) adapter; scored by exact match.
     #[derive(Optimizable)]
@@ -464,11 +466,14 @@ fn a_wrapped_module_records_its_forward_and_metric_calls() {
 async fn a_wrapped_module_records_its_forward_and_metric_calls_body() {
     setup();
     let tracer = ExecutionTracer::new();
-    let mut qa = monitor::dspy::Monitored::new(plain::Answerer { answer: answerer() })
+    let mut qa = monitor::integrate::dspy::Monitored::new(plain::Answerer { answer: answerer() })
         .named("qa")
         .with_tracer(&tracer);
     // `Optimizable` sees through the wrapper.
-    assert_eq!(monitor::dspy::name_predictors(&mut qa), ["answer"]);
+    assert_eq!(
+        monitor::integrate::dspy::name_predictors(&mut qa),
+        ["answer"]
+    );
     let example = question("France");
     let prediction = qa.forward(example.clone()).await.unwrap();
     let score = qa.metric(&example, &prediction).await;
@@ -489,7 +494,10 @@ async fn a_wrapped_module_records_its_forward_and_metric_calls_body() {
     assert_eq!(lm_call.module, "lm.answer");
     assert_eq!(lm_call.trace_id, forward.trace_id);
     let spent = lm_call.token_usage.expect("the LM call's tokens");
-    assert_eq!(monitor::dspy::prediction_tokens(&prediction), Some(spent));
+    assert_eq!(
+        monitor::integrate::dspy::prediction_tokens(&prediction),
+        Some(spent)
+    );
     assert_eq!(forward.token_usage, None);
     assert_eq!(forward.trace_token_usage, Some(spent));
 
@@ -518,7 +526,7 @@ async fn a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_toke
     setup();
     let tracer = ExecutionTracer::new();
     // Named after its type when not named.
-    let direct = monitor::dspy::Monitored::new(plain::Direct { answer: answerer() });
+    let direct = monitor::integrate::dspy::Monitored::new(plain::Direct { answer: answerer() });
     assert_eq!(direct.name(), "Direct");
     let prediction = direct
         .forward(question("Japan"))
@@ -526,7 +534,7 @@ async fn a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_toke
         .await
         .unwrap();
     let forward = &entries(&tracer, "Direct::forward")[0];
-    let spent = monitor::dspy::prediction_tokens(&prediction).expect("the fake's usage");
+    let spent = monitor::integrate::dspy::prediction_tokens(&prediction).expect("the fake's usage");
     assert_eq!(forward.token_usage, Some(spent));
     assert_eq!(forward.trace_token_usage, Some(spent));
     assert!(children(&tracer, forward).is_empty());

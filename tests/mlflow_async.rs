@@ -6,8 +6,8 @@
 mod support;
 
 use monitor::{
-    mlflow::{configure_mlflow_with, MlflowTracker, RunQuery},
-    mlflow_run, MlflowLogger,
+    mlflow::{configure_mlflow_with, MlflowLogger, MlflowTracker, RunQuery},
+    mlflow_run,
 };
 use support::mlflow::{config, server_uri, unique, Rest};
 

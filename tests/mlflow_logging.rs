@@ -2,7 +2,8 @@
 
 mod support;
 
-use monitor::{mlflow::RunStatus, MlflowLogger};
+use monitor::mlflow::MlflowLogger;
+use monitor::mlflow::RunStatus;
 use support::mlflow::{server_uri, tracker, unique, Rest};
 
 #[test]

@@ -2,7 +2,8 @@
 
 mod support;
 
-use monitor::{mlflow::configure_mlflow_with, mlflow_run, MlflowLogger};
+use monitor::mlflow::MlflowLogger;
+use monitor::{mlflow::configure_mlflow_with, mlflow_run};
 use support::mlflow::{config, server_uri, unique, Rest};
 
 /// One experiment for this test binary; the attribute uses the process-wide settings.

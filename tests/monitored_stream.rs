@@ -245,7 +245,7 @@ fn prometheus_has_a_histogram_of_the_time_to_first_item() {
         let tokens = with_tracer(&tracer, || generate("hi"));
         block_on(tokens.collect::<Vec<_>>());
     }
-    let text = monitor::metrics::prometheus_text(&tracer);
+    let text = monitor::export::prometheus_text(&tracer);
     assert!(
         text.contains(
             "gen_ai_client_operation_time_to_first_chunk_seconds_count{module=\"generate\"} 3"

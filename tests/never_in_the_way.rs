@@ -12,7 +12,8 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::{only, traced};
-use monitor::{capture_failures, monitored, Status};
+use monitor::capture::capture_failures;
+use monitor::{monitored, Status};
 use serde::{Serialize, Serializer};
 
 /// A value whose `Serialize` panics.

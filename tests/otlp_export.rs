@@ -8,9 +8,9 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use monitor::export::{init_otlp_with, OtlpConfig, Protocol, Sampler};
+use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter, Protocol, Sampler};
 use monitor::{monitored, ExecutionTracer, SpanKind};
-use support::otlp_receiver::{attribute, hex, OtlpReceiver};
+use support::otlp_receiver::{attribute, hex, HungCollector, OtlpReceiver};
 use support::pipeline::{generate, retrieve};
 
 static ONE_EXPORTER: Mutex<()> = Mutex::new(());
@@ -331,20 +331,20 @@ fn one_exporter_at_a_time() {
     again.shutdown();
 }
 
+/// In a child process: an exporter to the endpoint its parent named in
+/// `MONITOR_TEST_OTLP_URL`.
+fn child_exporter(configure: impl FnOnce(OtlpConfig) -> OtlpConfig) -> Option<OtlpExporter> {
+    let url = std::env::var("MONITOR_TEST_OTLP_URL").unwrap();
+    init_otlp_with(configure(OtlpConfig::default().endpoint(url).unwrap())).unwrap()
+}
+
 #[test]
 fn what_is_waiting_is_sent_when_the_program_ends() {
     const CHILD: &str = "what_is_waiting_is_sent_when_the_program_ends";
     if common::is_child(CHILD) {
         // As a program's `main`: the exporter lives in a local and drops at the end, with
         // a schedule far longer than the program.
-        let url = std::env::var("MONITOR_TEST_OTLP_URL").unwrap();
-        let _otlp = init_otlp_with(
-            OtlpConfig::default()
-                .endpoint(url)
-                .unwrap()
-                .schedule_delay(Duration::from_secs(3600)),
-        )
-        .unwrap();
+        let _otlp = child_exporter(|config| config.schedule_delay(Duration::from_secs(3600)));
         let tracer = ExecutionTracer::new();
         for i in 0..25u32 {
             drop(tracer.trace("last_words", i));
@@ -442,4 +442,135 @@ fn an_async_program_starts_and_stops_the_exporter_from_inside_its_runtime() {
         drop(exporter);
     });
     assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).len(), 1);
+}
+
+/// A collector that hangs: the endpoint of a [`HungCollector`], with a short timeout.
+fn hung_config(collector: &HungCollector, timeout: Duration) -> OtlpConfig {
+    OtlpConfig::default()
+        .endpoint(&collector.url)
+        .unwrap()
+        .schedule_delay(Duration::from_millis(20))
+        .timeout(timeout)
+}
+
+#[monitored(tracer = tracer, name = "short_lived")]
+fn short_lived(tracer: &ExecutionTracer, text: &str) -> usize {
+    text.len()
+}
+
+#[test]
+fn dropped_tracers_keep_no_more_than_the_queue_waiting() {
+    const CHILD: &str = "dropped_tracers_keep_no_more_than_the_queue_waiting";
+    if !common::is_child(CHILD) {
+        let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+        return common::check_in_child(CHILD);
+    }
+    const MIB: u64 = 1024 * 1024;
+    let collector = HungCollector::start();
+    let exporter = init_otlp_with(hung_config(&collector, Duration::from_secs(30)))
+        .unwrap()
+        .unwrap();
+    let text = "x".repeat(1024);
+    let before = common::rss_bytes();
+    for _ in 0..3_000 {
+        let tracer = ExecutionTracer::new();
+        for _ in 0..100 {
+            short_lived(&tracer, &text);
+        }
+    }
+    let grown = common::peak_rss_bytes().saturating_sub(before);
+    // The queue (2048 calls of about 1.2 KiB here, 2.5 MiB) and one tracer's history; the
+    // unbounded list this replaced grew 543 MiB.
+    println!("peak grew {} MiB", grown / MIB);
+    assert!(grown < 32 * MIB, "peak grew {} MiB", grown / MIB);
+    let stats = exporter.stats();
+    assert!(stats.dropped >= 290_000, "{stats:?}");
+    println!("child finished");
+    // Leaves without waiting for the hung collector (another test measures that wait).
+    std::process::exit(0);
+}
+
+#[test]
+fn shutdown_with_a_hung_collector_returns_within_the_timeout() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = HungCollector::start();
+    let timeout = Duration::from_secs(2);
+    let exporter = init_otlp_with(
+        hung_config(&collector, timeout)
+            .schedule_delay(Duration::from_secs(3600))
+            .max_queue_size(4096),
+    )
+    .unwrap()
+    .unwrap();
+    let tracer = ExecutionTracer::new();
+    for i in 0..3_000u32 {
+        drop(tracer.trace("waiting", i));
+    }
+    let started = std::time::Instant::now();
+    let stats = exporter.shutdown();
+    let took = started.elapsed();
+    println!("shutdown took {took:?}: {stats:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
+    assert_eq!((stats.exported, stats.dropped), (0, 0), "{stats:?}");
+    assert_eq!(stats.failed, 3_000, "what was left counts as failed");
+}
+
+/// Milliseconds since the Unix epoch: a clock a parent and its child share.
+fn unix_millis() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+#[test]
+fn a_program_ends_within_the_timeout_with_a_hung_collector() {
+    const CHILD: &str = "a_program_ends_within_the_timeout_with_a_hung_collector";
+    if common::is_child(CHILD) {
+        // As a program's `main`: the exporter drops at the end, with calls waiting.
+        let _otlp = child_exporter(|config| config.timeout(Duration::from_secs(2)));
+        // Into the global tracer, so there are metrics to post too.
+        for i in 0..3u32 {
+            drop(monitor::global_tracer().trace("last_words", i));
+        }
+        println!("child finished at {}", unix_millis());
+        return;
+    }
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = HungCollector::start();
+    std::env::set_var("MONITOR_TEST_OTLP_URL", &collector.url);
+    let output = common::run_in_child(CHILD);
+    let exited = unix_millis();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let returned: u128 = stdout
+        .split("child finished at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("child failed: {output:?}"));
+    let took = exited - returned;
+    println!("exited {took} ms after main returned");
+    assert!(output.status.success(), "{output:?}");
+    assert!(took < 3_000, "exited {took} ms after main returned");
+}
+
+#[test]
+fn drops_are_counted_while_the_exporter_hangs() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let collector = HungCollector::start();
+    let exporter = init_otlp_with(hung_config(&collector, Duration::from_secs(3)))
+        .unwrap()
+        .unwrap();
+    let tracer = ExecutionTracer::new();
+    drop(tracer.trace("first", ()));
+    // The exporter's thread is now inside a request that will not be answered.
+    assert!(collector.wait_for_connections(1, Duration::from_secs(5)));
+    for i in 0..100_000u32 {
+        drop(tracer.trace("busy", i));
+    }
+    let stats = exporter.stats();
+    println!("while hung: {stats:?}");
+    // All but the queue (2048) are dropped, and counted now, not at shutdown.
+    assert!(stats.dropped >= 100_000 - 2_048, "{stats:?}");
+    let stats = exporter.shutdown();
+    assert_eq!(stats.dropped + stats.failed, 100_001, "{stats:?}");
 }

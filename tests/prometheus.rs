@@ -7,6 +7,8 @@
 //! `scripts/test.sh` runs and exports as `MONITOR_PROMETHEUS_BIN`); without it these tests
 //! fail with the install command.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,9 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor::metrics::{
-    prometheus_text, serve_metrics, DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS,
-};
+use monitor::export::{prometheus_text, serve_metrics};
+use monitor::metrics::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
 use monitor::{ErrorInfo, ExecutionTracer, ModuleMetrics, TokenUsage};
 use serde_json::Value;
 
@@ -733,4 +734,59 @@ fn a_real_prometheus_scrapes_the_example_and_promql_agrees_with_the_tracer() {
     );
     drop(prometheus);
     drop(server);
+}
+
+#[test]
+fn idle_and_slow_clients_never_hold_up_a_scrape() {
+    const CHILD: &str = "idle_and_slow_clients_never_hold_up_a_scrape";
+    if !common::is_child(CHILD) {
+        return common::check_in_child(CHILD);
+    }
+    // Thousands of modules (in a process of its own: module names are per process) make
+    // an exposition larger than the socket buffers, so a client that does not read holds
+    // its answer half-written.
+    let tracer = ExecutionTracer::new();
+    for module in 0..2_000 {
+        drop(tracer.trace(&format!("module_{module}"), ()));
+    }
+    let server = serve_metrics("127.0.0.1:0", &tracer).unwrap();
+    let addr = server.local_addr();
+    let idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    let mut scrape = TcpStream::connect(addr).unwrap();
+    scrape
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    scrape.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    let _ = scrape.read_to_end(&mut response);
+    let took = started.elapsed();
+    let response = String::from_utf8_lossy(&response);
+    println!("{} bytes answered in {took:?}", response.len());
+    assert_eq!(status_of(&response), "200");
+    assert!(took < Duration::from_secs(2), "answered in {took:?}");
+
+    // Dropped while a slow client is in the middle of its answer.
+    let mut slower = TcpStream::connect(addr).unwrap();
+    slower.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (dropped, done) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = dropped.send(());
+    });
+    assert!(
+        done.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the drop did not return"
+    );
+    let took = started.elapsed();
+    println!("dropped in {took:?}");
+    assert!(took < Duration::from_secs(1), "dropped in {took:?}");
+    drop((idle, slow, slower));
+    println!("child finished");
 }

@@ -3,8 +3,9 @@
 //! and the readers of exported files survive anything a crash or a hostile file gives them.
 
 use monitor::{
+    capture::CapturedValue,
     export::{read_traces_jsonl, TraceExport},
-    CapturedValue, ErrorInfo, ExecutionTracer, TokenUsage,
+    ErrorInfo, ExecutionTracer, TokenUsage,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -314,7 +315,7 @@ proptest! {
         bits in any::<u64>(),
         flag in any::<bool>(),
         letter in any::<char>(),
-        max in prop_oneof![0usize..48, Just(monitor::DEFAULT_MAX_FIELD_BYTES)],
+        max in prop_oneof![0usize..48, Just(monitor::capture::DEFAULT_MAX_FIELD_BYTES)],
     ) {
         prop_assert_captured_alike!(int, max);
         prop_assert_captured_alike!(wide, max);
@@ -331,7 +332,7 @@ proptest! {
             any::<String>(),
             r#"(Bearer |https?://[a-z]{1,5}:[a-z]{1,5}@|\?api_key=)?[ a-z=&?"\\\n]{0,300}"#,
         ],
-        max in prop_oneof![0usize..300, Just(monitor::DEFAULT_MAX_FIELD_BYTES)],
+        max in prop_oneof![0usize..300, Just(monitor::capture::DEFAULT_MAX_FIELD_BYTES)],
     ) {
         prop_assert_captured_alike!(text.as_str(), max);
         prop_assert_captured_alike!(text, max);

@@ -181,8 +181,8 @@ fn span_fields_named_like_secrets_are_redacted_and_masked_like_inputs() {
         span.record("password", tracing::field::debug("hunter2"));
     });
     let entry = &tracer.get_traces(None)[0];
-    assert_eq!(entry.inputs["api_key"], monitor::REDACTED);
-    assert_eq!(entry.inputs["password"], monitor::REDACTED);
+    assert_eq!(entry.inputs["api_key"], monitor::capture::REDACTED);
+    assert_eq!(entry.inputs["password"], monitor::capture::REDACTED);
     assert_eq!(entry.inputs["url"], "postgres://app:[redacted]@db/prod");
 }
 

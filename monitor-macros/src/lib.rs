@@ -9,6 +9,7 @@ mod expand;
 mod fallback;
 mod mlflow_run;
 mod params;
+mod signature;
 mod valid;
 
 use proc_macro::TokenStream;

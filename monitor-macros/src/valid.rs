@@ -1,11 +1,12 @@
 //! Semantic checks: option combinations, and options against the function they apply to.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{Item, Signature};
 
 use crate::attr::{span_of, Args};
 use crate::params::{params, receiver, Receiver};
+use crate::signature::{mentions, returns_stream};
 
 /// Collects errors so that one compile reports all of them.
 #[derive(Default)]
@@ -105,7 +106,7 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
             }
         }
     }
-    if crate::expand::func::returns_stream(args, sig).is_some() {
+    if returns_stream(args, sig).is_some() {
         for setting in [&args.quality, &args.tokens].into_iter().flatten() {
             errors.push(syn::Error::new(
                 span_of(setting),
@@ -136,15 +137,6 @@ pub(crate) fn check_fn(args: &Args, sig: &Signature, check_skip: bool, errors: &
             ));
         }
     }
-}
-
-/// Whether `tokens` contain the identifier `name` (at any depth).
-pub(crate) fn mentions(tokens: &TokenStream, name: &str) -> bool {
-    tokens.clone().into_iter().any(|tree| match tree {
-        TokenTree::Ident(ident) => ident == name,
-        TokenTree::Group(group) => mentions(&group.stream(), name),
-        _ => false,
-    })
 }
 
 /// The error for an item `#[monitored]` does not apply to, at its keyword.

@@ -29,8 +29,8 @@ pub use crate::capture::specialize::{
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 use crate::entry::{IntoTokenUsage, TokenUsage};
-pub use crate::integrate::log::ModuleLevel;
-pub use crate::kind::{ModuleKind, SpanKind};
+pub use crate::kind::SpanKind;
+pub use crate::record::declare::ModuleDeclaration;
 pub use crate::record::stream::{MonitoredStream, StreamItems};
 pub use futures_core::Stream;
 pub use tracing;
@@ -88,7 +88,7 @@ pub fn as_tracer<T: AsTracer + ?Sized>(tracer: &T) -> &ExecutionTracer {
 /// `MONITORING_LOG_LEVEL` (`None`: off). For benches and tests that compare both in one
 /// process; programs set the variable.
 pub fn set_default_log_level(level: Option<tracing::Level>) {
-    crate::integrate::log::set_default_level(level);
+    crate::record::log::set_default_level(level);
 }
 
 /// The `type_name` of a fn item: generated code passes a fn nested in the monitored

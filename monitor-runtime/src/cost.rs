@@ -21,13 +21,14 @@
 //! # Ok::<(), monitor::Error>(())
 //! ```
 
+// May call: `entry` (`TokenUsage`, `Cost`) and `error`.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 
-use crate::entry::TokenUsage;
+use crate::entry::{Cost, TokenUsage};
 use crate::error::{Error, Result};
 
 /// The highest price [`set_model_price`] takes, per million tokens of any kind: far above
@@ -98,25 +99,6 @@ impl ModelPrice {
             output,
             total: input + output,
         }
-    }
-}
-
-/// What a call (or a trace, or a module) cost, in the unit of the price table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    /// The input tokens' share.
-    pub input: f64,
-    /// The output tokens' share.
-    pub output: f64,
-    /// Both.
-    pub total: f64,
-}
-
-impl Cost {
-    pub(crate) fn add(&mut self, other: Cost) {
-        self.input += other.input;
-        self.output += other.output;
-        self.total += other.total;
     }
 }
 

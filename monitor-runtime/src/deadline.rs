@@ -2,6 +2,8 @@
 //! longer than the clock can add: `Instant + Duration::MAX` panics, and a panic here would
 //! be in the caller's thread (a flush) or stop a worker.
 
+// May call: nothing of the crate: a leaf.
+
 use std::time::{Duration, Instant};
 
 /// About a century: what "never" means for a wait the clock cannot add.

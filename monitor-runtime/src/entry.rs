@@ -1,9 +1,10 @@
 //! The record of one call, as users read and export it.
 
+// May call: nothing of the crate: a leaf. How an error is described into an ErrorInfo
+// (capped, masked, isolated) is the capture layer's, which sits above this.
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::cost::Cost;
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -28,6 +29,7 @@ impl Status {
 
 /// What went wrong in a failed call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// The error's type name (`std::io::Error`), or `panic` for panics.
     pub kind: String,
@@ -53,48 +55,6 @@ impl ErrorInfo {
         }
     }
 
-    /// Describes `error`: its type name, `Display` text and `source()` chain, each kept to
-    /// [`DEFAULT_MAX_FIELD_BYTES`](crate::DEFAULT_MAX_FIELD_BYTES); see
-    /// [`from_error_capped`](Self::from_error_capped). A guard that records it adds a
-    /// backtrace when the environment asks for one.
-    pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
-        Self::from_error_capped(error, crate::capture::DEFAULT_MAX_FIELD_BYTES)
-    }
-
-    /// Describes `error`, keeping at most `max_bytes` of its message and of each source
-    /// (cut while written, with a `…[truncated: N bytes]` marker) and at most
-    /// [`MAX_ERROR_SOURCES`](crate::MAX_ERROR_SOURCES) sources; a `source()` chain that
-    /// loops back stops there. Credentials are masked and the user's mask hook applied
-    /// (fields `error` and `error.source`). A `Display` or `source()` that panics or fails
-    /// gives a placeholder (`<Display failed>`, `<Display panicked: ...>`) and never
-    /// reaches the caller.
-    pub fn from_error_capped<E: std::error::Error + ?Sized>(error: &E, max_bytes: usize) -> Self {
-        let (message, sources) = crate::capture::describe_error(error, max_bytes);
-        ErrorInfo {
-            kind: short_type_name(std::any::type_name::<E>()),
-            message,
-            sources,
-            backtrace: None,
-        }
-    }
-
-    /// Describes an error that only has a `Display` text, kept to
-    /// [`DEFAULT_MAX_FIELD_BYTES`](crate::DEFAULT_MAX_FIELD_BYTES).
-    pub fn from_display<E: std::fmt::Display + ?Sized>(error: &E) -> Self {
-        Self::from_display_capped(error, crate::capture::DEFAULT_MAX_FIELD_BYTES)
-    }
-
-    /// Describes an error that only has a `Display` text, keeping at most `max_bytes` of
-    /// it, as [`from_error_capped`](Self::from_error_capped) does.
-    pub fn from_display_capped<E: std::fmt::Display + ?Sized>(error: &E, max_bytes: usize) -> Self {
-        ErrorInfo {
-            kind: short_type_name(std::any::type_name::<E>()),
-            message: crate::capture::describe_display(error, max_bytes),
-            sources: Vec::new(),
-            backtrace: None,
-        }
-    }
-
     /// Adds a backtrace, replacing any captured one.
     pub fn with_backtrace(mut self, backtrace: impl Into<String>) -> Self {
         self.backtrace = Some(backtrace.into());
@@ -102,14 +62,9 @@ impl ErrorInfo {
     }
 }
 
-/// `std::io::error::Error` stays as it is; generic arguments keep their paths. Only used for
-/// error kinds, where the full path is what users grep for.
-fn short_type_name(name: &str) -> String {
-    name.to_owned()
-}
-
 /// Tokens spent by a call (LLM prompt and completion).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenUsage {
     /// Tokens sent to the model (prompt).
     pub input_tokens: u64,
@@ -210,6 +165,26 @@ impl<T: IntoTokenUsage> IntoTokenUsage for Option<T> {
     }
 }
 
+/// What a call (or a trace, or a module) cost, in the unit of the price table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Cost {
+    /// The input tokens' share.
+    pub input: f64,
+    /// The output tokens' share.
+    pub output: f64,
+    /// Both.
+    pub total: f64,
+}
+
+impl Cost {
+    pub(crate) fn add(&mut self, other: Cost) {
+        self.input += other.input;
+        self.output += other.output;
+        self.total += other.total;
+    }
+}
+
 /// One recorded call. Its JSON form is the export format: empty fields are left out, and
 /// a failed call reads
 ///
@@ -235,6 +210,7 @@ impl<T: IntoTokenUsage> IntoTokenUsage for Option<T> {
 /// (the `monitor` crate's front page, "Export format", shows a whole export written by its
 /// quickstart).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TraceEntry {
     /// The module (function) name.
     pub module: String,

@@ -1,3 +1,7 @@
+// The one error type of the runtime.
+//
+// May call: nothing of the crate: a leaf.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong in `monitor`'s runtime.

@@ -1,5 +1,7 @@
 //! HTTP details shared by the clients that talk to servers (MLflow, OTLP endpoints).
 
+// May call: nothing of the crate: a leaf.
+
 use std::time::Duration;
 
 /// The longest `Retry-After` honoured (a larger one is a misconfigured server).

@@ -1,10 +1,7 @@
-//! What a call is (an LLM call, a retriever, a tool, ...), in each backend's words, and the
-//! kind and model a module was declared with (`#[monitored(kind = "..", model = "..")]`).
-
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use parking_lot::RwLock;
-use rustc_hash::FxHashMap;
+//! What a call is (an LLM call, a retriever, a tool, ...), in each backend's words. What a
+//! module was declared as is kept by the record path (`record/declare.rs`).
+//
+// May call: nothing of the crate: a leaf.
 
 /// The attribute holding a call's kind (`llm`, `tool`, ...): set by
 /// `#[monitored(kind = "..")]`, [`TraceGuard::set_kind`](crate::TraceGuard::set_kind) and
@@ -157,62 +154,44 @@ impl std::fmt::Display for SpanKind {
     }
 }
 
-/// What a module was declared as: its kind and its model.
-type Declared = (Option<SpanKind>, Option<&'static str>);
+#[cfg(test)]
+mod tests {
+    use super::SpanKind;
 
-/// The kind and model each module was declared with, by module id.
-static DECLARED: RwLock<Option<FxHashMap<u32, Declared>>> = RwLock::new(None);
-/// Set once a module is declared: until then, reading an entry takes no lock.
-static ANY_DECLARED: AtomicBool = AtomicBool::new(false);
-
-/// What a module was declared as, if anything: read when entries are made, never on the
-/// record path.
-pub(crate) fn declared(module: u32) -> Declared {
-    if !ANY_DECLARED.load(Ordering::Acquire) {
-        return (None, None);
-    }
-    DECLARED
-        .read()
-        .as_ref()
-        .and_then(|map| map.get(&module).copied())
-        .unwrap_or((None, None))
-}
-
-/// `#[monitored(kind = "..", model = "..")]`: generated code keeps one in a `static` and
-/// applies it on every call; only the first does anything.
-#[derive(Debug)]
-pub struct ModuleKind {
-    kind: Option<SpanKind>,
-    model: Option<&'static str>,
-    applied: AtomicBool,
-}
-
-impl ModuleKind {
-    /// A declaration, not yet applied.
-    pub const fn new(kind: Option<SpanKind>, model: Option<&'static str>) -> Self {
-        ModuleKind {
-            kind,
-            model,
-            applied: AtomicBool::new(false),
+    /// `#[monitored(kind = "..")]` is checked by the macros against their own list, and
+    /// expanded to the variant named like the kind in CamelCase: both must follow `NAMES`.
+    #[test]
+    fn the_macros_accept_exactly_the_kinds_there_are() {
+        let attr = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../monitor-macros/src/attr.rs"
+        ))
+        .expect("read monitor-macros/src/attr.rs");
+        let list = attr
+            .split("pub(crate) const KINDS")
+            .nth(1)
+            .and_then(|rest| rest.split_once('[').map(|(_, rest)| rest))
+            .and_then(|rest| rest.split_once("= [").map(|(_, rest)| rest))
+            .and_then(|rest| rest.split_once("];").map(|(list, _)| list))
+            .expect("the macros' KINDS list");
+        let macro_kinds: Vec<&str> = list
+            .split(',')
+            .map(|name| name.trim().trim_matches('"'))
+            .filter(|name| !name.is_empty())
+            .collect();
+        assert_eq!(macro_kinds, SpanKind::NAMES);
+        for name in SpanKind::NAMES {
+            let kind = SpanKind::parse(name).expect("every name parses");
+            assert_eq!(kind.as_str(), name);
+            let camel: String = name
+                .split('_')
+                .map(|word| word[..1].to_ascii_uppercase() + &word[1..])
+                .collect();
+            assert_eq!(
+                format!("{kind:?}"),
+                camel,
+                "the variant the macros expand `{name}` to"
+            );
         }
-    }
-
-    /// Declares the module of `callsite` (once).
-    #[inline]
-    pub fn apply(&self, callsite: &'static crate::record::callsite::Callsite) {
-        if !self.applied.load(Ordering::Relaxed) {
-            self.apply_now(callsite);
-        }
-    }
-
-    #[cold]
-    fn apply_now(&self, callsite: &'static crate::record::callsite::Callsite) {
-        let id = callsite.module_id().0;
-        DECLARED
-            .write()
-            .get_or_insert_with(FxHashMap::default)
-            .insert(id, (self.kind, self.model));
-        ANY_DECLARED.store(true, Ordering::Release);
-        self.applied.store(true, Ordering::Relaxed);
     }
 }

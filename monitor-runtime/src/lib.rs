@@ -54,34 +54,33 @@ pub mod export;
 mod http;
 pub mod integrate;
 mod kind;
+#[cfg(test)]
+mod layering;
 pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;
 mod record;
 
-use std::sync::OnceLock;
-
 pub use crate::cost::{
-    clear_model_prices, set_model_price, set_model_prices, Cost, ModelPrice, MAX_PRICE_PER_MILLION,
+    clear_model_prices, set_model_price, set_model_prices, ModelPrice, MAX_PRICE_PER_MILLION,
 };
-pub use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
+pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
-pub use crate::metrics::{ModuleMetrics, TracerMetrics};
-#[cfg(feature = "mlflow")]
-pub use crate::mlflow::{configure_mlflow, MlflowLogger};
+pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
 pub use crate::monitor::{CallOutput, ModuleMonitor};
-pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
-#[cfg(feature = "tokio")]
-pub use crate::record::context::spawn;
-pub use crate::record::context::{
-    current_context, current_span, record_attribute, record_kind, record_model, record_quality,
-    record_session, record_tokens, record_trace_metadata, record_trace_tag, record_user,
-    record_validation_error, spawn_thread, TraceContext,
+pub use crate::record::annotate::{
+    current_span, record_attribute, record_kind, record_model, record_quality, record_session,
+    record_tokens, record_trace_metadata, record_trace_tag, record_user, record_validation_error,
 };
+pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
-pub use crate::record::scope::{current_tracer, with_tracer, WithTracerExt};
+pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
+#[cfg(feature = "tokio")]
+pub use crate::record::trace_context::spawn;
+pub use crate::record::trace_context::WithTracerExt;
+pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 pub mod future {
@@ -91,34 +90,10 @@ pub mod future {
     //! [`TraceGuard::instrument_stream`](crate::TraceGuard::instrument_stream) (what a
     //! `#[monitored]` function returning a stream returns). You rarely name them.
 
-    pub use crate::record::context::InContext;
-    pub use crate::record::guard::{Traced, TracedKeep, TracedThen};
     pub use crate::record::scope::WithTracer;
     pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
-}
-
-// The flat paths of the first 0.1 builds, before items moved into modules by concept;
-// hidden from the docs, kept so that code written against them still compiles.
-#[doc(hidden)]
-pub use crate::capture::*;
-#[doc(hidden)]
-pub use crate::export::*;
-#[doc(hidden)]
-pub use crate::future::*;
-#[cfg(feature = "mlflow")]
-#[doc(hidden)]
-pub use crate::mlflow::*;
-#[doc(hidden)]
-pub use crate::record::callsite::name_from_fn_path;
-#[doc(hidden)]
-pub use crate::record::guard::TracerRef;
-
-/// The process-wide tracer that monitored calls record into when they name no tracer and
-/// no scoped default is set. Created on first use with the default settings.
-#[inline]
-pub fn global_tracer() -> &'static ExecutionTracer {
-    static GLOBAL: OnceLock<ExecutionTracer> = OnceLock::new();
-    GLOBAL.get_or_init(ExecutionTracer::new)
+    pub use crate::record::trace_context::InContext;
+    pub use crate::record::traced::{Traced, TracedKeep, TracedThen};
 }
 
 // Not public API. Referenced by macro-generated code.

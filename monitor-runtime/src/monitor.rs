@@ -1,6 +1,9 @@
 //! `ModuleMonitor`: monitoring for things that cannot carry the attribute (closures, trait
 //! objects, types from other crates).
 
+// May call: `record` (a monitor is a named guard factory over the tracer), `capture`,
+// `entry` and `metrics`.
+
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -181,7 +184,7 @@ impl<M> ModuleMonitor<M> {
     /// every caller of this module name.
     pub fn with_log_level(self, level: tracing::Level) -> Self {
         // Not set only from inside a subscriber callback, or if the subscriber panicked.
-        let _ = crate::integrate::log::set_module_level(
+        let _ = crate::record::log::set_module_level(
             crate::record::callsite::module_name(self.id),
             level,
         );

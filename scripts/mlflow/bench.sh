@@ -2,6 +2,7 @@
 # Runs the MLflow benchmarks against one fresh local server: the Rust criterion bench, then
 # MLflow's Python client on the same server. Prints the figures quoted in docs/mlflow.md.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/../.."
 source ./scripts/mlflow/test-server.sh
 cargo bench --features mlflow --bench mlflow_logging -- "$@"

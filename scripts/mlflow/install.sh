@@ -3,6 +3,7 @@
 # if it is not there yet. Idempotent and quick when the venv already has the right version.
 # Prints the venv's directory on stdout.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${MONITOR_MLFLOW_VENV:-$root/.venv-mlflow}"
 version="${MONITOR_MLFLOW_VERSION:-3.17.2}"

@@ -6,6 +6,7 @@
 # MONITOR_MLFLOW_PORT picks the port (to restart a server where it was).
 # The venv comes from MONITOR_MLFLOW_VENV or scripts/mlflow/install.sh.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 here="$(cd "$(dirname "$0")" && pwd)"
 cmd="${1:?usage: server.sh start|stop <state-dir>}"
 state="${2:?usage: server.sh start|stop <state-dir>}"

@@ -3,6 +3,7 @@
 # root) if it is not there yet, with opentelemetry-proto for scripts/phoenix/check.py. Idempotent
 # and quick when the venv already has the right version. Prints the venv's directory on stdout.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${MONITOR_PHOENIX_VENV:-$root/.venv-phoenix}"
 version="${MONITOR_PHOENIX_VERSION:-20.26.1}"

@@ -7,6 +7,7 @@
 # MONITOR_PHOENIX_PORT / MONITOR_PHOENIX_GRPC_PORT pick the ports (to restart one where it was).
 # The venv comes from MONITOR_PHOENIX_VENV or scripts/phoenix/install.sh.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 here="$(cd "$(dirname "$0")" && pwd)"
 cmd="${1:?usage: server.sh start|stop <state-dir>}"
 state="${2:?usage: server.sh start|stop <state-dir>}"

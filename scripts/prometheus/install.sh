@@ -2,6 +2,7 @@
 # Installs Debian's `prometheus` package if no `prometheus` is on PATH, without letting its
 # postinst start the packaged service (it would listen on *:9090). Prints the binary's path.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 if bin="$(command -v prometheus)"; then
     echo "$bin"

@@ -9,6 +9,7 @@
 # Targets must be on loopback (127.0.0.1, localhost or [::1]). MONITOR_PROMETHEUS_PORT picks the
 # port; MONITOR_PROMETHEUS_BIN the binary (default: scripts/prometheus/install.sh's).
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 here="$(cd "$(dirname "$0")" && pwd)"
 usage="usage: server.sh start|reload <state-dir> <host:port>... | stop <state-dir>"
 cmd="${1:?$usage}"

@@ -205,3 +205,42 @@ pub fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A collector that accepts connections and never answers (nor reads): every request to it
+/// lasts its client's whole timeout.
+pub struct HungCollector {
+    pub url: String,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HungCollector {
+    /// Holds at most 256 connections open, the rest closed at once.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if held.len() < 256 {
+                    held.push(stream);
+                }
+            }
+        });
+        HungCollector { url, accepted }
+    }
+
+    /// Waits until at least `count` connections were accepted, at most `timeout`.
+    pub fn wait_for_connections(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.accepted.load(std::sync::atomic::Ordering::SeqCst) >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}

@@ -23,11 +23,11 @@ use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature
 
 use crate::attr::Args;
 use crate::expand::outcome::{
-    capture_inputs, classify, error_info, module_kind, module_level, quality_call, tokens_call,
+    capture_inputs, classify, error_info, module_declaration, quality_call, tokens_call,
 };
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
-use crate::valid::mentions;
+use crate::signature::{mentions, returns_stream, StreamShape};
 
 pub(crate) fn expand_item_fn(args: &Args, name: Name, mut function: ItemFn) -> TokenStream {
     let block = expand_body(args, &name, &function.attrs, &function.sig, &function.block);
@@ -47,19 +47,18 @@ pub(crate) fn expand_body(
     let callsite = callsite(&krate, name);
     let (tracer_stmts, tracer) = tracer(args, sig);
     let captures = capture_inputs(args, &krate, sig);
-    let level = module_level(args, &krate);
-    let kind = module_kind(args, &krate);
+    let declaration = module_declaration(args, &krate);
     let boxed_future = boxed_async(block).is_some();
     let stream = returns_stream(args, sig).filter(|_| !boxed_future);
     // Sync shapes stop the clock, so their guard is always `mut`; the others only when
     // arguments are added to it.
     let sync = sig.asyncness.is_none() && !boxed_future && stream.is_none();
     let guard_mut = (sync || !captures.is_empty()).then(|| generated!(mut));
-    // The kind first: the call's `tracing` span (feature `tracing-spans`) shows it.
+    // The declaration first: the call's `tracing` span (feature `tracing-spans`) shows
+    // its kind.
     let start = generated! {
-        #kind
+        #declaration
         let #guard_mut __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
-        #level
         #captures
     };
     let enter = generated! {
@@ -163,9 +162,8 @@ pub(crate) fn expand_body(
         generated! {
             #callsite
             #tracer_stmts
+            #declaration
             let __monitor_guard = #krate::__private::enter(#tracer, __monitor_callsite);
-            #level
-            #kind
             #body
         }
     } else if output.never {
@@ -361,73 +359,6 @@ fn boxed_async(block: &Block) -> Option<(&[Stmt], &Expr, &ExprAsync)> {
             Some((prefix, &call.func, future))
         }
         _ => None,
-    }
-}
-
-/// How a function's stream is returned.
-#[derive(Clone, Copy)]
-pub(crate) enum StreamShape {
-    /// `impl Stream<..>`: the monitored stream itself.
-    Impl,
-    /// Anything else (`Pin<Box<dyn Stream ..>>`, `BoxStream`, an alias): boxed and pinned,
-    /// which coerces to a boxed `dyn Stream`.
-    Boxed,
-}
-
-/// Whether the function returns a stream: `stream` says so, or the return type does
-/// (`impl Stream`, `Pin<Box<dyn Stream>>`, `BoxStream`); aliases only the option can tell.
-pub(crate) fn returns_stream(args: &Args, sig: &Signature) -> Option<StreamShape> {
-    let ReturnType::Type(_, ty) = &sig.output else {
-        return args.stream.as_ref().map(|_| StreamShape::Boxed);
-    };
-    let shape = match &**ty {
-        Type::ImplTrait(_) => StreamShape::Impl,
-        _ => StreamShape::Boxed,
-    };
-    (args.stream.is_some() || is_stream(ty)).then_some(shape)
-}
-
-fn is_stream(ty: &Type) -> bool {
-    let names_stream =
-        |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>| {
-            bounds.iter().any(|bound| {
-                matches!(bound, syn::TypeParamBound::Trait(t)
-                if t.path.segments.last().is_some_and(|s| s.ident == "Stream"))
-            })
-        };
-    match ty {
-        Type::ImplTrait(t) => names_stream(&t.bounds),
-        Type::TraitObject(t) => names_stream(&t.bounds),
-        Type::Paren(t) => is_stream(&t.elem),
-        Type::Group(t) => is_stream(&t.elem),
-        Type::Path(path) => {
-            let Some(last) = path.path.segments.last() else {
-                return false;
-            };
-            if last.ident == "BoxStream" || last.ident == "LocalBoxStream" {
-                return true;
-            }
-            // `Pin<Box<dyn Stream>>`.
-            let inner = |segment: &syn::PathSegment| match &segment.arguments {
-                syn::PathArguments::AngleBracketed(args) => {
-                    args.args.iter().find_map(|arg| match arg {
-                        syn::GenericArgument::Type(ty) => Some(ty.clone()),
-                        _ => None,
-                    })
-                }
-                _ => None,
-            };
-            if last.ident != "Pin" {
-                return false;
-            }
-            match inner(last) {
-                Some(Type::Path(boxed)) => boxed.path.segments.last().is_some_and(|segment| {
-                    segment.ident == "Box" && inner(segment).is_some_and(|ty| is_stream(&ty))
-                }),
-                _ => false,
-            }
-        }
-        _ => false,
     }
 }
 

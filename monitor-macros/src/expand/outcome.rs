@@ -184,31 +184,12 @@ fn output_fn_call(
     quote_spanned! {site=> #helper(#f, #value) }
 }
 
-/// `#[monitored(level = "..")]`: gives the module its own log level (over
-/// `MONITORING_LOG_LEVEL`) on its first call. The log line itself is written by the
-/// runtime when the call records, with a target of its own per module.
-pub(crate) fn module_level(args: &Args, krate: &Path) -> TokenStream {
-    let Some(level) = &args.level else {
-        return TokenStream::new();
-    };
-    let level = format_ident!(
-        "{}",
-        level.value.value().to_ascii_uppercase(),
-        span = Span::mixed_site()
-    );
-    generated! {
-        {
-            static __MONITOR_LEVEL: #krate::__private::ModuleLevel =
-                #krate::__private::ModuleLevel::new(#krate::__private::tracing::Level::#level);
-            __MONITOR_LEVEL.apply(__monitor_callsite);
-        }
-    }
-}
-
-/// `#[monitored(kind = "..", model = "..")]`: declares what the module is on its first
-/// call, for the backends its calls are exported to.
-pub(crate) fn module_kind(args: &Args, krate: &Path) -> TokenStream {
-    if args.kind.is_none() && args.model.is_none() {
+/// `#[monitored(kind = "..", model = "..", level = "..")]`: declares what the module is
+/// on its first call: its kind and model, for the backends its calls are exported to, and
+/// its own log level (over `MONITORING_LOG_LEVEL`). One `static` for all three; the log
+/// line itself is written by the runtime when the call records.
+pub(crate) fn module_declaration(args: &Args, krate: &Path) -> TokenStream {
+    if args.kind.is_none() && args.model.is_none() && args.level.is_none() {
         return TokenStream::new();
     }
     let kind = match &args.kind {
@@ -231,11 +212,22 @@ pub(crate) fn module_kind(args: &Args, krate: &Path) -> TokenStream {
         }
         None => generated!(::core::option::Option::None),
     };
+    let level = match &args.level {
+        Some(level) => {
+            let level = format_ident!(
+                "{}",
+                level.value.value().to_ascii_uppercase(),
+                span = Span::mixed_site()
+            );
+            generated!(::core::option::Option::Some(#krate::__private::tracing::Level::#level))
+        }
+        None => generated!(::core::option::Option::None),
+    };
     generated! {
         {
-            static __MONITOR_KIND: #krate::__private::ModuleKind =
-                #krate::__private::ModuleKind::new(#kind, #model);
-            __MONITOR_KIND.apply(__monitor_callsite);
+            static __MONITOR_DECLARATION: #krate::__private::ModuleDeclaration =
+                #krate::__private::ModuleDeclaration::new(#kind, #model, #level);
+            __MONITOR_DECLARATION.apply(__monitor_callsite);
         }
     }
 }

@@ -10,6 +10,58 @@ use super::text::{display_text, keep_text, recap};
 use super::MAX_ERROR_SOURCES;
 use crate::entry::ErrorInfo;
 
+// How an error becomes an `ErrorInfo` lives here, with the capture it needs: `entry`
+// only holds the data.
+impl ErrorInfo {
+    /// Describes `error`: its type name, `Display` text and `source()` chain, each kept to
+    /// [`DEFAULT_MAX_FIELD_BYTES`](crate::capture::DEFAULT_MAX_FIELD_BYTES); see
+    /// [`from_error_capped`](Self::from_error_capped). A guard that records it adds a
+    /// backtrace when the environment asks for one.
+    pub fn from_error<E: std::error::Error + ?Sized>(error: &E) -> Self {
+        Self::from_error_capped(error, super::DEFAULT_MAX_FIELD_BYTES)
+    }
+
+    /// Describes `error`, keeping at most `max_bytes` of its message and of each source
+    /// (cut while written, with a `…[truncated: N bytes]` marker) and at most
+    /// [`MAX_ERROR_SOURCES`](crate::capture::MAX_ERROR_SOURCES) sources; a `source()` chain that
+    /// loops back stops there. Credentials are masked and the user's mask hook applied
+    /// (fields `error` and `error.source`). A `Display` or `source()` that panics or fails
+    /// gives a placeholder (`<Display failed>`, `<Display panicked: ...>`) and never
+    /// reaches the caller.
+    pub fn from_error_capped<E: std::error::Error + ?Sized>(error: &E, max_bytes: usize) -> Self {
+        let (message, sources) = describe_error(error, max_bytes);
+        ErrorInfo {
+            kind: short_type_name(std::any::type_name::<E>()),
+            message,
+            sources,
+            backtrace: None,
+        }
+    }
+
+    /// Describes an error that only has a `Display` text, kept to
+    /// [`DEFAULT_MAX_FIELD_BYTES`](crate::capture::DEFAULT_MAX_FIELD_BYTES).
+    pub fn from_display<E: std::fmt::Display + ?Sized>(error: &E) -> Self {
+        Self::from_display_capped(error, super::DEFAULT_MAX_FIELD_BYTES)
+    }
+
+    /// Describes an error that only has a `Display` text, keeping at most `max_bytes` of
+    /// it, as [`from_error_capped`](Self::from_error_capped) does.
+    pub fn from_display_capped<E: std::fmt::Display + ?Sized>(error: &E, max_bytes: usize) -> Self {
+        ErrorInfo {
+            kind: short_type_name(std::any::type_name::<E>()),
+            message: describe_display(error, max_bytes),
+            sources: Vec::new(),
+            backtrace: None,
+        }
+    }
+}
+
+/// `std::io::error::Error` stays as it is; generic arguments keep their paths. Only used for
+/// error kinds, where the full path is what users grep for.
+fn short_type_name(name: &str) -> String {
+    name.to_owned()
+}
+
 /// The field name the user's mask hook is given for an error message.
 const MESSAGE_FIELD: &str = "error";
 /// The field name the user's mask hook is given for an error source.

@@ -20,7 +20,7 @@ use serde::ser::{
 };
 
 use super::isolate::{count_failure, isolated};
-use super::names::key_name;
+use super::key::key_name;
 use super::redact::{is_secret_name, mask_value};
 use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
 use super::{CapturedValue, MAX_DEPTH, REDACTED};

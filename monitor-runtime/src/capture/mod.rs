@@ -22,7 +22,7 @@
 //! ```
 
 // Owns: `CapturedValue` and how values become one (`json.rs`: a serde adapter that caps,
-// redacts and bounds depth while writing; `names.rs`: map keys as text, and the guard API's
+// redacts and bounds depth while writing; `key.rs`: map keys as text; `names.rs`: the guard API's
 // inputs split into named fields; `text.rs`: capped `Debug`/`Display` text), error
 // descriptions (`error.rs`), backtraces (`backtrace.rs`: taken unresolved, rendered and
 // capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), the
@@ -42,20 +42,23 @@ pub(crate) mod backtrace;
 mod error;
 mod isolate;
 mod json;
+mod key;
 mod names;
 mod redact;
 pub(crate) mod scalar;
 pub(crate) mod specialize;
 mod text;
 
-pub(crate) use self::error::{bound_error, describe_display, describe_error};
+pub(crate) use self::error::bound_error;
 pub use self::isolate::capture_failures;
 pub(crate) use self::isolate::{capturing, caught, isolated, payload_message};
 pub(crate) use self::redact::mask_text;
 pub use self::redact::{
     clear_mask_hook, is_secret_name, mask_url_credentials, set_mask_hook, MaskHook,
 };
-pub(crate) use self::text::{cut_name, display_text, keep_text, prefix_at_most};
+#[cfg(feature = "tracing-layer")]
+pub(crate) use self::text::display_text;
+pub(crate) use self::text::{cut_name, keep_text, prefix_at_most};
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
 ///
@@ -214,6 +217,7 @@ pub(crate) fn attribute_value_capped<T: Serialize + ?Sized>(
 /// One named field (a `tracing` span's field, say) under the rules every input follows:
 /// redacted whole when its name looks like a secret, else captured by `capture` and given
 /// to the mask hook under its name.
+#[cfg(feature = "tracing-layer")]
 pub(crate) fn capture_field(name: &str, capture: impl FnOnce() -> CapturedValue) -> CapturedValue {
     if is_secret_name(name) {
         return CapturedValue::Redacted;

@@ -167,10 +167,10 @@ const fn word_is(bytes: &[u8], (start, end): (usize, usize), word: &str) -> bool
 /// ```
 /// # use monitor_runtime as monitor;
 /// assert_eq!(
-///     monitor::mask_url_credentials("postgres://app:hunter2@db.internal:5432/prod"),
+///     monitor::capture::mask_url_credentials("postgres://app:hunter2@db.internal:5432/prod"),
 ///     "postgres://app:[redacted]@db.internal:5432/prod",
 /// );
-/// assert_eq!(monitor::mask_url_credentials("no secrets here"), "no secrets here");
+/// assert_eq!(monitor::capture::mask_url_credentials("no secrets here"), "no secrets here");
 /// ```
 pub fn mask_url_credentials(text: &str) -> Cow<'_, str> {
     if !might_hold_credentials(text) {
@@ -332,7 +332,7 @@ static HOOK: RwLock<Option<Arc<MaskHook>>> = RwLock::new(None);
 /// ```
 /// # use monitor_runtime as monitor;
 /// // Hide customer e-mail addresses wherever they appear, and a field named `ssn`.
-/// monitor::set_mask_hook(|field, text| {
+/// monitor::capture::set_mask_hook(|field, text| {
 ///     (field == "ssn" || text.contains('@')).then(|| "[masked]".to_owned())
 /// });
 /// ```

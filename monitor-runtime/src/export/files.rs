@@ -224,7 +224,7 @@ pub fn read_traces_jsonl(path: impl AsRef<Path>) -> Result<Vec<TraceEntry>> {
         match serde_json::from_slice::<TraceEntry>(line) {
             Ok(entry) => entries.push(entry),
             Err(error) if error.is_eof() || std::str::from_utf8(line).is_err() => {
-                crate::integrate::subscriber::emit!(tracing::warn!(
+                crate::record::subscriber::emit!(tracing::warn!(
                     target: "monitor",
                     path = %path.display(),
                     line = index + 1,

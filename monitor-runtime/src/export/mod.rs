@@ -1,4 +1,5 @@
-//! Getting traces out of the process: JSON and JSON Lines files, and OpenTelemetry spans.
+//! Getting traces and metrics out of the process: JSON and JSON Lines files, OpenTelemetry
+//! spans and metrics, and the Prometheus text format with its `/metrics` listener.
 //!
 //! - **Files.** [`ExecutionTracer::export_traces`](crate::ExecutionTracer::export_traces)
 //!   and its JSONL forms write files that [`TraceExport::read`] and [`read_traces_jsonl`]
@@ -7,10 +8,14 @@
 //!   `init_otlp_with(OtlpConfig)` starts a background exporter: every call that finishes
 //!   while it runs becomes a span, sent in batches over OTLP/HTTP (protobuf or JSON) with
 //!   the conventions Phoenix, MLflow, Langfuse and the OpenTelemetry GenAI tools read. The
-//!   caller never waits: calls go to per-thread outboxes (bounded; past the bound they are
-//!   dropped and counted), one thread sends them. Dropping the `OtlpExporter` sends what is
-//!   waiting, within its timeout. The same exporter sends the per-module metrics as OTLP
+//!   caller never waits: calls go to per-thread outboxes (at most `max_queue_size` waiting
+//!   in all; past the bound they are dropped and counted), one thread sends them. Dropping
+//!   the `OtlpExporter` sends what is waiting and stops, within one deadline, its timeout,
+//!   whatever the collector does. The same exporter sends the per-module metrics as OTLP
 //!   metrics (see [`metrics`](crate::metrics)) to `/v1/metrics`.
+//! - **Prometheus** (feature `prometheus`). `prometheus_text(&tracer)` renders every
+//!   module's metrics in the Prometheus text format, and `serve_metrics(addr, &tracer)`
+//!   answers `GET /metrics` with them (see [`metrics`](crate::metrics) for the buckets).
 //! - **OTLP, by hand** (features `otlp` or `mlflow`). `otlp_request(&entries, service)` is one
 //!   OTLP/JSON `ExportTraceServiceRequest`.
 //!
@@ -28,13 +33,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Owns: the file formats (`files.rs`), and the OTLP encoding and exporter (`otlp/`). Takes
-// finished records from `record::outbox` and entries from the tracer's readers; never
-// reaches into the tracer's shards.
+// Readers of a tracer, below nothing that records: they take what the tracer hands out
+// (entries, snapshots, merged metrics, outbox batches) and never reach into its shards.
+//
+// Owns: the file formats (`files.rs`), the OTLP encoding, exporter and OTLP metrics
+// (`otlp/`), and the Prometheus text and `/metrics` server (`prometheus/`).
+//
+// May call: `record::tracer` (the tracer's readers), `record::scope` (the global tracer),
+// `record::outbox` and `record::finished` (taking finished calls), `record::callsite`
+// (module names), `record::subscriber` (warnings said through the isolated `emit!`),
+// `metrics`, `capture` (masking), `entry`, `kind`, `error`, `deadline`
+// and `http`.
 
 mod files;
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 mod otlp;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 
 pub use self::files::{read_traces_jsonl, TraceExport, SCHEMA_VERSION};
 #[cfg(feature = "opentelemetry")]
@@ -45,3 +60,5 @@ pub use self::otlp::{
 };
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 pub use self::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
+#[cfg(feature = "prometheus")]
+pub use self::prometheus::{prometheus_text, serve_metrics, MetricsServer, CONTENT_TYPE};

@@ -12,12 +12,10 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::capture::{self, CapturedValue, InputName, MAX_INPUTS};
-use crate::entry::{ErrorInfo, Status, TokenUsage};
+use crate::entry::{ErrorInfo, TokenUsage};
 use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
-use crate::record::callsite::intern;
-use crate::record::clock;
-use crate::record::context::{self, Frame, Notes};
-use crate::record::tracer::{Details, ExecutionTracer, Record};
+use crate::record::external::{ExternalCall, ExternalOutcome};
+use crate::record::tracer::ExecutionTracer;
 
 /// Records `tracing` spans as monitored calls, each span an entry: its fields as inputs,
 /// `gen_ai.usage.input_tokens`/`output_tokens` (or OpenInference's `llm.token_count.*`) as
@@ -107,16 +105,10 @@ impl MonitorLayer {
 
 /// A recorded span while it is open, kept in its extensions.
 struct Watched {
-    tracer: ExecutionTracer,
+    /// The call it is, on the thread's stack while the span is entered.
+    call: ExternalCall,
     name: String,
-    trace_id: u128,
-    span_id: u64,
-    parent_span_id: u64,
-    /// Raw clock ticks, comparable across threads.
-    start: u64,
     fields: Fields,
-    /// What `record_*` calls made while the span was entered noted.
-    notes: Option<Box<Notes>>,
 }
 
 /// What a span's fields and events said, each value captured (capped, secret names
@@ -370,9 +362,8 @@ where
         let ancestor = span.scope().skip(1).find_map(|ancestor| {
             let extensions = ancestor.extensions();
             let watched = extensions.get::<Watched>()?;
-            Some((watched.trace_id, watched.span_id))
+            Some(watched.call.ids())
         });
-        let ids = context::child_ids(ancestor);
         let tracer = self
             .tracer
             .clone()
@@ -380,14 +371,9 @@ where
         let mut fields = Fields::new(tracer.max_field_bytes());
         attrs.record(&mut Visitor(&mut fields));
         let watched = Watched {
-            tracer,
+            call: ExternalCall::open(tracer, ancestor),
             name: attrs.metadata().name().to_owned(),
-            trace_id: ids.trace_id,
-            span_id: ids.span_id,
-            parent_span_id: ids.parent_span_id,
-            start: clock::now(),
             fields,
-            notes: None,
         };
         span.extensions_mut().insert(watched);
     }
@@ -435,12 +421,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         if let Some(watched) = extensions.get_mut::<Watched>() {
-            context::push(Frame {
-                trace_id: watched.trace_id,
-                span_id: watched.span_id,
-                notes: watched.notes.take(),
-                remote: false,
-            });
+            watched.call.enter();
         }
     }
 
@@ -448,10 +429,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
         if let Some(watched) = extensions.get_mut::<Watched>() {
-            let (found, notes) = context::pop(watched.span_id);
-            if found {
-                watched.notes = notes;
-            }
+            watched.call.exit();
         }
     }
 
@@ -467,23 +445,12 @@ where
 /// Records a closed span as a finished call.
 fn record(watched: Watched) {
     let Watched {
-        tracer,
+        call,
         name,
-        trace_id,
-        span_id,
-        parent_span_id,
-        start,
         mut fields,
-        notes,
     } = watched;
-    let max = tracer.max_field_bytes();
-    let module = intern(fields.name.as_deref().unwrap_or(&name));
-    let mut details = Details {
-        inputs: std::mem::take(&mut fields.inputs),
-        outputs: fields.output.take(),
-        ..Details::default()
-    };
-    let status = if fields.failed {
+    let max = call.max_field_bytes();
+    let error = fields.failed.then(|| {
         let mut error = ErrorInfo::new(
             "error",
             fields
@@ -492,42 +459,31 @@ fn record(watched: Watched) {
                 .unwrap_or_else(|| "span failed".to_owned()),
         );
         capture::bound_error(&mut error, max);
-        details.error = Some(error);
-        Status::Error
-    } else {
-        Status::Success
+        error
+    });
+    let tokens = match fields.tokens {
+        (None, None) => None,
+        (input, output) => Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0))),
     };
-    if let (Some(_), _) | (_, Some(_)) = fields.tokens {
-        let (input, output) = fields.tokens;
-        details.tokens = Some(TokenUsage::new(input.unwrap_or(0), output.unwrap_or(0)));
-    }
+    let mut attributes = Vec::new();
     if let Some(kind) = fields.kind.or(fields.operation_kind) {
-        details
-            .attributes
-            .push((KIND_ATTRIBUTE.to_owned(), Value::from(kind.as_str())));
+        attributes.push((KIND_ATTRIBUTE.to_owned(), Value::from(kind.as_str())));
     }
-    if let Some((model, price)) = fields.model {
-        details
-            .attributes
-            .push((MODEL_ATTRIBUTE.to_owned(), Value::from(model)));
-        details.model_price = price;
+    let mut model_price = None;
+    if let Some((model, price)) = fields.model.take() {
+        attributes.push((MODEL_ATTRIBUTE.to_owned(), Value::from(model)));
+        model_price = price;
     }
-    let quality = notes.and_then(|notes| {
-        let quality = notes.quality;
-        notes.merge_into(&mut details, max);
-        quality
-    });
-    let end = clock::now().max(start);
-    tracer.record(Record {
-        module,
-        thread: context::thread_index(),
-        status,
-        trace_id,
-        span_id,
-        parent_span_id,
-        start_raw: start,
-        end_raw: end,
-        quality,
-        details: Some(std::sync::Arc::new(details)),
-    });
+    let module = fields.name.take().unwrap_or(name);
+    call.finish(
+        &module,
+        ExternalOutcome {
+            inputs: std::mem::take(&mut fields.inputs),
+            output: fields.output.take(),
+            error,
+            tokens,
+            model_price,
+            attributes,
+        },
+    );
 }

@@ -1,31 +1,27 @@
 //! Fitting the `tracing` ecosystem: with the `tracing-layer` feature, [`MonitorLayer`]
 //! records the spans of code instrumented with `tracing` as monitored calls. (With
-//! `tracing-spans`, monitored calls are `tracing` spans themselves; see the README.) With
+//! `tracing-spans`, monitored calls are `tracing` spans themselves; see the guide page `monitor::guide::tracing`.) With
 //! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs.
 
-// Integrations with the wider ecosystem, driven by the record path.
+// Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
+// entry into it.
 //
-// Owns: the log line of each finished call through `tracing` (`log/`: one target per
-// module, levels from `MONITORING_LOG_LEVEL`, `#[monitored(level = ..)]` and
-// `ModuleMonitor::with_log_level`), each call's `tracing` span (`span.rs`), the run-time
-// callsites both use (`site.rs`), the isolation of every call into the subscriber made on
-// a call's behalf (`subscriber.rs`: panics caught, re-entry refused), and the `Layer` that records `tracing` spans
-// (`layer.rs`). dspy-rs and the usage extractors of LLM clients belong here too.
+// Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
+// dspy-rs: LM calls, token usage and optimiser runs (`dspy/`). The usage extractors of LLM
+// clients belong here too.
 //
-// May call: `tracing`, `record::callsite` (module names and ids), `capture/` (rendering
-// values already captured) and `entry`. Called by `record::guard` when a call starts and
-// finishes; only the layer writes records, through the tracer's record path.
+// May call: `record::external` (the one entry a layer records through: a call opened,
+// entered, exited and finished from outside), `record::tracer` (the tracer's public API),
+// `record::trace_context` (its context and future extensions), `record::scope` (the
+// scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
+// `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
+// below calls into it.
 
 #[cfg(feature = "dspy")]
 pub mod dspy;
 #[cfg(feature = "tracing-layer")]
 mod layer;
-pub(crate) mod log;
-mod site;
-#[cfg(feature = "tracing-spans")]
-pub(crate) mod span;
-pub(crate) mod subscriber;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;
-pub use self::subscriber::subscriber_panics;
+pub use crate::record::subscriber::subscriber_panics;

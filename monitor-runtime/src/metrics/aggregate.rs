@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::Histogram;
-use crate::cost::Cost;
-use crate::entry::{Status, TokenUsage};
-use crate::record::rollup::Spent;
+use crate::entry::{Cost, Status, TokenUsage};
 
 /// Running totals for one module in one shard.
 #[derive(Clone, Debug, Default)]
@@ -265,6 +263,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 /// cleared. Durations are in milliseconds; percentiles come from a histogram and are
 /// within about 2% of the exact value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModuleMetrics {
     /// The module name.
     pub name: String,
@@ -332,6 +331,7 @@ impl ModuleMetrics {
 
 /// Aggregate metrics of a whole tracer: all modules together, then one entry per module.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TracerMetrics {
     /// Every execution of every module.
     pub total_executions: u64,
@@ -417,5 +417,25 @@ impl TracerMetrics {
             .get(name)
             .cloned()
             .unwrap_or_else(|| ModuleMetrics::empty(name))
+    }
+}
+
+/// What a trace's finished calls spent so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Spent {
+    pub(crate) tokens: Option<TokenUsage>,
+    pub(crate) cost: Option<Cost>,
+}
+
+impl Spent {
+    pub(crate) fn add(&mut self, tokens: Option<TokenUsage>, cost: Option<Cost>) {
+        if let Some(tokens) = tokens {
+            self.tokens
+                .get_or_insert_with(TokenUsage::default)
+                .add(tokens);
+        }
+        if let Some(cost) = cost {
+            self.cost.get_or_insert_with(Cost::default).add(cost);
+        }
     }
 }

@@ -11,8 +11,8 @@
 // The merged `ModuleStats` come from `ExecutionTracer::merged_stats`, the same totals
 // `get_metrics` is made of.
 
+use super::ModuleStats;
 use crate::entry::TokenUsage;
-use crate::ExecutionTracer;
 
 /// The `le` bounds, in seconds, of `gen_ai_client_operation_duration_seconds`: decades of
 /// 1-2.5-5 from 10 µs to 5 ms (monitored functions can take microseconds), then the
@@ -136,10 +136,9 @@ pub(crate) struct FirstItems {
 
 pub(crate) const STATUSES: [&str; 4] = ["success", "error", "panic", "cancelled"];
 
-/// The view of every module of `tracer`, by name.
-pub(crate) fn collect(tracer: &ExecutionTracer) -> Vec<ModuleView> {
-    let mut views: Vec<ModuleView> = tracer
-        .merged_stats()
+/// The view of every module of a tracer (its `merged_stats`), by name.
+pub(crate) fn collect(merged: &[(&'static str, ModuleStats)]) -> Vec<ModuleView> {
+    let mut views: Vec<ModuleView> = merged
         .iter()
         .map(|(name, stats)| stats.fleet_view(name))
         .collect();
@@ -151,6 +150,19 @@ impl ModuleView {
     /// Calls that reported tokens: one observation of each token type each.
     pub(crate) fn tokens_calls(&self) -> u64 {
         self.fixed.input_tokens.iter().sum()
+    }
+
+    /// The token histograms, by token type as the GenAI conventions name it (`input`,
+    /// `output`): the calls per bucket, and the tokens in all.
+    pub(crate) fn token_histograms(&self) -> [(&'static str, &[u64], u64); 2] {
+        [
+            ("input", &self.fixed.input_tokens, self.tokens.input_tokens),
+            (
+                "output",
+                &self.fixed.output_tokens,
+                self.tokens.output_tokens,
+            ),
+        ]
     }
 }
 

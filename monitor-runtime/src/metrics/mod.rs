@@ -1,15 +1,17 @@
-//! Metrics: exact per-module aggregates, and their fleet view: the Prometheus text format
-//! with a small `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the
-//! OTLP exporter (feature `otlp`).
+//! Metrics: exact per-module aggregates, and the fixed buckets of their fleet view, which
+//! the readers in [`export`](crate::export) encode: the Prometheus text format with a small
+//! `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the OTLP exporter
+//! (feature `otlp`).
 //!
-//! [`ModuleMetrics`] and [`TracerMetrics`] (also at the crate root) count every execution
-//! since the tracer was created or cleared: calls by status, latency percentiles, quality,
-//! tokens and validation errors. Read them with
-//! [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
+//! [`ModuleMetrics`](crate::ModuleMetrics) and [`TracerMetrics`](crate::TracerMetrics)
+//! (at the crate root) count every execution since the tracer was created or cleared:
+//! calls by status, latency percentiles, quality, tokens and validation errors. Read them
+//! with [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and
 //! [`module_metrics`](crate::ExecutionTracer::module_metrics).
 //!
-//! For a fleet, with the `prometheus` feature, `prometheus_text` renders the same aggregates as Prometheus metrics with
-//! fixed buckets, so series from many processes add up, and `serve_metrics` answers
+//! For a fleet, with the `prometheus` feature, `export::prometheus_text` renders the same
+//! aggregates as Prometheus metrics with fixed buckets (the `*_BUCKETS` here), so series
+//! from many processes add up, and `export::serve_metrics` answers
 //! `GET /metrics` with them on an address you choose. Both compute at the moment they are
 //! asked: the record path costs the same with them as without.
 //!
@@ -29,48 +31,34 @@
 //!
 //! # #[cfg(feature = "prometheus")]
 //! # {
-//! let server = monitor::metrics::serve_metrics("127.0.0.1:0", &tracer)?;
+//! let server = monitor::export::serve_metrics("127.0.0.1:0", &tracer)?;
 //! println!("scrape http://{}/metrics", server.local_addr());
-//! assert!(monitor::metrics::prometheus_text(&tracer)
+//! assert!(monitor::export::prometheus_text(&tracer)
 //!     .contains(r#"gen_ai_client_operation_duration_seconds_count{module="retrieve"} 3"#));
 //! # }
 //! # Ok::<(), monitor::Error>(())
 //! ```
 //!
 //! What Prometheus receives, and how to query it, is in `prometheus_text` and the
-//! README's "Metrics for Prometheus".
+//! guide page `monitor::guide::prometheus`.
 
 // Aggregate metrics: every execution counted exactly, whatever the history still keeps.
 //
 // Owns: the running totals of one module in one shard (`ModuleStats`, fed one `Sample` per
-// finished call) with their latency histogram (`histogram.rs`), the views users read,
-// `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`), and with `prometheus` the
-// Prometheus view of them (`prometheus.rs`: fixed buckets, encoding through
-// `prometheus-client`) and its listener (`serve.rs`, std only). OTLP metrics belong here
-// too.
+// finished call, and a trace's `Spent`) with their latency histogram (`histogram.rs`), the
+// views users read, `ModuleMetrics` and `TracerMetrics` (`aggregate.rs`), and the fleet
+// view's fixed buckets (`fleet.rs`), which the Prometheus and OTLP readers in `export/`
+// encode.
 //
-// May call: `entry` (`Status`, `TokenUsage`), and with `prometheus` the tracer's public
-// reads (`get_metrics`). The tracer's shards in `record/` hold a `ModuleStats` per module
-// and add to it; nothing here reaches into shards or records.
+// May call: `entry` (`Status`, `TokenUsage`, `Cost`). Sits below the record path: the
+// tracer's shards hold a `ModuleStats` per module and add to it; nothing here reaches into
+// records, shards or the tracer.
 
-mod aggregate;
+pub(crate) mod aggregate;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
-mod fleet;
+pub(crate) mod fleet;
 mod histogram;
-#[cfg(feature = "otlp")]
-mod otlp;
-#[cfg(feature = "prometheus")]
-mod prometheus;
-#[cfg(feature = "prometheus")]
-mod serve;
 
-pub use self::aggregate::{ModuleMetrics, TracerMetrics};
-pub(crate) use self::aggregate::{ModuleStats, Sample};
+pub(crate) use self::aggregate::{ModuleMetrics, ModuleStats, Sample, Spent, TracerMetrics};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
-#[cfg(feature = "otlp")]
-pub(crate) use self::otlp::{metrics_request, Period};
-#[cfg(feature = "prometheus")]
-pub use self::prometheus::prometheus_text;
-#[cfg(feature = "prometheus")]
-pub use self::serve::{serve_metrics, MetricsServer, CONTENT_TYPE};

@@ -161,7 +161,7 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
     match raw.trim().parse() {
         Ok(v) => Some(v),
         Err(_) => {
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::warn!(target: "monitor::mlflow", "ignoring {name}={raw:?}: not a number")
             );
             None

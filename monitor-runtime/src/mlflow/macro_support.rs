@@ -6,7 +6,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::logger::{ActiveRunGuard, InRun, MlflowLogger, MlflowRun};
-use super::record::RunStatus;
+use super::op::RunStatus;
 
 /// The run of one `#[mlflow_run]` call. Ends `FAILED` if dropped during a panic, `KILLED`
 /// if dropped before the call finished (a cancelled future).
@@ -29,7 +29,7 @@ impl MlflowRunScope {
                 logger: Some(logger),
             },
             Err(e) => {
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] {name}: the run is not tracked: {e}")
                 );
                 MlflowRunScope { logger: None }
@@ -41,7 +41,7 @@ impl MlflowRunScope {
     pub fn param(&self, key: &str, value: String) {
         if let Some(logger) = &self.logger {
             if let Err(e) = logger.log_param(key, value) {
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::warn!(target: "monitor::mlflow", "#[mlflow_run] param not logged: {e}")
                 );
             }

@@ -9,13 +9,17 @@
 
 // Owns: experiment tracking against MLflow: the run API (`logger/`, and what
 // `#[mlflow_run]` expands to in `macro_support.rs`), the REST client (`client/`), settings
-// (`config.rs`), input checks (`validate.rs`), the records a run queues (`record.rs`),
-// their delivery (`delivery/`), the local `./mlruns` store (`local.rs`), what MLflow's
-// trace store needs beyond OTLP (`otlp.rs`), run comparison (`compare.rs`), and futures
-// that wait off the executor (`nonblocking.rs`).
+// (`config.rs`), input checks (`validate.rs`), the operations a run queues (`op.rs`),
+// MLflow's retry policy, which the client and the delivery share (`retry.rs`), their
+// delivery (`delivery/`), the local `./mlruns` store (`local.rs`) and its push to a server
+// (`push.rs`), what MLflow's trace store needs beyond OTLP (`trace_store.rs`), run
+// comparison (`compare.rs`), and futures that wait off the executor (`nonblocking.rs`).
 //
-// May call: of the core, only what the tracer hands out (entries, metrics), `export`'s
-// OTLP encoding and `capture`'s masking. No module of the core calls into it.
+// May call: `record::tracer` (what the tracer hands out: entries, metrics),
+// `record::subscriber` (warnings said through the isolated `emit!`), `export`
+// (the OTLP encoding), `capture` (masking), `entry`, `error`, `deadline` and `http`. No
+// module of the core (`record`, `metrics`, `export`) calls into it; integrations may
+// (dspy-rs optimiser runs are MLflow runs).
 
 mod client;
 mod compare;
@@ -26,8 +30,10 @@ mod logger;
 #[doc(hidden)]
 pub mod macro_support;
 mod nonblocking;
-mod otlp;
-mod record;
+mod op;
+mod push;
+mod retry;
+mod trace_store;
 mod validate;
 
 pub use self::client::{
@@ -36,11 +42,11 @@ pub use self::client::{
 pub use self::compare::RunComparison;
 pub use self::config::{MlflowAuth, MlflowConfig};
 pub use self::delivery::{FlushReport, Rejected};
-pub use self::local::{push_local_store, PushReport};
 pub use self::logger::{
     configure_mlflow, configure_mlflow_with, mlflow_config, mlflow_flush, mlflow_flush_async,
     mlflow_shutdown, ActiveRunGuard, InRun, MetricValue, MlflowLogger, MlflowRun, MlflowTracker,
 };
 pub use self::nonblocking::OffThread;
-pub use self::record::RunStatus;
+pub use self::op::RunStatus;
+pub use self::push::{push_local_store, PushReport};
 pub use self::validate::{MAX_KEY_LENGTH, MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH};

@@ -89,7 +89,7 @@ pub(crate) fn truncate_tag_value(key: &str, value: String) -> String {
         .char_indices()
         .nth(MAX_TAG_VALUE_LENGTH)
         .map_or(value.len(), |(i, _)| i);
-    crate::integrate::subscriber::emit!(tracing::warn!(
+    crate::record::subscriber::emit!(tracing::warn!(
         target: "monitor::mlflow",
         "tag {key:?} value truncated to {MAX_TAG_VALUE_LENGTH} characters (MLflow's limit)"
     ));

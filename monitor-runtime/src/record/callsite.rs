@@ -127,7 +127,7 @@ fn overflow(registry: &mut Registry) -> (ModuleId, bool) {
 
 #[cold]
 fn warn_overflow() {
-    crate::integrate::subscriber::emit!(tracing::warn!(
+    crate::record::subscriber::emit!(tracing::warn!(
         target: "monitor",
         limit = MAX_MODULES,
         "more than {MAX_MODULES} distinct module names: further names are recorded as \
@@ -182,11 +182,19 @@ impl Callsite {
         module_name(self.module_id())
     }
 
+    // Inlined into every call's start: a load and a compare once the id is known.
+    #[inline]
     pub(crate) fn module_id(&self) -> ModuleId {
         let cached = self.id.load(Ordering::Relaxed);
         if cached != 0 {
             return ModuleId(cached - 1);
         }
+        self.intern_now()
+    }
+
+    /// The first call's lookup of the module's id.
+    #[cold]
+    fn intern_now(&self) -> ModuleId {
         let id = match self.name {
             NameSource::Literal(name) => intern(name),
             NameSource::FnPath(path) => intern(&name_from_fn_path(path())),
@@ -200,7 +208,7 @@ impl Callsite {
 /// name: the last segment names the nested item and is dropped; module paths and generic
 /// arguments are dropped; a method keeps its type (`Type::method`) and a trait method its
 /// trait (`<Type as Trait>::method`). Async bodies (`{{closure}}`) are skipped.
-pub fn name_from_fn_path(path: &str) -> String {
+pub(crate) fn name_from_fn_path(path: &str) -> String {
     let mut segments = split_path(path);
     segments.pop(); // the nested marker item
     while segments.last().is_some_and(|s| s.starts_with("{{")) {

@@ -1,19 +1,18 @@
-//! The guard of one traced call, and the future wrapper that keeps it across `.await`s.
+//! The guard of one traced call: what the call records (inputs, outputs, scores, tokens,
+//! errors) while it runs. Its futures are in `traced.rs`, its end in `call_end.rs`.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::pin::Pin;
 use std::sync::{Arc, MutexGuard};
-use std::task::{Context, Poll};
 
 use serde::Serialize;
 
-use super::callsite::ModuleId;
+use super::callsite::{intern, ModuleId};
 use super::clock;
-use super::context::{self, Frame, Notes, SpanIds};
-use super::tracer::{Details, ExecutionTracer, Record};
+use super::context::{self, Notes, SpanIds};
+use super::finished::Details;
+use super::tracer::ExecutionTracer;
 use crate::capture::{self, CapturedValue, InputName};
 use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage};
 
@@ -57,30 +56,57 @@ struct UseInstrumentToHoldAcrossAwait(PhantomData<Cell<()>>);
 #[derive(Debug)]
 #[must_use = "the call is recorded when the guard is dropped; bind it to a variable"]
 pub struct TraceGuard<'t> {
-    tracer: TracerRef<'t>,
-    module: ModuleId,
+    pub(super) tracer: TracerRef<'t>,
+    pub(super) module: ModuleId,
     /// Raw clock ticks; `end` is 0 until the clock stops.
     pub(super) start: u64,
-    end: u64,
-    trace_id: u128,
-    span_id: u64,
-    parent_span_id: u64,
+    pub(super) end: u64,
+    pub(super) trace_id: u128,
+    pub(super) span_id: u64,
+    pub(super) parent_span_id: u64,
     /// The frame is on this thread's stack (otherwise its notes are in `notes`).
-    attached: bool,
+    pub(super) attached: bool,
     /// The thread was already unwinding when the call started (a call made by a
     /// destructor): unwinding at the end is then not this call's panic.
     pub(super) started_unwinding: bool,
-    notes: Option<Box<Notes>>,
+    pub(super) notes: Option<Box<Notes>>,
     pub(super) status: Option<Status>,
-    quality: Option<f64>,
+    pub(super) quality: Option<f64>,
     /// Shared with readers once recorded; never shared while the call runs.
-    details: Option<Arc<Details>>,
-    recorded: bool,
+    pub(super) details: Option<Arc<Details>>,
+    pub(super) recorded: bool,
     /// The call's `tracing` span, when a subscriber wants it.
     #[cfg(feature = "tracing-spans")]
-    span: Option<tracing::Span>,
+    pub(super) span: Option<tracing::Span>,
     /// While attached, the guard's frame is on this thread's stack: it must end here.
     _not_send: PhantomData<MutexGuard<'static, UseInstrumentToHoldAcrossAwait>>,
+}
+
+// Guards are made by the tracer's `trace`, written here so that the tracer's own file
+// need not know the guard.
+impl ExecutionTracer {
+    /// Starts tracing a call of module `name`; the call is recorded when the guard drops.
+    ///
+    /// `inputs` is anything `Serialize`: a struct or `json!({..})` object gives one input
+    /// per field, `()` gives none. Fields named like secrets (`api_key`, `token`, ...) are
+    /// redacted.
+    pub fn trace(&self, name: &str, inputs: impl Serialize) -> TraceGuard<'_> {
+        let mut guard = TraceGuard::start(TracerRef::Borrowed(self), intern(name));
+        guard.set_inputs(inputs);
+        guard
+    }
+
+    /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
+    /// `f` gets the guard to set outputs, a quality score and so on.
+    pub fn in_trace<R>(
+        &self,
+        name: &str,
+        inputs: impl Serialize,
+        f: impl FnOnce(&mut TraceGuard<'_>) -> R,
+    ) -> R {
+        let mut guard = self.trace(name, inputs);
+        f(&mut guard)
+    }
 }
 
 impl<'t> TraceGuard<'t> {
@@ -95,10 +121,10 @@ impl<'t> TraceGuard<'t> {
             parent_span_id,
         } = context::enter();
         #[cfg(feature = "tracing-spans")]
-        let span = crate::integrate::span::start(module);
+        let span = crate::record::span::start(module);
         #[cfg(feature = "tracing-spans")]
         if let Some(span) = &span {
-            crate::integrate::span::enter(span);
+            crate::record::span::enter(span);
         }
         TraceGuard {
             tracer,
@@ -350,411 +376,10 @@ impl<'t> TraceGuard<'t> {
     pub fn finish(mut self) {
         self.record_now();
     }
-
-    /// Wraps `future` so that this call stays the innermost one whenever the future is
-    /// polled, and only then, across `.await`s. The call is recorded when the future
-    /// completes (success), panics (panic) or is dropped unfinished (cancelled).
-    pub fn instrument<F: Future>(mut self, future: F) -> Traced<'t, F> {
-        self.detach();
-        Traced {
-            // Recorded in the poll that completes it: its frame may stay until then.
-            state: TracedState {
-                guard: Some(self),
-                attached_when_ready: true,
-            },
-            inner: future,
-        }
-    }
-
-    /// Like [`instrument`](Self::instrument), but the future yields the output together
-    /// with the guard, clock stopped, so the caller can classify the output (an `Err`, a
-    /// quality score) before the call records.
-    pub fn instrument_keep<F: Future>(mut self, future: F) -> TracedKeep<'t, F> {
-        self.detach();
-        TracedKeep {
-            state: TracedState {
-                guard: Some(self),
-                attached_when_ready: false,
-            },
-            inner: future,
-        }
-    }
-
-    /// [`instrument_keep`](Self::instrument_keep) for a future awaited right where it is
-    /// made, whose guard is recorded in the poll that yields it, as `#[monitored]` async
-    /// code does: the call's frame stays on this thread's stack for the first poll, which
-    /// comes next, and after the last, instead of leaving and coming back. A future moved
-    /// elsewhere before its first poll, or a guard held past an `.await` after it is
-    /// yielded, would leave the frame behind: use `instrument_keep` for those.
-    #[doc(hidden)]
-    pub fn instrument_keep_awaited<F: Future>(self, future: F) -> TracedKeep<'t, F> {
-        TracedKeep {
-            state: TracedState {
-                guard: Some(self),
-                attached_when_ready: true,
-            },
-            inner: future,
-        }
-    }
-
-    /// [`instrument_keep_awaited`](Self::instrument_keep_awaited) whose caller classifies
-    /// the output in `finish`, called in the poll that completes the future with the guard
-    /// (clock stopped); the call is recorded right after, and the future yields what
-    /// `finish` returns. The guard never leaves the future: an async `#[monitored]` call
-    /// moves no guard around, which costs more than the rest of its poll.
-    #[doc(hidden)]
-    pub fn instrument_awaited_then<F, C>(self, future: F, finish: C) -> TracedThen<'t, F, C>
-    where
-        F: Future,
-        C: FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
-    {
-        TracedThen {
-            state: TracedState {
-                guard: Some(self),
-                attached_when_ready: true,
-            },
-            finish: Some(finish),
-            inner: future,
-        }
-    }
-
-    pub(super) fn attach(&mut self) {
-        if !self.attached {
-            context::push(Frame {
-                trace_id: self.trace_id,
-                span_id: self.span_id,
-                notes: self.notes.take(),
-                remote: false,
-            });
-            self.attached = true;
-            #[cfg(feature = "tracing-spans")]
-            if let Some(span) = &self.span {
-                crate::integrate::span::enter(span);
-            }
-        }
-    }
-
-    /// Takes the frame off the stack, keeping its notes.
-    pub(super) fn detach(&mut self) {
-        let (found, notes) = context::pop(self.span_id);
-        self.keep_notes(found, notes);
-    }
-
-    /// Takes the frame off the stack for good; returns the thread the call ends on.
-    fn detach_finished(&mut self) -> u32 {
-        let (found, notes, thread) = context::pop_finished(self.span_id);
-        self.keep_notes(found, notes);
-        thread
-    }
-
-    #[inline(always)]
-    fn keep_notes(&mut self, found: bool, notes: Option<Box<Notes>>) {
-        if self.attached {
-            #[cfg(feature = "tracing-spans")]
-            if let Some(span) = &self.span {
-                crate::integrate::span::exit(span);
-            }
-            if found {
-                self.notes = notes;
-            }
-            self.attached = false;
-        }
-    }
-
-    pub(super) fn record_now(&mut self) {
-        if self.recorded {
-            return;
-        }
-        self.recorded = true;
-        self.stop_clock();
-        let thread = self.detach_finished();
-        let status = if std::thread::panicking() && !self.started_unwinding {
-            self.record_panic()
-        } else {
-            self.status.unwrap_or(Status::Success)
-        };
-        if let Some(notes) = self.notes.take() {
-            self.merge_notes(*notes);
-        }
-        if crate::integrate::log::enabled() {
-            // The subscriber is user code: a panic there, or a log line of a call made
-            // from inside its callback, changes nothing here.
-            crate::integrate::subscriber::call(|| self.log_line(status));
-        }
-        #[cfg(feature = "tracing-spans")]
-        if let Some(span) = self.span.take() {
-            let details = self.details.as_deref();
-            let ended = crate::integrate::span::Ended {
-                status,
-                error: details
-                    .and_then(|d| d.error.as_ref())
-                    .map(|e| e.message.as_str()),
-                tokens: details.and_then(|d| d.tokens.as_ref()),
-                quality: self.quality,
-            };
-            crate::integrate::span::end(span, &ended);
-        }
-        let details = self.details.take();
-        let has_tokens = details.as_ref().is_some_and(|d| d.tokens.is_some());
-        let make = || Record {
-            module: self.module,
-            thread,
-            status,
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent_span_id: self.parent_span_id,
-            start_raw: self.start,
-            end_raw: self.end,
-            quality: self.quality,
-            details,
-        };
-        if super::rollup::needs_spend(has_tokens, self.parent_span_id) {
-            let mut record = make();
-            record.spend();
-            self.tracer.record_with(thread, || record);
-        } else {
-            // Made in its ring slot: nothing of the record is copied on the way.
-            self.tracer.record_with(thread, make);
-        }
-    }
-
-    /// Notes the panic this call ends in, with its message and backtrace.
-    #[cold]
-    #[inline(never)]
-    fn record_panic(&mut self) -> Status {
-        let (message, backtrace) = match super::panic::panic_since(self.start) {
-            Some(panic) => (panic.message, panic.backtrace),
-            // Another panic hook replaced ours without calling it.
-            None => ("panic (message unavailable)".to_owned(), None),
-        };
-        let mut error = ErrorInfo::new("panic", message);
-        capture::bound_error(&mut error, self.tracer.max_field_bytes());
-        let details = self.details();
-        details.error = Some(error);
-        details.backtrace = backtrace;
-        Status::Panic
-    }
-
-    /// Emits the call's log line, when its module's level lets one through.
-    #[cold]
-    #[inline(never)]
-    fn log_line(&self, status: Status) {
-        let Some(line) = crate::integrate::log::line_for(self.module, status) else {
-            return;
-        };
-        let details = self.details.as_deref();
-        let call = crate::integrate::log::Finished {
-            module: self.module,
-            status,
-            duration_ns: clock::nanos_between(self.start, self.end),
-            error: details
-                .and_then(|d| d.error.as_ref())
-                .map(|e| e.message.as_str()),
-            quality: self.quality,
-            tokens: details.and_then(|d| d.tokens.as_ref()),
-            inputs: details.map_or(&[], |d| d.inputs.as_slice()),
-            outputs: details.and_then(|d| d.outputs.as_ref()),
-        };
-        crate::integrate::log::emit(line, &call);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn merge_notes(&mut self, notes: Notes) {
-        if self.quality.is_none() {
-            self.quality = notes.quality;
-        }
-        if notes.tokens.is_none()
-            && notes.validation_errors.is_empty()
-            && notes.attributes.is_empty()
-        {
-            return;
-        }
-        let max = self.tracer.max_field_bytes();
-        notes.merge_into(self.details(), max);
-    }
 }
 
 impl Drop for TraceGuard<'_> {
     fn drop(&mut self) {
         self.record_now();
-    }
-}
-
-/// The guard of a traced future: `Some` until the future completes.
-#[derive(Debug)]
-struct TracedState<'t> {
-    guard: Option<TraceGuard<'t>>,
-    /// The guard is recorded in the poll that completes the future, so its frame need not
-    /// leave the stack when the future completes.
-    attached_when_ready: bool,
-}
-
-// SAFETY: a guard holds only `Send` data (the tracer reference, boxed details and notes);
-// its frame, while attached, lives in its thread's own storage, not in the guard. Between
-// polls the guard is detached; one attached elsewhere (an `instrument_keep_awaited` future
-// moved before its first poll) only misses its frame there, a wrong parent link, never an
-// unsound access. A completed future hands its guard out only as a `!Send` value.
-unsafe impl Send for TracedState<'_> {}
-
-impl<'t> TracedState<'t> {
-    /// Polls `inner` with the call attached as the innermost one. On completion the frame
-    /// stays attached when `attached_when_ready` (recording takes it off the stack).
-    fn poll_attached<F: Future>(
-        &mut self,
-        inner: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<F::Output> {
-        let keep_attached = self.attached_when_ready;
-        let guard = self
-            .guard
-            .as_mut()
-            .expect("traced future polled after completion");
-        guard.attach();
-        let scope = PollScope(guard);
-        let Poll::Ready(output) = inner.poll(cx) else {
-            drop(scope);
-            return Poll::Pending;
-        };
-        if keep_attached {
-            std::mem::forget(scope);
-        } else {
-            drop(scope);
-        }
-        Poll::Ready(output)
-    }
-
-    /// Polls `inner`; on completion returns the guard with its clock stopped.
-    fn poll<F: Future>(
-        &mut self,
-        inner: Pin<&mut F>,
-        cx: &mut Context<'_>,
-    ) -> Poll<(F::Output, TraceGuard<'t>)> {
-        let output = std::task::ready!(self.poll_attached(inner, cx));
-        let mut guard = self.guard.take().expect("guard present until completion");
-        guard.stop_clock();
-        Poll::Ready((output, guard))
-    }
-
-    /// Polls `inner`; on completion hands the output to `finish` with the guard in place,
-    /// then records the call.
-    fn poll_then<F: Future>(
-        &mut self,
-        inner: Pin<&mut F>,
-        cx: &mut Context<'_>,
-        finish: impl FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
-    ) -> Poll<F::Output> {
-        let output = std::task::ready!(self.poll_attached(inner, cx));
-        let guard = self.guard.as_mut().expect("guard present until completion");
-        guard.stop_clock();
-        let output = finish(output, guard);
-        guard.record_now();
-        // Recorded: dropping it now does nothing more.
-        self.guard = None;
-        Poll::Ready(output)
-    }
-}
-
-impl Drop for TracedState<'_> {
-    fn drop(&mut self) {
-        // Dropped before completion: the call was cancelled.
-        if let Some(guard) = self.guard.as_mut() {
-            guard.status.get_or_insert(Status::Cancelled);
-        }
-    }
-}
-
-/// Detaches the guard when a poll ends, also by panic; a panicking poll records the call
-/// as a panic right there, while the panic is still in flight.
-pub(super) struct PollScope<'a, 't>(pub(super) &'a mut TraceGuard<'t>);
-
-impl Drop for PollScope<'_, '_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() && !self.0.started_unwinding {
-            self.0.record_now();
-        } else {
-            self.0.detach();
-        }
-    }
-}
-
-/// A future traced as one call whose output is classified before it records; see
-/// `TraceGuard::instrument_awaited_then`.
-#[doc(hidden)]
-#[must_use = "futures do nothing unless polled"]
-pub struct TracedThen<'t, F, C> {
-    state: TracedState<'t>,
-    finish: Option<C>,
-    inner: F,
-}
-
-impl<'t, F, C> Future for TracedThen<'t, F, C>
-where
-    F: Future,
-    C: FnOnce(F::Output, &mut TraceGuard<'t>) -> F::Output,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned and never moved; `state` and `finish` are
-        // not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        let finish = &mut this.finish;
-        this.state.poll_then(inner, cx, |output, guard| {
-            let finish = finish.take().expect("finished once");
-            finish(output, guard)
-        })
-    }
-}
-
-impl<F: std::fmt::Debug, C> std::fmt::Debug for TracedThen<'_, F, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TracedThen")
-            .field("state", &self.state)
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A future traced as one call; see [`TraceGuard::instrument`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct Traced<'t, F> {
-    state: TracedState<'t>,
-    inner: F,
-}
-
-impl<F: Future> Future for Traced<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned and never moved; `state` is not pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        this.state.poll(inner, cx).map(|(output, guard)| {
-            drop(guard);
-            output
-        })
-    }
-}
-
-/// A future traced as one call that yields its guard back; see
-/// [`TraceGuard::instrument_keep`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless polled"]
-pub struct TracedKeep<'t, F> {
-    state: TracedState<'t>,
-    inner: F,
-}
-
-impl<'t, F: Future> Future for TracedKeep<'t, F> {
-    type Output = (F::Output, TraceGuard<'t>);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: as for `Traced`.
-        let this = unsafe { self.get_unchecked_mut() };
-        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        this.state.poll(inner, cx)
     }
 }

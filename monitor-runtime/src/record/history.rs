@@ -15,7 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::tracer::Record;
+use super::finished::Record;
 
 #[derive(Debug, Default)]
 pub(crate) struct ShardHistory {

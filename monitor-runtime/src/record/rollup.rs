@@ -7,32 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::cost::Cost;
-use crate::entry::TokenUsage;
+use crate::entry::{Cost, TokenUsage};
+use crate::metrics::Spent;
 
 /// At most this many traces are summed at once (roots that never finish are forgotten,
 /// oldest first).
 const MAX_OPEN_TRACES: usize = 16_384;
-
-/// What a trace's finished calls spent so far.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Spent {
-    pub(crate) tokens: Option<TokenUsage>,
-    pub(crate) cost: Option<Cost>,
-}
-
-impl Spent {
-    fn add(&mut self, tokens: Option<TokenUsage>, cost: Option<Cost>) {
-        if let Some(tokens) = tokens {
-            self.tokens
-                .get_or_insert_with(TokenUsage::default)
-                .add(tokens);
-        }
-        if let Some(cost) = cost {
-            self.cost.get_or_insert_with(Cost::default).add(cost);
-        }
-    }
-}
 
 #[derive(Default)]
 struct Table {

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use super::context::{InContext, Inherited};
 use super::tracer::ExecutionTracer;
 
 thread_local! {
@@ -16,14 +15,14 @@ thread_local! {
 
 /// The tracer monitored calls on this thread record into: the one set by
 /// [`with_tracer`] (or [`WithTracerExt::with_tracer`] in this task), else the
-/// [`global_tracer`](crate::global_tracer).
+/// [`global_tracer`](global_tracer).
 pub fn current_tracer() -> ExecutionTracer {
     // `try_with` here and below: a call from a thread-local's destructor must not panic.
     SCOPED
         .try_with(|scoped| scoped.borrow().clone())
         .ok()
         .flatten()
-        .unwrap_or_else(|| crate::global_tracer().clone())
+        .unwrap_or_else(|| global_tracer().clone())
 }
 
 /// Scopes open on any thread. While there are none (the usual case in production), a
@@ -87,8 +86,8 @@ pub fn with_tracer<R>(tracer: &ExecutionTracer, f: impl FnOnce() -> R) -> R {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
 pub struct WithTracer<F> {
-    tracer: ExecutionTracer,
-    inner: F,
+    pub(super) tracer: ExecutionTracer,
+    pub(super) inner: F,
 }
 
 impl<F: Future> Future for WithTracer<F> {
@@ -102,42 +101,10 @@ impl<F: Future> Future for WithTracer<F> {
     }
 }
 
-/// Scopes a default tracer to a future, the async form of [`with_tracer`].
-///
-/// ```
-/// # use monitor_runtime as monitor;
-/// use monitor::{ExecutionTracer, WithTracerExt};
-///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let tracer = ExecutionTracer::new();
-/// async {
-///     let current = monitor::current_tracer();
-///     let _call = current.trace("step", ());
-/// }
-/// .with_tracer(&tracer)
-/// .await;
-/// assert_eq!(tracer.get_metrics().total_executions, 1);
-/// # });
-/// ```
-pub trait WithTracerExt: Future + Sized {
-    /// Runs this future with `tracer` as the default tracer on every poll.
-    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
-        WithTracer {
-            tracer: tracer.clone(),
-            inner: self,
-        }
-    }
-
-    /// Runs this future, wherever it is polled, inside the trace it is created in: its
-    /// monitored calls are children of the innermost active call here and record into the
-    /// scoped tracer in effect here. Wrap a future with it before handing it to any
-    /// executor's spawn (`monitor::spawn` for tokio, with the `tokio` feature).
-    fn in_current_trace(self) -> InContext<Self> {
-        InContext {
-            inherited: Inherited::capture(),
-            inner: self,
-        }
-    }
+/// The process-wide tracer that monitored calls record into when they name no tracer and
+/// no scoped default is set. Created on first use with the default settings.
+#[inline]
+pub fn global_tracer() -> &'static ExecutionTracer {
+    static GLOBAL: std::sync::OnceLock<ExecutionTracer> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(ExecutionTracer::new)
 }
-
-impl<F: Future> WithTracerExt for F {}

@@ -1,7 +1,7 @@
 //! A stream traced as one call: the call returned the stream, and lasts until the stream
 //! ends or is dropped.
 //!
-//! As with [`Traced`](super::guard::Traced), the guard is detached between polls and
+//! As with [`Traced`](super::traced::Traced), the guard is detached between polls and
 //! attached during each `poll_next`, so monitored calls made while an item is produced are
 //! children of the call, and `record_*` functions annotate it.
 
@@ -11,7 +11,8 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 
 use super::clock;
-use super::guard::{PollScope, TraceGuard};
+use super::guard::TraceGuard;
+use super::traced::PollScope;
 use crate::capture::CapturedValue;
 use crate::entry::{ErrorInfo, Status};
 

@@ -84,7 +84,7 @@ impl fmt::Debug for OtlpConfig {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
-            .map(|(name, _)| (name.as_str(), crate::REDACTED))
+            .map(|(name, _)| (name.as_str(), crate::capture::REDACTED))
             .collect();
         f.debug_struct("OtlpConfig")
             .field("endpoint", &mask_url_credentials(&self.endpoint))
@@ -374,7 +374,9 @@ impl OtlpConfig {
         self
     }
 
-    /// How long one request may take, retries included. `OTEL_EXPORTER_OTLP_TIMEOUT=0` is
+    /// How long one request may take, retries included; also how long stopping the
+    /// exporter may take, its last requests together (see
+    /// [`OtlpExporter`](crate::export::OtlpExporter)). `OTEL_EXPORTER_OTLP_TIMEOUT=0` is
     /// refused, since no request could succeed in no time.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -405,7 +407,8 @@ impl OtlpConfig {
         self
     }
 
-    /// At most this many finished calls wait to be exported; more are dropped and counted.
+    /// At most this many finished calls wait to be exported, across every tracer, live or
+    /// dropped, counting those taken and not yet sent; more are dropped and counted.
     pub fn max_queue_size(mut self, size: usize) -> Self {
         self.max_queue_size = size.max(1);
         self

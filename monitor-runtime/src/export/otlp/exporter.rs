@@ -14,9 +14,9 @@ use prost::Message;
 
 use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
+use super::metrics::{metrics_request, Period};
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
-use crate::metrics::{metrics_request, Period};
 use crate::record::outbox;
 use crate::ExecutionTracer;
 
@@ -46,20 +46,22 @@ pub struct ExportStats {
 #[derive(Debug, Default)]
 struct Counters {
     exported: AtomicU64,
-    dropped: AtomicU64,
     sampled_out: AtomicU64,
     failed: AtomicU64,
     retries: AtomicU64,
     annotations: AtomicU64,
     metric_exports: AtomicU64,
     metric_failures: AtomicU64,
+    /// Spans taken to be sent and not yet counted as exported or failed.
+    pending: AtomicU64,
 }
 
 impl Counters {
     fn stats(&self) -> ExportStats {
         ExportStats {
             exported: self.exported.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            // Counted where records are dropped, so it is current while a request hangs.
+            dropped: outbox::dropped(),
             sampled_out: self.sampled_out.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
@@ -76,6 +78,10 @@ struct Control {
     asked: u64,
     done: u64,
     stop: bool,
+    /// When stopping must be over: no request the worker starts may end later.
+    deadline: Option<Instant>,
+    /// The worker has returned: nothing more will be sent or counted.
+    finished: bool,
 }
 
 #[derive(Debug)]
@@ -86,9 +92,19 @@ struct Shared {
 }
 
 /// A running OTLP exporter, made by [`init_otlp`] or [`init_otlp_with`]: every monitored
-/// call that finishes while it runs is exported as a span. Dropping it (or
-/// [`shutdown`](Self::shutdown)) sends what is waiting, within the configured timeout, and
-/// stops it: keep it alive in `main`.
+/// call that finishes while it runs is exported as a span. Keep it alive in `main`.
+///
+/// Dropping it (or [`shutdown`](Self::shutdown)) sends what is waiting and the last
+/// metrics, and stops, all within one deadline: the configured timeout
+/// ([`OtlpConfig::timeout`], `OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s by default) from the
+/// moment it is dropped, whatever the collector does (down, slow, or accepting and never
+/// answering). What is left unsent then is counted as failed. So a program ends at most
+/// that long after `main` returns, within Kubernetes' default 30 s grace period.
+///
+/// At most `max_queue_size` finished calls ([`OtlpConfig::max_queue_size`],
+/// `OTEL_BSP_MAX_QUEUE_SIZE`, 2048 by default) wait to be exported at once, across every
+/// tracer, live or dropped, including those taken and not yet sent; past that, calls are
+/// dropped and counted in [`ExportStats::dropped`] at once.
 #[derive(Debug)]
 pub struct OtlpExporter {
     shared: Arc<Shared>,
@@ -124,7 +140,7 @@ pub(super) enum Destination {
     Otlp,
     /// The program's own OpenTelemetry tracer.
     #[cfg(feature = "opentelemetry")]
-    Tracer(super::bridge::Replayer),
+    Tracer(super::replay::Replayer),
 }
 
 /// Starts the worker thread and opens the outboxes to it: the one exporter of the process.
@@ -160,8 +176,12 @@ pub(super) fn start(config: OtlpConfig, destination: Destination) -> Result<Otlp
                     "the OTLP exporter stopped after a panic: calls are no longer exported"
                 );
             }
-            // Nothing more will be sent: a flush waiting for this worker returns.
-            shared.control.lock().stop = true;
+            // Nothing more will be sent: a flush or a stop waiting for this worker returns.
+            {
+                let mut control = shared.control.lock();
+                control.stop = true;
+                control.finished = true;
+            }
             shared.flushed.notify_all();
         });
     let worker = match spawned {
@@ -221,25 +241,46 @@ impl OtlpExporter {
         self.stats()
     }
 
-    /// Sends what is waiting (as [`flush`](Self::flush)) and stops the exporter.
+    /// Sends what is waiting and the last metrics, and stops the exporter, all within the
+    /// configured timeout from now (see [`OtlpExporter`]); what could not be sent by then
+    /// is counted as failed.
     pub fn shutdown(mut self) -> ExportStats {
         self.stop()
     }
 
     fn stop(&mut self) -> ExportStats {
-        let stats = self.flush();
-        self.shared.control.lock().stop = true;
-        if let Some(worker) = self.worker.take() {
-            worker.thread().unpark();
-            // The worker finishes its last request within the timeout; do not wait longer.
-            let deadline =
-                crate::deadline::after(self.timeout.saturating_add(Duration::from_millis(100)));
-            while !worker.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+        let deadline = crate::deadline::after(self.timeout);
+        {
+            let mut control = self.shared.control.lock();
+            control.stop = true;
+            control.deadline = Some(deadline);
+        }
+        let Some(worker) = self.worker.take() else {
+            return self.stats();
+        };
+        worker.thread().unpark();
+        // Every request the worker makes ends by the deadline; a moment more lets it count.
+        let give_up = deadline.checked_add(STOP_GRACE).unwrap_or(deadline);
+        let mut control = self.shared.control.lock();
+        while !control.finished {
+            if self
+                .shared
+                .flushed
+                .wait_until(&mut control, give_up)
+                .timed_out()
+            {
+                break;
             }
-            if worker.is_finished() {
-                let _ = worker.join();
-            }
+        }
+        let finished = control.finished;
+        drop(control);
+        let mut stats = self.stats();
+        if finished {
+            let _ = worker.join();
+        } else {
+            // Still inside a request the clock let run late: what it holds is not sent.
+            let pending = self.shared.counters.pending.load(Ordering::Relaxed);
+            stats.failed += pending;
         }
         stats
     }
@@ -252,6 +293,9 @@ impl Drop for OtlpExporter {
         }
     }
 }
+
+/// How long a stop waits past its deadline for the worker to count its last request.
+const STOP_GRACE: Duration = Duration::from_millis(250);
 
 struct Worker {
     config: OtlpConfig,
@@ -310,11 +354,8 @@ impl Worker {
                 let control = self.shared.control.lock();
                 (control.asked, control.stop)
             };
-            if stop {
-                outbox::close();
-            }
             let flushing = asked > self.shared.control.lock().done;
-            self.export_waiting(flushing || stop);
+            self.export_waiting(flushing || stop, stop);
             if let Some(metrics) = &self.metrics {
                 if flushing || stop || Instant::now() >= metrics.next.get() {
                     self.send_metrics(metrics);
@@ -323,7 +364,8 @@ impl Worker {
             let mut control = self.shared.control.lock();
             control.done = control.done.max(asked);
             self.shared.flushed.notify_all();
-            if control.stop {
+            // A stop asked for during this round gets a round of its own.
+            if stop {
                 return;
             }
         }
@@ -360,11 +402,15 @@ impl Worker {
     }
 
     /// Sends the calls finished since the last round; `everything` (a flush or the end)
-    /// also sends what a destination holds back.
-    fn export_waiting(&mut self, everything: bool) {
+    /// also sends what a destination holds back. The `last` round closes the outboxes
+    /// once it has taken from them: taking drains the threads' rings into outboxes that
+    /// must still be open to take their calls.
+    fn export_waiting(&mut self, everything: bool, last: bool) {
         let taken = outbox::take();
+        if last {
+            outbox::close();
+        }
         let counters = &self.shared.counters;
-        counters.dropped.fetch_add(taken.dropped, Ordering::Relaxed);
         #[cfg(feature = "opentelemetry")]
         if let Destination::Tracer(replayer) = &mut self.destination {
             let entries = taken
@@ -391,8 +437,16 @@ impl Worker {
                 counters.sampled_out.fetch_add(1, Ordering::Relaxed);
             }
         }
+        counters
+            .pending
+            .store(entries.len() as u64, Ordering::Relaxed);
         for batch in entries.chunks(self.config.max_export_batch_size) {
             let sent = self.send(batch);
+            // Taken off `pending` first: a stop that gives up adds `pending` to `failed`,
+            // and may count a batch twice otherwise.
+            counters
+                .pending
+                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
             let counter = if sent {
                 &counters.exported
             } else {
@@ -427,9 +481,13 @@ impl Worker {
         if annotations.is_empty() {
             return;
         }
+        let Some(left) = self.time_left(self.request_deadline()) else {
+            return;
+        };
         let body = serde_json::json!({ "data": annotations }).to_string();
         let mut post = client
             .post(url)
+            .timeout(left)
             .header("content-type", "application/json")
             .body(body);
         for (name, value) in &self.config.headers {
@@ -470,6 +528,22 @@ impl Worker {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// When a request starting now must be over: the request timeout from now, or the
+    /// stop's deadline when that is sooner (a stop shares one deadline among the requests
+    /// left, so a hung collector costs it one timeout, not one per request).
+    fn request_deadline(&self) -> Instant {
+        let own = crate::deadline::after(self.config.timeout);
+        match self.shared.control.lock().deadline {
+            Some(stop) => own.min(stop),
+            None => own,
+        }
+    }
+
+    /// The time from now to `deadline`, `None` when it has passed.
+    fn time_left(&self, deadline: Instant) -> Option<Duration> {
+        Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+    }
+
     /// Posts one batch, retrying as the OTLP specification asks (429, 502, 503, 504 and
     /// connection errors, with backoff and `Retry-After`), within the request timeout.
     fn send(&self, batch: &[TraceEntry]) -> bool {
@@ -500,11 +574,15 @@ impl Worker {
         let Some(body) = body else {
             return false;
         };
-        let deadline = crate::deadline::after(self.config.timeout);
+        let deadline = self.request_deadline();
         let mut backoff = Duration::from_millis(100);
         loop {
+            let Some(left) = self.time_left(deadline) else {
+                return false;
+            };
             let mut post = client
                 .post(url)
+                .timeout(left)
                 .header("content-type", content_type)
                 .body(body.clone());
             if self.config.gzip {

@@ -13,6 +13,10 @@ mod bridge;
 mod config;
 #[cfg(feature = "otlp")]
 mod exporter;
+#[cfg(feature = "otlp")]
+mod metrics;
+#[cfg(feature = "opentelemetry")]
+mod replay;
 
 #[cfg(feature = "opentelemetry")]
 pub use self::bridge::init_opentelemetry;

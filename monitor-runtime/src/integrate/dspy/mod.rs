@@ -21,12 +21,12 @@
 //!   a module takes no dependency beyond `dspy-rs` and this crate.
 //!
 //! ```no_run
-//! # mod monitor { pub use monitor_runtime::integrate::dspy; }
+//! # use monitor_runtime as monitor;
 //! use dspy_rs::{ChatAdapter, LM};
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let lm = LM::builder().model("openai:gpt-4o-mini".to_owned()).build().await?;
-//! monitor::dspy::configure(lm, ChatAdapter);
+//! monitor::integrate::dspy::configure(lm, ChatAdapter);
 //! // `Predict::forward` now records one `llm` call per LM call.
 //! # Ok(()) }
 //! ```
@@ -35,8 +35,8 @@
 //! it is an `Evaluator`, is recorded as `Qa::forward`, `Qa::metric`):
 //!
 //! ```no_run
-//! # mod monitor { pub use monitor_runtime::integrate::dspy; }
-//! use monitor::dspy::prelude::*;
+//! # use monitor_runtime as monitor;
+//! use monitor::integrate::dspy::prelude::*;
 //!
 //! #[derive(Optimizable)]
 //! struct Qa {
@@ -52,7 +52,7 @@
 //!
 //! # async fn run(answer: Predict, question: Example) -> anyhow::Result<()> {
 //! let mut qa = Monitored::new(Qa { answer });
-//! monitor::dspy::name_predictors(&mut qa); // its LM calls as `lm.answer`
+//! monitor::integrate::dspy::name_predictors(&mut qa); // its LM calls as `lm.answer`
 //! let prediction = qa.forward(question).await?;
 //! # Ok(()) }
 //! ```
@@ -83,7 +83,7 @@ pub use self::usage::{prediction_tokens, usage};
 /// own dependency can name its types.
 pub use dspy_rs;
 
-/// What a monitored dspy-rs module names, in one import: `use monitor::dspy::prelude::*;`.
+/// What a monitored dspy-rs module names, in one import: `use monitor::integrate::dspy::prelude::*;`.
 ///
 /// dspy-rs's traits and types (`Module`, `Evaluator`, `Optimizable` and its derive,
 /// `Signature`, `Predict`, `Example`, `Prediction`, `LM`, the optimisers), [`Monitored`],

@@ -373,7 +373,7 @@ fn param_value(text: &str) -> String {
 #[cfg(feature = "mlflow")]
 fn warn_on<T>(result: crate::Result<T>) {
     if let Err(error) = result {
-        crate::integrate::subscriber::emit!(
+        crate::record::subscriber::emit!(
             tracing::warn!(target: "monitor::dspy", %error, "optimizer run: mlflow log call refused")
         );
     }
@@ -538,62 +538,4 @@ fn finish_run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_predictor_has_one_instruction_key() {
-        let one = [("answer".to_owned(), "be brief".to_owned())];
-        assert_eq!(
-            instruction_keys(&one),
-            [("instruction".to_owned(), "be brief")]
-        );
-        let two = [
-            ("answer".to_owned(), "be brief".to_owned()),
-            ("judge".to_owned(), "be fair".to_owned()),
-        ];
-        assert_eq!(
-            instruction_keys(&two),
-            [
-                ("instruction.answer".to_owned(), "be brief"),
-                ("instruction.judge".to_owned(), "be fair")
-            ]
-        );
-    }
-
-    #[cfg(feature = "mlflow")]
-    #[test]
-    fn an_examples_calls_become_a_trace_of_their_own() {
-        let tracer = ExecutionTracer::new();
-        let example = crate::with_tracer(&tracer, || {
-            let candidate = tracer.trace(CANDIDATE_MODULE, ());
-            let example = tracer.trace(EXAMPLE_MODULE, ());
-            let (trace_id, span_id) = (example.trace_id(), example.span_id());
-            drop(tracer.trace("forward", ()));
-            drop(example);
-            drop(tracer.trace("outside the example", ()));
-            drop(candidate);
-            (trace_id, span_id)
-        });
-        let score = ExampleScore {
-            example: 0,
-            score: 1.0,
-            trace_id: own_trace_id(&example.0, &example.1),
-            span_id: example.1.clone(),
-        };
-        let moved = example_traces(&tracer.get_traces(None), std::slice::from_ref(&score));
-        let modules: Vec<&str> = moved.iter().map(|e| e.module.as_str()).collect();
-        assert_eq!(modules, ["forward", EXAMPLE_MODULE]);
-        assert!(moved.iter().all(|e| e.trace_id == score.trace_id));
-        assert_ne!(score.trace_id, example.0);
-        assert_eq!(score.trace_id.len(), 32);
-        assert_eq!(moved[0].parent_span_id.as_deref(), Some(example.1.as_str()));
-        assert_eq!(moved[1].parent_span_id, None, "the example is the root");
-    }
-
-    #[test]
-    fn type_names_are_short() {
-        assert_eq!(short_type_name::<dspy_rs::COPRO>(), "COPRO");
-        assert_eq!(short_type_name::<Vec<u8>>(), "Vec");
-    }
-}
+mod tests;

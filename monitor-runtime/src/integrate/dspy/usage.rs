@@ -37,7 +37,7 @@ impl IntoTokenUsage for &LmUsage {
     }
 }
 
-/// The tokens a `Prediction` spent, for `#[monitored(tokens = monitor::dspy::prediction_tokens)]`
+/// The tokens a `Prediction` spent, for `#[monitored(tokens = monitor::integrate::dspy::prediction_tokens)]`
 /// on a module whose `forward` returns `anyhow::Result<Prediction>`; `None` when it reports
 /// none (a cached answer).
 ///
@@ -45,7 +45,7 @@ impl IntoTokenUsage for &LmUsage {
 /// call carries its own tokens, and a trace's total on its root would count them twice.
 ///
 /// ```
-/// # mod monitor { pub use monitor_runtime::*; pub use monitor_runtime::integrate::dspy; }
+/// # use monitor_runtime as monitor;
 /// use dspy_rs::{LmUsage, Prediction};
 /// use monitor::TokenUsage;
 ///
@@ -53,7 +53,7 @@ impl IntoTokenUsage for &LmUsage {
 ///     Default::default(),
 ///     LmUsage { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 },
 /// );
-/// assert_eq!(monitor::dspy::prediction_tokens(&prediction), Some(TokenUsage::new(120, 30)));
+/// assert_eq!(monitor::integrate::dspy::prediction_tokens(&prediction), Some(TokenUsage::new(120, 30)));
 /// ```
 ///
 /// Other clients' responses need no conversion of their own: `tokens = f` takes any
@@ -76,7 +76,7 @@ pub fn prediction_tokens(prediction: &Prediction) -> Option<TokenUsage> {
     (&prediction.lm_usage).into_token_usage()
 }
 
-/// [`prediction_tokens`] by a shorter name: `#[monitored(tokens = monitor::dspy::usage)]`.
+/// [`prediction_tokens`] by a shorter name: `#[monitored(tokens = monitor::integrate::dspy::usage)]`.
 pub fn usage(prediction: &Prediction) -> Option<TokenUsage> {
     prediction_tokens(prediction)
 }

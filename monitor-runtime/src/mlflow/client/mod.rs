@@ -8,8 +8,8 @@
 // retry; the `try_*` calls of the delivery worker try once and say, as a `Failure`,
 // whether trying again may help.
 //
-// May call: `reqwest`, `config` (where and how to connect), `delivery::retry` (backoff and
-// `Retry-After`), `nonblocking`, `validate` and `record` (`RunStatus`).
+// May call: `reqwest`, `config` (where and how to connect), `retry` (backoff and
+// `Retry-After`), `nonblocking`, `validate` and `op` (`RunStatus`).
 
 use std::time::Duration;
 

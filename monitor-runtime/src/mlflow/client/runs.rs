@@ -8,8 +8,8 @@ use super::transport::{percent_encode, str_field, Failure};
 use super::types::{Metric, Run};
 use super::MlflowClient;
 use crate::error::{Error, Result};
-use crate::mlflow::delivery::retry::Retry;
-use crate::mlflow::record::RunStatus;
+use crate::mlflow::op::RunStatus;
+use crate::mlflow::retry::Retry;
 
 /// The run tag holding the client's identity of a run, so that a create is never repeated.
 pub(crate) const RUN_KEY_TAG: &str = "monitor.run_key";

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::MlflowClient;
 use crate::error::{Error, Result};
-use crate::mlflow::delivery::retry::{parse_retry_after, wait_before, Retry};
 use crate::mlflow::nonblocking::outside_runtime;
+use crate::mlflow::retry::{parse_retry_after, wait_before, Retry};
 
 /// HTTP statuses MLflow's client retries.
 const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
@@ -177,7 +177,7 @@ impl MlflowClient {
                 Ok(v) => return Ok(v),
                 Err(Failure::Retryable(r)) if attempt < self.max_retries => {
                     attempt += 1;
-                    crate::integrate::subscriber::emit!(
+                    crate::record::subscriber::emit!(
                         tracing::debug!(target: "monitor::mlflow", "retry {attempt} of {path}: {}", r.error)
                     );
                     std::thread::sleep(self.wait(attempt, &r));

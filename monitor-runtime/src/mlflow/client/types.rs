@@ -6,7 +6,7 @@ use serde_json::Value;
 
 #[cfg(doc)]
 use super::MlflowClient;
-use crate::mlflow::record::RunStatus;
+use crate::mlflow::op::RunStatus;
 
 /// A run as the server returns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ pub struct Metric {
     /// The key.
     pub key: String,
     /// The value (`NaN` and infinities included).
-    #[serde(with = "crate::mlflow::record::f64_text")]
+    #[serde(with = "crate::mlflow::op::f64_text")]
     pub value: f64,
     /// ms since the epoch.
     #[serde(default)]

@@ -6,7 +6,7 @@
 //!   ([`journal`]) as soon as it can, in group commits, so a record is on disk within
 //!   milliseconds whatever the network does;
 //! - the dispatcher ([`dispatch`]) reads the journal in order, sends `log-batch` and the
-//!   other requests, retries ([`retry`]), and acknowledges in the journal what the server
+//!   other requests, retries (`mlflow/retry.rs`), and acknowledges in the journal what the server
 //!   took or refused.
 //!
 //! Runs carry a client identity (tag `monitor.run_key`) and the journal remembers which
@@ -16,15 +16,14 @@
 
 // Owns: the queue between log calls and the background threads, with what they share and
 // what flushes report (here: `Channel`, `State`, `FlushReport`); the writer thread
-// (`writer.rs`); the spool (`journal/`); the dispatcher and its batching (`dispatch/`);
-// and MLflow's retry policy (`retry.rs`).
+// (`writer.rs`); the spool (`journal/`); and the dispatcher and its batching
+// (`dispatch/`), which retries by MLflow's policy (`mlflow/retry.rs`).
 //
-// May call: `config`, `record`, and through the dispatcher only, `client` and `local`. Log
+// May call: `config`, `op`, `retry`, and through the dispatcher only, `client` and `local`. Log
 // calls reach it by `Channel::push`, which does no I/O.
 
 pub(crate) mod dispatch;
 pub(crate) mod journal;
-pub(crate) mod retry;
 mod writer;
 
 use std::collections::HashMap;
@@ -34,11 +33,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
-use serde_json::{json, Value};
 
 use self::journal::Journal;
 use super::config::{Destination, MlflowConfig};
-use super::record::{Op, RunKey};
+use super::op::{Op, RunKey};
 use crate::error::{Error, Result};
 
 /// A record the server refused; it will not be retried.
@@ -315,24 +313,11 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static, ch: &Arc<Channel>) ->
             ch.state.lock().alive = false;
             ch.progress.notify_all();
             if result.is_err() {
-                crate::integrate::subscriber::emit!(tracing::error!(target: "monitor::mlflow", "an mlflow delivery thread stopped after a panic"));
+                crate::record::subscriber::emit!(tracing::error!(target: "monitor::mlflow", "an mlflow delivery thread stopped after a panic"));
             }
         })
         .map(drop)
         .map_err(|e| Error::Mlflow(format!("cannot start the mlflow worker thread: {e}")))
-}
-
-/// The proto3 JSON form of a metric value.
-pub(crate) fn wire_f64(v: f64) -> Value {
-    if v.is_nan() {
-        json!("NaN")
-    } else if v == f64::INFINITY {
-        json!("Infinity")
-    } else if v == f64::NEG_INFINITY {
-        json!("-Infinity")
-    } else {
-        json!(v)
-    }
 }
 
 /// An error and its sources, one line.
@@ -350,7 +335,7 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// Prints a warning through `tracing`, and on stderr when no subscriber is installed (a
 /// program that never set one up must still hear that records are at risk).
 pub(crate) fn warn_loudly(msg: &str) {
-    crate::integrate::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
+    crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
     if !tracing::dispatcher::has_been_set() {
         eprintln!("monitor: warning: {msg}");
     }

@@ -64,14 +64,14 @@ pub(super) fn run(ch: &Channel) {
             }
         }
         if committed.dropped > 0 && !std::mem::replace(&mut warned_lost, true) {
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::error!(target: "monitor::mlflow", "{} mlflow records lost: the spool cannot be written and memory is full", committed.dropped)
             );
         }
         if committed.recovered && refusing {
             refusing = false;
             warned_lost = false;
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::info!(target: "monitor::mlflow", "the spool in {} can be written again", ch.spool_dir.display())
             );
         }

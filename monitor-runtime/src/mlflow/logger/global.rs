@@ -21,7 +21,7 @@ static CHANNEL: Mutex<Option<Arc<Channel>>> = Mutex::new(None);
 ///
 /// ```no_run
 /// # use monitor_runtime as monitor;
-/// monitor::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
+/// monitor::mlflow::configure_mlflow(Some("http://127.0.0.1:5000"), "skill-optimization");
 /// ```
 pub fn configure_mlflow(tracking_uri: Option<&str>, experiment_name: &str) {
     let mut config = MlflowConfig::from_env().experiment_name(experiment_name);
@@ -100,7 +100,7 @@ pub(super) fn exit_flush(ch: &Channel) -> FlushReport {
     let report = ch.flush(ch.config.flush_timeout);
     if !report.rejected.is_empty() || report.spooled > 0 || report.in_memory > 0 {
         let msg = format!("mlflow records not delivered: {report}");
-        crate::integrate::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
+        crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "{msg}"));
         if !tracing::dispatcher::has_been_set() {
             eprintln!("monitor: {msg}");
         }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{values, MlflowRun};
 use crate::error::{Error, Result};
-use crate::mlflow::record::{now_ms, ArtifactSource, Op};
+use crate::mlflow::op::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
 
 impl MlflowRun {
@@ -283,7 +283,7 @@ fn files_under(dir: &Path, base: String) -> Result<Vec<(PathBuf, String)>> {
 
 fn not_logged(path: &Path, reason: &str) {
     let path = path.display();
-    crate::integrate::subscriber::emit!(
+    crate::record::subscriber::emit!(
         tracing::warn!(target: "monitor::mlflow", "not logged: {path} ({reason})")
     );
 }
@@ -320,7 +320,7 @@ fn collect_errors(results: impl Iterator<Item = Result<()>>) -> Result<()> {
             if first.is_none() {
                 first = Some(e);
             } else {
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::warn!(target: "monitor::mlflow", "not logged: {e}")
                 );
             }

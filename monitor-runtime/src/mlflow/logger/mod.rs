@@ -24,7 +24,7 @@ use super::client::{MlflowClient, ModelVersion};
 use super::config::Destination;
 use super::delivery::{Binding, Channel, FlushReport};
 use super::nonblocking::{in_async_runtime, OffThread};
-use super::record::{now_ms, Op, RunKey, RunStatus};
+use super::op::{now_ms, Op, RunKey, RunStatus};
 use super::validate;
 use crate::error::{Error, Result};
 
@@ -75,7 +75,7 @@ impl std::fmt::Debug for MlflowRun {
 /// # use monitor_runtime as monitor;
 /// use monitor::mlflow::MlflowLogger;
 ///
-/// monitor::configure_mlflow(None, "skill-optimization"); // ./mlruns
+/// monitor::mlflow::configure_mlflow(None, "skill-optimization"); // ./mlruns
 /// let run = MlflowLogger::start("miprov2_v1")?;
 /// run.log_params([("optimizer", "MIPROv2"), ("auto", "medium")])?;
 /// for step in 0..10 {
@@ -217,7 +217,7 @@ impl MlflowLogger {
         // already, so it is left to `end_async` / `mlflow_flush_async` or the next process.
         if self.queue_end(status) == Some(true) {
             if in_async_runtime() {
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::debug!(target: "monitor::mlflow", "the last run ended inside an async runtime; not waiting for delivery (await mlflow_flush_async() to wait)")
                 );
             } else {

@@ -5,7 +5,7 @@ use super::MlflowRun;
 use crate::error::Result;
 use crate::export::{TraceExport, SCHEMA_VERSION};
 use crate::mlflow::config::Destination;
-use crate::mlflow::record::{now_ms, ArtifactSource, Op};
+use crate::mlflow::op::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
 use crate::record::tracer::ExecutionTracer;
 
@@ -99,7 +99,7 @@ impl MlflowRun {
             ),
             source: ArtifactSource::Text(body),
         };
-        let complete = crate::mlflow::otlp::with_missing_parents_as_roots(entries);
+        let complete = crate::mlflow::trace_store::with_missing_parents_as_roots(entries);
         for chunk in complete.chunks(500) {
             let body = crate::export::otlp_request(chunk, "monitor").to_string();
             self.push(if local {
@@ -112,7 +112,7 @@ impl MlflowRun {
                 }
             });
         }
-        for (trace_id, body) in crate::mlflow::otlp::assessments(entries) {
+        for (trace_id, body) in crate::mlflow::trace_store::assessments(entries) {
             self.push(if local {
                 kept("assessment", body.to_string())
             } else {

@@ -12,7 +12,7 @@ use crate::mlflow::client::{Failure, MlflowClient, PreparedClient, RUN_KEY_TAG};
 use crate::mlflow::config::{Destination, MlflowConfig};
 use crate::mlflow::delivery::Binding;
 use crate::mlflow::local::LocalStore;
-use crate::mlflow::record::{ArtifactSource, RunKey, RunStatus};
+use crate::mlflow::op::{ArtifactSource, RunKey, RunStatus};
 
 /// Where records go.
 pub(crate) enum Backend {

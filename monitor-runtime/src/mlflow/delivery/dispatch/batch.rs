@@ -9,8 +9,9 @@ use serde_json::json;
 
 use super::{Backend, Dispatcher, Pending};
 use crate::mlflow::client::Failure;
-use crate::mlflow::delivery::{error_chain, wire_f64};
-use crate::mlflow::record::{Op, RunKey};
+use crate::mlflow::delivery::error_chain;
+use crate::mlflow::op::wire_f64;
+use crate::mlflow::op::{Op, RunKey};
 
 /// MLflow's `log-batch` limits, and a size well under its 1 MB request limit.
 const MAX_METRICS: usize = 1000;
@@ -94,7 +95,7 @@ impl Dispatcher {
                 Err(Failure::Rejected(e)) => {
                     // The history cannot be read (an old server?): send, at the risk of
                     // duplicates, rather than hold the records forever.
-                    crate::integrate::subscriber::emit!(
+                    crate::record::subscriber::emit!(
                         tracing::warn!(target: "monitor::mlflow", "cannot check which points of run {run_id} the server has ({e}); resending them")
                     );
                     self.verify.remove(&run);
@@ -119,7 +120,7 @@ impl Dispatcher {
             }
             Err(Failure::Rejected(e)) if taken.len() > 1 => {
                 // Find the refused records: resend this batch one record per request.
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::debug!(target: "monitor::mlflow", "batch refused ({e}); resending its records one by one")
                 );
                 self.isolate.insert(run, taken.len());
@@ -186,7 +187,7 @@ impl Dispatcher {
         if present.is_empty() {
             self.verify.remove(&run);
         } else {
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::info!(target: "monitor::mlflow", "{} metric points of run {run_id} were already on the server; not sending them again", present.len())
             );
             self.delivered(present);

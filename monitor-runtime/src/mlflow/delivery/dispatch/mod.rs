@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::journal::Loc;
-use super::retry::{wait_before, Retry};
 use super::{error_chain, warn_loudly, Binding, Channel, Rejected, State};
 use crate::mlflow::client::Failure;
 use crate::mlflow::config::{redact_uri, Destination};
-use crate::mlflow::record::{Op, RunKey};
+use crate::mlflow::op::{Op, RunKey};
+use crate::mlflow::retry::{wait_before, Retry};
 
 mod backend;
 mod batch;
@@ -143,7 +143,7 @@ impl Dispatcher {
             // Said with the journal let go: a subscriber may call back into MLflow.
             drop(journal);
             if claimed > 0 {
-                crate::integrate::subscriber::emit!(
+                crate::record::subscriber::emit!(
                     tracing::info!(target: "monitor::mlflow", "delivering {claimed} records left in the spool {} by an earlier process", dir.display())
                 );
             }
@@ -347,7 +347,7 @@ impl Dispatcher {
         self.attempts = 0;
         self.attempted = true;
         if std::mem::take(&mut self.warned) {
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::info!(target: "monitor::mlflow", "the {} is reachable again; delivering waiting records", self.where_to())
             );
         }
@@ -360,7 +360,7 @@ impl Dispatcher {
             .iter()
             .map(|p| {
                 let run = p.op.run();
-                crate::integrate::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe()));
+                crate::record::subscriber::emit!(tracing::warn!(target: "monitor::mlflow", "mlflow refused {} of run {run}: {reason}", p.op.describe()));
                 Rejected {
                     run: run.to_string(),
                     record: p.op.describe(),

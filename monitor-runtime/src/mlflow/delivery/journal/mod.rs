@@ -26,7 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::mlflow::record::Op;
+use crate::mlflow::op::Op;
 
 mod read;
 mod resume;
@@ -185,7 +185,7 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::mlflow::record::RunKey;
+    use crate::mlflow::op::RunKey;
 
     fn metric(step: i64) -> Op {
         Op::Metric {

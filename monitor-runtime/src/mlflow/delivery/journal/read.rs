@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 
 use super::{Journal, Loc, OWN_BASE};
-use crate::mlflow::record::Op;
+use crate::mlflow::op::Op;
 
 impl Journal {
     /// Up to `max` records not read yet, oldest first; records that waited in memory come
@@ -46,7 +46,7 @@ impl Journal {
                         match serde_json::from_str::<Op>(line.trim_end()) {
                             Ok(op) => out.push((op, Some(loc))),
                             Err(e) => {
-                                crate::integrate::subscriber::emit!(
+                                crate::record::subscriber::emit!(
                                     tracing::warn!(target: "monitor::mlflow", "skipping an unreadable spool line: {e}")
                                 );
                                 settle_now.push(loc);
@@ -121,7 +121,7 @@ impl Journal {
             match seg.ack.as_mut().map(|f| f.write_all(text.as_bytes())) {
                 Some(Ok(())) => {}
                 _ => {
-                    crate::integrate::subscriber::emit!(
+                    crate::record::subscriber::emit!(
                         tracing::warn!(target: "monitor::mlflow", "cannot record delivery in the spool {}; a later process may send these records again", self.dir.display())
                     )
                 }

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use super::{Journal, Segment};
-use crate::mlflow::record::RunKey;
+use crate::mlflow::op::RunKey;
 
 impl Journal {
     /// Remembers that `run` exists on the server as `run_id`, for later processes.
@@ -21,7 +21,7 @@ impl Journal {
                 .write_all(line.as_bytes())
         });
         if let Err(e) = written {
-            crate::integrate::subscriber::emit!(
+            crate::record::subscriber::emit!(
                 tracing::warn!(target: "monitor::mlflow", "cannot record run {run_id} in the spool {}: {e}", self.dir.display())
             );
         }

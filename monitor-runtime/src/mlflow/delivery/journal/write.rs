@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use super::{Committed, Journal, Segment, SEGMENT_BYTES, SYNC_EVERY};
-use crate::mlflow::record::Op;
+use crate::mlflow::op::Op;
 
 impl Journal {
     /// Appends `ops` after everything already accepted. Records waiting in memory go

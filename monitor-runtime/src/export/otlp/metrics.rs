@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use super::fleet::{
+use crate::metrics::fleet::{
     collect, ModuleView, DURATION_BUCKETS, QUALITY_BUCKETS, STATUSES, TOKEN_BUCKETS,
 };
 use crate::ExecutionTracer;
@@ -44,7 +44,7 @@ pub(crate) fn metrics_request(
     resource: Resource,
     period: Period,
 ) -> Option<ExportMetricsServiceRequest> {
-    let modules = collect(tracer);
+    let modules = collect(&tracer.merged_stats());
     if modules.is_empty() {
         return None;
     }
@@ -191,28 +191,18 @@ fn tokens(modules: &[ModuleView], period: Period) -> Metric {
         .iter()
         .filter(|module| module.tokens_calls() > 0)
         .flat_map(|module| {
-            [
-                (
-                    "input",
-                    &module.fixed.input_tokens,
-                    module.tokens.input_tokens,
-                ),
-                (
-                    "output",
-                    &module.fixed.output_tokens,
-                    module.tokens.output_tokens,
-                ),
-            ]
-            .map(|(kind, per_bucket, total)| HistogramDataPoint {
-                attributes: vec![text(MODULE, &module.name), text("gen_ai.token.type", kind)],
-                start_time_unix_nano: period.start_unix_nano,
-                time_unix_nano: period.now_unix_nano,
-                count: module.tokens_calls(),
-                sum: Some(total as f64),
-                bucket_counts: per_bucket.to_vec(),
-                explicit_bounds: bounds.clone(),
-                ..Default::default()
-            })
+            module
+                .token_histograms()
+                .map(|(kind, per_bucket, total)| HistogramDataPoint {
+                    attributes: vec![text(MODULE, &module.name), text("gen_ai.token.type", kind)],
+                    start_time_unix_nano: period.start_unix_nano,
+                    time_unix_nano: period.now_unix_nano,
+                    count: module.tokens_calls(),
+                    sum: Some(total as f64),
+                    bucket_counts: per_bucket.to_vec(),
+                    explicit_bounds: bounds.clone(),
+                    ..Default::default()
+                })
         })
         .collect();
     histogram(

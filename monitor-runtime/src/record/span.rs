@@ -56,7 +56,7 @@ fn new_span(site: &'static Site, module: ModuleId) -> Span {
     let meta = site.metadata();
     let fields = meta.fields();
     let name = module_name(module);
-    let (kind, model) = crate::kind::declared(module.0);
+    let (kind, model) = crate::record::declare::declared(module.0);
     let kind = kind.map(|kind| kind.as_str());
     let module_field = fields.field(FIELDS[0]).expect("FIELDS");
     let kind_field = fields.field(FIELDS[1]).expect("FIELDS");

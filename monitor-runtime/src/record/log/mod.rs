@@ -374,38 +374,5 @@ pub(crate) fn set_module_level(module: &'static str, level: Level) -> bool {
     true
 }
 
-/// `#[monitored(level = "..")]`: generated code keeps one in a `static` and applies it on
-/// every call; only the first does anything.
-#[derive(Debug)]
-pub struct ModuleLevel {
-    level: Level,
-    applied: AtomicBool,
-}
-
-impl ModuleLevel {
-    /// The level `level`, not yet applied.
-    pub const fn new(level: Level) -> Self {
-        ModuleLevel {
-            level,
-            applied: AtomicBool::new(false),
-        }
-    }
-
-    /// Gives the module of `callsite` this level (once).
-    #[inline]
-    pub fn apply(&self, callsite: &'static crate::record::callsite::Callsite) {
-        if !self.applied.load(Ordering::Relaxed) {
-            self.apply_now(callsite);
-        }
-    }
-
-    #[cold]
-    fn apply_now(&self, callsite: &'static crate::record::callsite::Callsite) {
-        if set_module_level(callsite.name(), self.level) {
-            self.applied.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -226,3 +226,16 @@ pub(crate) mod f64_text {
         }
     }
 }
+
+/// The proto3 JSON form of a metric value.
+pub(crate) fn wire_f64(v: f64) -> serde_json::Value {
+    if v.is_nan() {
+        serde_json::json!("NaN")
+    } else if v == f64::INFINITY {
+        serde_json::json!("Infinity")
+    } else if v == f64::NEG_INFINITY {
+        serde_json::json!("-Infinity")
+    } else {
+        serde_json::json!(v)
+    }
+}

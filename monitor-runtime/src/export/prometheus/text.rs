@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::fleet::{
+use crate::metrics::fleet::{
     collect, ModuleView, DURATION_BUCKETS, QUALITY_BUCKETS, STATUSES, TOKEN_BUCKETS,
 };
 use crate::ExecutionTracer;
@@ -94,18 +94,7 @@ impl Collector for Scrape {
             )?;
             let mut buckets = [(0.0, 0); TOKEN_BUCKETS.len()];
             for module in modules.iter().filter(|module| module.tokens_calls() > 0) {
-                for (kind, per_bucket, sum) in [
-                    (
-                        "input",
-                        &module.fixed.input_tokens,
-                        module.tokens.input_tokens,
-                    ),
-                    (
-                        "output",
-                        &module.fixed.output_tokens,
-                        module.tokens.output_tokens,
-                    ),
-                ] {
+                for (kind, per_bucket, sum) in module.token_histograms() {
                     for (bucket, (&bound, &count)) in
                         buckets.iter_mut().zip(TOKEN_BUCKETS.iter().zip(per_bucket))
                     {
@@ -222,14 +211,14 @@ impl Collector for Scrape {
 ///     .trace("generate", ())
 ///     .fail_with(monitor::ErrorInfo::new("Timeout", "model timed out"));
 ///
-/// let text = monitor::metrics::prometheus_text(&tracer);
+/// let text = monitor::export::prometheus_text(&tracer);
 /// assert!(text.contains(r#"monitor_calls_total{module="generate",status="error"} 1"#));
 /// assert!(text.contains(r#"gen_ai_client_operation_duration_seconds_count{module="retrieve"} 1"#));
 /// ```
 pub fn prometheus_text(tracer: &ExecutionTracer) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape {
-        modules: collect(tracer),
+        modules: collect(&tracer.merged_stats()),
     }));
     let mut text = String::new();
     // Writing to a `String` cannot fail, and `Scrape` returns only the writer's errors.
@@ -239,7 +228,7 @@ pub fn prometheus_text(tracer: &ExecutionTracer) -> String {
 
 impl ExecutionTracer {
     /// This tracer's metrics in the Prometheus text format: the same as
-    /// [`metrics::prometheus_text(&tracer)`](crate::metrics::prometheus_text). Needs the
+    /// [`export::prometheus_text(&tracer)`](crate::export::prometheus_text). Needs the
     /// `prometheus` feature.
     ///
     /// ```

@@ -71,7 +71,7 @@ pub(crate) fn isolate<R>(f: impl FnOnce() -> R) -> Option<R> {
 /// (a user's call, or a delivery thread that would otherwise stop).
 macro_rules! emit {
     ($event:expr) => {{
-        let _ = $crate::integrate::subscriber::isolate(|| $event);
+        let _ = $crate::record::subscriber::isolate(|| $event);
     }};
 }
 pub(crate) use emit;

@@ -1,17 +1,21 @@
-// A small std-only HTTP/1.1 listener for `/metrics`: one thread, one connection at a time
-// (Prometheus scrapes once every few seconds), every request answered from a fresh
-// `prometheus_text`, every connection closed after one response. Bounded: request heads of
-// at most `MAX_HEAD_BYTES`, a deadline to send them, a write timeout. Never panics on what a
-// client sends; a panic anywhere in answering is caught and the connection dropped.
+// A small std-only HTTP/1.1 listener for `/metrics`: one thread accepts, and each
+// connection is answered on a thread of its own, at most `MAX_CONNECTIONS` at once, so an
+// idle or slow client never holds up another's scrape. Every request is answered from a
+// fresh `prometheus_text`, every connection closed after one response. Bounded: request
+// heads of at most `MAX_HEAD_BYTES`, a deadline to send them, a deadline to take the
+// answer. Never panics on what a client sends; a panic anywhere in answering is caught and
+// the connection dropped.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::prometheus::prometheus_text;
+use super::text::prometheus_text;
 use crate::{Error, ExecutionTracer, Result};
 
 /// The `Content-Type` of the Prometheus text format the listener answers with.
@@ -21,19 +25,26 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// How long a client has to send its request head once connected.
 const READ_DEADLINE: Duration = Duration::from_secs(2);
-/// How long one write of the response may block.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to take the whole response: Prometheus' default scrape timeout.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Connections answered at once, each on its own thread; more wait in the system's accept
+/// queue until one ends. Each ends within its deadlines (about 19 s at worst, for a client
+/// that sends its head and takes its answer at a trickle), so however many clients hold
+/// connections, a scrape waits at most that long, and usually not at all.
+const MAX_CONNECTIONS: usize = 32;
 
 /// Serves `tracer`'s metrics at `GET /metrics` on `addr`, from a background thread. Needs the
 /// `prometheus` feature.
 ///
 /// The listener binds exactly where it is told (`127.0.0.1:9464` to stay on this machine,
 /// `0.0.0.0:9464` for a Prometheus elsewhere, port 0 for any free port) and answers
-/// `GET /metrics` (and `HEAD`) with [`prometheus_text`](crate::metrics::prometheus_text),
+/// `GET /metrics` (and `HEAD`) with [`prometheus_text`](crate::export::prometheus_text),
 /// computed at each request, as `text/plain; version=0.0.4`. Any other path gets a 404, any
 /// other method a 405; each connection is closed after its response. Requests are bounded
-/// (8 KiB of head, 2 s to send it), and nothing a client sends can make it panic. It stops
-/// when the returned [`MetricsServer`] is dropped.
+/// (8 KiB of head, 2 s to send it, 10 s to take the answer), and nothing a client sends can
+/// make it panic. Up to 32 connections are answered at once, each on a short-lived thread
+/// of its own, so idle or slow clients never hold up another's scrape; more wait until one
+/// ends. It stops when the returned [`MetricsServer`] is dropped.
 ///
 /// Point Prometheus at it with a scrape config such as:
 ///
@@ -50,7 +61,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// let tracer = monitor::ExecutionTracer::new();
 /// drop(tracer.trace("retrieve", ()));
-/// let server = monitor::metrics::serve_metrics("127.0.0.1:0", &tracer)?;
+/// let server = monitor::export::serve_metrics("127.0.0.1:0", &tracer)?;
 ///
 /// let mut http = std::net::TcpStream::connect(server.local_addr())?;
 /// http.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
@@ -82,30 +93,61 @@ pub fn serve_metrics(addr: impl ToSocketAddrs, tracer: &ExecutionTracer) -> Resu
     let local_addr = listener
         .local_addr()
         .map_err(|source| fail(described(), source))?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared::default());
     let thread = std::thread::Builder::new()
         .name("monitor-metrics".to_owned())
         .spawn({
-            let stop = Arc::clone(&stop);
+            let shared = Arc::clone(&shared);
             let tracer = tracer.clone();
-            move || accept_loop(&listener, &stop, &tracer)
+            move || accept_loop(&listener, &shared, &tracer)
         })
         .map_err(|source| fail(local_addr.to_string(), source))?;
     Ok(MetricsServer {
         local_addr,
-        stop,
+        shared,
         thread: Some(thread),
     })
 }
 
-/// A running `/metrics` listener, from [`serve_metrics`]. Dropping it stops the listener
-/// and waits for its thread (at most the few seconds an answer in progress may take).
+/// A running `/metrics` listener, from [`serve_metrics`]. Dropping it closes the port at
+/// once; answers in progress finish on their own threads, within their deadlines.
 #[derive(Debug)]
 #[must_use = "the listener stops when this is dropped"]
 pub struct MetricsServer {
     local_addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the accepting thread shares with the server and the connections' threads.
+#[derive(Debug, Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Connections being answered.
+    active: Mutex<usize>,
+    /// Signalled when a connection ends or the server stops.
+    room: Condvar,
+}
+
+impl Shared {
+    /// Waits until fewer than `MAX_CONNECTIONS` are being answered and counts one more;
+    /// `false` when the server stops first.
+    fn take_room(&self) -> bool {
+        let mut active = self.active.lock();
+        while *active >= MAX_CONNECTIONS && !self.stop.load(Ordering::Acquire) {
+            self.room.wait(&mut active);
+        }
+        if self.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        *active += 1;
+        true
+    }
+
+    fn give_room(&self) {
+        *self.active.lock() -= 1;
+        self.room.notify_one();
+    }
 }
 
 impl MetricsServer {
@@ -120,8 +162,13 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        // The thread waits in `accept`: a connection of our own wakes it to see `stop`.
+        self.shared.stop.store(true, Ordering::Release);
+        // The thread waits for room (woken here) or in `accept`: a connection of our own
+        // wakes it to see `stop`.
+        {
+            let _active = self.shared.active.lock();
+            self.shared.room.notify_all();
+        }
         let mut wake = self.local_addr;
         if wake.ip().is_unspecified() {
             wake.set_ip(match wake {
@@ -139,35 +186,54 @@ impl Drop for MetricsServer {
     }
 }
 
-fn accept_loop(listener: &TcpListener, stop: &AtomicBool, tracer: &ExecutionTracer) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::Acquire) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tracer: &ExecutionTracer) {
+    while shared.take_room() {
+        let accepted = listener.accept();
+        if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        match stream {
-            Ok(stream) => {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let _ = answer(stream, tracer);
-                }));
+        match accepted {
+            Ok((stream, _)) => answer_on_own_thread(stream, shared, tracer),
+            Err(_) => {
+                shared.give_room();
+                // Out of file descriptors and the like: let it pass rather than spin.
+                std::thread::sleep(Duration::from_millis(50));
             }
-            // Out of file descriptors and the like: let it pass rather than spin.
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
+    }
+}
+
+/// Answers `stream` on a thread of its own, which gives its room back when it ends. When
+/// no thread can be started, the connection is closed unanswered.
+fn answer_on_own_thread(stream: TcpStream, shared: &Arc<Shared>, tracer: &ExecutionTracer) {
+    let spawned = std::thread::Builder::new()
+        .name("monitor-metrics-conn".to_owned())
+        .spawn({
+            let shared = Arc::clone(shared);
+            let tracer = tracer.clone();
+            move || {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _ = answer(stream, &tracer);
+                }));
+                shared.give_room();
+            }
+        });
+    if spawned.is_err() {
+        shared.give_room();
     }
 }
 
 /// Reads one request head, writes one response, closes.
 fn answer(mut stream: TcpStream, tracer: &ExecutionTracer) -> io::Result<()> {
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let _ = stream.set_nodelay(true);
     let response = match read_head(&mut stream)? {
         Head::Complete(head) => respond(&head, tracer),
         Head::TooLarge => Response::error(431, "Request Header Fields Too Large"),
         Head::Incomplete => return Ok(()),
     };
-    stream.write_all(response.head.as_bytes())?;
-    stream.write_all(&response.body)?;
-    stream.flush()?;
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    write_by(&mut stream, response.head.as_bytes(), deadline)?;
+    write_by(&mut stream, &response.body, deadline)?;
     let _ = stream.shutdown(Shutdown::Write);
     // Read what the client may still send (a body we ignore), briefly, so that closing a
     // socket with unread data does not reset the connection before the response is read.
@@ -177,6 +243,25 @@ fn answer(mut stream: TcpStream, tracer: &ExecutionTracer) -> io::Result<()> {
         match stream.read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bytes` before `deadline`: a client that takes them slower fails, however
+/// little it takes at a time.
+fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
         }
     }
     Ok(())

@@ -1,0 +1,136 @@
+//! The `record_*` functions: what code inside a monitored call adds to the innermost
+//! call (tokens, quality, attributes, validation errors) and to its whole trace (session,
+//! user, tags, metadata).
+
+use serde::Serialize;
+
+use super::context::{with_innermost, Notes, LOCAL};
+#[cfg(doc)]
+use super::scope::with_tracer;
+use crate::entry::TokenUsage;
+
+/// The trace and span id of the innermost active monitored call on this thread or task, as
+/// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
+pub fn current_span() -> Option<(String, String)> {
+    let (trace_id, span_id) = LOCAL
+        .try_with(|local| local.stack.borrow().last().map(|f| (f.trace_id, f.span_id)))
+        .ok()
+        .flatten()?;
+    Some((format!("{trace_id:032x}"), format!("{span_id:016x}")))
+}
+
+/// Adds token usage to the innermost active monitored call; calls add up. Returns `false`
+/// (and records nothing) outside any monitored call.
+pub fn record_tokens(usage: TokenUsage) -> bool {
+    with_innermost(|notes| {
+        notes
+            .tokens
+            .get_or_insert_with(TokenUsage::default)
+            .add(usage)
+    })
+    .is_some()
+}
+
+/// Sets the quality score of the innermost active monitored call (the last one set wins;
+/// a `quality = f` function on the attribute overrides it). Returns `false` outside any
+/// monitored call. Non-finite scores are ignored.
+pub fn record_quality(score: f64) -> bool {
+    score.is_finite() && with_innermost(|notes| notes.quality = Some(score)).is_some()
+}
+
+/// Adds a validation error to the innermost active monitored call. Returns `false`
+/// outside any monitored call.
+pub fn record_validation_error(message: impl Into<String>) -> bool {
+    let message = message.into();
+    // Bounded as they come (the tracer's own cap applies when the call records), so a loop
+    // inside one call cannot grow memory.
+    with_innermost(|notes| {
+        crate::capture::push_validation_error(
+            &mut notes.validation_errors,
+            &mut notes.attributes,
+            &message,
+            crate::capture::DEFAULT_MAX_FIELD_BYTES,
+        );
+    })
+    .is_some()
+}
+
+/// Sets a free attribute on the innermost active monitored call. Returns `false` outside
+/// any monitored call.
+pub fn record_attribute(key: impl Into<String>, value: impl Serialize) -> bool {
+    note_attribute(key.into(), &value, |_| {})
+}
+
+/// Notes an attribute on the innermost active call, and `also` whatever goes with it.
+fn note_attribute(key: String, value: &impl Serialize, also: impl FnOnce(&mut Notes)) -> bool {
+    let value = crate::capture::attribute_value(&key, value);
+    with_innermost(|notes| {
+        crate::capture::push_attribute(
+            &mut notes.attributes,
+            key,
+            value,
+            crate::capture::DEFAULT_MAX_FIELD_BYTES,
+        );
+        also(notes);
+    })
+    .is_some()
+}
+
+/// Changes the trace of the innermost active call (or the context in scope); `false`
+/// outside any.
+fn with_current_trace(change: impl FnOnce(&mut super::trace_attrs::TraceAttributes)) -> bool {
+    let trace = LOCAL
+        .try_with(|local| local.stack.borrow().last().map(|f| f.trace_id))
+        .ok()
+        .flatten();
+    match trace {
+        Some(trace) => {
+            super::trace_attrs::update(trace, change);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sets the session of the current trace (a conversation, a user's visit): every span of
+/// the trace carries it when read or exported (`session.id`), those made in spawned work
+/// too. Returns `false` outside any monitored call.
+pub fn record_session(session_id: &str) -> bool {
+    let session = super::trace_attrs::kept("", session_id);
+    with_current_trace(|attributes| attributes.session = Some(session))
+}
+
+/// Sets the user of the current trace (`user.id`), as [`record_session`] does the session.
+pub fn record_user(user_id: &str) -> bool {
+    let user = super::trace_attrs::kept("", user_id);
+    with_current_trace(|attributes| attributes.user = Some(user))
+}
+
+/// Adds a tag to the current trace (`tag.tags`; at most 64), as [`record_session`] does.
+pub fn record_trace_tag(tag: &str) -> bool {
+    let tag = super::trace_attrs::kept("", tag);
+    with_current_trace(|attributes| attributes.add_tag(tag))
+}
+
+/// Sets a metadata key of the current trace (`metadata`, as JSON text; at most 64 keys),
+/// capped, masked and redacted as attributes are.
+pub fn record_trace_metadata(key: &str, value: impl Serialize) -> bool {
+    let value = crate::capture::attribute_value(key, &value);
+    let key = key.to_owned();
+    with_current_trace(|attributes| attributes.add_metadata(key, value))
+}
+
+/// Marks the innermost active monitored call as a `kind` of call (an LLM call, a tool, ...),
+/// for the backends it is exported to. Returns `false` outside any monitored call.
+pub fn record_kind(kind: crate::SpanKind) -> bool {
+    record_attribute(crate::KIND_ATTRIBUTE, kind.as_str())
+}
+
+/// Names the model the innermost active monitored call used (`gen_ai.request.model`), for
+/// instance once the response says which. Returns `false` outside any monitored call.
+pub fn record_model(model: &str) -> bool {
+    let price = crate::cost::price_when_reported(model);
+    note_attribute(crate::MODEL_ATTRIBUTE.to_owned(), &model, |notes| {
+        notes.model_price = price;
+    })
+}
