@@ -17,10 +17,10 @@ MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"; export MONITOR_PROM
 cargo test --workspace --all-features --all-targets --no-fail-fast
 cargo test --workspace --all-features --doc
 
-# The record path's lock-free ring, model-checked with loom (its own target dir: the cfg
-# changes every crate's build).
+# The record path's lock-free structures (the ring, the export queue's slot count),
+# model-checked with loom (its own target dir: the cfg changes every crate's build).
 RUSTFLAGS="--cfg monitor_loom" CARGO_TARGET_DIR=target/loom \
-    cargo test -p monitor-runtime --lib --release ring::loom_tests
+    cargo test -p monitor-runtime --lib --release loom_tests
 
 # Compiled out (`default-features = false`): every example, test and bench builds without a
 # warning, and monitored code behaves as the plain code.

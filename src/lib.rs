@@ -9,18 +9,16 @@ pub mod guide;
 // below adds its guide; `current_context` has a compiled-out form.
 pub use monitor_runtime::*;
 
-/// Starts an MLflow run; the same item as [`mlflow::MlflowLogger`], at the root as the
-/// design's mapping of the Python `MLflowLogger` names it.
-#[cfg(feature = "mlflow")]
-#[doc(no_inline)]
-pub use monitor_runtime::mlflow::{configure_mlflow, MlflowLogger};
-
 // The paths the first 0.1 docs showed for items that have since moved to their one
-// documented home (`monitor::integrate::dspy`, `monitor::export::serve_metrics`): kept, out of
-// the docs (the facade's `metrics` is the runtime's, plus those aliases), so that code written against those docs still compiles.
+// documented home (`monitor::mlflow::MlflowLogger`, `monitor::integrate::dspy`,
+// `monitor::export::serve_metrics`): kept, out of the docs (the facade's `metrics` is the
+// runtime's, plus those aliases), so that code written against those docs still compiles.
 #[cfg(feature = "dspy")]
 #[doc(hidden)]
 pub use monitor_runtime::integrate::dspy;
+#[cfg(feature = "mlflow")]
+#[doc(hidden)]
+pub use monitor_runtime::mlflow::{configure_mlflow, MlflowLogger};
 pub mod metrics {
     //! Metrics: the fixed buckets of the fleet view of the exact per-module aggregates
     //! ([`ModuleMetrics`](crate::ModuleMetrics), [`TracerMetrics`](crate::TracerMetrics),

@@ -55,11 +55,11 @@ impl MlflowRun {
     /// ```
     /// # use monitor_runtime as monitor;
     /// # let dir = tempfile::tempdir()?;
-    /// # monitor::configure_mlflow(Some(dir.path().to_str().unwrap()), "params");
+    /// # monitor::mlflow::configure_mlflow(Some(dir.path().to_str().unwrap()), "params");
     /// #[derive(serde::Serialize)]
     /// struct Config { optimizer: &'static str, trainset_size: usize }
     ///
-    /// let run = monitor::MlflowLogger::start_unnamed()?;
+    /// let run = monitor::mlflow::MlflowLogger::start_unnamed()?;
     /// run.log_params(&Config { optimizer: "MIPROv2", trainset_size: 50 })?;
     /// run.log_params(serde_json::json!({ "auto": "medium", "search": { "depth": 3 } }))?;
     /// run.log_params([("seed", 7)])?;
