@@ -27,8 +27,12 @@ echo "== docs as docs.rs builds them (nightly features via RUSTC_BOOTSTRAP, --cf
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
     cargo doc --workspace --all-features --no-deps --quiet
 grep -q "Available on <strong>crate feature <code>mlflow</code>" \
-    target/doc/monitor/struct.MlflowLogger.html \
+    target/doc/monitor/mlflow/struct.MlflowLogger.html \
     || { echo "rustdoc did not label the mlflow feature" >&2; exit 1; }
+# The guide's pages are in the docs, a feature's page labelled with it.
+grep -q "Available on <strong>crate feature <code>otlp</code>" \
+    target/doc/monitor/guide/otlp/index.html \
+    || { echo "rustdoc did not label the otlp guide page" >&2; exit 1; }
 
 echo "== MSRV $msrv" >&2
 toolchain="$msrv.0"

@@ -188,7 +188,7 @@ pub use monitor_macros::mlflow_run;
 /// - **Arguments**, by name: as JSON when the type is `serde::Serialize`, else as `Debug`
 ///   text, else as a `<type name>` placeholder; no bound is asked of you. `self` is not
 ///   recorded. Pattern arguments record each binding. Arguments named like secrets
-///   (`api_key`, `token`, `password`, `secret`, ...; see [`is_secret_name`]) are recorded
+///   (`api_key`, `token`, `password`, `secret`, ...; see [`is_secret_name`](capture::is_secret_name)) are recorded
 ///   as `"[redacted]"` without being read. Each value is capped at the tracer's
 ///   `max_field_bytes`, with a `…[truncated: N bytes]` marker.
 /// - **Output**: the `Ok` value of a `Result`, otherwise the return value (not `()`),

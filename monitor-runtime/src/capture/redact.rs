@@ -325,7 +325,7 @@ static HOOK: RwLock<Option<Arc<MaskHook>>> = RwLock::new(None);
 /// inside them, with its key), error messages and sources, validation errors, attributes,
 /// log lines, exports, MLflow params and tags. Replaces any rule set before.
 ///
-/// A rule that panics masks the value it was given, as [`REDACTED`](crate::REDACTED). A
+/// A rule that panics masks the value it was given, as [`REDACTED`](crate::capture::REDACTED). A
 /// rule may call monitored code: what that code's calls keep while the rule runs is
 /// redacted, since checking it would run the rule again.
 ///

@@ -3,7 +3,7 @@
 //! `/metrics` listener (feature `prometheus`), and OTLP metrics sent by the OTLP exporter
 //! (feature `otlp`).
 //!
-//! [`ModuleMetrics`](crate::ModuleMetrics) and [`TracerMetrics`](crate::TracerMetrics)
+//! [`ModuleMetrics`] and [`TracerMetrics`]
 //! (at the crate root) count every execution since the tracer was created or cleared:
 //! calls by status, latency percentiles, quality, tokens and validation errors. Read them
 //! with [`ExecutionTracer::get_metrics`](crate::ExecutionTracer::get_metrics) and

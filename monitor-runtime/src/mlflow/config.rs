@@ -300,7 +300,7 @@ impl MlflowConfig {
     /// many, new records are dropped and counted in [`FlushReport::dropped`]. Also bounds
     /// what delivery reads from the spool at a time.
     ///
-    /// [`FlushReport::dropped`]: crate::FlushReport::dropped
+    /// [`FlushReport::dropped`]: crate::mlflow::FlushReport::dropped
     pub fn max_in_memory(mut self, records: usize) -> Self {
         self.max_in_memory = records.max(1);
         self

@@ -272,7 +272,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Adds a validation error, capped and masked; past
-    /// [`MAX_VALIDATION_ERRORS`](crate::MAX_VALIDATION_ERRORS) it is only counted.
+    /// [`MAX_VALIDATION_ERRORS`](crate::capture::MAX_VALIDATION_ERRORS) it is only counted.
     pub fn add_validation_error(&mut self, message: impl Into<String>) {
         let max = self.tracer.max_field_bytes();
         let details = self.details();
@@ -285,7 +285,7 @@ impl<'t> TraceGuard<'t> {
     }
 
     /// Sets a free attribute (replacing one of the same key), capped and masked.
-    /// Secret-looking keys are redacted; past [`MAX_ATTRIBUTES`](crate::MAX_ATTRIBUTES)
+    /// Secret-looking keys are redacted; past [`MAX_ATTRIBUTES`](crate::capture::MAX_ATTRIBUTES)
     /// keys it is only counted.
     pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Serialize) {
         let key = key.into();

@@ -49,7 +49,7 @@ pub use self::types::{FileInfo, KeyValue, Metric, ModelVersion, Run, RunData, Ru
 ///
 /// [`get_run`]: MlflowClient::get_run
 /// [`search_runs`]: MlflowClient::search_runs
-/// [`MlflowLogger`]: crate::MlflowLogger
+/// [`MlflowLogger`]: crate::mlflow::MlflowLogger
 #[derive(Clone)]
 pub struct MlflowClient {
     http: Client,

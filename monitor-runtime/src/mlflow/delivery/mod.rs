@@ -51,7 +51,7 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// What [`flush`](crate::MlflowRun::flush) and shutdown report.
+/// What [`flush`](crate::mlflow::MlflowRun::flush) and shutdown report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FlushReport {

@@ -84,7 +84,7 @@ impl MlflowRun {
     /// as the OTLP requests a server would get), and [`push_local_store`] sends them to the
     /// server's trace store with the run.
     ///
-    /// [`push_local_store`]: crate::push_local_store
+    /// [`push_local_store`]: crate::mlflow::push_local_store
     pub fn log_traces(&self, entries: &[crate::entry::TraceEntry]) -> Result<usize> {
         if entries.is_empty() {
             return Ok(0);
