@@ -29,6 +29,8 @@ pub mod metrics {
     #[cfg(feature = "prometheus")]
     #[doc(hidden)]
     pub use monitor_runtime::export::{prometheus_text, serve_metrics, MetricsServer};
+    // The buckets exist with the fleet view's readers only.
+    #[cfg(any(feature = "prometheus", feature = "otlp"))]
     pub use monitor_runtime::metrics::*;
 }
 
