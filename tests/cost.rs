@@ -281,3 +281,109 @@ fn a_model_name_longer_than_the_cap_is_priced_on_its_whole_name() {
         assert!(model.len() < 4_200, "{} bytes", model.len());
     }
 }
+
+fn bundled(model: &str) -> Option<(f64, f64, f64)> {
+    monitor::bundled_price(model).map(|price| {
+        (
+            price.input_per_million(),
+            price.output_per_million(),
+            price.cached_input_per_million(),
+        )
+    })
+}
+
+#[test]
+fn the_bundled_table_prices_known_models_exactly_dated_and_prefixed() {
+    assert_eq!(bundled("gpt-4o-mini"), Some((0.15, 0.6, 0.075)));
+    assert_eq!(bundled("gpt-4o"), Some((2.5, 10.0, 1.25)));
+    // Dated and pinned versions take their family's price, the longest family first.
+    assert_eq!(bundled("gpt-4o-mini-2024-07-18"), Some((0.15, 0.6, 0.075)));
+    assert_eq!(bundled("gpt-4o-2024-08-06"), Some((2.5, 10.0, 1.25)));
+    assert_eq!(
+        bundled("claude-3-5-sonnet-20241022"),
+        Some((3.0, 15.0, 0.3))
+    );
+    assert_eq!(
+        bundled("claude-3-5-sonnet@20240620"),
+        Some((3.0, 15.0, 0.3))
+    );
+    assert_eq!(bundled("claude-opus-4-1-20250805"), Some((15.0, 75.0, 1.5)));
+    assert_eq!(bundled("gemini-1.5-pro-002"), Some((1.25, 5.0, 0.3125)));
+    assert_eq!(bundled("claude-3-5-haiku-latest"), Some((0.8, 4.0, 0.08)));
+    // Provider prefixes, as routers and gateways spell models.
+    assert_eq!(bundled("openai/gpt-4.1"), Some((2.0, 8.0, 0.5)));
+    assert_eq!(bundled("models/gemini-2.5-pro"), Some((1.25, 10.0, 0.125)));
+    assert_eq!(
+        bundled("together/meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        Some((1.04, 1.04, 1.04))
+    );
+    assert_eq!(monitor::BUNDLED_PRICES_AS_OF.len(), "2026-12-01".len());
+}
+
+#[test]
+fn an_unknown_model_is_never_priced_by_a_guess() {
+    for model in [
+        "tiny-llm",
+        "gpt-4o-mini-tts",
+        "gpt-4o-audio-preview",
+        "gpt-4",
+        "my-gpt-4o",
+        "claude",
+        "",
+    ] {
+        assert_eq!(bundled(model), None, "{model}");
+    }
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("unknown", ());
+        call.set_model("cost-test-nobody-knows-2026");
+        call.set_token_usage(TokenUsage::new(1_000, 1_000));
+    }
+    assert_eq!(tracer.get_traces(None)[0].cost, None);
+}
+
+#[test]
+fn a_bundled_model_is_priced_with_no_price_set_and_a_user_price_wins() {
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("bundled", ());
+        call.set_model("gpt-4.1-mini-2025-04-14");
+        // 2,000 fresh + 8,000 cached in, 500 out.
+        call.set_token_usage(TokenUsage::new(10_000, 500).with_cached_input(8_000));
+    }
+    let cost = tracer.get_traces(None)[0].cost.expect("bundled price");
+    assert!(
+        close(cost.input, (2_000.0 * 0.4 + 8_000.0 * 0.1) / 1e6),
+        "{cost:?}"
+    );
+    assert!(close(cost.output, 500.0 * 1.6 / 1e6), "{cost:?}");
+
+    // The program's price overrides the bundled one (a negotiated rate).
+    set_model_price("gpt-4.1-nano", ModelPrice::per_million(0.01, 0.02)).unwrap();
+    assert_eq!(
+        monitor::price_of("gpt-4.1-nano-2025-04-14"),
+        Some(ModelPrice::per_million(0.01, 0.02))
+    );
+    assert_eq!(bundled("gpt-4.1-nano"), Some((0.1, 0.4, 0.025)));
+}
+
+#[test]
+fn reasoning_tokens_cost_their_own_price_and_costs_carry_no_float_noise() {
+    let price = ModelPrice::per_million(1.0, 4.0).with_reasoning(8.0);
+    let tokens = TokenUsage::new(1_000, 3_000).with_reasoning(2_000);
+    let cost = price.cost_of(&tokens);
+    // 1,000 answer tokens at 4/M and 2,000 reasoning tokens at 8/M.
+    assert_eq!(cost.output, 0.02);
+    // Reasoning takes the output price unless told otherwise.
+    let plain = ModelPrice::per_million(1.0, 4.0).cost_of(&tokens);
+    assert_eq!(plain.output, 0.012);
+    // 100 tokens in at 0.15/M and out at 0.6/M: as floats, 0.000015 + 0.00006 is
+    // 0.00007500000000000001.
+    let mini = ModelPrice::per_million(0.15, 0.6).cost_of(&TokenUsage::new(100, 100));
+    assert_eq!(mini.total.to_string(), "0.000075");
+    let json = serde_json::to_string(&TokenUsage::new(5, 7).with_reasoning(3)).unwrap();
+    assert!(json.contains("\"reasoning_tokens\":3"), "{json}");
+    let old: TokenUsage =
+        serde_json::from_str(r#"{"input_tokens":1,"output_tokens":2,"total_tokens":3}"#).unwrap();
+    assert_eq!(old, TokenUsage::new(1, 2));
+}

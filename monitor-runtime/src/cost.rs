@@ -45,6 +45,7 @@ pub struct ModelPrice {
     input_per_million: f64,
     output_per_million: f64,
     cached_input_per_million: Option<f64>,
+    reasoning_per_million: Option<f64>,
 }
 
 impl ModelPrice {
@@ -54,6 +55,7 @@ impl ModelPrice {
             input_per_million: input,
             output_per_million: output,
             cached_input_per_million: None,
+            reasoning_per_million: None,
         }
     }
 
@@ -63,11 +65,41 @@ impl ModelPrice {
         self
     }
 
+    /// The price of a million reasoning tokens (`TokenUsage::reasoning_tokens`, a part of
+    /// the output tokens), when it differs from the output price.
+    pub fn with_reasoning(mut self, reasoning: f64) -> Self {
+        self.reasoning_per_million = Some(reasoning);
+        self
+    }
+
+    /// The price of a million input tokens.
+    pub fn input_per_million(&self) -> f64 {
+        self.input_per_million
+    }
+
+    /// The price of a million output tokens.
+    pub fn output_per_million(&self) -> f64 {
+        self.output_per_million
+    }
+
+    /// The price of a million cached input tokens (the input price unless set).
+    pub fn cached_input_per_million(&self) -> f64 {
+        self.cached_input_per_million
+            .unwrap_or(self.input_per_million)
+    }
+
+    /// The price of a million reasoning tokens (the output price unless set).
+    pub fn reasoning_per_million(&self) -> f64 {
+        self.reasoning_per_million
+            .unwrap_or(self.output_per_million)
+    }
+
     fn check(&self, model: &str) -> Result<()> {
         let prices = [
             self.input_per_million,
             self.output_per_million,
             self.cached_input_per_million.unwrap_or(0.0),
+            self.reasoning_per_million.unwrap_or(0.0),
         ];
         if prices
             .iter()
@@ -85,33 +117,130 @@ impl ModelPrice {
         }
     }
 
-    /// What `tokens` cost at this price.
+    /// What `tokens` cost at this price, each share rounded to [`COST_PRECISION`].
     pub fn cost_of(&self, tokens: &TokenUsage) -> Cost {
         let cached = tokens.cached_input_tokens.min(tokens.input_tokens);
         let fresh = tokens.input_tokens - cached;
-        let cached_price = self
-            .cached_input_per_million
-            .unwrap_or(self.input_per_million);
-        let input = (fresh as f64 * self.input_per_million + cached as f64 * cached_price) / 1e6;
-        let output = tokens.output_tokens as f64 * self.output_per_million / 1e6;
+        let reasoning = tokens.reasoning_tokens.min(tokens.output_tokens);
+        let answer = tokens.output_tokens - reasoning;
+        let input = (fresh as f64 * self.input_per_million
+            + cached as f64 * self.cached_input_per_million())
+            / 1e6;
+        let output = (answer as f64 * self.output_per_million
+            + reasoning as f64 * self.reasoning_per_million())
+            / 1e6;
         Cost {
-            input,
-            output,
-            total: input + output,
+            input: round_cost(input),
+            output: round_cost(output),
+            total: round_cost(input + output),
         }
     }
 }
 
-static PRICES: RwLock<Option<FxHashMap<String, ModelPrice>>> = RwLock::new(None);
-/// Set once a price is set: until then, the record path does not look at prices.
-static ANY: AtomicBool = AtomicBool::new(false);
+/// Costs are rounded to this many units of the price table's currency (a ten-billionth of
+/// a dollar): far below any real call's cost, and enough to drop the float noise of
+/// sums (`0.00007960000000000001` reads `0.0000796`).
+pub const COST_PRECISION: f64 = 1e-10;
 
-/// Sets the price of `model`'s tokens. A model named `gpt-4o` also prices the versions
-/// named after it (`gpt-4o-2024-08-06`): the longest name in the table that the call's
-/// model starts with wins. Calls report their model with `#[monitored(model = "..")]`,
-/// `monitor::record_model` or `TraceGuard::set_model`, and are priced on the whole name
-/// they report (a name longer than the field cap is kept cut, as every kept string). A
-/// negative or non-finite price, or one over [`MAX_PRICE_PER_MILLION`], is an error.
+/// `amount` rounded to [`COST_PRECISION`].
+pub fn round_cost(amount: f64) -> f64 {
+    // Divided by the exact 1e10, not multiplied by the inexact 1e-10: the result is then
+    // the double nearest the decimal, which prints without noise.
+    let units_per_currency = COST_PRECISION.recip().round();
+    let scaled = (amount * units_per_currency).round();
+    if scaled.is_finite() {
+        scaled / units_per_currency
+    } else {
+        amount
+    }
+}
+
+/// The day the bundled prices were last read from the providers' price pages (US dollars
+/// per million tokens, standard tier, the shortest context band).
+pub const BUNDLED_PRICES_AS_OF: &str = "2026-12-01";
+
+/// A model of the bundled table: `(name, input, output, cached input)` per million tokens.
+type Listed = (&'static str, f64, f64, Option<f64>);
+
+/// Prices as published by each provider (OpenAI, Anthropic, Google, Mistral, Together AI)
+/// on their pricing pages, as of [`BUNDLED_PRICES_AS_OF`]; checked against the LiteLLM
+/// price table Arize Phoenix 20.26 bundles where it lists the model. Names are the
+/// providers' model ids without dated suffixes: `gpt-4o` also prices `gpt-4o-2024-08-06`.
+const BUNDLED: &[Listed] = &[
+    // OpenAI
+    ("gpt-4o", 2.5, 10.0, Some(1.25)),
+    ("gpt-4o-mini", 0.15, 0.6, Some(0.075)),
+    ("gpt-4.1", 2.0, 8.0, Some(0.5)),
+    ("gpt-4.1-mini", 0.4, 1.6, Some(0.1)),
+    ("gpt-4.1-nano", 0.1, 0.4, Some(0.025)),
+    ("gpt-5", 1.25, 10.0, Some(0.125)),
+    ("gpt-5-mini", 0.25, 2.0, Some(0.025)),
+    ("gpt-5-nano", 0.05, 0.4, Some(0.005)),
+    ("gpt-4-turbo", 10.0, 30.0, None),
+    ("gpt-3.5-turbo", 0.5, 1.5, None),
+    ("o1", 15.0, 60.0, Some(7.5)),
+    ("o1-mini", 1.1, 4.4, Some(0.55)),
+    ("o3", 2.0, 8.0, Some(0.5)),
+    ("o3-mini", 1.1, 4.4, Some(0.55)),
+    ("o4-mini", 1.1, 4.4, Some(0.275)),
+    // Anthropic (cache reads at a tenth of the input price)
+    ("claude-3-haiku", 0.25, 1.25, Some(0.03)),
+    ("claude-3-opus", 15.0, 75.0, Some(1.5)),
+    ("claude-3-5-haiku", 0.8, 4.0, Some(0.08)),
+    ("claude-3-5-sonnet", 3.0, 15.0, Some(0.3)),
+    ("claude-3-7-sonnet", 3.0, 15.0, Some(0.3)),
+    ("claude-sonnet-4", 3.0, 15.0, Some(0.3)),
+    ("claude-opus-4", 15.0, 75.0, Some(1.5)),
+    ("claude-opus-4-1", 15.0, 75.0, Some(1.5)),
+    ("claude-sonnet-4-5", 3.0, 15.0, Some(0.3)),
+    ("claude-haiku-4-5", 1.0, 5.0, Some(0.1)),
+    ("claude-opus-4-5", 5.0, 25.0, Some(0.5)),
+    // Google (prompts up to 128k tokens for 1.5, 200k for 2.5 Pro)
+    ("gemini-1.5-pro", 1.25, 5.0, Some(0.3125)),
+    ("gemini-1.5-flash", 0.075, 0.3, Some(0.01875)),
+    ("gemini-2.0-flash", 0.1, 0.4, Some(0.025)),
+    ("gemini-2.0-flash-lite", 0.075, 0.3, None),
+    ("gemini-2.5-pro", 1.25, 10.0, Some(0.125)),
+    ("gemini-2.5-flash", 0.3, 2.5, Some(0.03)),
+    ("gemini-2.5-flash-lite", 0.1, 0.4, Some(0.01)),
+    // Mistral
+    ("mistral-large-latest", 0.5, 1.5, Some(0.05)),
+    ("mistral-medium-latest", 1.5, 7.5, Some(0.15)),
+    ("mistral-small-latest", 0.15, 0.6, Some(0.015)),
+    ("codestral-latest", 0.3, 0.9, Some(0.03)),
+    ("open-mistral-nemo", 0.3, 0.3, Some(0.03)),
+    // Llama, hosted by Together AI
+    ("Llama-3.3-70B-Instruct-Turbo", 1.04, 1.04, None),
+    ("Meta-Llama-3.1-8B-Instruct-Turbo", 0.18, 0.18, None),
+    ("Llama-3.1-405B-Instruct", 3.5, 3.5, None),
+];
+
+/// The models of the bundled table with their prices, as [`BUNDLED_PRICES_AS_OF`].
+pub fn bundled_model_prices() -> impl Iterator<Item = (&'static str, ModelPrice)> {
+    BUNDLED
+        .iter()
+        .map(|&listed| (listed.0, listed_price(listed)))
+}
+
+fn listed_price((_, input, output, cached): Listed) -> ModelPrice {
+    let price = ModelPrice::per_million(input, output);
+    match cached {
+        Some(cached) => price.with_cached_input(cached),
+        None => price,
+    }
+}
+
+static PRICES: RwLock<Option<FxHashMap<String, ModelPrice>>> = RwLock::new(None);
+/// Whether the bundled table prices the models the program did not price.
+static BUNDLED_ON: AtomicBool = AtomicBool::new(true);
+
+/// Sets the price of `model`'s tokens; a price set here wins over the bundled one. A model
+/// named `gpt-4o` also prices the versions named after it (`gpt-4o-2024-08-06`): the
+/// longest name in the table that the call's model starts with wins. Calls report their
+/// model with `#[monitored(model = "..")]`, `monitor::record_model` or
+/// `TraceGuard::set_model`, and are priced on the whole name they report (a name longer
+/// than the field cap is kept cut, as every kept string). A negative or non-finite price,
+/// or one over [`MAX_PRICE_PER_MILLION`], is an error.
 pub fn set_model_price(model: impl Into<String>, price: ModelPrice) -> Result<()> {
     let model = model.into();
     price.check(&model)?;
@@ -119,7 +248,6 @@ pub fn set_model_price(model: impl Into<String>, price: ModelPrice) -> Result<()
         .write()
         .get_or_insert_with(FxHashMap::default)
         .insert(model, price);
-    ANY.store(true, Ordering::Release);
     Ok(())
 }
 
@@ -139,34 +267,57 @@ pub fn set_model_prices<M: Into<String>>(
         .write()
         .get_or_insert_with(FxHashMap::default)
         .extend(prices);
-    ANY.store(true, Ordering::Release);
     Ok(())
 }
 
-/// Forgets every price: calls recorded from now on have no cost.
+/// Forgets every price set with [`set_model_price`]: from now on calls are priced by the
+/// bundled table only (see [`use_bundled_prices`]).
 pub fn clear_model_prices() {
     *PRICES.write() = None;
-    ANY.store(false, Ordering::Release);
 }
 
-/// Whether any price is set.
+/// Whether models the program did not price take the bundled price (on by default).
+/// Off, only prices set with [`set_model_price`] count.
+pub fn use_bundled_prices(on: bool) {
+    BUNDLED_ON.store(on, Ordering::Release);
+}
+
+/// The prices set with [`set_model_price`], for backends that price models themselves
+/// (Phoenix): every model the program named, with its price.
+pub fn model_prices() -> Vec<(String, ModelPrice)> {
+    PRICES
+        .read()
+        .as_ref()
+        .map(|prices| prices.iter().map(|(m, p)| (m.clone(), *p)).collect())
+        .unwrap_or_default()
+}
+
+/// Whether any price is set, set by the program or bundled.
 #[inline]
 pub(crate) fn any() -> bool {
-    ANY.load(Ordering::Acquire)
+    BUNDLED_ON.load(Ordering::Relaxed) || PRICES.read().is_some()
 }
 
 /// The price of `model` when a call reports it (`set_model`, `record_model`), looked up
-/// on the whole name: the name kept on the entry may be cut by then. `None` while no price
-/// is set.
+/// on the whole name: the name kept on the entry may be cut by then.
 pub(crate) fn price_when_reported(model: &str) -> Option<ModelPrice> {
-    if !any() {
-        return None;
-    }
     price_of(model)
 }
 
-/// The price of `model`: its own, else the longest priced name it starts with.
-pub(crate) fn price_of(model: &str) -> Option<ModelPrice> {
+/// The price of `model`: the program's (its own, else the longest priced name it starts
+/// with), else the bundled table's (see [`bundled_price`]).
+pub fn price_of(model: &str) -> Option<ModelPrice> {
+    if let Some(price) = program_price(model) {
+        return Some(price);
+    }
+    if BUNDLED_ON.load(Ordering::Relaxed) {
+        bundled_price(model)
+    } else {
+        None
+    }
+}
+
+fn program_price(model: &str) -> Option<ModelPrice> {
     let prices = PRICES.read();
     let prices = prices.as_ref()?;
     if let Some(price) = prices.get(model) {
@@ -177,6 +328,50 @@ pub(crate) fn price_of(model: &str) -> Option<ModelPrice> {
         .filter(|(name, _)| model.starts_with(name.as_str()))
         .max_by_key(|(name, _)| name.len())
         .map(|(_, price)| *price)
+}
+
+/// The bundled price of `model`: an exact name (`gpt-4o`), a dated or pinned version of one
+/// (`gpt-4o-2024-08-06`, `claude-3-5-sonnet-20241022`, `gemini-1.5-pro-002`,
+/// `claude-3-5-sonnet@20240620`, `...-latest`, `...-v1:0`), after a provider prefix
+/// (`openai/gpt-4o`, `models/gemini-2.5-pro`). Any other name has no price: never a guess
+/// (`gpt-4o-mini-tts` is not `gpt-4o-mini`).
+pub fn bundled_price(model: &str) -> Option<ModelPrice> {
+    let name = model.rsplit('/').next().unwrap_or(model);
+    BUNDLED
+        .iter()
+        .filter(|listed| {
+            name.strip_prefix(listed.0)
+                .is_some_and(|rest| rest.is_empty() || is_version_suffix(rest))
+        })
+        .max_by_key(|listed| listed.0.len())
+        .map(|&listed| listed_price(listed))
+}
+
+/// `-2024-08-06`, `-20241022`, `-0613`, `-002`, `@20240620`, `-latest`, with an optional
+/// Bedrock-style `-v1:0` after it.
+fn is_version_suffix(rest: &str) -> bool {
+    let rest = match rest.rfind("-v") {
+        Some(at) if is_bedrock_version(&rest[at + 2..]) => &rest[..at],
+        _ => rest,
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let Some(version) = rest.strip_prefix('-').or_else(|| rest.strip_prefix('@')) else {
+        return false;
+    };
+    version == "latest"
+        || (version.len() >= 3
+            && version.starts_with(|c: char| c.is_ascii_digit())
+            && version.chars().all(|c| c.is_ascii_digit() || c == '-'))
+}
+
+fn is_bedrock_version(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(major, minor)| {
+        [major, minor]
+            .iter()
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 #[cfg(test)]

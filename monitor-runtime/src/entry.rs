@@ -76,6 +76,11 @@ pub struct TokenUsage {
     /// [`ModelPrice::with_cached_input`](crate::ModelPrice::with_cached_input)).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cached_input_tokens: u64,
+    /// Of `output_tokens`, those the model spent reasoning before it answered (OpenAI's
+    /// `reasoning_tokens`; priced apart, see
+    /// [`ModelPrice::with_reasoning`](crate::ModelPrice::with_reasoning)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reasoning_tokens: u64,
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -90,12 +95,19 @@ impl TokenUsage {
             output_tokens,
             total_tokens: input_tokens.saturating_add(output_tokens),
             cached_input_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
 
     /// This usage with `cached` of its input tokens read from the provider's cache.
     pub fn with_cached_input(mut self, cached: u64) -> Self {
         self.cached_input_tokens = cached;
+        self
+    }
+
+    /// This usage with `reasoning` of its output tokens spent reasoning.
+    pub fn with_reasoning(mut self, reasoning: u64) -> Self {
+        self.reasoning_tokens = reasoning;
         self
     }
 
@@ -106,6 +118,7 @@ impl TokenUsage {
         self.cached_input_tokens = self
             .cached_input_tokens
             .saturating_add(other.cached_input_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
     }
 }
 

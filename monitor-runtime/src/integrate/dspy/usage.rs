@@ -12,6 +12,7 @@ impl From<&LmUsage> for TokenUsage {
             output_tokens: usage.completion_tokens,
             total_tokens: usage.total_tokens,
             cached_input_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
 }
