@@ -36,6 +36,7 @@ fn a_pipeline_arrives_as_spans_every_backend_reads() {
     let receiver = OtlpReceiver::start();
     let exporter = init_otlp_with(
         config(&receiver)
+            .conventions(monitor::export::Conventions::ALL)
             .gzip(true)
             .header("api-key", "secret-123")
             .resource_attribute("openinference.project.name", "qa"),

@@ -347,6 +347,25 @@ pub fn bundled_price(model: &str) -> Option<ModelPrice> {
         .map(|&listed| listed_price(listed))
 }
 
+/// The provider of a model the bundled table knows, in the OpenTelemetry GenAI spelling
+/// (`openai`, `anthropic`, `gcp.gemini`, `mistral_ai`); `None` for any other model.
+pub fn bundled_provider(model: &str) -> Option<&'static str> {
+    bundled_price(model)?;
+    let name = model.rsplit('/').next().unwrap_or(model);
+    let provider = if name.starts_with("gpt-") || name.starts_with('o') {
+        "openai"
+    } else if name.starts_with("claude") {
+        "anthropic"
+    } else if name.starts_with("gemini") {
+        "gcp.gemini"
+    } else if name.contains("mistral") || name.starts_with("codestral") {
+        "mistral_ai"
+    } else {
+        return None;
+    };
+    Some(provider)
+}
+
 /// `-2024-08-06`, `-20241022`, `-0613`, `-002`, `@20240620`, `-latest`, with an optional
 /// Bedrock-style `-v1:0` after it.
 fn is_version_suffix(rest: &str) -> bool {

@@ -139,6 +139,11 @@ impl SpanKind {
         }
     }
 
+    /// A call to a language model (`llm`, `chat_model`): its inputs and output may be a chat.
+    pub(crate) fn is_model_call(self) -> bool {
+        matches!(self, SpanKind::Llm | SpanKind::ChatModel)
+    }
+
     /// Model calls leave the process (OpenTelemetry `CLIENT`); the rest run inside it.
     pub(crate) fn leaves_process(self) -> bool {
         matches!(

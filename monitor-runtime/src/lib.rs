@@ -63,9 +63,9 @@ mod monitor;
 mod record;
 
 pub use crate::cost::{
-    bundled_model_prices, bundled_price, clear_model_prices, model_prices, price_of, round_cost,
-    set_model_price, set_model_prices, use_bundled_prices, ModelPrice, BUNDLED_PRICES_AS_OF,
-    COST_PRECISION, MAX_PRICE_PER_MILLION,
+    bundled_model_prices, bundled_price, bundled_provider, clear_model_prices, model_prices,
+    price_of, round_cost, set_model_price, set_model_prices, use_bundled_prices, ModelPrice,
+    BUNDLED_PRICES_AS_OF, COST_PRECISION, MAX_PRICE_PER_MILLION,
 };
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};

@@ -42,7 +42,7 @@
 // May call: `record::tracer` (the tracer's readers), `record::scope` (the global tracer),
 // `record::outbox` and `record::finished` (taking finished calls), `record::callsite`
 // (module names), `record::subscriber` (warnings said through the isolated `emit!`),
-// `metrics`, `capture` (masking), `entry`, `kind`, `error`, `deadline`
+// `metrics`, `capture` (masking), `cost` (rounding, providers), `entry`, `kind`, `error`, `deadline`
 // and `http`.
 
 mod files;
@@ -59,6 +59,9 @@ pub use self::otlp::{
     init_otlp, init_otlp_with, ExportStats, OtlpConfig, OtlpExporter, Protocol, Sampler,
 };
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
-pub use self::otlp::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
+pub use self::otlp::{
+    mlflow_trace_id, otlp_request, otlp_request_in, Conventions, CONVENTIONS_VAR,
+    SPAN_TYPE_ATTRIBUTE,
+};
 #[cfg(feature = "prometheus")]
 pub use self::prometheus::{prometheus_text, serve_metrics, MetricsServer, CONTENT_TYPE};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::conventions::{Conventions, CONVENTIONS_VAR};
 use super::encode::ResourceInfo;
 use crate::capture::mask_url_credentials;
 use crate::error::{Error, Result};
@@ -77,6 +78,8 @@ pub struct OtlpConfig {
     pub(crate) metrics_interval: Duration,
     /// The tracer whose metrics are sent; `None` is the global one.
     pub(crate) metrics_tracer: Option<ExecutionTracer>,
+    /// The attribute conventions spans are written in.
+    pub(crate) conventions: Conventions,
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -109,6 +112,7 @@ impl fmt::Debug for OtlpConfig {
             )
             .field("metrics_interval", &self.metrics_interval)
             .field("metrics_tracer", &self.metrics_tracer)
+            .field("conventions", &self.conventions)
             .finish()
     }
 }
@@ -134,6 +138,7 @@ impl Default for OtlpConfig {
             metrics_endpoint: Some(format!("{DEFAULT_ENDPOINT}/v1/metrics")),
             metrics_interval: Duration::from_secs(60),
             metrics_tracer: None,
+            conventions: Conventions::default(),
         }
     }
 }
@@ -290,6 +295,9 @@ impl OtlpConfig {
                 "OTEL_BSP_SCHEDULE_DELAY",
             )?));
         }
+        if let Some(list) = var(CONVENTIONS_VAR) {
+            config.conventions = Conventions::parse(&list)?;
+        }
         if let Some(disabled) = var("OTEL_SDK_DISABLED") {
             config.disabled = disabled.trim().eq_ignore_ascii_case("true");
         }
@@ -360,6 +368,13 @@ impl OtlpConfig {
         self.annotations_url = Some(format!("{base}/v1/span_annotations"));
         self.metrics_endpoint = None;
         Ok(self)
+    }
+
+    /// The attribute conventions spans are written in (`openinference,genai` by default;
+    /// `MONITOR_OTLP_CONVENTIONS` in the environment).
+    pub fn conventions(mut self, conventions: Conventions) -> Self {
+        self.conventions = conventions;
+        self
     }
 
     /// The wire format.

@@ -547,7 +547,7 @@ impl Worker {
     /// Posts one batch, retrying as the OTLP specification asks (429, 502, 503, 504 and
     /// connection errors, with backoff and `Retry-After`), within the request timeout.
     fn send(&self, batch: &[TraceEntry]) -> bool {
-        let message = request(batch, &self.resource);
+        let message = request(batch, &self.resource, self.config.conventions);
         let body = match self.config.protocol {
             Protocol::HttpProtobuf => message.encode_to_vec(),
             Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),

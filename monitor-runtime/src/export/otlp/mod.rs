@@ -5,7 +5,9 @@
 // background exporter (`exporter.rs`) that takes finished calls from the record path's
 // outboxes. May call `record::outbox` (take) and `entry`.
 
+mod conventions;
 mod encode;
+mod views;
 
 #[cfg(feature = "opentelemetry")]
 mod bridge;
@@ -22,6 +24,7 @@ mod replay;
 pub use self::bridge::init_opentelemetry;
 #[cfg(feature = "otlp")]
 pub use self::config::{OtlpConfig, Protocol, Sampler};
-pub use self::encode::{mlflow_trace_id, otlp_request, SPAN_TYPE_ATTRIBUTE};
+pub use self::conventions::{Conventions, CONVENTIONS_VAR};
+pub use self::encode::{mlflow_trace_id, otlp_request, otlp_request_in, SPAN_TYPE_ATTRIBUTE};
 #[cfg(feature = "otlp")]
 pub use self::exporter::{init_otlp, init_otlp_with, ExportStats, OtlpExporter};

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
 
+use super::conventions::Conventions;
 use super::encode::span as encode_span;
 use crate::entry::TraceEntry;
 
@@ -132,7 +133,9 @@ impl Replayer {
                 });
             for entry in &now {
                 let parent = self.parent_of(entry);
-                let context = self.sink.record(&encode_span(entry), parent.as_ref());
+                let context = self
+                    .sink
+                    .record(&encode_span(entry, Conventions::default()), parent.as_ref());
                 if context.is_sampled() {
                     done.recorded += 1;
                 } else {

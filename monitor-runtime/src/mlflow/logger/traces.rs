@@ -3,7 +3,7 @@
 
 use super::MlflowRun;
 use crate::error::Result;
-use crate::export::{TraceExport, SCHEMA_VERSION};
+use crate::export::{Conventions, TraceExport, SCHEMA_VERSION};
 use crate::mlflow::config::Destination;
 use crate::mlflow::op::{now_ms, ArtifactSource, Op};
 use crate::mlflow::validate;
@@ -101,7 +101,8 @@ impl MlflowRun {
         };
         let complete = crate::mlflow::trace_store::with_missing_parents_as_roots(entries);
         for chunk in complete.chunks(500) {
-            let body = crate::export::otlp_request(chunk, "monitor").to_string();
+            let conventions = Conventions::MLFLOW.with(Conventions::GENAI);
+            let body = crate::export::otlp_request_in(chunk, "monitor", conventions).to_string();
             self.push(if local {
                 kept("spans", body)
             } else {
