@@ -9,6 +9,9 @@ use monitor::export::{init_otlp_with, OtlpConfig};
 use monitor::{monitored, record_session, record_tokens, ExecutionTracer, TokenUsage};
 use serde_json::{json, Value};
 
+/// One exporter runs at a time in a process: the tests take turns.
+static ONE_EXPORTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn phoenix_url() -> String {
     match std::env::var("MONITOR_TEST_PHOENIX_URL") {
         Ok(url) => url,
@@ -84,6 +87,7 @@ impl Phoenix {
 
 #[test]
 fn a_pipeline_shows_in_phoenix_as_phoenix_models_it() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let url = phoenix_url();
     let unique = format!(
         "{}-{}",
@@ -174,5 +178,129 @@ fn a_pipeline_shows_in_phoenix_as_phoenix_models_it() {
     assert_eq!(annotation["annotator_kind"], "CODE");
     assert_eq!(annotation["result"]["score"], 0.75);
     assert_eq!(annotation["span_id"], llm_span);
+    exporter.shutdown();
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the provider answered 503")]
+struct ProviderError;
+
+#[monitored(kind = "retriever")]
+fn search(query: &str) -> Vec<Value> {
+    vec![
+        json!({ "id": "doc-1", "content": format!("{query} is fast"), "score": 0.9 }),
+        json!({ "id": "doc-2", "content": format!("{query} is safe"), "score": 0.4 }),
+    ]
+}
+
+/// A chat call to a model Phoenix's own price table knows.
+#[monitored(kind = "chat_model", model = "gpt-4o-mini-2024-07-18")]
+fn chat(messages: Vec<Value>) -> Result<String, ProviderError> {
+    record_tokens(TokenUsage::new(1_000, 200));
+    if messages.len() > 1 {
+        return Err(ProviderError);
+    }
+    Ok("Rust is fast and safe.".to_owned())
+}
+
+#[monitored(kind = "agent")]
+fn agent(question: &str) -> String {
+    let docs = search(question);
+    let system = json!({ "role": "system", "content": format!("{} documents", docs.len()) });
+    let _ = chat(vec![system, json!({ "role": "user", "content": question })]);
+    chat(vec![json!({ "role": "user", "content": question })]).unwrap_or_default()
+}
+
+#[test]
+fn chats_documents_costs_and_failures_show_in_phoenix_as_its_own_sdks_show_them() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let url = phoenix_url();
+    let project = format!(
+        "monitor-views-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .phoenix(&url)
+            .unwrap()
+            .resource_attribute("openinference.project.name", project.as_str())
+            .schedule_delay(Duration::from_millis(100)),
+    )
+    .unwrap()
+    .expect("enabled");
+    let tracer = ExecutionTracer::new();
+    monitor::with_tracer(&tracer, || agent("Rust"));
+    let stats = exporter.flush();
+    assert_eq!((stats.exported, stats.failed), (4, 0), "{stats:?}");
+
+    let phoenix = Phoenix {
+        url: url.trim_end_matches('/').to_owned(),
+        client: reqwest::blocking::Client::new(),
+    };
+    let spans = phoenix.poll(
+        &format!("/v1/projects/{project}/spans?limit=100"),
+        Duration::from_secs(60),
+        |answer| answer["data"].as_array().is_some_and(|d| d.len() == 4),
+    );
+    let spans = spans["data"].as_array().unwrap();
+    let failed = spans.iter().find(|s| s["status_code"] == "ERROR").unwrap();
+    let answered = spans
+        .iter()
+        .find(|s| s["name"] == "chat" && s["status_code"] == "OK")
+        .unwrap();
+    let retriever = spans.iter().find(|s| s["name"] == "search").unwrap();
+
+    // A chat, as OpenInference's instrumentors write it.
+    let chat = &answered["attributes"];
+    assert_eq!(chat["llm.input_messages.0.message.role"], "user");
+    assert_eq!(chat["llm.input_messages.0.message.content"], "Rust");
+    assert_eq!(chat["llm.output_messages.0.message.role"], "assistant");
+    assert_eq!(
+        chat["llm.output_messages.0.message.content"],
+        "Rust is fast and safe."
+    );
+    assert_eq!(chat["llm.provider"], "openai");
+
+    // A failed call: its error, and no answer made up from its attributes.
+    let attributes = failed["attributes"].as_object().unwrap();
+    assert_eq!(
+        failed["status_message"],
+        "phoenix::ProviderError: the provider answered 503"
+    );
+    assert_eq!(failed["events"][0]["name"], "exception");
+    for absent in ["output.value", "llm.output_messages.0.message.content"] {
+        assert!(!attributes.contains_key(absent), "{absent}: {failed}");
+    }
+    assert_eq!(attributes["llm.input_messages.0.message.role"], "system");
+
+    // Documents, each with its id, content and score.
+    let documents = &retriever["attributes"];
+    assert_eq!(documents["retrieval.documents.0.document.id"], "doc-1");
+    assert_eq!(
+        documents["retrieval.documents.1.document.content"],
+        "Rust is safe"
+    );
+    assert_eq!(documents["retrieval.documents.0.document.score"], 0.9);
+
+    // Phoenix prices the model from its own table: two calls of 1,000 tokens in at
+    // $0.15/M and 200 out at $0.60/M, as the bundled table prices them here.
+    let summary = phoenix.graphql(
+        "query($name: String!) { getProjectByName(name: $name) { costSummary { total { cost } } } }",
+        json!({ "name": project }),
+    );
+    let phoenix_cost = summary["data"]["getProjectByName"]["costSummary"]["total"]["cost"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no cost: {summary}"));
+    let own_cost: f64 = tracer
+        .get_traces(None)
+        .iter()
+        .filter_map(|entry| entry.cost.map(|cost| cost.total))
+        .sum();
+    assert!((phoenix_cost - 0.00054).abs() < 1e-9, "{summary}");
+    assert!((phoenix_cost - own_cost).abs() < 1e-9, "{own_cost}");
     exporter.shutdown();
 }
