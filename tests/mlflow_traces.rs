@@ -3,7 +3,7 @@
 
 mod support;
 
-use monitor::TraceEntry;
+use monitor::{monitored, TraceEntry};
 use serde_json::{json, Value};
 use support::mlflow::{server_uri, tracker, unique, Rest};
 
@@ -224,4 +224,88 @@ fn numbers_stay_numbers_sessions_reach_metadata_and_assessments_name_their_span(
         attribute("pipeline", "mlflow.spanType"),
         json!({"string_value": "CHAIN"})
     );
+}
+
+/// Polls MLflow for the trace until its root span is in, at most 30 s.
+fn trace_info(rest: &Rest, trace_id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = rest.get(&format!(
+            "/api/3.0/mlflow/traces/get?trace_id=tr-{trace_id}"
+        ));
+        let info = &got["trace"]["trace_info"];
+        if info["trace_metadata"]["mlflow.trace.cost"].is_string()
+            || std::time::Instant::now() > deadline
+        {
+            return info.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[monitored(kind = "chat_model", model = "mlflow-test-model-2026-01")]
+fn priced_chat(question: &str) -> String {
+    monitor::record_tokens(monitor::TokenUsage::new(1_000, 200));
+    format!("{question}: yes")
+}
+
+#[test]
+fn spans_sent_straight_to_mlflow_carry_the_trace_cost_and_metrics_stop_at_its_404() {
+    use monitor::export::{init_otlp_with, OtlpConfig};
+    let Some(uri) = server_uri() else { return };
+    let rest = Rest::new(&uri);
+    let created = rest.post(
+        "/api/2.0/mlflow/experiments/create",
+        &json!({ "name": unique("otlp-direct") }),
+    );
+    let experiment = created["experiment_id"].as_str().unwrap().to_owned();
+    // A model MLflow's own price table does not know: the cost is ours.
+    monitor::set_model_price(
+        "mlflow-test-model",
+        monitor::ModelPrice::per_million(0.15, 0.6),
+    )
+    .unwrap();
+    let tracer = monitor::ExecutionTracer::new();
+
+    // What MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_ID set up.
+    let exporter = init_otlp_with(OtlpConfig::default().mlflow(&uri, &experiment).unwrap())
+        .unwrap()
+        .expect("enabled");
+    monitor::with_tracer(&tracer, || priced_chat("is it priced"));
+    let stats = exporter.shutdown();
+    assert_eq!((stats.exported, stats.refused), (1, 0), "{stats:?}");
+    let trace_id = tracer.get_traces(None)[0].trace_id.clone();
+    let info = trace_info(&rest, &trace_id);
+    let cost: Value = serde_json::from_str(
+        info["trace_metadata"]["mlflow.trace.cost"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no trace cost: {info}")),
+    )
+    .unwrap();
+    // 1,000 tokens in at $0.15/M and 200 out at $0.60/M.
+    assert_eq!(cost["total_cost"], 0.00027, "{info}");
+
+    // Pointed at MLflow as at any collector: metrics go to /v1/metrics beside the traces,
+    // which MLflow answers with 404. Said once, counted, and not tried again.
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .endpoint(format!("{uri}/v1/traces"))
+            .unwrap()
+            .header("x-mlflow-experiment-id", experiment.as_str())
+            .metrics_of(&tracer),
+    )
+    .unwrap()
+    .expect("enabled");
+    monitor::with_tracer(&tracer, || priced_chat("again"));
+    let first = exporter.flush();
+    let second = exporter.flush();
+    let last = exporter.shutdown();
+    assert_eq!(first.exported, 1, "{first:?}");
+    assert_eq!((first.metric_failures, first.refused), (1, 1), "{first:?}");
+    assert_eq!(
+        (second.metric_failures, last.metric_failures),
+        (1, 1),
+        "{last:?}"
+    );
+    assert_eq!(last.refused, 1, "{last:?}");
 }

@@ -118,6 +118,10 @@ impl fmt::Debug for OtlpConfig {
 }
 
 const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
+/// The resource attribute that names a span's project in Phoenix.
+const PHOENIX_PROJECT_ATTRIBUTE: &str = "openinference.project.name";
+/// The header naming the experiment MLflow's OTLP endpoint files traces in.
+const MLFLOW_EXPERIMENT_HEADER: &str = "x-mlflow-experiment-id";
 
 impl Default for OtlpConfig {
     fn default() -> Self {
@@ -164,8 +168,13 @@ impl OtlpConfig {
     /// `OTEL_BSP_SCHEDULE_DELAY` (ms) and `OTEL_SDK_DISABLED`. For metrics:
     /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` (or `/v1/metrics` beside the traces),
     /// `OTEL_METRICS_EXPORTER` (`otlp`, or `none`; `prometheus` and `console` also send none
-    /// over OTLP) and `OTEL_METRIC_EXPORT_INTERVAL` (ms). A value that cannot be used is an
-    /// error naming the variable.
+    /// over OTLP) and `OTEL_METRIC_EXPORT_INTERVAL` (ms). The backends' own variables:
+    /// `PHOENIX_COLLECTOR_ENDPOINT` (as [`phoenix`](Self::phoenix)), `PHOENIX_PROJECT_NAME`
+    /// (the project spans land in), `PHOENIX_API_KEY` (sent as a bearer token);
+    /// `MLFLOW_TRACKING_URI` with `MLFLOW_EXPERIMENT_ID` (as [`mlflow`](Self::mlflow)); the
+    /// `OTEL_*` endpoints win over both. `MONITOR_OTLP_CONVENTIONS` picks the attribute
+    /// conventions ([`Conventions`]). A value that cannot be used is an error naming the
+    /// variable.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     }
@@ -176,8 +185,22 @@ impl OtlpConfig {
             var(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
                 .or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
         };
+        if let (Some(uri), Some(experiment)) =
+            (var("MLFLOW_TRACKING_URI"), var("MLFLOW_EXPERIMENT_ID"))
+        {
+            // Only a server takes OTLP: a local `./mlruns` or `file:` URI does not.
+            if uri.starts_with("http://") || uri.starts_with("https://") {
+                config = config.mlflow(&uri, &experiment)?;
+            }
+        }
         if let Some(phoenix) = var("PHOENIX_COLLECTOR_ENDPOINT") {
             config = config.phoenix(&phoenix)?;
+        }
+        if let Some(project) = var("PHOENIX_PROJECT_NAME") {
+            config = config.resource_attribute(PHOENIX_PROJECT_ATTRIBUTE, project);
+        }
+        if let Some(key) = var("PHOENIX_API_KEY") {
+            config = config.header("authorization", format!("Bearer {key}"));
         }
         if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
             let base = base.trim_end_matches('/');
@@ -246,7 +269,7 @@ impl OtlpConfig {
                 if key == "service.name" {
                     config.service_name = value;
                 } else {
-                    config.resource.push((key, Value::from(value)));
+                    config = config.resource_attribute(key, value);
                 }
             }
         }
@@ -304,15 +327,26 @@ impl OtlpConfig {
         Ok(config)
     }
 
-    /// Whether the environment names an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): programs can export only when it does.
+    /// Whether the environment names a destination: `OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `PHOENIX_COLLECTOR_ENDPOINT`, or an MLflow server
+    /// (`MLFLOW_TRACKING_URI` at `http(s)://` with `MLFLOW_EXPERIMENT_ID`): programs can
+    /// export only when it does.
     pub fn endpoint_in_env() -> bool {
-        [
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ]
-        .iter()
-        .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+        Self::names_destination(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    fn names_destination(var: impl Fn(&str) -> Option<String>) -> bool {
+        let mlflow_server = var("MLFLOW_TRACKING_URI")
+            .is_some_and(|uri| uri.starts_with("http://") || uri.starts_with("https://"))
+            && var("MLFLOW_EXPERIMENT_ID").is_some();
+        mlflow_server
+            || [
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "PHOENIX_COLLECTOR_ENDPOINT",
+            ]
+            .iter()
+            .any(|name| var(name).is_some())
     }
 
     /// The full URL spans are posted to, e.g. `http://127.0.0.1:4318/v1/traces`. When it
@@ -377,6 +411,27 @@ impl OtlpConfig {
         self
     }
 
+    /// Sends to an MLflow tracking server's OTLP endpoint (`{tracking_uri}/v1/traces`, MLflow
+    /// 3.6 or later with a SQL store), into the experiment with id `experiment_id`, in
+    /// MLflow's and the GenAI conventions (MLflow sums the spans' `mlflow.llm.cost` into the
+    /// trace's cost). MLflow takes no OTLP metrics: none are sent. `MLFLOW_TRACKING_URI`
+    /// with `MLFLOW_EXPERIMENT_ID` in the environment does the same.
+    pub fn mlflow(mut self, tracking_uri: &str, experiment_id: &str) -> Result<Self> {
+        let base = tracking_uri.trim_end_matches('/');
+        check_endpoint(base)?;
+        self.endpoint = format!("{base}/v1/traces");
+        self.protocol = Protocol::HttpProtobuf;
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(MLFLOW_EXPERIMENT_HEADER));
+        self.headers.push((
+            MLFLOW_EXPERIMENT_HEADER.to_owned(),
+            experiment_id.to_owned(),
+        ));
+        self.conventions = Conventions::MLFLOW.with(Conventions::GENAI);
+        self.metrics_endpoint = None;
+        Ok(self)
+    }
+
     /// The wire format.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
@@ -410,9 +465,12 @@ impl OtlpConfig {
         self
     }
 
-    /// Adds a resource attribute, e.g. `openinference.project.name` for Phoenix.
+    /// Adds a resource attribute, e.g. `openinference.project.name` for Phoenix, replacing
+    /// one of the same key.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-        self.resource.push((key.into(), value.into()));
+        let key = key.into();
+        self.resource.retain(|(known, _)| *known != key);
+        self.resource.push((key, value.into()));
         self
     }
 
@@ -644,6 +702,70 @@ mod tests {
     }
 
     #[test]
+    fn phoenix_and_mlflow_are_set_up_by_their_own_variables() {
+        let vars = [
+            ("PHOENIX_COLLECTOR_ENDPOINT", "http://p:6006"),
+            ("PHOENIX_PROJECT_NAME", "agents"),
+            ("PHOENIX_API_KEY", "px-secret"),
+        ];
+        let phoenix = from(&vars).unwrap();
+        assert_eq!(phoenix.endpoint, "http://p:6006/v1/traces");
+        assert_eq!(
+            phoenix.annotations_url.as_deref(),
+            Some("http://p:6006/v1/span_annotations")
+        );
+        assert_eq!(
+            phoenix.resource,
+            [(
+                "openinference.project.name".to_owned(),
+                Value::from("agents")
+            )]
+        );
+        assert_eq!(
+            phoenix.headers,
+            [("authorization".to_owned(), "Bearer px-secret".to_owned())]
+        );
+        let lookup = |vars: &'static [(&str, &str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(OtlpConfig::names_destination(lookup(&[(
+            "PHOENIX_COLLECTOR_ENDPOINT",
+            "http://p:6006"
+        )])));
+
+        let mlflow = from(&[
+            ("MLFLOW_TRACKING_URI", "http://m:5000/"),
+            ("MLFLOW_EXPERIMENT_ID", "12"),
+        ])
+        .unwrap();
+        assert_eq!(mlflow.endpoint, "http://m:5000/v1/traces");
+        assert_eq!(
+            mlflow.headers,
+            [("x-mlflow-experiment-id".to_owned(), "12".to_owned())]
+        );
+        assert_eq!(mlflow.metrics_endpoint, None);
+        assert_eq!(
+            mlflow.conventions,
+            Conventions::MLFLOW.with(Conventions::GENAI)
+        );
+        const LOCAL: [(&str, &str); 2] = [
+            ("MLFLOW_TRACKING_URI", "./mlruns"),
+            ("MLFLOW_EXPERIMENT_ID", "1"),
+        ];
+        assert!(!OtlpConfig::names_destination(lookup(&LOCAL)));
+        assert_eq!(
+            from(&LOCAL).unwrap().endpoint,
+            "http://localhost:4318/v1/traces"
+        );
+        let conventions = from(&[(CONVENTIONS_VAR, "openinference")]).unwrap();
+        assert_eq!(conventions.conventions, Conventions::OPENINFERENCE);
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc-web"),
@@ -653,6 +775,7 @@ mod tests {
             ("OTEL_TRACES_SAMPLER", "sometimes"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+            ("MONITOR_OTLP_CONVENTIONS", "zipkin"),
         ] {
             let error = from(&[(var, value)]).unwrap_err().to_string();
             assert!(error.contains(&var[..12]), "{var}: {error}");

@@ -2,7 +2,7 @@
 //! outboxes, samples whole traces, and posts batches of spans with retries. The caller of a
 //! monitored function never waits for it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use prost::Message;
 use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
 use super::metrics::{metrics_request, Period};
+use crate::capture::mask_url_credentials;
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
 use crate::record::outbox;
@@ -41,6 +42,10 @@ pub struct ExportStats {
     /// OTLP metrics requests given up on; the next one carries the same totals, so a lost
     /// one loses nothing.
     pub metric_failures: u64,
+    /// Requests the endpoint refused (an HTTP error not worth retrying: a wrong URL, a
+    /// missing key or header). The first refusal of each URL is also a `tracing` warning;
+    /// a metrics endpoint that answers 404 gets no more metrics.
+    pub refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +57,7 @@ struct Counters {
     annotations: AtomicU64,
     metric_exports: AtomicU64,
     metric_failures: AtomicU64,
+    refused: AtomicU64,
     /// Spans taken to be sent and not yet counted as exported or failed.
     pending: AtomicU64,
 }
@@ -68,6 +74,7 @@ impl Counters {
             annotations: self.annotations.load(Ordering::Relaxed),
             metric_exports: self.metric_exports.load(Ordering::Relaxed),
             metric_failures: self.metric_failures.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -303,6 +310,8 @@ struct Worker {
     shared: Arc<Shared>,
     client: Option<reqwest::blocking::Client>,
     metrics: Option<MetricsSchedule>,
+    /// The URLs whose refusal was said (once each).
+    refusals_said: RefCell<Vec<String>>,
     /// Read only when a destination can hold spans back (the `opentelemetry` feature).
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     destination: Destination,
@@ -343,6 +352,7 @@ impl Worker {
             shared,
             client,
             metrics,
+            refusals_said: RefCell::new(Vec::new()),
             destination,
         }
     }
@@ -357,8 +367,10 @@ impl Worker {
             let flushing = asked > self.shared.control.lock().done;
             self.export_waiting(flushing || stop, stop);
             if let Some(metrics) = &self.metrics {
-                if flushing || stop || Instant::now() >= metrics.next.get() {
-                    self.send_metrics(metrics);
+                let due = flushing || stop || Instant::now() >= metrics.next.get();
+                // A receiver with no metrics endpoint (MLflow, Phoenix): said once.
+                if due && self.send_metrics(metrics) == Sent::NotFound {
+                    self.metrics = None;
                 }
             }
             let mut control = self.shared.control.lock();
@@ -503,7 +515,7 @@ impl Worker {
     }
 
     /// Posts every module's totals as OTLP metrics, and schedules the next post.
-    fn send_metrics(&self, metrics: &MetricsSchedule) {
+    fn send_metrics(&self, metrics: &MetricsSchedule) -> Sent {
         metrics
             .next
             .set(crate::deadline::after(self.config.metrics_interval));
@@ -513,19 +525,21 @@ impl Worker {
         };
         let Some(message) = metrics_request(&metrics.tracer, self.resource.to_proto(), period)
         else {
-            return;
+            return Sent::Yes;
         };
         let body = match self.config.protocol {
             Protocol::HttpProtobuf => message.encode_to_vec(),
             Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
         };
         let counters = &self.shared.counters;
-        let counter = if self.post(&metrics.url, body) {
+        let sent = self.post(&metrics.url, body);
+        let counter = if sent == Sent::Yes {
             &counters.metric_exports
         } else {
             &counters.metric_failures
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        sent
     }
 
     /// When a request starting now must be over: the request timeout from now, or the
@@ -552,15 +566,15 @@ impl Worker {
             Protocol::HttpProtobuf => message.encode_to_vec(),
             Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
         };
-        self.post(&self.config.endpoint, body)
+        self.post(&self.config.endpoint, body) == Sent::Yes
     }
 
     /// Posts `body` (OTLP in the configured protocol) to `url`, compressed if configured,
     /// with retries on 429, 502, 503, 504 and connection errors, backoff and
     /// `Retry-After`, all within the request timeout.
-    fn post(&self, url: &str, body: Vec<u8>) -> bool {
+    fn post(&self, url: &str, body: Vec<u8>) -> Sent {
         let Some(client) = &self.client else {
-            return false;
+            return Sent::No;
         };
         let content_type = match self.config.protocol {
             Protocol::HttpProtobuf => "application/x-protobuf",
@@ -572,13 +586,13 @@ impl Worker {
             Some(body)
         };
         let Some(body) = body else {
-            return false;
+            return Sent::No;
         };
         let deadline = self.request_deadline();
         let mut backoff = Duration::from_millis(100);
         loop {
             let Some(left) = self.time_left(deadline) else {
-                return false;
+                return Sent::No;
             };
             let mut post = client
                 .post(url)
@@ -592,19 +606,71 @@ impl Worker {
                 post = post.header(name.as_str(), value.as_str());
             }
             let wait = match post.send() {
-                Ok(response) if response.status().is_success() => return true,
+                Ok(response) if response.status().is_success() => return Sent::Yes,
                 Ok(response) if retryable(response.status().as_u16()) => {
                     retry_after(&response).unwrap_or(backoff)
                 }
-                Ok(_) => return false,
+                Ok(response) => return self.refused(url, response.status().as_u16()),
                 Err(_) => backoff,
             };
             if deadline.saturating_duration_since(Instant::now()) <= wait {
-                return false;
+                return Sent::No;
             }
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(wait);
             backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// Not delivered: the endpoint down, slow, or refusing.
+    No,
+    /// The endpoint answered 404: nothing is there to take it.
+    NotFound,
+}
+
+impl Worker {
+    /// Counts a refused request and says it once per URL, as a warning (no lock is held
+    /// here: the worker's own thread, between requests).
+    fn refused(&self, url: &str, status: u16) -> Sent {
+        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+        let first = {
+            let mut said = self.refusals_said.borrow_mut();
+            let first = !said.iter().any(|known| known == url);
+            if first {
+                said.push(url.to_owned());
+            }
+            first
+        };
+        let is_metrics = self.metrics.as_ref().is_some_and(|m| m.url == url);
+        if first {
+            let shown = mask_url_credentials(url);
+            if is_metrics && status == 404 {
+                crate::record::subscriber::emit!(tracing::warn!(
+                    target: "monitor::export",
+                    "{shown} answered 404 to OTLP metrics: this receiver takes none (MLflow \
+                     and Phoenix do not), so no more are sent to it; set \
+                     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT to a receiver that does, or \
+                     OTEL_METRICS_EXPORTER=none"
+                ));
+            } else {
+                crate::record::subscriber::emit!(tracing::warn!(
+                    target: "monitor::export",
+                    "{shown} refused OTLP export with HTTP {status}: nothing sent there is \
+                     delivered; check OTEL_EXPORTER_OTLP_ENDPOINT (or \
+                     PHOENIX_COLLECTOR_ENDPOINT, MLFLOW_TRACKING_URI) and the key or headers \
+                     the endpoint needs"
+                ));
+            }
+        }
+        if status == 404 {
+            Sent::NotFound
+        } else {
+            Sent::No
         }
     }
 }
