@@ -6,7 +6,7 @@
 //!
 //! Run with `cargo run --example agent --features tokio`. It prints the per-module table
 //! (latency, time to first token, quality, tokens, cost) and writes every trace to
-//! `agent_traces.json`. With `--features tokio,otlp` and `OTEL_EXPORTER_OTLP_ENDPOINT` set
+//! `agent_traces.json`. With `--features tokio,otlp` and `OTEL_EXPORTER_OTLP_ENDPOINT` (or `PHOENIX_COLLECTOR_ENDPOINT`) set
 //! (a collector, Jaeger, Phoenix at `http://127.0.0.1:6006`), every call is also exported as
 //! a span, with its kind, model, tokens, cost and time to first token.
 
@@ -131,11 +131,6 @@ fn print_table(tracer: &ExecutionTracer) {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    #[cfg(feature = "otlp")]
-    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
-        true => monitor::export::init_otlp()?,
-        false => None,
-    };
     #[cfg(not(feature = "otlp"))]
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         println!("OTEL_EXPORTER_OTLP_ENDPOINT is set: run with `--features tokio,otlp` to export");
@@ -147,6 +142,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     let tracer = ExecutionTracer::new();
+    // Exports the spans, and this tracer's metrics (not the global tracer's), when the
+    // environment names a destination (an OTLP collector, PHOENIX_COLLECTOR_ENDPOINT, or
+    // MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_ID).
+    #[cfg(feature = "otlp")]
+    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
+        true => monitor::export::init_otlp_with(
+            monitor::export::OtlpConfig::from_env()?.metrics_of(&tracer),
+        )?,
+        false => None,
+    };
     for task in ["compare async runtimes", "summarise the borrow checker"] {
         let answer = run_agent(task).with_tracer(&tracer).await;
         println!("{task}: {answer}");
@@ -161,8 +166,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Flushing blocks: off the runtime's worker threads.
         let stats = tokio::task::spawn_blocking(move || otlp.shutdown()).await?;
         println!(
-            "exported {} spans over OTLP ({} failed, {} dropped)",
-            stats.exported, stats.failed, stats.dropped
+            "exported {} spans and {} metrics requests over OTLP ({} failed, {} dropped, {} refused)",
+            stats.exported, stats.metric_exports, stats.failed, stats.dropped, stats.refused
         );
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! `traces.json`.
 //!
 //! Run with `cargo run --example quickstart`. With `--features otlp` and
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` set (an OpenTelemetry collector, Jaeger, Phoenix at
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `PHOENIX_COLLECTOR_ENDPOINT`) set (an OpenTelemetry collector, Jaeger, Phoenix at
 //! `http://127.0.0.1:6006`, ...), every call is also exported as a span.
 
 use std::time::Duration;
@@ -131,16 +131,21 @@ pub fn run_pipeline(tracer: &ExecutionTracer) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Dropped at the end of `main`, the exporter sends what is waiting first.
-    #[cfg(feature = "otlp")]
-    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
-        true => monitor::export::init_otlp()?,
-        false => None,
-    };
     #[cfg(not(feature = "otlp"))]
     if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
         println!("OTEL_EXPORTER_OTLP_ENDPOINT is set: run with `--features otlp` to export spans");
     }
     let tracer = ExecutionTracer::new();
+    // Exports the spans, and this tracer's metrics (not the global tracer's), when the
+    // environment names a destination (an OTLP collector, PHOENIX_COLLECTOR_ENDPOINT, or
+    // MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_ID).
+    #[cfg(feature = "otlp")]
+    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
+        true => monitor::export::init_otlp_with(
+            monitor::export::OtlpConfig::from_env()?.metrics_of(&tracer),
+        )?,
+        false => None,
+    };
     run_pipeline(&tracer);
 
     let metrics = tracer.get_metrics();
@@ -169,8 +174,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(otlp) = otlp {
         let stats = otlp.shutdown();
         println!(
-            "exported {} spans over OTLP ({} failed, {} dropped)",
-            stats.exported, stats.failed, stats.dropped
+            "exported {} spans and {} metrics requests over OTLP ({} failed, {} dropped, {} refused)",
+            stats.exported, stats.metric_exports, stats.failed, stats.dropped, stats.refused
         );
     }
     Ok(())

@@ -69,6 +69,15 @@ impl Phoenix {
             .unwrap()
     }
 
+    /// The project's total cost, as Phoenix's cost summary shows it.
+    fn project_cost(&self, project: &str) -> Option<f64> {
+        let summary = self.graphql(
+            "query($name: String!) { getProjectByName(name: $name) { costSummary { total { cost } } } }",
+            json!({ "name": project }),
+        );
+        summary["data"]["getProjectByName"]["costSummary"]["total"]["cost"].as_f64()
+    }
+
     /// Polls `path` until `ready` holds for its answer, at most `timeout`.
     fn poll(&self, path: &str, timeout: Duration, ready: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
@@ -288,19 +297,69 @@ fn chats_documents_costs_and_failures_show_in_phoenix_as_its_own_sdks_show_them(
 
     // Phoenix prices the model from its own table: two calls of 1,000 tokens in at
     // $0.15/M and 200 out at $0.60/M, as the bundled table prices them here.
-    let summary = phoenix.graphql(
-        "query($name: String!) { getProjectByName(name: $name) { costSummary { total { cost } } } }",
-        json!({ "name": project }),
-    );
-    let phoenix_cost = summary["data"]["getProjectByName"]["costSummary"]["total"]["cost"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no cost: {summary}"));
+    let phoenix_cost = phoenix.project_cost(&project).expect("a cost");
     let own_cost: f64 = tracer
         .get_traces(None)
         .iter()
         .filter_map(|entry| entry.cost.map(|cost| cost.total))
         .sum();
-    assert!((phoenix_cost - 0.00054).abs() < 1e-9, "{summary}");
+    assert!((phoenix_cost - 0.00054).abs() < 1e-9, "{phoenix_cost}");
     assert!((phoenix_cost - own_cost).abs() < 1e-9, "{own_cost}");
+    exporter.shutdown();
+}
+
+#[test]
+fn a_model_priced_by_the_program_is_priced_by_phoenix_too() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let url = phoenix_url();
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let project = format!("monitor-prices-{unique}");
+    // A model of the program's own, which Phoenix's built-in table cannot know.
+    let model = format!("in-house-llm-{unique}");
+    monitor::set_model_price(
+        model.as_str(),
+        monitor::ModelPrice::per_million(2.0, 8.0).with_cached_input(0.5),
+    )
+    .unwrap();
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .phoenix(&url)
+            .unwrap()
+            .resource_attribute("openinference.project.name", project.as_str())
+            .schedule_delay(Duration::from_millis(100)),
+    )
+    .unwrap()
+    .expect("enabled");
+    let tracer = ExecutionTracer::new();
+    {
+        let mut call = tracer.trace("in_house", json!({ "prompt": "hi" }));
+        call.set_kind(monitor::SpanKind::Llm);
+        call.set_model(&format!("{model}-2026-12-01"));
+        call.set_token_usage(TokenUsage::new(10_000, 1_000).with_cached_input(4_000));
+        call.set_outputs("hello");
+    }
+    let stats = exporter.flush();
+    assert_eq!((stats.exported, stats.failed), (1, 0), "{stats:?}");
+    let own = tracer.get_traces(None)[0].cost.expect("priced").total;
+    // 6,000 fresh in at $2/M, 4,000 cached at $0.5/M, 1,000 out at $8/M.
+    assert_eq!(own, 0.022);
+
+    let phoenix = Phoenix {
+        url: url.trim_end_matches('/').to_owned(),
+        client: reqwest::blocking::Client::new(),
+    };
+    phoenix.poll(
+        &format!("/v1/projects/{project}/spans?limit=10"),
+        Duration::from_secs(60),
+        |answer| answer["data"].as_array().is_some_and(|d| d.len() == 1),
+    );
+    let cost = phoenix.project_cost(&project);
+    assert!(
+        cost.is_some_and(|cost| (cost - own).abs() < 1e-9),
+        "Phoenix's cost {cost:?}, ours {own}"
+    );
     exporter.shutdown();
 }

@@ -23,7 +23,7 @@
 
 // May call: `entry` (`TokenUsage`, `Cost`) and `error`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
@@ -233,6 +233,14 @@ fn listed_price((_, input, output, cached): Listed) -> ModelPrice {
 static PRICES: RwLock<Option<FxHashMap<String, ModelPrice>>> = RwLock::new(None);
 /// Whether the bundled table prices the models the program did not price.
 static BUNDLED_ON: AtomicBool = AtomicBool::new(true);
+/// Counts changes to the program's prices, for exporters that tell a backend of them.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Which version of the program's prices is current: it changes with every
+/// [`set_model_price`], [`set_model_prices`] and [`clear_model_prices`].
+pub(crate) fn prices_generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
 
 /// Sets the price of `model`'s tokens; a price set here wins over the bundled one. A model
 /// named `gpt-4o` also prices the versions named after it (`gpt-4o-2024-08-06`): the
@@ -248,6 +256,7 @@ pub fn set_model_price(model: impl Into<String>, price: ModelPrice) -> Result<()
         .write()
         .get_or_insert_with(FxHashMap::default)
         .insert(model, price);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
 
@@ -267,6 +276,7 @@ pub fn set_model_prices<M: Into<String>>(
         .write()
         .get_or_insert_with(FxHashMap::default)
         .extend(prices);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
 
@@ -274,6 +284,7 @@ pub fn set_model_prices<M: Into<String>>(
 /// bundled table only (see [`use_bundled_prices`]).
 pub fn clear_model_prices() {
     *PRICES.write() = None;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Whether models the program did not price take the bundled price (on by default).

@@ -73,6 +73,8 @@ pub struct OtlpConfig {
     pub(crate) disabled: bool,
     /// Phoenix's `/v1/span_annotations`, where quality scores go as span annotations.
     pub(crate) annotations_url: Option<String>,
+    /// Phoenix's `/graphql`, where the program's model prices go as custom models.
+    pub(crate) phoenix_graphql: Option<String>,
     /// Where OTLP metrics go; `None` sends none.
     pub(crate) metrics_endpoint: Option<String>,
     pub(crate) metrics_interval: Duration,
@@ -107,6 +109,10 @@ impl fmt::Debug for OtlpConfig {
                 &self.annotations_url.as_deref().map(mask_url_credentials),
             )
             .field(
+                "phoenix_graphql",
+                &self.phoenix_graphql.as_deref().map(mask_url_credentials),
+            )
+            .field(
                 "metrics_endpoint",
                 &self.metrics_endpoint.as_deref().map(mask_url_credentials),
             )
@@ -139,6 +145,7 @@ impl Default for OtlpConfig {
             schedule_delay: Duration::from_secs(5),
             disabled: false,
             annotations_url: None,
+            phoenix_graphql: None,
             metrics_endpoint: Some(format!("{DEFAULT_ENDPOINT}/v1/metrics")),
             metrics_interval: Duration::from_secs(60),
             metrics_tracer: None,
@@ -391,8 +398,11 @@ impl OtlpConfig {
 
     /// Sends to an Arize Phoenix at `base_url` (e.g. `http://127.0.0.1:6006`): spans to its
     /// `/v1/traces` (protobuf, which is all Phoenix takes), and each quality score as a span
-    /// annotation named `quality` through its REST API. `PHOENIX_COLLECTOR_ENDPOINT` in the
-    /// environment does the same. Phoenix takes no metrics: none are sent.
+    /// annotation named `quality` through its REST API. Phoenix prices LLM spans itself,
+    /// from its own table of public models: each model priced with
+    /// [`set_model_price`](crate::set_model_price) is also created (or updated) there as a
+    /// custom model, before the spans that need it are sent. `PHOENIX_COLLECTOR_ENDPOINT`
+    /// in the environment does the same. Phoenix takes no metrics: none are sent.
     pub fn phoenix(mut self, base_url: &str) -> Result<Self> {
         let base = base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1/traces").unwrap_or(base);
@@ -400,6 +410,7 @@ impl OtlpConfig {
         self.endpoint = format!("{base}/v1/traces");
         self.protocol = Protocol::HttpProtobuf;
         self.annotations_url = Some(format!("{base}/v1/span_annotations"));
+        self.phoenix_graphql = Some(format!("{base}/graphql"));
         self.metrics_endpoint = None;
         Ok(self)
     }

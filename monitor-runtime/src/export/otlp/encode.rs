@@ -687,13 +687,14 @@ mod tests {
             call.set_kind(SpanKind::ChatModel);
             call.set_model("gpt-4o-mini-2024-07-18");
             call.set_token_usage(TokenUsage::new(100, 100));
-            crate::record_session("s-1");
             match outcome {
                 Ok(answer) => call.set_outputs(answer),
                 Err(message) => call.fail_with(ErrorInfo::new("HttpError", message)),
             }
         }
-        tracer.get_traces(None).remove(0)
+        let mut entry = tracer.get_traces(None).remove(0);
+        entry.attributes.insert("session.id".into(), "s-1".into());
+        entry
     }
 
     #[test]

@@ -15,6 +15,7 @@ use prost::Message;
 use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
 use super::metrics::{metrics_request, Period};
+use super::phoenix_prices::{PhoenixApi, PHOENIX_RELOAD};
 use crate::capture::mask_url_credentials;
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
@@ -312,6 +313,10 @@ struct Worker {
     metrics: Option<MetricsSchedule>,
     /// The URLs whose refusal was said (once each).
     refusals_said: RefCell<Vec<String>>,
+    /// The version of the program's prices Phoenix was last told of.
+    prices_told: Cell<Option<u64>>,
+    /// When Phoenix will have loaded the prices it was just told of.
+    prices_loaded_at: Cell<Option<Instant>>,
     /// Read only when a destination can hold spans back (the `opentelemetry` feature).
     #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
     destination: Destination,
@@ -353,6 +358,8 @@ impl Worker {
             client,
             metrics,
             refusals_said: RefCell::new(Vec::new()),
+            prices_told: Cell::new(None),
+            prices_loaded_at: Cell::new(None),
             destination,
         }
     }
@@ -452,6 +459,9 @@ impl Worker {
         counters
             .pending
             .store(entries.len() as u64, Ordering::Relaxed);
+        if !entries.is_empty() {
+            self.tell_phoenix_prices();
+        }
         for batch in entries.chunks(self.config.max_export_batch_size) {
             let sent = self.send(batch);
             // Taken off `pending` first: a stop that gives up adds `pending` to `failed`,
@@ -468,6 +478,46 @@ impl Worker {
             if sent {
                 self.annotate(batch);
             }
+        }
+    }
+
+    /// Tells Phoenix the program's model prices when they changed since it was last told
+    /// (once per change, failed or not), then holds the spans back until Phoenix has loaded
+    /// them (never past a stop's deadline): it prices a span when the span comes in.
+    fn tell_phoenix_prices(&self) {
+        let (Some(url), Some(client)) = (&self.config.phoenix_graphql, &self.client) else {
+            return;
+        };
+        let generation = crate::cost::prices_generation();
+        if self.prices_told.get() != Some(generation) {
+            self.prices_told.set(Some(generation));
+            let api = PhoenixApi {
+                client,
+                graphql_url: url.clone(),
+                headers: &self.config.headers,
+                deadline: self.request_deadline(),
+            };
+            match api.write_prices(&crate::cost::model_prices()) {
+                Ok(0) => {}
+                Ok(_) => self
+                    .prices_loaded_at
+                    .set(Some(crate::deadline::after(PHOENIX_RELOAD))),
+                Err(reason) => {
+                    let shown = mask_url_credentials(url);
+                    crate::record::subscriber::emit!(tracing::warn!(
+                        target: "monitor::export",
+                        "could not give Phoenix ({shown}) the prices set with set_model_price \
+                         ({reason}): it shows no cost for models its own table lacks"
+                    ));
+                }
+            }
+        }
+        if let Some(loaded) = self.prices_loaded_at.take() {
+            let until = match self.shared.control.lock().deadline {
+                Some(stop) => loaded.min(stop),
+                None => loaded,
+            };
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
         }
     }
 

@@ -17,6 +17,8 @@ mod config;
 mod exporter;
 #[cfg(feature = "otlp")]
 mod metrics;
+#[cfg(feature = "otlp")]
+mod phoenix_prices;
 #[cfg(feature = "opentelemetry")]
 mod replay;
 
