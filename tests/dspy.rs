@@ -356,7 +356,7 @@ fn mlflow_readback(
         let best = report.best.unwrap();
         assert_eq!(
             Rest::kv(parent, "tags", "best_candidate"),
-            Some(format!("candidate-{best}"))
+            Some(report.candidates[best].run_name())
         );
         let steps = rest.history(&parent_id, "candidate_score");
         let expected: Vec<(i64, f64)> = report
@@ -367,7 +367,11 @@ fn mlflow_readback(
         assert_eq!(steps, expected);
 
         for candidate in &report.candidates {
-            let children = rest.runs_named(&experiment, &format!("candidate-{}", candidate.index));
+            // Told apart by number, score and instruction.
+            assert!(candidate
+                .run_name()
+                .starts_with(&format!("candidate-{} (", candidate.index)));
+            let children = rest.runs_named(&experiment, &candidate.run_name());
             assert_eq!(children.len(), 1);
             let child = &children[0];
             assert_eq!(

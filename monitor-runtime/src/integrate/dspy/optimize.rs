@@ -61,6 +61,33 @@ pub struct Optimization {
     pub final_instructions: Vec<(String, String)>,
 }
 
+impl CandidateResult {
+    /// The name of its MLflow child run: its number, score and the start of its first
+    /// instruction, e.g. `candidate-3 (0.82): Answer in one short sentence, citing…`, so
+    /// the runs of one optimisation tell apart in MLflow's run list.
+    pub fn run_name(&self) -> String {
+        run_name(self.index, self.score, &self.instructions)
+    }
+}
+
+/// How much of the first instruction a child run's name shows, in characters.
+const SUMMARY_CHARS: usize = 48;
+
+fn run_name(index: usize, score: f32, instructions: &[(String, String)]) -> String {
+    let text = instructions
+        .first()
+        .map(|(_, text)| text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let mut summary: String = text.chars().take(SUMMARY_CHARS).collect();
+    if text.chars().count() > SUMMARY_CHARS {
+        summary.push('…');
+    }
+    match summary.is_empty() {
+        true => format!("candidate-{index} ({score:.2})"),
+        false => format!("candidate-{index} ({score:.2}): {summary}"),
+    }
+}
+
 impl Optimization {
     /// The best-scoring candidate.
     pub fn best_candidate(&self) -> Option<&CandidateResult> {
@@ -200,7 +227,7 @@ impl<M: Module + Optimizable + Evaluator> Evaluator for TrackedModule<'_, M> {
         call.set_quality_score(f64::from(score));
         drop(call);
         #[cfg(feature = "mlflow")]
-        self.log_candidate(index, &keys, score, &scores);
+        self.log_candidate(index, &instructions, score, &scores);
         self.candidates.lock().push(CandidateResult {
             index,
             instructions,
@@ -332,14 +359,16 @@ impl<M> TrackedModule<'_, M> {
     fn log_candidate(
         &self,
         index: usize,
-        keys: &[(String, &str)],
+        instructions: &[(String, String)],
         score: f32,
         examples: &[ExampleScore],
     ) {
         let Some(run) = &self.run else { return };
+        let keys = instruction_keys(instructions);
+        let name = run_name(index, score, instructions);
         let score = f64::from(score);
         warn_on(run.log_metric_at("candidate_score", score, index as i64));
-        let child = match run.start_child(format!("candidate-{index}")) {
+        let child = match run.start_child(name) {
             Ok(child) => child,
             Err(error) => return warn_on::<()>(Err(error)),
         };
@@ -393,7 +422,8 @@ fn warn_on<T>(result: crate::Result<T>) {
 /// - With the `mlflow` feature: one run named `run_name` (params `optimizer`,
 ///   `trainset_size`, `predictors`; metric `candidate_score` with the candidate index as
 ///   step; metric `best_score`, tag `best_candidate`), and one child run
-///   `candidate-<i>` per candidate (params `candidate` and the instructions, metric
+///   `candidate-<i> (<score>): <instruction…>` per candidate (params `candidate` and the
+///   instructions, metric
 ///   `score`; the best one tagged `best = true`, the others `false`). Each example's calls
 ///   are a trace of the candidate's child run (rooted at its [`EXAMPLE_MODULE`] call, id
 ///   [`ExampleScore::trace_id`]), with the metric's score as the trace's `quality`
@@ -527,7 +557,7 @@ fn finish_run(
     }
     if let Some(best) = report.best_candidate() {
         warn_on(run.log_metric("best_score", f64::from(best.score)));
-        warn_on(run.set_tag("best_candidate", format!("candidate-{}", best.index)));
+        warn_on(run.set_tag("best_candidate", best.run_name()));
     }
     let status = if succeeded {
         crate::mlflow::RunStatus::Finished

@@ -20,6 +20,17 @@ fn one_predictor_has_one_instruction_key() {
     );
 }
 
+#[test]
+fn candidates_are_named_by_number_score_and_instruction() {
+    let long = "Answer the question   in one short sentence, citing the passage it comes from.";
+    let name = run_name(3, 0.8249, &[("answer".to_owned(), long.to_owned())]);
+    assert_eq!(
+        name,
+        "candidate-3 (0.82): Answer the question in one short sentence, citin…"
+    );
+    assert_eq!(run_name(0, 1.0, &[]), "candidate-0 (1.00)");
+}
+
 #[cfg(feature = "mlflow")]
 #[test]
 fn an_examples_calls_become_a_trace_of_their_own() {
