@@ -238,6 +238,7 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Which version of the program's prices is current: it changes with every
 /// [`set_model_price`], [`set_model_prices`] and [`clear_model_prices`].
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn prices_generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }

@@ -74,13 +74,15 @@ impl PhoenixApi<'_> {
             .client
             .post(&self.graphql_url)
             .timeout(left)
-            .json(&json!({ "query": query, "variables": variables }));
+            .header("content-type", "application/json")
+            .body(json!({ "query": query, "variables": variables }).to_string());
         for (name, value) in self.headers {
             post = post.header(name.as_str(), value.as_str());
         }
         let response = post.send().map_err(|error| error.to_string())?;
         let status = response.status();
-        let answer: Value = response.json().map_err(|error| error.to_string())?;
+        let body = response.bytes().map_err(|error| error.to_string())?;
+        let answer: Value = serde_json::from_slice(&body).map_err(|error| error.to_string())?;
         match answer.get("errors") {
             _ if !status.is_success() => Err(format!("HTTP {status}: {answer}")),
             Some(errors) => Err(errors.to_string()),
