@@ -5,6 +5,7 @@
 // background exporter (`exporter.rs`) that takes finished calls from the record path's
 // outboxes. May call `record::outbox` (take) and `entry`.
 
+mod attributes;
 mod conventions;
 mod encode;
 mod views;
@@ -22,11 +23,12 @@ mod phoenix_prices;
 #[cfg(feature = "opentelemetry")]
 mod replay;
 
+pub use self::attributes::SPAN_TYPE_ATTRIBUTE;
 #[cfg(feature = "opentelemetry")]
 pub use self::bridge::init_opentelemetry;
 #[cfg(feature = "otlp")]
 pub use self::config::{OtlpConfig, Protocol, Sampler};
 pub use self::conventions::{Conventions, CONVENTIONS_VAR};
-pub use self::encode::{mlflow_trace_id, otlp_request, otlp_request_in, SPAN_TYPE_ATTRIBUTE};
+pub use self::encode::{mlflow_trace_id, otlp_request, otlp_request_in};
 #[cfg(feature = "otlp")]
 pub use self::exporter::{init_otlp, init_otlp_with, ExportStats, OtlpExporter};
