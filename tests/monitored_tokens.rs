@@ -15,6 +15,9 @@ struct Completion {
     usage: Option<TokenUsage>,
 }
 
+// A completion is always a success (`ModuleMonitor::call` records an `Err` as an error).
+impl monitor::Outcome for Completion {}
+
 fn usage_of(completion: &Completion) -> Option<TokenUsage> {
     completion.usage
 }

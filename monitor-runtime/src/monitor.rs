@@ -15,23 +15,26 @@ use crate::entry::{ErrorInfo, IntoTokenUsage, TokenUsage};
 use crate::metrics::ModuleMetrics;
 use crate::record::callsite::{intern, ModuleId};
 use crate::record::guard::{TraceGuard, TracerRef};
+use crate::record::outcome::Outcome;
 use crate::record::tracer::ExecutionTracer;
 
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
 type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
 
-/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value. A trait of its
-/// own for the error a future gets there: a closure that returns one (`|q| async move { .. }`)
+/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value that is an
+/// [`Outcome`] (an `Err` is the call's error). A trait of its own for the error a future
+/// gets there: a closure that returns one (`|q| async move { .. }`)
 /// is called with [`call_async`](ModuleMonitor::call_async).
 #[diagnostic::on_unimplemented(
-    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it is not `Serialize`",
+    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it must be `Serialize` and a `monitor::Outcome`",
     label = "the module returns `{Self}`",
     note = "a module that returns a future (an async closure, `|q| async move {{ .. }}`) is called with `call_async(input).await`, or `try_call_async` for a `Result`",
-    note = "for any other output, derive or implement `serde::Serialize`, or record it by hand with `invoke(inputs, |module, call| ..)`"
+    note = "a module that returns a `Result` whose error is not `Serialize` is called with `try_call(input)`, which records the `Err` by its `Display` text",
+    note = "for any other output, derive or implement `serde::Serialize`, say whether it is a success with `impl monitor::Outcome for {Self} {{}}`, or record it by hand with `invoke(inputs, |module, call| ..)`"
 )]
-pub trait CallOutput: Serialize + 'static {}
+pub trait CallOutput: Serialize + Outcome + 'static {}
 
-impl<T: Serialize + 'static> CallOutput for T {}
+impl<T: Serialize + Outcome + 'static> CallOutput for T {}
 
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
@@ -128,6 +131,7 @@ impl<M> ModuleMonitor<M> {
     ///     text: String,
     ///     usage: Option<TokenUsage>,
     /// }
+    /// impl monitor::Outcome for Completion {} // always a success
     ///
     /// let tracer = ExecutionTracer::new();
     /// let llm = ModuleMonitor::new("llm", |prompt: &str| Completion {
@@ -265,6 +269,18 @@ impl<M> ModuleMonitor<M> {
         self.score(guard, output);
     }
 
+    /// Records what a call returned: its error when it is one, else the output and score.
+    fn record_outcome<O: Serialize + Outcome + 'static>(
+        &self,
+        guard: &mut TraceGuard<'_>,
+        output: &O,
+    ) {
+        match output.error_info(guard.tracer().max_field_bytes()) {
+            Some(error) => guard.fail_with(error),
+            None => self.record_output(guard, output),
+        }
+    }
+
     fn record_result<T: Serialize + 'static, E: fmt::Display>(
         &self,
         guard: &mut TraceGuard<'_>,
@@ -286,9 +302,11 @@ impl<M> ModuleMonitor<M> {
         }
     }
 
-    /// Calls a function-like module with `input`, recording the call. Panics are recorded
-    /// and keep unwinding. A module that returns a future (an async closure) is called with
-    /// [`call_async`](Self::call_async).
+    /// Calls a function-like module with `input`, recording the call. A module that
+    /// returns `Err` records an error, with the message from `Display` and the kind from the
+    /// error's type (see [`Outcome`]); [`try_call`](Self::try_call) also records and scores
+    /// the `Ok` value alone. Panics are recorded and keep unwinding. A module that returns
+    /// a future (an async closure) is called with [`call_async`](Self::call_async).
     pub fn call<I, O>(&self, input: I) -> O
     where
         M: Fn(I) -> O,
@@ -298,7 +316,7 @@ impl<M> ModuleMonitor<M> {
         let mut guard = self.start_call(&input);
         let output = (self.module)(input);
         guard.stop_clock();
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
@@ -321,7 +339,8 @@ impl<M> ModuleMonitor<M> {
 
     /// Calls an async function-like module (a closure returning a future, such as
     /// `|q| async move { .. }`) with `input`, recording the call from the call until the
-    /// future completes; a future dropped unfinished is recorded as cancelled.
+    /// future completes; a future dropped unfinished is recorded as cancelled, and an `Err`
+    /// output as an error.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -343,11 +362,11 @@ impl<M> ModuleMonitor<M> {
         M: Fn(I) -> F,
         F: Future<Output = O>,
         I: Serialize,
-        O: Serialize + 'static,
+        O: Serialize + Outcome + 'static,
     {
         let guard = self.start_call(&input);
         let (output, mut guard) = guard.instrument_keep((self.module)(input)).await;
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
@@ -368,7 +387,8 @@ impl<M> ModuleMonitor<M> {
 
     /// The async form of [`invoke`](Self::invoke): `f` gets the wrapped module and returns
     /// a future, run as one recorded call; the way to monitor an async method of a trait
-    /// object. The output is recorded when it is `Serialize` ([`log_outputs`](Self::log_outputs)).
+    /// object. The output is recorded ([`log_outputs`](Self::log_outputs)), an `Err` as the
+    /// call's error.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -406,16 +426,18 @@ impl<M> ModuleMonitor<M> {
     ) -> O
     where
         F: Future<Output = O>,
-        O: Serialize + 'static,
+        O: Serialize + Outcome + 'static,
     {
         let guard = self.start(inputs);
         let (output, mut guard) = guard.instrument_keep(f(&self.module)).await;
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
     /// Runs `f` on the wrapped module as one recorded call: the way to monitor any method
-    /// of a trait object. `f` gets the guard to record outputs, errors or a score.
+    /// of a trait object. `f` gets the guard to record outputs, errors or a score; what it
+    /// returns is the call's [`Outcome`] (an `Err` is an error, as in
+    /// [`ExecutionTracer::in_trace`]).
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -438,12 +460,12 @@ impl<M> ModuleMonitor<M> {
     /// assert_eq!(docs, ["RUST"]);
     /// assert_eq!(tracer.get_traces(None)[0].inputs["query"], "rust");
     /// ```
-    pub fn invoke<R>(
+    pub fn invoke<R: Outcome>(
         &self,
         inputs: impl Serialize,
         f: impl FnOnce(&M, &mut TraceGuard<'_>) -> R,
     ) -> R {
-        let mut guard = self.start(inputs);
-        f(&self.module, &mut guard)
+        let guard = self.start(inputs);
+        guard.end_with(|guard| f(&self.module, guard))
     }
 }

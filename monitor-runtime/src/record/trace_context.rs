@@ -100,6 +100,10 @@ impl TraceContext {
         format!("{:016x}", self.span_id)
     }
 
+    pub(crate) fn trace_id_raw(&self) -> u128 {
+        self.trace_id
+    }
+
     /// The scoped tracer this context carries, if it was captured inside [`with_tracer`]
     /// and that tracer still exists.
     pub fn tracer(&self) -> Option<ExecutionTracer> {
@@ -162,6 +166,8 @@ impl<F: Future> Future for InContext<F> {
 pub(super) struct Inherited {
     context: Option<TraceContext>,
     tracer: Option<ExecutionTracer>,
+    /// The trace attributes in scope ([`with_trace_attributes`](crate::with_trace_attributes)).
+    attributes: Option<super::trace_scope::Scoped>,
     /// The current `tracing` span, so the calls' spans nest under it there too.
     #[cfg(feature = "tracing-spans")]
     span: tracing::Span,
@@ -171,6 +177,7 @@ pub(super) struct Inherited {
 struct InheritedScope {
     _frame: Option<FrameScope>,
     _tracer: Option<ScopeRestore>,
+    _attributes: Option<super::trace_scope::ScopeRestore>,
     #[cfg(feature = "tracing-spans")]
     _span: tracing::span::EnteredSpan,
 }
@@ -180,6 +187,7 @@ impl Inherited {
         Inherited {
             context: current_context(),
             tracer: scoped_tracer(),
+            attributes: super::trace_scope::current(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -190,6 +198,7 @@ impl Inherited {
             tracer: context.tracer(),
             // A context of no call parents nothing.
             context: (context.span_id != 0).then_some(context),
+            attributes: super::trace_scope::current(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -197,9 +206,11 @@ impl Inherited {
 
     fn enter(&self) -> InheritedScope {
         let tracer = self.tracer.clone().map(enter_scope);
+        let attributes = self.attributes.clone().map(super::trace_scope::enter);
         InheritedScope {
             _frame: self.context.map(|context| context.enter_frame()),
             _tracer: tracer,
+            _attributes: attributes,
             #[cfg(feature = "tracing-spans")]
             _span: self.span.clone().entered(),
         }

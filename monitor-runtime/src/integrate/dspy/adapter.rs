@@ -138,6 +138,7 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
                 call.tokens_from(|| &prediction.lm_usage);
                 // A `Monitored` module above must not count these tokens again.
                 super::monitored::note_tokens_recorded();
+                call.finish();
                 Ok(prediction)
             }
             Err(error) => {

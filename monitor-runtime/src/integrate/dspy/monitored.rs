@@ -145,6 +145,7 @@ impl<M: Module> Module for Monitored<M> {
             }
             Err(error) => call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(error)),
         }
+        call.finish();
         result
     }
 }
@@ -164,6 +165,7 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
         let (score, mut call) = traced.await;
         call.set_outputs(score);
         call.set_quality_score(f64::from(score));
+        call.finish();
         score
     }
 }
