@@ -100,10 +100,6 @@ impl TraceContext {
         format!("{:016x}", self.span_id)
     }
 
-    pub(crate) fn trace_id_raw(&self) -> u128 {
-        self.trace_id
-    }
-
     /// The scoped tracer this context carries, if it was captured inside [`with_tracer`]
     /// and that tracer still exists.
     pub fn tracer(&self) -> Option<ExecutionTracer> {

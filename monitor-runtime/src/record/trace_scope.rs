@@ -169,8 +169,12 @@ fn enter_attributes(attributes: &TraceAttributes) -> ScopeRestore {
         attributes: Arc::new(merged),
         given_to: 0,
     });
-    if let Some(context) = super::trace_context::current_context() {
-        give_to(context.trace_id_raw());
+    let active_trace = super::context::LOCAL
+        .try_with(|local| local.stack.borrow().last().map(|frame| frame.trace_id))
+        .ok()
+        .flatten();
+    if let Some(trace_id) = active_trace {
+        give_to(trace_id);
     }
     restore
 }
