@@ -307,3 +307,36 @@ async fn a_boxed_future_returning_function_is_an_async_module() {
     assert_eq!(entry.inputs["text"], "four");
     assert_eq!(entry.outputs, Some(serde_json::json!([4.0])));
 }
+
+#[test]
+fn call_of_a_result_scores_the_ok_value_and_records_err_as_an_error() {
+    let tracer = ExecutionTracer::new();
+    let parse = ModuleMonitor::new("parse", |text: &str| {
+        text.parse::<u32>().map_err(|e| e.to_string())
+    })
+    .with_tracer(&tracer)
+    .with_quality(|n: &u32| f64::from(*n) / 10.0)
+    .with_tokens(|n: &u32| monitor::TokenUsage::new(u64::from(*n), 1));
+    assert_eq!(parse.call("7"), Ok(7));
+    assert!(parse.call("x").is_err());
+    let traces = tracer.get_traces(None);
+    assert_eq!(traces[0].status, Status::Success);
+    assert_eq!(traces[0].quality_score, Some(0.7));
+    assert_eq!(traces[0].token_usage, Some(monitor::TokenUsage::new(7, 1)));
+    assert_eq!(traces[1].status, Status::Error);
+    assert_eq!(traces[1].quality_score, None);
+    assert_eq!(traces[1].token_usage, None);
+}
+
+#[test]
+fn quality_and_tokens_share_the_output_type() {
+    let tracer = ExecutionTracer::new();
+    let echo = ModuleMonitor::new("echo", |text: &str| text.to_owned())
+        .with_tracer(&tracer)
+        .with_tokens(|text: &String| (text.len() as u64, 0))
+        .with_quality(|text: &String| text.len() as f64);
+    echo.call("four");
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.quality_score, Some(4.0));
+    assert_eq!(entry.token_usage, Some(monitor::TokenUsage::new(4, 0)));
+}

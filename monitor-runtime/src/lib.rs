@@ -69,7 +69,7 @@ pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, Trac
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
-pub use crate::monitor::{CallOutput, ModuleMonitor};
+pub use crate::monitor::{CallOutput, ModuleMonitor, Scorers, Scores, Unscored};
 pub use crate::record::annotate::{
     current_span, record_attribute, record_calls_outside_any_call, record_kind, record_model,
     record_quality, record_session, record_tokens, record_trace_metadata, record_trace_tag,
