@@ -173,7 +173,7 @@ fn module_monitor_call_records_err_as_an_error() {
     let parse = ModuleMonitor::new("parse", |text: &str| {
         text.parse::<u32>().map_err(|e| e.to_string())
     })
-    .with_tracer(&tracer);
+    .record_into(&tracer);
     assert!(parse.call("x").is_err());
     assert_eq!(parse.call("4").unwrap(), 4);
     let traces = tracer.get_traces(None);
@@ -189,7 +189,7 @@ fn module_monitor_call_records_err_as_an_error() {
 #[test]
 fn module_monitor_invoke_records_err_as_an_error() {
     let tracer = ExecutionTracer::new();
-    let store = ModuleMonitor::new("store", vec![1, 2, 3]).with_tracer(&tracer);
+    let store = ModuleMonitor::new("store", vec![1, 2, 3]).record_into(&tracer);
     let found: Result<i32, String> = store.invoke((), |items, _| {
         items
             .iter()

@@ -99,7 +99,7 @@ async fn a_future_carries_them_across_await_and_through_spawn() {
         }
     };
     work.with_trace_attributes(&visit())
-        .with_tracer(&tracer)
+        .with_default_tracer(&tracer)
         .await;
     let traces = tracer.get_traces(None);
     assert_eq!(traces.len(), 3);

@@ -22,7 +22,7 @@
 //!
 //! # Details
 //! - Records go to a tracer named explicitly, else the scoped default set by
-//!   [`with_tracer`] (or [`WithTracerExt::with_tracer`] for a future), else the
+//!   [`with_tracer`] (or [`WithTracerExt::with_default_tracer`] for a future), else the
 //!   [`global_tracer`].
 //! - Metrics count every execution since creation or `clear()`; the history keeps the
 //!   last `max_traces` entries.
@@ -69,7 +69,11 @@ pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, Trac
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
-pub use crate::monitor::{CallOutput, ModuleMonitor, Scorers, Scores, Unscored};
+/// The name [`RecordableOutput`] had.
+#[doc(hidden)]
+pub use crate::monitor::RecordableOutput as CallOutput;
+pub use crate::monitor::{ModuleMonitor, RecordableOutput, Scorers, Scores, Unscored};
+pub use crate::record::annotate::SpanIds;
 pub use crate::record::annotate::{
     current_span, record_attribute, record_calls_outside_any_call, record_kind, record_model,
     record_quality, record_session, record_tokens, record_trace_metadata, record_trace_tag,

@@ -101,9 +101,9 @@ impl<T, E> Scores<Result<T, E>> for Scorers<T> {
     note = "a module that returns a `Result` whose error is not `Serialize` is called with `try_call(input)`, which records the `Err` by its `Display` text",
     note = "for any other output, derive or implement `serde::Serialize`, say whether it is a success with `impl monitor::Outcome for {Self} {{}}`, or record it by hand with `invoke(inputs, |module, call| ..)`"
 )]
-pub trait CallOutput: Serialize + Outcome {}
+pub trait RecordableOutput: Serialize + Outcome {}
 
-impl<T: Serialize + Outcome> CallOutput for T {}
+impl<T: Serialize + Outcome> RecordableOutput for T {}
 
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
@@ -114,7 +114,7 @@ impl<T: Serialize + Outcome> CallOutput for T {}
 ///
 /// let tracer = ExecutionTracer::new();
 /// let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("skill for {task}"))
-///     .with_tracer(&tracer)
+///     .record_into(&tracer)
 ///     .with_quality(|output: &String| if output.contains("async") { 1.0 } else { 0.5 });
 ///
 /// let result = generator.call("async Python");
@@ -149,7 +149,7 @@ impl<M, S: fmt::Debug> fmt::Debug for ModuleMonitor<M, S> {
 
 impl<M> ModuleMonitor<M> {
     /// Monitors `module` under `name`. Calls record into the current tracer (the scoped
-    /// default or the global one) unless [`with_tracer`](Self::with_tracer) names one.
+    /// default or the global one) unless [`record_into`](Self::record_into) names one.
     pub fn new(name: impl Into<String>, module: M) -> Self {
         let name = name.into();
         ModuleMonitor {
@@ -231,7 +231,7 @@ impl<M, T> ModuleMonitor<M, Scorers<T>> {
     ///     text: prompt.to_uppercase(),
     ///     usage: Some(TokenUsage::new(prompt.len() as u64, 2)),
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_tokens(|completion: &Completion| completion.usage);
     /// assert_eq!(llm.call("hello").text, "HELLO");
     /// assert_eq!(llm.get_metrics().token_usage, TokenUsage::new(5, 2));
@@ -246,10 +246,16 @@ impl<M, T> ModuleMonitor<M, Scorers<T>> {
 }
 
 impl<M, S> ModuleMonitor<M, S> {
-    /// Records into `tracer`.
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+    /// Records into `tracer` (instead of the scoped default or the global tracer).
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
         self.tracer = Some(tracer.clone());
         self
+    }
+
+    /// The name [`record_into`](Self::record_into) had.
+    #[doc(hidden)]
+    pub fn with_tracer(self, tracer: &ExecutionTracer) -> Self {
+        self.record_into(tracer)
     }
 
     /// Names the inputs of [`call`](Self::call) and its kin: a single input is recorded
@@ -263,7 +269,7 @@ impl<M, S> ModuleMonitor<M, S> {
     /// let answer = ModuleMonitor::new("answer", |(question, context): (&str, &str)| {
     ///     format!("{question} / {context}")
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_input_names(["question", "context"]);
     /// answer.call(("why?", "because"));
     /// let inputs = &tracer.get_traces(None)[0].inputs;
@@ -402,7 +408,7 @@ impl<M, S> ModuleMonitor<M, S> {
     where
         M: Fn(I) -> O,
         I: Serialize,
-        O: CallOutput,
+        O: RecordableOutput,
         S: Scores<O>,
     {
         let mut guard = self.start_call(&input);
@@ -444,7 +450,7 @@ impl<M, S> ModuleMonitor<M, S> {
     /// let generate = ModuleMonitor::new("generate", |prompt: String| async move {
     ///     format!("answer to {prompt}")
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_input_names(["prompt"]);
     /// assert_eq!(generate.call_async("why".to_owned()).await, "answer to why");
     /// assert_eq!(tracer.get_traces(None)[0].inputs["prompt"], "why");
@@ -506,7 +512,7 @@ impl<M, S> ModuleMonitor<M, S> {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let tracer = ExecutionTracer::new();
     /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
-    ///     .with_tracer(&tracer);
+    ///     .record_into(&tracer);
     /// let docs = retriever
     ///     .invoke_async(serde_json::json!({"query": "rust"}), |r| r.retrieve("rust"))
     ///     .await;
@@ -547,7 +553,7 @@ impl<M, S> ModuleMonitor<M, S> {
     ///
     /// let tracer = ExecutionTracer::new();
     /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
-    ///     .with_tracer(&tracer);
+    ///     .record_into(&tracer);
     /// let docs = retriever.invoke(serde_json::json!({"query": "rust"}), |r, call| {
     ///     let docs = r.retrieve("rust");
     ///     call.set_outputs(&docs);

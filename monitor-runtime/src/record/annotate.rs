@@ -11,14 +11,44 @@ use super::context::{with_innermost, Notes, LOCAL};
 use super::scope::with_tracer;
 use crate::entry::TokenUsage;
 
-/// The trace and span id of the innermost active monitored call on this thread or task, as
-/// hex strings (`(trace_id, span_id)`), for correlating with other systems' logs.
-pub fn current_span() -> Option<(String, String)> {
+/// The ids of a monitored call, as hex strings, for correlating with other systems' logs:
+/// what [`current_span`] returns. Its `Display` is `trace_id=<32 hex> span_id=<16 hex>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SpanIds {
+    /// The trace id, 32 hex digits.
+    pub trace_id: String,
+    /// The span id, 16 hex digits.
+    pub span_id: String,
+}
+
+impl std::fmt::Display for SpanIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "trace_id={} span_id={}", self.trace_id, self.span_id)
+    }
+}
+
+/// The trace and span id of the innermost active monitored call on this thread or task.
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// let tracer = monitor::ExecutionTracer::new();
+/// let call = tracer.trace("step", ());
+/// let ids = monitor::current_span().expect("inside a call");
+/// assert_eq!(ids.span_id, call.span_id());
+/// assert_eq!(ids.to_string(), format!("trace_id={} span_id={}", call.trace_id(), call.span_id()));
+/// call.finish();
+/// assert_eq!(monitor::current_span(), None);
+/// ```
+pub fn current_span() -> Option<SpanIds> {
     let (trace_id, span_id) = LOCAL
         .try_with(|local| local.stack.borrow().last().map(|f| (f.trace_id, f.span_id)))
         .ok()
         .flatten()?;
-    Some((format!("{trace_id:032x}"), format!("{span_id:016x}")))
+    Some(SpanIds {
+        trace_id: format!("{trace_id:032x}"),
+        span_id: format!("{span_id:016x}"),
+    })
 }
 
 static OUTSIDE_ANY_CALL: AtomicU64 = AtomicU64::new(0);

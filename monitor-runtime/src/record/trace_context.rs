@@ -262,7 +262,7 @@ where
 ///             .await
 ///             .unwrap();
 ///     })
-///     .with_tracer(&tracer)
+///     .with_default_tracer(&tracer)
 ///     .await;
 /// let entries = tracer.get_traces(None);
 /// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
@@ -289,18 +289,25 @@ where
 ///     let current = monitor::current_tracer();
 ///     let _call = current.trace("step", ());
 /// }
-/// .with_tracer(&tracer)
+/// .with_default_tracer(&tracer)
 /// .await;
 /// assert_eq!(tracer.get_metrics().total_executions, 1);
 /// # });
 /// ```
 pub trait WithTracerExt: Future + Sized {
-    /// Runs this future with `tracer` as the default tracer on every poll.
-    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+    /// Runs this future with `tracer` as the default tracer on every poll (what
+    /// [`with_tracer`] does for a block).
+    fn with_default_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
         WithTracer {
             tracer: tracer.clone(),
             inner: self,
         }
+    }
+
+    /// The name [`with_default_tracer`](Self::with_default_tracer) had.
+    #[doc(hidden)]
+    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+        self.with_default_tracer(tracer)
     }
 
     /// Runs this future, wherever it is polled, inside the trace it is created in: its

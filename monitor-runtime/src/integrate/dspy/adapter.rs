@@ -51,9 +51,15 @@ impl<A> MonitoredAdapter<A> {
     }
 
     /// Records into `tracer` instead.
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
         self.tracer = Some(tracer.clone());
         self
+    }
+
+    /// The name [`record_into`](Self::record_into) had.
+    #[doc(hidden)]
+    pub fn with_tracer(self, tracer: &ExecutionTracer) -> Self {
+        self.record_into(tracer)
     }
 
     /// The wrapped adapter.
