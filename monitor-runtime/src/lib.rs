@@ -69,9 +69,6 @@ pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, Trac
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
-/// The name [`RecordableOutput`] had.
-#[doc(hidden)]
-pub use crate::monitor::RecordableOutput as CallOutput;
 pub use crate::monitor::{ModuleMonitor, RecordableOutput, Scorers, Scores, Unscored};
 pub use crate::record::annotate::SpanIds;
 pub use crate::record::annotate::{
