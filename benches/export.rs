@@ -12,6 +12,7 @@ fn export(c: &mut Criterion) {
         let mut call = tracer.trace("generate", json!({ "question": "what is rust", "i": i }));
         call.set_outputs("an answer of moderate length from the model");
         call.set_quality_score(0.8);
+        call.finish();
     }
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("export");

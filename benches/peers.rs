@@ -76,8 +76,8 @@ fn two_instant_reads(a: u64, b: u64) -> u64 {
 
 #[inline(never)]
 fn guard_api(a: u64, b: u64) -> u64 {
-    let _call = monitor::global_tracer().trace("guard_api", ());
-    plain(a, b)
+    let call = monitor::global_tracer().trace("guard_api", ());
+    call.end(plain(a, b))
 }
 
 #[inline(never)]

@@ -16,8 +16,8 @@ fn plain(x: u64) -> u64 {
 
 #[inline(never)]
 fn guard_api(tracer: &ExecutionTracer, x: u64) -> u64 {
-    let _call = tracer.trace("bench_guard", ());
-    plain(x)
+    let call = tracer.trace("bench_guard", ());
+    call.end(plain(x))
 }
 
 #[inline(never)]

@@ -23,6 +23,7 @@ fn evaluate(tracer: &ExecutionTracer, demos: u32, temperature: f64, example: u32
     call.set_outputs(json!({ "quality": quality }));
     call.set_quality_score(quality);
     call.set_token_usage(TokenUsage::new(200 + 50 * u64::from(demos), 80));
+    call.finish();
     quality
 }
 

@@ -268,7 +268,7 @@ fn guard_api_inputs_are_bounded_in_count() {
     let inputs: std::collections::BTreeMap<String, String> = (0..1000)
         .map(|n| (format!("field{n:04}"), "i".repeat(10_000)))
         .collect();
-    drop(tracer.trace("many_inputs", &inputs));
+    tracer.trace("many_inputs", &inputs).finish();
     let e = one_entry(&tracer);
     assert_eq!(e.inputs.len(), monitor::capture::MAX_INPUTS + 1);
     assert_eq!(

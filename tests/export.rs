@@ -121,7 +121,7 @@ fn periodic_dumps_append_and_free_memory_but_keep_metrics() {
 
     assert_eq!(tracer.dump_traces_jsonl(&path).unwrap(), 3);
     assert!(tracer.is_empty());
-    drop(tracer.trace("later", ()));
+    tracer.trace("later", ()).finish();
     assert_eq!(tracer.dump_traces_jsonl(&path).unwrap(), 1);
 
     let all = read_traces_jsonl(&path).unwrap();

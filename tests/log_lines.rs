@@ -19,11 +19,11 @@ fn the_default_level_logs_every_finished_call_up_to_info() {
     info_by_default();
     let lines = lines(None, || {
         let tracer = ExecutionTracer::new();
-        drop(tracer.trace("retrieve", ()));
+        tracer.trace("retrieve", ()).finish();
         let mut failing = tracer.trace("generate", ());
         failing.fail(&std::io::Error::other("model timed out"));
         drop(failing);
-        drop(tracer.trace("Agent::act", ()));
+        tracer.trace("Agent::act", ()).finish();
     });
 
     assert_eq!(lines.len(), 3, "{lines:#?}");
@@ -52,8 +52,8 @@ fn the_seed_configuration_raises_one_module_over_the_default() {
     info_by_default();
     let tracer = ExecutionTracer::new();
     let run = || {
-        drop(tracer.trace("skill_generator", ()));
-        drop(tracer.trace("retriever", ()));
+        tracer.trace("skill_generator", ()).finish();
+        tracer.trace("retriever", ()).finish();
     };
     let lines_of = |filter| {
         lines(Some(filter), run)

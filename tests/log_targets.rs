@@ -201,8 +201,8 @@ fn names_known_only_at_run_time_log_under_their_own_target() {
     debug_by_default();
     let tracer = ExecutionTracer::new();
     let lines = lines(Some("monitor=off,monitor::rerank=info"), || {
-        drop(tracer.trace("rerank", ()));
-        drop(tracer.trace("embed", ()));
+        tracer.trace("rerank", ()).finish();
+        tracer.trace("embed", ()).finish();
     });
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(lines[0].target, "monitor::rerank");

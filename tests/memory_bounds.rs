@@ -138,7 +138,7 @@ fn many_modules_on_many_threads_stay_small() {
             scope.spawn(|| {
                 for _ in 0..3 {
                     for name in &names {
-                        drop(tracer.trace(name, ()));
+                        tracer.trace(name, ()).finish();
                     }
                 }
             });
@@ -160,7 +160,7 @@ fn module_names_from_unbounded_data_stop_at_the_limit() {
     let tracer = ExecutionTracer::with_max_traces(10);
     let calls = monitor::MAX_MODULES + 500;
     for request in 0..calls {
-        drop(tracer.trace(&format!("request_{request}"), ()));
+        tracer.trace(&format!("request_{request}"), ()).finish();
     }
     let metrics = tracer.get_metrics();
     assert_eq!(
@@ -192,7 +192,7 @@ fn a_few_calls_into_many_live_tracers_from_many_threads_stay_small() {
             let tracers = tracers.clone();
             std::thread::spawn(move || {
                 for tracer in &tracers {
-                    drop(tracer.trace("agent_step", ()));
+                    tracer.trace("agent_step", ()).finish();
                 }
                 // The thread stays alive with its rings until all have recorded.
                 std::thread::sleep(std::time::Duration::from_millis(200));
@@ -270,7 +270,7 @@ fn long_module_names_are_cut_and_counted_exactly() {
     let before = rss_bytes();
     for _ in 0..2 {
         for module in 0..1_000 {
-            drop(tracer.trace(&name_of(module), ()));
+            tracer.trace(&name_of(module), ()).finish();
         }
     }
     let grown = peak_rss_bytes().saturating_sub(before);
@@ -285,7 +285,7 @@ fn long_module_names_are_cut_and_counted_exactly() {
     assert!(metrics.modules.values().all(|m| m.total_executions == 2));
     assert_eq!(tracer.module_metrics(&name_of(7)).total_executions, 2);
     let huge = "h".repeat(10 * 1024 * 1024);
-    drop(tracer.trace(&huge, ()));
+    tracer.trace(&huge, ()).finish();
     let entry = tracer.get_traces(Some(1)).remove(0);
     assert!(entry.module.len() < 4_200, "{} bytes", entry.module.len());
     assert!(
@@ -298,7 +298,7 @@ fn long_module_names_are_cut_and_counted_exactly() {
     {
         let tracer = ExecutionTracer::new();
         for module in 0..10 {
-            drop(tracer.trace(&format!("{module}{huge}"), ()));
+            tracer.trace(&format!("{module}{huge}"), ()).finish();
         }
         let scrape = tracer.prometheus_text();
         println!(

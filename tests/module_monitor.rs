@@ -6,7 +6,7 @@ use monitor::{monitored, with_tracer, ExecutionTracer, ModuleMonitor, Status};
 fn wraps_a_closure_and_answers_its_metrics() {
     let tracer = ExecutionTracer::new();
     let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("# {task}"))
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_quality(|output: &String| output.len() as f64 / 100.0);
     for task in ["a", "bb", "ccc"] {
         generator.call(task);
@@ -25,7 +25,7 @@ fn wraps_a_closure_and_answers_its_metrics() {
 fn try_call_records_errors_and_scores_only_successes() {
     let tracer = ExecutionTracer::new();
     let parser = ModuleMonitor::new("parse", |text: &str| text.parse::<u32>())
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_quality(|n: &u32| f64::from(*n) / 10.0);
     assert_eq!(parser.try_call("7"), Ok(7));
     assert!(parser.try_call("seven").is_err());
@@ -62,7 +62,7 @@ fn records_into_the_scoped_tracer_by_default_and_can_hide_io() {
 fn a_panicking_quality_metric_never_breaks_the_call() {
     let tracer = ExecutionTracer::new();
     let module = ModuleMonitor::new("fragile_judge", |x: u32| x + 1)
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_quality(|_: &u32| -> f64 { panic!("judge exploded") });
     assert_eq!(module.call(1), 2);
     let entry = &tracer.get_traces(None)[0];
@@ -80,7 +80,7 @@ async fn async_closures_are_recorded_until_their_future_completes() {
         tokio::task::yield_now().await;
         format!("answer to {prompt}")
     })
-    .with_tracer(&tracer)
+    .record_into(&tracer)
     .with_input_names(["prompt"])
     .with_quality(|answer: &String| answer.len() as f64 / 100.0);
     assert_eq!(generate.call_async("why".to_owned()).await, "answer to why");
@@ -103,7 +103,7 @@ async fn async_errors_and_cancellation_are_recorded() {
             Ok(attempt)
         }
     })
-    .with_tracer(&tracer);
+    .record_into(&tracer);
     assert!(flaky.try_call_async(0).await.is_err());
     let timed_out = tokio::time::timeout(
         std::time::Duration::from_millis(10),
@@ -144,7 +144,7 @@ async fn async_methods_of_trait_objects_are_recorded() {
 
     let tracer = ExecutionTracer::new();
     let embedder =
-        ModuleMonitor::new("embedder", Box::new(Lengths) as Box<dyn Embedder>).with_tracer(&tracer);
+        ModuleMonitor::new("embedder", Box::new(Lengths) as Box<dyn Embedder>).record_into(&tracer);
     let vector = embedder
         .invoke_async(serde_json::json!({ "text": "four" }), |e| e.embed("four"))
         .await;
@@ -169,7 +169,7 @@ async fn async_calls_in_spawned_tasks_are_timed_across_their_awaits() {
             tokio::task::yield_now().await;
             format!("answer to {prompt}")
         })
-        .with_tracer(&tracer),
+        .record_into(&tracer),
     );
     let tasks: Vec<_> = (0..4)
         .map(|i| {
@@ -220,7 +220,7 @@ async fn calls_made_inside_an_async_module_are_its_children() {
         }
     });
     let task = tokio::spawn(
-        async move { pipeline.call_async("rust".to_owned()).await }.with_tracer(&tracer),
+        async move { pipeline.call_async("rust".to_owned()).await }.with_default_tracer(&tracer),
     );
     assert_eq!(task.await.unwrap(), 1);
 
@@ -243,7 +243,7 @@ async fn a_panic_in_an_async_module_is_recorded_and_keeps_unwinding() {
         }
         n
     })
-    .with_tracer(&tracer);
+    .record_into(&tracer);
     let task = tokio::spawn(async move { fragile.call_async(1).await });
     assert!(
         task.await.unwrap_err().is_panic(),
@@ -275,7 +275,7 @@ async fn an_aborted_async_call_is_recorded_as_cancelled() {
             }
         }
     })
-    .with_tracer(&tracer);
+    .record_into(&tracer);
     let task = tokio::spawn(async move { slow.call_async(()).await });
     started.notified().await;
     task.abort();
@@ -297,7 +297,7 @@ async fn a_boxed_future_returning_function_is_an_async_module() {
     let tracer = ExecutionTracer::new();
     let embed: Embed = Box::new(|text| Box::pin(async move { vec![text.len() as f32] }));
     let embedder = ModuleMonitor::new("embedder", embed)
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_input_names(["text"]);
     let vector = tokio::spawn(async move { embedder.call_async("four".to_owned()).await })
         .await
@@ -306,4 +306,37 @@ async fn a_boxed_future_returning_function_is_an_async_module() {
     let entry = tracer.get_traces(None).remove(0);
     assert_eq!(entry.inputs["text"], "four");
     assert_eq!(entry.outputs, Some(serde_json::json!([4.0])));
+}
+
+#[test]
+fn call_of_a_result_scores_the_ok_value_and_records_err_as_an_error() {
+    let tracer = ExecutionTracer::new();
+    let parse = ModuleMonitor::new("parse", |text: &str| {
+        text.parse::<u32>().map_err(|e| e.to_string())
+    })
+    .record_into(&tracer)
+    .with_quality(|n: &u32| f64::from(*n) / 10.0)
+    .with_tokens(|n: &u32| monitor::TokenUsage::new(u64::from(*n), 1));
+    assert_eq!(parse.call("7"), Ok(7));
+    assert!(parse.call("x").is_err());
+    let traces = tracer.get_traces(None);
+    assert_eq!(traces[0].status, Status::Success);
+    assert_eq!(traces[0].quality_score, Some(0.7));
+    assert_eq!(traces[0].token_usage, Some(monitor::TokenUsage::new(7, 1)));
+    assert_eq!(traces[1].status, Status::Error);
+    assert_eq!(traces[1].quality_score, None);
+    assert_eq!(traces[1].token_usage, None);
+}
+
+#[test]
+fn quality_and_tokens_share_the_output_type() {
+    let tracer = ExecutionTracer::new();
+    let echo = ModuleMonitor::new("echo", |text: &str| text.to_owned())
+        .record_into(&tracer)
+        .with_tokens(|text: &String| (text.len() as u64, 0))
+        .with_quality(|text: &String| text.len() as f64);
+    echo.call("four");
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.quality_score, Some(4.0));
+    assert_eq!(entry.token_usage, Some(monitor::TokenUsage::new(4, 0)));
 }

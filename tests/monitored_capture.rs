@@ -273,7 +273,9 @@ fn with_its_tracer(tracer: &ExecutionTracer, query: &str) -> usize {
 #[test]
 fn the_parameter_named_as_the_tracer_is_not_an_input() {
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("earlier", json!({"password_hint": "other call's data"})));
+    tracer
+        .trace("earlier", json!({"password_hint": "other call's data"}))
+        .finish();
     with_its_tracer(&tracer, "rust");
     let entry = tracer.get_traces(Some(1)).remove(0);
     assert_eq!(entry.module, "with_its_tracer");
@@ -283,7 +285,9 @@ fn the_parameter_named_as_the_tracer_is_not_an_input() {
 #[test]
 fn a_tracers_debug_text_shows_its_settings_and_no_records() {
     let tracer = ExecutionTracer::with_max_traces(7);
-    drop(tracer.trace("secretive", json!({"note": "other call's data"})));
+    tracer
+        .trace("secretive", json!({"note": "other call's data"}))
+        .finish();
     let text = format!("{tracer:?}");
     assert!(text.contains("max_traces: 7"), "{text}");
     assert!(!text.contains("other call's data"), "{text}");

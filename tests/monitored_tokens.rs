@@ -15,6 +15,9 @@ struct Completion {
     usage: Option<TokenUsage>,
 }
 
+// A completion is always a success (`ModuleMonitor::call` records an `Err` as an error).
+impl monitor::Outcome for Completion {}
+
 fn usage_of(completion: &Completion) -> Option<TokenUsage> {
     completion.usage
 }
@@ -156,10 +159,10 @@ fn a_panicking_tokens_function_is_caught_and_recorded() {
 fn module_monitor_reads_tokens_with_with_tokens() {
     let tracer = ExecutionTracer::new();
     let llm = ModuleMonitor::new("llm", complete)
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_tokens(usage_of);
     let checked = ModuleMonitor::new("checked_llm", checked)
-        .with_tracer(&tracer)
+        .record_into(&tracer)
         .with_tokens(|c: &Completion| c.usage.unwrap());
     llm.call("hello");
     checked.try_call("hi").unwrap();

@@ -149,7 +149,7 @@ fn sampling_keeps_whole_traces_and_metrics_stay_exact() {
     monitor::with_tracer(&tracer, || {
         for i in 0..200 {
             let _root = tracer.trace("root", ());
-            drop(tracer.trace("child", i));
+            tracer.trace("child", i).finish();
         }
     });
     let stats = exporter.flush();
@@ -291,7 +291,7 @@ fn a_down_endpoint_never_holds_the_caller_and_drops_are_counted() {
     .unwrap();
     let tracer = ExecutionTracer::new();
     for i in 0..20_000u32 {
-        drop(tracer.trace("busy", i));
+        tracer.trace("busy", i).finish();
     }
     assert_eq!(tracer.get_metrics().total_executions, 20_000);
     let stats = exporter.flush();
@@ -311,7 +311,7 @@ fn retryable_answers_are_retried_until_delivered() {
         .unwrap()
         .unwrap();
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("flaky", ()));
+    tracer.trace("flaky", ()).finish();
     let stats = exporter.flush();
     assert_eq!((stats.exported, stats.failed, stats.retries), (1, 0, 2));
     exporter.shutdown();
@@ -348,7 +348,7 @@ fn what_is_waiting_is_sent_when_the_program_ends() {
         let _otlp = child_exporter(|config| config.schedule_delay(Duration::from_secs(3600)));
         let tracer = ExecutionTracer::new();
         for i in 0..25u32 {
-            drop(tracer.trace("last_words", i));
+            tracer.trace("last_words", i).finish();
         }
         println!("child finished");
         return;
@@ -414,7 +414,7 @@ fn waits_longer_than_the_clock_can_add_mean_no_limit() {
         .metrics_interval(Duration::MAX);
     let exporter = init_otlp_with(config).unwrap().unwrap();
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("unhurried", ()));
+    tracer.trace("unhurried", ()).finish();
     exporter.flush();
     assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).len(), 1);
     assert_eq!(exporter.shutdown().exported, 1);
@@ -505,7 +505,7 @@ fn shutdown_with_a_hung_collector_returns_within_the_timeout() {
     .unwrap();
     let tracer = ExecutionTracer::new();
     for i in 0..3_000u32 {
-        drop(tracer.trace("waiting", i));
+        tracer.trace("waiting", i).finish();
     }
     let started = std::time::Instant::now();
     let stats = exporter.shutdown();
@@ -562,11 +562,11 @@ fn drops_are_counted_while_the_exporter_hangs() {
         .unwrap()
         .unwrap();
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("first", ()));
+    tracer.trace("first", ()).finish();
     // The exporter's thread is now inside a request that will not be answered.
     assert!(collector.wait_for_connections(1, Duration::from_secs(5)));
     for i in 0..100_000u32 {
-        drop(tracer.trace("busy", i));
+        tracer.trace("busy", i).finish();
     }
     let stats = exporter.stats();
     println!("while hung: {stats:?}");

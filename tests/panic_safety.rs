@@ -76,7 +76,7 @@ fn a_tracer_created_during_unwinding_works() {
     impl Drop for MakesTracer {
         fn drop(&mut self) {
             let tracer = ExecutionTracer::new();
-            drop(tracer.trace("in_drop", ()));
+            tracer.trace("in_drop", ()).finish();
             assert_eq!(tracer.get_traces(None)[0].status, Status::Success);
         }
     }

@@ -18,7 +18,7 @@ fn the_mlflow_logger_and_its_configuration_at_the_root() {
 #[test]
 fn the_prometheus_readers_under_metrics() {
     let tracer = monitor::ExecutionTracer::new();
-    drop(tracer.trace("retrieve", ()));
+    tracer.trace("retrieve", ()).finish();
     assert_eq!(
         monitor::metrics::prometheus_text(&tracer),
         monitor::export::prometheus_text(&tracer)

@@ -507,7 +507,7 @@ fn the_text_can_be_made_in_a_thread_local_destructor() {
     thread_local!(static AT_EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) });
 
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("retrieve", ()));
+    tracer.trace("retrieve", ()).finish();
     let seen = Seen::default();
     let (for_thread, seen_in_thread) = (tracer.clone(), Arc::clone(&seen));
     std::thread::spawn(move || {
@@ -747,7 +747,7 @@ fn idle_and_slow_clients_never_hold_up_a_scrape() {
     // its answer half-written.
     let tracer = ExecutionTracer::new();
     for module in 0..2_000 {
-        drop(tracer.trace(&format!("module_{module}"), ()));
+        tracer.trace(&format!("module_{module}"), ()).finish();
     }
     let server = serve_metrics("127.0.0.1:0", &tracer).unwrap();
     let addr = server.local_addr();

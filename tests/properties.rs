@@ -52,6 +52,7 @@ fn record(tracer: &ExecutionTracer, index: usize, call: &Call) {
     } else {
         guard.set_quality_score(call.quality);
     }
+    guard.finish();
 }
 
 /// The nearest-rank quantile of `values`, as the metrics define it.

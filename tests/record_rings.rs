@@ -18,7 +18,7 @@ fn a_call_is_visible_to_the_next_read_while_its_thread_still_runs() {
     let worker = std::thread::spawn({
         let (tracer, recorded, read) = (tracer.clone(), recorded.clone(), read.clone());
         move || {
-            drop(tracer.trace("from_a_live_thread", ()));
+            tracer.trace("from_a_live_thread", ()).finish();
             recorded.wait();
             // The thread stays alive until the main thread has read.
             read.wait();
@@ -43,7 +43,7 @@ fn calls_of_exited_threads_stay_counted_and_retained() {
             // Fewer calls than a ring holds: nothing drains them before the threads end.
             std::thread::spawn(move || {
                 for _ in 0..50 {
-                    drop(tracer.trace("short", ()));
+                    tracer.trace("short", ()).finish();
                 }
             })
         })
@@ -75,7 +75,7 @@ fn counts_stay_exact_and_never_go_back_while_a_reader_reads_beside_writers() {
             .map(|_| {
                 scope.spawn(|| {
                     for _ in 0..CALLS {
-                        drop(tracer.trace("written", ()));
+                        tracer.trace("written", ()).finish();
                     }
                 })
             })
@@ -110,7 +110,7 @@ fn a_thread_recording_into_many_tracers_in_turn_loses_none_of_their_calls() {
     // new tracers still count from zero.
     drop(tracers);
     let fresh = ExecutionTracer::new();
-    drop(fresh.trace("turns", ()));
+    fresh.trace("turns", ()).finish();
     assert_eq!(fresh.module_metrics("turns").total_executions, 1);
 }
 
@@ -166,7 +166,7 @@ impl Drop for CallsWhenDropped {
     fn drop(&mut self) {
         if let Some(tracer) = self.0.take() {
             assert_eq!(in_a_destructor(&tracer, 1), 2);
-            drop(tracer.trace("guard_in_a_destructor", ()));
+            tracer.trace("guard_in_a_destructor", ()).finish();
             // The rest of the per-thread API answers too.
             monitor::with_tracer(&tracer, || assert_eq!(scoped_in_a_destructor(), 7));
             let _ = monitor::current_span();

@@ -6,7 +6,7 @@ use monitor::{current_tracer, global_tracer, with_tracer, ExecutionTracer, WithT
 
 fn record_one(module: &str) {
     let tracer = current_tracer();
-    drop(tracer.trace(module, ()));
+    tracer.trace(module, ()).finish();
 }
 
 #[test]

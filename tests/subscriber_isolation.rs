@@ -64,7 +64,7 @@ fn an_alerting_layer_on_the_module_limit_warning_never_deadlocks() {
     // The name past the limit makes monitoring warn; the layer then calls `alert`, whose
     // first call registers its own module name.
     for module in 0..=monitor::MAX_MODULES {
-        drop(tracer.trace(&format!("module_{module}"), ()));
+        tracer.trace(&format!("module_{module}"), ()).finish();
     }
     assert_eq!(
         tracer.get_metrics().total_executions as usize,
@@ -230,7 +230,7 @@ fn a_panicking_layer_never_breaks_a_call_that_warns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.jsonl");
     let tracer = ExecutionTracer::new();
-    drop(tracer.trace("step", ()));
+    tracer.trace("step", ()).finish();
     tracer.export_traces_jsonl(&path).unwrap();
     // A line cut short, as a process killed while appending leaves it.
     std::fs::write(

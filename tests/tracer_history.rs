@@ -90,6 +90,7 @@ fn an_entry_carries_every_field() {
         guard.set_token_usage(monitor::TokenUsage::new(10, 5));
         guard.add_validation_error("answer too short");
         guard.set_attribute("model", "small");
+        guard.finish();
     }
     let entry = &tracer.get_traces(None)[0];
     assert_eq!(entry.module, "generate");
@@ -173,7 +174,7 @@ fn across_threads_the_newest_calls_overall_are_kept() {
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for i in 0..10 {
-                    drop(tracer.trace(thread, json!({ "i": i })));
+                    tracer.trace(thread, json!({ "i": i })).finish();
                 }
             });
         });

@@ -24,6 +24,7 @@ fn counts_are_exact_under_many_threads() {
                         guard.fail_with(monitor::ErrorInfo::new("test", "every tenth call fails"));
                     }
                     guard.set_token_usage(TokenUsage::new(1, 2));
+                    guard.finish();
                 }
             });
         }

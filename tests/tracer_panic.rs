@@ -29,7 +29,7 @@ fn a_panic_is_recorded_and_keeps_unwinding() {
     );
 
     // The tracer keeps working.
-    drop(tracer.trace("after", ()));
+    tracer.trace("after", ()).finish();
     let metrics = tracer.get_metrics();
     assert_eq!(metrics.total_executions, 2);
     assert_eq!(metrics.panic_count, 1);
@@ -58,6 +58,7 @@ fn a_panicking_quality_function_is_caught_and_recorded() {
     {
         let mut guard = tracer.trace("scored", ());
         guard.score_quality(|| panic!("judge crashed"));
+        guard.finish();
     }
     let entry = &tracer.get_traces(None)[0];
     assert_eq!(entry.status, Status::Success);

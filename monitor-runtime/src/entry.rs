@@ -18,12 +18,29 @@ pub enum Status {
     Panic,
     /// An async call whose future was dropped before it finished.
     Cancelled,
+    /// A guard from [`ExecutionTracer::trace`](crate::ExecutionTracer::trace) dropped without
+    /// an outcome: not [`finish`](crate::TraceGuard::finish)ed, not
+    /// [`end`](crate::TraceGuard::end)ed with a result, not [`fail`](crate::TraceGuard::fail)ed
+    /// and not panicking (a `?` that left the scope, say). Counted in `total_executions` and
+    /// `failed_executions` (it is not known to have succeeded) and in `unfinished_count`.
+    Unfinished,
 }
 
 impl Status {
     /// `true` for [`Status::Success`].
     pub fn is_success(self) -> bool {
         self == Status::Success
+    }
+
+    /// The status as serialized: `success`, `error`, `panic`, `cancelled`, `unfinished`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Panic => "panic",
+            Status::Cancelled => "cancelled",
+            Status::Unfinished => "unfinished",
+        }
     }
 }
 

@@ -22,7 +22,7 @@
 //!
 //! # Details
 //! - Records go to a tracer named explicitly, else the scoped default set by
-//!   [`with_tracer`] (or [`WithTracerExt::with_tracer`] for a future), else the
+//!   [`with_tracer`] (or [`WithTracerExt::with_default_tracer`] for a future), else the
 //!   [`global_tracer`].
 //! - Metrics count every execution since creation or `clear()`; the history keeps the
 //!   last `max_traces` entries.
@@ -71,18 +71,24 @@ pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, Trac
 pub use crate::error::{Error, Result};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
-pub use crate::monitor::{CallOutput, ModuleMonitor};
+pub use crate::monitor::{ModuleMonitor, RecordableOutput, Scorers, Scores, Unscored};
+pub use crate::record::annotate::SpanIds;
 pub use crate::record::annotate::{
-    current_span, record_attribute, record_kind, record_model, record_quality, record_session,
-    record_tokens, record_trace_metadata, record_trace_tag, record_user, record_validation_error,
+    current_span, record_attribute, record_calls_outside_any_call, record_kind, record_model,
+    record_quality, record_session, record_tokens, record_trace_metadata, record_trace_tag,
+    record_user, record_validation_error,
 };
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
+pub use crate::record::outcome::Outcome;
 pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
 #[cfg(feature = "tokio")]
 pub use crate::record::trace_context::spawn;
 pub use crate::record::trace_context::WithTracerExt;
 pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
+pub use crate::record::trace_scope::{
+    with_trace_attributes, TraceAttributes, WithTraceAttributesExt,
+};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
 
 pub mod future {
@@ -95,6 +101,7 @@ pub mod future {
     pub use crate::record::scope::WithTracer;
     pub use crate::record::stream::{CountItems, MonitoredStream, ReadItem, StreamItems};
     pub use crate::record::trace_context::InContext;
+    pub use crate::record::trace_scope::WithTraceAttributes;
     pub use crate::record::traced::{Traced, TracedKeep, TracedThen};
 }
 

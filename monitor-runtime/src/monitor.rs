@@ -4,7 +4,6 @@
 // May call: `record` (a monitor is a named guard factory over the tracer), `capture`,
 // `entry` and `metrics`.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 
@@ -15,23 +14,96 @@ use crate::entry::{ErrorInfo, IntoTokenUsage, TokenUsage};
 use crate::metrics::ModuleMetrics;
 use crate::record::callsite::{intern, ModuleId};
 use crate::record::guard::{TraceGuard, TracerRef};
+use crate::record::outcome::Outcome;
 use crate::record::tracer::ExecutionTracer;
 
-type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
-type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
+type QualityFn<T> = Box<dyn Fn(&T) -> f64 + Send + Sync>;
+type TokensFn<T> = Box<dyn Fn(&T) -> Option<TokenUsage> + Send + Sync>;
 
-/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value. A trait of its
-/// own for the error a future gets there: a closure that returns one (`|q| async move { .. }`)
+/// A [`ModuleMonitor`] without a quality or token function yet: it scores nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unscored;
+
+/// The quality and token functions of a [`ModuleMonitor`] whose successful outputs are `T`
+/// (the `Ok` value, for a module that returns a `Result`): both take `&T`, so a function
+/// written for another type is a compile error, not a silent `NaN`.
+pub struct Scorers<T> {
+    quality: Option<QualityFn<T>>,
+    tokens: Option<TokensFn<T>>,
+}
+
+impl<T> Default for Scorers<T> {
+    fn default() -> Self {
+        Scorers {
+            quality: None,
+            tokens: None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Scorers<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scorers")
+            .field("output", &std::any::type_name::<T>())
+            .field("has_quality", &self.quality.is_some())
+            .field("has_tokens", &self.tokens.is_some())
+            .finish()
+    }
+}
+
+/// What scores a module's output `O`: [`Unscored`] scores any output (with nothing), and
+/// [`Scorers<T>`] an output `T` or a `Result<T, E>` (its `Ok` value). A monitor whose
+/// scorers take another type than the module returns does not compile, and the error names
+/// the output.
+#[diagnostic::on_unimplemented(
+    message = "this monitor's quality or token function does not take the module's output `{O}`",
+    label = "the module returns `{O}`",
+    note = "`with_quality` and `with_tokens` take a function of `&{O}` (of the `Ok` value, for a `Result`), as `#[monitored(quality = f)]` does"
+)]
+pub trait Scores<O: ?Sized> {
+    /// Scores a successful output and reads its token usage.
+    #[doc(hidden)]
+    fn score(&self, guard: &mut TraceGuard<'_>, output: &O);
+}
+
+impl<O: ?Sized> Scores<O> for Unscored {
+    #[inline]
+    fn score(&self, _: &mut TraceGuard<'_>, _: &O) {}
+}
+
+impl<T> Scores<T> for Scorers<T> {
+    fn score(&self, guard: &mut TraceGuard<'_>, output: &T) {
+        if let Some(quality) = &self.quality {
+            guard.score_quality(|| quality(output));
+        }
+        if let Some(tokens) = &self.tokens {
+            guard.tokens_from(|| tokens(output));
+        }
+    }
+}
+
+impl<T, E> Scores<Result<T, E>> for Scorers<T> {
+    fn score(&self, guard: &mut TraceGuard<'_>, output: &Result<T, E>) {
+        if let Ok(value) = output {
+            <Self as Scores<T>>::score(self, guard, value);
+        }
+    }
+}
+
+/// What [`ModuleMonitor::call`] records as the output: any `Serialize` value that is an
+/// [`Outcome`] (an `Err` is the call's error). A trait of its own for the error a future
+/// gets there: a closure that returns one (`|q| async move { .. }`)
 /// is called with [`call_async`](ModuleMonitor::call_async).
 #[diagnostic::on_unimplemented(
-    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it is not `Serialize`",
+    message = "`ModuleMonitor::call` cannot record `{Self}` as the output: it must be `Serialize` and a `monitor::Outcome`",
     label = "the module returns `{Self}`",
     note = "a module that returns a future (an async closure, `|q| async move {{ .. }}`) is called with `call_async(input).await`, or `try_call_async` for a `Result`",
-    note = "for any other output, derive or implement `serde::Serialize`, or record it by hand with `invoke(inputs, |module, call| ..)`"
+    note = "a module that returns a `Result` whose error is not `Serialize` is called with `try_call(input)`, which records the `Err` by its `Display` text",
+    note = "for any other output, derive or implement `serde::Serialize`, say whether it is a success with `impl monitor::Outcome for {Self} {{}}`, or record it by hand with `invoke(inputs, |module, call| ..)`"
 )]
-pub trait CallOutput: Serialize + 'static {}
+pub trait RecordableOutput: Serialize + Outcome {}
 
-impl<T: Serialize + 'static> CallOutput for T {}
+impl<T: Serialize + Outcome> RecordableOutput for T {}
 
 /// Wraps a module (a closure, a boxed trait object, any value) so each call through it is
 /// recorded as module `name`, as the seed's `ModuleMonitor` does.
@@ -42,7 +114,7 @@ impl<T: Serialize + 'static> CallOutput for T {}
 ///
 /// let tracer = ExecutionTracer::new();
 /// let generator = ModuleMonitor::new("skill_generator", |task: &str| format!("skill for {task}"))
-///     .with_tracer(&tracer)
+///     .record_into(&tracer)
 ///     .with_quality(|output: &String| if output.contains("async") { 1.0 } else { 0.5 });
 ///
 /// let result = generator.call("async Python");
@@ -52,25 +124,23 @@ impl<T: Serialize + 'static> CallOutput for T {}
 /// assert_eq!(metrics.total_executions, 1);
 /// assert_eq!(metrics.avg_quality_score, Some(1.0));
 /// ```
-pub struct ModuleMonitor<M> {
+pub struct ModuleMonitor<M, S = Unscored> {
     module: M,
     name: String,
     id: ModuleId,
     tracer: Option<ExecutionTracer>,
-    quality: Option<QualityFn>,
-    tokens: Option<TokensFn>,
+    scorers: S,
     input_names: Vec<InputName>,
     log_inputs: bool,
     log_outputs: bool,
 }
 
-impl<M> fmt::Debug for ModuleMonitor<M> {
+impl<M, S: fmt::Debug> fmt::Debug for ModuleMonitor<M, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ModuleMonitor")
             .field("name", &self.name)
             .field("tracer", &self.tracer)
-            .field("has_quality", &self.quality.is_some())
-            .field("has_tokens", &self.tokens.is_some())
+            .field("scorers", &self.scorers)
             .field("log_inputs", &self.log_inputs)
             .field("log_outputs", &self.log_outputs)
             .finish_non_exhaustive()
@@ -79,7 +149,7 @@ impl<M> fmt::Debug for ModuleMonitor<M> {
 
 impl<M> ModuleMonitor<M> {
     /// Monitors `module` under `name`. Calls record into the current tracer (the scoped
-    /// default or the global one) unless [`with_tracer`](Self::with_tracer) names one.
+    /// default or the global one) unless [`record_into`](Self::record_into) names one.
     pub fn new(name: impl Into<String>, module: M) -> Self {
         let name = name.into();
         ModuleMonitor {
@@ -87,29 +157,55 @@ impl<M> ModuleMonitor<M> {
             module,
             name,
             tracer: None,
-            quality: None,
-            tokens: None,
+            scorers: Unscored,
             input_names: Vec::new(),
             log_inputs: true,
             log_outputs: true,
         }
     }
 
-    /// Records into `tracer`.
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
-        self.tracer = Some(tracer.clone());
-        self
+    /// Scores each successful output, of type `T` (the `Ok` value of a module that returns
+    /// a `Result`). A panic in `quality` is caught and recorded. The type is the module's:
+    /// a function of another type does not compile where the module is called.
+    pub fn with_quality<T>(
+        self,
+        quality: impl Fn(&T) -> f64 + Send + Sync + 'static,
+    ) -> ModuleMonitor<M, Scorers<T>> {
+        self.scored::<T>().with_quality(quality)
     }
 
-    /// Scores each successful output of type `T` (the `Ok` value for
-    /// [`try_call`](Self::try_call)). A panic in `quality` is caught and recorded.
-    pub fn with_quality<T: 'static>(
-        mut self,
-        quality: impl Fn(&T) -> f64 + Send + Sync + 'static,
-    ) -> Self {
-        self.quality = Some(Box::new(move |output| {
-            output.downcast_ref::<T>().map(&quality)
-        }));
+    /// Reads the token usage of each successful output, of type `T` (the `Ok` value of a
+    /// module that returns a `Result`): `tokens` returns anything [`IntoTokenUsage`], added
+    /// to what [`record_tokens`](crate::record_tokens) recorded during the call. The type is
+    /// the module's, as for [`with_quality`](Self::with_quality).
+    pub fn with_tokens<T, U: IntoTokenUsage>(
+        self,
+        tokens: impl Fn(&T) -> U + Send + Sync + 'static,
+    ) -> ModuleMonitor<M, Scorers<T>> {
+        self.scored::<T>().with_tokens(tokens)
+    }
+
+    /// This monitor, scoring outputs of type `T`.
+    fn scored<T>(self) -> ModuleMonitor<M, Scorers<T>> {
+        ModuleMonitor {
+            module: self.module,
+            name: self.name,
+            id: self.id,
+            tracer: self.tracer,
+            scorers: Scorers::default(),
+            input_names: self.input_names,
+            log_inputs: self.log_inputs,
+            log_outputs: self.log_outputs,
+        }
+    }
+}
+
+impl<M, T> ModuleMonitor<M, Scorers<T>> {
+    /// Scores each successful output of type `T` (the `Ok` value for a `Result`),
+    /// replacing the quality function given before. A panic in `quality` is caught and
+    /// recorded.
+    pub fn with_quality(mut self, quality: impl Fn(&T) -> f64 + Send + Sync + 'static) -> Self {
+        self.scorers.quality = Some(Box::new(quality));
         self
     }
 
@@ -128,27 +224,38 @@ impl<M> ModuleMonitor<M> {
     ///     text: String,
     ///     usage: Option<TokenUsage>,
     /// }
+    /// impl monitor::Outcome for Completion {} // always a success
     ///
     /// let tracer = ExecutionTracer::new();
     /// let llm = ModuleMonitor::new("llm", |prompt: &str| Completion {
     ///     text: prompt.to_uppercase(),
     ///     usage: Some(TokenUsage::new(prompt.len() as u64, 2)),
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_tokens(|completion: &Completion| completion.usage);
     /// assert_eq!(llm.call("hello").text, "HELLO");
     /// assert_eq!(llm.get_metrics().token_usage, TokenUsage::new(5, 2));
     /// ```
-    pub fn with_tokens<T: 'static, U: IntoTokenUsage>(
+    pub fn with_tokens<U: IntoTokenUsage>(
         mut self,
         tokens: impl Fn(&T) -> U + Send + Sync + 'static,
     ) -> Self {
-        self.tokens = Some(Box::new(move |output| {
-            output
-                .downcast_ref::<T>()
-                .and_then(|output| tokens(output).into_token_usage())
-        }));
+        self.scorers.tokens = Some(Box::new(move |output| tokens(output).into_token_usage()));
         self
+    }
+}
+
+impl<M, S> ModuleMonitor<M, S> {
+    /// Records into `tracer` (instead of the scoped default or the global tracer).
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
+        self.tracer = Some(tracer.clone());
+        self
+    }
+
+    /// The name [`record_into`](Self::record_into) had.
+    #[doc(hidden)]
+    pub fn with_tracer(self, tracer: &ExecutionTracer) -> Self {
+        self.record_into(tracer)
     }
 
     /// Names the inputs of [`call`](Self::call) and its kin: a single input is recorded
@@ -162,7 +269,7 @@ impl<M> ModuleMonitor<M> {
     /// let answer = ModuleMonitor::new("answer", |(question, context): (&str, &str)| {
     ///     format!("{question} / {context}")
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_input_names(["question", "context"]);
     /// answer.call(("why?", "because"));
     /// let inputs = &tracer.get_traces(None)[0].inputs;
@@ -258,47 +365,56 @@ impl<M> ModuleMonitor<M> {
         guard
     }
 
-    fn record_output<O: Serialize + 'static>(&self, guard: &mut TraceGuard<'_>, output: &O) {
+    fn record_output<O: Serialize>(&self, guard: &mut TraceGuard<'_>, output: &O)
+    where
+        S: Scores<O>,
+    {
         if self.log_outputs {
             guard.set_outputs(output);
         }
-        self.score(guard, output);
+        self.scorers.score(guard, output);
     }
 
-    fn record_result<T: Serialize + 'static, E: fmt::Display>(
+    /// Records what a call returned: its error when it is one, else the output and score.
+    fn record_outcome<O: Serialize + Outcome>(&self, guard: &mut TraceGuard<'_>, output: &O)
+    where
+        S: Scores<O>,
+    {
+        match output.error_info(guard.tracer().max_field_bytes()) {
+            Some(error) => guard.fail_with(error),
+            None => self.record_output(guard, output),
+        }
+    }
+
+    fn record_result<T: Serialize, E: fmt::Display>(
         &self,
         guard: &mut TraceGuard<'_>,
         result: &Result<T, E>,
-    ) {
+    ) where
+        S: Scores<T>,
+    {
         match result {
             Ok(value) => self.record_output(guard, value),
             Err(error) => guard.fail_with(ErrorInfo::from_display(error)),
         }
     }
 
-    /// Scores a successful output and reads its token usage.
-    fn score(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
-        if let Some(quality) = &self.quality {
-            guard.score_quality(|| quality(output).unwrap_or(f64::NAN));
-        }
-        if let Some(tokens) = &self.tokens {
-            guard.tokens_from(|| tokens(output));
-        }
-    }
-
-    /// Calls a function-like module with `input`, recording the call. Panics are recorded
-    /// and keep unwinding. A module that returns a future (an async closure) is called with
-    /// [`call_async`](Self::call_async).
+    /// Calls a function-like module with `input`, recording the call. A module that
+    /// returns `Err` records an error, with the message from `Display` and the kind from the
+    /// error's type (see [`Outcome`]); [`try_call`](Self::try_call) also records and scores
+    /// the `Ok` value alone. Panics are recorded and keep unwinding. A module that returns
+    /// a future (an async closure) is called with [`call_async`](Self::call_async).
     pub fn call<I, O>(&self, input: I) -> O
     where
         M: Fn(I) -> O,
         I: Serialize,
-        O: CallOutput,
+        O: RecordableOutput,
+        S: Scores<O>,
     {
         let mut guard = self.start_call(&input);
         let output = (self.module)(input);
         guard.stop_clock();
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
@@ -309,8 +425,9 @@ impl<M> ModuleMonitor<M> {
     where
         M: Fn(I) -> Result<T, E>,
         I: Serialize,
-        T: Serialize + 'static,
+        T: Serialize,
         E: fmt::Display,
+        S: Scores<T>,
     {
         let mut guard = self.start_call(&input);
         let result = (self.module)(input);
@@ -321,7 +438,8 @@ impl<M> ModuleMonitor<M> {
 
     /// Calls an async function-like module (a closure returning a future, such as
     /// `|q| async move { .. }`) with `input`, recording the call from the call until the
-    /// future completes; a future dropped unfinished is recorded as cancelled.
+    /// future completes; a future dropped unfinished is recorded as cancelled, and an `Err`
+    /// output as an error.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -332,7 +450,7 @@ impl<M> ModuleMonitor<M> {
     /// let generate = ModuleMonitor::new("generate", |prompt: String| async move {
     ///     format!("answer to {prompt}")
     /// })
-    /// .with_tracer(&tracer)
+    /// .record_into(&tracer)
     /// .with_input_names(["prompt"]);
     /// assert_eq!(generate.call_async("why".to_owned()).await, "answer to why");
     /// assert_eq!(tracer.get_traces(None)[0].inputs["prompt"], "why");
@@ -343,11 +461,12 @@ impl<M> ModuleMonitor<M> {
         M: Fn(I) -> F,
         F: Future<Output = O>,
         I: Serialize,
-        O: Serialize + 'static,
+        O: Serialize + Outcome,
+        S: Scores<O>,
     {
         let guard = self.start_call(&input);
         let (output, mut guard) = guard.instrument_keep((self.module)(input)).await;
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
@@ -357,8 +476,9 @@ impl<M> ModuleMonitor<M> {
         M: Fn(I) -> F,
         F: Future<Output = Result<T, E>>,
         I: Serialize,
-        T: Serialize + 'static,
+        T: Serialize,
         E: fmt::Display,
+        S: Scores<T>,
     {
         let guard = self.start_call(&input);
         let (result, mut guard) = guard.instrument_keep((self.module)(input)).await;
@@ -368,7 +488,8 @@ impl<M> ModuleMonitor<M> {
 
     /// The async form of [`invoke`](Self::invoke): `f` gets the wrapped module and returns
     /// a future, run as one recorded call; the way to monitor an async method of a trait
-    /// object. The output is recorded when it is `Serialize` ([`log_outputs`](Self::log_outputs)).
+    /// object. The output is recorded ([`log_outputs`](Self::log_outputs)), an `Err` as the
+    /// call's error.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -391,7 +512,7 @@ impl<M> ModuleMonitor<M> {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let tracer = ExecutionTracer::new();
     /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
-    ///     .with_tracer(&tracer);
+    ///     .record_into(&tracer);
     /// let docs = retriever
     ///     .invoke_async(serde_json::json!({"query": "rust"}), |r| r.retrieve("rust"))
     ///     .await;
@@ -406,16 +527,19 @@ impl<M> ModuleMonitor<M> {
     ) -> O
     where
         F: Future<Output = O>,
-        O: Serialize + 'static,
+        O: Serialize + Outcome,
+        S: Scores<O>,
     {
         let guard = self.start(inputs);
         let (output, mut guard) = guard.instrument_keep(f(&self.module)).await;
-        self.record_output(&mut guard, &output);
+        self.record_outcome(&mut guard, &output);
         output
     }
 
     /// Runs `f` on the wrapped module as one recorded call: the way to monitor any method
-    /// of a trait object. `f` gets the guard to record outputs, errors or a score.
+    /// of a trait object. `f` gets the guard to record outputs, errors or a score; what it
+    /// returns is the call's [`Outcome`] (an `Err` is an error, as in
+    /// [`ExecutionTracer::in_trace`]).
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -429,7 +553,7 @@ impl<M> ModuleMonitor<M> {
     ///
     /// let tracer = ExecutionTracer::new();
     /// let retriever = ModuleMonitor::new("retriever", Box::new(Keyword) as Box<dyn Retriever>)
-    ///     .with_tracer(&tracer);
+    ///     .record_into(&tracer);
     /// let docs = retriever.invoke(serde_json::json!({"query": "rust"}), |r, call| {
     ///     let docs = r.retrieve("rust");
     ///     call.set_outputs(&docs);
@@ -438,12 +562,12 @@ impl<M> ModuleMonitor<M> {
     /// assert_eq!(docs, ["RUST"]);
     /// assert_eq!(tracer.get_traces(None)[0].inputs["query"], "rust");
     /// ```
-    pub fn invoke<R>(
+    pub fn invoke<R: Outcome>(
         &self,
         inputs: impl Serialize,
         f: impl FnOnce(&M, &mut TraceGuard<'_>) -> R,
     ) -> R {
-        let mut guard = self.start(inputs);
-        f(&self.module, &mut guard)
+        let guard = self.start(inputs);
+        guard.end_with(|guard| f(&self.module, guard))
     }
 }

@@ -24,7 +24,7 @@
 //! use monitor::export::TraceExport;
 //!
 //! let tracer = monitor::ExecutionTracer::new();
-//! drop(tracer.trace("retrieve", serde_json::json!({ "query": "rust" })));
+//! tracer.trace("retrieve", serde_json::json!({ "query": "rust" })).finish();
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("traces.json");
 //! tracer.export_traces(&path)?;

@@ -15,6 +15,7 @@ pub(crate) struct ModuleStats {
     errors: u64,
     panics: u64,
     cancellations: u64,
+    unfinished: u64,
     duration_sum_ns: u128,
     min_ns: Option<u64>,
     max_ns: u64,
@@ -123,6 +124,7 @@ impl ModuleStats {
             Status::Error => self.errors += 1,
             Status::Panic => self.panics += 1,
             Status::Cancelled => self.cancellations += 1,
+            Status::Unfinished => self.unfinished += 1,
         }
         self.duration_sum_ns += u128::from(duration_ns);
         self.min_ns = Some(self.min_ns.map_or(duration_ns, |min| min.min(duration_ns)));
@@ -141,6 +143,7 @@ impl ModuleStats {
         self.errors += other.errors;
         self.panics += other.panics;
         self.cancellations += other.cancellations;
+        self.unfinished += other.unfinished;
         self.duration_sum_ns += other.duration_sum_ns;
         self.min_ns = match (self.min_ns, other.min_ns) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -167,7 +170,7 @@ impl ModuleStats {
     }
 
     fn total(&self) -> u64 {
-        self.successes + self.errors + self.panics + self.cancellations
+        self.successes + self.errors + self.panics + self.cancellations + self.unfinished
     }
 
     pub(crate) fn to_metrics(&self, name: &str) -> ModuleMetrics {
@@ -182,6 +185,7 @@ impl ModuleStats {
             error_count: self.errors,
             panic_count: self.panics,
             cancelled_count: self.cancellations,
+            unfinished_count: self.unfinished,
             success_rate: ratio(self.successes, total),
             avg_duration_ms: if total == 0 {
                 0.0
@@ -224,7 +228,13 @@ impl ModuleStats {
         );
         ModuleView {
             name: name.to_owned(),
-            calls: [self.successes, self.errors, self.panics, self.cancellations],
+            calls: [
+                self.successes,
+                self.errors,
+                self.panics,
+                self.cancellations,
+                self.unfinished,
+            ],
             duration_sum_seconds: self.duration_sum_ns as f64 / 1e9,
             duration_buckets,
             quality_sum: self.quality_sum,
@@ -271,7 +281,8 @@ pub struct ModuleMetrics {
     pub total_executions: u64,
     /// Executions that succeeded.
     pub successful_executions: u64,
-    /// Executions that did not succeed: errors, panics and cancellations.
+    /// Executions that did not succeed: errors, panics, cancellations and unfinished
+    /// guards.
     pub failed_executions: u64,
     /// Executions that returned `Err` or were marked failed.
     pub error_count: u64,
@@ -279,6 +290,9 @@ pub struct ModuleMetrics {
     pub panic_count: u64,
     /// Async executions dropped before they finished.
     pub cancelled_count: u64,
+    /// Guards dropped without an outcome ([`Status::Unfinished`]).
+    #[serde(default)]
+    pub unfinished_count: u64,
     /// `successful_executions / total_executions`, 0 when there were none.
     pub success_rate: f64,
     /// Mean duration.
@@ -337,7 +351,8 @@ pub struct TracerMetrics {
     pub total_executions: u64,
     /// Executions that succeeded.
     pub successful_executions: u64,
-    /// Executions that did not succeed.
+    /// Executions that did not succeed: errors, panics, cancellations and unfinished
+    /// guards.
     pub failed_executions: u64,
     /// Executions that returned `Err` or were marked failed.
     pub error_count: u64,
@@ -345,6 +360,9 @@ pub struct TracerMetrics {
     pub panic_count: u64,
     /// Async executions dropped before they finished.
     pub cancelled_count: u64,
+    /// Guards dropped without an outcome ([`Status::Unfinished`]).
+    #[serde(default)]
+    pub unfinished_count: u64,
     /// `successful_executions / total_executions`, 0 when there were none.
     pub success_rate: f64,
     /// Mean duration over all modules.
@@ -395,6 +413,7 @@ impl TracerMetrics {
             error_count: overall.error_count,
             panic_count: overall.panic_count,
             cancelled_count: overall.cancelled_count,
+            unfinished_count: overall.unfinished_count,
             success_rate: overall.success_rate,
             avg_duration_ms: overall.avg_duration_ms,
             p50_duration_ms: overall.p50_duration_ms,

@@ -109,8 +109,8 @@ impl FixedBuckets {
 #[derive(Debug)]
 pub(crate) struct ModuleView {
     pub(crate) name: String,
-    /// Successes, errors, panics, cancellations.
-    pub(crate) calls: [u64; 4],
+    /// Successes, errors, panics, cancellations, unfinished guards.
+    pub(crate) calls: [u64; 5],
     pub(crate) duration_sum_seconds: f64,
     /// Per fixed bucket of [`DURATION_BOUNDS_NS`], then above them all.
     pub(crate) duration_buckets: [u64; DURATION_BOUNDS_NS.len() + 1],
@@ -134,7 +134,7 @@ pub(crate) struct FirstItems {
     pub(crate) buckets: [u64; DURATION_BOUNDS_NS.len() + 1],
 }
 
-pub(crate) const STATUSES: [&str; 4] = ["success", "error", "panic", "cancelled"];
+pub(crate) const STATUSES: [&str; 5] = ["success", "error", "panic", "cancelled", "unfinished"];
 
 /// The view of every module of a tracer (its `merged_stats`), by name.
 pub(crate) fn collect(merged: &[(&'static str, ModuleStats)]) -> Vec<ModuleView> {

@@ -25,7 +25,7 @@
 //! # use monitor_runtime as monitor;
 //! let tracer = monitor::ExecutionTracer::new();
 //! for _ in 0..3 {
-//!     drop(tracer.trace("retrieve", ()));
+//!     tracer.trace("retrieve", ()).finish();
 //! }
 //! assert_eq!(tracer.module_metrics("retrieve").total_executions, 3);
 //!

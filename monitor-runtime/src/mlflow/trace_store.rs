@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::entry::TraceEntry;
+use crate::entry::{ErrorInfo, Status, TraceEntry};
 
 /// `entries` with every parent that is not among them removed, so each span's trace has a
 /// root and MLflow sees it complete (a parent may have been evicted from the history).
@@ -27,9 +27,26 @@ pub(crate) fn with_missing_parents_as_roots(entries: &[TraceEntry]) -> Vec<Trace
             if !known {
                 entry.parent_span_id = None;
             }
+            unfinished_as_error(&mut entry);
             entry
         })
         .collect()
+}
+
+/// An unfinished call (a guard dropped without an outcome) as an error: MLflow derives a
+/// trace's state from its root span, OK for an OpenTelemetry status Unset (what OTLP
+/// exporters send for it), and has no state for "unknown" a span can carry; ERROR keeps
+/// its success rate honest.
+fn unfinished_as_error(entry: &mut TraceEntry) {
+    if entry.status == Status::Unfinished {
+        entry.status = Status::Error;
+        entry.error.get_or_insert_with(|| {
+            ErrorInfo::new(
+                "unfinished",
+                "the call's guard was dropped without an outcome (finish, end or fail)",
+            )
+        });
+    }
 }
 
 /// `(MLflow trace id, assessment body)` for each entry with a quality score.

@@ -63,7 +63,11 @@ impl<'t> TraceGuard<'t> {
         let status = if std::thread::panicking() && !self.started_unwinding {
             self.record_panic()
         } else {
-            self.status.unwrap_or(Status::Success)
+            self.status.unwrap_or(if self.expects_outcome {
+                Status::Unfinished
+            } else {
+                Status::Success
+            })
         };
         if let Some(notes) = self.notes.take() {
             self.merge_notes(*notes);

@@ -45,9 +45,27 @@ impl Deref for TracerRef<'_> {
 #[derive(Debug)]
 struct UseInstrumentToHoldAcrossAwait(PhantomData<Cell<()>>);
 
-/// One traced call in progress. It records the call when dropped (or on
-/// [`finish`](Self::finish)): as a success, or as a panic if dropped while the thread is
-/// panicking, unless [`fail`](Self::fail) marked it failed.
+/// One traced call in progress. Say how it ended, then it records:
+/// [`finish`](Self::finish) for a success, [`end(result)`](Self::end) to classify a
+/// `Result` (an `Err` is the call's error) and get it back, [`fail`](Self::fail) for an
+/// error. A guard dropped during a panic records the panic. A guard dropped without an
+/// outcome (a `?` that returned early, a forgotten `finish`) is recorded as
+/// [`Status::Unfinished`]: never counted as a success.
+///
+/// ```
+/// # use monitor_runtime as monitor;
+/// use monitor::{ExecutionTracer, Status};
+///
+/// fn retrieve(query: &str) -> Result<Vec<String>, std::io::Error> {
+///     Ok(vec![query.to_uppercase()])
+/// }
+///
+/// let tracer = ExecutionTracer::new();
+/// let call = tracer.trace("retrieve", serde_json::json!({ "query": "rust" }));
+/// let docs = call.end(retrieve("rust")); // the `Result`, recorded and handed back
+/// assert_eq!(docs.unwrap(), ["RUST"]);
+/// assert_eq!(tracer.get_traces(None)[0].status, Status::Success);
+/// ```
 ///
 /// While the guard is alive, monitored calls made on this thread are its children, and the
 /// `record_*` functions annotate it. The guard is tied to its thread (it is not `Send`,
@@ -71,6 +89,10 @@ pub struct TraceGuard<'t> {
     pub(super) started_unwinding: bool,
     pub(super) notes: Option<Box<Notes>>,
     pub(super) status: Option<Status>,
+    /// Made by [`ExecutionTracer::trace`]: the user says how it ended, and a drop without an
+    /// outcome is [`Status::Unfinished`]. Guards the crate ends itself record success
+    /// when nothing else was said.
+    pub(super) expects_outcome: bool,
     pub(super) quality: Option<f64>,
     /// Shared with readers once recorded; never shared while the call runs.
     pub(super) details: Option<Arc<Details>>,
@@ -90,22 +112,41 @@ impl ExecutionTracer {
     /// `inputs` is anything `Serialize`: a struct or `json!({..})` object gives one input
     /// per field, `()` gives none. Fields named like secrets (`api_key`, `token`, ...) are
     /// redacted.
+    ///
+    /// End the guard with [`finish`](TraceGuard::finish), [`end`](TraceGuard::end) or
+    /// [`fail`](TraceGuard::fail): dropped without one it records [`Status::Unfinished`].
     pub fn trace(&self, name: &str, inputs: impl Serialize) -> TraceGuard<'_> {
         let mut guard = TraceGuard::start(TracerRef::Borrowed(self), intern(name));
+        guard.expects_outcome = true;
         guard.set_inputs(inputs);
         guard
     }
 
     /// Runs `f` as a traced call of module `name`, the closure form of [`trace`](Self::trace).
-    /// `f` gets the guard to set outputs, a quality score and so on.
-    pub fn in_trace<R>(
+    /// `f` gets the guard to set outputs, a quality score and so on. What `f` returns is
+    /// the call's [`Outcome`](crate::Outcome), as for `#[monitored]`: `Err(e)` records an
+    /// error (message from `Display`, kind from the error's type), anything else a success
+    /// (unless `f` called [`fail`](TraceGuard::fail)).
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, Status};
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let parsed = tracer.in_trace("parse", (), |_| "x".parse::<u32>());
+    /// assert!(parsed.is_err());
+    /// let entry = &tracer.get_traces(None)[0];
+    /// assert_eq!(entry.status, Status::Error);
+    /// assert!(entry.error.as_ref().unwrap().kind.ends_with("ParseIntError"));
+    /// ```
+    pub fn in_trace<R: crate::Outcome>(
         &self,
         name: &str,
         inputs: impl Serialize,
         f: impl FnOnce(&mut TraceGuard<'_>) -> R,
     ) -> R {
-        let mut guard = self.trace(name, inputs);
-        f(&mut guard)
+        let guard = self.trace(name, inputs);
+        guard.end_with(f)
     }
 }
 
@@ -120,6 +161,7 @@ impl<'t> TraceGuard<'t> {
             span_id,
             parent_span_id,
         } = context::enter();
+        super::trace_scope::on_call_start(trace_id);
         #[cfg(feature = "tracing-spans")]
         let span = crate::record::span::start(module);
         #[cfg(feature = "tracing-spans")]
@@ -138,6 +180,7 @@ impl<'t> TraceGuard<'t> {
             started_unwinding: std::thread::panicking(),
             notes: None,
             status: None,
+            expects_outcome: false,
             quality: None,
             details: None,
             recorded: false,
@@ -357,6 +400,7 @@ impl<'t> TraceGuard<'t> {
                 started_unwinding: this.started_unwinding,
                 notes: std::ptr::read(&this.notes),
                 status: this.status,
+                expects_outcome: this.expects_outcome,
                 quality: this.quality,
                 details: std::ptr::read(&this.details),
                 recorded: this.recorded,
@@ -372,9 +416,40 @@ impl<'t> TraceGuard<'t> {
         self.end = 0;
     }
 
-    /// Records the call now.
+    /// Ends the call as a success (unless [`fail`](Self::fail) marked it failed) and
+    /// records it now.
     pub fn finish(mut self) {
+        self.status.get_or_insert(Status::Success);
         self.record_now();
+    }
+
+    /// Ends the call with `result` and hands it back: `Err(e)` records an error (message
+    /// from `Display`, kind from the error's type name), anything else a success (see
+    /// [`Outcome`](crate::Outcome)); a call already marked [`fail`](Self::fail)ed stays
+    /// failed. The way to end a guard whose work may fail: `let docs = call.end(retrieve(q))?;`.
+    pub fn end<R: crate::Outcome>(mut self, result: R) -> R {
+        self.stop_clock();
+        self.settle(&result);
+        self.record_now();
+        result
+    }
+
+    /// Runs `f` with this guard, then ends the call with what `f` returned, as
+    /// [`end`](Self::end) does.
+    pub fn end_with<R: crate::Outcome>(mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let result = f(&mut self);
+        self.end(result)
+    }
+
+    /// Takes `result` as the call's outcome, unless one was set already.
+    pub(crate) fn settle<R: crate::Outcome + ?Sized>(&mut self, result: &R) {
+        if self.status.is_some() {
+            return;
+        }
+        match result.error_info(self.tracer.max_field_bytes()) {
+            Some(error) => self.fail_with(error),
+            None => self.status = Some(Status::Success),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ thread_local! {
 }
 
 /// The tracer monitored calls on this thread record into: the one set by
-/// [`with_tracer`] (or [`WithTracerExt::with_tracer`](crate::WithTracerExt::with_tracer) in this task), else the
+/// [`with_tracer`] (or [`WithTracerExt::with_default_tracer`](crate::WithTracerExt::with_default_tracer) in this task), else the
 /// [`global_tracer`](global_tracer).
 pub fn current_tracer() -> ExecutionTracer {
     // `try_with` here and below: a call from a thread-local's destructor must not panic.

@@ -87,14 +87,10 @@ pub(crate) fn end(span: Span, ended: &Ended<'_>) {
 }
 
 fn record_end(span: &Span, ended: &Ended<'_>) {
-    let status = match ended.status {
-        Status::Success => "success",
-        Status::Error => "error",
-        Status::Panic => "panic",
-        Status::Cancelled => "cancelled",
-    };
+    let status = ended.status.as_str();
     span.record("status", status);
-    if ended.status != Status::Success {
+    // An unfinished call's outcome is unknown: OpenTelemetry's Unset, as for a success.
+    if !matches!(ended.status, Status::Success | Status::Unfinished) {
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_description", ended.error.unwrap_or(status));
     }

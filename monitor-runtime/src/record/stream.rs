@@ -220,6 +220,8 @@ impl StreamState {
             guard.fail_with(error);
         } else if cancelled {
             guard.status.get_or_insert(Status::Cancelled);
+        } else {
+            guard.status.get_or_insert(Status::Success);
         }
         drop(guard);
     }

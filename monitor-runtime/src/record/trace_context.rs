@@ -162,6 +162,8 @@ impl<F: Future> Future for InContext<F> {
 pub(super) struct Inherited {
     context: Option<TraceContext>,
     tracer: Option<ExecutionTracer>,
+    /// The trace attributes in scope ([`with_trace_attributes`](crate::with_trace_attributes)).
+    attributes: Option<super::trace_scope::Scoped>,
     /// The current `tracing` span, so the calls' spans nest under it there too.
     #[cfg(feature = "tracing-spans")]
     span: tracing::Span,
@@ -171,6 +173,7 @@ pub(super) struct Inherited {
 struct InheritedScope {
     _frame: Option<FrameScope>,
     _tracer: Option<ScopeRestore>,
+    _attributes: Option<super::trace_scope::ScopeRestore>,
     #[cfg(feature = "tracing-spans")]
     _span: tracing::span::EnteredSpan,
 }
@@ -180,6 +183,7 @@ impl Inherited {
         Inherited {
             context: current_context(),
             tracer: scoped_tracer(),
+            attributes: super::trace_scope::current(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -190,6 +194,7 @@ impl Inherited {
             tracer: context.tracer(),
             // A context of no call parents nothing.
             context: (context.span_id != 0).then_some(context),
+            attributes: super::trace_scope::current(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -197,9 +202,11 @@ impl Inherited {
 
     fn enter(&self) -> InheritedScope {
         let tracer = self.tracer.clone().map(enter_scope);
+        let attributes = self.attributes.clone().map(super::trace_scope::enter);
         InheritedScope {
             _frame: self.context.map(|context| context.enter_frame()),
             _tracer: tracer,
+            _attributes: attributes,
             #[cfg(feature = "tracing-spans")]
             _span: self.span.clone().entered(),
         }
@@ -255,7 +262,7 @@ where
 ///             .await
 ///             .unwrap();
 ///     })
-///     .with_tracer(&tracer)
+///     .with_default_tracer(&tracer)
 ///     .await;
 /// let entries = tracer.get_traces(None);
 /// assert_eq!(entries[0].parent_span_id.as_ref(), Some(&entries[1].span_id));
@@ -282,18 +289,25 @@ where
 ///     let current = monitor::current_tracer();
 ///     let _call = current.trace("step", ());
 /// }
-/// .with_tracer(&tracer)
+/// .with_default_tracer(&tracer)
 /// .await;
 /// assert_eq!(tracer.get_metrics().total_executions, 1);
 /// # });
 /// ```
 pub trait WithTracerExt: Future + Sized {
-    /// Runs this future with `tracer` as the default tracer on every poll.
-    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+    /// Runs this future with `tracer` as the default tracer on every poll (what
+    /// [`with_tracer`] does for a block).
+    fn with_default_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
         WithTracer {
             tracer: tracer.clone(),
             inner: self,
         }
+    }
+
+    /// The name [`with_default_tracer`](Self::with_default_tracer) had.
+    #[doc(hidden)]
+    fn with_tracer(self, tracer: &ExecutionTracer) -> WithTracer<Self> {
+        self.with_default_tracer(tracer)
     }
 
     /// Runs this future, wherever it is polled, inside the trace it is created in: its

@@ -13,8 +13,13 @@ use super::guard::TraceGuard;
 impl<'t> TraceGuard<'t> {
     /// Wraps `future` so that this call stays the innermost one whenever the future is
     /// polled, and only then, across `.await`s. The call is recorded when the future
-    /// completes (success), panics (panic) or is dropped unfinished (cancelled).
-    pub fn instrument<F: Future>(mut self, future: F) -> Traced<'t, F> {
+    /// completes (classified by its [`Outcome`](crate::Outcome): an `Err` is an error,
+    /// anything else a success), panics (panic) or is dropped unfinished (cancelled).
+    pub fn instrument<F>(mut self, future: F) -> Traced<'t, F>
+    where
+        F: Future,
+        F::Output: crate::Outcome,
+    {
         self.detach();
         Traced {
             // Recorded in the poll that completes it: its frame may stay until then.
@@ -223,17 +228,19 @@ pub struct Traced<'t, F> {
     inner: F,
 }
 
-impl<F: Future> Future for Traced<'_, F> {
+impl<F: Future> Future for Traced<'_, F>
+where
+    F::Output: crate::Outcome,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned and never moved; `state` is not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
-        this.state.poll(inner, cx).map(|(output, guard)| {
-            drop(guard);
-            output
-        })
+        this.state
+            .poll(inner, cx)
+            .map(|(output, guard)| guard.end(output))
     }
 }
 

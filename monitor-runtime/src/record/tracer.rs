@@ -128,7 +128,8 @@ impl TracerHandle {
 ///     let mut call = tracer.trace("my_module", serde_json::json!({"query": "test"}));
 ///     call.set_outputs(&"result");
 ///     call.set_quality_score(0.85);
-/// } // recorded here
+///     call.finish(); // recorded here, as a success
+/// }
 ///
 /// let metrics = tracer.get_metrics();
 /// assert_eq!(metrics.total_executions, 1);

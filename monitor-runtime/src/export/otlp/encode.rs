@@ -45,7 +45,7 @@ impl ResourceInfo {
 /// ```
 /// # use monitor_runtime as monitor;
 /// let tracer = monitor::ExecutionTracer::new();
-/// drop(tracer.trace("retrieve", serde_json::json!({ "query": "rust" })));
+/// tracer.trace("retrieve", serde_json::json!({ "query": "rust" })).finish();
 /// let request = monitor::export::otlp_request(&tracer.get_traces(None), "my-app");
 /// let span = &request["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
 /// assert_eq!(span["name"], "retrieve");
@@ -167,6 +167,11 @@ fn span_status(entry: &TraceEntry) -> opentelemetry_proto::tonic::trace::v1::Sta
             message: String::new(),
             code: status::StatusCode::Ok as i32,
         },
+        // Dropped without an outcome: not known to have failed nor succeeded.
+        (Status::Unfinished, _) => SpanStatus {
+            message: String::new(),
+            code: status::StatusCode::Unset as i32,
+        },
         (status, error) => SpanStatus {
             message: match error {
                 Some(error) => format!("{}: {}", error.kind, error.message),
@@ -214,6 +219,7 @@ mod tests {
                 llm.set_outputs("4");
                 llm.set_token_usage(TokenUsage::new(7, 1));
                 llm.set_quality_score(0.9);
+                llm.finish();
             }
             parent.fail_with(ErrorInfo::new("AgentError", "gave up"));
         }

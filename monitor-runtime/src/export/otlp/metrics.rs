@@ -94,7 +94,7 @@ fn calls(modules: &[ModuleView], period: Period) -> Metric {
         .collect();
     sum(
         "monitor.calls",
-        "Monitored calls by module and status (success, error, panic, cancelled).",
+        "Monitored calls by module and status (success, error, panic, cancelled, unfinished).",
         "{call}",
         points,
     )
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn every_call_is_counted_in_its_module_and_status() {
         let tracer = ExecutionTracer::new();
-        drop(tracer.trace("retrieve", ()));
+        tracer.trace("retrieve", ()).finish();
         tracer
             .trace("generate", ())
             .fail_with(ErrorInfo::new("Timeout", "model timed out"));

@@ -60,7 +60,7 @@ const MAX_CONNECTIONS: usize = 32;
 /// use std::io::{Read, Write};
 ///
 /// let tracer = monitor::ExecutionTracer::new();
-/// drop(tracer.trace("retrieve", ()));
+/// tracer.trace("retrieve", ()).finish();
 /// let server = monitor::export::serve_metrics("127.0.0.1:0", &tracer)?;
 ///
 /// let mut http = std::net::TcpStream::connect(server.local_addr())?;

@@ -24,7 +24,7 @@ impl Collector for Scrape {
         if !modules.is_empty() {
             let mut metric = encoder.encode_descriptor(
                 "monitor_calls",
-                "Monitored calls by module and status (success, error, panic, cancelled).",
+                "Monitored calls by module and status (success, error, panic, cancelled, unfinished).",
                 None,
                 MetricType::Counter,
             )?;
@@ -187,7 +187,7 @@ impl Collector for Scrape {
 ///
 /// | metric | type | labels |
 /// |---|---|---|
-/// | `monitor_calls_total` | counter | `module`, `status` (`success`, `error`, `panic`, `cancelled`) |
+/// | `monitor_calls_total` | counter | `module`, `status` (`success`, `error`, `panic`, `cancelled`, `unfinished`) |
 /// | `gen_ai_client_operation_duration_seconds` | histogram, [`DURATION_BUCKETS`] | `module` |
 /// | `gen_ai_client_token_usage` | histogram per call, [`TOKEN_BUCKETS`] | `module`, `gen_ai_token_type` (`input`, `output`) |
 /// | `gen_ai_client_operation_time_to_first_chunk_seconds` | histogram, [`DURATION_BUCKETS`], for modules that returned streams | `module` |
@@ -206,7 +206,7 @@ impl Collector for Scrape {
 /// ```
 /// # use monitor_runtime as monitor;
 /// let tracer = monitor::ExecutionTracer::new();
-/// drop(tracer.trace("retrieve", ()));
+/// tracer.trace("retrieve", ()).finish();
 /// tracer
 ///     .trace("generate", ())
 ///     .fail_with(monitor::ErrorInfo::new("Timeout", "model timed out"));
@@ -234,7 +234,7 @@ impl ExecutionTracer {
     /// ```
     /// # use monitor_runtime as monitor;
     /// let tracer = monitor::ExecutionTracer::new();
-    /// drop(tracer.trace("retrieve", ()));
+    /// tracer.trace("retrieve", ()).finish();
     /// assert!(tracer.prometheus_text().contains(r#"status="success"} 1"#));
     /// ```
     pub fn prometheus_text(&self) -> String {

@@ -51,9 +51,15 @@ impl<A> MonitoredAdapter<A> {
     }
 
     /// Records into `tracer` instead.
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
         self.tracer = Some(tracer.clone());
         self
+    }
+
+    /// The name [`record_into`](Self::record_into) had.
+    #[doc(hidden)]
+    pub fn with_tracer(self, tracer: &ExecutionTracer) -> Self {
+        self.record_into(tracer)
     }
 
     /// The wrapped adapter.
@@ -138,6 +144,7 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
                 call.tokens_from(|| &prediction.lm_usage);
                 // A `Monitored` module above must not count these tokens again.
                 super::monitored::note_tokens_recorded();
+                call.finish();
                 Ok(prediction)
             }
             Err(error) => {

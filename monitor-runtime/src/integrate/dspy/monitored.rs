@@ -83,9 +83,15 @@ impl<M> Monitored<M> {
 
     /// Records into `tracer` instead of the current one, with the calls made under it
     /// (its LM calls, monitored calls of the module).
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
         self.tracer = Some(tracer.clone());
         self
+    }
+
+    /// The name [`record_into`](Self::record_into) had.
+    #[doc(hidden)]
+    pub fn with_tracer(self, tracer: &ExecutionTracer) -> Self {
+        self.record_into(tracer)
     }
 
     /// The name its calls record under.
@@ -126,7 +132,7 @@ impl<M: Module> Module for Monitored<M> {
             let mut call = tracer.trace(&format!("{}::forward", self.name), &inputs.data);
             call.set_kind(SpanKind::Chain);
             // Calls under it (its LM calls) record into the same tracer.
-            let work = self.module.forward(inputs).with_tracer(&tracer);
+            let work = self.module.forward(inputs).with_default_tracer(&tracer);
             call.instrument_keep(noting_tokens_below(work))
         };
         let ((result, tokens_below), mut call) = traced.await;
@@ -145,6 +151,7 @@ impl<M: Module> Module for Monitored<M> {
             }
             Err(error) => call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(error)),
         }
+        call.finish();
         result
     }
 }
@@ -159,11 +166,16 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
             let inputs = json!({ "example": example.data, "prediction": prediction.data });
             let mut call = tracer.trace(&format!("{}::metric", self.name), inputs);
             call.set_kind(SpanKind::Evaluator);
-            call.instrument_keep(self.module.metric(example, prediction).with_tracer(&tracer))
+            call.instrument_keep(
+                self.module
+                    .metric(example, prediction)
+                    .with_default_tracer(&tracer),
+            )
         };
         let (score, mut call) = traced.await;
         call.set_outputs(score);
         call.set_quality_score(f64::from(score));
+        call.finish();
         score
     }
 }

@@ -225,7 +225,7 @@ impl<M: Module + Optimizable + Evaluator> Evaluator for TrackedModule<'_, M> {
         let score = mean_score(&scores);
         call.set_outputs(score);
         call.set_quality_score(f64::from(score));
-        drop(call);
+        call.finish();
         #[cfg(feature = "mlflow")]
         self.log_candidate(index, &instructions, score, &scores);
         self.candidates.lock().push(CandidateResult {
@@ -293,6 +293,7 @@ impl<M: Module + Optimizable + Evaluator> TrackedModule<'_, M> {
                 0.0
             }
         };
+        call.finish();
         ExampleScore {
             example: position,
             score,
@@ -499,7 +500,7 @@ where
         }
         Err(error) => call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(error)),
     }
-    drop(call);
+    call.finish();
     #[cfg(feature = "mlflow")]
     if let Some(run) = run {
         let children = std::mem::take(tracked.children.get_mut());

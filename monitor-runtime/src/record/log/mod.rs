@@ -227,12 +227,7 @@ pub(crate) fn emit(Line { site, detail }: Line, call: &Finished<'_>) {
 }
 
 fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Success => "success",
-        Status::Error => "error",
-        Status::Panic => "panic",
-        Status::Cancelled => "cancelled",
-    }
+    status.as_str()
 }
 
 /// The name of every monitored-call event.

@@ -39,9 +39,9 @@ fn an_examples_calls_become_a_trace_of_their_own() {
         let candidate = tracer.trace(CANDIDATE_MODULE, ());
         let example = tracer.trace(EXAMPLE_MODULE, ());
         let (trace_id, span_id) = (example.trace_id(), example.span_id());
-        drop(tracer.trace("forward", ()));
+        tracer.trace("forward", ()).finish();
         drop(example);
-        drop(tracer.trace("outside the example", ()));
+        tracer.trace("outside the example", ()).finish();
         drop(candidate);
         (trace_id, span_id)
     });
