@@ -200,8 +200,10 @@ fn genai(
     if let (Some(provider), false) = (provider, named_provider) {
         out.push(string("gen_ai.provider.name", provider));
     }
-    // A failed call got no response: a response model would be read as its answer.
-    if let (Some(model), Status::Success) = (model, entry.status) {
+    // A failed call got no response: a response model would be read as its answer. A
+    // client integration that read the model answering names it itself.
+    let named_response = entry.attributes.contains_key("gen_ai.response.model");
+    if let (Some(model), Status::Success, false) = (model, entry.status, named_response) {
         out.push(string("gen_ai.response.model", model));
     }
     if let Some(tokens) = entry.token_usage {
