@@ -7,7 +7,7 @@ pub mod mlflow;
 #[cfg(feature = "mlflow")]
 pub mod fake_server;
 
-#[cfg(feature = "async-openai")]
+#[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod fake_openai;
 
 #[cfg(feature = "otlp")]

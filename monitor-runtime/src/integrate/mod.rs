@@ -23,7 +23,7 @@
 pub mod dspy;
 #[cfg(feature = "tracing-layer")]
 mod layer;
-#[cfg(feature = "async-openai")]
+#[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
 
 #[cfg(feature = "tracing-layer")]

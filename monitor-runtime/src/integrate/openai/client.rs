@@ -16,18 +16,15 @@ use async_openai::Client;
 use serde_json::{json, Value};
 
 use super::chunks::ChatChunks;
-use super::completion::{chat_inputs, note_request, provider_of, Answer};
+use super::completion::{
+    chat_inputs, note_request, provider_of, Answer, CHAT_MODULE, EMBEDDINGS_MODULE,
+};
 use super::errors::note_error;
 use crate::entry::TokenUsage;
 use crate::record::guard::TraceGuard;
 use crate::record::scope::current_tracer;
 use crate::record::stream::MonitoredStream;
 use crate::{ExecutionTracer, SpanKind};
-
-/// The module name of chat completions (`gen_ai.operation.name` `chat`).
-pub const CHAT_MODULE: &str = "openai.chat";
-/// The module name of embeddings (`gen_ai.operation.name` `embeddings`).
-pub const EMBEDDINGS_MODULE: &str = "openai.embeddings";
 
 /// A streamed chat completion, monitored: it yields what async-openai's stream yields,
 /// and its call ends when the stream does (or is cancelled when it is dropped first).

@@ -6,8 +6,14 @@ use serde_json::{json, Map, Value};
 
 use crate::entry::TokenUsage;
 use crate::record::guard::TraceGuard;
+#[cfg(feature = "async-openai")]
 use crate::record::stream::StreamItems;
 use crate::SpanKind;
+
+/// The module name of chat completions (`gen_ai.operation.name` `chat`).
+pub const CHAT_MODULE: &str = "openai.chat";
+/// The module name of embeddings (`gen_ai.operation.name` `embeddings`).
+pub const EMBEDDINGS_MODULE: &str = "openai.embeddings";
 
 /// The provider of OpenAI's own endpoint (`gen_ai.provider.name`).
 pub const OPENAI_PROVIDER: &str = "openai";
@@ -156,6 +162,7 @@ impl Answer {
     }
 
     /// Records it on a call whose stream it was assembled from.
+    #[cfg(feature = "async-openai")]
     pub(crate) fn record_streamed(&self, items: &mut StreamItems) {
         if let Some(output) = self.output() {
             items.set_output(output);
