@@ -317,3 +317,23 @@ async fn calls_nest_under_the_monitored_call_that_makes_them() {
     assert_eq!(llm.parent_span_id.as_deref(), Some(outer.span_id.as_str()));
     assert_eq!(llm.trace_id, outer.trace_id);
 }
+
+#[tokio::test]
+async fn calls_and_streams_can_move_to_spawned_tasks() {
+    fn send<T: Send + 'static>(value: T) -> T {
+        value
+    }
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let client = client(&server, &tracer);
+    let task = tokio::spawn(send(async move {
+        let answered = client.chat().create(request(PRICED_MODEL)).await.is_ok();
+        let stream = client.chat().create_stream(request(PRICED_MODEL)).await;
+        (answered, send(stream.unwrap()))
+    }));
+    let (answered, stream) = task.await.unwrap();
+    assert!(answered);
+    let chunks = tokio::spawn(stream.count()).await.unwrap();
+    assert_eq!(chunks, 5);
+    assert_eq!(tracer.get_traces(None).len(), 2);
+}
