@@ -225,6 +225,32 @@ async fn the_tool_calls_a_model_asks_for_are_in_its_answer() {
 }
 
 #[tokio::test]
+async fn a_streamed_tool_call_is_joined_from_its_pieces() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let stream = client(&server, &tracer)
+        .chat()
+        .create_stream(request(TOOL_MODEL))
+        .await
+        .unwrap();
+    assert_eq!(stream.count().await, 6, "5 chunks and the usage chunk");
+
+    let entry = only_entry(&tracer);
+    assert_eq!(
+        entry.outputs,
+        Some(
+            json!({"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
+        )
+    );
+    assert_eq!(
+        attribute(&entry, "gen_ai.response.finish_reasons"),
+        &json!(["tool_calls"])
+    );
+    assert_eq!(entry.token_usage, Some(fake_usage()));
+}
+
+#[tokio::test]
 async fn errors_record_their_http_status_and_no_output() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();

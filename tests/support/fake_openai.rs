@@ -157,12 +157,34 @@ fn write_stream(stream: &mut TcpStream, body: &Value) -> std::io::Result<()> {
         json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     };
-    let mut events = vec![
-        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-        chunk(json!({"content": "Par"}), Value::Null),
-        chunk(json!({"content": "is."}), Value::Null),
-        chunk(json!({}), json!("stop")),
-    ];
+    let call = |delta: Value| json!({"tool_calls": [delta]});
+    let mut events = if body["model"] == TOOL_MODEL {
+        // A tool call in pieces: its id and name first, its arguments in two deltas.
+        vec![
+            chunk(json!({"role": "assistant", "content": null}), Value::Null),
+            chunk(
+                call(json!({"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": ""}})),
+                Value::Null,
+            ),
+            chunk(
+                call(json!({"index": 0, "function": {"arguments": "{\"city\":"}})),
+                Value::Null,
+            ),
+            chunk(
+                call(json!({"index": 0, "function": {"arguments": "\"Paris\"}"}})),
+                Value::Null,
+            ),
+            chunk(json!({}), json!("tool_calls")),
+        ]
+    } else {
+        vec![
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": "Par"}), Value::Null),
+            chunk(json!({"content": "is."}), Value::Null),
+            chunk(json!({}), json!("stop")),
+        ]
+    };
     if body["stream_options"]["include_usage"] == json!(true) {
         events.push(
             json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1,
