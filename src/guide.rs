@@ -12,6 +12,7 @@
 //! - [`otlp`]: OpenTelemetry collectors, Arize Phoenix, Jaeger, Langfuse, your own SDK.
 //! - [`monitor::mlflow`](https://docs.rs/module-monitor/latest/monitor/mlflow/) (feature `mlflow`): experiment tracking and traces in MLflow.
 //! - [`dspy`]: dspy-rs programs and optimiser runs.
+//! - [`clients`]: LLM clients (async-openai) monitored with one line.
 //! - [`coming_from_python`]: the Python calls this crate replaces, each runnable.
 //! - [`guarantees`]: what monitoring promises the program it watches.
 //! - [`performance`]: what a call costs, against its peers.
@@ -47,6 +48,10 @@ pub mod otlp {}
 #[doc = include_str!("../docs/guide/dspy.md")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dspy")))]
 pub mod dspy {}
+
+#[doc = include_str!("../docs/guide/clients.md")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-openai")))]
+pub mod clients {}
 
 #[doc = include_str!("../docs/guide/coming_from_python.md")]
 pub mod coming_from_python {}

@@ -1,18 +1,20 @@
 //! Fitting the `tracing` ecosystem: with the `tracing-layer` feature, [`MonitorLayer`]
 //! records the spans of code instrumented with `tracing` as monitored calls. (With
 //! `tracing-spans`, monitored calls are `tracing` spans themselves; see the guide page `monitor::guide::tracing`.) With
-//! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs.
+//! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs. With
+//! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes.
 
 // Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
 // entry into it.
 //
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
-// dspy-rs: LM calls, token usage and optimiser runs (`dspy/`). The usage extractors of LLM
-// clients belong here too.
+// dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
+// (`openai/`).
 //
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),
-// `record::trace_context` (its context and future extensions), `record::scope` (the
+// `record::guard` and `record::stream` (the public guard a client's call records through,
+// and the monitored stream a streamed answer is read by), `record::trace_context` (its context and future extensions), `record::scope` (the
 // scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
 // `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
 // below calls into it.
@@ -21,6 +23,8 @@
 pub mod dspy;
 #[cfg(feature = "tracing-layer")]
 mod layer;
+#[cfg(any(feature = "async-openai", feature = "openai-http"))]
+pub mod openai;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;

@@ -14,7 +14,7 @@ use super::clock;
 use super::guard::TraceGuard;
 use super::traced::PollScope;
 use crate::capture::CapturedValue;
-use crate::entry::{ErrorInfo, Status};
+use crate::entry::{ErrorInfo, Status, TokenUsage};
 
 /// What the items of a monitored stream say about its call, one item at a time: how each
 /// item is captured into the output, and `Err` items that fail the call. Given to the
@@ -29,6 +29,13 @@ pub struct StreamItems {
     seen: usize,
     cut: bool,
     error: Option<ErrorInfo>,
+    /// Whether outputs are captured at all.
+    capture: bool,
+    /// What a reader read of the whole stream (an LLM stream's usage, finish reason, the
+    /// answer assembled from its chunks), for the call's record.
+    tokens: Option<TokenUsage>,
+    attributes: Vec<(String, serde_json::Value)>,
+    whole_output: Option<CapturedValue>,
 }
 
 /// The output being collected: text items concatenated, other items as a JSON array.
@@ -49,6 +56,10 @@ impl StreamItems {
             seen: 0,
             cut: false,
             error: None,
+            capture,
+            tokens: None,
+            attributes: Vec::new(),
+            whole_output: None,
         }
     }
 
@@ -57,6 +68,11 @@ impl StreamItems {
     #[inline]
     pub fn room(&self) -> usize {
         self.room
+    }
+
+    /// The tracer's size cap of one captured field.
+    pub fn max_bytes(&self) -> usize {
+        self.max
     }
 
     /// Adds a text item (`String`, `&str`): the output is the items' text concatenated,
@@ -125,8 +141,36 @@ impl StreamItems {
         self.error.get_or_insert(error);
     }
 
+    /// Sets the call's token usage (an LLM stream's final usage chunk), replacing any set
+    /// before.
+    pub fn set_token_usage(&mut self, usage: TokenUsage) {
+        self.tokens = Some(usage);
+    }
+
+    /// Sets an attribute of the call (replacing one of the same key), capped and masked
+    /// as [`TraceGuard::set_attribute`] does when the call is recorded.
+    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl serde::Serialize) {
+        let key = key.into();
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        match self.attributes.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.attributes.push((key, value)),
+        }
+    }
+
+    /// Sets the call's whole output (a message assembled from the items, say), in place
+    /// of the items collected; ignored when outputs are not captured.
+    pub fn set_output(&mut self, output: impl serde::Serialize) {
+        if self.capture {
+            self.whole_output = Some(CapturedValue::json(&output, self.max));
+        }
+    }
+
     /// The output of the items collected so far; `None` when none was captured.
     fn take_output(&mut self) -> Option<CapturedValue> {
+        if let Some(whole) = self.whole_output.take() {
+            return Some(whole);
+        }
         let max = self.max;
         match std::mem::replace(&mut self.output, Collected::Nothing) {
             Collected::Nothing => None,
@@ -168,6 +212,12 @@ impl Collected {
 pub trait ReadItem<T: ?Sized> {
     /// Reads one item into `items`.
     fn read_item(&mut self, item: &T, items: &mut StreamItems);
+
+    /// Called once when the stream ends or is dropped, before the call is recorded: a
+    /// reader that assembles the items (an LLM answer from its chunks) says what it read.
+    fn finish(&mut self, items: &mut StreamItems) {
+        let _ = items;
+    }
 }
 
 /// Counts items and times the first; captures nothing.
@@ -189,25 +239,36 @@ impl<T: ?Sized, F: FnMut(&T, &mut StreamItems)> ReadItem<T> for F {
 /// The guard of a traced stream and what its items said: `Some` guard until the stream
 /// ends.
 #[derive(Debug)]
-struct StreamState {
+struct StreamState<R> {
     guard: Option<TraceGuard<'static>>,
     count: u64,
     /// Raw clock ticks of the first item; 0 before it.
     first_item: u64,
     items: StreamItems,
+    read: R,
+    /// `ReadItem::finish` of the reader, named here where its item type is known (a
+    /// `Drop` impl cannot add the bound).
+    end: fn(&mut R, &mut StreamItems),
 }
 
 // SAFETY: as for `TracedState`: the guard's frame is on a thread's stack only during a
 // poll, and between polls it holds only `Send` data.
-unsafe impl Send for StreamState {}
+unsafe impl<R: Send> Send for StreamState<R> {}
 
-impl StreamState {
+impl<R> StreamState<R> {
     /// Records the call: what the items said, then the guard.
     fn finish(&mut self, cancelled: bool) {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
         guard.stop_clock();
+        (self.end)(&mut self.read, &mut self.items);
+        if let Some(tokens) = self.items.tokens.take() {
+            guard.set_token_usage(tokens);
+        }
+        for (key, value) in std::mem::take(&mut self.items.attributes) {
+            guard.set_attribute(key, value);
+        }
         let output = self.items.take_output();
         let error = self.items.error.take();
         let details = guard.details();
@@ -227,7 +288,7 @@ impl StreamState {
     }
 }
 
-impl Drop for StreamState {
+impl<R> Drop for StreamState<R> {
     fn drop(&mut self) {
         // Dropped before its end: the call was cancelled.
         self.finish(true);
@@ -240,12 +301,11 @@ impl Drop for StreamState {
 #[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct MonitoredStream<S, R = CountItems> {
-    state: StreamState,
-    read: R,
+    state: StreamState<R>,
     inner: S,
 }
 
-impl<S, R> MonitoredStream<S, R> {
+impl<S: Stream, R: ReadItem<S::Item>> MonitoredStream<S, R> {
     /// Wraps `inner`; `guard` is attached to this thread (just started, or just handed
     /// back by a traced future) or detached.
     pub(crate) fn new(guard: TraceGuard<'_>, inner: S, read: R, capture: bool) -> Self {
@@ -259,8 +319,9 @@ impl<S, R> MonitoredStream<S, R> {
                 count: 0,
                 first_item: 0,
                 items: StreamItems::new(max, capture),
+                read,
+                end: <R as ReadItem<S::Item>>::finish,
             },
-            read,
             inner,
         }
     }
@@ -291,7 +352,7 @@ impl<S: Stream, R: ReadItem<S::Item>> Stream for MonitoredStream<S, R> {
                     this.state.first_item = clock::now();
                 }
                 this.state.count += 1;
-                this.read.read_item(item, &mut this.state.items);
+                this.state.read.read_item(item, &mut this.state.items);
             }
             Poll::Ready(None) => this.state.finish(false),
         }

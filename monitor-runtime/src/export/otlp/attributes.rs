@@ -4,7 +4,7 @@
 //! hold JSON text, as MLflow's client writes them.
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, ArrayValue, KeyValue};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::conventions::Conventions;
 use super::views;
@@ -139,11 +139,7 @@ fn openinference(
         ];
         for (prefix, messages) in messages {
             for (i, message) in messages.iter().enumerate() {
-                out.push(string(&format!("{prefix}.{i}.message.role"), &message.role));
-                out.push(string(
-                    &format!("{prefix}.{i}.message.content"),
-                    &message.content,
-                ));
+                openinference_message(out, &format!("{prefix}.{i}.message"), message);
             }
         }
     }
@@ -200,8 +196,10 @@ fn genai(
     if let (Some(provider), false) = (provider, named_provider) {
         out.push(string("gen_ai.provider.name", provider));
     }
-    // A failed call got no response: a response model would be read as its answer.
-    if let (Some(model), Status::Success) = (model, entry.status) {
+    // A failed call got no response: a response model would be read as its answer. A
+    // client integration that read the model answering names it itself.
+    let named_response = entry.attributes.contains_key("gen_ai.response.model");
+    if let (Some(model), Status::Success, false) = (model, entry.status, named_response) {
         out.push(string("gen_ai.response.model", model));
     }
     if let Some(tokens) = entry.token_usage {
@@ -226,7 +224,17 @@ fn genai(
         }
         let output = views::output_messages(entry.outputs.as_ref());
         if !output.is_empty() {
-            let json = genai_messages(&output, Some("stop"));
+            // The reasons the call recorded (a client integration reads them), else `stop`.
+            let reasons = entry
+                .attributes
+                .get("gen_ai.response.finish_reasons")
+                .and_then(Value::as_array);
+            let reasons: Vec<&str> = reasons
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let json = genai_messages(&output, Some(&reasons));
             out.push(string("gen_ai.output.messages", &json));
         }
     }
@@ -238,6 +246,23 @@ fn genai(
             "gen_ai.response.time_to_first_chunk",
             double(ns as f64 / 1e9),
         ));
+    }
+}
+
+/// One message under `prefix` (`llm.output_messages.0.message`): role, content (none for a
+/// message that only calls tools), and each tool call's id, name and arguments.
+fn openinference_message(out: &mut Vec<KeyValue>, prefix: &str, message: &views::Message) {
+    out.push(string(&format!("{prefix}.role"), &message.role));
+    if !message.content.is_empty() || message.tool_calls.is_empty() {
+        out.push(string(&format!("{prefix}.content"), &message.content));
+    }
+    for (j, call) in message.tool_calls.iter().enumerate() {
+        let key = |field: &str| format!("{prefix}.tool_calls.{j}.tool_call.{field}");
+        if let Some(id) = &call.id {
+            out.push(string(&key("id"), id));
+        }
+        out.push(string(&key("function.name"), &call.name));
+        out.push(string(&key("function.arguments"), &call.arguments));
     }
 }
 
@@ -255,17 +280,29 @@ fn token_counts(out: &mut Vec<KeyValue>, tokens: &TokenUsage, keys: [&str; 4]) {
 }
 
 /// Messages as the GenAI conventions' JSON: `[{"role", "parts": [{"type": "text",
-/// "content"}]}]`, output messages with their finish reason.
-fn genai_messages(messages: &[views::Message], finish_reason: Option<&str>) -> String {
+/// "content"}, {"type": "tool_call", "id", "name", "arguments"}]}]`; output messages (given
+/// their finish reasons, one per message, `stop` when unknown) with their finish reason.
+fn genai_messages(messages: &[views::Message], finish_reasons: Option<&[&str]>) -> String {
     let messages: Vec<Value> = messages
         .iter()
-        .map(|message| {
-            let mut json = serde_json::json!({
-                "role": message.role,
-                "parts": [{ "type": "text", "content": message.content }],
-            });
-            if let Some(reason) = finish_reason {
-                json["finish_reason"] = reason.into();
+        .enumerate()
+        .map(|(i, message)| {
+            let mut parts = Vec::new();
+            if !message.content.is_empty() || message.tool_calls.is_empty() {
+                parts.push(json!({ "type": "text", "content": message.content }));
+            }
+            for call in &message.tool_calls {
+                // Arguments are an object in the conventions' schema; text that is not
+                // JSON stays text.
+                let arguments = serde_json::from_str::<Value>(&call.arguments)
+                    .unwrap_or_else(|_| Value::String(call.arguments.clone()));
+                parts.push(json!({
+                    "type": "tool_call", "id": call.id, "name": call.name, "arguments": arguments,
+                }));
+            }
+            let mut json = json!({ "role": message.role, "parts": parts });
+            if let Some(reasons) = finish_reasons {
+                json["finish_reason"] = reasons.get(i).copied().unwrap_or("stop").into();
             }
             json
         })

@@ -334,6 +334,62 @@ mod tests {
     }
 
     #[test]
+    fn the_tool_calls_a_model_asked_for_show_in_its_answer() {
+        let tracer = ExecutionTracer::new();
+        {
+            let mut call = tracer.trace(
+                "chat",
+                json!({ "messages": [{ "role": "user", "content": "Weather?" }] }),
+            );
+            call.set_kind(SpanKind::Llm);
+            call.set_outputs(
+                json!({ "role": "assistant", "tool_calls": [{ "id": "call_1", "type": "function",
+                "function": { "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" } }] }),
+            );
+            call.set_attribute("gen_ai.response.finish_reasons", json!(["tool_calls"]));
+            call.set_model("gpt-4o-mini");
+            call.set_attribute("gen_ai.response.model", "gpt-4o-mini-2024-07-18");
+        }
+        let span = one_span(tracer.get_traces(None).remove(0), Conventions::default());
+        // The model that answered, as the client read it, once.
+        let keys = keys(&span);
+        let answered = keys
+            .iter()
+            .filter(|k| *k == "gen_ai.response.model")
+            .count();
+        assert_eq!(answered, 1, "{keys:?}");
+        assert_eq!(
+            attribute(&span, "gen_ai.response.model")["stringValue"],
+            "gpt-4o-mini-2024-07-18"
+        );
+        let call = "llm.output_messages.0.message.tool_calls.0.tool_call";
+        assert_eq!(
+            attribute(&span, &format!("{call}.id"))["stringValue"],
+            "call_1"
+        );
+        assert_eq!(
+            attribute(&span, &format!("{call}.function.name"))["stringValue"],
+            "get_weather"
+        );
+        assert_eq!(
+            attribute(&span, &format!("{call}.function.arguments"))["stringValue"],
+            "{\"city\":\"Paris\"}"
+        );
+        assert!(!keys.contains(&"llm.output_messages.0.message.content".to_owned()));
+        let output: Value = serde_json::from_str(
+            attribute(&span, "gen_ai.output.messages")["stringValue"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            output,
+            json!([{ "role": "assistant", "finish_reason": "tool_calls", "parts": [{ "type": "tool_call",
+                "id": "call_1", "name": "get_weather", "arguments": { "city": "Paris" } }] }])
+        );
+    }
+
+    #[test]
     fn a_failed_model_call_shows_its_error_and_no_answer() {
         let span = one_span(llm_call(Err("503 from the provider")), Conventions::ALL);
         let keys = keys(&span);

@@ -4,12 +4,22 @@
 
 use serde_json::{Map, Value};
 
-/// One chat message: its role (`system`, `user`, `assistant`, `tool`) and its text (a
-/// content that is not text is kept as its JSON).
+/// One chat message: its role (`system`, `user`, `assistant`, `tool`), its text (a
+/// content that is not text is kept as its JSON), and the tools it calls.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Message {
     pub(super) role: String,
     pub(super) content: String,
+    pub(super) tool_calls: Vec<ToolCall>,
+}
+
+/// A tool call a model asked for, in OpenAI's shape (`{id, function: {name, arguments}}`).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct ToolCall {
+    pub(super) id: Option<String>,
+    pub(super) name: String,
+    /// The arguments as the model wrote them (JSON text).
+    pub(super) arguments: String,
 }
 
 /// One retrieved or reranked document.
@@ -102,6 +112,7 @@ fn message(role: &str, content: &str) -> Message {
     Message {
         role: role.to_owned(),
         content: content.to_owned(),
+        tool_calls: Vec::new(),
     }
 }
 
@@ -123,9 +134,29 @@ fn message_of(object: &Map<String, Value>) -> Option<Message> {
         None | Some(Value::Null) => String::new(),
         Some(other) => other.to_string(),
     };
+    let calls = object.get("tool_calls").and_then(Value::as_array);
     Some(Message {
         role: role.to_owned(),
         content,
+        tool_calls: calls
+            .into_iter()
+            .flatten()
+            .filter_map(tool_call_of)
+            .collect(),
+    })
+}
+
+fn tool_call_of(call: &Value) -> Option<ToolCall> {
+    let function = call.get("function")?;
+    let arguments = match function.get("arguments") {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    };
+    Some(ToolCall {
+        id: call.get("id").and_then(Value::as_str).map(str::to_owned),
+        name: function.get("name")?.as_str()?.to_owned(),
+        arguments,
     })
 }
 

@@ -1,0 +1,48 @@
+//! OpenAI clients, monitored. With the feature `async-openai`, [async-openai](https://docs.rs/async-openai)
+//! clients: one line (`MonitoredClient::new(client)`), and every chat completion (streamed
+//! or not) and embedding the program makes is an `llm` (or `embedding`) call with its
+//! model, provider, parameters, messages, tokens, finish reason, cost and errors. With the
+//! feature `openai-http`, any OpenAI-compatible endpoint reached with plain reqwest:
+//! `send_monitored()` in place of `send()` (`SendMonitored`). See the guide page
+//! `monitor::guide::clients`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "async-openai")] mod example {
+//! # use monitor_runtime as monitor;
+//! use async_openai::types::chat::CreateChatCompletionRequestArgs;
+//! use monitor::integrate::openai::MonitoredClient;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = MonitoredClient::new(async_openai::Client::new()); // the one line
+//! let request = CreateChatCompletionRequestArgs::default()
+//!     .model("gpt-4o-mini")
+//!     .messages([async_openai::types::chat::ChatCompletionRequestUserMessage::from("Hi").into()])
+//!     .build()?;
+//! let response = client.chat().create(request).await?; // recorded as `openai.chat`
+//! # Ok(()) } }
+//! ```
+
+// Owns: the async-openai client wrapper (`client.rs`), the chat completions JSON shape read
+// into what a call records (`completion.rs`, shared by both clients), streamed chunks
+// assembled into one answer (`chunks.rs`), what an `OpenAIError` records (`errors.rs`),
+// and reqwest's `send_monitored` (`http.rs`).
+//
+// May call: what `integrate` may call. Nothing calls in here: users install it.
+
+#[cfg(feature = "async-openai")]
+mod chunks;
+#[cfg(feature = "async-openai")]
+mod client;
+mod completion;
+#[cfg(feature = "async-openai")]
+mod errors;
+#[cfg(feature = "openai-http")]
+mod http;
+
+#[cfg(feature = "async-openai")]
+pub use self::chunks::ChatChunks;
+#[cfg(feature = "async-openai")]
+pub use self::client::{ChatStream, MonitoredChat, MonitoredClient, MonitoredEmbeddings};
+pub use self::completion::{provider_of, CHAT_MODULE, EMBEDDINGS_MODULE, OPENAI_PROVIDER};
+#[cfg(feature = "openai-http")]
+pub use self::http::SendMonitored;
