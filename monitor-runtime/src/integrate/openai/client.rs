@@ -165,6 +165,7 @@ impl<C: Config> MonitoredChat<'_, C> {
                 |response, mut call| {
                     let answered = serde_json::to_value(&response).unwrap_or(Value::Null);
                     Answer::from_response(&answered).record(&mut call);
+                    call.finish();
                     response
                 },
             )
@@ -234,6 +235,7 @@ impl<C: Config> MonitoredEmbeddings<'_, C> {
                     call.set_attribute("gen_ai.response.model", &response.model);
                     let input = u64::from(response.usage.prompt_tokens);
                     call.set_token_usage(TokenUsage::new(input, 0));
+                    call.finish();
                     response
                 },
             )

@@ -75,7 +75,7 @@ impl SendMonitored for RequestBuilder {
         } else {
             note_error_answer(&mut call, status, &answered, &body);
         }
-        drop(call);
+        call.finish();
         if let Some(map) = head.headers_mut() {
             *map = headers;
         }
