@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod mlflow;
 mod monitor;
 mod record;
+mod score;
 
 pub use crate::cost::{
     clear_model_prices, set_model_price, set_model_prices, ModelPrice, MAX_PRICE_PER_MILLION,
@@ -77,11 +78,16 @@ pub use crate::record::annotate::{
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
+pub use crate::record::scores::record_score;
 #[cfg(feature = "tokio")]
 pub use crate::record::trace_context::spawn;
 pub use crate::record::trace_context::WithTracerExt;
 pub use crate::record::trace_context::{current_context, spawn_thread, TraceContext};
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
+pub use crate::score::{
+    Score, ScoreSource, ScoreValue, SourceKind, MAX_SCORES_PER_CALL, MAX_SCORE_NAME_BYTES, QUALITY,
+    SCORES_DROPPED,
+};
 
 pub mod future {
     //! The futures returned by [`WithTracerExt`](crate::WithTracerExt),

@@ -2,7 +2,7 @@
 //! objects, types from other crates).
 
 // May call: `record` (a monitor is a named guard factory over the tracer), `capture`,
-// `entry` and `metrics`.
+// `entry`, `score` and `metrics`.
 
 use std::any::Any;
 use std::fmt;
@@ -19,6 +19,8 @@ use crate::record::tracer::ExecutionTracer;
 
 type QualityFn = Box<dyn Fn(&dyn Any) -> Option<f64> + Send + Sync>;
 type TokensFn = Box<dyn Fn(&dyn Any) -> Option<TokenUsage> + Send + Sync>;
+/// A named scorer: `None` when the output is not of the scorer's type.
+type ScorerFn = Box<dyn Fn(&dyn Any) -> Option<crate::score::ScoreValue> + Send + Sync>;
 
 /// What [`ModuleMonitor::call`] records as the output: any `Serialize` value. A trait of its
 /// own for the error a future gets there: a closure that returns one (`|q| async move { .. }`)
@@ -59,6 +61,7 @@ pub struct ModuleMonitor<M> {
     tracer: Option<ExecutionTracer>,
     quality: Option<QualityFn>,
     tokens: Option<TokensFn>,
+    scorers: Vec<(String, ScorerFn)>,
     input_names: Vec<InputName>,
     log_inputs: bool,
     log_outputs: bool,
@@ -89,6 +92,7 @@ impl<M> ModuleMonitor<M> {
             tracer: None,
             quality: None,
             tokens: None,
+            scorers: Vec::new(),
             input_names: Vec::new(),
             log_inputs: true,
             log_outputs: true,
@@ -284,6 +288,7 @@ impl<M> ModuleMonitor<M> {
         if let Some(tokens) = &self.tokens {
             guard.tokens_from(|| tokens(output));
         }
+        self.run_scorers(guard, output);
     }
 
     /// Calls a function-like module with `input`, recording the call. Panics are recorded
@@ -445,5 +450,48 @@ impl<M> ModuleMonitor<M> {
     ) -> R {
         let mut guard = self.start(inputs);
         f(&self.module, &mut guard)
+    }
+}
+
+/// Named scorers, beside the quality function.
+impl<M> ModuleMonitor<M> {
+    /// Scores each successful output of type `T` (the `Ok` value for
+    /// [`try_call`](Self::try_call)) as the score `name` (source: code, id `name`): `scorer`
+    /// returns a number, a `bool` or a label (`&str`, `String`). A panic, or a NaN or
+    /// infinite number, is caught and recorded on the entry (attribute
+    /// `score_error.<name>`); a scorer named `quality` is the quality function.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let answer = ModuleMonitor::new("answer", |q: &str| format!("{q}? 42"))
+    ///     .with_tracer(&tracer)
+    ///     .with_scorer("length", |a: &String| a.len() as f64)
+    ///     .with_scorer("has_number", |a: &String| a.contains("42"));
+    /// answer.call("why");
+    /// let scores = &answer.get_metrics().scores;
+    /// assert_eq!(scores["length"].mean, Some(7.0));
+    /// assert_eq!(scores["has_number"].true_count, 1);
+    /// ```
+    pub fn with_scorer<T: 'static, V: Into<crate::score::ScoreValue>>(
+        mut self,
+        name: impl Into<String>,
+        scorer: impl Fn(&T) -> V + Send + Sync + 'static,
+    ) -> Self {
+        let scorer: ScorerFn = Box::new(move |output| {
+            output
+                .downcast_ref::<T>()
+                .map(|output| scorer(output).into())
+        });
+        self.scorers.push((name.into(), scorer));
+        self
+    }
+
+    fn run_scorers(&self, guard: &mut TraceGuard<'_>, output: &dyn Any) {
+        for (name, scorer) in &self.scorers {
+            guard.record_scorer_outcome(name, crate::capture::isolated(|| scorer(output)));
+        }
     }
 }

@@ -42,7 +42,7 @@
 // May call: `record::tracer` (the tracer's readers), `record::scope` (the global tracer),
 // `record::outbox` and `record::finished` (taking finished calls), `record::callsite`
 // (module names), `record::subscriber` (warnings said through the isolated `emit!`),
-// `metrics`, `capture` (masking), `entry`, `kind`, `error`, `deadline`
+// `metrics`, `capture` (masking), `entry`, `score`, `kind`, `error`, `deadline`
 // and `http`.
 
 mod files;
