@@ -166,11 +166,16 @@ fn scores_round_trip_through_the_export_file_and_old_files_still_read() {
         call.add_score(Score::new("thumbs_up", true).unwrap().by_human("u1"))
             .unwrap();
     });
+    tracer.in_trace("rated", (), |call| call.score("stars", 4.0).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.json");
     tracer.export_traces(&path).unwrap();
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        json["metrics"]["modules"]["rated"]["scores"]["stars"]["max"],
+        4.0
+    );
     assert_eq!(
         json["traces"][0]["scores"],
         serde_json::json!([{"name": "thumbs_up", "value": true, "source": {"kind": "human", "id": "u1"}}])
@@ -181,17 +186,23 @@ fn scores_round_trip_through_the_export_file_and_old_files_still_read() {
     );
     let export = TraceExport::read(&path).unwrap();
     assert_eq!(export.traces, tracer.get_traces(None));
+    assert_eq!(export.metrics, tracer.get_metrics());
     assert_eq!(
         export.metrics.modules["answer"].scores["thumbs_up"].true_count,
         1
     );
 
     // A file written before scores existed: no `scores` key anywhere.
-    json["traces"][0].as_object_mut().unwrap().remove("scores");
-    json["metrics"]["modules"]["answer"]
+    for trace in json["traces"].as_array_mut().unwrap() {
+        trace.as_object_mut().unwrap().remove("scores");
+    }
+    for module in json["metrics"]["modules"]
         .as_object_mut()
         .unwrap()
-        .remove("scores");
+        .values_mut()
+    {
+        module.as_object_mut().unwrap().remove("scores");
+    }
     let old = serde_json::to_string(&json).unwrap();
     assert!(!old.contains(r#""scores""#), "{old}");
     std::fs::write(&path, old).unwrap();

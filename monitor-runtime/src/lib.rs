@@ -76,6 +76,9 @@ pub use crate::record::annotate::{
     record_tokens, record_trace_metadata, record_trace_tag, record_user, record_validation_error,
 };
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
+pub use crate::record::feedback::{
+    Feedback, FeedbackReceipt, MAX_FEEDBACK_KEYS, MAX_PENDING_FEEDBACK,
+};
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
 pub use crate::record::scores::record_score;

@@ -423,6 +423,12 @@ pub struct TracerMetrics {
     pub retained_traces: u64,
     /// One entry per module, by name.
     pub modules: BTreeMap<String, ModuleMetrics>,
+    /// Feedback received after calls finished.
+    #[serde(
+        default,
+        skip_serializing_if = "super::scores::FeedbackStats::is_empty"
+    )]
+    pub feedback: super::scores::FeedbackStats,
 }
 
 impl TracerMetrics {
@@ -458,6 +464,7 @@ impl TracerMetrics {
             evicted_traces,
             retained_traces,
             modules,
+            feedback: Default::default(),
         }
     }
 

@@ -65,4 +65,4 @@ pub(crate) mod scores;
 pub(crate) use self::aggregate::{ModuleMetrics, ModuleStats, Sample, Spent, TracerMetrics};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
-pub use self::scores::{ScoreMetrics, MAX_LABELS, MAX_SCORE_NAMES, SCORE_BUCKETS};
+pub use self::scores::{FeedbackStats, ScoreMetrics, MAX_LABELS, MAX_SCORE_NAMES, SCORE_BUCKETS};

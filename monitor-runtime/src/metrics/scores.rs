@@ -108,7 +108,6 @@ impl NamedStats {
             distribution: SCORE_BUCKETS
                 .iter()
                 .copied()
-                .chain([f64::INFINITY])
                 .zip(self.buckets)
                 .map(|(le, count)| {
                     cumulative += count;
@@ -209,8 +208,9 @@ pub struct ScoreMetrics {
     /// The largest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// `(le, count)`: how many numbers are at most each bound of [`SCORE_BUCKETS`], then
-    /// all of them (`le` infinite, written `null` in JSON); empty without numbers.
+    /// `(le, count)`: how many numbers are at most each bound of [`SCORE_BUCKETS`]
+    /// (cumulative; those above the last bound are `count` minus the last); empty without
+    /// numbers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub distribution: Vec<(f64, u64)>,
     /// Boolean scores that were `true`.
@@ -225,6 +225,29 @@ pub struct ScoreMetrics {
     /// Label scores past the [`MAX_LABELS`] labels counted apart.
     #[serde(default)]
     pub other_labels: u64,
+}
+
+/// Feedback a tracer received after calls finished (see
+/// [`ExecutionTracer::feedback`](crate::ExecutionTracer::feedback)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FeedbackStats {
+    /// Every feedback accepted (well-formed), duplicates included.
+    pub received: u64,
+    /// Applied to a call still in the history (its entry and metrics changed).
+    pub applied: u64,
+    /// For a call not in the history (gone, or made by another process): exported only.
+    pub unmatched: u64,
+    /// The same feedback again: neither applied nor exported again.
+    pub duplicates: u64,
+    /// Not exported: the export queue was full.
+    pub dropped: u64,
+}
+
+impl FeedbackStats {
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == FeedbackStats::default()
+    }
 }
 
 #[cfg(test)]
@@ -248,7 +271,7 @@ mod tests {
             (2, Some(0.5), Some(0.25), Some(0.75))
         );
         assert_eq!(r.distribution[2], (0.3, 1));
-        assert_eq!(r.distribution[10], (f64::INFINITY, 2));
+        assert_eq!(r.distribution[9], (1.0, 2));
         assert_eq!(
             (metrics["ok"].true_count, metrics["ok"].false_count),
             (1, 1)

@@ -43,6 +43,8 @@ pub(crate) mod context;
 pub(crate) mod declare;
 #[cfg(feature = "tracing-layer")]
 pub(crate) mod external;
+pub(crate) mod feedback;
+mod feedback_state;
 pub(crate) mod finished;
 pub(crate) mod guard;
 mod history;

@@ -260,18 +260,8 @@ fn attributes(entry: &TraceEntry, kind: SpanKind) -> Vec<KeyValue> {
 }
 
 fn events(entry: &TraceEntry, end: u64) -> Vec<span::Event> {
-    let mut events = Vec::new();
-    if let Some(score) = entry.quality_score {
-        events.push(span::Event {
-            time_unix_nano: end,
-            name: "gen_ai.evaluation.result".to_owned(),
-            attributes: vec![
-                string("gen_ai.evaluation.name", "quality"),
-                key_value("gen_ai.evaluation.score.value", double(score)),
-            ],
-            dropped_attributes_count: 0,
-        });
-    }
+    // Every score, the quality score first, as `gen_ai.evaluation.result` events.
+    let mut events = super::evaluation::events(entry, end);
     if let Some(error) = &entry.error {
         let mut attributes = vec![
             string("exception.type", &error.kind),
