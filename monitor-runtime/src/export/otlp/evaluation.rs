@@ -59,7 +59,8 @@ pub(crate) fn number_and_label(value: &ScoreValue) -> (Option<f64>, Option<&str>
     }
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
+/// A string attribute.
+pub(super) fn text(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue {
