@@ -296,7 +296,13 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
             let calls = children(&tracer, example);
             let names: Vec<&str> = calls.iter().map(|f| f.module.as_str()).collect();
             assert_eq!(names, ["Answerer::forward", "Answerer::metric"]);
-            assert_eq!(calls[1].quality_score, example.quality_score);
+            // The metric's score is the example's quality, once: its own span has it as
+            // the output only.
+            assert_eq!(calls[1].quality_score, None);
+            assert_eq!(
+                calls[1].outputs.as_ref().and_then(|o| o.as_f64()),
+                example.quality_score
+            );
             let lm_calls = children(&tracer, &calls[0]);
             assert_eq!(lm_calls.len(), 1);
             assert_eq!(lm_calls[0].module, "lm.answer");
@@ -400,6 +406,8 @@ fn mlflow_readback(
                 let info = &trace["trace"]["trace_info"];
                 assert_eq!(info["state"], "OK", "{info}");
                 let assessments = info["assessments"].as_array().expect("assessments");
+                // One assessment per score: the metric's span adds none of its own.
+                assert_eq!(assessments.len(), 1, "{assessments:?}");
                 let on_root: Vec<&serde_json::Value> = assessments
                     .iter()
                     .filter(|a| a["span_id"] == example.span_id.as_str())
