@@ -157,7 +157,7 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
         // Inside a call being scored (an optimiser's example): the score is that call's
         // quality, not a second one on the metric's own span (issue 23: a trace carried
         // two `quality` assessments of one score).
-        let scores_a_call = crate::record::annotate::current_span().is_some();
+        let scores_a_call = crate::current_span().is_some();
         let tracer = self.tracer();
         let traced = {
             let inputs = json!({ "example": example.data, "prediction": prediction.data });
@@ -169,7 +169,7 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
         call.set_outputs(score);
         if scores_a_call {
             drop(call);
-            crate::record::annotate::record_quality(f64::from(score));
+            crate::record_quality(f64::from(score));
         } else {
             call.set_quality_score(f64::from(score));
         }
