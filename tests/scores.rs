@@ -285,3 +285,42 @@ fn prometheus_shows_each_named_score_once() {
         "quality is exported once:\n{text}"
     );
 }
+
+#[monitor::monitored(
+    tracer = tracer,
+    quality = |answer: &String| if answer.is_empty() { 0.0 } else { 1.0 },
+    scores(length = |answer: &String| answer.len(), polite = is_polite, r#tone = |_: &String| "warm")
+)]
+fn reply(tracer: &ExecutionTracer, question: &str) -> Result<String, std::fmt::Error> {
+    let _ = tracer;
+    if question.is_empty() {
+        return Err(std::fmt::Error);
+    }
+    Ok(format!("please see: {question}"))
+}
+
+// A scorer takes a reference to the output type as it is.
+#[allow(clippy::ptr_arg)]
+fn is_polite(answer: &String) -> bool {
+    answer.contains("please")
+}
+
+#[test]
+fn the_attribute_runs_named_scorers_on_successful_outputs() {
+    let tracer = ExecutionTracer::new();
+    reply(&tracer, "why").unwrap();
+    reply(&tracer, "").unwrap_err();
+    let metrics = tracer.module_metrics("reply");
+    assert_eq!(metrics.scores["length"].count, 1);
+    assert_eq!(metrics.scores["length"].mean, Some(15.0));
+    assert_eq!(metrics.scores["polite"].true_count, 1);
+    assert_eq!(metrics.scores["tone"].labels["warm"], 1);
+    assert_eq!(metrics.scores["quality"].count, 1);
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.quality_score, Some(1.0));
+    let names: Vec<String> = entry.all_scores().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["quality", "length", "polite", "tone"]);
+    assert_eq!(entry.scores[0].source.id.as_deref(), Some("length"));
+    // The failed call is not scored.
+    assert!(tracer.get_traces(None)[1].scores.is_empty());
+}
