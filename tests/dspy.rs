@@ -452,6 +452,27 @@ mod plain {
         }
     }
 
+    /// Fails every example: its forward returns an error.
+    #[derive(Optimizable)]
+    pub struct Failing {
+        #[parameter]
+        pub answer: Predict,
+    }
+
+    impl Module for Failing {
+        async fn forward(&self, _inputs: Example) -> anyhow::Result<Prediction> {
+            Err(anyhow::anyhow!("the model is down"))
+        }
+    }
+
+    impl Evaluator for Failing {
+        const DISPLAY_PROGRESS: bool = false;
+
+        async fn metric(&self, _example: &Example, _prediction: &Prediction) -> f32 {
+            1.0
+        }
+    }
+
     /// Answers with dspy-rs's LM directly, past the monitored adapter: no LM call is
     /// recorded, so the module's own entry carries the prediction's tokens.
     pub struct Direct {
@@ -463,6 +484,40 @@ mod plain {
             let lm = dspy_rs::get_lm();
             self.answer.forward_with_config(inputs, lm).await
         }
+    }
+}
+
+#[test]
+fn a_failed_example_is_scored_zero_explicitly() {
+    runtime().block_on(a_failed_example_is_scored_zero_explicitly_body())
+}
+
+async fn a_failed_example_is_scored_zero_explicitly_body() {
+    setup();
+    #[cfg(feature = "mlflow")]
+    if mlflow_setup().is_none() {
+        // Without a server the run would go to ./mlruns.
+        return;
+    }
+    let tracer = ExecutionTracer::new();
+    let mut failing =
+        monitor::integrate::dspy::Monitored::new(plain::Failing { answer: answerer() });
+    let copro = COPRO::builder().breadth(2).depth(1).build();
+    let report = monitor::integrate::dspy::track_optimization(
+        &copro,
+        &mut failing,
+        vec![question("France")],
+        "failing-examples",
+    )
+    .with_tracer(&tracer)
+    .await
+    .unwrap();
+    let examples = entries(&tracer, monitor::integrate::dspy::EXAMPLE_MODULE);
+    assert!(!examples.is_empty(), "{report:#?}");
+    for example in &examples {
+        assert_eq!(example.status, monitor::Status::Error);
+        // The report counts it as 0; its trace says so too (its `quality` assessment).
+        assert_eq!(example.quality_score, Some(0.0), "{example:?}");
     }
 }
 
