@@ -46,6 +46,11 @@ fn feedback_by_ids_updates_the_entry_and_the_metrics() {
     assert_eq!(after.total_executions, before.total_executions);
     let stats = tracer.get_metrics().feedback;
     assert_eq!((stats.received, stats.applied, stats.unmatched), (1, 1, 0));
+
+    // `clear` starts the counts again, as it does every metric.
+    tracer.clear();
+    assert_eq!(tracer.get_metrics().feedback, Default::default());
+    assert!(tracer.module_metrics("answer").scores.is_empty());
 }
 
 #[test]

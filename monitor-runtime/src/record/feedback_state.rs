@@ -23,6 +23,22 @@ pub(crate) struct FeedbackState {
     pub(super) dropped: AtomicU64,
 }
 
+impl FeedbackState {
+    /// Starts the counts again (`clear`); the keys seen are kept, so feedback sent before
+    /// is still a duplicate.
+    pub(super) fn reset_counts(&self) {
+        for count in [
+            &self.received,
+            &self.applied,
+            &self.unmatched,
+            &self.duplicates,
+            &self.dropped,
+        ] {
+            count.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct SeenKeys {
     set: FxHashSet<u64>,

@@ -100,6 +100,7 @@ impl ExecutionTracer {
             shard.stats.clear();
             shard.history.clear();
         }
+        self.inner.feedback.reset_counts();
         self.recount_held(&shards);
     }
 
