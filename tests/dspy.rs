@@ -373,7 +373,14 @@ fn mlflow_readback(
         assert_eq!(steps, expected);
 
         for candidate in &report.candidates {
-            let children = rest.runs_named(&experiment, &format!("candidate-{}", candidate.index));
+            // This run's candidate (other optimiser runs of the binary share the experiment).
+            let children: Vec<serde_json::Value> = rest
+                .runs_named(&experiment, &format!("candidate-{}", candidate.index))
+                .into_iter()
+                .filter(|c| {
+                    Rest::kv(c, "tags", "mlflow.parentRunId").as_deref() == Some(parent_id.as_str())
+                })
+                .collect();
             assert_eq!(children.len(), 1);
             let child = &children[0];
             assert_eq!(
