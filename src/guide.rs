@@ -6,6 +6,7 @@
 //!   records go, nesting and spawned work.
 //! - [`streams`]: streaming calls, such as LLM token streams.
 //! - [`metrics`]: what a tracer counts, prices and cost.
+//! - [`scores`]: named scores, and feedback attached to calls after they finished.
 //! - [`prometheus`]: per-module metrics for Prometheus.
 //! - [`tracing`]: log lines, `tracing` spans and `MonitorLayer`.
 //! - [`export`]: the JSON export format.
@@ -30,6 +31,9 @@ pub mod streams {}
 
 #[doc = include_str!("../docs/guide/metrics.md")]
 pub mod metrics {}
+
+#[doc = include_str!("../docs/guide/scores.md")]
+pub mod scores {}
 
 #[doc = include_str!("../docs/guide/prometheus.md")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]

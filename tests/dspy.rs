@@ -296,7 +296,13 @@ async fn copro_candidates_are_tracked_as_experiments_body() {
             let calls = children(&tracer, example);
             let names: Vec<&str> = calls.iter().map(|f| f.module.as_str()).collect();
             assert_eq!(names, ["Answerer::forward", "Answerer::metric"]);
-            assert_eq!(calls[1].quality_score, example.quality_score);
+            // The metric's score is the example's quality, once: its own span has it as
+            // the output only.
+            assert_eq!(calls[1].quality_score, None);
+            assert_eq!(
+                calls[1].outputs.as_ref().and_then(|o| o.as_f64()),
+                example.quality_score
+            );
             let lm_calls = children(&tracer, &calls[0]);
             assert_eq!(lm_calls.len(), 1);
             assert_eq!(lm_calls[0].module, "lm.answer");
@@ -371,7 +377,14 @@ fn mlflow_readback(
             assert!(candidate
                 .run_name()
                 .starts_with(&format!("candidate-{} (", candidate.index)));
-            let children = rest.runs_named(&experiment, &candidate.run_name());
+            // This run's candidate (other optimiser runs of the binary share the experiment).
+            let children: Vec<serde_json::Value> = rest
+                .runs_named(&experiment, &candidate.run_name())
+                .into_iter()
+                .filter(|c| {
+                    Rest::kv(c, "tags", "mlflow.parentRunId").as_deref() == Some(parent_id.as_str())
+                })
+                .collect();
             assert_eq!(children.len(), 1);
             let child = &children[0];
             assert_eq!(
@@ -404,6 +417,8 @@ fn mlflow_readback(
                 let info = &trace["trace"]["trace_info"];
                 assert_eq!(info["state"], "OK", "{info}");
                 let assessments = info["assessments"].as_array().expect("assessments");
+                // One assessment per score: the metric's span adds none of its own.
+                assert_eq!(assessments.len(), 1, "{assessments:?}");
                 let on_root: Vec<&serde_json::Value> = assessments
                     .iter()
                     .filter(|a| a["span_id"] == example.span_id.as_str())
@@ -448,6 +463,27 @@ mod plain {
         }
     }
 
+    /// Fails every example: its forward returns an error.
+    #[derive(Optimizable)]
+    pub struct Failing {
+        #[parameter]
+        pub answer: Predict,
+    }
+
+    impl Module for Failing {
+        async fn forward(&self, _inputs: Example) -> anyhow::Result<Prediction> {
+            Err(anyhow::anyhow!("the model is down"))
+        }
+    }
+
+    impl Evaluator for Failing {
+        const DISPLAY_PROGRESS: bool = false;
+
+        async fn metric(&self, _example: &Example, _prediction: &Prediction) -> f32 {
+            1.0
+        }
+    }
+
     /// Answers with dspy-rs's LM directly, past the monitored adapter: no LM call is
     /// recorded, so the module's own entry carries the prediction's tokens.
     pub struct Direct {
@@ -459,6 +495,40 @@ mod plain {
             let lm = dspy_rs::get_lm();
             self.answer.forward_with_config(inputs, lm).await
         }
+    }
+}
+
+#[test]
+fn a_failed_example_is_scored_zero_explicitly() {
+    runtime().block_on(a_failed_example_is_scored_zero_explicitly_body())
+}
+
+async fn a_failed_example_is_scored_zero_explicitly_body() {
+    setup();
+    #[cfg(feature = "mlflow")]
+    if mlflow_setup().is_none() {
+        // Without a server the run would go to ./mlruns.
+        return;
+    }
+    let tracer = ExecutionTracer::new();
+    let mut failing =
+        monitor::integrate::dspy::Monitored::new(plain::Failing { answer: answerer() });
+    let copro = COPRO::builder().breadth(2).depth(1).build();
+    let report = monitor::integrate::dspy::track_optimization(
+        &copro,
+        &mut failing,
+        vec![question("France")],
+        "failing-examples",
+    )
+    .with_tracer(&tracer)
+    .await
+    .unwrap();
+    let examples = entries(&tracer, monitor::integrate::dspy::EXAMPLE_MODULE);
+    assert!(!examples.is_empty(), "{report:#?}");
+    for example in &examples {
+        assert_eq!(example.status, monitor::Status::Error);
+        // The report counts it as 0; its trace says so too (its `quality` assessment).
+        assert_eq!(example.quality_score, Some(0.0), "{example:?}");
     }
 }
 

@@ -8,7 +8,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitStr, Path, Token};
 
 /// Every option, as the error messages list them.
 pub(crate) const OPTIONS: &str =
-    "`name`, `quality`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `stream`, `crate`, `off`";
+    "`name`, `quality`, `scores(..)`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `stream`, `crate`, `off`";
 
 /// The kinds `kind = "..."` accepts (the runtime's `SpanKind::NAMES`).
 pub(crate) const KINDS: [&str; 11] = [
@@ -41,6 +41,8 @@ pub(crate) struct Args {
     pub(crate) name: Option<Setting<LitStr>>,
     pub(crate) quality: Option<Setting<Expr>>,
     pub(crate) tokens: Option<Setting<Expr>>,
+    /// `scores(name = f, ..)`: named scorers of the success value.
+    pub(crate) scores: Option<Setting<Vec<(Ident, Expr)>>>,
     pub(crate) tracer: Option<Setting<Expr>>,
     pub(crate) log_inputs: Option<Setting<bool>>,
     pub(crate) log_outputs: Option<Setting<bool>>,
@@ -69,6 +71,7 @@ impl Args {
             name: self.name.or_else(|| outer.name.clone()),
             quality: self.quality.or_else(|| outer.quality.clone()),
             tokens: self.tokens.or_else(|| outer.tokens.clone()),
+            scores: self.scores.or_else(|| outer.scores.clone()),
             tracer: self.tracer.or_else(|| outer.tracer.clone()),
             log_inputs: self.log_inputs.or_else(|| outer.log_inputs.clone()),
             log_outputs: self.log_outputs.or_else(|| outer.log_outputs.clone()),
@@ -156,6 +159,10 @@ impl Parse for Args {
                         ));
                     }
                     set(slot, key, function)?;
+                }
+                "scores" => {
+                    let scorers = scorers(input, &key)?;
+                    set(&mut args.scores, key, scorers)?;
                 }
                 "tracer" => {
                     let tracer: Expr = value(input, &key)?;
@@ -292,6 +299,49 @@ fn model_value(model: Expr) -> syn::Result<Expr> {
 }
 
 /// `= value` after `key`.
+/// `scores(relevance = f, grounded = |answer| ..)`: one scorer per name, each a function
+/// or closure of the success value.
+fn scorers(input: ParseStream<'_>, key: &Ident) -> syn::Result<Vec<(Ident, Expr)>> {
+    const EXAMPLE: &str =
+        "`scores(relevance = score_relevance, grounded = |answer| answer.cites_sources())`";
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected {EXAMPLE}: a name and a function of the output for each score"),
+        ));
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    let mut scorers: Vec<(Ident, Expr)> = Vec::new();
+    while !content.is_empty() {
+        let name = content.call(Ident::parse_any)?;
+        if name == "quality" {
+            return Err(syn::Error::new(
+                name.span(),
+                "the `quality` score is set with `quality = f`, beside `scores(..)`",
+            ));
+        }
+        if scorers.iter().any(|(seen, _)| *seen == name) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("score `{name}` is given twice"),
+            ));
+        }
+        let function: Expr = value(&content, &name)?;
+        if let Expr::Lit(lit) = &function {
+            return Err(syn::Error::new_spanned(
+                lit,
+                format!("score `{name}` must be a function or closure taking `&T` (the `Ok` value, or the output) and returning a number, a `bool` or a label, as in {EXAMPLE}"),
+            ));
+        }
+        scorers.push((name, function));
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(scorers)
+}
+
 fn value<T: Parse>(input: ParseStream<'_>, key: &Ident) -> syn::Result<T> {
     if !input.peek(Token![=]) {
         return Err(syn::Error::new(

@@ -114,6 +114,17 @@ pub fn quality<T: ?Sized, F: FnOnce(&T) -> f64>(score: F, value: &T) -> f64 {
     score(value)
 }
 
+/// Calls a scorer of `scores(name = f)` with the success value, as [`quality`] calls a
+/// quality function: a wrong function is reported as not being `FnOnce(&T) -> V`, or its
+/// output as not being a score value (a number, a `bool`, a label).
+#[inline]
+pub fn score<T: ?Sized, V: Into<crate::ScoreValue>, F: FnOnce(&T) -> V>(
+    scorer: F,
+    value: &T,
+) -> crate::ScoreValue {
+    scorer(value).into()
+}
+
 /// Calls a `tokens = f` function with the success value, as [`quality`] calls a quality
 /// function: a wrong function is reported as not being `FnOnce(&T) -> U`, or its output as
 /// not being token usage ([`IntoTokenUsage`]), once, at the function.

@@ -1,6 +1,6 @@
 //! The record of one call, as users read and export it.
 
-// May call: nothing of the crate: a leaf. How an error is described into an ErrorInfo
+// May call: `score` (the named scores an entry carries, a leaf beside it), nothing else. How an error is described into an ErrorInfo
 // (capped, masked, isolated) is the capture layer's, which sits above this.
 
 use serde::{Deserialize, Serialize};
@@ -301,6 +301,10 @@ pub struct TraceEntry {
     /// Free attributes set with `set_attribute` or `record_attribute`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub attributes: Map<String, Value>,
+    /// Named scores, set during the call or as feedback after it (the `quality` score is
+    /// [`quality_score`](Self::quality_score); [`all_scores`](Self::all_scores) shows both).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<crate::score::Score>,
 }
 
 impl TraceEntry {
@@ -312,6 +316,26 @@ impl TraceEntry {
     /// [`time_to_first_item_ns`](Self::time_to_first_item_ns) in milliseconds.
     pub fn time_to_first_item_ms(&self) -> Option<f64> {
         self.time_to_first_item_ns.map(|ns| ns as f64 / 1e6)
+    }
+
+    /// Every score of the call: the quality score (as the score named
+    /// [`QUALITY`](crate::QUALITY)) first, then the named ones.
+    pub fn all_scores(&self) -> Vec<crate::score::Score> {
+        let quality = self
+            .quality_score
+            .and_then(|quality| crate::score::Score::new(crate::score::QUALITY, quality).ok());
+        quality
+            .into_iter()
+            .chain(self.scores.iter().cloned())
+            .collect()
+    }
+
+    /// The score named `name`, the quality score included (the first, if several sources
+    /// gave one).
+    pub fn score(&self, name: &str) -> Option<crate::score::Score> {
+        self.all_scores()
+            .into_iter()
+            .find(|score| score.name == name)
     }
 
     /// The start time as a `SystemTime`.

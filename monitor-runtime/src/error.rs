@@ -60,6 +60,19 @@ pub enum Error {
         /// What is wrong with the price.
         reason: String,
     },
+    /// A score that cannot be recorded: an empty or over-long name, a NaN or infinite
+    /// number (see [`Score::new`](crate::Score::new)).
+    #[error("invalid score {name:?}: {reason}")]
+    InvalidScore {
+        /// The score's name (its first 64 bytes).
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Feedback that names no call: a trace or span id that is not 32 (16) hex digits, or
+    /// all zeros.
+    #[error("invalid feedback target: {0}")]
+    InvalidFeedbackTarget(String),
     /// An OTLP exporter setting (from the environment or code) that cannot be used.
     #[cfg(feature = "otlp")]
     #[error("invalid otlp setting {setting}: {reason}")]

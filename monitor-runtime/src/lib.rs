@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod mlflow;
 mod monitor;
 mod record;
+mod score;
 
 pub use crate::cost::{
     bundled_model_prices, bundled_price, bundled_provider, clear_model_prices, model_prices,
@@ -79,9 +80,13 @@ pub use crate::record::annotate::{
     record_user, record_validation_error,
 };
 pub use crate::record::callsite::{MAX_MODULES, OVERFLOW_MODULE};
+pub use crate::record::feedback::{
+    Feedback, FeedbackReceipt, MAX_FEEDBACK_KEYS, MAX_PENDING_FEEDBACK,
+};
 pub use crate::record::guard::TraceGuard;
 pub use crate::record::outcome::Outcome;
 pub use crate::record::scope::{current_tracer, global_tracer, with_tracer};
+pub use crate::record::scores::record_score;
 #[cfg(feature = "tokio")]
 pub use crate::record::trace_context::spawn;
 pub use crate::record::trace_context::WithTracerExt;
@@ -90,6 +95,10 @@ pub use crate::record::trace_scope::{
     with_trace_attributes, TraceAttributes, WithTraceAttributesExt,
 };
 pub use crate::record::tracer::{ExecutionTracer, TracerBuilder, DEFAULT_MAX_TRACES};
+pub use crate::score::{
+    Score, ScoreSource, ScoreValue, SourceKind, MAX_SCORES_PER_CALL, MAX_SCORE_NAME_BYTES, QUALITY,
+    SCORES_DROPPED,
+};
 
 pub mod future {
     //! The futures returned by [`WithTracerExt`](crate::WithTracerExt),

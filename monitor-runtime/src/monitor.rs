@@ -2,7 +2,7 @@
 //! objects, types from other crates).
 
 // May call: `record` (a monitor is a named guard factory over the tracer), `capture`,
-// `entry` and `metrics`.
+// `entry`, `score` and `metrics`.
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +19,7 @@ use crate::record::tracer::ExecutionTracer;
 
 type QualityFn<T> = Box<dyn Fn(&T) -> f64 + Send + Sync>;
 type TokensFn<T> = Box<dyn Fn(&T) -> Option<TokenUsage> + Send + Sync>;
+type ScorerFn<T> = Box<dyn Fn(&T) -> crate::score::ScoreValue + Send + Sync>;
 
 /// A [`ModuleMonitor`] without a quality or token function yet: it scores nothing.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,6 +31,7 @@ pub struct Unscored;
 pub struct Scorers<T> {
     quality: Option<QualityFn<T>>,
     tokens: Option<TokensFn<T>>,
+    named: Vec<(String, ScorerFn<T>)>,
 }
 
 impl<T> Default for Scorers<T> {
@@ -37,6 +39,7 @@ impl<T> Default for Scorers<T> {
         Scorers {
             quality: None,
             tokens: None,
+            named: Vec::new(),
         }
     }
 }
@@ -47,6 +50,7 @@ impl<T> fmt::Debug for Scorers<T> {
             .field("output", &std::any::type_name::<T>())
             .field("has_quality", &self.quality.is_some())
             .field("has_tokens", &self.tokens.is_some())
+            .field("scorers", &self.named.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -78,6 +82,10 @@ impl<T> Scores<T> for Scorers<T> {
         }
         if let Some(tokens) = &self.tokens {
             guard.tokens_from(|| tokens(output));
+        }
+        for (name, scorer) in &self.named {
+            let outcome = crate::capture::isolated(|| Some(scorer(output)));
+            guard.record_scorer_outcome(name, outcome);
         }
     }
 }
@@ -185,6 +193,34 @@ impl<M> ModuleMonitor<M> {
         self.scored::<T>().with_tokens(tokens)
     }
 
+    /// Scores each successful output of type `T` (the `Ok` value for
+    /// [`try_call`](Self::try_call)) as the score `name` (source: code, id `name`): `scorer`
+    /// returns a number, a `bool` or a label (`&str`, `String`). A panic, or a NaN or
+    /// infinite number, is caught and recorded on the entry (attribute
+    /// `score_error.<name>`); a scorer named `quality` is the quality function.
+    ///
+    /// ```
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{ExecutionTracer, ModuleMonitor};
+    ///
+    /// let tracer = ExecutionTracer::new();
+    /// let answer = ModuleMonitor::new("answer", |q: &str| format!("{q}? 42"))
+    ///     .record_into(&tracer)
+    ///     .with_scorer("length", |a: &String| a.len() as f64)
+    ///     .with_scorer("has_number", |a: &String| a.contains("42"));
+    /// answer.call("why");
+    /// let scores = &answer.get_metrics().scores;
+    /// assert_eq!(scores["length"].mean, Some(7.0));
+    /// assert_eq!(scores["has_number"].true_count, 1);
+    /// ```
+    pub fn with_scorer<T, V: Into<crate::score::ScoreValue>>(
+        self,
+        name: impl Into<String>,
+        scorer: impl Fn(&T) -> V + Send + Sync + 'static,
+    ) -> ModuleMonitor<M, Scorers<T>> {
+        self.scored::<T>().with_scorer(name, scorer)
+    }
+
     /// This monitor, scoring outputs of type `T`.
     fn scored<T>(self) -> ModuleMonitor<M, Scorers<T>> {
         ModuleMonitor {
@@ -201,6 +237,18 @@ impl<M> ModuleMonitor<M> {
 }
 
 impl<M, T> ModuleMonitor<M, Scorers<T>> {
+    /// Adds a named scorer of each successful output of type `T`, as
+    /// [`ModuleMonitor::with_scorer`] does.
+    pub fn with_scorer<V: Into<crate::score::ScoreValue>>(
+        mut self,
+        name: impl Into<String>,
+        scorer: impl Fn(&T) -> V + Send + Sync + 'static,
+    ) -> Self {
+        let scorer: ScorerFn<T> = Box::new(move |output| scorer(output).into());
+        self.scorers.named.push((name.into(), scorer));
+        self
+    }
+
     /// Scores each successful output of type `T` (the `Ok` value for a `Result`),
     /// replacing the quality function given before. A panic in `quality` is caught and
     /// recorded.
@@ -571,3 +619,4 @@ impl<M, S> ModuleMonitor<M, S> {
         guard.end_with(|guard| f(&self.module, guard))
     }
 }
+

@@ -29,6 +29,9 @@ pub struct Received {
 struct State {
     received: Vec<Received>,
     metrics: Vec<ExportMetricsServiceRequest>,
+    /// Phoenix annotation posts: the path (`/v1/span_annotations`, `/v1/trace_annotations`)
+    /// and each annotation of the body's `data`.
+    annotations: Vec<(String, serde_json::Value)>,
     /// Statuses to answer the next requests with, before answering 200.
     faults: Vec<u16>,
     hang: Option<Duration>,
@@ -66,6 +69,16 @@ impl OtlpReceiver {
     /// Waits this long before answering any request.
     pub fn hang(&self, delay: Duration) {
         self.state.lock().unwrap().hang = Some(delay);
+    }
+
+    /// The Phoenix annotations received, with the path each was posted to.
+    pub fn annotations(&self) -> Vec<(String, serde_json::Value)> {
+        self.state.lock().unwrap().annotations.clone()
+    }
+
+    /// The URL Phoenix's client would be given: this receiver's base.
+    pub fn base_url(&self) -> String {
+        self.url.trim_end_matches("/v1/traces").to_owned()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -158,6 +171,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         body = plain;
     }
     let content_type = header("content-type");
+    if path.ends_with("_annotations") {
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("annotations JSON");
+        let data = body["data"].as_array().cloned().unwrap_or_default();
+        let mut state = state.lock().unwrap();
+        state
+            .annotations
+            .extend(data.into_iter().map(|a| (path.clone(), a)));
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        );
+        return;
+    }
     if path.ends_with("/v1/metrics") {
         let request = if content_type == "application/json" {
             serde_json::from_slice(&body).expect("OTLP/JSON metrics body")

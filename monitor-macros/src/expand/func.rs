@@ -23,7 +23,8 @@ use syn::{Attribute, Block, Expr, ExprAsync, Item, ItemFn, ReturnType, Signature
 
 use crate::attr::Args;
 use crate::expand::outcome::{
-    capture_inputs, classify, error_info, module_declaration, quality_call, tokens_call,
+    capture_inputs, classify, error_info, module_declaration, quality_call, scores_calls,
+    tokens_call,
 };
 use crate::expand::{at, local, Name};
 use crate::params::{params, receiver, Receiver};
@@ -228,7 +229,7 @@ pub(crate) fn compiled_out(args: &Args, sig: &Signature, block: &mut Block) {
 /// call applies them; `None` when there are none, or when the output cannot be named
 /// (`impl Trait`) or never exists (`!`).
 fn output_fns_check(args: &Args, sig: &Signature) -> Option<TokenStream> {
-    if args.quality.is_none() && args.tokens.is_none() {
+    if args.quality.is_none() && args.tokens.is_none() && args.scores.is_none() {
         return None;
     }
     let output = Output::of(sig);
@@ -249,6 +250,10 @@ fn output_fns_check(args: &Args, sig: &Signature) -> Option<TokenStream> {
         .as_ref()
         .map(|tokens| tokens_call(args, &krate, &tokens.value))
         .map(|call| generated! { #call; });
+    let scores = scores_calls(args, &krate)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, call)| generated! { #call; });
     Some(generated! {
         use #krate::__private::{OutcomeOfResult as _, OutcomeOfValue as _};
         let __monitor_out: #ty = loop {};
@@ -257,6 +262,7 @@ fn output_fns_check(args: &Args, sig: &Signature) -> Option<TokenStream> {
         {
             #score
             #tokens
+            #(#scores)*
         }
     })
 }

@@ -119,8 +119,14 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
         let call = tokens_call(args, krate, &tokens.value);
         generated! { __monitor_guard.tokens_from(|| #call); }
     });
+    let scores = scores_calls(args, krate).map(|calls| {
+        let calls = calls.iter().map(|(name, call)| {
+            generated! { __monitor_guard.score_with(#name, || #call); }
+        });
+        generated! { #(#calls)* }
+    });
     let error_info = error_info(krate);
-    let value = if capture.is_some() || quality.is_some() || tokens.is_some() {
+    let value = if capture.is_some() || quality.is_some() || tokens.is_some() || scores.is_some() {
         generated!(__monitor_value)
     } else {
         generated!(_)
@@ -134,6 +140,7 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
                     #capture
                     #quality
                     #tokens
+                    #scores
                 }
                 #krate::__private::Outcome::Err(__monitor_error) => {
                     let __monitor_info = #error_info;
@@ -161,6 +168,20 @@ pub(crate) fn error_info(krate: &Path) -> TokenStream {
 /// `quality(f, __monitor_value)`.
 pub(crate) fn quality_call(args: &Args, krate: &Path, quality: &syn::Expr) -> TokenStream {
     output_fn_call(krate, "quality", quality, args.quality_from_block.as_ref())
+}
+
+/// `("name", score(f, __monitor_value))` for each of `scores(name = f, ..)`.
+pub(crate) fn scores_calls(args: &Args, krate: &Path) -> Option<Vec<(String, TokenStream)>> {
+    let scores = args.scores.as_ref()?;
+    let calls = scores
+        .value
+        .iter()
+        .map(|(name, f)| {
+            let name = syn::ext::IdentExt::unraw(name).to_string();
+            (name, output_fn_call(krate, "score", f, None))
+        })
+        .collect();
+    Some(calls)
 }
 
 /// `tokens(f, __monitor_value)`.

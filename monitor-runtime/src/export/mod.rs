@@ -40,9 +40,11 @@
 // (`otlp/`), and the Prometheus text and `/metrics` server (`prometheus/`).
 //
 // May call: `record::tracer` (the tracer's readers), `record::scope` (the global tracer),
-// `record::outbox` and `record::finished` (taking finished calls), `record::callsite`
+// `record::outbox` and `record::finished` (taking finished calls), `record::feedback`
+// (taking feedback given after calls), `record::callsite`
 // (module names), `record::subscriber` (warnings said through the isolated `emit!`),
-// `metrics`, `capture` (masking), `cost` (rounding, providers), `entry`, `kind`, `error`, `deadline`
+// `metrics`, `capture` (masking), `cost` (rounding, providers), `entry`, `score`, `kind`, `error`,
+// `deadline`
 // and `http`.
 
 mod files;

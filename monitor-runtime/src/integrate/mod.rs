@@ -14,7 +14,9 @@
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),
 // `record::guard` and `record::stream` (the public guard a client's call records through,
-// and the monitored stream a streamed answer is read by), `record::trace_context` (its context and future extensions), `record::scope` (the
+// and the monitored stream a streamed answer is read by), `record::trace_context` (its
+// context and future extensions), `record::annotate` (the `record_*` functions, as user
+// code calls them), `record::scope` (the
 // scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
 // `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
 // below calls into it.

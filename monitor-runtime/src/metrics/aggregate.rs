@@ -38,6 +38,8 @@ pub(crate) struct ModuleStats {
     /// reports tokens or a score (calls without either never touch it).
     #[cfg(any(feature = "prometheus", feature = "otlp"))]
     fixed: Option<Box<super::fleet::FixedBuckets>>,
+    /// Per-score totals (`scores.rs`), made on the first scored call.
+    pub(super) scores: Option<Box<super::scores::ScoreStats>>,
 }
 
 /// Latencies aggregated as durations are: exact extremes, and a histogram for percentiles.
@@ -135,6 +137,7 @@ impl ModuleStats {
             self.quality_count += 1;
             #[cfg(any(feature = "prometheus", feature = "otlp"))]
             self.fixed.get_or_insert_default().add_quality(quality);
+            self.add_quality_score(quality);
         }
     }
 
@@ -166,6 +169,9 @@ impl ModuleStats {
         #[cfg(any(feature = "prometheus", feature = "otlp"))]
         if let Some(theirs) = &other.fixed {
             self.fixed.get_or_insert_default().merge(theirs);
+        }
+        if let Some(theirs) = &other.scores {
+            self.scores.get_or_insert_default().merge(theirs);
         }
     }
 
@@ -209,6 +215,12 @@ impl ModuleStats {
             validation_error_count: self.validation_errors,
             p50_time_to_first_item_ms: self.first_items.as_ref().map(|f| f.quantile_ms(0.50)),
             p95_time_to_first_item_ms: self.first_items.as_ref().map(|f| f.quantile_ms(0.95)),
+            scores: self
+                .scores
+                .as_ref()
+                .map(|s| s.to_metrics())
+                .unwrap_or_default(),
+            scores_dropped: self.scores.as_ref().map_or(0, |s| s.dropped()),
         }
     }
 }
@@ -257,6 +269,31 @@ impl ModuleStats {
             }),
             validation_errors: self.validation_errors,
             fixed: self.fixed.as_deref().cloned().unwrap_or_default(),
+            scores: self
+                .scores
+                .as_deref()
+                .map(super::scores::ScoreStats::named_stats)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Named scores (`scores.rs`).
+impl ModuleStats {
+    /// Adds the quality score to the per-score totals (it is also in the quality totals).
+    #[cold]
+    pub(crate) fn add_quality_score(&mut self, quality: f64) {
+        let value = crate::score::ScoreValue::Number(quality);
+        self.scores
+            .get_or_insert_default()
+            .add(crate::score::QUALITY, &value);
+    }
+
+    /// Adds a call's named scores (or a feedback's) to the module's totals.
+    pub(crate) fn add_scores(&mut self, scores: &[crate::score::Score]) {
+        let stats = self.scores.get_or_insert_default();
+        for score in scores {
+            stats.add(&score.name, &score.value);
         }
     }
 }
@@ -334,6 +371,19 @@ pub struct ModuleMetrics {
     /// 95th percentile time to first item, as [`p50_time_to_first_item_ms`](Self::p50_time_to_first_item_ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_time_to_first_item_ms: Option<f64>,
+    /// Per score name: the named scores' metrics (count, mean, extremes, distribution,
+    /// labels), feedback included; the quality score is `scores["quality"]` here (and
+    /// `avg_quality_score` above).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scores: BTreeMap<String, super::scores::ScoreMetrics>,
+    /// Scores of names past the [`MAX_SCORE_NAMES`](super::scores::MAX_SCORE_NAMES) a
+    /// module keeps apart: counted only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scores_dropped: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl ModuleMetrics {
@@ -391,6 +441,12 @@ pub struct TracerMetrics {
     pub retained_traces: u64,
     /// One entry per module, by name.
     pub modules: BTreeMap<String, ModuleMetrics>,
+    /// Feedback received after calls finished.
+    #[serde(
+        default,
+        skip_serializing_if = "super::scores::FeedbackStats::is_empty"
+    )]
+    pub feedback: super::scores::FeedbackStats,
 }
 
 impl TracerMetrics {
@@ -427,6 +483,7 @@ impl TracerMetrics {
             evicted_traces,
             retained_traces,
             modules,
+            feedback: Default::default(),
         }
     }
 

@@ -59,7 +59,7 @@ pub const TOKEN_BUCKETS: [u64; 14] = [
 
 /// The `le` bounds of `monitor_quality_score`: tenths from 0.1 to 1. Scores above 1 (or NaN)
 /// count only in `+Inf`.
-pub const QUALITY_BUCKETS: [f64; 10] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+pub const QUALITY_BUCKETS: [f64; 10] = super::scores::SCORE_BUCKETS;
 
 /// Token and quality counts of one module in one shard, per fixed bucket; the last slot of
 /// each is for values above every bound.
@@ -87,12 +87,7 @@ impl FixedBuckets {
     #[inline]
     pub(crate) fn add_quality(&mut self, quality: f64) {
         // NaN is above every bound, as Prometheus counts it (only in `+Inf`).
-        let bucket = if quality.is_nan() {
-            QUALITY_BUCKETS.len()
-        } else {
-            QUALITY_BUCKETS.partition_point(|&bound| bound < quality)
-        };
-        self.quality[bucket] += 1;
+        self.quality[super::scores::bucket_of(quality)] += 1;
     }
 
     pub(crate) fn merge(&mut self, other: &FixedBuckets) {
@@ -123,6 +118,8 @@ pub(crate) struct ModuleView {
     pub(crate) first_items: Option<FirstItems>,
     pub(crate) validation_errors: u64,
     pub(crate) fixed: FixedBuckets,
+    /// Per score name, by name.
+    pub(crate) scores: Vec<(String, super::scores::NamedStats)>,
 }
 
 /// Times to first item, in the fixed duration buckets.

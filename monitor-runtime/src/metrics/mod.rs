@@ -50,7 +50,9 @@
 // view's fixed buckets (`fleet.rs`), which the Prometheus and OTLP readers in `export/`
 // encode.
 //
-// May call: `entry` (`Status`, `TokenUsage`, `Cost`). Sits below the record path: the
+// Per-score metrics (`scores.rs`) count each named score by name, bounded.
+//
+// May call: `entry` (`Status`, `TokenUsage`, `Cost`), `score` (the values counted). Sits below the record path: the
 // tracer's shards hold a `ModuleStats` per module and add to it; nothing here reaches into
 // records, shards or the tracer.
 
@@ -58,7 +60,9 @@ pub(crate) mod aggregate;
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub(crate) mod fleet;
 mod histogram;
+pub(crate) mod scores;
 
 pub(crate) use self::aggregate::{ModuleMetrics, ModuleStats, Sample, Spent, TracerMetrics};
 #[cfg(any(feature = "prometheus", feature = "otlp"))]
 pub use self::fleet::{DURATION_BUCKETS, QUALITY_BUCKETS, TOKEN_BUCKETS};
+pub use self::scores::{FeedbackStats, ScoreMetrics, MAX_LABELS, MAX_SCORE_NAMES, SCORE_BUCKETS};

@@ -17,7 +17,8 @@
 //
 // May call: `record::tracer` (what the tracer hands out: entries, metrics),
 // `record::subscriber` (warnings said through the isolated `emit!`), `export`
-// (the OTLP encoding), `capture` (masking), `entry`, `error`, `deadline` and `http`. No
+// (the OTLP encoding), `capture` (masking), `entry`, `score`, `record::feedback` (feedback
+// to send), `error`, `deadline` and `http`. No
 // module of the core (`record`, `metrics`, `export`) calls into it; integrations may
 // (dspy-rs optimiser runs are MLflow runs).
 

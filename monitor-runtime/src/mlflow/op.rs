@@ -148,7 +148,7 @@ pub(crate) enum Op {
         experiment: String,
         body: String,
     },
-    /// A quality score as an assessment (feedback) of an MLflow trace.
+    /// A score as an assessment (feedback or expectation) of an MLflow trace.
     Assessment {
         run: RunKey,
         trace_id: String,

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::entry::{ErrorInfo, Status, TraceEntry};
+use crate::score::Score;
 
 /// `entries` with every parent that is not among them removed, so each span's trace has a
 /// root and MLflow sees it complete (a parent may have been evicted from the history).
@@ -49,22 +50,56 @@ fn unfinished_as_error(entry: &mut TraceEntry) {
     }
 }
 
-/// `(MLflow trace id, assessment body)` for each entry with a quality score.
+/// `(MLflow trace id, assessment body)` for each score of each entry (the quality score
+/// and the named ones, feedback applied included): one assessment per score, on its span.
 pub(crate) fn assessments(entries: &[TraceEntry]) -> Vec<(String, Value)> {
     entries
         .iter()
-        .filter_map(|e| {
-            let q = e.quality_score?;
-            let trace_id = format!("tr-{}", e.trace_id);
-            let body = json!({ "assessment": {
-                "assessment_name": "quality",
-                "trace_id": trace_id,
-                "span_id": e.span_id,
-                "source": { "source_type": "CODE", "source_id": "monitor" },
-                "feedback": { "value": q },
-                "metadata": { "module": e.module, "span_id": e.span_id },
-            }});
-            Some((trace_id, body))
+        .flat_map(|e| {
+            e.all_scores()
+                .into_iter()
+                .map(|score| assessment(&e.trace_id, Some(&e.span_id), Some(&e.module), &score))
         })
         .collect()
+}
+
+/// `(MLflow trace id, assessment body)` of `score` on span `span_id` of trace `trace_id`
+/// (32 hex digits; the trace's root when `span_id` is `None`): feedback, or an
+/// expectation when the score is ground truth, with its source and rationale.
+pub(crate) fn assessment(
+    trace_id: &str,
+    span_id: Option<&str>,
+    module: Option<&str>,
+    score: &Score,
+) -> (String, Value) {
+    let trace_id = format!("tr-{trace_id}");
+    let value = serde_json::to_value(&score.value).unwrap_or(Value::Null);
+    let source = &score.source;
+    let mut metadata = json!({ "source": "monitor" });
+    if let Some(module) = module {
+        metadata["module"] = module.into();
+    }
+    let mut assessment = json!({
+        "assessment_name": score.name,
+        "trace_id": trace_id,
+        "source": {
+            "source_type": source.kind.mlflow_name(),
+            "source_id": source.id.as_deref().unwrap_or("monitor"),
+        },
+        "metadata": metadata,
+    });
+    let kind = if score.expectation {
+        "expectation"
+    } else {
+        "feedback"
+    };
+    assessment[kind] = json!({ "value": value });
+    if let Some(span_id) = span_id {
+        assessment["span_id"] = span_id.into();
+        assessment["metadata"]["span_id"] = span_id.into();
+    }
+    if let Some(rationale) = &score.rationale {
+        assessment["rationale"] = rationale.as_str().into();
+    }
+    (trace_id, json!({ "assessment": assessment }))
 }

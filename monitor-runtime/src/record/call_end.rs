@@ -156,17 +156,19 @@ impl<'t> TraceGuard<'t> {
 
     #[cold]
     #[inline(never)]
-    fn merge_notes(&mut self, notes: Notes) {
+    fn merge_notes(&mut self, mut notes: Notes) {
         if self.quality.is_none() {
             self.quality = notes.quality;
         }
         if notes.tokens.is_none()
             && notes.validation_errors.is_empty()
             && notes.attributes.is_empty()
+            && notes.scores.is_empty()
         {
             return;
         }
         let max = self.tracer.max_field_bytes();
+        super::scores::merge_noted(self.details(), &mut notes, max);
         notes.merge_into(self.details(), max);
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct Notes {
     pub(crate) attributes: Vec<(String, Value)>,
     /// The price of the model `record_model` reported, on its whole name.
     pub(crate) model_price: Option<crate::cost::ModelPrice>,
+    /// Named scores `record_score` noted (`quality` goes to `quality`), taken out before
+    /// the rest is merged (`scores::merge_noted`).
+    pub(crate) scores: Vec<crate::score::Score>,
 }
 
 impl Notes {

@@ -52,6 +52,8 @@ pub(crate) struct Details {
     pub(crate) first_item_raw: Option<u64>,
     /// A call that returned a stream: how many items it yielded.
     pub(crate) items: Option<u64>,
+    /// Named scores (not `quality`, which is the record's own), capped when added.
+    pub(crate) scores: Vec<crate::score::Score>,
 }
 
 impl Details {
@@ -193,6 +195,7 @@ impl Record {
                 .unwrap_or_default(),
             thread: thread_name(self.thread),
             attributes: self.attributes(details),
+            scores: details.map(|d| d.scores.clone()).unwrap_or_default(),
         }
     }
 

@@ -47,6 +47,18 @@ impl ShardHistory {
         self.evicted += count as u64;
     }
 
+    /// The record of call `span` of trace `trace`, or with no span the trace's root (the
+    /// call without a parent), newest first.
+    pub(crate) fn find_mut(&mut self, trace: u128, span: Option<u64>) -> Option<&mut Record> {
+        self.records.iter_mut().rev().find(|record| {
+            record.trace_id == trace
+                && match span {
+                    Some(span) => record.span_id == span,
+                    None => record.parent_span_id == 0,
+                }
+        })
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }

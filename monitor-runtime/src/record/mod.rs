@@ -27,8 +27,12 @@
 //   trace's summed tokens and cost (`rollup.rs`) and what is
 //   said once for a whole trace (`trace_attrs.rs`).
 //
+// Named scores set during a call and feedback after it (`scores.rs`, `feedback.rs`): a
+// call's scores are capped as they are added, feedback finds its call in the history.
+//
 // May call: `capture` (values become `CapturedValue`s on the way in), `metrics` (a shard
-// adds each call's `Sample` to its module's totals), `entry`, `cost`, `kind` and `error`.
+// adds each call's `Sample` to its module's totals), `entry`, `score`, `cost`, `kind` and
+// `error`.
 // Never calls `export`, `mlflow` or `integrate`: they read what the tracer hands them.
 
 pub(crate) mod annotate;
@@ -39,6 +43,8 @@ pub(crate) mod context;
 pub(crate) mod declare;
 #[cfg(feature = "tracing-layer")]
 pub(crate) mod external;
+pub(crate) mod feedback;
+mod feedback_state;
 pub(crate) mod finished;
 pub(crate) mod guard;
 mod history;
@@ -50,6 +56,7 @@ mod read;
 mod ring;
 pub(crate) mod rollup;
 pub(crate) mod scope;
+pub(crate) mod scores;
 mod shard;
 mod site;
 mod slots;

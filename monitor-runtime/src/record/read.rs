@@ -43,11 +43,13 @@ impl ExecutionTracer {
     pub fn get_metrics(&self) -> TracerMetrics {
         let merged = self.merged_stats();
         let counts = self.history_counts();
-        TracerMetrics::from_stats(
+        let mut metrics = TracerMetrics::from_stats(
             merged.iter().map(|(name, stats)| (*name, stats)),
             counts.evicted,
             counts.retained as u64,
-        )
+        );
+        metrics.feedback = self.feedback_stats();
+        metrics
     }
 
     /// Every module's totals, merged across shards, by module id: what `get_metrics` and
@@ -98,6 +100,7 @@ impl ExecutionTracer {
             shard.stats.clear();
             shard.history.clear();
         }
+        self.inner.feedback.reset_counts();
         self.recount_held(&shards);
     }
 

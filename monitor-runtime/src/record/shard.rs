@@ -26,9 +26,14 @@ impl Shard {
     #[inline]
     pub(super) fn add(&mut self, record: Record, max_traces: usize, drained: &mut Drained) {
         let stats = self.stats_mut(record.module);
-        match record.details {
+        match &record.details {
             None => stats.add_plain(record.status, record.duration_ns(), record.quality),
-            Some(_) => stats.add(&record.sample()),
+            Some(details) => {
+                stats.add(&record.sample());
+                if !details.scores.is_empty() {
+                    stats.add_scores(&details.scores);
+                }
+            }
         }
         if outbox::is_open() {
             if self.outbox.offer(&record) {

@@ -38,6 +38,8 @@ pub(super) struct Inner {
     /// Held by a periodic dump from its copy of the history to its removal of what it
     /// wrote, so that two dumps at once do not both write the same entries.
     pub(super) dumping: Mutex<()>,
+    /// Feedback received after calls (`feedback.rs`).
+    pub(super) feedback: super::feedback_state::FeedbackState,
 }
 
 impl Inner {
@@ -202,6 +204,7 @@ impl TracerBuilder {
                 handle: OnceLock::new(),
                 in_outbox: AtomicBool::new(false),
                 dumping: Mutex::new(()),
+                feedback: Default::default(),
             }),
         }
     }

@@ -8,7 +8,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span};
 use serde_json::Value;
 
-use super::attributes::{double, key_value, string, typed, KIND_ATTRIBUTES};
+use super::attributes::{string, typed, KIND_ATTRIBUTES};
 use super::conventions::Conventions;
 use crate::entry::{Status, TraceEntry};
 use crate::kind::SpanKind;
@@ -130,18 +130,8 @@ fn span_kind(entry: &TraceEntry) -> SpanKind {
 }
 
 fn events(entry: &TraceEntry, end: u64) -> Vec<span::Event> {
-    let mut events = Vec::new();
-    if let Some(score) = entry.quality_score {
-        events.push(span::Event {
-            time_unix_nano: end,
-            name: "gen_ai.evaluation.result".to_owned(),
-            attributes: vec![
-                string("gen_ai.evaluation.name", "quality"),
-                key_value("gen_ai.evaluation.score.value", double(score)),
-            ],
-            dropped_attributes_count: 0,
-        });
-    }
+    // Every score, the quality score first, as `gen_ai.evaluation.result` events.
+    let mut events = super::evaluation::events(entry, end);
     if let Some(error) = &entry.error {
         let mut attributes = vec![
             string("exception.type", &error.kind),

@@ -36,7 +36,7 @@ pub struct ExportStats {
     pub failed: u64,
     /// Requests sent again after a retryable failure.
     pub retries: u64,
-    /// Quality scores sent as span annotations (to Phoenix).
+    /// Scores (the quality score, named scores, feedback) sent as Phoenix annotations.
     pub annotations: u64,
     /// OTLP metrics requests the endpoint accepted (each holds every module's totals).
     pub metric_exports: u64,
@@ -479,6 +479,7 @@ impl Worker {
                 self.annotate(batch);
             }
         }
+        self.annotate_feedback();
     }
 
     /// Tells Phoenix the program's model prices when they changed since it was last told
@@ -521,31 +522,58 @@ impl Worker {
         }
     }
 
-    /// Posts the quality scores of `batch` as Phoenix span annotations. Phoenix stores
-    /// them once their spans are in (it retries those not yet ingested).
+    /// Posts the scores of `batch` (the quality score and the named ones) as Phoenix span
+    /// annotations. Phoenix stores them once their spans are in (it retries those not yet
+    /// ingested).
     fn annotate(&self, batch: &[TraceEntry]) {
-        let (Some(url), Some(client)) = (&self.config.annotations_url, &self.client) else {
+        let annotations = super::evaluation::entry_annotations(batch);
+        if let Some(url) = &self.config.annotations_url {
+            self.post_annotations(url, annotations);
+        }
+    }
+
+    /// Posts the feedback given since the last round (see `ExecutionTracer::feedback`):
+    /// span annotations, or trace annotations for feedback on a trace's root whose span
+    /// this process did not know. Without a Phoenix URL there is nowhere to send it.
+    fn annotate_feedback(&self) {
+        let pending = crate::record::feedback::take_pending();
+        let Some(spans_url) = &self.config.annotations_url else {
             return;
         };
-        let annotations: Vec<serde_json::Value> = batch
+        let (on_spans, on_traces): (Vec<_>, Vec<_>) = pending
             .iter()
-            .filter_map(|entry| {
-                let score = entry.quality_score?;
-                Some(serde_json::json!({
-                    "span_id": entry.span_id,
-                    "name": "quality",
-                    "annotator_kind": "CODE",
-                    "result": { "score": score },
-                    "metadata": { "source": "monitor", "module": entry.module },
-                }))
+            .map(|feedback| {
+                let span = feedback.span_id.as_deref();
+                (
+                    span.is_some(),
+                    super::evaluation::phoenix_annotation(
+                        &feedback.trace_id,
+                        span,
+                        None,
+                        &feedback.score,
+                    ),
+                )
             })
-            .collect();
+            .partition(|(on_span, _)| *on_span);
+        let unpaired =
+            |pairs: Vec<(bool, serde_json::Value)>| pairs.into_iter().map(|(_, a)| a).collect();
+        self.post_annotations(spans_url, unpaired(on_spans));
+        let traces_url = spans_url.replace("/v1/span_annotations", "/v1/trace_annotations");
+        self.post_annotations(&traces_url, unpaired(on_traces));
+    }
+
+    /// Posts `annotations` to Phoenix's annotation endpoint `url`, counting those sent.
+    fn post_annotations(&self, url: &str, annotations: Vec<serde_json::Value>) {
+        let Some(client) = &self.client else {
+            return;
+        };
         if annotations.is_empty() {
             return;
         }
         let Some(left) = self.time_left(self.request_deadline()) else {
             return;
         };
+        let sent = annotations.len() as u64;
         let body = serde_json::json!({ "data": annotations }).to_string();
         let mut post = client
             .post(url)
@@ -556,7 +584,6 @@ impl Worker {
             post = post.header(name.as_str(), value.as_str());
         }
         if post.send().is_ok_and(|r| r.status().is_success()) {
-            let sent = annotations.len() as u64;
             self.shared
                 .counters
                 .annotations

@@ -4,13 +4,14 @@
 // so a lost request loses nothing.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric,
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::evaluation::text;
 use crate::metrics::fleet::{
     collect, ModuleView, DURATION_BUCKETS, QUALITY_BUCKETS, STATUSES, TOKEN_BUCKETS,
 };
@@ -35,6 +36,9 @@ pub(crate) struct Period {
 /// | `gen_ai.client.operation.time_to_first_chunk` (s) | histogram, `DURATION_BUCKETS`, for modules that returned streams | `monitor.module` |
 /// | `monitor.calls` | monotonic sum | `monitor.module`, `monitor.status` |
 /// | `monitor.quality.score` | histogram, `QUALITY_BUCKETS` | `monitor.module` |
+/// | `monitor.score` | histogram of numeric named scores (not `quality`), `SCORE_BUCKETS` | `monitor.module`, `monitor.score.name` |
+/// | `monitor.score.bool` | monotonic sum of boolean named scores | `monitor.module`, `monitor.score.name`, `monitor.score.value` |
+/// | `monitor.score.label` | monotonic sum of label scores (64 labels a score, then `[other]`) | `monitor.module`, `monitor.score.name`, `monitor.score.label` |
 /// | `monitor.cost` | monotonic sum, when any call was priced | `monitor.module` |
 /// | `monitor.validation_errors` | monotonic sum | `monitor.module` |
 ///
@@ -62,6 +66,7 @@ pub(crate) fn metrics_request(
         metrics.push(cost(&modules, period));
     }
     metrics.push(validation_errors(&modules, period));
+    metrics.extend(scores(&modules, period));
     Some(ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource),
@@ -236,6 +241,85 @@ fn quality(modules: &[ModuleView], period: Period) -> Metric {
     )
 }
 
+/// The named scores (all but `quality`, which is `monitor.quality.score`): numbers as a
+/// histogram, booleans and labels as sums; each metric only when a score of its kind exists.
+fn scores(modules: &[ModuleView], period: Period) -> Vec<Metric> {
+    let named = || {
+        modules.iter().flat_map(|module| {
+            module
+                .scores
+                .iter()
+                .filter(|(name, _)| name != crate::score::QUALITY)
+                .map(move |(name, stats)| {
+                    (
+                        vec![text(MODULE, &module.name), text("monitor.score.name", name)],
+                        stats,
+                    )
+                })
+        })
+    };
+    let numbers: Vec<HistogramDataPoint> = named()
+        .filter(|(_, stats)| stats.count > 0)
+        .map(|(attributes, stats)| HistogramDataPoint {
+            attributes,
+            start_time_unix_nano: period.start_unix_nano,
+            time_unix_nano: period.now_unix_nano,
+            count: stats.count,
+            sum: Some(stats.sum),
+            min: stats.min,
+            max: stats.max,
+            bucket_counts: stats.buckets.to_vec(),
+            explicit_bounds: crate::metrics::SCORE_BUCKETS.to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    let booleans: Vec<NumberDataPoint> = named()
+        .filter(|(_, stats)| stats.trues + stats.falses > 0)
+        .flat_map(|(attributes, stats)| {
+            [("true", stats.trues), ("false", stats.falses)].map(|(value, count)| {
+                let mut attributes = attributes.clone();
+                attributes.push(text("monitor.score.value", value));
+                counter_point(attributes, count, period)
+            })
+        })
+        .collect();
+    let labels: Vec<NumberDataPoint> = named()
+        .flat_map(|(attributes, stats)| {
+            let other = (stats.other_labels > 0).then(|| {
+                (
+                    crate::metrics::scores::OTHER_LABELS.to_owned(),
+                    stats.other_labels,
+                )
+            });
+            stats
+                .labels
+                .iter()
+                .cloned()
+                .chain(other)
+                .map(move |(label, count)| {
+                    let mut attributes = attributes.clone();
+                    attributes.push(text("monitor.score.label", &label));
+                    counter_point(attributes, count, period)
+                })
+        })
+        .collect();
+    let mut metrics = Vec::new();
+    if !numbers.is_empty() {
+        let description =
+            "Numeric named scores of monitored calls (feedback included), by module and score.";
+        metrics.push(histogram("monitor.score", description, "1", numbers));
+    }
+    if !booleans.is_empty() {
+        let description = "Boolean named scores of monitored calls, by module, score and value.";
+        metrics.push(sum("monitor.score.bool", description, "{score}", booleans));
+    }
+    if !labels.is_empty() {
+        let description = "Label named scores of monitored calls, by module, score and label.";
+        metrics.push(sum("monitor.score.label", description, "{score}", labels));
+    }
+    metrics
+}
+
 fn counter_point(attributes: Vec<KeyValue>, count: u64, period: Period) -> NumberDataPoint {
     // OTLP sums are signed; a count past i64::MAX is not a real case.
     let count = i64::try_from(count).unwrap_or(i64::MAX);
@@ -279,16 +363,6 @@ fn histogram(name: &str, description: &str, unit: &str, points: Vec<HistogramDat
             data_points: points,
             aggregation_temporality: AggregationTemporality::Cumulative as i32,
         })),
-        ..Default::default()
-    }
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_owned())),
-        }),
         ..Default::default()
     }
 }
@@ -345,6 +419,56 @@ mod tests {
         assert_eq!((output.count, output.sum), (1, Some(300.0)));
         // 300 tokens is in (256, 1024].
         assert_eq!(output.bucket_counts[5], 1);
+    }
+
+    #[test]
+    fn named_scores_are_a_histogram_and_two_sums_without_quality() {
+        let tracer = ExecutionTracer::new();
+        for value in [0.25, 0.75] {
+            let mut guard = tracer.trace("answer", ());
+            guard.score("relevance", value).unwrap();
+            guard.score("grounded", value > 0.5).unwrap();
+            guard.score("tone", "warm").unwrap();
+            guard.set_quality_score(1.0);
+        }
+        let period = Period {
+            start_unix_nano: 1,
+            now_unix_nano: 2,
+        };
+        let request = metrics_request(&tracer, Resource::default(), period).unwrap();
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let find = |name: &str| metrics.iter().find(|m| m.name == name).unwrap();
+        let Some(metric::Data::Histogram(numbers)) = &find("monitor.score").data else {
+            panic!("histogram");
+        };
+        assert_eq!(
+            numbers.data_points.len(),
+            1,
+            "quality is monitor.quality.score only"
+        );
+        let relevance = &numbers.data_points[0];
+        assert_eq!(
+            relevance.attributes[1],
+            text("monitor.score.name", "relevance")
+        );
+        assert_eq!((relevance.count, relevance.sum), (2, Some(1.0)));
+        assert_eq!((relevance.min, relevance.max), (Some(0.25), Some(0.75)));
+        let Some(metric::Data::Sum(booleans)) = &find("monitor.score.bool").data else {
+            panic!("sum");
+        };
+        let counts: Vec<_> = booleans.data_points.iter().map(|p| p.value).collect();
+        assert_eq!(counts, [Some(number_data_point::Value::AsInt(1)); 2]);
+        let Some(metric::Data::Sum(labels)) = &find("monitor.score.label").data else {
+            panic!("sum");
+        };
+        assert_eq!(
+            labels.data_points[0].attributes[2],
+            text("monitor.score.label", "warm")
+        );
+        assert_eq!(
+            labels.data_points[0].value,
+            Some(number_data_point::Value::AsInt(2))
+        );
     }
 
     #[test]

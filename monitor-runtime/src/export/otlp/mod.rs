@@ -3,11 +3,13 @@
 // Owns: the encoding of entries as OTLP spans with each backend's conventions
 // (`encode.rs`), and with the `otlp` feature the settings (`config.rs`) and the
 // background exporter (`exporter.rs`) that takes finished calls from the record path's
-// outboxes. May call `record::outbox` (take) and `entry`.
+// outboxes; scores as evaluation events and Phoenix annotations (`evaluation.rs`). May
+// call `record::outbox` (take) and `entry`.
 
 mod attributes;
 mod conventions;
 mod encode;
+mod evaluation;
 mod views;
 
 #[cfg(feature = "opentelemetry")]

@@ -171,6 +171,8 @@ impl Collector for Scrape {
             }
         }
 
+        super::scores::encode(modules, &mut encoder)?;
+
         encoder
             .encode_descriptor(
                 "monitor_build",
@@ -192,6 +194,9 @@ impl Collector for Scrape {
 /// | `gen_ai_client_token_usage` | histogram per call, [`TOKEN_BUCKETS`] | `module`, `gen_ai_token_type` (`input`, `output`) |
 /// | `gen_ai_client_operation_time_to_first_chunk_seconds` | histogram, [`DURATION_BUCKETS`], for modules that returned streams | `module` |
 /// | `monitor_quality_score` | histogram, [`QUALITY_BUCKETS`] | `module` |
+/// | `monitor_score` | histogram of numeric named scores (not `quality`), [`SCORE_BUCKETS`](crate::metrics::SCORE_BUCKETS) | `module`, `score` |
+/// | `monitor_score_bool_total` | counter of boolean named scores | `module`, `score`, `value` (`true`, `false`) |
+/// | `monitor_score_label_total` | counter of label scores (64 labels a score, then `[other]`) | `module`, `score`, `label` |
 /// | `monitor_cost_total` | counter, when any call was priced | `module` |
 /// | `monitor_validation_errors_total` | counter | `module` |
 /// | `monitor_build_info` | gauge, always 1 | `version` |

@@ -161,6 +161,10 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
     const DISPLAY_PROGRESS: bool = M::DISPLAY_PROGRESS;
 
     async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
+        // Inside a call being scored (an optimiser's example): the score is that call's
+        // quality, not a second one on the metric's own span (issue 23: a trace carried
+        // two `quality` assessments of one score).
+        let scores_a_call = crate::current_span().is_some();
         let tracer = self.tracer();
         let traced = {
             let inputs = json!({ "example": example.data, "prediction": prediction.data });
@@ -174,8 +178,13 @@ impl<M: Evaluator> Evaluator for Monitored<M> {
         };
         let (score, mut call) = traced.await;
         call.set_outputs(score);
-        call.set_quality_score(f64::from(score));
-        call.finish();
+        if scores_a_call {
+            call.finish();
+            crate::record_quality(f64::from(score));
+        } else {
+            call.set_quality_score(f64::from(score));
+            call.finish();
+        }
         score
     }
 }

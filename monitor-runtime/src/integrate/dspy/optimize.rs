@@ -290,6 +290,8 @@ impl<M: Module + Optimizable + Evaluator> TrackedModule<'_, M> {
             // dspy-rs's `evaluate` would panic; a failed example scores nothing instead.
             Err(error) => {
                 call.fail(AsRef::<dyn std::error::Error + Send + Sync>::as_ref(&error));
+                // Scored explicitly, so its trace carries the 0 the report counts.
+                call.set_quality_score(0.0);
                 0.0
             }
         };

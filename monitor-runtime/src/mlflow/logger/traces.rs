@@ -77,7 +77,8 @@ impl MlflowRun {
     /// Sends trace entries (e.g. `tracer.get_traces(None)`) to MLflow's trace store, linked
     /// to this run, so they show in the UI's Traces tab: one span per call with its inputs,
     /// outputs, span type (attribute `mlflow.spanType` or `span_type`, default `CHAIN`), token
-    /// usage and error; each quality score becomes a `quality` assessment of its trace.
+    /// usage and error; each score (the quality score, named scores, feedback applied to the
+    /// entry) becomes an assessment of its span: one per score.
     /// Returns the number of spans queued.
     ///
     /// A local store keeps them with the run (under the artifact folder `.monitor-traces`,
@@ -125,6 +126,54 @@ impl MlflowRun {
             });
         }
         Ok(entries.len())
+    }
+}
+
+impl MlflowRun {
+    /// Sends feedback given after a call (see
+    /// [`ExecutionTracer::feedback`](crate::ExecutionTracer::feedback)) to MLflow as an
+    /// assessment of its trace, on its span (the root without one): the Rust form of
+    /// MLflow's `mlflow.log_feedback(trace_id=, name=, value=, source=, rationale=)` (and
+    /// `log_expectation` for a score made with [`Score::as_expectation`]). The way a
+    /// process that did not make the call (a feedback endpoint) reaches MLflow:
+    ///
+    /// ```no_run
+    /// # use monitor_runtime as monitor;
+    /// use monitor::{mlflow::MlflowLogger, Feedback, Score};
+    ///
+    /// # fn main() -> monitor::Result<()> {
+    /// let logger = MlflowLogger::start("feedback")?;
+    /// let thumbs_up = Score::new("thumbs_up", true)?.by_human("user-7");
+    /// let trace_id = "0af7651916cd43dd8448eb211c80319c"; // as the client got it
+    /// logger.log_feedback(&Feedback::new(trace_id, None, thumbs_up)?)?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Like every log call it returns at once; delivery is retried as the logger's
+    /// other records are. Send each feedback once (a re-send is a second assessment:
+    /// MLflow has no key to update by); in the process that made the call,
+    /// `tracer.feedback` refuses duplicates before they get here.
+    ///
+    /// [`Score::as_expectation`]: crate::Score::as_expectation
+    pub fn log_feedback(&self, feedback: &crate::record::feedback::Feedback) -> Result<()> {
+        let feedback = crate::record::feedback::Feedback::new(
+            &feedback.trace_id,
+            feedback.span_id.as_deref(),
+            feedback.score.clone(),
+        )?;
+        let (trace_id, body) = crate::mlflow::trace_store::assessment(
+            &feedback.trace_id,
+            feedback.span_id.as_deref(),
+            None,
+            &feedback.score,
+        );
+        self.push(Op::Assessment {
+            run: self.key(),
+            trace_id,
+            body: body.to_string(),
+        });
+        Ok(())
     }
 }
 
