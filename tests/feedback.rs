@@ -17,7 +17,7 @@ static ONE_EXPORTER: Mutex<()> = Mutex::new(());
 fn finished_call(tracer: &ExecutionTracer, module: &str) -> (String, String) {
     let call = tracer.trace(module, ());
     let ids = (call.trace_id(), call.span_id());
-    drop(call);
+    call.finish();
     ids
 }
 

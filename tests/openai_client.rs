@@ -25,7 +25,7 @@ fn client(server: &FakeOpenAi, tracer: &ExecutionTracer) -> MonitoredClient {
     let config = OpenAIConfig::new()
         .with_api_base(&server.api_base)
         .with_api_key("test-key");
-    MonitoredClient::new(Client::with_config(config)).with_tracer(tracer)
+    MonitoredClient::new(Client::with_config(config)).record_into(tracer)
 }
 
 fn request(model: &str) -> CreateChatCompletionRequest {

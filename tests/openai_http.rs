@@ -30,7 +30,7 @@ async fn a_chat_completion_sent_with_reqwest_is_recorded_and_its_response_kept_w
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
     let response = post(&server, "/chat/completions", chat("gpt-4o-mini"))
-        .with_tracer(&tracer)
+        .with_default_tracer(&tracer)
         .await;
     assert_eq!(response.status(), 200);
     assert!(response.url().path().ends_with("/v1/chat/completions"));
@@ -75,7 +75,7 @@ async fn an_error_answer_is_recorded_with_its_status_and_returned_as_received() 
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
     let response = post(&server, "/chat/completions", chat(RATE_LIMITED_MODEL))
-        .with_tracer(&tracer)
+        .with_default_tracer(&tracer)
         .await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "0");
@@ -101,7 +101,7 @@ async fn requests_that_are_not_chat_completions_pass_unrecorded() {
     let tracer = ExecutionTracer::new();
     let body = json!({"model": "text-embedding-3-small", "input": ["a cat"]});
     let response = post(&server, "/embeddings", body)
-        .with_tracer(&tracer)
+        .with_default_tracer(&tracer)
         .await;
     let answer: Value = response.json().await.unwrap();
     assert_eq!(answer["data"][0]["embedding"], json!([0.1, 0.2, 0.3]));

@@ -21,7 +21,7 @@ fn a_call_carries_several_named_scores_of_each_kind() {
     )
     .unwrap();
     call.score("quality", 0.5).unwrap();
-    drop(call);
+    call.finish();
 
     let entry = &tracer.get_traces(None)[0];
     assert_eq!(entry.quality_score, Some(0.5));
@@ -47,7 +47,7 @@ fn the_same_name_and_source_replaces_rather_than_duplicates() {
     call.score("relevance", 0.9).unwrap();
     call.add_score(Score::new("relevance", 0.3).unwrap().by_llm_judge("judge"))
         .unwrap();
-    drop(call);
+    call.finish();
     let entry = &tracer.get_traces(None)[0];
     let values: Vec<f64> = entry
         .scores
@@ -127,7 +127,7 @@ fn bad_scores_are_refused_and_change_nothing() {
     edited.value = ScoreValue::Number(f64::INFINITY);
     assert!(call.add_score(edited.clone()).is_err());
     assert!(record_score(edited).is_err());
-    drop(call);
+    call.finish();
     let entry = &tracer.get_traces(None)[0];
     assert!(entry.scores.is_empty() && entry.quality_score.is_none());
     assert!(tracer.module_metrics("answer").scores.is_empty());
@@ -140,7 +140,7 @@ fn scores_past_the_bound_are_counted_and_labels_capped() {
     for i in 0..monitor::MAX_SCORES_PER_CALL + 5 {
         call.score(&format!("s{i}"), i).unwrap();
     }
-    drop(call);
+    call.finish();
     tracer.in_trace("labelled", (), |call| {
         call.score("tone", "y".repeat(1000)).unwrap();
         for i in 0..monitor::MAX_SCORES_PER_CALL + 3 {

@@ -12,7 +12,7 @@
 //! let mut call = tracer.trace("generate", ());
 //! call.set_model("gpt-4o-mini-2024-07-18"); // a dated version takes its family's price
 //! call.set_token_usage(TokenUsage::new(1_000, 500));
-//! drop(call);
+//! call.finish();
 //!
 //! let cost = tracer.get_traces(None)[0].cost.expect("priced");
 //! assert!((cost.total - 0.00045).abs() < 1e-12);

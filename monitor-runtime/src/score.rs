@@ -14,7 +14,7 @@
 //! let mut call = tracer.trace("answer", ());
 //! call.score("relevance", 0.8)?;
 //! call.add_score(Score::new("tone", "friendly")?.with_rationale("says please").by_llm_judge("gpt-judge"))?;
-//! drop(call);
+//! call.finish();
 //! let entry = &tracer.get_traces(None)[0];
 //! assert_eq!(entry.scores.len(), 2);
 //! assert_eq!(tracer.module_metrics("answer").scores["relevance"].mean, Some(0.8));

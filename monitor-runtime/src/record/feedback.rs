@@ -173,7 +173,7 @@ impl ExecutionTracer {
     /// let tracer = ExecutionTracer::new();
     /// let call = tracer.trace("answer", ());
     /// let (trace_id, span_id) = (call.trace_id(), call.span_id());
-    /// drop(call);
+    /// call.finish();
     /// // Later, when the user clicks thumbs-up:
     /// let thumbs_up = Score::new("thumbs_up", true)?.by_human("user-7");
     /// let receipt = tracer.feedback(&trace_id, Some(&span_id), thumbs_up.clone())?;

@@ -292,7 +292,7 @@ impl<'t> TraceGuard<'t> {
     /// let mut call = tracer.trace("generate", ());
     /// let completion = Completion { text: "hi".into(), usage: Some(TokenUsage::new(12, 3)) };
     /// call.tokens_from(|| completion.usage);
-    /// drop(call);
+    /// call.finish();
     /// assert_eq!(tracer.module_metrics("generate").token_usage.total_tokens, 15);
     /// # let _ = completion.text;
     /// ```

@@ -381,7 +381,7 @@ mod tests {
             .fail_with(ErrorInfo::new("Timeout", "model timed out"));
         let mut guard = tracer.trace("generate", ());
         guard.set_token_usage(TokenUsage::new(10, 300));
-        drop(guard);
+        guard.finish();
         let period = Period {
             start_unix_nano: 1,
             now_unix_nano: 2,

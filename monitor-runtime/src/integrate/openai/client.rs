@@ -62,7 +62,7 @@ impl<C: Config> MonitoredClient<C> {
     }
 
     /// Records into `tracer` instead.
-    pub fn with_tracer(mut self, tracer: &ExecutionTracer) -> Self {
+    pub fn record_into(mut self, tracer: &ExecutionTracer) -> Self {
         self.tracer = Some(tracer.clone());
         self
     }
