@@ -16,6 +16,7 @@ fn five_calls() -> ExecutionTracer {
         let mut call = tracer.trace("retrieve", json!({ "query": i }));
         call.set_quality_score(0.5 + i as f64 / 10.0);
         call.set_token_usage(TokenUsage::new(10, 5));
+        call.finish();
     }
     tracer
         .trace("Generator::<T>::run", json!({}))
