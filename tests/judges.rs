@@ -321,6 +321,7 @@ fn the_environment_overrides_the_fraction_in_code() {
     assert!(out.contains("sampled=10 skipped=10"), "{out}");
 }
 
+#[cfg(feature = "otlp")]
 #[test]
 fn a_judges_score_is_exported_once_as_an_llm_annotation() {
     let receiver = support::otlp_receiver::OtlpReceiver::start();

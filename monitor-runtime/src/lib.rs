@@ -45,7 +45,6 @@
 
 pub mod capture;
 mod cost;
-#[cfg(any(feature = "mlflow", feature = "otlp"))]
 mod deadline;
 mod entry;
 mod error;
