@@ -22,7 +22,7 @@ const CHILD: &str = "MONITOR_TEST_JUDGES_CHILD";
 fn calls(tracer: &ExecutionTracer, module: &str, count: usize) {
     for i in 0..count {
         let mut call = tracer.trace(module, serde_json::json!({ "i": i }));
-        call.set_outputs(&i);
+        call.set_outputs(i);
         call.finish();
     }
 }
@@ -86,9 +86,9 @@ fn a_fraction_samples_whole_traces_within_a_binomial_bound() {
     for i in 0..traces {
         tracer.in_trace("outer", (), |outer| {
             let mut inner = outer.tracer().trace("inner", ());
-            inner.set_outputs(&i);
+            inner.set_outputs(i);
             inner.finish();
-            outer.set_outputs(&i);
+            outer.set_outputs(i);
         });
     }
     let stats = tracer.flush_judges(GENEROUS);
@@ -129,7 +129,7 @@ fn the_judge_sees_the_finished_call() {
     );
     let mut call = tracer.trace("answer", serde_json::json!({ "question": "why?" }));
     let ids = (call.trace_id(), call.span_id());
-    call.set_outputs(&"because");
+    call.set_outputs("because");
     call.set_model("gpt-test");
     call.set_token_usage(TokenUsage::new(12, 3));
     call.fail(&std::fmt::Error);
@@ -171,7 +171,7 @@ fn panicking_and_failing_judges_are_counted_and_never_touch_the_call() {
         Judge::new("bad_score", |_: &TraceEntry| Score::new("nan", f64::NAN)),
     );
     let answer = tracer.in_trace("answer", (), |call| {
-        call.set_outputs(&42);
+        call.set_outputs(42);
         42
     });
     assert_eq!(answer, 42);
