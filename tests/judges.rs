@@ -356,3 +356,18 @@ fn a_judges_score_is_exported_once_as_an_llm_annotation() {
     assert_eq!(faithful[0].1["result"]["explanation"], "cites the doc");
     drop(exporter);
 }
+
+#[test]
+fn any_judge_name_is_taken_without_a_panic() {
+    let tracer = ExecutionTracer::new();
+    let name = "nul\0byte";
+    tracer.add_judge(
+        "answer",
+        Judge::new(name, |_: &TraceEntry| Score::new("ok", true)),
+    );
+    calls(&tracer, "answer", 1);
+    let stats = tracer.flush_judges(GENEROUS);
+    assert_eq!((stats.judged, stats.failed), (1, 0), "{stats:?}");
+    let entry = &tracer.get_traces(None)[0];
+    assert_eq!(entry.scores[0].source.id.as_deref(), Some(name));
+}

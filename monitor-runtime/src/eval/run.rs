@@ -122,7 +122,7 @@ impl Runner {
         });
         let dispatcher = Arc::clone(&shared);
         let started = std::thread::Builder::new()
-            .name(format!("monitor-judge-{}", shared.name))
+            .name(thread_name(&shared.name))
             .spawn(move || dispatch(&dispatcher, &calls));
         if let Err(error) = started {
             shared
@@ -221,7 +221,7 @@ fn judge_in_background(shared: &Arc<Shared>, record: Record) {
     shared.alive.fetch_add(1, Ordering::AcqRel);
     let worker = Arc::clone(shared);
     let started = std::thread::Builder::new()
-        .name(format!("monitor-judge-{}", shared.name))
+        .name(thread_name(&shared.name))
         .spawn(move || {
             let outcome = judge_one(&worker, &record);
             if state
@@ -240,6 +240,11 @@ fn judge_in_background(shared: &Arc<Shared>, record: Record) {
             .counts
             .fail(format!("judge thread not started: {error}"));
     }
+}
+
+/// The name of a judge's threads: a NUL byte in it would make `std` panic when spawning.
+fn thread_name(judge: &str) -> String {
+    format!("monitor-judge-{}", judge.replace('\0', ""))
 }
 
 /// Runs the judge on one call, its panic caught.
