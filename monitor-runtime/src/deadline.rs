@@ -17,6 +17,7 @@ pub(crate) fn after(wait: Duration) -> Instant {
 
 /// `wait`, or about a century when longer: what a library that adds a timeout to the time
 /// now (`reqwest`, `tokio`) can take.
+#[cfg_attr(not(any(feature = "mlflow", feature = "otlp")), allow(dead_code))]
 pub(crate) fn bounded(wait: Duration) -> Duration {
     wait.min(FAR_AHEAD)
 }

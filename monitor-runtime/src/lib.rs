@@ -45,10 +45,10 @@
 
 pub mod capture;
 mod cost;
-#[cfg(any(feature = "mlflow", feature = "otlp"))]
 mod deadline;
 mod entry;
 mod error;
+mod eval;
 pub mod export;
 #[cfg(any(feature = "mlflow", feature = "otlp"))]
 mod http;
@@ -70,6 +70,9 @@ pub use crate::cost::{
 };
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
+pub use crate::eval::judge::{
+    Judge, JudgeStats, DEFAULT_JUDGE_CONCURRENCY, DEFAULT_JUDGE_QUEUE, DEFAULT_JUDGE_TIMEOUT,
+};
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
 pub use crate::monitor::{ModuleMonitor, RecordableOutput, Scorers, Scores, Unscored};

@@ -50,7 +50,10 @@ impl<T> fmt::Debug for Scorers<T> {
             .field("output", &std::any::type_name::<T>())
             .field("has_quality", &self.quality.is_some())
             .field("has_tokens", &self.tokens.is_some())
-            .field("scorers", &self.named.iter().map(|(name, _)| name).collect::<Vec<_>>())
+            .field(
+                "scorers",
+                &self.named.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -619,4 +622,3 @@ impl<M, S> ModuleMonitor<M, S> {
         guard.end_with(|guard| f(&self.module, guard))
     }
 }
-

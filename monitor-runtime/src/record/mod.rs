@@ -28,7 +28,9 @@
 //   said once for a whole trace (`trace_attrs.rs`).
 //
 // Named scores set during a call and feedback after it (`scores.rs`, `feedback.rs`): a
-// call's scores are capped as they are added, feedback finds its call in the history.
+// call's scores are capped as they are added, feedback finds its call in the history. A
+// tap (`tap.rs`) hands finished calls, as they reach their shard, to a reader that acts
+// on each (the online judges of `eval`), off the call.
 //
 // May call: `capture` (values become `CapturedValue`s on the way in), `metrics` (a shard
 // adds each call's `Sample` to its module's totals), `entry`, `score`, `cost`, `kind` and
@@ -64,6 +66,7 @@ mod slots;
 pub(crate) mod span;
 pub(crate) mod stream;
 pub(crate) mod subscriber;
+pub(crate) mod tap;
 mod thread;
 mod trace_attrs;
 pub(crate) mod trace_context;

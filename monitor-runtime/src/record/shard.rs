@@ -8,6 +8,7 @@ use super::finished::Record;
 use super::history::{self, ShardHistory};
 use super::outbox;
 use super::ring::{self, Ring};
+use super::tap::SharedTap;
 use crate::metrics::ModuleStats;
 
 #[derive(Debug, Default)]
@@ -18,6 +19,8 @@ pub(super) struct Shard {
     pub(super) outbox: outbox::Outbox,
     /// The rings of the threads whose records land in this shard.
     pub(super) rings: Vec<ring::Arc<Ring<Record>>>,
+    /// The tracer's tap, once one is set (`tap.rs`).
+    pub(super) tap: Option<SharedTap>,
 }
 
 impl Shard {
@@ -41,6 +44,9 @@ impl Shard {
             } else {
                 drained.dropped += 1;
             }
+        }
+        if let Some(tap) = &self.tap {
+            offer_to(tap, &record);
         }
         if !self.history.push(record, max_traces) {
             drained.kept += 1;
@@ -76,6 +82,13 @@ impl Shard {
         }
         self.stats[index].get_or_insert_with(Default::default)
     }
+}
+
+/// Out of the drain's loop: a tracer without judges keeps its loop as it was.
+#[cold]
+#[inline(never)]
+fn offer_to(tap: &SharedTap, record: &Record) {
+    tap.offer(record);
 }
 
 /// Keeps a shard on its own cache lines, so two threads writing neighbouring shards do not

@@ -40,6 +40,8 @@ pub(super) struct Inner {
     pub(super) dumping: Mutex<()>,
     /// Feedback received after calls (`feedback.rs`).
     pub(super) feedback: super::feedback_state::FeedbackState,
+    /// Set when a reader first taps this tracer's finished calls (`tap.rs`).
+    pub(super) tap: OnceLock<super::tap::SharedTap>,
 }
 
 impl Inner {
@@ -95,6 +97,17 @@ impl Drop for Inner {
         if let Some(handle) = self.handle.get() {
             HANDLES.lock().remove(&handle.0);
         }
+    }
+}
+
+/// A tracer that may have been dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct WeakTracer(Weak<Inner>);
+
+impl WeakTracer {
+    /// The tracer, while it still exists.
+    pub(crate) fn upgrade(&self) -> Option<ExecutionTracer> {
+        self.0.upgrade().map(|inner| ExecutionTracer { inner })
     }
 }
 
@@ -205,6 +218,7 @@ impl TracerBuilder {
                 in_outbox: AtomicBool::new(false),
                 dumping: Mutex::new(()),
                 feedback: Default::default(),
+                tap: OnceLock::new(),
             }),
         }
     }
@@ -254,6 +268,47 @@ impl ExecutionTracer {
             HANDLES.lock().insert(handle.0, Arc::downgrade(&self.inner));
             handle
         })
+    }
+
+    /// This tracer's tap, set by `make` the first time (every shard then offers it each
+    /// record it takes in; records already in a shard are not offered).
+    pub(crate) fn tap_or_set(
+        &self,
+        make: impl FnOnce() -> super::tap::SharedTap,
+    ) -> super::tap::SharedTap {
+        let mut made = false;
+        let tap = self
+            .inner
+            .tap
+            .get_or_init(|| {
+                made = true;
+                make()
+            })
+            .clone();
+        if made {
+            // Calls that finished before the tap are not the tap's to see.
+            self.drain_rings();
+            for shard in self.inner.shards.iter() {
+                shard.0.lock().tap = Some(tap.clone());
+            }
+        }
+        tap
+    }
+
+    /// This tracer's tap, if one was set.
+    pub(crate) fn tap(&self) -> Option<&super::tap::SharedTap> {
+        self.inner.tap.get()
+    }
+
+    /// Moves the calls waiting in the threads' rings into the shards (and so to the tap),
+    /// as a reader would before reading.
+    pub(crate) fn drain_to_tap(&self) {
+        self.drain_rings();
+    }
+
+    /// A handle that does not keep the tracer alive.
+    pub(crate) fn downgrade(&self) -> WeakTracer {
+        WeakTracer(Arc::downgrade(&self.inner))
     }
 
     /// `true` when both handles share the same records.

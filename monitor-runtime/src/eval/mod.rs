@@ -1,0 +1,14 @@
+// Evaluation: what scores calls after they finished. Online judges (`judge.rs`: the
+// public `Judge` and its settings; `registry.rs`: a tracer's judges by module and its
+// `add_judge`, `judge_stats`, `flush_judges`; `run.rs`: the queue, the workers, timeouts
+// and counts; `sample.rs`: which calls a judge sees) take finished calls
+// from the tracer's tap (`record::tap`) and give their results back as feedback
+// (`record::feedback`), so they are applied and exported exactly as feedback is.
+//
+// May call: `record` (the tracer, its tap, finished records and feedback), `score`,
+// `entry`, `error`, `deadline` and `capture` (a panic's message).
+
+pub(crate) mod judge;
+mod registry;
+mod run;
+mod sample;
