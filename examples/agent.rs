@@ -146,14 +146,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // environment names a destination (an OTLP collector, PHOENIX_COLLECTOR_ENDPOINT, or
     // MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_ID).
     #[cfg(feature = "otlp")]
-    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
-        true => monitor::export::init_otlp_with(
+    let otlp = if monitor::export::OtlpConfig::endpoint_in_env() {
+        monitor::export::init_otlp_with(
             monitor::export::OtlpConfig::from_env()?.metrics_of(&tracer),
-        )?,
-        false => None,
+        )?
+    } else {
+        None
     };
     for task in ["compare async runtimes", "summarise the borrow checker"] {
-        let answer = run_agent(task).with_tracer(&tracer).await;
+        let answer = run_agent(task).with_default_tracer(&tracer).await;
         println!("{task}: {answer}");
     }
     println!("(model {MODEL})\n");

@@ -158,7 +158,10 @@ async fn main() -> anyhow::Result<()> {
     monitor::integrate::dspy::name_predictors(&mut qa); // LM calls as `lm.rewrite`, `lm.answer`
 
     for country in ["France", "Japan"] {
-        let prediction = qa.forward(question(country)).with_tracer(&tracer).await?;
+        let prediction = qa
+            .forward(question(country))
+            .with_default_tracer(&tracer)
+            .await?;
         println!("{country}: {}", prediction.get("answer", None));
     }
 
@@ -166,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
     let copro = COPRO::builder().breadth(2).depth(1).build();
     let report =
         monitor::integrate::dspy::track_optimization(&copro, &mut qa, trainset, "copro-capitals")
-            .with_tracer(&tracer)
+            .with_default_tracer(&tracer)
             .await?;
     for candidate in &report.candidates {
         // Each example's score is also a `quality` assessment on its trace in MLflow.
@@ -185,7 +188,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(best) = report.best_candidate() {
         println!("best: candidate {} ({:.2})", best.index, best.score);
     }
-    let prediction = qa.forward(question("Japan")).with_tracer(&tracer).await?;
+    let prediction = qa
+        .forward(question("Japan"))
+        .with_default_tracer(&tracer)
+        .await?;
     println!("Japan, optimised: {}", prediction.get("answer", None));
 
     println!("\nmodel: {model}");

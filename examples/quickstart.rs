@@ -140,11 +140,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // environment names a destination (an OTLP collector, PHOENIX_COLLECTOR_ENDPOINT, or
     // MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_ID).
     #[cfg(feature = "otlp")]
-    let otlp = match monitor::export::OtlpConfig::endpoint_in_env() {
-        true => monitor::export::init_otlp_with(
+    let otlp = if monitor::export::OtlpConfig::endpoint_in_env() {
+        monitor::export::init_otlp_with(
             monitor::export::OtlpConfig::from_env()?.metrics_of(&tracer),
-        )?,
-        false => None,
+        )?
+    } else {
+        None
     };
     run_pipeline(&tracer);
 

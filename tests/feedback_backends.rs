@@ -8,7 +8,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use monitor::export::{init_otlp_with, OtlpConfig};
 use monitor::{ExecutionTracer, Feedback, Score};
 use serde_json::Value;
 
@@ -95,23 +94,8 @@ fn feedback_reaches_phoenix_as_one_span_annotation_after_a_resend() {
         return;
     };
     let url = url.trim_end_matches('/').to_owned();
-    let project = format!(
-        "monitor-feedback-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let exporter = init_otlp_with(
-        OtlpConfig::default()
-            .phoenix(&url)
-            .unwrap()
-            .resource_attribute("openinference.project.name", project.as_str())
-            .schedule_delay(Duration::from_millis(100)),
-    )
-    .unwrap()
-    .expect("enabled");
+    let project = support::unique("monitor-feedback");
+    let exporter = support::phoenix_exporter(&url, &project);
     let tracer = ExecutionTracer::new();
     let (trace_id, _root_span, child_span) = monitor::with_tracer(&tracer, || answer(&tracer));
     exporter.flush();

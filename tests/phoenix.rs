@@ -3,6 +3,8 @@
 //! Phoenix's REST API with its span kinds, inputs and outputs, token counts, parent links,
 //! session, and its quality score as a span annotation.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use monitor::export::{init_otlp_with, OtlpConfig};
@@ -224,23 +226,8 @@ fn agent(question: &str) -> String {
 fn chats_documents_costs_and_failures_show_in_phoenix_as_its_own_sdks_show_them() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let url = phoenix_url();
-    let project = format!(
-        "monitor-views-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let exporter = init_otlp_with(
-        OtlpConfig::default()
-            .phoenix(&url)
-            .unwrap()
-            .resource_attribute("openinference.project.name", project.as_str())
-            .schedule_delay(Duration::from_millis(100)),
-    )
-    .unwrap()
-    .expect("enabled");
+    let project = support::unique("monitor-views");
+    let exporter = support::phoenix_exporter(&url, &project);
     let tracer = ExecutionTracer::new();
     monitor::with_tracer(&tracer, || agent("Rust"));
     let stats = exporter.flush();
@@ -324,15 +311,7 @@ fn a_model_priced_by_the_program_is_priced_by_phoenix_too() {
         monitor::ModelPrice::per_million(2.0, 8.0).with_cached_input(0.5),
     )
     .unwrap();
-    let exporter = init_otlp_with(
-        OtlpConfig::default()
-            .phoenix(&url)
-            .unwrap()
-            .resource_attribute("openinference.project.name", project.as_str())
-            .schedule_delay(Duration::from_millis(100)),
-    )
-    .unwrap()
-    .expect("enabled");
+    let exporter = support::phoenix_exporter(&url, &project);
     let tracer = ExecutionTracer::new();
     {
         let mut call = tracer.trace("in_house", json!({ "prompt": "hi" }));

@@ -49,14 +49,8 @@ pub fn server_uri() -> Option<String> {
     }
 }
 
-/// A name no other test (or earlier run) uses.
-pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
+#[allow(unused_imports)] // the tests of MLflow name their runs with it
+pub use super::unique;
 
 /// Test settings: quick retries, a private spool.
 pub fn config(uri: &str, spool: &Path) -> MlflowConfig {
