@@ -39,6 +39,9 @@ pub(super) struct Counts {
 
 impl Counts {
     fn snapshot(&self) -> JudgeStats {
+        // `pending` first, with the ordering `settle` releases: every call no longer
+        // pending is then seen in the other counts.
+        let pending = self.pending.load(Ordering::Acquire);
         let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
         JudgeStats {
             sampled: load(&self.sampled),
@@ -47,7 +50,7 @@ impl Counts {
             failed: load(&self.failed),
             timed_out: load(&self.timed_out),
             dropped: load(&self.dropped),
-            pending: load(&self.pending),
+            pending,
             last_error: self.last_error.lock().clone(),
         }
     }
@@ -58,7 +61,7 @@ impl Counts {
     }
 
     fn settle(&self) {
-        self.pending.fetch_sub(1, Ordering::Relaxed);
+        self.pending.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -228,17 +231,19 @@ fn judge_in_background(shared: &Arc<Shared>, record: Record) {
                 .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                worker.counts.settle();
+                // The outcome is counted before the call stops being pending, so a
+                // `flush_judges` that sees nothing pending sees this call judged.
                 settle(&worker, &record, outcome);
+                worker.counts.settle();
             }
             worker.alive.fetch_sub(1, Ordering::AcqRel);
         });
     if let Err(error) = started {
         shared.alive.fetch_sub(1, Ordering::AcqRel);
-        shared.counts.settle();
         shared
             .counts
             .fail(format!("judge thread not started: {error}"));
+        shared.counts.settle();
     }
 }
 
