@@ -17,7 +17,7 @@ fn answer(tracer: &ExecutionTracer) -> (String, String, String) {
         root.set_outputs("4");
         let child = tracer.trace("service.generate", ());
         let child_span = child.span_id();
-        drop(child);
+        child.finish();
         (root.trace_id(), root.span_id(), child_span)
     })
 }
@@ -86,6 +86,58 @@ fn feedback_reaches_mlflow_as_one_assessment_on_its_span_after_a_retry() {
     assert_eq!(helpful["rationale"], "right, but terse");
     assert_eq!(helpful["source"]["source_type"], "HUMAN");
     assert_eq!(helpful["source"]["source_id"], "user-7");
+}
+
+#[cfg(feature = "mlflow")]
+#[test]
+fn the_same_feedback_sent_three_ways_stays_one_assessment_in_mlflow() {
+    use support::mlflow::{tracker, unique, Rest};
+
+    let Some(uri) = support::mlflow::server_uri() else {
+        return;
+    };
+    let experiment = unique("feedback-once");
+    let tracer = ExecutionTracer::new();
+    let (trace_id, _root_span, child_span) = answer(&tracer);
+    let feedback = || Feedback::new(&trace_id, Some(&child_span), helpful()).unwrap();
+
+    // The serving process: the feedback is applied to the call before its traces are
+    // logged (so the trace carries it), then logged as feedback too.
+    assert!(tracer.send_feedback(feedback()).unwrap().applied);
+    let spool = tempfile::tempdir().unwrap();
+    let serving = tracker(&uri, spool.path());
+    let run = serving.start_in(&experiment, "served").unwrap();
+    run.log_traces(&tracer.get_traces(None)).unwrap();
+    run.log_feedback(&feedback()).unwrap();
+    drop(run);
+    assert!(serving.flush().is_complete());
+
+    // A feedback endpoint in another process (its own logger and spool) gets the same
+    // feedback from the client again.
+    let other_spool = tempfile::tempdir().unwrap();
+    let elsewhere = tracker(&uri, other_spool.path());
+    let run = elsewhere
+        .start_in(&experiment, "feedback endpoint")
+        .unwrap();
+    run.log_feedback(&feedback()).unwrap();
+    drop(run);
+    assert!(elsewhere.flush().is_complete());
+
+    let trace = Rest::new(&uri).get(&format!("/api/3.0/mlflow/traces/tr-{trace_id}"));
+    let assessments = trace["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let helpful: Vec<&Value> = assessments
+        .iter()
+        .filter(|a| a["assessment_name"] == "helpful")
+        .collect();
+    assert_eq!(helpful.len(), 1, "{assessments:#?}");
+    assert_eq!(helpful[0]["span_id"], child_span.as_str());
+    assert_eq!(
+        helpful[0]["metadata"]["monitor.key"],
+        feedback().idempotency_key()
+    );
 }
 
 #[test]

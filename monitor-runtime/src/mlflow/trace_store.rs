@@ -50,6 +50,9 @@ fn unfinished_as_error(entry: &mut TraceEntry) {
     }
 }
 
+/// The assessment metadata entry that identifies it (see [`assessment`]).
+pub(crate) const ASSESSMENT_KEY: &str = "monitor.key";
+
 /// `(MLflow trace id, assessment body)` for each score of each entry (the quality score
 /// and the named ones, feedback applied included): one assessment per score, on its span.
 pub(crate) fn assessments(entries: &[TraceEntry]) -> Vec<(String, Value)> {
@@ -72,10 +75,14 @@ pub(crate) fn assessment(
     module: Option<&str>,
     score: &Score,
 ) -> (String, Value) {
+    // The feedback's idempotency key: delivery looks for it before posting, since MLflow
+    // has no key to create an assessment by (a retried or second sender's post would
+    // otherwise be a second assessment).
+    let key = crate::record::feedback::score_key(trace_id, span_id, score);
     let trace_id = format!("tr-{trace_id}");
     let value = serde_json::to_value(&score.value).unwrap_or(Value::Null);
     let source = &score.source;
-    let mut metadata = json!({ "source": "monitor" });
+    let mut metadata = json!({ "source": "monitor", ASSESSMENT_KEY: key });
     if let Some(module) = module {
         metadata["module"] = module.into();
     }

@@ -68,16 +68,21 @@ impl Feedback {
     /// Phoenix receives it as the annotation's `identifier`, so a re-send updates rather
     /// than duplicates.
     pub fn idempotency_key(&self) -> String {
-        let source = &self.score.source;
-        format!(
-            "{}:{}:{}:{:?}:{}",
-            self.trace_id,
-            self.span_id.as_deref().unwrap_or("root"),
-            self.score.name,
-            source.kind,
-            source.id.as_deref().unwrap_or("")
-        )
+        score_key(&self.trace_id, self.span_id.as_deref(), &self.score)
     }
+}
+
+/// [`Feedback::idempotency_key`] of `score` on `span_id` (the root when `None`) of `trace_id`.
+pub(crate) fn score_key(trace_id: &str, span_id: Option<&str>, score: &Score) -> String {
+    let source = &score.source;
+    format!(
+        "{}:{}:{}:{:?}:{}",
+        trace_id,
+        span_id.unwrap_or("root"),
+        score.name,
+        source.kind,
+        source.id.as_deref().unwrap_or("")
+    )
 }
 
 /// What [`ExecutionTracer::feedback`] did.

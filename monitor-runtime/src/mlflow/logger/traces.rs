@@ -151,9 +151,11 @@ impl MlflowRun {
     /// ```
     ///
     /// Like every log call it returns at once; delivery is retried as the logger's
-    /// other records are. Send each feedback once (a re-send is a second assessment:
-    /// MLflow has no key to update by); in the process that made the call,
-    /// `tracer.feedback` refuses duplicates before they get here.
+    /// other records are. Each assessment carries the feedback's
+    /// [`idempotency_key`](crate::Feedback::idempotency_key) in its metadata
+    /// (`monitor.key`), and delivery looks for it on the trace before posting: the same
+    /// feedback sent again, by a retry whose answer was lost or by another process, stays
+    /// one assessment. (The first one stays: MLflow keeps no key to update by.)
     ///
     /// [`Score::as_expectation`]: crate::Score::as_expectation
     pub fn log_feedback(&self, feedback: &crate::record::feedback::Feedback) -> Result<()> {

@@ -229,16 +229,48 @@ impl Dispatcher {
         body: &str,
     ) -> std::result::Result<(), Failure> {
         match self.backend.as_mut().expect("checked in step") {
-            Backend::Server(c) => c
-                .send(
+            Backend::Server(c) => {
+                if already_assessed(c, trace_id, body)? {
+                    return Ok(());
+                }
+                c.send(
                     reqwest::Method::POST,
                     &format!("/api/3.0/mlflow/traces/{trace_id}/assessments"),
                     Some(("application/json", body.as_bytes().to_vec())),
                 )
-                .map(drop),
+                .map(drop)
+            }
             Backend::Local(_) => Err(Failure::Rejected(Error::Mlflow(
                 "the local store does not take assessments".into(),
             ))),
         }
     }
+}
+
+/// Whether trace `trace_id` already has the assessment in `body` (the same
+/// [`ASSESSMENT_KEY`](crate::mlflow::trace_store::ASSESSMENT_KEY) in its metadata): posted
+/// by an attempt whose answer was lost, by a process that crashed before acknowledging it,
+/// or by another process sending the same feedback. MLflow has no key to create by, so this
+/// look-up is what keeps each one single. A trace MLflow does not know (yet) has none.
+fn already_assessed(
+    client: &MlflowClient,
+    trace_id: &str,
+    body: &str,
+) -> std::result::Result<bool, Failure> {
+    use crate::mlflow::trace_store::ASSESSMENT_KEY;
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let Some(key) = body["assessment"]["metadata"][ASSESSMENT_KEY].as_str() else {
+        return Ok(false);
+    };
+    let path = format!("/api/3.0/mlflow/traces/{trace_id}");
+    let trace: serde_json::Value = match client.send(reqwest::Method::GET, &path, None) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(Failure::Rejected(_)) => return Ok(false),
+        Err(retry) => return Err(retry),
+    };
+    let assessments = trace["trace"]["trace_info"]["assessments"].as_array();
+    Ok(assessments
+        .into_iter()
+        .flatten()
+        .any(|a| a["metadata"][ASSESSMENT_KEY].as_str() == Some(key)))
 }
