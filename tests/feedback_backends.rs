@@ -29,10 +29,25 @@ fn helpful() -> Score {
         .by_human("user-7")
 }
 
+/// The assessments named `name` of trace `trace_id`, read back through MLflow's REST API.
+#[cfg(feature = "mlflow")]
+fn assessments_named(uri: &str, trace_id: &str, name: &str) -> Vec<Value> {
+    let trace =
+        support::mlflow::Rest::new(uri).get(&format!("/api/3.0/mlflow/traces/tr-{trace_id}"));
+    let assessments = trace["trace"]["trace_info"]["assessments"]
+        .as_array()
+        .cloned();
+    assessments
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a["assessment_name"] == name)
+        .collect()
+}
+
 #[cfg(feature = "mlflow")]
 #[test]
 fn feedback_reaches_mlflow_as_one_assessment_on_its_span_after_a_retry() {
-    use support::mlflow::{tracker, unique, OwnServer, Rest};
+    use support::mlflow::{tracker, unique, OwnServer};
 
     if support::mlflow::server_uri().is_none() {
         return;
@@ -69,18 +84,9 @@ fn feedback_reaches_mlflow_as_one_assessment_on_its_span_after_a_retry() {
     let report = tracker.flush();
     assert!(report.is_complete(), "{report}");
 
-    let rest = Rest::new(&server.uri);
-    let trace = rest.get(&format!("/api/3.0/mlflow/traces/tr-{trace_id}"));
-    let assessments = trace["trace"]["trace_info"]["assessments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let helpful: Vec<&Value> = assessments
-        .iter()
-        .filter(|a| a["assessment_name"] == "helpful")
-        .collect();
-    assert_eq!(helpful.len(), 1, "{assessments:#?}");
-    let helpful = helpful[0];
+    let helpful = assessments_named(&server.uri, &trace_id, "helpful");
+    assert_eq!(helpful.len(), 1, "{helpful:#?}");
+    let helpful = &helpful[0];
     assert_eq!(helpful["span_id"], child_span.as_str());
     assert_eq!(helpful["feedback"]["value"], 0.8);
     assert_eq!(helpful["rationale"], "right, but terse");
@@ -91,7 +97,7 @@ fn feedback_reaches_mlflow_as_one_assessment_on_its_span_after_a_retry() {
 #[cfg(feature = "mlflow")]
 #[test]
 fn the_same_feedback_sent_three_ways_stays_one_assessment_in_mlflow() {
-    use support::mlflow::{tracker, unique, Rest};
+    use support::mlflow::{tracker, unique};
 
     let Some(uri) = support::mlflow::server_uri() else {
         return;
@@ -123,16 +129,8 @@ fn the_same_feedback_sent_three_ways_stays_one_assessment_in_mlflow() {
     drop(run);
     assert!(elsewhere.flush().is_complete());
 
-    let trace = Rest::new(&uri).get(&format!("/api/3.0/mlflow/traces/tr-{trace_id}"));
-    let assessments = trace["trace"]["trace_info"]["assessments"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let helpful: Vec<&Value> = assessments
-        .iter()
-        .filter(|a| a["assessment_name"] == "helpful")
-        .collect();
-    assert_eq!(helpful.len(), 1, "{assessments:#?}");
+    let helpful = assessments_named(&uri, &trace_id, "helpful");
+    assert_eq!(helpful.len(), 1, "{helpful:#?}");
     assert_eq!(helpful[0]["span_id"], child_span.as_str());
     assert_eq!(
         helpful[0]["metadata"]["monitor.key"],
