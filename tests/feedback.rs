@@ -299,3 +299,48 @@ fn a_flood_of_feedback_keeps_memory_bounded_and_counts_the_drops() {
     println!("child finished");
     std::process::exit(0);
 }
+
+#[test]
+fn feedback_phoenix_could_not_take_is_sent_again_with_the_next_round() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = support::otlp_receiver::OtlpReceiver::start();
+    let config = monitor::export::OtlpConfig::default()
+        .phoenix(&receiver.base_url())
+        .unwrap()
+        .schedule_delay(Duration::from_millis(20))
+        .timeout(Duration::from_millis(300));
+    let exporter = monitor::export::init_otlp_with(config).unwrap().unwrap();
+    let tracer = ExecutionTracer::new();
+    let (trace, span) = finished_call(&tracer, "answer");
+    exporter.flush();
+
+    // Phoenix answers 503 for longer than a request may take: the annotation waits.
+    receiver.fail_next_annotations(&[503; 6]);
+    let thumbs = Score::new("helpful", true).unwrap().by_human("user-7");
+    assert!(
+        tracer
+            .feedback(&trace, Some(&span), thumbs)
+            .unwrap()
+            .queued_for_export
+    );
+    let helpful_on_span = || -> Vec<serde_json::Value> {
+        let annotations = receiver.annotations().into_iter().map(|(_, a)| a);
+        annotations
+            .filter(|a| a["name"] == "helpful" && a["span_id"] == span.as_str())
+            .collect()
+    };
+    exporter.flush();
+    assert!(helpful_on_span().is_empty());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let helpful = loop {
+        let helpful = helpful_on_span();
+        if !helpful.is_empty() || std::time::Instant::now() > deadline {
+            break helpful;
+        }
+        exporter.flush();
+    };
+    assert_eq!(helpful.len(), 1, "{helpful:#?}");
+    assert_eq!(exporter.stats().annotations_failed, 0);
+    exporter.shutdown();
+}

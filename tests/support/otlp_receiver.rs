@@ -34,6 +34,8 @@ struct State {
     annotations: Vec<(String, serde_json::Value)>,
     /// Statuses to answer the next requests with, before answering 200.
     faults: Vec<u16>,
+    /// The same, for the next annotation posts only.
+    annotation_faults: Vec<u16>,
     hang: Option<Duration>,
 }
 
@@ -63,6 +65,15 @@ impl OtlpReceiver {
             .lock()
             .unwrap()
             .faults
+            .extend_from_slice(statuses);
+    }
+
+    /// Answers the next annotation posts with these statuses, one each, then 200.
+    pub fn fail_next_annotations(&self, statuses: &[u16]) {
+        self.state
+            .lock()
+            .unwrap()
+            .annotation_faults
             .extend_from_slice(statuses);
     }
 
@@ -148,7 +159,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
     }
     let (hang, fault) = {
         let mut state = state.lock().unwrap();
-        let fault = (!state.faults.is_empty()).then(|| state.faults.remove(0));
+        let faults = if path.ends_with("_annotations") && !state.annotation_faults.is_empty() {
+            &mut state.annotation_faults
+        } else {
+            &mut state.faults
+        };
+        let fault = (!faults.is_empty()).then(|| faults.remove(0));
         (state.hang, fault)
     };
     if let Some(delay) = hang {

@@ -59,6 +59,7 @@ pub use self::otlp::init_opentelemetry;
 #[cfg(feature = "otlp")]
 pub use self::otlp::{
     init_otlp, init_otlp_with, ExportStats, OtlpConfig, OtlpExporter, Protocol, Sampler,
+    MAX_UNSENT_ANNOTATIONS,
 };
 #[cfg(any(feature = "otlp", feature = "mlflow"))]
 pub use self::otlp::{

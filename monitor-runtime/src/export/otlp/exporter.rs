@@ -38,6 +38,10 @@ pub struct ExportStats {
     pub retries: u64,
     /// Scores (the quality score, named scores, feedback) sent as Phoenix annotations.
     pub annotations: u64,
+    /// Annotations given up on: refused by Phoenix, or dropped because more than
+    /// [`MAX_UNSENT_ANNOTATIONS`] waited while it was unreachable. One that could not be
+    /// delivered (Phoenix down or slow) is sent again with the next round, not counted here.
+    pub annotations_failed: u64,
     /// OTLP metrics requests the endpoint accepted (each holds every module's totals).
     pub metric_exports: u64,
     /// OTLP metrics requests given up on; the next one carries the same totals, so a lost
@@ -56,6 +60,7 @@ struct Counters {
     failed: AtomicU64,
     retries: AtomicU64,
     annotations: AtomicU64,
+    annotations_failed: AtomicU64,
     metric_exports: AtomicU64,
     metric_failures: AtomicU64,
     refused: AtomicU64,
@@ -73,6 +78,7 @@ impl Counters {
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             annotations: self.annotations.load(Ordering::Relaxed),
+            annotations_failed: self.annotations_failed.load(Ordering::Relaxed),
             metric_exports: self.metric_exports.load(Ordering::Relaxed),
             metric_failures: self.metric_failures.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
@@ -302,6 +308,10 @@ impl Drop for OtlpExporter {
     }
 }
 
+/// The most annotations kept for another try while Phoenix cannot be reached (about 400
+/// bytes each).
+pub const MAX_UNSENT_ANNOTATIONS: usize = 10_000;
+
 /// How long a stop waits past its deadline for the worker to count its last request.
 const STOP_GRACE: Duration = Duration::from_millis(250);
 
@@ -313,6 +323,9 @@ struct Worker {
     metrics: Option<MetricsSchedule>,
     /// The URLs whose refusal was said (once each).
     refusals_said: RefCell<Vec<String>>,
+    /// Annotations not delivered yet (Phoenix down or slow), by the URL they go to: sent
+    /// again before the next round's own.
+    unsent_annotations: RefCell<Vec<(String, serde_json::Value)>>,
     /// The version of the program's prices Phoenix was last told of.
     prices_told: Cell<Option<u64>>,
     /// When Phoenix will have loaded the prices it was just told of.
@@ -358,6 +371,7 @@ impl Worker {
             client,
             metrics,
             refusals_said: RefCell::new(Vec::new()),
+            unsent_annotations: RefCell::new(Vec::new()),
             prices_told: Cell::new(None),
             prices_loaded_at: Cell::new(None),
             destination,
@@ -540,6 +554,7 @@ impl Worker {
         let Some(spans_url) = &self.config.annotations_url else {
             return;
         };
+        self.resend_annotations();
         let (on_spans, on_traces): (Vec<_>, Vec<_>) = pending
             .iter()
             .map(|feedback| {
@@ -562,32 +577,57 @@ impl Worker {
         self.post_annotations(&traces_url, unpaired(on_traces));
     }
 
-    /// Posts `annotations` to Phoenix's annotation endpoint `url`, counting those sent.
+    /// Posts `annotations` to Phoenix's annotation endpoint `url` (retried within the
+    /// request timeout as spans are), counting those sent; those not delivered wait for the
+    /// next round.
     fn post_annotations(&self, url: &str, annotations: Vec<serde_json::Value>) {
-        let Some(client) = &self.client else {
-            return;
-        };
-        if annotations.is_empty() {
+        if annotations.is_empty() || self.client.is_none() {
             return;
         }
-        let Some(left) = self.time_left(self.request_deadline()) else {
-            return;
-        };
-        let sent = annotations.len() as u64;
-        let body = serde_json::json!({ "data": annotations }).to_string();
-        let mut post = client
-            .post(url)
-            .timeout(left)
-            .header("content-type", "application/json")
-            .body(body);
-        for (name, value) in &self.config.headers {
-            post = post.header(name.as_str(), value.as_str());
+        let count = annotations.len() as u64;
+        let body = serde_json::json!({ "data": &annotations }).to_string();
+        let counters = &self.shared.counters;
+        match self.post_as(url, body.into_bytes(), "application/json", false) {
+            Sent::Yes => {
+                counters.annotations.fetch_add(count, Ordering::Relaxed);
+            }
+            Sent::No => self.keep_unsent(url, annotations),
+            Sent::NotFound | Sent::Refused => {
+                counters
+                    .annotations_failed
+                    .fetch_add(count, Ordering::Relaxed);
+            }
         }
-        if post.send().is_ok_and(|r| r.status().is_success()) {
+    }
+
+    /// Keeps `annotations` for the next round, up to [`MAX_UNSENT_ANNOTATIONS`] waiting
+    /// (past it, the oldest are dropped and counted).
+    fn keep_unsent(&self, url: &str, annotations: Vec<serde_json::Value>) {
+        let mut unsent = self.unsent_annotations.borrow_mut();
+        unsent.extend(annotations.into_iter().map(|a| (url.to_owned(), a)));
+        let over = unsent.len().saturating_sub(MAX_UNSENT_ANNOTATIONS);
+        if over > 0 {
+            unsent.drain(..over);
             self.shared
                 .counters
-                .annotations
-                .fetch_add(sent, Ordering::Relaxed);
+                .annotations_failed
+                .fetch_add(over as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends again the annotations a down or slow Phoenix did not take, by URL. A re-sent
+    /// annotation keeps its identifier, so one that did arrive is updated, not doubled.
+    fn resend_annotations(&self) {
+        let unsent = std::mem::take(&mut *self.unsent_annotations.borrow_mut());
+        let mut by_url: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+        for (url, annotation) in unsent {
+            match by_url.iter_mut().find(|(known, _)| *known == url) {
+                Some((_, group)) => group.push(annotation),
+                None => by_url.push((url, vec![annotation])),
+            }
+        }
+        for (url, annotations) in by_url {
+            self.post_annotations(&url, annotations);
         }
     }
 
@@ -650,18 +690,19 @@ impl Worker {
     /// with retries on 429, 502, 503, 504 and connection errors, backoff and
     /// `Retry-After`, all within the request timeout.
     fn post(&self, url: &str, body: Vec<u8>) -> Sent {
-        let Some(client) = &self.client else {
-            return Sent::No;
-        };
         let content_type = match self.config.protocol {
             Protocol::HttpProtobuf => "application/x-protobuf",
             Protocol::HttpJson => "application/json",
         };
-        let body = if self.config.gzip {
-            gzip(&body)
-        } else {
-            Some(body)
+        self.post_as(url, body, content_type, self.config.gzip)
+    }
+
+    /// [`post`](Self::post) with the content type and compression given.
+    fn post_as(&self, url: &str, body: Vec<u8>, content_type: &str, gzip_body: bool) -> Sent {
+        let Some(client) = &self.client else {
+            return Sent::No;
         };
+        let body = if gzip_body { gzip(&body) } else { Some(body) };
         let Some(body) = body else {
             return Sent::No;
         };
@@ -676,7 +717,7 @@ impl Worker {
                 .timeout(left)
                 .header("content-type", content_type)
                 .body(body.clone());
-            if self.config.gzip {
+            if gzip_body {
                 post = post.header("content-encoding", "gzip");
             }
             for (name, value) in &self.config.headers {
@@ -704,10 +745,12 @@ impl Worker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sent {
     Yes,
-    /// Not delivered: the endpoint down, slow, or refusing.
+    /// Not delivered: the endpoint down or slow.
     No,
     /// The endpoint answered 404: nothing is there to take it.
     NotFound,
+    /// The endpoint refused it with another HTTP error not worth retrying.
+    Refused,
 }
 
 impl Worker {
@@ -747,7 +790,7 @@ impl Worker {
         if status == 404 {
             Sent::NotFound
         } else {
-            Sent::No
+            Sent::Refused
         }
     }
 }

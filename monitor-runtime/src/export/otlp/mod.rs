@@ -33,4 +33,6 @@ pub use self::config::{OtlpConfig, Protocol, Sampler};
 pub use self::conventions::{Conventions, CONVENTIONS_VAR};
 pub use self::encode::{mlflow_trace_id, otlp_request, otlp_request_in};
 #[cfg(feature = "otlp")]
-pub use self::exporter::{init_otlp, init_otlp_with, ExportStats, OtlpExporter};
+pub use self::exporter::{
+    init_otlp, init_otlp_with, ExportStats, OtlpExporter, MAX_UNSENT_ANNOTATIONS,
+};
