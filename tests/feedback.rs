@@ -14,6 +14,24 @@ use monitor::{ExecutionTracer, Feedback, Score, SourceKind};
 /// One OTLP exporter runs per process: the tests that start one take turns.
 static ONE_EXPORTER: Mutex<()> = Mutex::new(());
 
+/// A local receiver standing in for Phoenix, and an exporter to it flushing every 20 ms
+/// whose requests may take `timeout`.
+fn phoenix_receiver(
+    timeout: Duration,
+) -> (
+    support::otlp_receiver::OtlpReceiver,
+    monitor::export::OtlpExporter,
+) {
+    let receiver = support::otlp_receiver::OtlpReceiver::start();
+    let config = monitor::export::OtlpConfig::default()
+        .phoenix(&receiver.base_url())
+        .unwrap()
+        .schedule_delay(Duration::from_millis(20))
+        .timeout(timeout);
+    let exporter = monitor::export::init_otlp_with(config).unwrap().unwrap();
+    (receiver, exporter)
+}
+
 fn finished_call(tracer: &ExecutionTracer, module: &str) -> (String, String) {
     let call = tracer.trace(module, ());
     let ids = (call.trace_id(), call.span_id());
@@ -167,13 +185,7 @@ fn unknown_but_well_formed_ids_are_accepted_and_counted() {
 #[test]
 fn feedback_for_a_call_gone_from_the_history_is_still_exported_and_counted() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
-    let receiver = support::otlp_receiver::OtlpReceiver::start();
-    let config = monitor::export::OtlpConfig::default()
-        .phoenix(&receiver.base_url())
-        .unwrap()
-        .schedule_delay(Duration::from_millis(20))
-        .timeout(Duration::from_secs(2));
-    let exporter = monitor::export::init_otlp_with(config).unwrap().unwrap();
+    let (receiver, exporter) = phoenix_receiver(Duration::from_secs(2));
 
     let tracer = ExecutionTracer::with_max_traces(1);
     let (old_trace, old_span) = tracer.in_trace("answer", (), |call| {
@@ -303,13 +315,7 @@ fn a_flood_of_feedback_keeps_memory_bounded_and_counts_the_drops() {
 #[test]
 fn feedback_phoenix_could_not_take_is_sent_again_with_the_next_round() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
-    let receiver = support::otlp_receiver::OtlpReceiver::start();
-    let config = monitor::export::OtlpConfig::default()
-        .phoenix(&receiver.base_url())
-        .unwrap()
-        .schedule_delay(Duration::from_millis(20))
-        .timeout(Duration::from_millis(300));
-    let exporter = monitor::export::init_otlp_with(config).unwrap().unwrap();
+    let (receiver, exporter) = phoenix_receiver(Duration::from_millis(300));
     let tracer = ExecutionTracer::new();
     let (trace, span) = finished_call(&tracer, "answer");
     exporter.flush();
