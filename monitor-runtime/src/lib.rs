@@ -70,6 +70,9 @@ pub use crate::cost::{
 };
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
+pub use crate::eval::dataset::{Dataset, DatasetRow, Selection};
+#[cfg(feature = "otlp")]
+pub use crate::eval::dataset::{PhoenixClient, PhoenixDataset};
 pub use crate::eval::judge::{
     Judge, JudgeStats, DEFAULT_JUDGE_CONCURRENCY, DEFAULT_JUDGE_QUEUE, DEFAULT_JUDGE_TIMEOUT,
 };

@@ -4,10 +4,14 @@
 // and counts; `sample.rs`: which calls a judge sees) take finished calls
 // from the tracer's tap (`record::tap`) and give their results back as feedback
 // (`record::feedback`), so they are applied and exported exactly as feedback is.
+// Datasets (`dataset/`) are recorded calls chosen and turned into rows, written as JSON
+// Lines and pushed to MLflow's and Phoenix's datasets.
 //
 // May call: `record` (the tracer, its tap, finished records and feedback), `score`,
-// `entry`, `error`, `deadline` and `capture` (a panic's message).
+// `entry`, `error`, `deadline`, `capture` (a panic's message, masking) and `mlflow` (its
+// client, for evaluation datasets).
 
+pub(crate) mod dataset;
 pub(crate) mod judge;
 mod registry;
 mod run;
