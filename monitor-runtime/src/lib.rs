@@ -73,6 +73,10 @@ pub use crate::error::{Error, Result};
 pub use crate::eval::dataset::{Dataset, DatasetRow, Selection};
 #[cfg(feature = "otlp")]
 pub use crate::eval::dataset::{PhoenixClient, PhoenixDataset};
+pub use crate::eval::evaluate::{
+    evaluate, Comparison, Evaluation, EvaluationReport, EvaluationRow, ScoreDelta, ScoreSummary,
+    Scorer, EVALUATION_MODULE,
+};
 pub use crate::eval::judge::{
     Judge, JudgeStats, DEFAULT_JUDGE_CONCURRENCY, DEFAULT_JUDGE_QUEUE, DEFAULT_JUDGE_TIMEOUT,
 };
