@@ -7,7 +7,8 @@
 // Datasets (`dataset/`) are recorded calls chosen and turned into rows, written as JSON
 // Lines and pushed to MLflow's and Phoenix's datasets; evaluation runs (`evaluate/`) run a
 // function over a dataset, each row a monitored call with its scores, aggregated in a
-// report, compared, and logged as an MLflow run.
+// report, compared, and logged as an MLflow run. At exit (`exit.rs`), pending judges are
+// waited for, at most a bounded time.
 //
 // May call: `record` (the tracer, its tap, finished records and feedback), `score`,
 // `entry`, `error`, `deadline`, `capture` (a panic's message, masking) and `mlflow` (its
@@ -15,6 +16,7 @@
 
 pub(crate) mod dataset;
 pub(crate) mod evaluate;
+pub(crate) mod exit;
 pub(crate) mod judge;
 mod registry;
 mod run;
