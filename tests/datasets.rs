@@ -11,7 +11,7 @@ use monitor::{
     record_session, record_trace_tag, Dataset, DatasetRow, Error, ExecutionTracer, Score,
     Selection, Status,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Six calls of two modules: `(question, quality, thumbs_up, session, tag, fails)`.
 fn served(tracer: &ExecutionTracer) {
@@ -332,5 +332,4 @@ fn a_dataset_from_traces_reads_back_from_phoenix_once_after_a_second_push() {
         .find(|e| e["input"]["question"] == "5+5?")
         .unwrap();
     assert_eq!(plain["output"], json!({"output": "answer to 5+5?"}));
-    let _: &Value = plain;
 }
