@@ -247,6 +247,45 @@ fn rows_become_dspy_examples_with_the_gold_answers_as_outputs() {
 
 #[cfg(feature = "mlflow")]
 #[test]
+fn a_row_is_an_mlflow_record_with_its_trace_as_source() {
+    let row = DatasetRow::new(json!({"question": "2+2?"}))
+        .with_outputs("4")
+        .with_expectation("answer", "4");
+    assert_eq!(
+        row.to_mlflow_record(),
+        json!({
+            "inputs": {"question": "2+2?"},
+            "outputs": "4",
+            "expectations": {"answer": "4"},
+            "tags": {},
+            "source": {"source_type": "CODE", "source_data": {}},
+        })
+    );
+    let tracer = ExecutionTracer::new();
+    served(&tracer);
+    let liked = Dataset::from_traces(&tracer, &Selection::new().score_is("answer", "4"));
+    let row = &liked.rows[0];
+    let record = row.to_mlflow_record();
+    assert_eq!(
+        record["source"],
+        json!({
+            "source_type": "TRACE",
+            "source_data": {"trace_id": format!("tr-{}", row.trace_id.as_deref().unwrap())},
+        })
+    );
+    assert_eq!(
+        record["tags"],
+        json!({
+            "monitor.module": "answer",
+            "monitor.span_id": row.span_id.as_deref().unwrap(),
+            "score.quality": "0.9",
+            "score.thumbs_up": "true",
+        })
+    );
+}
+
+#[cfg(feature = "mlflow")]
+#[test]
 fn a_dataset_from_traces_reads_back_from_mlflow_once_after_a_second_push() {
     use monitor::mlflow::{MlflowClient, MlflowConfig};
     let Some(uri) = support::mlflow::server_uri() else {
