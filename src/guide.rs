@@ -7,6 +7,7 @@
 //! - [`streams`]: streaming calls, such as LLM token streams.
 //! - [`metrics`]: what a tracer counts, prices and cost.
 //! - [`scores`]: named scores, and feedback attached to calls after they finished.
+//! - [`evaluation`]: datasets from traces, evaluation runs, comparing two of them.
 //! - [`prometheus`]: per-module metrics for Prometheus.
 //! - [`tracing`]: log lines, `tracing` spans and `MonitorLayer`.
 //! - [`export`]: the JSON export format.
@@ -34,6 +35,9 @@ pub mod metrics {}
 
 #[doc = include_str!("../docs/guide/scores.md")]
 pub mod scores {}
+
+#[doc = include_str!("../docs/guide/evaluation.md")]
+pub mod evaluation {}
 
 #[doc = include_str!("../docs/guide/prometheus.md")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]

@@ -13,6 +13,10 @@ use serde_json::{json, Value};
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
+#[allow(dead_code)] // the example's `main` and exports are not called here
+#[path = "../examples/feedback_loop.rs"]
+mod feedback_loop;
+
 const EXPORT_GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide/export.md");
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
 const GUIDE_MODULE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide.rs");
@@ -171,4 +175,26 @@ fn every_guide_page_is_a_module_and_the_readme_links_it() {
         );
     }
     assert!(count >= 10, "only {count} guide pages");
+}
+
+#[test]
+fn the_feedback_loop_improves_the_service_and_the_readme_shows_its_output() {
+    let tracer = ExecutionTracer::new();
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = feedback_loop::run_loop(&tracer, dir.path()).unwrap();
+    assert_eq!((outcome.served, outcome.feedback), (13, 9));
+    assert_eq!(outcome.dataset.len(), 8, "the liked answers");
+    let written = monitor::Dataset::read_jsonl(dir.path().join("qa-liked-answers.jsonl")).unwrap();
+    assert_eq!(written.rows, outcome.dataset.rows);
+    let exact = |report: &monitor::EvaluationReport| report.summary("exact_match").unwrap().mean;
+    assert_eq!(exact(&outcome.before), Some(0.0));
+    assert_eq!(exact(&outcome.after), Some(1.0));
+    assert_eq!(outcome.comparison.delta("exact_match"), Some(1.0));
+    // What the example prints is what the README shows.
+    let readme = std::fs::read_to_string(README).unwrap();
+    let table = outcome.comparison.to_string();
+    assert!(
+        readme.contains(&table),
+        "the README's feedback-loop output differs from the example's:\n{table}"
+    );
 }

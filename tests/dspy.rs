@@ -613,3 +613,65 @@ async fn a_wrapped_module_without_recorded_lm_calls_carries_its_predictions_toke
     assert_eq!(forward.trace_token_usage, Some(spent));
     assert!(children(&tracer, forward).is_empty());
 }
+
+/// The loop closed: calls a service made, with the right answers a reviewer sent later as
+/// expectations, become COPRO's trainset, and the optimiser finds the instruction that
+/// answers them.
+#[test]
+fn a_dataset_from_traces_is_an_optimisers_trainset() {
+    runtime().block_on(a_dataset_from_traces_is_an_optimisers_trainset_body())
+}
+
+async fn a_dataset_from_traces_is_an_optimisers_trainset_body() {
+    use monitor::{Dataset, Score, Selection};
+    setup();
+    #[cfg(feature = "mlflow")]
+    if mlflow_setup().is_none() {
+        // Without a server the run would go to ./mlruns.
+        return;
+    }
+    let tracer = ExecutionTracer::new();
+    let mut served =
+        monitor::integrate::dspy::Monitored::new(plain::Answerer { answer: answerer() })
+            .named("served")
+            .record_into(&tracer);
+    for country in ["France", "Italy"] {
+        let asked = question(country);
+        let text = asked.get("question", None);
+        let answer = asked.get("answer", None);
+        served
+            .forward(dspy_rs::example! { "question": "input" => text })
+            .await
+            .unwrap();
+        let call = entries(&tracer, "served::forward").pop().unwrap();
+        let gold = Score::new("answer", answer.as_str().unwrap())
+            .unwrap()
+            .as_expectation()
+            .by_human("reviewer");
+        tracer
+            .feedback(&call.trace_id, Some(&call.span_id), gold)
+            .unwrap();
+    }
+    let dataset = Dataset::from_traces(&tracer, &Selection::new().module("served::forward"));
+    let trainset = dataset.to_dspy_examples();
+    assert_eq!(trainset.len(), 2);
+    assert_eq!(trainset[0].input_keys, ["question"]);
+    assert_eq!(trainset[0].output_keys, ["answer"]);
+    assert_eq!(trainset[0].data["answer"], "Paris");
+    // What the service said is kept with the row, beside the right answer.
+    let said = dataset.rows[0].outputs.as_ref().unwrap()["answer"].clone();
+    assert_eq!(said, "I am not sure.");
+
+    let copro = COPRO::builder().breadth(2).depth(1).build();
+    let report =
+        monitor::integrate::dspy::track_optimization(&copro, &mut served, trainset, "from-traces")
+            .with_tracer(&tracer)
+            .await
+            .unwrap();
+    assert_eq!(report.best_candidate().unwrap().score, 1.0, "{report:#?}");
+    assert_eq!(
+        report.final_instructions,
+        [("answer".to_owned(), GOOD_INSTRUCTION.to_owned())]
+    );
+    assert!(report.candidates.iter().all(|c| c.examples.len() == 2));
+}

@@ -27,6 +27,33 @@ fn calls(tracer: &ExecutionTracer, module: &str, count: usize) {
     }
 }
 
+/// Runs the test `test` of this binary in a child process (it sees [`CHILD`] set) with
+/// `env`, within a minute: its status, output and how long it ran.
+fn run_child(test: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the child did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    (status, out, elapsed)
+}
+
 fn length_judge(name: &'static str) -> Judge {
     Judge::new(name, move |call: &TraceEntry| {
         Score::new(
@@ -194,46 +221,30 @@ fn a_judge_that_never_returns_times_out_and_exit_is_bounded() {
     if std::env::var_os(CHILD).is_some() {
         return hanging_judge_child();
     }
-    let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_judge_that_never_returns_times_out_and_exit_is_bounded",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("the child did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let (status, out, _) = run_child(
+        "a_judge_that_never_returns_times_out_and_exit_is_bounded",
+        &[],
+    );
     assert!(status.success(), "{out}");
     assert!(out.contains("timed_out=1 pending=1 dropped=0"), "{out}");
+}
+
+/// A judge that never returns.
+fn hanging_judge() -> Judge {
+    Judge::new("hangs", |_: &TraceEntry| -> Result<Score, String> {
+        loop {
+            std::thread::park();
+        }
+    })
 }
 
 fn hanging_judge_child() {
     let tracer = ExecutionTracer::new();
     tracer.add_judge(
         "answer",
-        Judge::new("hangs", |_: &TraceEntry| -> Result<Score, String> {
-            loop {
-                std::thread::park();
-            }
-        })
-        .timeout(Duration::from_millis(200))
-        .concurrency(1),
+        hanging_judge()
+            .timeout(Duration::from_millis(200))
+            .concurrency(1),
     );
     calls(&tracer, "answer", 2);
     // The first call times out; the second waits for the place the hung judge holds.
@@ -370,4 +381,93 @@ fn any_judge_name_is_taken_without_a_panic() {
     assert_eq!((stats.judged, stats.failed), (1, 0), "{stats:?}");
     let entry = &tracer.get_traces(None)[0];
     assert_eq!(entry.scores[0].source.id.as_deref(), Some(name));
+}
+
+/// The variable naming the file a slow judge writes when it is done.
+const MARKER: &str = "MONITOR_TEST_JUDGE_MARKER";
+
+/// The variable that makes the slow judge's child use the global tracer.
+const GLOBAL: &str = "MONITOR_TEST_JUDGE_GLOBAL";
+
+/// At exit a pending judge is waited for (its work done), unless the wait is set to 0:
+/// when the last handle of its tracer is dropped, and at the process's exit for a tracer
+/// still alive (the global one).
+#[test]
+fn the_exit_waits_for_a_pending_judge_unless_told_not_to() {
+    if std::env::var_os(CHILD).is_some() {
+        return slow_judge_child();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (wait, global, judged) in [
+        (None, false, true),
+        (None, true, true),
+        (Some("0"), false, false),
+        (Some("0"), true, false),
+    ] {
+        let marker = dir.path().join(format!("judged-{wait:?}-{global}"));
+        let marker_path = marker.to_str().unwrap();
+        let mut env = vec![(MARKER, marker_path)];
+        env.extend(wait.map(|ms| (monitor::JUDGE_EXIT_WAIT_VAR, ms)));
+        if global {
+            env.push((GLOBAL, "1"));
+        }
+        let (status, out, _) = run_child(
+            "the_exit_waits_for_a_pending_judge_unless_told_not_to",
+            &env,
+        );
+        assert!(status.success(), "{out}");
+        assert!(out.contains("returning with 1 pending"), "{out}");
+        assert_eq!(
+            marker.exists(),
+            judged,
+            "wait {wait:?}, global {global}: {out}"
+        );
+    }
+}
+
+fn slow_judge_child() {
+    let marker = std::env::var(MARKER).unwrap();
+    let tracer = match std::env::var_os(GLOBAL) {
+        Some(_) => monitor::global_tracer().clone(),
+        None => ExecutionTracer::new(),
+    };
+    tracer.add_judge(
+        "answer",
+        Judge::new("slow", move |_: &TraceEntry| {
+            std::thread::sleep(Duration::from_millis(500));
+            std::fs::write(&marker, "judged").unwrap();
+            Score::new("slow", true)
+        }),
+    );
+    calls(&tracer, "answer", 1);
+    let deadline = Instant::now() + GENEROUS;
+    while tracer.judge_stats().sampled == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("returning with {} pending", tracer.judge_stats().pending);
+}
+
+/// A judge that never returns holds the exit no longer than the configured wait.
+#[test]
+fn the_exit_wait_for_a_hung_judge_is_bounded_by_its_setting() {
+    if std::env::var_os(CHILD).is_some() {
+        let tracer = ExecutionTracer::new();
+        tracer.add_judge("answer", hanging_judge().timeout(Duration::from_secs(3600)));
+        calls(&tracer, "answer", 1);
+        println!("pending {}", tracer.judge_stats().pending);
+        return;
+    }
+    for wait_ms in ["300", "3000"] {
+        let (status, out, elapsed) = run_child(
+            "the_exit_wait_for_a_hung_judge_is_bounded_by_its_setting",
+            &[(monitor::JUDGE_EXIT_WAIT_VAR, wait_ms)],
+        );
+        assert!(status.success(), "{out}");
+        assert!(out.contains("pending 1"), "{out}");
+        let wait = Duration::from_millis(wait_ms.parse().unwrap());
+        // It waited (at least the bound), and not much longer (the child's start-up and
+        // a loaded machine's scheduling take the rest; the judge itself would take 1 h).
+        assert!(elapsed >= wait, "{elapsed:?} < {wait:?}");
+        assert!(elapsed < wait + Duration::from_secs(20), "{elapsed:?}");
+    }
 }

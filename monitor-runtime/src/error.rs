@@ -41,6 +41,33 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A line of a dataset's JSON Lines file that is not a row (or has an invalid score).
+    #[error("line {line} of {path} is not a dataset row: {reason}")]
+    DatasetLine {
+        /// The file that was being read.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A dataset that cannot be used as asked: an empty one to evaluate or push.
+    #[error("invalid dataset {name:?}: {reason}")]
+    InvalidDataset {
+        /// The dataset's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A Phoenix REST request that could not be sent or was refused.
+    #[cfg(feature = "otlp")]
+    #[error("phoenix request {endpoint} failed: {reason}")]
+    Phoenix {
+        /// The REST path.
+        endpoint: String,
+        /// What the HTTP client or the server said.
+        reason: String,
+    },
     /// A value could not be turned into, or read back from, JSON.
     #[error("invalid trace JSON")]
     Json(#[from] serde_json::Error),

@@ -70,6 +70,16 @@ pub use crate::cost::{
 };
 pub use crate::entry::{Cost, ErrorInfo, IntoTokenUsage, Status, TokenUsage, TraceEntry};
 pub use crate::error::{Error, Result};
+pub use crate::eval::dataset::{Dataset, DatasetRow, Selection};
+#[cfg(feature = "otlp")]
+pub use crate::eval::dataset::{PhoenixClient, PhoenixDataset};
+pub use crate::eval::evaluate::{
+    evaluate, Comparison, Evaluation, EvaluationReport, EvaluationRow, ScoreDelta, ScoreSummary,
+    Scorer, EVALUATION_MODULE,
+};
+pub use crate::eval::exit::{
+    judge_exit_wait, set_judge_exit_wait, DEFAULT_JUDGE_EXIT_WAIT, JUDGE_EXIT_WAIT_VAR,
+};
 pub use crate::eval::judge::{
     Judge, JudgeStats, DEFAULT_JUDGE_CONCURRENCY, DEFAULT_JUDGE_QUEUE, DEFAULT_JUDGE_TIMEOUT,
 };

@@ -18,6 +18,7 @@ use crate::record::tracer::ExecutionTracer;
 #[derive(Debug, Default)]
 pub(super) struct Judges {
     by_module: RwLock<Vec<Vec<Arc<Runner>>>>,
+    waited_at_drop: std::sync::atomic::AtomicBool,
 }
 
 impl RecordTap for Judges {
@@ -33,6 +34,26 @@ impl RecordTap for Judges {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+
+    /// The tracer's last handle is going: the calls still being judged are waited for, at
+    /// most [`judge_exit_wait`](super::exit::judge_exit_wait), once (a handle a judge's
+    /// thread held briefly may be the last one after that).
+    fn last_handle_dropping(&self) {
+        if self
+            .waited_at_drop
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        // The tracer is still whole: a judge's handle reaches it.
+        let Some(tracer) = self.runners().iter().find_map(|runner| runner.tracer()) else {
+            return;
+        };
+        // The threads' finished calls reach the judges first.
+        if tracer.judge_stats().pending > 0 {
+            tracer.flush_judges(super::exit::judge_exit_wait());
+        }
+    }
 }
 
 impl Judges {
@@ -47,8 +68,12 @@ impl ExecutionTracer {
     /// The call pays nothing more: its record reaches the judge's queue when the tracer
     /// takes it in (in a batch, or within about 50 ms on the judge's own thread). A judge
     /// that is slow, fails, panics or never returns never delays or changes a call; it is
-    /// counted in [`judge_stats`](Self::judge_stats). Pending judges are not waited for at
-    /// exit unless the program asks, with [`flush_judges`](Self::flush_judges).
+    /// counted in [`judge_stats`](Self::judge_stats). When the program exits (`main`
+    /// returns, or `std::process::exit`), pending judges are waited for at most
+    /// [`judge_exit_wait`](crate::judge_exit_wait) (5 s unless
+    /// [`set_judge_exit_wait`](crate::set_judge_exit_wait) or `MONITOR_JUDGE_EXIT_WAIT_MS`
+    /// says otherwise); [`flush_judges`](Self::flush_judges) waits at a point of your
+    /// choosing.
     ///
     /// ```
     /// # use monitor_runtime as monitor;
@@ -83,6 +108,8 @@ impl ExecutionTracer {
             by_module.resize_with(index + 1, Vec::new);
         }
         by_module[index].push(runner);
+        drop(by_module);
+        super::exit::wait_at_exit_for(self);
     }
 
     /// What this tracer's judges did, summed over every judge, counting every call
@@ -98,8 +125,9 @@ impl ExecutionTracer {
 
     /// Waits until no judge has a call queued or running within its timeout, or `timeout`
     /// passed, whichever comes first; returns the counts then (`pending` is what was left).
-    /// Call it before a program ends to keep the last judges' scores: the wait is never
-    /// longer than `timeout`, and nothing waits at exit otherwise.
+    /// Call it before flushing an exporter, so that the last judges' scores go out with
+    /// it: the wait is never longer than `timeout`. (The program's exit also waits, at
+    /// most [`judge_exit_wait`](crate::judge_exit_wait).)
     pub fn flush_judges(&self, timeout: Duration) -> JudgeStats {
         let deadline = crate::deadline::after(timeout);
         loop {

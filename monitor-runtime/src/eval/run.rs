@@ -143,6 +143,11 @@ impl Runner {
         &self.shared.counts
     }
 
+    /// Its tracer, while it exists.
+    pub(super) fn tracer(&self) -> Option<ExecutionTracer> {
+        self.shared.tracer.upgrade()
+    }
+
     /// Takes a finished call for judging when it is in the sample and the queue has room:
     /// an enqueue, under the shard's lock, never a wait.
     pub(super) fn offer(&self, record: &Record) {

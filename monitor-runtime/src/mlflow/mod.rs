@@ -38,7 +38,8 @@ mod trace_store;
 mod validate;
 
 pub use self::client::{
-    FileInfo, KeyValue, Metric, MlflowClient, ModelVersion, Run, RunData, RunInfo, RunQuery,
+    EvaluationDatasetInfo, FileInfo, KeyValue, Metric, MlflowClient, ModelVersion, Run, RunData,
+    RunInfo, RunQuery,
 };
 pub use self::compare::RunComparison;
 pub use self::config::{MlflowAuth, MlflowConfig};

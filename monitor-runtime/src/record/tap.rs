@@ -15,6 +15,10 @@ pub(crate) trait RecordTap: Send + Sync + std::fmt::Debug {
     fn offer(&self, record: &Record);
     /// The tap as `Any`, for its owner to find its own type again.
     fn as_any(&self) -> &dyn std::any::Any;
+    /// The program's last handle of the tracer is being dropped (the tracer is still
+    /// whole): the tap's last chance to use it (judges wait, boundedly, for the calls they
+    /// are still judging).
+    fn last_handle_dropping(&self) {}
 }
 
 /// A tap shared by every shard of a tracer.

@@ -156,6 +156,18 @@ pub struct ExecutionTracer {
     pub(super) inner: Arc<Inner>,
 }
 
+/// The last handle tells the tap (judges still at work wait for it, boundedly); records
+/// and exports are not touched until the inner tracer itself goes.
+impl Drop for ExecutionTracer {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.inner) == 1 {
+            if let Some(tap) = self.inner.tap.get().cloned() {
+                tap.last_handle_dropping();
+            }
+        }
+    }
+}
+
 /// The settings only: the records are other calls' data (which may be secret), and
 /// formatting them would lock the tracer.
 impl std::fmt::Debug for ExecutionTracer {

@@ -4,7 +4,8 @@
 // Owns: `MlflowClient` and how it is built, with TLS and credentials (here); one HTTP
 // request, MLflow's retries and the helpers of the wire (`transport.rs`); experiments and
 // runs (`runs.rs`); run search and `RunQuery` (`search.rs`); artifacts and the model
-// registry (`artifacts.rs`); and the types the server returns (`types.rs`). Query calls
+// registry (`artifacts.rs`); evaluation datasets and a run's dataset inputs
+// (`datasets.rs`); and the types the server returns (`types.rs`). Query calls
 // retry; the `try_*` calls of the delivery worker try once and say, as a `Failure`,
 // whether trying again may help.
 //
@@ -21,11 +22,13 @@ use super::nonblocking::{outside_runtime, OffThread};
 use crate::error::{Error, Result};
 
 mod artifacts;
+mod datasets;
 mod runs;
 mod search;
 mod transport;
 mod types;
 
+pub use self::datasets::EvaluationDatasetInfo;
 pub(crate) use self::runs::RUN_KEY_TAG;
 pub use self::search::RunQuery;
 pub(crate) use self::transport::Failure;
