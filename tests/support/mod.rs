@@ -30,7 +30,7 @@ pub mod mlflow;
 #[cfg(feature = "mlflow")]
 pub mod fake_server;
 
-#[cfg(any(feature = "async-openai", feature = "openai-http"))]
+#[cfg(any(feature = "async-openai", feature = "openai-http", feature = "rig"))]
 pub mod fake_openai;
 
 #[cfg(feature = "otlp")]
