@@ -395,18 +395,13 @@ mod tests {
         let mut entries = tracer.get_traces(None);
         let tool = one_span(entries.remove(1), Conventions::default());
         let span = one_span(entries.remove(0), Conventions::default());
-        assert_eq!(
-            attribute(&span, "embedding.model_name")["stringValue"],
-            "text-embedding-3-small"
-        );
-        assert_eq!(
-            attribute(&span, "embedding.embeddings.1.embedding.text")["stringValue"],
-            "second"
-        );
-        assert_eq!(
-            attribute(&span, "gen_ai.operation.name")["stringValue"],
-            "embeddings"
-        );
+        for (key, value) in [
+            ("embedding.model_name", "text-embedding-3-small"),
+            ("embedding.embeddings.1.embedding.text", "second"),
+            ("gen_ai.operation.name", "embeddings"),
+        ] {
+            assert_eq!(attribute(&span, key)["stringValue"], value, "{key}");
+        }
         assert_eq!(attribute(&tool, "tool.name")["stringValue"], "get_weather");
     }
 
