@@ -11,14 +11,13 @@ use monitor::integrate::rig::{
 };
 use monitor::{ExecutionTracer, Status, TraceEntry};
 use rig::agent::AgentBuilder;
-use rig::completion::{CompletionModel, ToolDefinition};
+use rig::completion::CompletionModel;
 use rig::embeddings::EmbeddingModel;
 use rig::providers::openai;
-use rig::tool::Tool;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
+use support::weather_tool::Weather;
 
 /// A model the bundled price table knows (the fake answers with its dated name).
 const PRICED_MODEL: &str = "gpt-4o-mini";
@@ -49,41 +48,6 @@ fn attribute<'e>(entry: &'e TraceEntry, key: &str) -> &'e Value {
 
 fn entries_of<'e>(entries: &'e [TraceEntry], module: &str) -> Vec<&'e TraceEntry> {
     entries.iter().filter(|e| e.module == module).collect()
-}
-
-#[derive(Deserialize)]
-struct WeatherArgs {
-    city: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("no weather for {0}")]
-struct NoWeather(String);
-
-/// The tool the fake model asks for (`get_weather` with `{"city": "Paris"}`); it knows
-/// Paris's weather, or (`Weather(false)`) no city's.
-struct Weather(bool);
-
-impl Tool for Weather {
-    const NAME: &'static str = "get_weather";
-    type Error = NoWeather;
-    type Args = WeatherArgs;
-    type Output = String;
-
-    async fn definition(&self, _prompt: String) -> ToolDefinition {
-        ToolDefinition {
-            name: Self::NAME.to_owned(),
-            description: "The weather in a city".to_owned(),
-            parameters: json!({ "type": "object", "properties": { "city": { "type": "string" } } }),
-        }
-    }
-
-    async fn call(&self, args: WeatherArgs) -> Result<String, NoWeather> {
-        match args.city.as_str() {
-            "Paris" if self.0 => Ok("18C and sunny".to_owned()),
-            other => Err(NoWeather(other.to_owned())),
-        }
-    }
 }
 
 #[tokio::test]
@@ -195,7 +159,7 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
     assert_eq!(attribute(tool, "monitor.span_kind"), "tool");
     assert_eq!(attribute(tool, "gen_ai.tool.name"), "get_weather");
     assert_eq!(tool.inputs["arguments"], json!({ "city": "Paris" }));
-    assert_eq!(tool.outputs, Some(json!("18C and sunny")));
+    assert_eq!(tool.outputs, Some(json!("18C and sunny in Paris")));
     assert_eq!(tool.status, Status::Success);
 
     // The first model call asked for the tool; the second was sent its result.
@@ -215,7 +179,7 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
         .find(|m| m["role"] == "tool")
         .expect("tool result sent");
     assert_eq!(tool_message["tool_call_id"], "call_1");
-    assert_eq!(tool_message["content"], "\"18C and sunny\"");
+    assert_eq!(tool_message["content"], "\"18C and sunny in Paris\"");
     assert_eq!(
         attribute(model_calls[1], "gen_ai.request.model"),
         TOOL_MODEL
