@@ -249,10 +249,14 @@ fn priced_chat(question: &str) -> String {
     format!("{question}: yes")
 }
 
+/// One exporter runs at a time in a process: the tests that export take turns.
+static ONE_EXPORTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn spans_sent_straight_to_mlflow_carry_the_trace_cost_and_metrics_stop_at_its_404() {
     use monitor::export::{init_otlp_with, OtlpConfig};
     let Some(uri) = server_uri() else { return };
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let rest = Rest::new(&uri);
     let created = rest.post(
         "/api/2.0/mlflow/experiments/create",
@@ -314,6 +318,7 @@ fn spans_sent_straight_to_mlflow_carry_the_trace_cost_and_metrics_stop_at_its_40
 fn spans_go_to_the_experiment_named_by_name_created_when_missing() {
     use monitor::export::{init_otlp_with, OtlpConfig};
     let Some(uri) = server_uri() else { return };
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let rest = Rest::new(&uri);
     let name = unique("otlp-by-name");
     // Priced, so that MLflow's trace shows its cost (which `trace_info` waits for).
