@@ -249,10 +249,14 @@ fn priced_chat(question: &str) -> String {
     format!("{question}: yes")
 }
 
+/// One exporter runs at a time in a process: the tests that export take turns.
+static ONE_EXPORTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn spans_sent_straight_to_mlflow_carry_the_trace_cost_and_metrics_stop_at_its_404() {
     use monitor::export::{init_otlp_with, OtlpConfig};
     let Some(uri) = server_uri() else { return };
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let rest = Rest::new(&uri);
     let created = rest.post(
         "/api/2.0/mlflow/experiments/create",
@@ -308,4 +312,55 @@ fn spans_sent_straight_to_mlflow_carry_the_trace_cost_and_metrics_stop_at_its_40
         "{last:?}"
     );
     assert_eq!(last.refused, 1, "{last:?}");
+}
+
+#[test]
+fn spans_go_to_the_experiment_named_by_name_created_when_missing() {
+    use monitor::export::{init_otlp_with, OtlpConfig};
+    let Some(uri) = server_uri() else { return };
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let rest = Rest::new(&uri);
+    let name = unique("otlp-by-name");
+    // Priced, so that MLflow's trace shows its cost (which `trace_info` waits for).
+    monitor::set_model_price(
+        "mlflow-test-model",
+        monitor::ModelPrice::per_million(0.15, 0.6),
+    )
+    .unwrap();
+    let tracer = monitor::ExecutionTracer::new();
+    // What MLFLOW_TRACKING_URI with MLFLOW_EXPERIMENT_NAME set up, twice: the experiment is
+    // created by the first exporter and found by the second.
+    let mut trace_ids = Vec::new();
+    for question in ["first", "second"] {
+        let config = OtlpConfig::default()
+            .mlflow_experiment_named(&uri, &name)
+            .unwrap();
+        let exporter = init_otlp_with(config).unwrap().expect("enabled");
+        monitor::with_tracer(&tracer, || priced_chat(question));
+        let stats = exporter.shutdown();
+        assert_eq!((stats.exported, stats.failed), (1, 0), "{stats:?}");
+        trace_ids.push(tracer.get_traces(Some(1))[0].trace_id.clone());
+    }
+    let experiment = rest.experiment_id(&name);
+    for trace_id in trace_ids {
+        let info = trace_info(&rest, &trace_id);
+        assert_eq!(
+            info["trace_location"]["mlflow_experiment"]["experiment_id"],
+            experiment.as_str(),
+            "{info}"
+        );
+    }
+
+    // A deleted experiment is not recreated, and its spans go nowhere else.
+    rest.post(
+        "/api/2.0/mlflow/experiments/delete",
+        &json!({ "experiment_id": experiment }),
+    );
+    let config = OtlpConfig::default()
+        .mlflow_experiment_named(&uri, &name)
+        .unwrap();
+    let exporter = init_otlp_with(config).unwrap().expect("enabled");
+    monitor::with_tracer(&tracer, || priced_chat("deleted"));
+    let stats = exporter.shutdown();
+    assert_eq!((stats.exported, stats.failed), (0, 1), "{stats:?}");
 }

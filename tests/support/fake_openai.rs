@@ -1,6 +1,7 @@
 //! A stand-in for an OpenAI-compatible API on 127.0.0.1: chat completions (plain, streamed
 //! as server-sent events like the real API, with a final usage chunk only when the request
-//! asks for it), a tool call answer, embeddings, and errors (429, 500) chosen by the model
+//! asks for it), a tool call answer (then a text answer once the tool's result is sent),
+//! embeddings, and errors (429, 500) chosen by the model
 //! the request names. It keeps every request body it received. Bounded: it serves at most
 //! `MAX_CONNECTIONS` connections, each for at most `MAX_REQUESTS` requests.
 
@@ -101,7 +102,7 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<(String, Value)>>) -> std::io::
         } else if body["stream"] == json!(true) {
             return write_stream(&mut stream, &body);
         } else {
-            write_json(&mut stream, 200, "", &completion(&model))?;
+            write_json(&mut stream, 200, "", &completion(&model, &body))?;
         }
     }
     Ok(())
@@ -134,8 +135,17 @@ fn answering(model: &str) -> String {
     format!("{model}-2024-07-18")
 }
 
-fn completion(model: &str) -> Value {
-    let (message, finish) = if model == TOOL_MODEL {
+/// Whether the request sends a tool's result (the turn after a tool call).
+fn answers_a_tool(body: &Value) -> bool {
+    let messages = body["messages"].as_array().map(Vec::as_slice);
+    messages
+        .unwrap_or_default()
+        .iter()
+        .any(|message| message["role"] == "tool")
+}
+
+fn completion(model: &str, body: &Value) -> Value {
+    let (message, finish) = if model == TOOL_MODEL && !answers_a_tool(body) {
         (
             json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
                 "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),

@@ -30,8 +30,11 @@ pub mod mlflow;
 #[cfg(feature = "mlflow")]
 pub mod fake_server;
 
-#[cfg(any(feature = "async-openai", feature = "openai-http"))]
+#[cfg(any(feature = "async-openai", feature = "openai-http", feature = "rig"))]
 pub mod fake_openai;
+
+#[cfg(feature = "rig")]
+pub mod weather_tool;
 
 #[cfg(feature = "otlp")]
 pub mod otlp_receiver;

@@ -2,14 +2,16 @@
 //! records the spans of code instrumented with `tracing` as monitored calls. (With
 //! `tracing-spans`, monitored calls are `tracing` spans themselves; see the guide page `monitor::guide::tracing`.) With
 //! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs. With
-//! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes.
+//! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes;
+//! with `rig`, [`rig::MonitoredModel`] and [`rig::MonitoredAgent`] record rig's model calls,
+//! agents and tools.
 
 // Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
 // entry into it.
 //
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
-// (`openai/`).
+// (`openai/`), rig (`rig/`).
 //
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),
@@ -27,6 +29,8 @@ pub mod dspy;
 mod layer;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
+#[cfg(feature = "rig")]
+pub mod rig;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;

@@ -200,7 +200,7 @@ fn ids_without_storage(parent: Option<(u128, u64)>) -> SpanIds {
 /// Ids for a call that starts elsewhere than on the stack (a `tracing` span the layer
 /// records): under the innermost active call on this thread, else under `parent` (trace
 /// and span id), else a new trace. Nothing is pushed.
-#[cfg(feature = "tracing-layer")]
+#[cfg(any(feature = "tracing-layer", feature = "rig"))]
 pub(crate) fn child_ids(parent: Option<(u128, u64)>) -> SpanIds {
     LOCAL
         .try_with(|local| {
@@ -227,7 +227,7 @@ pub(crate) fn child_ids(parent: Option<(u128, u64)>) -> SpanIds {
 }
 
 /// This thread's index, which picks its shard and names it in entries.
-#[cfg(feature = "tracing-layer")]
+#[cfg(any(feature = "tracing-layer", feature = "rig"))]
 pub(crate) fn thread_index() -> u32 {
     LOCAL
         .try_with(Local::thread_index)

@@ -58,6 +58,8 @@ impl ExternalCall {
     }
 
     /// Its trace and span id, for the calls an integration opens under it.
+    // Only the `tracing` layer enters calls and opens children under them.
+    #[cfg_attr(not(feature = "tracing-layer"), allow(dead_code))]
     pub(crate) fn ids(&self) -> (u128, u64) {
         (self.trace_id, self.span_id)
     }
@@ -68,6 +70,8 @@ impl ExternalCall {
     }
 
     /// Makes it the innermost active call of this thread, until [`exit`](Self::exit).
+    // Only the `tracing` layer enters calls and opens children under them.
+    #[cfg_attr(not(feature = "tracing-layer"), allow(dead_code))]
     pub(crate) fn enter(&mut self) {
         context::push(Frame {
             trace_id: self.trace_id,
@@ -78,6 +82,8 @@ impl ExternalCall {
     }
 
     /// Takes it off this thread's stack, keeping what was noted on it.
+    // Only the `tracing` layer enters calls and opens children under them.
+    #[cfg_attr(not(feature = "tracing-layer"), allow(dead_code))]
     pub(crate) fn exit(&mut self) {
         let (found, notes) = context::pop(self.span_id);
         if found {

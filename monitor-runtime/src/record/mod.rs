@@ -43,7 +43,7 @@ pub(crate) mod callsite;
 pub(crate) mod clock;
 pub(crate) mod context;
 pub(crate) mod declare;
-#[cfg(feature = "tracing-layer")]
+#[cfg(any(feature = "tracing-layer", feature = "rig"))]
 pub(crate) mod external;
 pub(crate) mod feedback;
 mod feedback_state;

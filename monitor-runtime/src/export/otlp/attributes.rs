@@ -143,6 +143,14 @@ fn openinference(
             }
         }
     }
+    if kind == SpanKind::Embedding {
+        openinference_embeddings(out, entry, model);
+    }
+    if let (SpanKind::Tool, Some(Value::String(name))) =
+        (kind, entry.attributes.get("gen_ai.tool.name"))
+    {
+        out.push(string("tool.name", name));
+    }
     let documents = match kind {
         SpanKind::Retriever => vec![(
             "retrieval.documents",
@@ -176,6 +184,20 @@ fn openinference(
                 out.push(string(&key("metadata"), metadata));
             }
         }
+    }
+}
+
+/// An embedding call as Phoenix renders it: the model (`embedding.model_name`) and each
+/// text embedded (`embedding.embeddings.N.embedding.text`; the vectors are not recorded).
+fn openinference_embeddings(out: &mut Vec<KeyValue>, entry: &TraceEntry, model: Option<&str>) {
+    if let Some(model) = model {
+        out.push(string("embedding.model_name", model));
+    }
+    for (i, text) in views::embedded_texts(&entry.inputs).iter().enumerate() {
+        out.push(string(
+            &format!("embedding.embeddings.{i}.embedding.text"),
+            text,
+        ));
     }
 }
 

@@ -82,6 +82,9 @@ pub struct OtlpConfig {
     pub(crate) metrics_tracer: Option<ExecutionTracer>,
     /// The attribute conventions spans are written in.
     pub(crate) conventions: Conventions,
+    /// The MLflow experiment named rather than numbered (`MLFLOW_EXPERIMENT_NAME`): its id
+    /// is read (or the experiment created) by the exporter, before the first spans.
+    pub(crate) mlflow_experiment_name: Option<String>,
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -119,6 +122,7 @@ impl fmt::Debug for OtlpConfig {
             .field("metrics_interval", &self.metrics_interval)
             .field("metrics_tracer", &self.metrics_tracer)
             .field("conventions", &self.conventions)
+            .field("mlflow_experiment_name", &self.mlflow_experiment_name)
             .finish()
     }
 }
@@ -150,6 +154,7 @@ impl Default for OtlpConfig {
             metrics_interval: Duration::from_secs(60),
             metrics_tracer: None,
             conventions: Conventions::default(),
+            mlflow_experiment_name: None,
         }
     }
 }
@@ -178,7 +183,8 @@ impl OtlpConfig {
     /// over OTLP) and `OTEL_METRIC_EXPORT_INTERVAL` (ms). The backends' own variables:
     /// `PHOENIX_COLLECTOR_ENDPOINT` (as [`phoenix`](Self::phoenix)), `PHOENIX_PROJECT_NAME`
     /// (the project spans land in), `PHOENIX_API_KEY` (sent as a bearer token);
-    /// `MLFLOW_TRACKING_URI` with `MLFLOW_EXPERIMENT_ID` (as [`mlflow`](Self::mlflow)); the
+    /// `MLFLOW_TRACKING_URI` with `MLFLOW_EXPERIMENT_ID` (as [`mlflow`](Self::mlflow)) or
+    /// `MLFLOW_EXPERIMENT_NAME` (as [`mlflow_experiment_named`](Self::mlflow_experiment_named)); the
     /// `OTEL_*` endpoints win over both. `MONITOR_OTLP_CONVENTIONS` picks the attribute
     /// conventions ([`Conventions`]). A value that cannot be used is an error naming the
     /// variable.
@@ -192,12 +198,15 @@ impl OtlpConfig {
             var(&format!("OTEL_EXPORTER_OTLP_TRACES_{suffix}"))
                 .or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
         };
-        if let (Some(uri), Some(experiment)) =
-            (var("MLFLOW_TRACKING_URI"), var("MLFLOW_EXPERIMENT_ID"))
-        {
-            // Only a server takes OTLP: a local `./mlruns` or `file:` URI does not.
-            if uri.starts_with("http://") || uri.starts_with("https://") {
+        // Only a server takes OTLP: a local `./mlruns` or `file:` URI does not. An id wins
+        // over a name, as in MLflow's client.
+        let server = var("MLFLOW_TRACKING_URI")
+            .filter(|uri| uri.starts_with("http://") || uri.starts_with("https://"));
+        if let Some(uri) = server {
+            if let Some(experiment) = var("MLFLOW_EXPERIMENT_ID") {
                 config = config.mlflow(&uri, &experiment)?;
+            } else if let Some(name) = var("MLFLOW_EXPERIMENT_NAME") {
+                config = config.mlflow_experiment_named(&uri, &name)?;
             }
         }
         if let Some(phoenix) = var("PHOENIX_COLLECTOR_ENDPOINT") {
@@ -336,7 +345,8 @@ impl OtlpConfig {
 
     /// Whether the environment names a destination: `OTEL_EXPORTER_OTLP_ENDPOINT`,
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `PHOENIX_COLLECTOR_ENDPOINT`, or an MLflow server
-    /// (`MLFLOW_TRACKING_URI` at `http(s)://` with `MLFLOW_EXPERIMENT_ID`): programs can
+    /// (`MLFLOW_TRACKING_URI` at `http(s)://` with `MLFLOW_EXPERIMENT_ID` or
+    /// `MLFLOW_EXPERIMENT_NAME`): programs can
     /// export only when it does.
     pub fn endpoint_in_env() -> bool {
         Self::names_destination(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
@@ -345,7 +355,7 @@ impl OtlpConfig {
     fn names_destination(var: impl Fn(&str) -> Option<String>) -> bool {
         let mlflow_server = var("MLFLOW_TRACKING_URI")
             .is_some_and(|uri| uri.starts_with("http://") || uri.starts_with("https://"))
-            && var("MLFLOW_EXPERIMENT_ID").is_some();
+            && (var("MLFLOW_EXPERIMENT_ID").is_some() || var("MLFLOW_EXPERIMENT_NAME").is_some());
         mlflow_server
             || [
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -427,20 +437,54 @@ impl OtlpConfig {
     /// MLflow's and the GenAI conventions (MLflow sums the spans' `mlflow.llm.cost` into the
     /// trace's cost). MLflow takes no OTLP metrics: none are sent. `MLFLOW_TRACKING_URI`
     /// with `MLFLOW_EXPERIMENT_ID` in the environment does the same.
-    pub fn mlflow(mut self, tracking_uri: &str, experiment_id: &str) -> Result<Self> {
+    pub fn mlflow(self, tracking_uri: &str, experiment_id: &str) -> Result<Self> {
+        let mut config = self.mlflow_server(tracking_uri)?;
+        config.headers.push((
+            MLFLOW_EXPERIMENT_HEADER.to_owned(),
+            experiment_id.to_owned(),
+        ));
+        Ok(config)
+    }
+
+    /// As [`mlflow`](Self::mlflow), into the experiment named `name`: the exporter reads
+    /// its id from the server before it sends the first spans, and creates the experiment
+    /// when there is none, as MLflow's client does. Until it has the id (the server is
+    /// down, the experiment is deleted) spans are counted failed, never filed elsewhere,
+    /// and the reason is logged once. `MLFLOW_TRACKING_URI` with `MLFLOW_EXPERIMENT_NAME`
+    /// in the environment does the same (`MLFLOW_EXPERIMENT_ID` wins over it). An empty
+    /// name is an error.
+    pub fn mlflow_experiment_named(self, tracking_uri: &str, name: &str) -> Result<Self> {
+        if name.trim().is_empty() {
+            return Err(invalid(
+                "MLFLOW_EXPERIMENT_NAME",
+                "an experiment name cannot be empty".to_owned(),
+            ));
+        }
+        let mut config = self.mlflow_server(tracking_uri)?;
+        config.mlflow_experiment_name = Some(name.to_owned());
+        Ok(config)
+    }
+
+    /// Spans to an MLflow server's OTLP endpoint, in its conventions, with no experiment
+    /// yet.
+    fn mlflow_server(mut self, tracking_uri: &str) -> Result<Self> {
         let base = tracking_uri.trim_end_matches('/');
         check_endpoint(base)?;
         self.endpoint = format!("{base}/v1/traces");
         self.protocol = Protocol::HttpProtobuf;
         self.headers
             .retain(|(name, _)| !name.eq_ignore_ascii_case(MLFLOW_EXPERIMENT_HEADER));
-        self.headers.push((
-            MLFLOW_EXPERIMENT_HEADER.to_owned(),
-            experiment_id.to_owned(),
-        ));
+        self.mlflow_experiment_name = None;
         self.conventions = Conventions::MLFLOW.with(Conventions::GENAI);
         self.metrics_endpoint = None;
         Ok(self)
+    }
+
+    /// Takes the MLflow experiment's id read by name: the header MLflow files spans by.
+    pub(crate) fn set_mlflow_experiment_id(&mut self, id: &str) {
+        self.mlflow_experiment_name = None;
+        self.headers
+            .push((MLFLOW_EXPERIMENT_HEADER.to_owned(), id.to_owned()));
     }
 
     /// The wire format.
@@ -763,6 +807,25 @@ mod tests {
             mlflow.conventions,
             Conventions::MLFLOW.with(Conventions::GENAI)
         );
+        // An experiment named: its id is read later, by the exporter; an id wins.
+        const NAMED: [(&str, &str); 2] = [
+            ("MLFLOW_TRACKING_URI", "http://m:5000"),
+            ("MLFLOW_EXPERIMENT_NAME", "agents"),
+        ];
+        let named = NAMED;
+        assert!(OtlpConfig::names_destination(lookup(&NAMED)));
+        let by_name = from(&named).unwrap();
+        assert_eq!(by_name.mlflow_experiment_name.as_deref(), Some("agents"));
+        assert_eq!(by_name.endpoint, "http://m:5000/v1/traces");
+        assert!(by_name.headers.is_empty());
+        let both = from(&[named[0], named[1], ("MLFLOW_EXPERIMENT_ID", "12")]).unwrap();
+        assert_eq!(both.mlflow_experiment_name, None);
+        assert_eq!(both.headers, mlflow.headers);
+        let empty = OtlpConfig::default().mlflow_experiment_named("http://m:5000", " ");
+        assert!(empty
+            .unwrap_err()
+            .to_string()
+            .contains("MLFLOW_EXPERIMENT_NAME"));
         const LOCAL: [(&str, &str); 2] = [
             ("MLFLOW_TRACKING_URI", "./mlruns"),
             ("MLFLOW_EXPERIMENT_ID", "1"),

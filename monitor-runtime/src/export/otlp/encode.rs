@@ -380,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn embeddings_show_their_model_and_texts_and_tools_their_name() {
+        let tracer = ExecutionTracer::new();
+        {
+            let mut call = tracer.trace("embed", json!({ "input": ["first", "second"] }));
+            call.set_kind(SpanKind::Embedding);
+            call.set_model("text-embedding-3-small");
+            call.finish();
+            let mut tool = tracer.trace("get_weather", json!({ "arguments": { "city": "Paris" } }));
+            tool.set_kind(SpanKind::Tool);
+            tool.set_attribute("gen_ai.tool.name", "get_weather");
+            tool.finish();
+        }
+        let mut entries = tracer.get_traces(None);
+        let tool = one_span(entries.remove(1), Conventions::default());
+        let span = one_span(entries.remove(0), Conventions::default());
+        for (key, value) in [
+            ("embedding.model_name", "text-embedding-3-small"),
+            ("embedding.embeddings.1.embedding.text", "second"),
+            ("gen_ai.operation.name", "embeddings"),
+        ] {
+            assert_eq!(attribute(&span, key)["stringValue"], value, "{key}");
+        }
+        assert_eq!(attribute(&tool, "tool.name")["stringValue"], "get_weather");
+    }
+
+    #[test]
     fn a_failed_model_call_shows_its_error_and_no_answer() {
         let span = one_span(llm_call(Err("503 from the provider")), Conventions::ALL);
         let keys = keys(&span);

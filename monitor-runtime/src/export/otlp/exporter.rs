@@ -15,6 +15,7 @@ use prost::Message;
 use super::config::{OtlpConfig, Protocol};
 use super::encode::{request, ResourceInfo};
 use super::metrics::{metrics_request, Period};
+use super::mlflow_experiment::MlflowServer;
 use super::phoenix_prices::{PhoenixApi, PHOENIX_RELOAD};
 use crate::capture::mask_url_credentials;
 use crate::entry::TraceEntry;
@@ -328,6 +329,8 @@ struct Worker {
     unsent_annotations: RefCell<Vec<(String, serde_json::Value)>>,
     /// The version of the program's prices Phoenix was last told of.
     prices_told: Cell<Option<u64>>,
+    /// Why the MLflow experiment named in the settings has no id yet, once said.
+    mlflow_experiment_said: Option<String>,
     /// When Phoenix will have loaded the prices it was just told of.
     prices_loaded_at: Cell<Option<Instant>>,
     /// Read only when a destination can hold spans back (the `opentelemetry` feature).
@@ -373,6 +376,7 @@ impl Worker {
             refusals_said: RefCell::new(Vec::new()),
             unsent_annotations: RefCell::new(Vec::new()),
             prices_told: Cell::new(None),
+            mlflow_experiment_said: None,
             prices_loaded_at: Cell::new(None),
             destination,
         }
@@ -443,7 +447,8 @@ impl Worker {
         if last {
             outbox::close();
         }
-        let counters = &self.shared.counters;
+        let shared = Arc::clone(&self.shared);
+        let counters = &shared.counters;
         #[cfg(feature = "opentelemetry")]
         if let Destination::Tracer(replayer) = &mut self.destination {
             let entries = taken
@@ -475,6 +480,14 @@ impl Worker {
             .store(entries.len() as u64, Ordering::Relaxed);
         if !entries.is_empty() {
             self.tell_phoenix_prices();
+            if !self.find_mlflow_experiment() {
+                // Never filed in another experiment: counted failed until MLflow has it.
+                counters.pending.store(0, Ordering::Relaxed);
+                counters
+                    .failed
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                return;
+            }
         }
         for batch in entries.chunks(self.config.max_export_batch_size) {
             let sent = self.send(batch);
@@ -494,6 +507,47 @@ impl Worker {
             }
         }
         self.annotate_feedback();
+    }
+
+    /// Reads the id of the MLflow experiment the settings name (creating it when missing),
+    /// once; whether spans may be sent. A failure is said once per reason and tried again
+    /// next round (a server that was not up yet).
+    fn find_mlflow_experiment(&mut self) -> bool {
+        let Some(name) = self.config.mlflow_experiment_name.clone() else {
+            return true;
+        };
+        let Some(client) = &self.client else {
+            return false;
+        };
+        let base = self
+            .config
+            .endpoint
+            .trim_end_matches("/v1/traces")
+            .to_owned();
+        let server = MlflowServer {
+            client,
+            base: &base,
+            headers: &self.config.headers,
+            deadline: self.request_deadline(),
+        };
+        match server.experiment_id(&name) {
+            Ok(id) => {
+                self.config.set_mlflow_experiment_id(&id);
+                true
+            }
+            Err(reason) => {
+                if self.mlflow_experiment_said.as_deref() != Some(reason.as_str()) {
+                    let shown = mask_url_credentials(&base);
+                    crate::record::subscriber::emit!(tracing::warn!(
+                        target: "monitor::export",
+                        "spans for MLflow ({shown}) wait: no id for experiment {name:?} \
+                         (MLFLOW_EXPERIMENT_NAME): {reason}"
+                    ));
+                    self.mlflow_experiment_said = Some(reason);
+                }
+                false
+            }
+        }
     }
 
     /// Tells Phoenix the program's model prices when they changed since it was last told

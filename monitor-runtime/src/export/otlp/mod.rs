@@ -3,7 +3,7 @@
 // Owns: the encoding of entries as OTLP spans with each backend's conventions
 // (`encode.rs`), and with the `otlp` feature the settings (`config.rs`) and the
 // background exporter (`exporter.rs`) that takes finished calls from the record path's
-// outboxes; scores as evaluation events and Phoenix annotations (`evaluation.rs`). May
+// outboxes, with an MLflow experiment's id read by name (`mlflow_experiment.rs`); scores as evaluation events and Phoenix annotations (`evaluation.rs`). May
 // call `record::outbox` (take) and `entry`.
 
 mod attributes;
@@ -20,6 +20,8 @@ mod config;
 mod exporter;
 #[cfg(feature = "otlp")]
 mod metrics;
+#[cfg(feature = "otlp")]
+mod mlflow_experiment;
 #[cfg(feature = "otlp")]
 mod phoenix_prices;
 #[cfg(feature = "opentelemetry")]

@@ -108,6 +108,27 @@ pub(super) fn input_documents(inputs: &Map<String, Value>) -> Vec<Document> {
         .unwrap_or_default()
 }
 
+/// Input names that hold the texts an embedding call embeds, in the order they are looked at.
+const EMBEDDED_NAMES: [&str; 4] = ["input", "texts", "text", "documents"];
+
+/// The texts an embedding call embedded: an `input` (OpenAI's name), `texts`, `text` or
+/// `documents` input that is a string or an array of strings. Empty for anything else
+/// (token ids, say).
+pub(super) fn embedded_texts(inputs: &Map<String, Value>) -> Vec<String> {
+    let Some(value) = EMBEDDED_NAMES.iter().find_map(|name| inputs.get(*name)) else {
+        return Vec::new();
+    };
+    match value {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 fn message(role: &str, content: &str) -> Message {
     Message {
         role: role.to_owned(),
@@ -199,6 +220,14 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn embedded_texts_are_strings_or_arrays_of_strings() {
+        let texts = embedded_texts(&map(json!({ "input": ["a", "b"] })));
+        assert_eq!(texts, ["a", "b"]);
+        assert_eq!(embedded_texts(&map(json!({ "text": "a" }))), ["a"]);
+        assert!(embedded_texts(&map(json!({ "input": [[1, 2]] }))).is_empty());
     }
 
     #[test]
