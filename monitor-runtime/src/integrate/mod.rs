@@ -3,13 +3,17 @@
 //! `tracing-spans`, monitored calls are `tracing` spans themselves; see the guide page `monitor::guide::tracing`.) With
 //! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs. With
 //! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes.
+//! With `tower`, [`tower::ServerLayer`] makes each request a server handles a monitored
+//! call continuing the caller's trace; with `reqwest`, [`reqwest::WithTraceContext`] passes
+//! the trace on in outgoing requests.
 
 // Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
 // entry into it.
 //
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
-// (`openai/`).
+// (`openai/`), HTTP servers (`tower.rs`: a request as a server call) and clients
+// (`reqwest.rs`: the trace passed on).
 //
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),
@@ -18,7 +22,8 @@
 // context and future extensions), `record::annotate` (the `record_*` functions, as user
 // code calls them), `record::scope` (the
 // scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
-// `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
+// `mlflow` (optimiser runs), `propagate` (W3C headers read and written), `capture`,
+// `entry`, `cost`, `kind` and `error`. Nothing
 // below calls into it.
 
 #[cfg(feature = "dspy")]
@@ -27,6 +32,10 @@ pub mod dspy;
 mod layer;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;
