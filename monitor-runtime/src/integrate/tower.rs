@@ -165,10 +165,22 @@ where
             // The guard goes into the instrumented future before any `.await`.
             let traced = {
                 let mut call = tracer.trace(&name, ());
-                call.set_kind(SpanKind::Server);
-                call.set_attribute("http.request.method", method);
-                if let Some(route) = &route {
-                    call.set_attribute("http.route", route);
+                call.add_known_attributes([
+                    (
+                        crate::kind::KIND_ATTRIBUTE,
+                        SpanKind::Server.as_str().into(),
+                    ),
+                    ("http.request.method", method.into()),
+                ]);
+                if let Some(route) = route {
+                    let max = call.tracer().max_field_bytes();
+                    // A route named by `route_with` may be any text: capped as fields are.
+                    let route = if route.len() > max {
+                        crate::capture::keep_text("", &route, max)
+                    } else {
+                        route
+                    };
+                    call.add_known_attributes([("http.route", route.into())]);
                 }
                 call.instrument_keep(work)
             };
@@ -176,7 +188,10 @@ where
             match &result {
                 Ok(response) => {
                     let status = response.status();
-                    call.set_attribute("http.response.status_code", status.as_u16());
+                    call.add_known_attributes([(
+                        "http.response.status_code",
+                        status.as_u16().into(),
+                    )]);
                     if status.is_server_error() {
                         call.fail_with(ErrorInfo::new(
                             "http.response.status_code",

@@ -348,6 +348,19 @@ impl<'t> TraceGuard<'t> {
         capture::push_attribute(&mut self.details().attributes, key, value, max);
     }
 
+    /// Adds attributes the crate names itself, with values it bounds (an HTTP method, a
+    /// route, a status code): nothing to redact or cap, so they skip the capture a user's
+    /// attribute goes through. For a call that has no attribute of these keys yet.
+    pub(crate) fn add_known_attributes<const N: usize>(
+        &mut self,
+        attributes: [(&'static str, serde_json::Value); N],
+    ) {
+        let details = self.details();
+        details
+            .attributes
+            .extend(attributes.map(|(key, value)| (key.to_owned(), value)));
+    }
+
     /// Says what kind of call this is (an LLM call, a tool, ...), for the backends it is
     /// exported to.
     pub fn set_kind(&mut self, kind: crate::SpanKind) {
