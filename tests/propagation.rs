@@ -206,6 +206,22 @@ fn a_remote_parent_is_the_parent_of_calls_made_under_it() {
 }
 
 #[test]
+fn the_first_call_under_a_remote_parent_sums_its_traces_tokens() {
+    let _turn = turn();
+    let tracer = ExecutionTracer::new();
+    sampled_remote().in_scope(|| {
+        let handle = tracer.trace("handle", ());
+        let mut model = tracer.trace("model", ());
+        model.set_token_usage(monitor::TokenUsage::new(10, 5));
+        model.finish();
+        handle.finish();
+    });
+    let handle = &tracer.get_traces(None)[1];
+    assert_eq!(handle.module, "handle");
+    assert_eq!(handle.trace_token_usage.unwrap().total_tokens, 15);
+}
+
+#[test]
 fn a_remote_parent_reaches_calls_across_await_and_spawned_work() {
     let _turn = turn();
     let remote = sampled_remote();

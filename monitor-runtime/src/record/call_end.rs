@@ -106,7 +106,7 @@ impl<'t> TraceGuard<'t> {
             quality: self.quality,
             details,
         };
-        if super::rollup::needs_spend(has_tokens, self.local_root()) {
+        if super::rollup::needs_spend(has_tokens, || self.local_root()) {
             let mut record = make();
             record.spend();
             self.tracer.record_with(thread, || record);

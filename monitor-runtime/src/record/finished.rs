@@ -147,7 +147,7 @@ impl Record {
     pub(crate) fn needs_spend(&self) -> bool {
         super::rollup::needs_spend(
             self.details.as_ref().is_some_and(|d| d.tokens.is_some()),
-            self.is_local_root(),
+            || self.is_local_root(),
         )
     }
 

@@ -351,6 +351,7 @@ impl<'t> TraceGuard<'t> {
     /// Adds attributes the crate names itself, with values it bounds (an HTTP method, a
     /// route, a status code): nothing to redact or cap, so they skip the capture a user's
     /// attribute goes through. For a call that has no attribute of these keys yet.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn add_known_attributes<const N: usize>(
         &mut self,
         attributes: [(&'static str, serde_json::Value); N],

@@ -28,16 +28,14 @@ impl Origin {
         Origin(decision | Self::OTHER_PROCESS)
     }
 
-    /// The origin of a call made under a frame of this origin.
+    /// The origin of a call made under a frame of this origin: the decision carries on,
+    /// and a frame of another process makes its children's parent remote (branch-free:
+    /// this runs on every call).
     #[inline]
     pub(crate) fn of_child(self) -> Origin {
+        const _: () = assert!(Origin::OTHER_PROCESS << 1 == Origin::PARENT_REMOTE);
         let decision = self.0 & (Self::SAMPLED | Self::NOT_SAMPLED);
-        let remote = if self.0 & Self::OTHER_PROCESS != 0 {
-            Self::PARENT_REMOTE
-        } else {
-            0
-        };
-        Origin(decision | remote)
+        Origin(decision | ((self.0 & Self::OTHER_PROCESS) << 1))
     }
 
     /// The sampling decision made upstream, if the trace came from another process.
