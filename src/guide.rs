@@ -15,6 +15,8 @@
 //! - [`monitor::mlflow`](https://docs.rs/module-monitor/latest/monitor/mlflow/) (feature `mlflow`): experiment tracking and traces in MLflow.
 //! - [`dspy`]: dspy-rs programs and optimiser runs.
 //! - [`clients`]: LLM clients (async-openai) monitored with one line.
+//! - [`services`]: one trace across services: W3C trace context in and out, a server layer,
+//!   a client extension.
 //! - [`coming_from_python`]: the Python calls this crate replaces, each runnable.
 //! - [`guarantees`]: what monitoring promises the program it watches.
 //! - [`performance`]: what a call costs, against its peers.
@@ -60,6 +62,9 @@ pub mod dspy {}
 #[doc = include_str!("../docs/guide/clients.md")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async-openai")))]
 pub mod clients {}
+
+#[doc = include_str!("../docs/guide/services.md")]
+pub mod services {}
 
 #[doc = include_str!("../docs/guide/coming_from_python.md")]
 pub mod coming_from_python {}

@@ -239,7 +239,7 @@ pub use monitor_macros::mlflow_run;
 ///   with inputs and outputs, when the level is `debug` or `trace`), failures at WARN, under
 ///   the target `monitor::<module>`; see the guide page [log lines](crate::guide::tracing).
 /// - `kind = "..."`: what the module is (`llm`, `chat_model`, `embedding`, `retriever`,
-///   `reranker`, `tool`, `agent`, `chain`, `parser`, `evaluator`, `guardrail`), for the
+///   `reranker`, `tool`, `agent`, `chain`, `parser`, `evaluator`, `guardrail`, `server`), for the
 ///   backends its calls are exported to: Phoenix's span kinds, MLflow's span types, the
 ///   GenAI operation names. Default: a chain. A misspelt kind is a compile error listing them.
 /// - `model = "..."`: the model an LLM, chat or embedding module calls

@@ -11,7 +11,7 @@ pub(crate) const OPTIONS: &str =
     "`name`, `quality`, `scores(..)`, `tokens`, `tracer`, `log_inputs`, `log_outputs`, `skip(..)`, `skip_all`, `capture_self`, `level`, `kind`, `model`, `stream`, `crate`, `off`";
 
 /// The kinds `kind = "..."` accepts (the runtime's `SpanKind::NAMES`).
-pub(crate) const KINDS: [&str; 11] = [
+pub(crate) const KINDS: [&str; 12] = [
     "llm",
     "chat_model",
     "embedding",
@@ -23,6 +23,7 @@ pub(crate) const KINDS: [&str; 11] = [
     "parser",
     "evaluator",
     "guardrail",
+    "server",
 ];
 
 /// The levels `level = "..."` accepts.

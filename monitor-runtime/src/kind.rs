@@ -40,12 +40,15 @@ pub enum SpanKind {
     Evaluator,
     /// A check that guards input or output.
     Guardrail,
+    /// A request this process serves for another (an HTTP or RPC server's handler): the
+    /// OpenTelemetry `SERVER` span a trace enters the process by.
+    Server,
 }
 
 #[cfg_attr(not(any(feature = "otlp", feature = "mlflow")), allow(dead_code))]
 impl SpanKind {
     /// Every kind, as `kind = "..."` spells them.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "llm",
         "chat_model",
         "embedding",
@@ -57,6 +60,7 @@ impl SpanKind {
         "parser",
         "evaluator",
         "guardrail",
+        "server",
     ];
 
     /// The kind named `name` in any case, in this crate's spelling (`chat_model`) or a
@@ -74,6 +78,7 @@ impl SpanKind {
             "parser" => SpanKind::Parser,
             "evaluator" => SpanKind::Evaluator,
             "guardrail" => SpanKind::Guardrail,
+            "server" => SpanKind::Server,
             _ => return None,
         };
         Some(kind)
@@ -92,7 +97,7 @@ impl SpanKind {
             SpanKind::Reranker => "RERANKER",
             SpanKind::Tool => "TOOL",
             SpanKind::Agent => "AGENT",
-            SpanKind::Chain | SpanKind::Parser => "CHAIN",
+            SpanKind::Chain | SpanKind::Parser | SpanKind::Server => "CHAIN",
             SpanKind::Evaluator => "EVALUATOR",
             SpanKind::Guardrail => "GUARDRAIL",
         }
@@ -107,7 +112,7 @@ impl SpanKind {
             SpanKind::Reranker => "RERANKER",
             SpanKind::Tool => "TOOL",
             SpanKind::Agent => "AGENT",
-            SpanKind::Chain => "CHAIN",
+            SpanKind::Chain | SpanKind::Server => "CHAIN",
             SpanKind::Parser => "PARSER",
             SpanKind::Evaluator => "EVALUATOR",
             SpanKind::Guardrail => "GUARDRAIL",
@@ -134,6 +139,7 @@ impl SpanKind {
             SpanKind::Tool => "tool",
             SpanKind::Agent => "agent",
             SpanKind::Chain | SpanKind::Parser => "chain",
+            SpanKind::Server => "span",
             SpanKind::Evaluator => "evaluator",
             SpanKind::Guardrail => "guardrail",
         }
@@ -142,6 +148,11 @@ impl SpanKind {
     /// A call to a language model (`llm`, `chat_model`): its inputs and output may be a chat.
     pub(crate) fn is_model_call(self) -> bool {
         matches!(self, SpanKind::Llm | SpanKind::ChatModel)
+    }
+
+    /// A request served for another process (OpenTelemetry `SERVER`).
+    pub(crate) fn serves_a_request(self) -> bool {
+        self == SpanKind::Server
     }
 
     /// Model calls leave the process (OpenTelemetry `CLIENT`); the rest run inside it.

@@ -60,6 +60,7 @@ pub mod metrics;
 #[cfg(feature = "mlflow")]
 pub mod mlflow;
 mod monitor;
+pub mod propagate;
 mod record;
 mod score;
 
@@ -86,6 +87,7 @@ pub use crate::eval::judge::{
 pub use crate::kind::{SpanKind, KIND_ATTRIBUTE, MODEL_ATTRIBUTE};
 pub use crate::metrics::aggregate::{ModuleMetrics, TracerMetrics};
 pub use crate::monitor::{ModuleMonitor, RecordableOutput, Scorers, Scores, Unscored};
+pub use crate::propagate::{extract, inject, propagation_stats, RemoteContext};
 pub use crate::record::annotate::SpanIds;
 pub use crate::record::annotate::{
     current_span, record_attribute, record_calls_outside_any_call, record_kind, record_model,

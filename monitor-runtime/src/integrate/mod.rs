@@ -5,13 +5,17 @@
 //! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes;
 //! with `rig`, [`rig::MonitoredModel`] and [`rig::MonitoredAgent`] record rig's model calls,
 //! agents and tools.
+//! With `tower`, [`tower::ServerLayer`] makes each request a server handles a monitored
+//! call continuing the caller's trace; with `reqwest`, [`reqwest::WithTraceContext`] passes
+//! the trace on in outgoing requests.
 
 // Integrations with the wider ecosystem: consumers of the tracer, each through a narrow
 // entry into it.
 //
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
-// (`openai/`), rig (`rig/`).
+// (`openai/`), rig (`rig/`), HTTP servers (`tower.rs`: a request as a server call) and
+// clients (`reqwest.rs`: the trace passed on).
 //
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),
@@ -20,7 +24,8 @@
 // context and future extensions), `record::annotate` (the `record_*` functions, as user
 // code calls them), `record::scope` (the
 // scoped tracer), `record::subscriber` (its panic count, warnings through `emit!`),
-// `mlflow` (optimiser runs), `capture`, `entry`, `cost`, `kind` and `error`. Nothing
+// `mlflow` (optimiser runs), `propagate` (W3C headers read and written), `capture`,
+// `entry`, `cost`, `kind` and `error`. Nothing
 // below calls into it.
 
 #[cfg(feature = "dspy")]
@@ -31,6 +36,10 @@ mod layer;
 pub mod openai;
 #[cfg(feature = "rig")]
 pub mod rig;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[cfg(feature = "tracing-layer")]
 pub use self::layer::MonitorLayer;

@@ -17,6 +17,7 @@ impl<'t> TraceGuard<'t> {
                 span_id: self.span_id,
                 notes: self.notes.take(),
                 remote: false,
+                origin: self.origin,
             });
             self.attached = true;
             #[cfg(feature = "tracing-spans")]
@@ -99,12 +100,13 @@ impl<'t> TraceGuard<'t> {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
+            origin: self.origin,
             start_raw: self.start,
             end_raw: self.end,
             quality: self.quality,
             details,
         };
-        if super::rollup::needs_spend(has_tokens, self.parent_span_id) {
+        if super::rollup::needs_spend(has_tokens, || self.local_root()) {
             let mut record = make();
             record.spend();
             self.tracer.record_with(thread, || record);

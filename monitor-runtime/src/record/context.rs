@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
+pub(crate) use super::origin::Origin;
 use super::thread::{register_thread, UNASSIGNED};
 use crate::entry::TokenUsage;
 
@@ -59,6 +60,8 @@ pub(crate) struct Frame {
     /// A call running elsewhere (see [`TraceContext`]): calls made here become its
     /// children, but `record_*` calls have no call of this thread to annotate.
     pub(crate) remote: bool,
+    /// What the trace's origin says about export, passed on to the calls made under it.
+    pub(crate) origin: Origin,
 }
 
 /// Everything the record path needs from the thread, behind one thread-local so a call
@@ -141,6 +144,7 @@ pub(crate) struct SpanIds {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
+    pub(crate) origin: Origin,
 }
 
 /// Starts a call: new ids under the innermost active call, and a frame for it on top.
@@ -154,11 +158,12 @@ pub(crate) fn enter() -> SpanIds {
         .try_with(|local| {
             let mut stack = local.stack.borrow_mut();
             let span_id = local.new_span_id();
-            let (trace_id, parent_span_id) = match stack.last() {
-                Some(parent) => (parent.trace_id, parent.span_id),
+            let (trace_id, parent_span_id, origin) = match stack.last() {
+                Some(parent) => (parent.trace_id, parent.span_id, parent.origin.of_child()),
                 None => (
                     (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
                     0,
+                    Origin::LOCAL,
                 ),
             };
             stack.push(Frame {
@@ -166,11 +171,13 @@ pub(crate) fn enter() -> SpanIds {
                 span_id,
                 notes: None,
                 remote: false,
+                origin,
             });
             SpanIds {
                 trace_id,
                 span_id,
                 parent_span_id,
+                origin,
             }
         })
         .unwrap_or_else(|_| ids_without_storage(None))
@@ -194,6 +201,7 @@ fn ids_without_storage(parent: Option<(u128, u64)>) -> SpanIds {
         trace_id,
         span_id: next(),
         parent_span_id,
+        origin: Origin::LOCAL,
     }
 }
 
@@ -209,18 +217,21 @@ pub(crate) fn child_ids(parent: Option<(u128, u64)>) -> SpanIds {
                 .stack
                 .borrow()
                 .last()
-                .map(|frame| (frame.trace_id, frame.span_id));
-            let (trace_id, parent_span_id) = match innermost.or(parent) {
+                .map(|frame| (frame.trace_id, frame.span_id, frame.origin.of_child()));
+            let parent = parent.map(|(trace, span)| (trace, span, Origin::LOCAL));
+            let (trace_id, parent_span_id, origin) = match innermost.or(parent) {
                 Some(parent) => parent,
                 None => (
                     (u128::from(local.next_random()) << 64) | u128::from(local.new_span_id()),
                     0,
+                    Origin::LOCAL,
                 ),
             };
             SpanIds {
                 trace_id,
                 span_id,
                 parent_span_id,
+                origin,
             }
         })
         .unwrap_or_else(|_| ids_without_storage(parent))

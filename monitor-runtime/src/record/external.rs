@@ -23,6 +23,7 @@ pub(crate) struct ExternalCall {
     trace_id: u128,
     span_id: u64,
     parent_span_id: u64,
+    origin: context::Origin,
     /// Raw clock ticks, comparable across threads.
     start: u64,
     /// What `record_*` calls noted while it was entered.
@@ -52,6 +53,7 @@ impl ExternalCall {
             trace_id: ids.trace_id,
             span_id: ids.span_id,
             parent_span_id: ids.parent_span_id,
+            origin: ids.origin,
             start: clock::now(),
             notes: None,
         }
@@ -78,6 +80,7 @@ impl ExternalCall {
             span_id: self.span_id,
             notes: self.notes.take(),
             remote: false,
+            origin: self.origin,
         });
     }
 
@@ -121,6 +124,7 @@ impl ExternalCall {
             trace_id: self.trace_id,
             span_id: self.span_id,
             parent_span_id: self.parent_span_id,
+            origin: self.origin,
             start_raw: self.start,
             end_raw: end,
             quality,

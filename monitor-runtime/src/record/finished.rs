@@ -21,6 +21,8 @@ pub(crate) struct Record {
     pub(crate) trace_id: u128,
     pub(crate) span_id: u64,
     pub(crate) parent_span_id: u64,
+    /// The trace's origin: an upstream sampling decision, a parent in another process.
+    pub(crate) origin: super::origin::Origin,
     /// Raw clock ticks, converted to wall-clock time and durations when read.
     pub(crate) start_raw: u64,
     pub(crate) end_raw: u64,
@@ -92,6 +94,26 @@ impl Details {
 }
 
 impl Record {
+    /// Whether the call is its trace's root in this process: no parent, or a parent in
+    /// another process.
+    #[inline]
+    pub(crate) fn is_local_root(&self) -> bool {
+        self.parent_span_id == 0 || self.origin.parent_is_remote()
+    }
+
+    /// Whether the call's parent runs in another process.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn parent_is_remote(&self) -> bool {
+        self.origin.parent_is_remote()
+    }
+
+    /// The sampling decision the process that started the trace passed on, if it came from
+    /// another process: export honours it as OpenTelemetry's parent-based sampler does.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn upstream_sampled(&self) -> Option<bool> {
+        self.origin.sampled()
+    }
+
     pub(super) fn duration_ns(&self) -> u64 {
         clock::nanos_between(self.start_raw, self.end_raw)
     }
@@ -125,7 +147,7 @@ impl Record {
     pub(crate) fn needs_spend(&self) -> bool {
         super::rollup::needs_spend(
             self.details.as_ref().is_some_and(|d| d.tokens.is_some()),
-            self.parent_span_id,
+            || self.is_local_root(),
         )
     }
 
@@ -146,10 +168,11 @@ impl Record {
             };
             Some(price.cost_of(&tokens))
         });
-        if self.parent_span_id != 0 {
+        let root = self.is_local_root();
+        if !root {
             super::rollup::add(self.trace_id, tokens, cost);
         }
-        let trace_spent = if self.parent_span_id == 0 {
+        let trace_spent = if root {
             super::rollup::settle(self.trace_id, tokens, cost)
         } else {
             None

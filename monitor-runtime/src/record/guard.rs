@@ -82,6 +82,8 @@ pub struct TraceGuard<'t> {
     pub(super) trace_id: u128,
     pub(super) span_id: u64,
     pub(super) parent_span_id: u64,
+    /// The trace's origin (upstream sampling decision, a parent in another process).
+    pub(super) origin: context::Origin,
     /// The frame is on this thread's stack (otherwise its notes are in `notes`).
     pub(super) attached: bool,
     /// The thread was already unwinding when the call started (a call made by a
@@ -160,6 +162,7 @@ impl<'t> TraceGuard<'t> {
             trace_id,
             span_id,
             parent_span_id,
+            origin,
         } = context::enter();
         super::trace_scope::on_call_start(trace_id);
         #[cfg(feature = "tracing-spans")]
@@ -176,6 +179,7 @@ impl<'t> TraceGuard<'t> {
             trace_id,
             span_id,
             parent_span_id,
+            origin,
             attached: true,
             started_unwinding: std::thread::panicking(),
             notes: None,
@@ -188,6 +192,13 @@ impl<'t> TraceGuard<'t> {
             span,
             _not_send: PhantomData,
         }
+    }
+
+    /// Whether the call is its trace's root in this process (its parent, if any, runs in
+    /// another process): the call a trace's tokens and cost are summed on.
+    #[inline]
+    pub(super) fn local_root(&self) -> bool {
+        self.parent_span_id == 0 || self.origin.parent_is_remote()
     }
 
     pub(super) fn details(&mut self) -> &mut Details {
@@ -337,6 +348,20 @@ impl<'t> TraceGuard<'t> {
         capture::push_attribute(&mut self.details().attributes, key, value, max);
     }
 
+    /// Adds attributes the crate names itself, with values it bounds (an HTTP method, a
+    /// route, a status code): nothing to redact or cap, so they skip the capture a user's
+    /// attribute goes through. For a call that has no attribute of these keys yet.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn add_known_attributes<const N: usize>(
+        &mut self,
+        attributes: [(&'static str, serde_json::Value); N],
+    ) {
+        let details = self.details();
+        details
+            .attributes
+            .extend(attributes.map(|(key, value)| (key.to_owned(), value)));
+    }
+
     /// Says what kind of call this is (an LLM call, a tool, ...), for the backends it is
     /// exported to.
     pub fn set_kind(&mut self, kind: crate::SpanKind) {
@@ -396,6 +421,7 @@ impl<'t> TraceGuard<'t> {
                 trace_id: this.trace_id,
                 span_id: this.span_id,
                 parent_span_id: this.parent_span_id,
+                origin: this.origin,
                 attached: this.attached,
                 started_unwinding: this.started_unwinding,
                 notes: std::ptr::read(&this.notes),

@@ -156,6 +156,7 @@ mod tests {
             trace_id: 1,
             span_id: end_raw,
             parent_span_id: 0,
+            origin: Default::default(),
             start_raw: end_raw,
             end_raw,
             quality: None,

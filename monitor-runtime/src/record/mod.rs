@@ -7,7 +7,8 @@
 // - the call: its guard (`guard.rs`: what a call records), the futures that keep a guard
 //   across `.await`s (`traced.rs`), its end (`call_end.rs`: the frame taken off the stack,
 //   the record written, the log line and span ended), and streams (`stream.rs`);
-// - the thread: the stack of active calls and span ids (`context.rs`), the `record_*`
+// - the thread: the stack of active calls and span ids (`context.rs`), a trace's origin
+//   in another process (`origin.rs`: its sampling decision, a remote parent), the `record_*`
 //   functions (`annotate.rs`), the `TraceContext` that spawned work carries
 //   (`trace_context.rs`), thread indexes and names (`thread.rs`), the scoped default and
 //   global tracers (`scope.rs`), the panic hook that lends a panicking call its message
@@ -51,6 +52,7 @@ pub(crate) mod finished;
 pub(crate) mod guard;
 mod history;
 pub(crate) mod log;
+pub(crate) mod origin;
 pub(crate) mod outbox;
 pub(crate) mod outcome;
 mod panic;

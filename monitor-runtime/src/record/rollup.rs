@@ -31,10 +31,10 @@ pub(crate) fn any() -> bool {
 }
 
 /// Whether a finished call has to go through `Record::spend`: it reported tokens, or it is
-/// a root (`parent_span_id == 0`) and some trace has spent tokens.
+/// its trace's root in this process and some trace has spent tokens.
 #[inline]
-pub(crate) fn needs_spend(has_tokens: bool, parent_span_id: u64) -> bool {
-    has_tokens || (parent_span_id == 0 && any())
+pub(crate) fn needs_spend(has_tokens: bool, local_root: impl FnOnce() -> bool) -> bool {
+    has_tokens || (any() && local_root())
 }
 
 /// Adds what a call that is not a root spent to its trace's sum.

@@ -2,11 +2,14 @@
 //! in one ([`InContext`]), and `spawn_thread` and `spawn`, which carry the current call
 //! and the scoped tracer into what they start.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::context::{pop, push, Frame, LOCAL};
+use super::context::{pop, push, Frame, Origin, LOCAL};
 #[cfg(doc)]
 use super::scope::with_tracer;
 
@@ -48,17 +51,19 @@ pub struct TraceContext {
     span_id: u64,
     /// The scoped default tracer where the context was captured; `None` for the global one.
     tracer: Option<TracerHandle>,
+    /// The trace's origin (a sampling decision made upstream), for the calls under it.
+    origin: Origin,
 }
 
 /// The context of the innermost active monitored call on this thread or task, if any.
 pub fn current_context() -> Option<TraceContext> {
-    let (trace_id, span_id) = LOCAL
+    let (trace_id, span_id, origin) = LOCAL
         .try_with(|local| {
             local
                 .stack
                 .borrow()
                 .last()
-                .map(|frame| (frame.trace_id, frame.span_id))
+                .map(|frame| (frame.trace_id, frame.span_id, frame.origin))
         })
         .ok()
         .flatten()?;
@@ -66,6 +71,7 @@ pub fn current_context() -> Option<TraceContext> {
         trace_id,
         span_id,
         tracer: scoped_tracer().map(|tracer| tracer.handle()),
+        origin,
     })
 }
 
@@ -87,7 +93,30 @@ impl TraceContext {
             trace_id: 0,
             span_id: 0,
             tracer: scoped_tracer().map(|tracer| tracer.handle()),
+            origin: Origin::LOCAL,
         }
+    }
+
+    /// The context of a call in another process (a remote parent): calls made under it
+    /// take its trace id and have it as their parent, and keep its sampling decision.
+    pub(crate) fn remote(trace_id: u128, parent_span_id: u64, sampled: bool) -> Self {
+        TraceContext {
+            trace_id,
+            span_id: parent_span_id,
+            tracer: scoped_tracer().map(|tracer| tracer.handle()),
+            origin: Origin::remote_parent(sampled),
+        }
+    }
+
+    /// The trace and span id, as numbers (span id 0 for a context of no call).
+    pub(crate) fn ids(&self) -> (u128, u64) {
+        (self.trace_id, self.span_id)
+    }
+
+    /// Whether the trace is to be exported, as far as this process was told: `false` only
+    /// when the process that started it decided not to sample it.
+    pub(crate) fn sampled(&self) -> bool {
+        self.origin.sampled() != Some(false)
     }
 
     /// The trace id, 32 hex digits.
@@ -113,6 +142,7 @@ impl TraceContext {
             span_id: self.span_id,
             notes: None,
             remote: true,
+            origin: self.origin,
         });
         FrameScope(self.span_id)
     }
@@ -164,6 +194,8 @@ pub(super) struct Inherited {
     tracer: Option<ExecutionTracer>,
     /// The trace attributes in scope ([`with_trace_attributes`](crate::with_trace_attributes)).
     attributes: Option<super::trace_scope::Scoped>,
+    /// What a remote parent in scope handed on (see [`carried`]).
+    carried: Option<Carried>,
     /// The current `tracing` span, so the calls' spans nest under it there too.
     #[cfg(feature = "tracing-spans")]
     span: tracing::Span,
@@ -174,6 +206,7 @@ struct InheritedScope {
     _frame: Option<FrameScope>,
     _tracer: Option<ScopeRestore>,
     _attributes: Option<super::trace_scope::ScopeRestore>,
+    _carried: Option<CarriedRestore>,
     #[cfg(feature = "tracing-spans")]
     _span: tracing::span::EnteredSpan,
 }
@@ -184,6 +217,7 @@ impl Inherited {
             context: current_context(),
             tracer: scoped_tracer(),
             attributes: super::trace_scope::current(),
+            carried: carried(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -195,6 +229,7 @@ impl Inherited {
             // A context of no call parents nothing.
             context: (context.span_id != 0).then_some(context),
             attributes: super::trace_scope::current(),
+            carried: carried(),
             #[cfg(feature = "tracing-spans")]
             span: tracing::Span::current(),
         }
@@ -203,12 +238,86 @@ impl Inherited {
     fn enter(&self) -> InheritedScope {
         let tracer = self.tracer.clone().map(enter_scope);
         let attributes = self.attributes.clone().map(super::trace_scope::enter);
+        let carried = self.carried.clone().map(enter_carried);
         InheritedScope {
             _frame: self.context.map(|context| context.enter_frame()),
             _tracer: tracer,
             _attributes: attributes,
+            _carried: carried,
             #[cfg(feature = "tracing-spans")]
             _span: self.span.clone().entered(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A parent in another process
+
+/// What a parent in another process handed on besides its ids (W3C `tracestate` and
+/// baggage, as `propagate` reads them): kept in scope while its calls run, here and in
+/// the work they spawn, so outgoing requests pass it on. Opaque to the record path.
+pub(crate) type Carried = Arc<dyn Any + Send + Sync>;
+
+thread_local! {
+    static CARRIED: RefCell<Option<Carried>> = const { RefCell::new(None) };
+}
+
+/// What the remote parent in scope on this thread handed on, if any.
+pub(crate) fn carried() -> Option<Carried> {
+    CARRIED
+        .try_with(|carried| carried.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// Restores what was carried before, when a scope or a poll ends (also by panic).
+struct CarriedRestore(Option<Carried>);
+
+impl Drop for CarriedRestore {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        let _ = CARRIED.try_with(|slot| *slot.borrow_mut() = previous);
+    }
+}
+
+fn enter_carried(carried: Carried) -> CarriedRestore {
+    let previous = CARRIED
+        .try_with(|slot| slot.borrow_mut().replace(carried))
+        .ok()
+        .flatten();
+    CarriedRestore(previous)
+}
+
+/// The scope of a parent in another process: its context as the parent of the calls made
+/// inside, what it handed on, and the trace attributes it said (a session, a user).
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteScope(Inherited);
+
+impl RemoteScope {
+    pub(crate) fn new(
+        context: TraceContext,
+        carried: Carried,
+        attributes: Option<&super::trace_scope::TraceAttributes>,
+    ) -> Self {
+        let mut inherited = Inherited::from_context(context);
+        inherited.carried = Some(carried);
+        if let Some(attributes) = attributes {
+            inherited.attributes = Some(super::trace_scope::scoped_over_current(attributes));
+        }
+        RemoteScope(inherited)
+    }
+
+    /// Runs `f` inside the scope.
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _scope = self.0.enter();
+        f()
+    }
+
+    /// Runs `future` inside the scope on every poll.
+    pub(crate) fn attach<F: Future>(self, future: F) -> InContext<F> {
+        InContext {
+            inherited: self.0,
+            inner: future,
         }
     }
 }

@@ -157,18 +157,32 @@ pub(super) fn enter(scoped: Scoped) -> ScopeRestore {
     ScopeRestore(previous)
 }
 
-/// Puts `attributes` in scope on this thread, over any enclosing scope's; a call already
-/// running here belongs to a trace that takes them at once.
-fn enter_attributes(attributes: &TraceAttributes) -> ScopeRestore {
+/// `attributes` over those in scope on this thread, to be entered here or elsewhere.
+pub(super) fn scoped_over_current(attributes: &TraceAttributes) -> Scoped {
     let outer = current().map(|scoped| scoped.attributes);
     let merged = match outer {
         Some(outer) => attributes.over(&outer),
         None => attributes.0.clone(),
     };
-    let restore = enter(Scoped {
+    Scoped {
         attributes: Arc::new(merged),
         given_to: 0,
-    });
+    }
+}
+
+/// The session and user said for trace `trace`, if any (what a request sent from it
+/// passes on as baggage).
+pub(crate) fn session_and_user(trace: u128) -> (Option<String>, Option<String>) {
+    match trace_attrs::get(trace) {
+        Some(attributes) => (attributes.session.clone(), attributes.user.clone()),
+        None => (None, None),
+    }
+}
+
+/// Puts `attributes` in scope on this thread, over any enclosing scope's; a call already
+/// running here belongs to a trace that takes them at once.
+fn enter_attributes(attributes: &TraceAttributes) -> ScopeRestore {
+    let restore = enter(scoped_over_current(attributes));
     let active_trace = super::context::LOCAL
         .try_with(|local| local.stack.borrow().last().map(|frame| frame.trace_id))
         .ok()

@@ -54,6 +54,8 @@ impl<T: Tracer + Send> SpanSink for TracerSink<T> {
     fn record(&self, span: &ProtoSpan, parent: Option<&SpanContext>) -> SpanContext {
         let kind = if span.kind == span::SpanKind::Client as i32 {
             SpanKind::Client
+        } else if span.kind == span::SpanKind::Server as i32 {
+            SpanKind::Server
         } else {
             SpanKind::Internal
         };

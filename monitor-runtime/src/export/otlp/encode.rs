@@ -109,6 +109,8 @@ pub(super) fn span(entry: &TraceEntry, conventions: Conventions) -> Span {
         name: entry.module.clone(),
         kind: if kind.leaves_process() {
             span::SpanKind::Client as i32
+        } else if kind.serves_a_request() {
+            span::SpanKind::Server as i32
         } else {
             span::SpanKind::Internal as i32
         },

@@ -454,7 +454,11 @@ impl Worker {
             let entries = taken
                 .records
                 .iter()
-                .map(|(record, max_bytes)| record.to_entry(*max_bytes))
+                .map(|(record, max_bytes)| super::replay::Finished {
+                    entry: record.to_entry(*max_bytes),
+                    parent_is_remote: record.parent_is_remote(),
+                    upstream_sampled: record.upstream_sampled(),
+                })
                 .collect();
             let done = replayer.accept(entries, everything, self.config.max_queue_size);
             counters
@@ -469,7 +473,12 @@ impl Worker {
         let mut entries: Vec<TraceEntry> = Vec::with_capacity(taken.records.len());
         for (record, max_bytes) in &taken.records {
             let entry = record.to_entry(*max_bytes);
-            if self.config.sampler.keeps(&entry.trace_id) {
+            // A trace continued from another process keeps the decision made there, as
+            // OpenTelemetry's parent-based sampler does; one started here, the sampler's.
+            let keep = record
+                .upstream_sampled()
+                .unwrap_or_else(|| self.config.sampler.keeps(&entry.trace_id));
+            if keep {
                 entries.push(entry);
             } else {
                 counters.sampled_out.fetch_add(1, Ordering::Relaxed);

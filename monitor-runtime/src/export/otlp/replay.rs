@@ -34,8 +34,18 @@ pub(super) struct Replayed {
     pub(super) sampled_out: u64,
 }
 
+/// A finished call to replay, with what its record says of a parent in another process.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) entry: TraceEntry,
+    /// Its parent is a call in another process: it is this process's root of the trace.
+    pub(super) parent_is_remote: bool,
+    /// The sampling decision of the process that started the trace, if another did.
+    pub(super) upstream_sampled: Option<bool>,
+}
+
 struct Waiting {
-    entries: Vec<TraceEntry>,
+    entries: Vec<Finished>,
     since: Instant,
     has_root: bool,
 }
@@ -66,22 +76,23 @@ impl Replayer {
     /// wait (the oldest traces go first).
     pub(super) fn accept(
         &mut self,
-        entries: Vec<TraceEntry>,
+        entries: Vec<Finished>,
         everything: bool,
         capacity: usize,
     ) -> Replayed {
         let now = Instant::now();
-        for entry in entries {
+        for finished in entries {
             let waiting = self
                 .waiting
-                .entry(entry.trace_id.clone())
+                .entry(finished.entry.trace_id.clone())
                 .or_insert_with(|| Waiting {
                     entries: Vec::new(),
                     since: now,
                     has_root: false,
                 });
-            waiting.has_root |= entry.parent_span_id.is_none();
-            waiting.entries.push(entry);
+            waiting.has_root |=
+                finished.entry.parent_span_id.is_none() || finished.parent_is_remote;
+            waiting.entries.push(finished);
             self.waiting_spans += 1;
         }
         let mut ready: Vec<(Instant, String)> = self
@@ -119,20 +130,22 @@ impl Replayer {
     }
 
     /// Records a trace's calls, each parent before its children.
-    fn replay(&mut self, entries: Vec<TraceEntry>, done: &mut Replayed) {
-        let mut left: Vec<TraceEntry> = entries;
-        left.sort_by_key(|entry| entry.start_time_unix_nano);
+    fn replay(&mut self, entries: Vec<Finished>, done: &mut Replayed) {
+        let mut left: Vec<Finished> = entries;
+        left.sort_by_key(|finished| finished.entry.start_time_unix_nano);
         while !left.is_empty() {
-            let waiting_ids: Vec<String> = left.iter().map(|e| e.span_id.clone()).collect();
-            let (now, later): (Vec<TraceEntry>, Vec<TraceEntry>) =
-                left.into_iter().partition(|entry| {
-                    entry
+            let waiting_ids: Vec<String> = left.iter().map(|f| f.entry.span_id.clone()).collect();
+            let (now, later): (Vec<Finished>, Vec<Finished>) =
+                left.into_iter().partition(|finished| {
+                    finished
+                        .entry
                         .parent_span_id
                         .as_ref()
                         .is_none_or(|parent| !waiting_ids.contains(parent))
                 });
-            for entry in &now {
-                let parent = self.parent_of(entry);
+            for finished in &now {
+                let entry = &finished.entry;
+                let parent = self.parent_of(finished);
                 let context = self
                     .sink
                     .record(&encode_span(entry, Conventions::default()), parent.as_ref());
@@ -148,18 +161,27 @@ impl Replayer {
     }
 
     /// The context of the span `entry`'s parent became; failing that (the parent is in
-    /// another process, or was never seen), monitor's own ids, so the trace stays one.
-    fn parent_of(&self, entry: &TraceEntry) -> Option<SpanContext> {
+    /// another process, or was never seen), monitor's own ids, so the trace stays one. A
+    /// parent in another process is a remote parent with the sampling decision it passed
+    /// on, which the tracer's parent-based sampler follows.
+    fn parent_of(&self, finished: &Finished) -> Option<SpanContext> {
+        let entry = &finished.entry;
         let parent = entry.parent_span_id.as_ref()?;
-        if let Some(context) = self.replayed.get(parent) {
-            return Some(context.clone());
+        if !finished.parent_is_remote {
+            if let Some(context) = self.replayed.get(parent) {
+                return Some(context.clone());
+            }
         }
         let trace_id = TraceId::from_hex(&entry.trace_id).ok()?;
         let span_id = SpanId::from_hex(parent).ok()?;
+        let flags = match finished.upstream_sampled {
+            Some(false) => TraceFlags::NOT_SAMPLED,
+            _ => TraceFlags::SAMPLED,
+        };
         Some(SpanContext::new(
             trace_id,
             span_id,
-            TraceFlags::SAMPLED,
+            flags,
             true,
             TraceState::default(),
         ))
