@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 source ./scripts/mlflow/test-server.sh
 # So do the Phoenix tests (OTLP/HTTP in, REST and GraphQL read-back).
 source ./scripts/phoenix/test-server.sh
+# The cross-service tests (tests/services_interop.rs) run Python services instrumented only
+# with OpenTelemetry's own SDK and instrumentations, installed at pinned versions.
+MONITOR_OTEL_PYTHON_VENV="$(./scripts/otel-python/install.sh)"; export MONITOR_OTEL_PYTHON_VENV
 # The Prometheus tests (tests/prometheus.rs) start their own from Debian's package.
 MONITOR_PROMETHEUS_BIN="$(./scripts/prometheus/install.sh)"; export MONITOR_PROMETHEUS_BIN
 

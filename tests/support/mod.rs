@@ -40,4 +40,7 @@ pub mod weather_tool;
 pub mod otlp_receiver;
 
 #[cfg(feature = "otlp")]
+pub mod otel_python;
+
+#[cfg(feature = "otlp")]
 pub mod pipeline;
