@@ -34,10 +34,10 @@ pub mod dspy;
 mod layer;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
-#[cfg(feature = "rig")]
-pub mod rig;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(feature = "rig")]
+pub mod rig;
 #[cfg(feature = "tower")]
 pub mod tower;
 
