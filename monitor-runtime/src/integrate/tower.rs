@@ -62,7 +62,7 @@ impl std::fmt::Debug for ServerLayer {
 
 impl ServerLayer {
     /// Records into the tracer current where each request is handled (see
-    /// [`current_tracer`](crate::current_tracer)).
+    /// [`current_tracer`]).
     pub fn new() -> Self {
         Self::default()
     }

@@ -3,14 +3,14 @@
 //! request another process sent continues that process's trace, and a request sent from
 //! inside a monitored call carries it on. See the guide page `monitor::guide::services`.
 //!
-//! - [`extract`](crate::extract) reads a [`RemoteContext`]; its
+//! - [`extract`] reads a [`RemoteContext`]; its
 //!   [`in_scope`](RemoteContext::in_scope) and [`attach`](RemoteContext::attach) run code
 //!   under it.
-//! - [`inject`](crate::inject) writes the current call into outgoing headers.
+//! - [`inject`] writes the current call into outgoing headers.
 //! - [`HeaderGet`] and [`HeaderSet`] are how headers are read and written; they are
 //!   implemented for `HashMap<String, String>`, `BTreeMap<String, String>` and, with the
 //!   `http` feature, `http::HeaderMap`.
-//! - [`propagation_stats`](crate::propagation_stats) counts the contexts continued and the
+//! - [`propagation_stats`] counts the contexts continued and the
 //!   headers refused.
 
 // Owns: the header formats (`traceparent.rs`, `tracestate.rs`, `baggage.rs`), the
