@@ -110,7 +110,7 @@ async fn every_lm_call_is_an_llm_call_with_tokens_under_its_module_body() {
         let mut spent = TokenUsage::default();
         for call in &calls {
             assert_eq!(call.trace_id, module.trace_id);
-            assert_eq!(call.attributes[monitor::KIND_ATTRIBUTE], "llm", "{call:?}");
+            assert_eq!(call.attributes[monitor::KIND_ATTRIBUTE], "chat_model", "{call:?}");
             assert_eq!(call.attributes[monitor::MODEL_ATTRIBUTE], MODEL);
             let tokens = call.token_usage.expect("tokens from the response's usage");
             assert!(

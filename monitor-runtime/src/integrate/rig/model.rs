@@ -21,14 +21,14 @@ use crate::record::scope::current_tracer;
 use crate::record::stream::{ReadItem, StreamItems};
 use crate::{ExecutionTracer, SpanKind};
 
-/// The module name of completion calls (kind `llm`, `gen_ai.operation.name` `chat`).
+/// The module name of completion calls (kind `chat_model`, `gen_ai.operation.name` `chat`).
 pub const COMPLETION_MODULE: &str = "rig.completion";
 /// The module name of embedding calls (kind `embedding`, `gen_ai.operation.name`
 /// `embeddings`).
 pub const EMBEDDINGS_MODULE: &str = "rig.embeddings";
 
 /// A rig completion or embedding model whose calls are recorded: swap `model` for
-/// `MonitoredModel::new(model)` and every completion (streamed or not) is an `llm` call,
+/// `MonitoredModel::new(model)` and every completion (streamed or not) is a `chat_model` call,
 /// every batch of embeddings an `embedding` call, in the current tracer.
 ///
 /// A completion records, as module [`COMPLETION_MODULE`]: the model (`gen_ai.request.model`,
@@ -115,7 +115,7 @@ impl<M> MonitoredModel<M> {
         request: &CompletionRequest,
         streamed: bool,
     ) -> TraceGuard<'t> {
-        let mut call = self.start(tracer, (COMPLETION_MODULE, SpanKind::Llm), inputs(request));
+        let mut call = self.start(tracer, (COMPLETION_MODULE, SpanKind::ChatModel), inputs(request));
         if let Some(temperature) = request.temperature {
             call.set_attribute("gen_ai.request.temperature", temperature);
         }
