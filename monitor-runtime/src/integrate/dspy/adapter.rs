@@ -135,7 +135,7 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
             if let Some(provider) = provider {
                 call.set_attribute("gen_ai.provider.name", provider);
             }
-            call.instrument_keep(work)
+            call.instrument_keep(crate::integrate::model_call::marked(work))
         };
         let (result, mut call) = traced.await;
         match result {

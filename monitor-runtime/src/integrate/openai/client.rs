@@ -111,7 +111,7 @@ impl<C: Config> MonitoredClient<C> {
         let traced = {
             let mut call = tracer.trace(module, inputs(&sent));
             note_request(&mut call, kind, &sent, &self.provider);
-            call.instrument_keep(work)
+            call.instrument_keep(crate::integrate::model_call::marked(work))
         };
         let (result, mut call) = traced.await;
         match result {

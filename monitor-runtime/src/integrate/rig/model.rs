@@ -3,6 +3,7 @@
 //! model went (`AgentBuilder::new(MonitoredModel::new(model))`, an extractor, a vector
 //! index).
 
+use crate::integrate::model_call;
 use std::any::type_name;
 use std::future::Future;
 
@@ -159,7 +160,7 @@ where
         // to the thread that polls.
         let traced = {
             let call = self.start_completion(&tracer, &request, false);
-            call.instrument_keep(self.inner.completion(request))
+            call.instrument_keep(model_call::marked(self.inner.completion(request)))
         };
         let (result, mut call) = traced.await;
         match &result {
@@ -184,7 +185,7 @@ where
         let tracer = self.tracer();
         let traced = {
             let call = self.start_completion(&tracer, &request, true);
-            call.instrument_keep(self.inner.stream(request))
+            call.instrument_keep(model_call::marked(self.inner.stream(request)))
         };
         let (result, mut call) = traced.await;
         match result {
@@ -359,7 +360,7 @@ impl<M: EmbeddingModel> EmbeddingModel for MonitoredModel<M> {
                     (EMBEDDINGS_MODULE, SpanKind::Embedding),
                     json!({ "input": texts }),
                 );
-                call.instrument_keep(self.inner.embed_texts(texts))
+                call.instrument_keep(model_call::marked(self.inner.embed_texts(texts)))
             };
             let (result, mut call) = traced.await;
             match &result {
