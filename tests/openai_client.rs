@@ -85,7 +85,7 @@ async fn a_chat_completion_records_model_provider_parameters_messages_tokens_and
     let entry = only_entry(&tracer);
     assert_eq!(entry.module, CHAT_MODULE);
     assert_eq!(entry.status, Status::Success);
-    assert_eq!(attribute(&entry, "monitor.span_kind"), "llm");
+    assert_eq!(attribute(&entry, "monitor.span_kind"), "chat_model");
     assert_eq!(attribute(&entry, "gen_ai.request.model"), PRICED_MODEL);
     assert_eq!(
         attribute(&entry, "gen_ai.response.model"),

@@ -42,7 +42,7 @@ async fn a_chat_completion_sent_with_reqwest_is_recorded_and_its_response_kept_w
     let entry = &entries[0];
     assert_eq!(entry.module, CHAT_MODULE);
     assert_eq!(entry.status, Status::Success);
-    assert_eq!(entry.attributes["monitor.span_kind"], "llm");
+    assert_eq!(entry.attributes["monitor.span_kind"], "chat_model");
     assert_eq!(entry.attributes["gen_ai.request.model"], "gpt-4o-mini");
     assert_eq!(
         entry.attributes["gen_ai.response.model"],

@@ -74,7 +74,7 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
     let call = &entries[0];
     assert_eq!(call.module, COMPLETION_MODULE);
     assert_eq!(call.status, Status::Success);
-    assert_eq!(attribute(call, "monitor.span_kind"), "llm");
+    assert_eq!(attribute(call, "monitor.span_kind"), "chat_model");
     assert_eq!(attribute(call, "gen_ai.provider.name"), "openai");
     assert_eq!(attribute(call, "gen_ai.request.temperature"), 0.2);
     assert_eq!(attribute(call, "gen_ai.request.max_tokens"), 50);

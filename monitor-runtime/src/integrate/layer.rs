@@ -91,8 +91,14 @@ impl MonitorLayer {
         if target == "monitor" || target.starts_with("monitor::") {
             return false;
         }
+        self.chosen_by_name(meta) || meta.fields().field("gen_ai.operation.name").is_some()
+    }
+
+    /// Chosen by [`all_spans`](Self::all_spans), a [`name`](Self::name) or a
+    /// [`target`](Self::target).
+    fn chosen_by_name(&self, meta: &Metadata<'_>) -> bool {
+        let target = meta.target();
         self.all
-            || meta.fields().field("gen_ai.operation.name").is_some()
             || self.names.iter().any(|name| name == meta.name())
             || self.targets.iter().any(|prefix| {
                 target == prefix
@@ -100,6 +106,36 @@ impl MonitorLayer {
                         .strip_prefix(prefix.as_str())
                         .is_some_and(|rest| rest.starts_with("::"))
             })
+    }
+}
+
+impl MonitorLayer {
+    /// Whether the span is a client library's GenAI span for a model call this crate
+    /// already records (through `integrate::openai`, `integrate::rig` or dspy's adapter):
+    /// the same request, seen from below, recorded once. Spans chosen by target or name
+    /// are recorded regardless.
+    fn recorded_already(&self, meta: &Metadata<'_>) -> bool {
+        #[cfg(any(
+            feature = "dspy",
+            feature = "async-openai",
+            feature = "openai-http",
+            feature = "rig"
+        ))]
+        {
+            !self.chosen_by_name(meta)
+                && meta.fields().field("gen_ai.operation.name").is_some()
+                && super::model_call::active()
+        }
+        #[cfg(not(any(
+            feature = "dspy",
+            feature = "async-openai",
+            feature = "openai-http",
+            feature = "rig"
+        )))]
+        {
+            let _ = meta;
+            false
+        }
     }
 }
 
@@ -354,7 +390,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.chooses(attrs.metadata()) {
+        if !self.chooses(attrs.metadata()) || self.recorded_already(attrs.metadata()) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };

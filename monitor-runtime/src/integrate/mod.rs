@@ -30,6 +30,13 @@
 
 #[cfg(feature = "dspy")]
 pub mod dspy;
+#[cfg(any(
+    feature = "dspy",
+    feature = "async-openai",
+    feature = "openai-http",
+    feature = "rig"
+))]
+mod model_call;
 #[cfg(feature = "tracing-layer")]
 mod layer;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]

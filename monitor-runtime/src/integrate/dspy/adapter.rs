@@ -1,4 +1,4 @@
-//! Every LM call as an `llm` call: an `Adapter` that wraps dspy-rs's own.
+//! Every LM call as a `chat_model` call: an `Adapter` that wraps dspy-rs's own.
 
 use std::any::TypeId;
 use std::future::Future;
@@ -20,7 +20,7 @@ pub const LM_MODULE: &str = "lm";
 
 /// An adapter that records each call it makes to the LM, and otherwise is `A`.
 ///
-/// Each call records, as module `lm.<predictor>` (or [`LM_MODULE`]): kind `llm`; the model
+/// Each call records, as module `lm.<predictor>` (or [`LM_MODULE`]): kind `chat_model`; the model
 /// (`gen_ai.request.model`, without dspy-rs's `provider:` prefix, which goes to
 /// `gen_ai.provider.name`); the chat sent (`messages`) as input; the model's answer as
 /// output; the tokens of the response's usage, and so its cost when the model is priced.
@@ -69,7 +69,7 @@ impl<A> MonitoredAdapter<A> {
 }
 
 /// Configures dspy-rs (as [`dspy_rs::configure`]) with `adapter` wrapped in a
-/// [`MonitoredAdapter`]: from now on every LM call of a `Predict` is an `llm` call.
+/// [`MonitoredAdapter`]: from now on every LM call of a `Predict` is a `chat_model` call.
 pub fn configure<A: Adapter>(lm: LM, adapter: A) {
     dspy_rs::configure(lm, MonitoredAdapter::new(adapter));
 }
@@ -129,13 +129,13 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
         // to the thread that polls.
         let traced = {
             let mut call = tracer.trace(&module, prompt);
-            call.set_kind(SpanKind::Llm);
+            call.set_kind(SpanKind::ChatModel);
             let (provider, model) = split_model(&lm.model);
             call.set_model(model);
             if let Some(provider) = provider {
                 call.set_attribute("gen_ai.provider.name", provider);
             }
-            call.instrument_keep(work)
+            call.instrument_keep(crate::integrate::model_call::marked(work))
         };
         let (result, mut call) = traced.await;
         match result {

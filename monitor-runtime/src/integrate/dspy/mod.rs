@@ -2,7 +2,7 @@
 //!
 //! - [`configure`] installs dspy-rs's LM and adapter as [`dspy_rs::configure`] does, with
 //!   the adapter wrapped in a [`MonitoredAdapter`]: every LM call a `Predict` makes is then
-//!   an `llm` call in the tracer, with the model, the prompt, the response, the tokens the
+//!   a `chat_model` call in the tracer, with the model, the prompt, the response, the tokens the
 //!   provider reported and their cost (when the model is priced, see
 //!   [`set_model_price`](crate::set_model_price)), nested under the monitored call that
 //!   made it.
@@ -27,7 +27,7 @@
 //! # async fn run() -> anyhow::Result<()> {
 //! let lm = LM::builder().model("openai:gpt-4o-mini".to_owned()).build().await?;
 //! monitor::integrate::dspy::configure(lm, ChatAdapter);
-//! // `Predict::forward` now records one `llm` call per LM call.
+//! // `Predict::forward` now records one `chat_model` call per LM call.
 //! # Ok(()) }
 //! ```
 //!

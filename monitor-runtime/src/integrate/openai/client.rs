@@ -32,9 +32,9 @@ pub type ChatStream = MonitoredStream<ChatCompletionResponseStream, ChatChunks>;
 
 /// An [`async_openai::Client`] whose calls are recorded: swap `Client::new()` for
 /// `MonitoredClient::new(Client::new())` and `client.chat().create(request)` records an
-/// `llm` call. Other APIs reach the client unmonitored through `Deref`.
+/// `chat_model` call. Other APIs reach the client unmonitored through `Deref`.
 ///
-/// Each call records, as module [`CHAT_MODULE`] or [`EMBEDDINGS_MODULE`]: kind `llm` (or
+/// Each call records, as module [`CHAT_MODULE`] or [`EMBEDDINGS_MODULE`]: kind `chat_model` (or
 /// `embedding`); the model requested (`gen_ai.request.model`, and so its price) and
 /// answered (`gen_ai.response.model`); the provider (`openai`, or the host of the
 /// client's API base for a compatible endpoint); the parameters (`gen_ai.request.*`);
@@ -111,7 +111,7 @@ impl<C: Config> MonitoredClient<C> {
         let traced = {
             let mut call = tracer.trace(module, inputs(&sent));
             note_request(&mut call, kind, &sent, &self.provider);
-            call.instrument_keep(work)
+            call.instrument_keep(crate::integrate::model_call::marked(work))
         };
         let (result, mut call) = traced.await;
         match result {
@@ -149,7 +149,7 @@ pub struct MonitoredChat<'c, C: Config> {
 
 impl<C: Config> MonitoredChat<'_, C> {
     /// Creates a chat completion (as async-openai's `Chat::create`), recorded as one
-    /// `llm` call.
+    /// `chat_model` call.
     pub async fn create(
         &self,
         request: CreateChatCompletionRequest,
@@ -158,7 +158,7 @@ impl<C: Config> MonitoredChat<'_, C> {
         let chat = self.client.inner.chat();
         self.client
             .monitored(
-                (CHAT_MODULE, SpanKind::Llm),
+                (CHAT_MODULE, SpanKind::ChatModel),
                 sent,
                 chat_inputs,
                 async move { chat.create(request).await },
@@ -187,7 +187,7 @@ impl<C: Config> MonitoredChat<'_, C> {
         let chat = self.client.inner.chat();
         self.client
             .monitored(
-                (CHAT_MODULE, SpanKind::Llm),
+                (CHAT_MODULE, SpanKind::ChatModel),
                 sent,
                 chat_inputs,
                 async move { chat.create_stream(request).await },

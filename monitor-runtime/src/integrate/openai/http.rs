@@ -13,7 +13,7 @@ use crate::record::scope::current_tracer;
 use crate::SpanKind;
 
 /// `send_monitored()` for reqwest's `RequestBuilder` (reqwest 0.12): a request whose JSON
-/// body is a chat completion (it has `messages`) is recorded as an `llm` call
+/// body is a chat completion (it has `messages`) is recorded as a `chat_model` call
 /// ([`CHAT_MODULE`]) with what [`MonitoredClient`](super::MonitoredClient) records: model
 /// requested and answered, provider (the URL's host, or `openai`), parameters, messages,
 /// tokens, finish reasons, cost, and for an error answer its status and message. Other
@@ -45,7 +45,7 @@ impl SendMonitored for RequestBuilder {
         // the thread that polls.
         let traced = {
             let mut call = tracer.trace(CHAT_MODULE, chat_inputs(&sent));
-            note_request(&mut call, SpanKind::Llm, &sent, &provider);
+            note_request(&mut call, SpanKind::ChatModel, &sent, &provider);
             call.instrument_keep(async move {
                 let response = client.execute(request).await?;
                 let status = response.status();

@@ -1,6 +1,6 @@
 //! OpenAI clients, monitored. With the feature `async-openai`, [async-openai](https://docs.rs/async-openai)
 //! clients: one line (`MonitoredClient::new(client)`), and every chat completion (streamed
-//! or not) and embedding the program makes is an `llm` (or `embedding`) call with its
+//! or not) and embedding the program makes is a `chat_model` (or `embedding`) call with its
 //! model, provider, parameters, messages, tokens, finish reason, cost and errors. With the
 //! feature `openai-http`, any OpenAI-compatible endpoint reached with plain reqwest:
 //! `send_monitored()` in place of `send()` (`SendMonitored`). See the guide page

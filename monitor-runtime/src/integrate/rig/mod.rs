@@ -3,7 +3,7 @@
 //!
 //! - [`MonitoredModel`] wraps any completion or embedding model (it implements rig's
 //!   `CompletionModel` and `EmbeddingModel`), so every model call an agent, an extractor or
-//!   the program makes is an `llm` (or `embedding`) call with its model, provider,
+//!   the program makes is a `chat_model` (or `embedding`) call with its model, provider,
 //!   parameters, messages, finish reason, tokens, cost and errors; a streamed call records
 //!   its time to first chunk and its usage.
 //! - [`ToolSpans`] is a rig `PromptHook`: each tool an agent runs becomes a `tool` call

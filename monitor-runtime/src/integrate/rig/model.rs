@@ -3,6 +3,7 @@
 //! model went (`AgentBuilder::new(MonitoredModel::new(model))`, an extractor, a vector
 //! index).
 
+use crate::integrate::model_call;
 use std::any::type_name;
 use std::future::Future;
 
@@ -21,14 +22,14 @@ use crate::record::scope::current_tracer;
 use crate::record::stream::{ReadItem, StreamItems};
 use crate::{ExecutionTracer, SpanKind};
 
-/// The module name of completion calls (kind `llm`, `gen_ai.operation.name` `chat`).
+/// The module name of completion calls (kind `chat_model`, `gen_ai.operation.name` `chat`).
 pub const COMPLETION_MODULE: &str = "rig.completion";
 /// The module name of embedding calls (kind `embedding`, `gen_ai.operation.name`
 /// `embeddings`).
 pub const EMBEDDINGS_MODULE: &str = "rig.embeddings";
 
 /// A rig completion or embedding model whose calls are recorded: swap `model` for
-/// `MonitoredModel::new(model)` and every completion (streamed or not) is an `llm` call,
+/// `MonitoredModel::new(model)` and every completion (streamed or not) is a `chat_model` call,
 /// every batch of embeddings an `embedding` call, in the current tracer.
 ///
 /// A completion records, as module [`COMPLETION_MODULE`]: the model (`gen_ai.request.model`,
@@ -115,7 +116,7 @@ impl<M> MonitoredModel<M> {
         request: &CompletionRequest,
         streamed: bool,
     ) -> TraceGuard<'t> {
-        let mut call = self.start(tracer, (COMPLETION_MODULE, SpanKind::Llm), inputs(request));
+        let mut call = self.start(tracer, (COMPLETION_MODULE, SpanKind::ChatModel), inputs(request));
         if let Some(temperature) = request.temperature {
             call.set_attribute("gen_ai.request.temperature", temperature);
         }
@@ -159,7 +160,7 @@ where
         // to the thread that polls.
         let traced = {
             let call = self.start_completion(&tracer, &request, false);
-            call.instrument_keep(self.inner.completion(request))
+            call.instrument_keep(model_call::marked(self.inner.completion(request)))
         };
         let (result, mut call) = traced.await;
         match &result {
@@ -184,7 +185,7 @@ where
         let tracer = self.tracer();
         let traced = {
             let call = self.start_completion(&tracer, &request, true);
-            call.instrument_keep(self.inner.stream(request))
+            call.instrument_keep(model_call::marked(self.inner.stream(request)))
         };
         let (result, mut call) = traced.await;
         match result {
@@ -359,7 +360,7 @@ impl<M: EmbeddingModel> EmbeddingModel for MonitoredModel<M> {
                     (EMBEDDINGS_MODULE, SpanKind::Embedding),
                     json!({ "input": texts }),
                 );
-                call.instrument_keep(self.inner.embed_texts(texts))
+                call.instrument_keep(model_call::marked(self.inner.embed_texts(texts)))
             };
             let (result, mut call) = traced.await;
             match &result {
