@@ -290,8 +290,14 @@ fn mlflow_shows_chats_tokens_cost_tools_documents_and_errors() {
     // The streamed chat: its messages and tokens.
     let chat = named("openai.chat")[0];
     // A chat completion, as MLflow's own OpenAI autolog and the GenAI conventions name it.
-    assert_eq!(attribute(chat, "mlflow.spanType"), Some(json!("CHAT_MODEL")));
-    assert_eq!(attribute(chat, "gen_ai.operation.name"), Some(json!("chat")));
+    assert_eq!(
+        attribute(chat, "mlflow.spanType"),
+        Some(json!("CHAT_MODEL"))
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.operation.name"),
+        Some(json!("chat"))
+    );
     let inputs = attribute(chat, "mlflow.spanInputs").unwrap();
     assert_eq!(inputs["messages"][0]["content"], "Capital of France?");
     assert_eq!(

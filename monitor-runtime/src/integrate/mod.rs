@@ -30,6 +30,8 @@
 
 #[cfg(feature = "dspy")]
 pub mod dspy;
+#[cfg(feature = "tracing-layer")]
+mod layer;
 #[cfg(any(
     feature = "dspy",
     feature = "async-openai",
@@ -37,8 +39,6 @@ pub mod dspy;
     feature = "rig"
 ))]
 mod model_call;
-#[cfg(feature = "tracing-layer")]
-mod layer;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
 #[cfg(feature = "reqwest")]

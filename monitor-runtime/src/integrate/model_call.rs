@@ -50,3 +50,35 @@ impl Drop for Inside {
         let _ = DEPTH.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
     }
 }
+
+#[cfg(all(test, feature = "tracing-layer"))]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::marked;
+    use crate::integrate::MonitorLayer;
+    use crate::record::tracer::ExecutionTracer;
+
+    /// What a client library does for each request: a GenAI span.
+    fn library_call() {
+        tracing::info_span!("chat", gen_ai.operation.name = "chat").in_scope(|| {});
+    }
+
+    #[test]
+    fn a_genai_span_inside_a_recorded_model_call_is_not_recorded_again() {
+        let tracer = ExecutionTracer::new();
+        let subscriber = tracing_subscriber::registry().with(MonitorLayer::new().tracer(&tracer));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut inside = std::pin::pin!(marked(async { library_call() }));
+            let mut context = Context::from_waker(Waker::noop());
+            assert_eq!(inside.as_mut().poll(&mut context), Poll::Ready(()));
+            library_call();
+        });
+        // Only the call made outside a recorded model call.
+        assert_eq!(tracer.get_traces(None).len(), 1);
+        assert!(!super::active());
+    }
+}

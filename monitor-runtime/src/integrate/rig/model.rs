@@ -116,7 +116,11 @@ impl<M> MonitoredModel<M> {
         request: &CompletionRequest,
         streamed: bool,
     ) -> TraceGuard<'t> {
-        let mut call = self.start(tracer, (COMPLETION_MODULE, SpanKind::ChatModel), inputs(request));
+        let mut call = self.start(
+            tracer,
+            (COMPLETION_MODULE, SpanKind::ChatModel),
+            inputs(request),
+        );
         if let Some(temperature) = request.temperature {
             call.set_attribute("gen_ai.request.temperature", temperature);
         }
