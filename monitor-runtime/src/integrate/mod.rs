@@ -15,7 +15,8 @@
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
 // (`openai/`), rig (`rig/`), HTTP servers (`tower.rs`: a request as a server call) and
-// clients (`reqwest.rs`: the trace passed on).
+// clients (`reqwest.rs`: the trace passed on), and the mark of a model call a client
+// integration records (`model_call.rs`), which the Layer reads.
 //
 // May call: `record::external` (the one entry a layer records through: a call opened,
 // entered, exited and finished from outside), `record::tracer` (the tracer's public API),

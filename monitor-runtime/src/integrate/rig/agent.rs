@@ -38,9 +38,8 @@ const TOOL_ERRORS: [&str; 4] = [
 /// agent (a [`MonitoredAgent`] prompt, or a monitored function around the prompt). A
 /// tool that failed records rig's error message and no output.
 ///
-/// ```ignore
-/// agent.prompt("...").with_hook(ToolSpans::new()).await?
-/// ```
+/// Attach it to a prompt, as `agent.prompt("...").with_hook(ToolSpans::new()).await?`; the
+/// guide's rig section (`monitor::guide::clients`) has a whole program.
 #[derive(Clone, Debug, Default)]
 pub struct ToolSpans {
     tracer: Option<ExecutionTracer>,
