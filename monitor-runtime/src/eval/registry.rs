@@ -39,6 +39,9 @@ impl RecordTap for Judges {
     /// most [`judge_exit_wait`](super::exit::judge_exit_wait), once (a handle a judge's
     /// thread held briefly may be the last one after that).
     fn last_handle_dropping(&self) {
+        if super::run::on_judge_thread() {
+            return;
+        }
         if self
             .waited_at_drop
             .swap(true, std::sync::atomic::Ordering::AcqRel)

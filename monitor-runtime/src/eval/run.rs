@@ -168,9 +168,26 @@ impl Runner {
     }
 }
 
+thread_local! {
+    static ON_JUDGE_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is one of the judges' own: a tracer handle it held briefly may be
+/// the last one, and waiting there for the judges would be a judge waiting for itself.
+pub(super) fn on_judge_thread() -> bool {
+    ON_JUDGE_THREAD
+        .try_with(std::cell::Cell::get)
+        .unwrap_or(false)
+}
+
+fn mark_judge_thread() {
+    let _ = ON_JUDGE_THREAD.try_with(|on| on.set(true));
+}
+
 /// The judge's thread: takes queued calls and starts one thread per call within the
 /// concurrency bound; when idle, moves finished calls into the tracer and checks timeouts.
 fn dispatch(shared: &Arc<Shared>, calls: &Receiver<Record>) {
+    mark_judge_thread();
     loop {
         expire(shared);
         match calls.recv_timeout(TICK) {
@@ -231,6 +248,7 @@ fn judge_in_background(shared: &Arc<Shared>, record: Record) {
     let started = std::thread::Builder::new()
         .name(thread_name(&shared.name))
         .spawn(move || {
+            mark_judge_thread();
             let outcome = judge_one(&worker, &record);
             if state
                 .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)

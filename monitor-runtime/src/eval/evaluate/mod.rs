@@ -176,54 +176,52 @@ impl Evaluation {
         E: fmt::Display,
         F: FnMut(&DatasetRow) -> std::result::Result<T, E>,
     {
-        {
-            let mut call = tracer.trace(&self.name, &row.inputs);
-            call.set_attribute("eval.row", index);
-            if let Some(trace) = &row.trace_id {
-                call.set_attribute("eval.source_trace_id", trace.as_str());
-            }
-            let mut result = EvaluationRow::new(index, call.trace_id(), call.span_id());
-            let outcome = with_tracer(tracer, || catch_unwind(AssertUnwindSafe(|| task(row))));
-            let failure = match outcome {
-                Ok(Ok(output)) => {
-                    call.set_outputs(&output);
-                    result.outputs = serde_json::to_value(&output).ok();
-                    for scorer in scorers {
-                        match score_one(scorer, row, &output) {
-                            Ok(score) => result.scores.push(score),
-                            Err(why) => {
-                                call.set_attribute(
-                                    format!("score_error.{}", scorer.name),
-                                    why.as_str(),
-                                );
-                                result.score_errors.insert(scorer.name.clone(), why);
-                            }
+        let mut call = tracer.trace(&self.name, &row.inputs);
+        call.set_attribute("eval.row", index);
+        if let Some(trace) = &row.trace_id {
+            call.set_attribute("eval.source_trace_id", trace.as_str());
+        }
+        let mut result = EvaluationRow::new(index, call.trace_id(), call.span_id());
+        let outcome = with_tracer(tracer, || catch_unwind(AssertUnwindSafe(|| task(row))));
+        let failure = match outcome {
+            Ok(Ok(output)) => {
+                call.set_outputs(&output);
+                result.outputs = serde_json::to_value(&output).ok();
+                for scorer in scorers {
+                    match score_one(scorer, row, &output) {
+                        Ok(score) => result.scores.push(score),
+                        Err(why) => {
+                            call.set_attribute(
+                                format!("score_error.{}", scorer.name),
+                                why.as_str(),
+                            );
+                            result.score_errors.insert(scorer.name.clone(), why);
                         }
                     }
-                    None
                 }
-                Ok(Err(error)) => Some(ErrorInfo::new(
-                    std::any::type_name::<E>(),
-                    error.to_string(),
-                )),
-                Err(panic) => Some(ErrorInfo::new(
-                    "panic",
-                    crate::capture::payload_message(&*panic),
-                )),
-            };
-            if let Some(error) = failure {
-                result.status = Status::Error;
-                result.scores = failed_scores(scorers, &error.message);
-                result.error = Some(error.message.clone());
-                call.fail_with(error);
+                None
             }
-            for score in &result.scores {
-                // Checked already: valid names and finite values.
-                let _ = call.add_score(score.clone());
-            }
-            call.finish();
-            result
+            Ok(Err(error)) => Some(ErrorInfo::new(
+                std::any::type_name::<E>(),
+                error.to_string(),
+            )),
+            Err(panic) => Some(ErrorInfo::new(
+                "panic",
+                crate::capture::payload_message(&*panic),
+            )),
+        };
+        if let Some(error) = failure {
+            result.status = Status::Error;
+            result.scores = failed_scores(scorers, &error.message);
+            result.error = Some(error.message.clone());
+            call.fail_with(error);
         }
+        for score in &result.scores {
+            // Checked already: valid names and finite values.
+            let _ = call.add_score(score.clone());
+        }
+        call.finish();
+        result
     }
 }
 
