@@ -42,16 +42,20 @@ impl<'t> TraceGuard<'t> {
 
     #[inline(always)]
     fn keep_notes(&mut self, found: bool, notes: Option<Box<Notes>>) {
-        if self.attached {
-            #[cfg(feature = "tracing-spans")]
-            if let Some(span) = &self.span {
-                crate::record::span::exit(span);
-            }
-            if found {
-                self.notes = notes;
-            }
-            self.attached = false;
+        if !self.attached {
+            context::drop_notes(notes);
+            return;
         }
+        #[cfg(feature = "tracing-spans")]
+        if let Some(span) = &self.span {
+            crate::record::span::exit(span);
+        }
+        if found {
+            context::drop_notes(std::mem::replace(&mut *self.notes, notes));
+        } else {
+            context::drop_notes(notes);
+        }
+        self.attached = false;
     }
 
     pub(super) fn record_now(&mut self) {
@@ -70,8 +74,8 @@ impl<'t> TraceGuard<'t> {
                 Status::Success
             })
         };
-        if let Some(notes) = self.notes.take() {
-            self.merge_notes(*notes);
+        if self.notes.is_some() {
+            self.merge_notes();
         }
         if crate::record::log::enabled() {
             // The subscriber is user code: a panic there, or a log line of a call made
@@ -158,7 +162,10 @@ impl<'t> TraceGuard<'t> {
 
     #[cold]
     #[inline(never)]
-    fn merge_notes(&mut self, mut notes: Notes) {
+    fn merge_notes(&mut self) {
+        let Some(mut notes) = self.notes.take() else {
+            return;
+        };
         if self.quality.is_none() {
             self.quality = notes.quality;
         }

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::{Arc, MutexGuard};
 
@@ -89,7 +90,10 @@ pub struct TraceGuard<'t> {
     /// The thread was already unwinding when the call started (a call made by a
     /// destructor): unwinding at the end is then not this call's panic.
     pub(super) started_unwinding: bool,
-    pub(super) notes: Option<Box<Notes>>,
+    /// Always empty once the call is recorded, so the guard's drop only checks it (see
+    /// `Drop`): left to the drop glue, an empty `Option<Box<Notes>>` costs an
+    /// out-of-line call on every call.
+    pub(super) notes: ManuallyDrop<Option<Box<Notes>>>,
     pub(super) status: Option<Status>,
     /// Made by [`ExecutionTracer::trace`]: the user says how it ended, and a drop without an
     /// outcome is [`Status::Unfinished`]. Guards the crate ends itself record success
@@ -182,7 +186,7 @@ impl<'t> TraceGuard<'t> {
             origin,
             attached: true,
             started_unwinding: std::thread::panicking(),
-            notes: None,
+            notes: ManuallyDrop::new(None),
             status: None,
             expects_outcome: false,
             quality: None,
@@ -424,7 +428,7 @@ impl<'t> TraceGuard<'t> {
                 origin: this.origin,
                 attached: this.attached,
                 started_unwinding: this.started_unwinding,
-                notes: std::ptr::read(&this.notes),
+                notes: ManuallyDrop::new(std::ptr::read(&*this.notes)),
                 status: this.status,
                 expects_outcome: this.expects_outcome,
                 quality: this.quality,
@@ -482,5 +486,7 @@ impl<'t> TraceGuard<'t> {
 impl Drop for TraceGuard<'_> {
     fn drop(&mut self) {
         self.record_now();
+        // Recording took the notes; a `take` keeps this correct should that ever change.
+        context::drop_notes(self.notes.take());
     }
 }
