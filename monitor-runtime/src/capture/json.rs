@@ -150,7 +150,7 @@ fn captured(
             preview: kept,
             total_bytes: seen,
         },
-        Ok(Ok(())) => CapturedValue::Json(kept),
+        Ok(Ok(())) => CapturedValue::Json(kept.into()),
         Ok(Err(error)) => {
             count_failure();
             let error = keep_text("", &error.to_string(), max);

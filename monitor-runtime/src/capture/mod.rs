@@ -39,6 +39,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub(crate) mod backtrace;
+mod captured_text;
 mod error;
 mod isolate;
 mod json;
@@ -49,6 +50,7 @@ pub(crate) mod scalar;
 pub(crate) mod specialize;
 mod text;
 
+pub use self::captured_text::CapturedText;
 pub(crate) use self::error::bound_error;
 pub use self::isolate::capture_failures;
 pub(crate) use self::isolate::{capturing, caught, isolated, payload_message};
@@ -136,7 +138,7 @@ pub const REDACTED: &str = "[redacted]";
 #[derive(Clone, Debug, PartialEq)]
 pub enum CapturedValue {
     /// Complete JSON text.
-    Json(Box<str>),
+    Json(CapturedText),
     /// `Debug` text of a value that is not `Serialize`, or a placeholder saying why a value
     /// could not be captured.
     Text(Box<str>),

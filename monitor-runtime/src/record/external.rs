@@ -103,7 +103,7 @@ impl ExternalCall {
             None => Status::Success,
         };
         let mut details = Details {
-            inputs: outcome.inputs,
+            inputs: outcome.inputs.into(),
             outputs: outcome.output,
             error: outcome.error,
             tokens: outcome.tokens,

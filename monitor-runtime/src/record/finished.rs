@@ -32,10 +32,17 @@ pub(crate) struct Record {
     pub(crate) details: Option<Arc<Details>>,
 }
 
+/// A call's captured inputs, by name, in argument order.
+pub(crate) type Inputs = smallvec::SmallVec<[(InputName, CapturedValue); INLINE_INPUTS]>;
+
+/// Inputs kept inline in a call's details: most monitored functions take at most this many.
+pub(crate) const INLINE_INPUTS: usize = 3;
+
 /// The heap-allocated parts of a record.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Details {
-    pub(crate) inputs: Vec<(InputName, CapturedValue)>,
+    /// The first few inline: one allocation (the details') for a call with a few arguments.
+    pub(crate) inputs: Inputs,
     pub(crate) outputs: Option<CapturedValue>,
     pub(crate) error: Option<ErrorInfo>,
     /// Captured with the error, symbolized into `error.backtrace` only when read.

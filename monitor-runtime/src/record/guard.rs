@@ -229,7 +229,7 @@ impl<'t> TraceGuard<'t> {
     pub fn set_inputs(&mut self, inputs: impl Serialize) {
         let captured = capture::capture_inputs(&inputs, self.tracer.max_field_bytes());
         if !captured.is_empty() || self.details.is_some() {
-            self.details().inputs = captured;
+            self.details().inputs = captured.into();
         }
     }
 

@@ -181,7 +181,7 @@ impl StreamItems {
                 },
                 // Cut within the masking margin: still cut.
                 CapturedValue::Json(json) if self.cut => CapturedValue::Truncated {
-                    preview: json,
+                    preview: json.as_str().into(),
                     total_bytes: self.seen + 2,
                 },
                 other => other,
