@@ -11,7 +11,7 @@ use compact_str::CompactString;
 ///
 /// ```
 /// # use monitor_runtime as monitor;
-/// use monitor::{CapturedText, CapturedValue};
+/// use monitor::capture::{CapturedText, CapturedValue};
 ///
 /// let value = CapturedValue::Json(CapturedText::from("42"));
 /// assert_eq!(value.to_value(), serde_json::json!(42));
