@@ -17,10 +17,10 @@ use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter};
 use monitor::integrate::openai::MonitoredClient;
 use monitor::integrate::rig::{MonitoredAgent, MonitoredModel};
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
-use rig::agent::AgentBuilder;
-use rig::client::CompletionClient;
-use rig::completion::CompletionModel;
-use rig::providers::openai;
+use rig_core::agent::AgentBuilder;
+use rig_core::client::CompletionClient;
+use rig_core::completion::CompletionModel;
+use rig_core::providers::openai;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
@@ -61,19 +61,21 @@ async fn assistant(api_base: &str) -> String {
         chunk.unwrap();
     }
 
-    let rig_client = openai::Client::builder("test-key")
+    let rig_client = openai::Client::builder()
+        .api_key("test-key")
         .base_url(api_base)
-        .build();
-    let model = |name: &str| {
-        MonitoredModel::new(rig_client.completion_model(name).completions_api()).with_model(name)
-    };
+        .build()
+        .unwrap()
+        .completions_api();
+    let model =
+        |name: &str| MonitoredModel::new(rig_client.completion_model(name)).with_model(name);
     let agent = AgentBuilder::new(model(TOOL_MODEL))
         .name("weather-agent")
         .tool(Weather(true))
         .build();
     let answer = MonitoredAgent::new(agent)
         .prompt("Weather in Paris?")
-        .multi_turn(2)
+        .max_turns(3)
         .await
         .unwrap();
 
