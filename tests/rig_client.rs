@@ -316,3 +316,26 @@ async fn a_failed_call_records_its_error_and_no_output() {
     assert_eq!(call.token_usage, None);
     assert!(!call.attributes.contains_key("gen_ai.response.model"));
 }
+
+#[tokio::test]
+async fn a_model_made_by_rig_is_named_by_the_name_it_was_made_with() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    // What `client.completion_model(name)` does for a client whose model type is monitored.
+    let client = client(&server).completions_api();
+    let model = MonitoredModel::<openai::completion::CompletionModel>::make(&client, PRICED_MODEL)
+        .record_into(&tracer);
+
+    model
+        .completion_request("Capital of France?")
+        .send()
+        .await
+        .unwrap();
+
+    let entries = tracer.get_traces(None);
+    assert_eq!(
+        attribute(&entries[0], "gen_ai.request.model"),
+        PRICED_MODEL,
+        "the name it was made with, not the dated one the provider answers with"
+    );
+}
