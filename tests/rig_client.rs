@@ -339,3 +339,48 @@ async fn a_model_made_by_rig_is_named_by_the_name_it_was_made_with() {
         "the name it was made with, not the dated one the provider answers with"
     );
 }
+
+/// A policy that lets no tool run (rig's `Flow::Skip`).
+struct NoTools;
+
+impl<M: CompletionModel> rig_core::agent::AgentHook<M> for NoTools {
+    async fn on_event(
+        &self,
+        _context: &rig_core::agent::HookContext,
+        event: rig_core::agent::StepEvent<'_, M>,
+    ) -> rig_core::agent::Flow {
+        match event {
+            rig_core::agent::StepEvent::ToolCall { .. } => {
+                rig_core::agent::Flow::skip("tools are off")
+            }
+            _ => rig_core::agent::Flow::cont(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tool_a_hook_skipped_records_that_and_no_output() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = AgentBuilder::new(chat_model(&server, TOOL_MODEL, &tracer))
+        .tool(Weather(true))
+        .add_hook(NoTools)
+        .build();
+    let agent = MonitoredAgent::new(agent).record_into(&tracer);
+    agent
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .await
+        .unwrap();
+
+    let entries = tracer.get_traces(None);
+    let tools = entries_of(&entries, "get_weather");
+    let [tool] = tools.as_slice() else {
+        panic!("one tool call: {entries:#?}")
+    };
+    assert_eq!(tool.status, Status::Error);
+    let error = tool.error.as_ref().unwrap();
+    assert!(error.kind.ends_with("Skipped"), "{error:?}");
+    assert!(error.message.contains("tools are off"), "{error:?}");
+    assert_eq!(tool.outputs, None, "the tool never ran");
+}

@@ -74,12 +74,16 @@ impl ToolSpans {
     /// Opens the call now, under the innermost active call of this thread: rig calls the
     /// hook while it polls the prompt's future.
     fn started(&self, internal_call_id: &str) {
-        let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
-        let call = ExternalCall::open(tracer, None);
+        let call = self.open();
         self.running.lock().push(RunningTool {
             internal_call_id: internal_call_id.to_owned(),
             call,
         });
+    }
+
+    fn open(&self) -> ExternalCall {
+        let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
+        ExternalCall::open(tracer, None)
     }
 
     /// Records the call rig knows as `internal_call_id`, of tool `name` with `arguments`,
@@ -92,8 +96,11 @@ impl ToolSpans {
                 .position(|tool| tool.internal_call_id == internal_call_id);
             found.map(|at| running.remove(at))
         };
-        let Some(RunningTool { call, .. }) = running else {
-            return;
+        // No start seen: a hook before this one skipped the tool (rig then tells later
+        // hooks only its result). The call is opened now, and lasts no time: it never ran.
+        let call = match running {
+            Some(running) => running.call,
+            None => self.open(),
         };
         let max = call.max_field_bytes();
         let error = ended.error().map(|(kind, message)| {
