@@ -1,7 +1,7 @@
 //! LLM clients read back from the real backends (the servers `scripts/test.sh` starts, found
 //! through `MONITOR_TEST_PHOENIX_URL` and `MONITOR_TEST_MLFLOW_URI`; without them each test
-//! returns at once): an async-openai streamed chat, a rig agent running a tool, a
-//! retriever's documents and a failed model call, all answered by a fake OpenAI-compatible
+//! returns at once): an async-openai streamed chat and Responses API call, a rig agent
+//! running a tool, a retriever's documents and a failed model call, all answered by a fake OpenAI-compatible
 //! server on 127.0.0.1, exported over OTLP and read back through Phoenix's and MLflow's
 //! APIs as their UIs show them.
 
@@ -12,15 +12,16 @@ use std::time::{Duration, Instant};
 use async_openai::types::chat::{
     ChatCompletionRequestUserMessage, CreateChatCompletionRequestArgs,
 };
+use async_openai::types::responses::CreateResponse;
 use futures::StreamExt;
 use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter};
 use monitor::integrate::openai::MonitoredClient;
 use monitor::integrate::rig::{MonitoredAgent, MonitoredModel};
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
-use rig::agent::AgentBuilder;
-use rig::client::CompletionClient;
-use rig::completion::CompletionModel;
-use rig::providers::openai;
+use rig_core::agent::AgentBuilder;
+use rig_core::client::CompletionClient;
+use rig_core::completion::CompletionModel;
+use rig_core::providers::openai;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
@@ -42,7 +43,8 @@ fn search(query: &str) -> Vec<Value> {
 }
 
 /// The calls the backends are asked about, in one trace under `assistant`: a retriever, a
-/// streamed async-openai chat, a rig agent with a tool, a failed rig model call.
+/// streamed async-openai chat, a Responses API call, a rig agent with a tool, a failed rig
+/// model call.
 #[monitored(kind = "chain")]
 async fn assistant(api_base: &str) -> String {
     search("Paris");
@@ -60,20 +62,26 @@ async fn assistant(api_base: &str) -> String {
     while let Some(chunk) = stream.next().await {
         chunk.unwrap();
     }
+    let request: CreateResponse = serde_json::from_value(json!({"model": "gpt-4o-mini",
+        "instructions": "Answer in one word.", "input": "Capital of France?"}))
+    .unwrap();
+    client.responses().create(request).await.unwrap();
 
-    let rig_client = openai::Client::builder("test-key")
+    let rig_client = openai::Client::builder()
+        .api_key("test-key")
         .base_url(api_base)
-        .build();
-    let model = |name: &str| {
-        MonitoredModel::new(rig_client.completion_model(name).completions_api()).with_model(name)
-    };
+        .build()
+        .unwrap()
+        .completions_api();
+    let model =
+        |name: &str| MonitoredModel::new(rig_client.completion_model(name)).with_model(name);
     let agent = AgentBuilder::new(model(TOOL_MODEL))
         .name("weather-agent")
         .tool(Weather(true))
         .build();
     let answer = MonitoredAgent::new(agent)
         .prompt("Weather in Paris?")
-        .multi_turn(2)
+        .max_turns(3)
         .await
         .unwrap();
 
@@ -96,7 +104,7 @@ fn run_assistant(exporter: &OtlpExporter) -> String {
     let answer = runtime.block_on(assistant(&server.api_base).with_default_tracer(&tracer));
     assert_eq!(answer, "Paris.");
     let stats = exporter.flush();
-    assert_eq!((stats.exported, stats.failed), (8, 0), "{stats:?}");
+    assert_eq!((stats.exported, stats.failed), (9, 0), "{stats:?}");
     tracer.get_traces(None)[0].trace_id.clone()
 }
 
@@ -134,7 +142,7 @@ fn phoenix_shows_chats_tokens_cost_tools_documents_and_errors() {
             .ok()?
             .json()
             .ok()?;
-        (got["data"].as_array()?.len() == 8).then_some(got)
+        (got["data"].as_array()?.len() == 9).then_some(got)
     });
     let spans = spans["data"].as_array().unwrap();
     let named =
@@ -150,6 +158,15 @@ fn phoenix_shows_chats_tokens_cost_tools_documents_and_errors() {
     assert_eq!(chat["llm.output_messages.0.message.content"], "Paris.");
     assert_eq!(chat["llm.token_count.prompt"], 20);
     assert_eq!(chat["llm.token_count.completion"], 5);
+
+    // The Responses API call: a chat too, its instructions first, its cached input read.
+    let response = &named("openai.responses")[0]["attributes"];
+    assert_eq!(
+        response["llm.input_messages.0.message.content"],
+        "Answer in one word."
+    );
+    assert_eq!(response["llm.output_messages.0.message.content"], "Paris.");
+    assert_eq!(response["llm.token_count.prompt_details.cache_read"], 8);
 
     // The agent: its model calls and its tool call are its children.
     let agent = named("rig.agent")[0];
@@ -272,7 +289,7 @@ fn mlflow_shows_chats_tokens_cost_tools_documents_and_errors() {
         let got = rest.get(&format!(
             "/api/3.0/mlflow/traces/get?trace_id=tr-{trace_id}"
         ));
-        let complete = got["trace"]["spans"].as_array()?.len() == 8;
+        let complete = got["trace"]["spans"].as_array()?.len() == 9;
         let priced = got["trace"]["trace_info"]["trace_metadata"]["mlflow.trace.cost"].is_string();
         (complete && priced).then_some(got)
     });
@@ -312,6 +329,19 @@ fn mlflow_shows_chats_tokens_cost_tools_documents_and_errors() {
         ),
         (Some(20), Some(5))
     );
+
+    // The Responses API call: a chat model's, its cached input read.
+    let response = named("openai.responses")[0];
+    assert_eq!(
+        attribute(response, "mlflow.spanType"),
+        Some(json!("CHAT_MODEL"))
+    );
+    assert_eq!(
+        attribute(response, "mlflow.spanOutputs").unwrap()["content"],
+        "Paris."
+    );
+    let usage = attribute(response, "mlflow.chat.tokenUsage").unwrap();
+    assert_eq!(usage["cache_read_input_tokens"].as_u64(), Some(8));
 
     // The agent, its tool call a child with its arguments and result.
     let agent = named("rig.agent")[0];

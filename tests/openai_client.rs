@@ -1,5 +1,5 @@
 //! async-openai clients, monitored with one line (`MonitoredClient::new(client)`): chat
-//! completions, streams, tool calls, embeddings and errors, answered by a fake
+//! completions, responses (the Responses API), streams, tool calls, embeddings and errors, answered by a fake
 //! OpenAI-compatible server on 127.0.0.1 (no network, no key).
 
 mod support;
@@ -10,13 +10,18 @@ use async_openai::types::chat::{
     ChatCompletionStreamOptions, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
 };
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
+use async_openai::types::responses::CreateResponse;
 use async_openai::Client;
 use futures::StreamExt;
-use monitor::integrate::openai::{ChatStream, MonitoredClient, CHAT_MODULE, EMBEDDINGS_MODULE};
+use monitor::integrate::openai::{
+    ChatStream, MonitoredClient, CHAT_MODULE, EMBEDDINGS_MODULE, RESPONSES_MODULE,
+};
 use monitor::{ExecutionTracer, ModelPrice, Status, TokenUsage, TraceEntry};
 use serde_json::{json, Value};
 
-use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, RATE_LIMITED_MODEL, TOOL_MODEL};
+use support::fake_openai::{
+    recorded_answer, recorded_usage, FakeOpenAi, BROKEN_MODEL, RATE_LIMITED_MODEL, TOOL_MODEL,
+};
 
 /// A priced model (the bundled table has `gpt-4o-mini`).
 const PRICED_MODEL: &str = "gpt-4o-mini";
@@ -106,10 +111,7 @@ async fn a_chat_completion_records_model_provider_parameters_messages_tokens_and
             {"role": "user", "content": "Capital of France?"},
         ])
     );
-    assert_eq!(
-        entry.outputs,
-        Some(json!({"role": "assistant", "content": "Paris."}))
-    );
+    assert_eq!(entry.outputs, Some(recorded_answer()));
     assert_eq!(entry.token_usage, Some(fake_usage()));
     let cost = entry.cost.expect("a priced model's call has a cost");
     assert!(cost.total > 0.0, "{cost:?}");
@@ -141,10 +143,7 @@ async fn a_streamed_chat_asks_for_its_usage_and_records_the_assembled_answer() {
         "a stream is never 0 tokens"
     );
     assert!(entry.cost.is_some_and(|cost| cost.total > 0.0));
-    assert_eq!(
-        entry.outputs,
-        Some(json!({"role": "assistant", "content": "Paris."}))
-    );
+    assert_eq!(entry.outputs, Some(recorded_answer()));
     assert_eq!(
         attribute(&entry, "gen_ai.response.finish_reasons"),
         &json!(["stop"])
@@ -362,4 +361,117 @@ async fn calls_and_streams_can_move_to_spawned_tasks() {
     let chunks = tokio::spawn(stream.count()).await.unwrap();
     assert_eq!(chunks, 5);
     assert_eq!(tracer.get_traces(None).len(), 2);
+}
+
+/// A Responses API request, as the API documents it.
+fn response_request(model: &str, tools: bool) -> CreateResponse {
+    let mut request = json!({
+        "model": model,
+        "instructions": "Answer in one word.",
+        "input": [{ "role": "user", "content": [{ "type": "input_text", "text": "Capital of France?" }] }],
+        "temperature": 0.2,
+        "max_output_tokens": 50,
+    });
+    if tools {
+        request["tools"] = json!([{ "type": "function", "name": "get_weather",
+            "parameters": { "type": "object", "properties": { "city": { "type": "string" } } } }]);
+    }
+    serde_json::from_value(request).unwrap()
+}
+
+#[tokio::test]
+async fn a_response_is_a_chat_call_with_its_input_as_messages_and_its_usage_details() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let client = client(&server, &tracer);
+    let response = client
+        .responses()
+        .create(response_request(PRICED_MODEL, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.id, "resp_1",
+        "the response is async-openai's, unchanged"
+    );
+
+    let entry = only_entry(&tracer);
+    assert_eq!(entry.module, RESPONSES_MODULE);
+    assert_eq!(entry.status, Status::Success);
+    assert_eq!(attribute(&entry, "monitor.span_kind"), "chat_model");
+    assert_eq!(attribute(&entry, "gen_ai.request.model"), PRICED_MODEL);
+    assert_eq!(attribute(&entry, "gen_ai.request.max_tokens"), 50);
+    assert_eq!(
+        attribute(&entry, "gen_ai.response.model"),
+        "gpt-4o-mini-2024-07-18"
+    );
+    assert_eq!(attribute(&entry, "gen_ai.response.id"), "resp_1");
+    assert_eq!(
+        attribute(&entry, "gen_ai.response.finish_reasons"),
+        &json!(["stop"])
+    );
+    assert_eq!(
+        entry.inputs["messages"],
+        json!([
+            { "role": "system", "content": "Answer in one word." },
+            { "role": "user", "content": "Capital of France?" },
+        ])
+    );
+    assert_eq!(entry.outputs, Some(recorded_answer()));
+    assert_eq!(entry.token_usage, Some(recorded_usage()));
+    assert!(entry.cost.is_some_and(|cost| cost.total > 0.0));
+}
+
+#[tokio::test]
+async fn a_response_calling_a_function_records_it_as_a_tool_call() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let client = client(&server, &tracer);
+    client
+        .responses()
+        .create(response_request(TOOL_MODEL, true))
+        .await
+        .unwrap();
+
+    let entry = only_entry(&tracer);
+    assert_eq!(entry.inputs["tools"][0]["function"]["name"], "get_weather");
+    let answer = entry.outputs.as_ref().expect("the function call");
+    assert_eq!(
+        answer["tool_calls"],
+        json!([{ "id": "call_1", "type": "function",
+            "function": { "name": "get_weather", "arguments": "{\"city\":\"Paris\"}" } }])
+    );
+    assert_eq!(
+        attribute(&entry, "gen_ai.response.finish_reasons"),
+        &json!(["tool_calls"])
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_response_records_its_first_event_and_the_completed_response() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let client = client(&server, &tracer);
+    let mut stream = client
+        .responses()
+        .create_stream(response_request(PRICED_MODEL, false))
+        .await
+        .unwrap();
+    let mut events = 0;
+    while let Some(event) = stream.next().await {
+        event.unwrap();
+        events += 1;
+    }
+    assert_eq!(events, 4);
+    drop(stream);
+
+    let entry = only_entry(&tracer);
+    assert_eq!(entry.module, RESPONSES_MODULE);
+    assert_eq!(entry.status, Status::Success);
+    assert_eq!(attribute(&entry, "gen_ai.request.stream"), true);
+    assert!(entry.time_to_first_item_ns.is_some());
+    assert_eq!(entry.outputs, Some(recorded_answer()));
+    assert_eq!(
+        entry.token_usage.map(|tokens| tokens.cached_input_tokens),
+        Some(8)
+    );
 }

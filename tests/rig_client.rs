@@ -10,10 +10,11 @@ use monitor::integrate::rig::{
     MonitoredAgent, MonitoredModel, AGENT_MODULE, COMPLETION_MODULE, EMBEDDINGS_MODULE,
 };
 use monitor::{ExecutionTracer, Status, TraceEntry};
-use rig::agent::AgentBuilder;
-use rig::completion::CompletionModel;
-use rig::embeddings::EmbeddingModel;
-use rig::providers::openai;
+use rig_core::agent::AgentBuilder;
+use rig_core::client::CompletionClient;
+use rig_core::completion::CompletionModel;
+use rig_core::embeddings::EmbeddingModel;
+use rig_core::providers::openai;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
@@ -23,9 +24,11 @@ use support::weather_tool::Weather;
 const PRICED_MODEL: &str = "gpt-4o-mini";
 
 fn client(server: &FakeOpenAi) -> openai::Client {
-    openai::Client::builder("test-key")
+    openai::Client::builder()
+        .api_key("test-key")
         .base_url(&server.api_base)
         .build()
+        .expect("a client")
 }
 
 /// rig's chat completions model (its default is the Responses API), monitored.
@@ -34,8 +37,7 @@ fn chat_model(
     model: &str,
     tracer: &ExecutionTracer,
 ) -> MonitoredModel<openai::completion::CompletionModel> {
-    use rig::client::CompletionClient;
-    let model = client(server).completion_model(model).completions_api();
+    let model = client(server).completions_api().completion_model(model);
     MonitoredModel::new(model).record_into(tracer)
 }
 
@@ -106,6 +108,11 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
         ),
         (20, 5, 25)
     );
+    assert_eq!(
+        (tokens.cached_input_tokens, tokens.reasoning_tokens),
+        (8, 2),
+        "the usage's details, as the openai integration records them"
+    );
     assert!(call.cost.expect("priced").total > 0.0, "{:?}", call.cost);
 }
 
@@ -123,7 +130,7 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
 
     let answer = agent
         .prompt("Weather in Paris?")
-        .multi_turn(2)
+        .max_turns(3)
         .await
         .unwrap();
     assert_eq!(answer, "Paris.");
@@ -179,7 +186,7 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
         .find(|m| m["role"] == "tool")
         .expect("tool result sent");
     assert_eq!(tool_message["tool_call_id"], "call_1");
-    assert_eq!(tool_message["content"], "\"18C and sunny in Paris\"");
+    assert_eq!(tool_message["content"], "18C and sunny in Paris");
     assert_eq!(
         attribute(model_calls[1], "gen_ai.request.model"),
         TOOL_MODEL
@@ -197,7 +204,7 @@ async fn a_failing_tool_records_its_error_and_no_output() {
     let agent = MonitoredAgent::new(agent).record_into(&tracer);
     agent
         .prompt("Weather in Paris?")
-        .multi_turn(2)
+        .max_turns(3)
         .await
         .unwrap();
 
@@ -229,7 +236,7 @@ async fn a_stream_records_its_first_chunk_answer_and_usage() {
     let mut stream = model.stream(request).await.unwrap();
     let mut text = String::new();
     while let Some(item) = stream.next().await {
-        if let rig::streaming::StreamedAssistantContent::Text(chunk) = item.unwrap() {
+        if let rig_core::streaming::StreamedAssistantContent::Text(chunk) = item.unwrap() {
             text.push_str(&chunk.text);
         }
     }
@@ -247,13 +254,17 @@ async fn a_stream_records_its_first_chunk_answer_and_usage() {
     );
     let tokens = call.token_usage.expect("a stream's usage");
     assert_eq!((tokens.input_tokens, tokens.output_tokens), (20, 5));
+    assert_eq!(
+        (tokens.cached_input_tokens, tokens.reasoning_tokens),
+        (8, 2)
+    );
 }
 
 #[tokio::test]
 async fn embeddings_record_their_texts_and_what_came_back() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    use rig::client::EmbeddingsClient;
+    use rig_core::client::EmbeddingsClient;
     let model = client(&server).embedding_model_with_ndims("text-embedding-3-small", 3);
     let model = MonitoredModel::new(model)
         .record_into(&tracer)
@@ -304,4 +315,72 @@ async fn a_failed_call_records_its_error_and_no_output() {
     assert_eq!(call.outputs, None);
     assert_eq!(call.token_usage, None);
     assert!(!call.attributes.contains_key("gen_ai.response.model"));
+}
+
+#[tokio::test]
+async fn a_model_made_by_rig_is_named_by_the_name_it_was_made_with() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    // What `client.completion_model(name)` does for a client whose model type is monitored.
+    let client = client(&server).completions_api();
+    let model = MonitoredModel::<openai::completion::CompletionModel>::make(&client, PRICED_MODEL)
+        .record_into(&tracer);
+
+    model
+        .completion_request("Capital of France?")
+        .send()
+        .await
+        .unwrap();
+
+    let entries = tracer.get_traces(None);
+    assert_eq!(
+        attribute(&entries[0], "gen_ai.request.model"),
+        PRICED_MODEL,
+        "the name it was made with, not the dated one the provider answers with"
+    );
+}
+
+/// A policy that lets no tool run (rig's `Flow::Skip`).
+struct NoTools;
+
+impl<M: CompletionModel> rig_core::agent::AgentHook<M> for NoTools {
+    async fn on_event(
+        &self,
+        _context: &rig_core::agent::HookContext,
+        event: rig_core::agent::StepEvent<'_, M>,
+    ) -> rig_core::agent::Flow {
+        match event {
+            rig_core::agent::StepEvent::ToolCall { .. } => {
+                rig_core::agent::Flow::skip("tools are off")
+            }
+            _ => rig_core::agent::Flow::cont(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tool_a_hook_skipped_records_that_and_no_output() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = AgentBuilder::new(chat_model(&server, TOOL_MODEL, &tracer))
+        .tool(Weather(true))
+        .add_hook(NoTools)
+        .build();
+    let agent = MonitoredAgent::new(agent).record_into(&tracer);
+    agent
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .await
+        .unwrap();
+
+    let entries = tracer.get_traces(None);
+    let tools = entries_of(&entries, "get_weather");
+    let [tool] = tools.as_slice() else {
+        panic!("one tool call: {entries:#?}")
+    };
+    assert_eq!(tool.status, Status::Error);
+    let error = tool.error.as_ref().unwrap();
+    assert!(error.kind.ends_with("Skipped"), "{error:?}");
+    assert!(error.message.contains("tools are off"), "{error:?}");
+    assert_eq!(tool.outputs, None, "the tool never ran");
 }

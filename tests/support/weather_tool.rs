@@ -1,7 +1,6 @@
 //! The rig tool the fake model's tool calls ask for: `get_weather` with `{"city": "Paris"}`.
 
-use rig::completion::ToolDefinition;
-use rig::tool::Tool;
+use rig_core::tool::Tool;
 use serde_json::json;
 
 #[derive(serde::Deserialize)]
@@ -23,12 +22,12 @@ impl Tool for Weather {
     type Args = WeatherArgs;
     type Output = String;
 
-    async fn definition(&self, _prompt: String) -> ToolDefinition {
-        ToolDefinition {
-            name: Self::NAME.to_owned(),
-            description: "The weather in a city".to_owned(),
-            parameters: json!({ "type": "object", "properties": { "city": { "type": "string" } } }),
-        }
+    fn description(&self) -> String {
+        "The weather in a city".to_owned()
+    }
+
+    fn parameters(&self) -> serde_json::Value {
+        json!({ "type": "object", "properties": { "city": { "type": "string" } } })
     }
 
     async fn call(&self, args: WeatherArgs) -> Result<String, NoWeather> {

@@ -1,16 +1,10 @@
 //! A streamed chat completion, assembled: the text and tool calls of its chunks' deltas
 //! become the answer's messages, and its last chunk's usage the call's tokens.
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use async_openai::error::OpenAIError;
-
 use super::completion::{usage_of, Answer};
-use super::errors::error_attributes;
 use crate::entry::TokenUsage;
-use crate::record::stream::{ReadItem, StreamItems};
-use crate::ErrorInfo;
 
 /// Reads the chunks of a chat completion stream
 /// (`{id, model, choices: [{index, delta, finish_reason}], usage}`) into the answer they
@@ -157,8 +151,15 @@ fn set_once(slot: &mut Option<String>, value: Option<&Value>) {
 
 /// Each `Ok` chunk is read as JSON; an `Err` fails the call with the error (and its HTTP
 /// status, when it has one).
-impl<T: Serialize> ReadItem<Result<T, OpenAIError>> for ChatChunks {
-    fn read_item(&mut self, item: &Result<T, OpenAIError>, items: &mut StreamItems) {
+#[cfg(feature = "async-openai")]
+impl<T: serde::Serialize>
+    crate::record::stream::ReadItem<Result<T, async_openai::error::OpenAIError>> for ChatChunks
+{
+    fn read_item(
+        &mut self,
+        item: &Result<T, async_openai::error::OpenAIError>,
+        items: &mut crate::record::stream::StreamItems,
+    ) {
         match item {
             Ok(chunk) => {
                 if let Ok(chunk) = serde_json::to_value(chunk) {
@@ -166,15 +167,18 @@ impl<T: Serialize> ReadItem<Result<T, OpenAIError>> for ChatChunks {
                 }
             }
             Err(error) => {
-                items.fail_with(ErrorInfo::from_error_capped(error, items.max_bytes()));
-                for (key, value) in error_attributes(error) {
+                items.fail_with(crate::ErrorInfo::from_error_capped(
+                    error,
+                    items.max_bytes(),
+                ));
+                for (key, value) in super::errors::error_attributes(error) {
                     items.set_attribute(key, value);
                 }
             }
         }
     }
 
-    fn finish(&mut self, items: &mut StreamItems) {
+    fn finish(&mut self, items: &mut crate::record::stream::StreamItems) {
         self.answer().record_streamed(items);
     }
 }

@@ -12,6 +12,7 @@ use async_openai::types::chat::{
     CreateChatCompletionResponse,
 };
 use async_openai::types::embeddings::{CreateEmbeddingRequest, CreateEmbeddingResponse};
+use async_openai::types::responses::{CreateResponse, Response};
 use async_openai::Client;
 use serde_json::{json, Value};
 
@@ -20,15 +21,21 @@ use super::completion::{
     chat_inputs, note_request, provider_of, Answer, CHAT_MODULE, EMBEDDINGS_MODULE,
 };
 use super::errors::note_error;
+use super::responses::{record_response, responses_inputs, ResponseEvents, RESPONSES_MODULE};
 use crate::entry::TokenUsage;
 use crate::record::guard::TraceGuard;
 use crate::record::scope::current_tracer;
-use crate::record::stream::MonitoredStream;
+use crate::record::stream::{MonitoredStream, ReadItem};
 use crate::{ExecutionTracer, SpanKind};
 
 /// A streamed chat completion, monitored: it yields what async-openai's stream yields,
 /// and its call ends when the stream does (or is cancelled when it is dropped first).
 pub type ChatStream = MonitoredStream<ChatCompletionResponseStream, ChatChunks>;
+
+/// A streamed Responses API call, monitored: it yields what async-openai's stream yields,
+/// and its call ends when the stream does (or is cancelled when it is dropped first).
+pub type ResponseStream =
+    MonitoredStream<async_openai::types::responses::ResponseStream, ResponseEvents>;
 
 /// An [`async_openai::Client`] whose calls are recorded: swap `Client::new()` for
 /// `MonitoredClient::new(Client::new())` and `client.chat().create(request)` records an
@@ -92,6 +99,11 @@ impl<C: Config> MonitoredClient<C> {
     /// Embeddings, monitored (as [`Client::embeddings`]).
     pub fn embeddings(&self) -> MonitoredEmbeddings<'_, C> {
         MonitoredEmbeddings { client: self }
+    }
+
+    /// The Responses API, monitored (as [`Client::responses`]).
+    pub fn responses(&self) -> MonitoredResponses<'_, C> {
+        MonitoredResponses { client: self }
     }
 
     /// Runs `work` as a call of `module` and `kind`, started from its request (`sent`, as
@@ -162,12 +174,7 @@ impl<C: Config> MonitoredChat<'_, C> {
                 sent,
                 chat_inputs,
                 async move { chat.create(request).await },
-                |response, mut call| {
-                    let answered = serde_json::to_value(&response).unwrap_or(Value::Null);
-                    Answer::from_response(&answered).record(&mut call);
-                    call.finish();
-                    response
-                },
+                answered(|call, answer| Answer::from_response(answer).record(call)),
             )
             .await
     }
@@ -191,10 +198,30 @@ impl<C: Config> MonitoredChat<'_, C> {
                 sent,
                 chat_inputs,
                 async move { chat.create_stream(request).await },
-                |stream, call| call.instrument_stream_with(stream, ChatChunks::default(), true),
+                streamed(ChatChunks::default()),
             )
             .await
     }
+}
+
+/// Records a whole answer with `record` (which reads its JSON) and ends the call.
+fn answered<T: serde::Serialize>(
+    record: fn(&mut TraceGuard<'_>, &Value),
+) -> impl FnOnce(T, TraceGuard<'_>) -> T {
+    move |response, mut call| {
+        let answer = serde_json::to_value(&response).unwrap_or(Value::Null);
+        record(&mut call, &answer);
+        call.finish();
+        response
+    }
+}
+
+/// Hands a streamed answer back monitored: `read` reads its items, and the call ends with
+/// the stream.
+fn streamed<S: futures_core::Stream, R: ReadItem<S::Item>>(
+    read: R,
+) -> impl FnOnce(S, TraceGuard<'_>) -> MonitoredStream<S, R> {
+    move |stream, call| call.instrument_stream_with(stream, read, true)
 }
 
 /// Asks for the stream's usage in its last chunk, unless the request said no.
@@ -203,6 +230,56 @@ fn ask_for_usage(request: &mut CreateChatCompletionRequest) {
         .stream_options
         .get_or_insert_with(ChatCompletionStreamOptions::default);
     options.include_usage.get_or_insert(true);
+}
+
+/// The Responses API of a [`MonitoredClient`]: each response a `chat_model` call
+/// ([`RESPONSES_MODULE`]) with what a chat completion records, read from the Responses
+/// shape: the `instructions` and `input` items as `messages`, the function `tools`, the
+/// output items (text, function calls as `tool_calls`) as the answer's message, the
+/// status as finish reason (`stop`, `tool_calls`, or why it is incomplete), the usage with
+/// its cached input and reasoning tokens, and a failed response's error.
+#[derive(Debug)]
+pub struct MonitoredResponses<'c, C: Config> {
+    client: &'c MonitoredClient<C>,
+}
+
+impl<C: Config> MonitoredResponses<'_, C> {
+    /// Creates a response (as async-openai's `Responses::create`), recorded as one call.
+    pub async fn create(&self, request: CreateResponse) -> Result<Response, OpenAIError> {
+        let sent = serde_json::to_value(&request).unwrap_or(Value::Null);
+        let responses = self.client.inner.responses();
+        self.client
+            .monitored(
+                (RESPONSES_MODULE, SpanKind::ChatModel),
+                sent,
+                responses_inputs,
+                async move { responses.create(request).await },
+                answered(record_response),
+            )
+            .await
+    }
+
+    /// Creates a streamed response (as async-openai's `Responses::create_stream`). The call
+    /// lasts until the stream ends and records the time to its first event and what the
+    /// response's last event holds (the whole response: answer, finish reason, usage). A
+    /// stream dropped before its end records the call as cancelled.
+    pub async fn create_stream(
+        &self,
+        mut request: CreateResponse,
+    ) -> Result<ResponseStream, OpenAIError> {
+        request.stream = Some(true);
+        let sent = serde_json::to_value(&request).unwrap_or(Value::Null);
+        let responses = self.client.inner.responses();
+        self.client
+            .monitored(
+                (RESPONSES_MODULE, SpanKind::ChatModel),
+                sent,
+                responses_inputs,
+                async move { responses.create_stream(request).await },
+                streamed(ResponseEvents::default()),
+            )
+            .await
+    }
 }
 
 /// Embeddings of a [`MonitoredClient`].

@@ -6,7 +6,6 @@ use serde_json::{json, Map, Value};
 
 use crate::entry::TokenUsage;
 use crate::record::guard::TraceGuard;
-#[cfg(feature = "async-openai")]
 use crate::record::stream::StreamItems;
 use crate::SpanKind;
 
@@ -18,12 +17,14 @@ pub const EMBEDDINGS_MODULE: &str = "openai.embeddings";
 /// The provider of OpenAI's own endpoint (`gen_ai.provider.name`).
 pub const OPENAI_PROVIDER: &str = "openai";
 
-/// Request fields recorded as attributes, under the GenAI conventions' names.
-const PARAMETERS: [(&str, &str); 8] = [
+/// Request fields recorded as attributes, under the GenAI conventions' names (the chat
+/// completions' and the Responses API's: `max_output_tokens`).
+const PARAMETERS: [(&str, &str); 9] = [
     ("temperature", "gen_ai.request.temperature"),
     ("top_p", "gen_ai.request.top_p"),
     ("max_completion_tokens", "gen_ai.request.max_tokens"),
     ("max_tokens", "gen_ai.request.max_tokens"),
+    ("max_output_tokens", "gen_ai.request.max_tokens"),
     ("frequency_penalty", "gen_ai.request.frequency_penalty"),
     ("presence_penalty", "gen_ai.request.presence_penalty"),
     ("seed", "gen_ai.request.seed"),
@@ -162,7 +163,6 @@ impl Answer {
     }
 
     /// Records it on a call whose stream it was assembled from.
-    #[cfg(feature = "async-openai")]
     pub(crate) fn record_streamed(&self, items: &mut StreamItems) {
         if let Some(output) = self.output() {
             items.set_output(output);

@@ -25,11 +25,12 @@
 // Owns: the async-openai client wrapper (`client.rs`), the chat completions JSON shape read
 // into what a call records (`completion.rs`, shared by both clients), streamed chunks
 // assembled into one answer (`chunks.rs`), what an `OpenAIError` records (`errors.rs`),
-// and reqwest's `send_monitored` (`http.rs`).
+// the Responses API's JSON shape read into the same (`responses.rs`), reqwest's
+// `send_monitored` (`http.rs`) and the server-sent events of a streamed body it reads on
+// their way to the caller (`sse.rs`).
 //
 // May call: what `integrate` may call. Nothing calls in here: users install it.
 
-#[cfg(feature = "async-openai")]
 mod chunks;
 #[cfg(feature = "async-openai")]
 mod client;
@@ -38,11 +39,18 @@ mod completion;
 mod errors;
 #[cfg(feature = "openai-http")]
 mod http;
+mod responses;
+#[cfg(feature = "openai-http")]
+mod sse;
 
 #[cfg(feature = "async-openai")]
 pub use self::chunks::ChatChunks;
 #[cfg(feature = "async-openai")]
-pub use self::client::{ChatStream, MonitoredChat, MonitoredClient, MonitoredEmbeddings};
+pub use self::client::{
+    ChatStream, MonitoredChat, MonitoredClient, MonitoredEmbeddings, MonitoredResponses,
+    ResponseStream,
+};
 pub use self::completion::{provider_of, CHAT_MODULE, EMBEDDINGS_MODULE, OPENAI_PROVIDER};
 #[cfg(feature = "openai-http")]
 pub use self::http::SendMonitored;
+pub use self::responses::{ResponseEvents, RESPONSES_MODULE};

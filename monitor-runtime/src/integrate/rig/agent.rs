@@ -1,13 +1,16 @@
 //! Agents: `MonitoredAgent` records each prompt as an `agent` call, and `ToolSpans`, a rig
-//! `PromptHook`, records each tool the agent runs as a `tool` call under it.
+//! `AgentHook`, records each tool the agent runs as a `tool` call under it.
 
 use std::future::{Future, IntoFuture};
 use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ::rig::agent::{Agent, CancelSignal, PromptHook, PromptRequest};
-use ::rig::completion::{CompletionModel, Message, PromptError};
+use ::rig_core_next::agent::{
+    Agent, AgentHook, Flow, HookContext, PromptRequest, StepEvent, StepEventKind,
+};
+use ::rig_core_next::completion::{CompletionModel, Message, PromptError};
+use ::rig_core_next::tool::ToolOutcome;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
@@ -23,39 +26,33 @@ use crate::{ExecutionTracer, SpanKind};
 /// `invoke_agent`; the agent's name, when it has one, in `gen_ai.agent.name`).
 pub const AGENT_MODULE: &str = "rig.agent";
 
-/// What rig writes as a tool's result when the tool failed (its `ToolServerError`'s
-/// messages): such a result is the tool call's error, not its output.
-const TOOL_ERRORS: [&str; 4] = [
-    "Toolset error: ",
-    "Error while sending message: ",
-    "Sending message was cancelled",
-    "An invalid message type was returned",
-];
-
-/// A rig `PromptHook` that records each tool an agent runs as a `tool` call: module the
+/// A rig [`AgentHook`] that records each tool an agent runs as a `tool` call: module the
 /// tool's name, its arguments as input (`arguments`), its result as output, timed from
-/// rig's `on_tool_call` to its `on_tool_result`, a child of the call that prompted the
-/// agent (a [`MonitoredAgent`] prompt, or a monitored function around the prompt). A
-/// tool that failed records rig's error message and no output.
+/// rig's `ToolCall` event to its `ToolResult`, a child of the call that prompted the agent
+/// (a [`MonitoredAgent`] prompt, or a monitored function around the prompt). A tool that
+/// failed records rig's failure message and no output; one a hook skipped or the tool
+/// denied records that, with no output.
 ///
-/// Attach it to a prompt, as `agent.prompt("...").with_hook(ToolSpans::new()).await?`; the
-/// guide's rig section (`monitor::guide::clients`) has a whole program.
+/// Attach it to an agent (`AgentBuilder::new(model).add_hook(ToolSpans::new())`) or to
+/// one prompt (`agent.prompt("...").add_hook(ToolSpans::new())`); [`MonitoredAgent`]
+/// attaches it to each prompt. The guide's rig section (`monitor::guide::clients`) has a
+/// whole program.
 #[derive(Clone, Debug, Default)]
 pub struct ToolSpans {
     tracer: Option<ExecutionTracer>,
     running: Arc<Mutex<Vec<RunningTool>>>,
 }
 
+/// A tool call between its start and its result, under rig's id for it.
 struct RunningTool {
-    name: String,
-    arguments: String,
+    internal_call_id: String,
     call: ExternalCall,
 }
 
 impl std::fmt::Debug for RunningTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunningTool")
-            .field("name", &self.name)
+            .field("internal_call_id", &self.internal_call_id)
             .finish_non_exhaustive()
     }
 }
@@ -76,40 +73,50 @@ impl ToolSpans {
 
     /// Opens the call now, under the innermost active call of this thread: rig calls the
     /// hook while it polls the prompt's future.
-    fn started(&self, name: &str, arguments: &str) {
-        let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
-        let call = ExternalCall::open(tracer, None);
+    fn started(&self, internal_call_id: &str) {
+        let call = self.open();
         self.running.lock().push(RunningTool {
-            name: name.to_owned(),
-            arguments: arguments.to_owned(),
+            internal_call_id: internal_call_id.to_owned(),
             call,
         });
     }
 
-    /// Records the call of `name` with `arguments` that returned `result` (rig runs an
-    /// answer's tool calls one after the other: the oldest of that name and arguments).
-    fn ended(&self, name: &str, arguments: &str, result: &str) {
+    fn open(&self) -> ExternalCall {
+        let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
+        ExternalCall::open(tracer, None)
+    }
+
+    /// Records the call rig knows as `internal_call_id`, of tool `name` with `arguments`,
+    /// that ended with `result` and `outcome`.
+    fn ended(&self, internal_call_id: &str, name: &str, arguments: &str, ended: ToolEnd<'_>) {
         let running = {
             let mut running = self.running.lock();
             let found = running
                 .iter()
-                .position(|tool| tool.name == name && tool.arguments == arguments);
+                .position(|tool| tool.internal_call_id == internal_call_id);
             found.map(|at| running.remove(at))
         };
-        let Some(RunningTool { call, .. }) = running else {
-            return;
+        // No start seen: a hook before this one skipped the tool (rig then tells later
+        // hooks only its result). The call is opened now, and lasts no time: it never ran.
+        let call = match running {
+            Some(running) => running.call,
+            None => self.open(),
         };
         let max = call.max_field_bytes();
-        let parsed = json_or_text(arguments);
-        let failed = TOOL_ERRORS.iter().any(|prefix| result.starts_with(prefix));
+        let error = ended.error().map(|(kind, message)| {
+            let mut error = ErrorInfo::new(kind, message);
+            crate::capture::bound_error(&mut error, max);
+            error
+        });
         let outcome = ExternalOutcome {
-            inputs: crate::capture::capture_inputs(&json!({ "arguments": parsed }), max),
-            output: (!failed).then(|| CapturedValue::json(&json_or_text(result), max)),
-            error: failed.then(|| {
-                let mut error = ErrorInfo::new("rig::tool::ToolSetError", result);
-                crate::capture::bound_error(&mut error, max);
-                error
-            }),
+            inputs: crate::capture::capture_inputs(
+                &json!({ "arguments": json_or_text(arguments) }),
+                max,
+            ),
+            output: error
+                .is_none()
+                .then(|| CapturedValue::json(&json_or_text(ended.result), max)),
+            error,
             attributes: vec![
                 (KIND_ATTRIBUTE.to_owned(), json!(SpanKind::Tool.as_str())),
                 ("gen_ai.tool.name".to_owned(), json!(name)),
@@ -121,32 +128,65 @@ impl ToolSpans {
     }
 }
 
+/// How a tool call ended: what rig hands the model back, and rig's verdict.
+struct ToolEnd<'a> {
+    result: &'a str,
+    outcome: &'a ToolOutcome,
+}
+
+impl ToolEnd<'_> {
+    /// The error's type and message, unless the tool succeeded.
+    fn error(&self) -> Option<(String, String)> {
+        match self.outcome {
+            ToolOutcome::Success => None,
+            ToolOutcome::Error(failure) => Some((
+                format!("rig::tool::ToolFailure::{:?}", failure.kind),
+                failure.message.clone(),
+            )),
+            other => Some((
+                format!("rig::tool::ToolOutcome::{other:?}"),
+                self.result.to_owned(),
+            )),
+        }
+    }
+}
+
 /// rig hands tools' arguments and results over as JSON text: recorded as the JSON they
 /// hold (a tool's `String` result is its text), else as the text.
 fn json_or_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-impl<M: CompletionModel> PromptHook<M> for ToolSpans {
-    fn on_tool_call(
+impl<M: CompletionModel> AgentHook<M> for ToolSpans {
+    fn on_event(
         &self,
-        tool_name: &str,
-        args: &str,
-        _cancel: CancelSignal,
-    ) -> impl Future<Output = ()> + Send {
-        self.started(tool_name, args);
-        std::future::ready(())
+        _context: &HookContext,
+        event: StepEvent<'_, M>,
+    ) -> impl Future<Output = Flow> + Send {
+        match event {
+            StepEvent::ToolCall {
+                internal_call_id, ..
+            } => self.started(internal_call_id),
+            StepEvent::ToolResult {
+                tool_name,
+                internal_call_id,
+                args,
+                result,
+                outcome,
+                ..
+            } => self.ended(
+                internal_call_id,
+                tool_name,
+                args,
+                ToolEnd { result, outcome },
+            ),
+            _ => {}
+        }
+        std::future::ready(Flow::Continue)
     }
 
-    fn on_tool_result(
-        &self,
-        tool_name: &str,
-        args: &str,
-        result: &str,
-        _cancel: CancelSignal,
-    ) -> impl Future<Output = ()> + Send {
-        self.ended(tool_name, args, result);
-        std::future::ready(())
+    fn observes(&self, kind: StepEventKind) -> bool {
+        matches!(kind, StepEventKind::ToolCall | StepEventKind::ToolResult)
     }
 }
 
@@ -182,13 +222,13 @@ impl<M: CompletionModel> MonitoredAgent<M> {
     }
 
     /// Prompts the agent (as rig's `Agent::prompt`): await it for the answer, after
-    /// [`multi_turn`](MonitoredPrompt::multi_turn) or
-    /// [`with_history`](MonitoredPrompt::with_history) if need be.
+    /// [`max_turns`](MonitoredPrompt::max_turns) or
+    /// [`history`](MonitoredPrompt::history) if need be.
     pub fn prompt(&self, prompt: impl Into<Message>) -> MonitoredPrompt<'_, M> {
         MonitoredPrompt {
             agent: self,
             prompt: prompt.into(),
-            depth: 0,
+            max_turns: None,
             history: None,
         }
     }
@@ -214,29 +254,30 @@ impl<M: CompletionModel> std::fmt::Debug for MonitoredAgent<M> {
 pub struct MonitoredPrompt<'a, M: CompletionModel> {
     agent: &'a MonitoredAgent<M>,
     prompt: Message,
-    depth: usize,
-    history: Option<&'a mut Vec<Message>>,
+    max_turns: Option<usize>,
+    history: Option<Vec<Message>>,
 }
 
 impl<M: CompletionModel> std::fmt::Debug for MonitoredPrompt<'_, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonitoredPrompt")
             .field("prompt", &self.prompt)
-            .field("depth", &self.depth)
+            .field("max_turns", &self.max_turns)
             .finish_non_exhaustive()
     }
 }
 
-impl<'a, M: CompletionModel> MonitoredPrompt<'a, M> {
-    /// Lets the agent run tools and answer for up to `depth` turns (rig's `multi_turn`).
-    pub fn multi_turn(mut self, depth: usize) -> Self {
-        self.depth = depth;
+impl<M: CompletionModel> MonitoredPrompt<'_, M> {
+    /// Lets the agent make up to `turns` model calls, running tools between them (rig's
+    /// `max_turns`; without it, the agent's default).
+    pub fn max_turns(mut self, turns: usize) -> Self {
+        self.max_turns = Some(turns);
         self
     }
 
-    /// Continues `history` (rig's `with_history`): the prompt and answer are added to it.
-    pub fn with_history(mut self, history: &'a mut Vec<Message>) -> Self {
-        self.history = Some(history);
+    /// The conversation so far, sent before the prompt (rig's `history`).
+    pub fn history(mut self, history: impl IntoIterator<Item = Message>) -> Self {
+        self.history = Some(history.into_iter().collect());
         self
     }
 }
@@ -249,7 +290,7 @@ impl<'a, M: CompletionModel + 'static> IntoFuture for MonitoredPrompt<'a, M> {
         let MonitoredPrompt {
             agent,
             prompt,
-            depth,
+            max_turns,
             history,
         } = self;
         Box::pin(async move {
@@ -261,11 +302,14 @@ impl<'a, M: CompletionModel + 'static> IntoFuture for MonitoredPrompt<'a, M> {
                 if let Some(name) = &agent.inner.name {
                     call.set_attribute("gen_ai.agent.name", name);
                 }
-                let mut request = PromptRequest::new(&agent.inner, prompt).multi_turn(depth);
-                if let Some(history) = history {
-                    request = request.with_history(history);
+                let mut request = PromptRequest::from_agent(&agent.inner, prompt);
+                if let Some(turns) = max_turns {
+                    request = request.max_turns(turns);
                 }
-                call.instrument_keep(request.with_hook(hook).into_future())
+                if let Some(history) = history {
+                    request = request.history(history);
+                }
+                call.instrument_keep(request.add_hook(hook).into_future())
             };
             let (result, mut call) = traced.await;
             match &result {

@@ -2,9 +2,11 @@
 //! `{role, content, tool_calls}`, tool results as `tool` messages), so that the views show
 //! them as a chat whatever the provider.
 
-use ::rig::completion::message::{AssistantContent, Message, ToolResultContent, UserContent};
-use ::rig::completion::{CompletionRequest, ToolDefinition};
-use ::rig::OneOrMany;
+use ::rig_core_next::completion::message::{
+    AssistantContent, Message, ToolResultContent, UserContent,
+};
+use ::rig_core_next::completion::{CompletionRequest, ToolDefinition};
+use ::rig_core_next::OneOrMany;
 use serde_json::{json, Map, Value};
 
 /// The messages a request sends: its preamble as a system message, its documents, then its
@@ -34,10 +36,11 @@ pub(super) fn tools(tools: &[ToolDefinition]) -> Vec<Value> {
         .collect()
 }
 
-/// One rig message: a user message (with its tool results as `tool` messages, in order) or
-/// an assistant message.
+/// One rig message: a system message, a user message (with its tool results as `tool`
+/// messages, in order) or an assistant message.
 pub(super) fn message(message: &Message) -> Vec<Value> {
     match message {
+        Message::System { content } => vec![json!({ "role": "system", "content": content })],
         Message::User { content } => user_messages(content),
         Message::Assistant { content, .. } => vec![assistant_message(content.iter())],
     }
@@ -103,7 +106,7 @@ pub(super) fn assistant_message<'a>(content: impl Iterator<Item = &'a AssistantC
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::rig::completion::message::{ToolCall, ToolFunction};
+    use ::rig_core_next::completion::message::{ToolCall, ToolFunction};
 
     #[test]
     fn tool_results_are_tool_messages_and_calls_keep_their_arguments() {
@@ -117,14 +120,10 @@ mod tests {
             message(&user),
             [json!({ "role": "tool", "tool_call_id": "call_1", "content": "18C" })]
         );
-        let asked = AssistantContent::ToolCall(ToolCall {
-            id: "call_1".to_owned(),
-            call_id: None,
-            function: ToolFunction {
-                name: "get_weather".to_owned(),
-                arguments: json!({ "city": "Paris" }),
-            },
-        });
+        let asked = AssistantContent::ToolCall(ToolCall::new(
+            "call_1".to_owned(),
+            ToolFunction::new("get_weather".to_owned(), json!({ "city": "Paris" })),
+        ));
         let answer = assistant_message([asked].iter());
         assert_eq!(
             answer["tool_calls"][0]["function"]["arguments"],

@@ -1,4 +1,4 @@
-//! [rig](https://docs.rs/rig-core) (rig-core 0.22), monitored through rig's own extension
+//! [rig](https://docs.rs/rig-core) (rig-core 0.40), monitored through rig's own extension
 //! points, with the feature `rig`:
 //!
 //! - [`MonitoredModel`] wraps any completion or embedding model (it implements rig's
@@ -6,7 +6,7 @@
 //!   the program makes is a `chat_model` (or `embedding`) call with its model, provider,
 //!   parameters, messages, finish reason, tokens, cost and errors; a streamed call records
 //!   its time to first chunk and its usage.
-//! - [`ToolSpans`] is a rig `PromptHook`: each tool an agent runs becomes a `tool` call
+//! - [`ToolSpans`] is a rig `AgentHook`: each tool an agent runs becomes a `tool` call
 //!   with its arguments and result, a child of the call that prompted the agent.
 //! - [`MonitoredAgent`] wraps an agent: `agent.prompt(..)` is an `agent` call (the prompt,
 //!   the answer) with the hook attached, so its model and tool calls are its children.

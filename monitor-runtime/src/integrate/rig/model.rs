@@ -7,11 +7,13 @@ use crate::integrate::model_call;
 use std::any::type_name;
 use std::future::Future;
 
-use ::rig::completion::{
+use ::rig_core_next::completion::{
     CompletionError, CompletionModel, CompletionRequest, CompletionResponse, GetTokenUsage, Usage,
 };
-use ::rig::embeddings::{Embedding, EmbeddingError, EmbeddingModel};
-use ::rig::streaming::{RawStreamingChoice, StreamedAssistantContent, StreamingCompletionResponse};
+use ::rig_core_next::embeddings::{Embedding, EmbeddingError, EmbeddingModel};
+use ::rig_core_next::streaming::{
+    RawStreamingChoice, RawStreamingToolCall, StreamedAssistantContent, StreamingCompletionResponse,
+};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -38,8 +40,8 @@ pub const EMBEDDINGS_MODULE: &str = "rig.embeddings";
 /// type: `openai`, `anthropic`, `ollama`, ...), the temperature and max tokens, the
 /// `messages` sent (system prompt, history, tool results) and the `tools` offered as
 /// inputs, the answer (text and tool calls) as output, the finish reasons, the response
-/// id, the tokens rig reports (input and output) and so the cost, and an error with its
-/// message and no output. A stream records the time to its first chunk and the usage of
+/// id, the tokens rig reports (input, output, cached input, reasoning) and so the cost, and
+/// an error with its message and no output. A stream records the time to its first chunk and the usage of
 /// its final response. An embedding call records the texts, the model, and how many
 /// vectors of how many dimensions came back.
 #[derive(Clone, Debug)]
@@ -121,6 +123,10 @@ impl<M> MonitoredModel<M> {
             (COMPLETION_MODULE, SpanKind::ChatModel),
             inputs(request),
         );
+        // A request may name another model than the one the model was made for.
+        if let Some(model) = &request.model {
+            call.set_model(model);
+        }
         if let Some(temperature) = request.temperature {
             call.set_attribute("gen_ai.request.temperature", temperature);
         }
@@ -138,7 +144,7 @@ impl<M> MonitoredModel<M> {
     }
 }
 
-/// The provider of a rig model, from its type's path (`rig::providers::openai::...`):
+/// The provider of a rig model, from its type's path (`rig_core::providers::openai::...`):
 /// the module under `providers`, else `rig`.
 fn provider_of_type(path: &str) -> String {
     path.split_once("::providers::")
@@ -154,12 +160,22 @@ where
 {
     type Response = M::Response;
     type StreamingResponse = M::StreamingResponse;
+    type Client = M::Client;
+
+    /// The model `client` makes (rig's `client.completion_model(name)`), monitored and
+    /// named.
+    fn make(client: &M::Client, model: impl Into<String>) -> Self {
+        let model = model.into();
+        MonitoredModel::new(M::make(client, model.clone())).with_model(model)
+    }
 
     async fn completion(
         &self,
         request: CompletionRequest,
     ) -> Result<CompletionResponse<M::Response>, CompletionError> {
         let tracer = self.tracer();
+        // Unnamed, the call is named after the model the provider answered with.
+        let name_model = self.model.is_none() && request.model.is_none();
         // The guard goes into the instrumented future before any `.await`: it belongs
         // to the thread that polls.
         let traced = {
@@ -171,7 +187,7 @@ where
             Ok(response) => {
                 call.set_outputs(assistant_message(response.choice.iter()));
                 let raw = serde_json::to_value(&response.raw_response).unwrap_or(Value::Null);
-                note_answer(&mut call, &raw, self.model.is_none());
+                note_answer(&mut call, &raw, name_model);
                 if let Some(tokens) = tokens_of(response.usage) {
                     call.set_token_usage(tokens);
                 }
@@ -208,39 +224,65 @@ where
 
 /// A rig stream's items turned back into the raw choices a `StreamingCompletionResponse`
 /// is built from (rig's outer stream hides its inner one), so the monitored stream can be
-/// handed back as the same type.
+/// handed back as the same type. (The outer stream keeps a message id and text parameters
+/// to itself: those do not reach the caller's stream.)
 fn raw_choices<R>(
     stream: StreamingCompletionResponse<R>,
 ) -> impl futures_core::Stream<Item = Result<RawStreamingChoice<R>, CompletionError>> + Send
 where
     R: Clone + Unpin + GetTokenUsage + Send + 'static,
 {
-    // rig's outer stream repeats the reasoning so far with each chunk: only the new part
-    // goes back in.
-    let mut reasoned = 0;
-    stream.map(move |item| {
-        item.map(|content| match content {
-            StreamedAssistantContent::Text(text) => RawStreamingChoice::Message(text.text),
-            StreamedAssistantContent::ToolCall(call) => RawStreamingChoice::ToolCall {
-                id: call.id,
-                call_id: call.call_id,
-                name: call.function.name,
-                arguments: call.function.arguments,
-            },
-            StreamedAssistantContent::Reasoning(reasoning) => {
-                let all = reasoning.reasoning.concat();
-                let new = all.get(reasoned..).unwrap_or_default().to_owned();
-                reasoned = all.len();
-                RawStreamingChoice::Reasoning {
-                    id: reasoning.id,
-                    reasoning: new,
-                }
-            }
-            StreamedAssistantContent::Final(response) => {
-                RawStreamingChoice::FinalResponse(response)
-            }
-        })
+    stream.flat_map(|item| {
+        let raw: Vec<_> = match item {
+            Ok(content) => raw_choice(content).into_iter().map(Ok).collect(),
+            Err(error) => vec![Err(error)],
+        };
+        futures_util::stream::iter(raw)
     })
+}
+
+/// One item of rig's outer stream as the raw choices it came from (a reasoning block
+/// with several parts is one raw choice per part).
+fn raw_choice<R: Clone>(content: StreamedAssistantContent<R>) -> Vec<RawStreamingChoice<R>> {
+    match content {
+        StreamedAssistantContent::Text(text) => vec![RawStreamingChoice::Message(text.text)],
+        StreamedAssistantContent::ToolCall {
+            tool_call,
+            internal_call_id,
+        } => vec![RawStreamingChoice::ToolCall(RawStreamingToolCall {
+            id: tool_call.id,
+            internal_call_id,
+            call_id: tool_call.call_id,
+            name: tool_call.function.name,
+            arguments: tool_call.function.arguments,
+            signature: tool_call.signature,
+            additional_params: tool_call.additional_params,
+        })],
+        StreamedAssistantContent::ToolCallDelta {
+            id,
+            internal_call_id,
+            content,
+        } => vec![RawStreamingChoice::ToolCallDelta {
+            id,
+            internal_call_id,
+            content,
+        }],
+        StreamedAssistantContent::Reasoning(reasoning) => reasoning
+            .content
+            .into_iter()
+            .map(|content| RawStreamingChoice::Reasoning {
+                id: reasoning.id.clone(),
+                content,
+            })
+            .collect(),
+        StreamedAssistantContent::ReasoningDelta { id, reasoning } => {
+            vec![RawStreamingChoice::ReasoningDelta { id, reasoning }]
+        }
+        StreamedAssistantContent::Final(response) => {
+            vec![RawStreamingChoice::FinalResponse(response)]
+        }
+        StreamedAssistantContent::Unknown(value) => vec![RawStreamingChoice::Unknown(value)],
+    }
 }
 
 /// What a streamed completion answered, read chunk by chunk: its text, its tool calls, the
@@ -259,21 +301,17 @@ impl<R: GetTokenUsage + Clone> ReadItem<Result<RawStreamingChoice<R>, Completion
     ) {
         match item {
             Ok(RawStreamingChoice::Message(text)) => self.text.push_str(text),
-            Ok(RawStreamingChoice::ToolCall {
-                id,
-                call_id,
-                name,
-                arguments,
-            }) => self.calls.push(
-                json!({ "id": call_id.as_ref().unwrap_or(id), "type": "function",
-                "function": { "name": name, "arguments": arguments.to_string() } }),
-            ),
+            Ok(RawStreamingChoice::ToolCall(call)) => self.calls.push(json!({
+                "id": call.call_id.as_ref().unwrap_or(&call.id), "type": "function",
+                "function": { "name": call.name, "arguments": call.arguments.to_string() },
+            })),
             Ok(RawStreamingChoice::FinalResponse(response)) => {
-                if let Some(tokens) = response.token_usage().and_then(tokens_of) {
+                if let Some(tokens) = tokens_of(response.token_usage()) {
                     items.set_token_usage(tokens);
                 }
             }
-            Ok(RawStreamingChoice::Reasoning { .. }) => {}
+            // Reasoning, pieces of tool calls (the whole call follows), ids, parameters.
+            Ok(_) => {}
             Err(error) => items.fail_with(ErrorInfo::from_error_capped(error, items.max_bytes())),
         }
     }
@@ -332,12 +370,15 @@ fn note_answer(call: &mut TraceGuard<'_>, raw: &Value, name_model: bool) {
     }
 }
 
-/// rig's usage, unless it is all zeros (rig's way of saying the provider sent none).
+/// rig's usage (with its cached input and reasoning tokens), unless it is all zeros (rig's
+/// way of saying the provider sent none).
 fn tokens_of(usage: Usage) -> Option<TokenUsage> {
     if usage.input_tokens == 0 && usage.output_tokens == 0 && usage.total_tokens == 0 {
         return None;
     }
-    let mut tokens = TokenUsage::new(usage.input_tokens, usage.output_tokens);
+    let mut tokens = TokenUsage::new(usage.input_tokens, usage.output_tokens)
+        .with_cached_input(usage.cached_input_tokens)
+        .with_reasoning(usage.reasoning_tokens);
     if usage.total_tokens > 0 {
         tokens.total_tokens = usage.total_tokens;
     }
@@ -346,6 +387,14 @@ fn tokens_of(usage: Usage) -> Option<TokenUsage> {
 
 impl<M: EmbeddingModel> EmbeddingModel for MonitoredModel<M> {
     const MAX_DOCUMENTS: usize = M::MAX_DOCUMENTS;
+    type Client = M::Client;
+
+    /// The model `client` makes (rig's `client.embedding_model(name)`), monitored and
+    /// named.
+    fn make(client: &M::Client, model: impl Into<String>, dims: Option<usize>) -> Self {
+        let model = model.into();
+        MonitoredModel::new(M::make(client, model.clone(), dims)).with_model(model)
+    }
 
     fn ndims(&self) -> usize {
         self.inner.ndims()
@@ -390,7 +439,7 @@ mod tests {
     fn providers_come_from_the_model_type() {
         assert_eq!(
             provider_of_type(
-                "rig::providers::openai::completion::CompletionModel<reqwest::Client>"
+                "rig_core::providers::openai::completion::GenericCompletionModel<reqwest::Client>"
             ),
             "openai"
         );
@@ -400,11 +449,19 @@ mod tests {
     #[test]
     fn zero_usage_is_no_usage() {
         assert_eq!(tokens_of(Usage::new()), None);
-        let usage = Usage {
-            input_tokens: 20,
-            output_tokens: 5,
-            total_tokens: 25,
-        };
+        let mut usage = Usage::new();
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens) = (20, 5, 25);
         assert_eq!(tokens_of(usage), Some(TokenUsage::new(20, 5)));
+    }
+
+    #[test]
+    fn cached_and_reasoning_tokens_are_kept() {
+        let mut usage = Usage::new();
+        (usage.input_tokens, usage.output_tokens, usage.total_tokens) = (100, 30, 130);
+        (usage.cached_input_tokens, usage.reasoning_tokens) = (64, 12);
+        let expected = TokenUsage::new(100, 30)
+            .with_cached_input(64)
+            .with_reasoning(12);
+        assert_eq!(tokens_of(usage), Some(expected));
     }
 }
