@@ -42,6 +42,8 @@ mod layer;
 mod model_call;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
+#[cfg(feature = "openai-relay")]
+pub mod relay;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "rig")]

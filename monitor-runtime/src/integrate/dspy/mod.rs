@@ -62,7 +62,8 @@
 // candidate (`optimize.rs`).
 //
 // May call: the tracer's public API (`trace`, the guard), `mlflow` (runs, with the
-// feature), and dspy-rs. Nothing calls in here: users install it.
+// feature), `integrate::relay` (with `openai-relay`: its scope, and its unrecorded route
+// for calls recorded here), and dspy-rs. Nothing calls in here: users install it.
 
 mod adapter;
 mod monitored;
@@ -75,7 +76,7 @@ pub use self::monitored::Monitored;
 pub use self::names::{name_predictor, name_predictors, predictor_name};
 pub use self::optimize::{
     track_optimization, CandidateResult, ExampleScore, Optimization, TrackedModule,
-    CANDIDATE_MODULE, EXAMPLE_MODULE, RUN_MODULE,
+    CANDIDATE_MODULE, EXAMPLE_MODULE, OPTIMIZER_LM_MODULE, RUN_MODULE,
 };
 pub use self::usage::{prediction_tokens, usage};
 

@@ -1,15 +1,20 @@
 //! A streamed chat completion, assembled: the text and tool calls of its chunks' deltas
 //! become the answer's messages, and its last chunk's usage the call's tokens.
 
+#[cfg(feature = "async-openai")]
 use serde::Serialize;
 use serde_json::{json, Value};
 
+#[cfg(feature = "async-openai")]
 use async_openai::error::OpenAIError;
 
 use super::completion::{usage_of, Answer};
+#[cfg(feature = "async-openai")]
 use super::errors::error_attributes;
 use crate::entry::TokenUsage;
+#[cfg(feature = "async-openai")]
 use crate::record::stream::{ReadItem, StreamItems};
+#[cfg(feature = "async-openai")]
 use crate::ErrorInfo;
 
 /// Reads the chunks of a chat completion stream
@@ -157,6 +162,7 @@ fn set_once(slot: &mut Option<String>, value: Option<&Value>) {
 
 /// Each `Ok` chunk is read as JSON; an `Err` fails the call with the error (and its HTTP
 /// status, when it has one).
+#[cfg(feature = "async-openai")]
 impl<T: Serialize> ReadItem<Result<T, OpenAIError>> for ChatChunks {
     fn read_item(&mut self, item: &Result<T, OpenAIError>, items: &mut StreamItems) {
         match item {

@@ -88,7 +88,7 @@ impl SendMonitored for RequestBuilder {
 
 /// Fails the call with an error answer: its status, and the API's `error` object (its
 /// message and type) when the body has one, else the body's text.
-fn note_error_answer(
+pub(crate) fn note_error_answer(
     call: &mut crate::record::guard::TraceGuard<'_>,
     status: reqwest::StatusCode,
     answered: &Value,

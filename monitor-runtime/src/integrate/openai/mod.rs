@@ -27,17 +27,19 @@
 // assembled into one answer (`chunks.rs`), what an `OpenAIError` records (`errors.rs`),
 // and reqwest's `send_monitored` (`http.rs`).
 //
-// May call: what `integrate` may call. Nothing calls in here: users install it.
+// May call: what `integrate` may call. Users install it; `integrate::relay` reads its JSON
+// shapes (`completion`, `chunks`, `http`'s error answers).
 
-#[cfg(feature = "async-openai")]
-mod chunks;
+#[cfg(any(feature = "async-openai", feature = "openai-relay"))]
+#[cfg_attr(not(feature = "async-openai"), allow(unreachable_pub))]
+pub(crate) mod chunks;
 #[cfg(feature = "async-openai")]
 mod client;
-mod completion;
+pub(crate) mod completion;
 #[cfg(feature = "async-openai")]
 mod errors;
 #[cfg(feature = "openai-http")]
-mod http;
+pub(crate) mod http;
 
 #[cfg(feature = "async-openai")]
 pub use self::chunks::ChatChunks;
