@@ -226,7 +226,8 @@ fn an_api_that_is_down_fails_the_client_without_an_answer_as_it_would_directly()
         format!("http://{}/v1", listener.local_addr().unwrap())
     }; // nothing listens there any more
     let tracer = ExecutionTracer::new();
-    let relay = OpenAiRelay::builder(&down)
+    let with_credentials = down.replace("http://", "http://user:secret@");
+    let relay = OpenAiRelay::builder(&with_credentials)
         .record_into(&tracer)
         .start()
         .unwrap();
@@ -241,7 +242,10 @@ fn an_api_that_is_down_fails_the_client_without_an_answer_as_it_would_directly()
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, Status::Error);
     assert_eq!(calls[0].attributes["error.type"], "http");
+    let message = &calls[0].error.as_ref().unwrap().message;
+    assert!(!message.contains("secret"), "{message}");
     assert_eq!(relay.stats().upstream_failures, 1);
+    assert!(!format!("{relay:?}").contains("secret"));
 }
 
 /// An API of one connection that answers with a head and part of its body, then resets.

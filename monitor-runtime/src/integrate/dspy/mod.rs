@@ -11,6 +11,9 @@
 //! - [`track_optimization`] runs an optimiser (COPRO, MIPROv2, ...) with every candidate it
 //!   evaluates recorded as an `optimizer.candidate` call (its instructions as inputs, its
 //!   score as quality) and, with the `mlflow` feature, as a child run of one MLflow run.
+//!   With the `openai-relay` feature and the LM built against an
+//!   [`OpenAiRelay`](crate::integrate::relay::OpenAiRelay)'s URL, the optimiser's own LM calls
+//!   (instruction proposals) are recorded too, as [`OPTIMIZER_LM_MODULE`] calls under the run.
 //! - [`prediction_tokens`] reads a `Prediction`'s usage for `#[monitored(tokens = ..)]`.
 //! - [`Monitored`] monitors a module by wrapping it: its `forward` and `metric` calls are
 //!   recorded under the module's name, with the prediction's tokens, and it is still the

@@ -455,9 +455,18 @@ fn warn_on<T>(result: crate::Result<T>) {
 ///   `score`; the best one tagged `best = true`, the others `false`). Each example's calls
 ///   are a trace of the candidate's child run (rooted at its [`EXAMPLE_MODULE`] call, id
 ///   [`ExampleScore::trace_id`]), with the metric's score as the trace's `quality`
-///   assessment, as `mlflow.genai.evaluate` does for each row. MLflow being down or
+///   assessment, as `mlflow.genai.evaluate` does for each row. The run's own trace (its
+///   [`RUN_MODULE`] call, the candidates' calls, the optimiser's own LM calls) is a trace
+///   of the run. MLflow being down or
 ///   unconfigured never fails the optimisation: the runs wait in the local store or the
 ///   delivery queue, and refused values are warnings.
+/// - With the `openai-relay` feature, while it runs a [`RelayScope`] is open: when the LM
+///   goes through an [`OpenAiRelay`] (its `base_url` is the relay's URL), the optimiser's
+///   own LM calls (instruction proposals, which no adapter sees) are [`OPTIMIZER_LM_MODULE`]
+///   `chat_model` calls under the [`RUN_MODULE`] call.
+///
+/// [`RelayScope`]: crate::integrate::relay::RelayScope
+/// [`OpenAiRelay`]: crate::integrate::relay::OpenAiRelay
 ///
 /// The hook is the module's `Evaluator::evaluate`, which every dspy-rs optimiser calls
 /// once per candidate after setting its instructions (COPRO, MIPROv2); an optimiser that

@@ -165,7 +165,8 @@ enum Outcome {
         reading: Option<Box<Reading>>,
         tail: Tail,
     },
-    /// The API could not be reached, or broke off its answer.
+    /// The API could not be reached, or broke off its answer (the error without its URL:
+    /// the API's base may carry credentials).
     Failed(reqwest::Error),
     /// The client left before the whole answer was passed on.
     ClientGone { status: Option<StatusCode> },
@@ -231,7 +232,7 @@ async fn relay(
         Err(error) => {
             Shared::count(&shared.upstream_failures);
             let _ = head.send(Err(()));
-            return Outcome::Failed(error);
+            return Outcome::Failed(error.without_url());
         }
     };
     let status = answer.status();
@@ -280,6 +281,7 @@ async fn relay(
                     let _ = sender.send_data(last).await;
                 }
                 // The client's answer breaks off as the API's did.
+                let error = error.without_url();
                 sender.abort(io::Error::other(error.to_string()));
                 return Outcome::Failed(error);
             }
