@@ -10,7 +10,9 @@
 mod pipeline;
 mod support;
 
-use dspy_rs::{ChatAdapter, COPRO, LM};
+use std::sync::Mutex;
+
+use dspy_rs::{ChatAdapter, MIPROv2, COPRO, LM};
 use monitor::integrate::dspy::{
     track_optimization, Monitored, EXAMPLE_MODULE, OPTIMIZER_LM_MODULE, RUN_MODULE,
 };
@@ -63,38 +65,47 @@ fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
 #[cfg(feature = "mlflow")]
 fn mlflow_setup() -> Option<(String, String)> {
     use support::mlflow::{config, server_uri, unique};
-    let spool = std::env::temp_dir().join(unique("dspy-relay-spool"));
-    let Some(uri) = server_uri() else {
-        let store = std::env::temp_dir().join(unique("dspy-relay-mlruns"));
-        monitor::mlflow::configure_mlflow_with(
-            monitor::mlflow::MlflowConfig::default()
-                .local_store(store)
-                .spool_dir(spool),
-        );
-        return None;
-    };
-    let experiment = unique("dspy-relay");
-    monitor::mlflow::configure_mlflow_with(
-        config(&uri, &spool).experiment_name(experiment.clone()),
-    );
-    Some((uri, experiment))
+    static SETUP: std::sync::OnceLock<Option<(String, String)>> = std::sync::OnceLock::new();
+    SETUP
+        .get_or_init(|| {
+            let spool = std::env::temp_dir().join(unique("dspy-relay-spool"));
+            let Some(uri) = server_uri() else {
+                let store = std::env::temp_dir().join(unique("dspy-relay-mlruns"));
+                monitor::mlflow::configure_mlflow_with(
+                    monitor::mlflow::MlflowConfig::default()
+                        .local_store(store)
+                        .spool_dir(spool),
+                );
+                return None;
+            };
+            let experiment = unique("dspy-relay");
+            monitor::mlflow::configure_mlflow_with(
+                config(&uri, &spool).experiment_name(experiment.clone()),
+            );
+            Some((uri, experiment))
+        })
+        .clone()
 }
 
-#[test]
-fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each() {
+/// Runs a test's body alone, on a runtime of its own: dspy-rs keeps its LM in a
+/// process-wide setting, which each test sets to its own relay.
+fn alone(body: impl std::future::Future<Output = ()>) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body())
+        .block_on(body)
 }
 
-async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() {
+/// A fake API, a relay to it recording into `tracer`, and dspy-rs configured with an LM
+/// whose base URL is the relay's.
+async fn relayed_lm(tracer: &ExecutionTracer) -> (FakeLm, OpenAiRelay) {
     let api = FakeLm::start(fake_model);
-    let tracer = ExecutionTracer::new();
     let relay = OpenAiRelay::builder(&api.base_url)
-        .record_into(&tracer)
+        .record_into(tracer)
         .start()
         .unwrap();
     // The one change: the LM's base URL is the relay's.
@@ -105,6 +116,30 @@ async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() 
         .await
         .unwrap();
     monitor::integrate::dspy::configure(lm, ChatAdapter);
+    (api, relay)
+}
+
+/// How many calls of the tracer are model calls.
+fn model_calls(tracer: &ExecutionTracer) -> usize {
+    tracer
+        .get_traces(None)
+        .into_iter()
+        .filter(|e| {
+            e.attributes
+                .get(KIND_ATTRIBUTE)
+                .is_some_and(|k| k == "chat_model")
+        })
+        .count()
+}
+
+#[test]
+fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each() {
+    alone(an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body())
+}
+
+async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() {
+    let tracer = ExecutionTracer::new();
+    let (api, relay) = relayed_lm(&tracer).await;
     #[cfg(feature = "mlflow")]
     let mlflow = mlflow_setup();
 
@@ -153,16 +188,7 @@ async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() 
             .any(|e| Some(&e.span_id) == forward.parent_span_id.as_ref()));
     }
     // Every request the API answered is exactly one model call in the tracer.
-    let model_calls = tracer
-        .get_traces(None)
-        .into_iter()
-        .filter(|e| {
-            e.attributes
-                .get(KIND_ATTRIBUTE)
-                .is_some_and(|k| k == "chat_model")
-        })
-        .count();
-    assert_eq!(model_calls, proposals + evaluated);
+    assert_eq!(model_calls(&tracer), proposals + evaluated);
     assert_eq!(api.requests() as usize, proposals + evaluated);
     let stats = relay.stats();
     assert_eq!(stats.forwarded as usize, proposals + evaluated);
@@ -172,6 +198,43 @@ async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() 
     if let Some((uri, experiment)) = mlflow {
         readback(&uri, &experiment, &run_name, &run.trace_id, proposals);
     }
+}
+
+#[test]
+fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run() {
+    alone(miprov2s_description_and_instruction_calls_are_recorded_under_its_run_body())
+}
+
+async fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run_body() {
+    let tracer = ExecutionTracer::new();
+    let (api, relay) = relayed_lm(&tracer).await;
+    #[cfg(feature = "mlflow")]
+    mlflow_setup(); // never the working directory's ./mlruns
+    let mut module = Monitored::new(qa::Answerer { answer: answerer() });
+    let trainset = vec![question("France"), question("Italy")];
+    let candidates = 3;
+    let mipro = MIPROv2::builder()
+        .num_candidates(candidates)
+        .num_trials(1)
+        .minibatch_size(2)
+        .track_stats(false)
+        .build();
+    track_optimization(&mipro, &mut module, trainset, "mipro-relay")
+        .with_tracer(&tracer)
+        .await
+        .unwrap();
+
+    // One program description, then one call per candidate instruction.
+    let run = &entries(&tracer, RUN_MODULE)[0];
+    let own = entries(&tracer, OPTIMIZER_LM_MODULE);
+    assert_eq!(own.len(), 1 + candidates, "{own:#?}");
+    assert!(own
+        .iter()
+        .all(|call| call.parent_span_id.as_deref() == Some(run.span_id.as_str())));
+    // Its trace runs and candidate evaluations are the adapter's; each request once.
+    assert_eq!(model_calls(&tracer), api.requests() as usize);
+    assert_eq!(relay.stats().recorded as usize, 1 + candidates);
+    assert_eq!(relay.stats().forwarded, api.requests());
 }
 
 /// The optimisation's MLflow run has its trace: the run, and the proposals as chat model
