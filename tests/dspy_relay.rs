@@ -116,6 +116,8 @@ async fn relayed_lm(tracer: &ExecutionTracer) -> (FakeLm, OpenAiRelay) {
         .await
         .unwrap();
     monitor::integrate::dspy::configure(lm, ChatAdapter);
+    #[cfg(feature = "mlflow")]
+    mlflow_setup(); // runs go there, never to the working directory's ./mlruns
     (api, relay)
 }
 
@@ -208,8 +210,6 @@ fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run() {
 async fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run_body() {
     let tracer = ExecutionTracer::new();
     let (api, relay) = relayed_lm(&tracer).await;
-    #[cfg(feature = "mlflow")]
-    mlflow_setup(); // never the working directory's ./mlruns
     let mut module = Monitored::new(qa::Answerer { answer: answerer() });
     let trainset = vec![question("France"), question("Italy")];
     let candidates = 3;
