@@ -124,6 +124,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An OpenAI relay could not start: its upstream is not an `http(s)://` URL, or its
+    /// loopback listener or thread could not be set up.
+    #[cfg(feature = "openai-relay")]
+    #[error("cannot start the openai relay to {upstream:?}: {reason}")]
+    Relay {
+        /// The upstream base URL it was given.
+        upstream: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A metric, param or tag key that MLflow would reject.
     #[cfg(feature = "mlflow")]
     #[error("invalid mlflow {kind} key {key:?}: {reason}")]

@@ -4,7 +4,8 @@
 //! `dspy`, [`dspy`] monitors dspy-rs programs: LM calls, token usage, optimiser runs. With
 //! `async-openai`, [`openai::MonitoredClient`] records every call an async-openai client makes;
 //! with `rig`, [`rig::MonitoredModel`] and [`rig::MonitoredAgent`] record rig's model calls,
-//! agents and tools.
+//! agents and tools; with `openai-relay`, [`relay::OpenAiRelay`] records the chat completions
+//! of any client pointed at it.
 //! With `tower`, [`tower::ServerLayer`] makes each request a server handles a monitored
 //! call continuing the caller's trace; with `reqwest`, [`reqwest::WithTraceContext`] passes
 //! the trace on in outgoing requests.
@@ -14,7 +15,8 @@
 //
 // Owns: the `Layer` that records `tracing` spans as monitored calls (`layer.rs`), and
 // dspy-rs: LM calls, token usage and optimiser runs (`dspy/`), and LLM clients: async-openai
-// (`openai/`), rig (`rig/`), HTTP servers (`tower.rs`: a request as a server call) and
+// (`openai/`), rig (`rig/`), any client by its base URL (`relay/`, reading `openai/`'s
+// JSON shapes), HTTP servers (`tower.rs`: a request as a server call) and
 // clients (`reqwest.rs`: the trace passed on), and the mark of a model call a client
 // integration records (`model_call.rs`), which the Layer reads.
 //
@@ -42,6 +44,8 @@ mod layer;
 mod model_call;
 #[cfg(any(feature = "async-openai", feature = "openai-http"))]
 pub mod openai;
+#[cfg(feature = "openai-relay")]
+pub mod relay;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "rig")]

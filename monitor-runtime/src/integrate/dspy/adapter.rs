@@ -33,7 +33,11 @@ pub const LM_MODULE: &str = "lm";
 ///
 /// Install it with [`configure`]: dspy-rs's `Predict::forward` uses the configured
 /// adapter. `forward_with_config`, and the instruction proposals optimisers make with
-/// it, always use a plain `ChatAdapter`, so they are not recorded.
+/// it, always use a plain `ChatAdapter`: to record those, build the LM with an
+/// [`OpenAiRelay`](crate::integrate::relay::OpenAiRelay)'s URL as its `base_url` (feature
+/// `openai-relay`). This adapter then sends its own calls through the relay's
+/// [unrecorded route](crate::integrate::relay::OpenAiRelay::unrecorded_url), so that each
+/// call is recorded once, here, under the module that made it.
 #[derive(Clone, Debug, Default)]
 pub struct MonitoredAdapter<A = ChatAdapter> {
     inner: A,
@@ -104,6 +108,8 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
         tools: Vec<Arc<dyn ToolDyn>>,
     ) -> anyhow::Result<Prediction> {
         let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
+        #[cfg(feature = "openai-relay")]
+        let lm = relayed::unrecorded(lm).await;
         let module = match predictor_name(signature) {
             Some(name) => format!("{LM_MODULE}.{name}"),
             None => LM_MODULE.to_owned(),
@@ -152,6 +158,56 @@ impl<A: Adapter> Adapter for MonitoredAdapter<A> {
                 Err(error)
             }
         }
+    }
+}
+
+/// An LM whose base URL is a relay's, as the same LM through the relay's unrecorded route.
+#[cfg(feature = "openai-relay")]
+mod relayed {
+    use std::sync::Arc;
+
+    use dspy_rs::{LMClient, LM};
+    use parking_lot::Mutex;
+
+    /// Clients built for the unrecorded route, by `(url, model, api key)`: building one
+    /// makes an HTTP client, and reusing it keeps its connections. Few: one per LM.
+    type Clients = Vec<((String, String, Option<String>), LMClient)>;
+    static CLIENTS: Mutex<Clients> = Mutex::new(Vec::new());
+    const MAX_CLIENTS: usize = 16;
+
+    /// `lm` itself unless its base URL is a live relay's.
+    pub(super) async fn unrecorded(lm: Arc<LM>) -> Arc<LM> {
+        let relay = lm.base_url.as_deref();
+        let Some(url) = relay.and_then(crate::integrate::relay::unrecorded_url_for) else {
+            return lm;
+        };
+        let Some(client) = client_for(url, &lm.model, lm.api_key.clone()) else {
+            return lm;
+        };
+        match LM::clone(&lm).with_client(client).await {
+            Ok(unrecorded) => Arc::new(unrecorded),
+            Err(_) => lm,
+        }
+    }
+
+    /// A client for `url` as dspy-rs builds one for a base URL (with a key, or without).
+    fn client_for(url: String, model: &str, api_key: Option<String>) -> Option<LMClient> {
+        let key = (url, model.to_owned(), api_key);
+        let mut clients = CLIENTS.lock();
+        if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
+            return Some(client.clone());
+        }
+        let (url, model, api_key) = &key;
+        let client = match api_key {
+            Some(api_key) => LMClient::from_openai_compatible(url, api_key, model),
+            None => LMClient::from_local(url, model),
+        }
+        .ok()?;
+        if clients.len() >= MAX_CLIENTS {
+            clients.remove(0);
+        }
+        clients.push((key, client.clone()));
+        Some(client)
     }
 }
 

@@ -11,6 +11,9 @@
 //! - [`track_optimization`] runs an optimiser (COPRO, MIPROv2, ...) with every candidate it
 //!   evaluates recorded as an `optimizer.candidate` call (its instructions as inputs, its
 //!   score as quality) and, with the `mlflow` feature, as a child run of one MLflow run.
+//!   With the `openai-relay` feature and the LM built against an
+//!   [`OpenAiRelay`](crate::integrate::relay::OpenAiRelay)'s URL, the optimiser's own LM calls
+//!   (instruction proposals) are recorded too, as [`OPTIMIZER_LM_MODULE`] calls under the run.
 //! - [`prediction_tokens`] reads a `Prediction`'s usage for `#[monitored(tokens = ..)]`.
 //! - [`Monitored`] monitors a module by wrapping it: its `forward` and `metric` calls are
 //!   recorded under the module's name, with the prediction's tokens, and it is still the
@@ -62,7 +65,8 @@
 // candidate (`optimize.rs`).
 //
 // May call: the tracer's public API (`trace`, the guard), `mlflow` (runs, with the
-// feature), and dspy-rs. Nothing calls in here: users install it.
+// feature), `integrate::relay` (with `openai-relay`: its scope, and its unrecorded route
+// for calls recorded here), and dspy-rs. Nothing calls in here: users install it.
 
 mod adapter;
 mod monitored;
@@ -75,7 +79,7 @@ pub use self::monitored::Monitored;
 pub use self::names::{name_predictor, name_predictors, predictor_name};
 pub use self::optimize::{
     track_optimization, CandidateResult, ExampleScore, Optimization, TrackedModule,
-    CANDIDATE_MODULE, EXAMPLE_MODULE, RUN_MODULE,
+    CANDIDATE_MODULE, EXAMPLE_MODULE, OPTIMIZER_LM_MODULE, RUN_MODULE,
 };
 pub use self::usage::{prediction_tokens, usage};
 

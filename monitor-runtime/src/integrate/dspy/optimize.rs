@@ -20,6 +20,12 @@ pub const RUN_MODULE: &str = "optimizer.run";
 /// metric call run under it, and the metric's score is its quality.
 pub const EXAMPLE_MODULE: &str = "optimizer.example";
 
+/// The module name of the optimiser's own LM calls (COPRO's and MIPROv2's instruction
+/// proposals, MIPROv2's program descriptions): recorded when the LM's `base_url` is an
+/// [`OpenAiRelay`](crate::integrate::relay::OpenAiRelay)'s (feature `openai-relay`), as
+/// `chat_model` children of the [`RUN_MODULE`] call.
+pub const OPTIMIZER_LM_MODULE: &str = "optimizer.lm";
+
 /// What the metric gave one example of a candidate's evaluation, and where its calls are.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExampleScore {
@@ -352,6 +358,25 @@ fn example_traces(
         .collect()
 }
 
+/// The entries of the run's own trace: the run, its candidates and the optimiser's own LM
+/// calls, without the examples' calls (each of which is a trace of its candidate's run).
+#[cfg(feature = "mlflow")]
+fn run_entries(
+    entries: &[crate::TraceEntry],
+    run_trace: &str,
+    examples: &[ExampleScore],
+) -> Vec<crate::TraceEntry> {
+    let moved: rustc_hash::FxHashSet<String> = example_traces(entries, examples)
+        .into_iter()
+        .map(|entry| entry.span_id)
+        .collect();
+    entries
+        .iter()
+        .filter(|entry| entry.trace_id == run_trace && !moved.contains(&entry.span_id))
+        .cloned()
+        .collect()
+}
+
 #[cfg(feature = "mlflow")]
 impl<M> TrackedModule<'_, M> {
     /// The candidate as a child run of the optimiser's run, and a step of its
@@ -430,9 +455,18 @@ fn warn_on<T>(result: crate::Result<T>) {
 ///   `score`; the best one tagged `best = true`, the others `false`). Each example's calls
 ///   are a trace of the candidate's child run (rooted at its [`EXAMPLE_MODULE`] call, id
 ///   [`ExampleScore::trace_id`]), with the metric's score as the trace's `quality`
-///   assessment, as `mlflow.genai.evaluate` does for each row. MLflow being down or
+///   assessment, as `mlflow.genai.evaluate` does for each row. The run's own trace (its
+///   [`RUN_MODULE`] call, the candidates' calls, the optimiser's own LM calls) is a trace
+///   of the run. MLflow being down or
 ///   unconfigured never fails the optimisation: the runs wait in the local store or the
 ///   delivery queue, and refused values are warnings.
+/// - With the `openai-relay` feature, while it runs a [`RelayScope`] is open: when the LM
+///   goes through an [`OpenAiRelay`] (its `base_url` is the relay's URL), the optimiser's
+///   own LM calls (instruction proposals, which no adapter sees) are [`OPTIMIZER_LM_MODULE`]
+///   `chat_model` calls under the [`RUN_MODULE`] call.
+///
+/// [`RelayScope`]: crate::integrate::relay::RelayScope
+/// [`OpenAiRelay`]: crate::integrate::relay::OpenAiRelay
 ///
 /// The hook is the module's `Evaluator::evaluate`, which every dspy-rs optimiser calls
 /// once per candidate after setting its instructions (COPRO, MIPROv2); an optimiser that
@@ -477,9 +511,17 @@ where
             ]),
         );
         call.set_kind(SpanKind::Chain);
-        call.instrument_keep(optimizer.compile(&mut tracked, trainset))
+        call.instrument_keep(async {
+            // Calls through a relay that no adapter records (the optimiser's own) land
+            // under this run.
+            #[cfg(feature = "openai-relay")]
+            let _relayed = crate::integrate::relay::RelayScope::enter(OPTIMIZER_LM_MODULE);
+            optimizer.compile(&mut tracked, trainset).await
+        })
     };
     let (compiled, mut call) = traced.await;
+    #[cfg(feature = "mlflow")]
+    let run_trace = call.trace_id();
     let candidates = std::mem::take(tracked.candidates.get_mut());
     let best = candidates
         .iter()
@@ -506,6 +548,13 @@ where
     #[cfg(feature = "mlflow")]
     if let Some(run) = run {
         let children = std::mem::take(tracked.children.get_mut());
+        let examples: Vec<ExampleScore> = report
+            .candidates
+            .iter()
+            .flat_map(|c| c.examples.iter().cloned())
+            .collect();
+        let entries = run_entries(&tracer.get_traces(None), &run_trace, &examples);
+        warn_on(run.log_traces(&entries));
         finish_run(run, &children, &report, compiled.is_ok());
     }
     #[cfg(not(feature = "mlflow"))]

@@ -187,7 +187,7 @@ fn rebuilt(head: http::Response<()>, body: reqwest::Body) -> Response {
 
 /// Fails the call with an error answer: its status, and the API's `error` object (its
 /// message and type) when the body has one, else the body's text.
-fn note_error_answer(
+pub(crate) fn note_error_answer(
     call: &mut TraceGuard<'_>,
     status: reqwest::StatusCode,
     answered: &Value,

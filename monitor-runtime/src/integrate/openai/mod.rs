@@ -29,16 +29,18 @@
 // `send_monitored` (`http.rs`) and the server-sent events of a streamed body it reads on
 // their way to the caller (`sse.rs`).
 //
-// May call: what `integrate` may call. Nothing calls in here: users install it.
+// May call: what `integrate` may call. Users install it; `integrate::relay` reads its JSON
+// shapes (`completion`, `chunks`, `http`'s error answers).
 
-mod chunks;
+#[cfg_attr(not(feature = "async-openai"), allow(unreachable_pub))]
+pub(crate) mod chunks;
 #[cfg(feature = "async-openai")]
 mod client;
-mod completion;
+pub(crate) mod completion;
 #[cfg(feature = "async-openai")]
 mod errors;
 #[cfg(feature = "openai-http")]
-mod http;
+pub(crate) mod http;
 mod responses;
 #[cfg(feature = "openai-http")]
 mod sse;
