@@ -18,12 +18,22 @@ pub(crate) fn active() -> bool {
     DEPTH.try_with(|depth| depth.get() > 0).unwrap_or(false)
 }
 
-/// `work`, marked as a recorded model call while it is polled.
+/// `work`, marked as a recorded model call while it is polled. Only the integrations whose
+/// library opens GenAI spans of its own mark their calls (reqwest's `send_monitored` and the
+/// relay have none to hide).
+#[cfg_attr(
+    not(any(feature = "async-openai", feature = "rig", feature = "dspy")),
+    allow(dead_code)
+)]
 pub(crate) fn marked<F: Future>(work: F) -> Marked<F> {
     Marked(Box::pin(work))
 }
 
 /// See [`marked`].
+#[cfg_attr(
+    not(any(feature = "async-openai", feature = "rig", feature = "dspy")),
+    allow(dead_code)
+)]
 pub(crate) struct Marked<F>(Pin<Box<F>>);
 
 impl<F: Future> Future for Marked<F> {

@@ -15,6 +15,7 @@ use crate::record::stream::StreamItems;
 pub const RESPONSES_MODULE: &str = "openai.responses";
 
 /// Whether a request body is a Responses API request sent to `path`.
+#[cfg_attr(not(feature = "openai-http"), allow(dead_code))]
 pub(crate) fn is_responses_request(path: &str, body: &Value) -> bool {
     path.trim_end_matches('/').ends_with("/responses") && body.get("input").is_some()
 }
