@@ -5,16 +5,18 @@
 //! none again, in one run: the two runs without bracket the noise of a shared machine.
 //! With `MONITOR_BENCH_PHOENIX_URL` set (a running Arize Phoenix, e.g. from
 //! `source scripts/phoenix/test-server.sh` and its `MONITOR_TEST_PHOENIX_URL`), it then
-//! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted.
+//! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted. The
+//! exporter's own throughput into a local receiver: `benches/otlp_throughput.rs`.
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use monitor::export::{init_otlp_with, OtlpConfig};
 use monitor::{monitored, ExecutionTracer};
+
+#[path = "support/otlp_sink.rs"]
+mod otlp_sink;
 
 #[inline(never)]
 fn plain(a: u64, b: u64) -> u64 {
@@ -31,47 +33,6 @@ fn no_capture(a: u64, b: u64) -> u64 {
 #[monitored]
 fn full_capture(a: u64, b: u64) -> u64 {
     a.wrapping_mul(31).wrapping_add(b)
-}
-
-/// An OTLP/HTTP endpoint that reads each request and answers 200.
-fn sink() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(value) =
-                            line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                    if stream.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
 }
 
 fn per_call(c: &mut Criterion, group_name: &str) {
@@ -125,9 +86,10 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     per_call(&mut criterion, "exporter_off");
     {
+        let sink = otlp_sink::Sink::start();
         let exporter = init_otlp_with(
             OtlpConfig::default()
-                .endpoint(sink())
+                .endpoint(&sink.url)
                 .unwrap()
                 .schedule_delay(Duration::from_millis(200)),
         )
@@ -135,7 +97,11 @@ fn main() {
         .unwrap();
         per_call(&mut criterion, "exporter_on");
         let stats = exporter.shutdown();
-        println!("sink: {stats:?}");
+        let received = sink
+            .received
+            .spans
+            .load(std::sync::atomic::Ordering::Relaxed);
+        println!("sink: {received} spans received; {stats:?}");
     }
     per_call(&mut criterion, "exporter_off_again");
     if let Ok(url) = std::env::var("MONITOR_BENCH_PHOENIX_URL") {
