@@ -648,31 +648,38 @@ fn a_refusing_receiver_holds_no_more_than_the_queue() {
 fn a_full_queue_is_sent_without_waiting_for_the_schedule() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = OtlpReceiver::start();
-    // Only a full queue can start a round here: the schedule is an hour away, and a small
-    // queue fills long before an outbox holds a batch.
-    let exporter = init_otlp_with(
-        config(&receiver)
-            .schedule_delay(Duration::from_secs(3600))
-            .max_queue_size(64),
-    )
-    .unwrap()
-    .unwrap();
     let tracer = ExecutionTracer::new();
-    // Calls from the first moment on, as fast as they come: the queue fills while the
-    // exporter's thread is still starting its HTTP client, which takes the wake-up a full
-    // queue gives (once), so the exporter must see the queue full by itself.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let mut calls = 0u64;
-    while receiver.spans().is_empty() && std::time::Instant::now() < deadline {
-        for _ in 0..10_000 {
-            tracer.trace("flood", ()).finish();
-        }
-        calls += 10_000;
-    }
-    let stats = exporter.stats();
-    assert!(
-        !receiver.spans().is_empty(),
-        "nothing sent in 20 s of {calls} calls: {stats:?}"
+    let (go, done) = (
+        std::sync::atomic::AtomicBool::new(false),
+        std::sync::atomic::AtomicBool::new(false),
     );
-    exporter.shutdown();
+    std::thread::scope(|scope| {
+        // Producers ready before the exporter starts, calling from its first moment on:
+        // the queue fills while the exporter's thread is still starting its HTTP client,
+        // which takes the one wake-up a full queue gives.
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while !go.load(std::sync::atomic::Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracer.trace("flood", ()).finish();
+                }
+            });
+        }
+        // Only a full queue can start a round: the schedule is an hour away, and a small
+        // queue fills long before an outbox holds a batch.
+        let exporter = init_otlp_with(
+            config(&receiver)
+                .schedule_delay(Duration::from_secs(3600))
+                .max_queue_size(64),
+        )
+        .unwrap()
+        .unwrap();
+        go.store(true, std::sync::atomic::Ordering::Release);
+        let spans = receiver.wait_for(1, Duration::from_secs(20));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stats = exporter.shutdown();
+        assert!(!spans.is_empty(), "nothing sent in 20 s: {stats:?}");
+    });
 }
