@@ -90,9 +90,12 @@ fn phoenix_throughput(url: &str) {
 const PACED_BATCH: u32 = 100;
 const PACED_BATCHES_PER_SECOND: u32 = 500;
 
+/// A benched function.
+type Call = fn(u64, u64) -> u64;
+
 /// The median over 2 s of the mean time of `PACED_BATCH` calls of `call`, in ns, with the
 /// batches paced at `PACED_BATCHES_PER_SECOND`.
-fn paced_ns(call: fn(u64, u64) -> u64) -> f64 {
+fn paced_ns(call: Call) -> f64 {
     let period = Duration::from_secs(1) / PACED_BATCHES_PER_SECOND;
     let mut means = Vec::new();
     let mut next = Instant::now();
@@ -112,8 +115,7 @@ fn paced_ns(call: fn(u64, u64) -> u64) -> f64 {
 /// Per-call time at a paced 50,000 calls a second, exporter off, on, off again: what a
 /// program the exporter keeps up with pays, without the exporter's saturation beside it.
 fn paced(sink_url: &str) {
-    let cases: [(&str, fn(u64, u64) -> u64); 2] =
-        [("no_capture", no_capture), ("full_capture", full_capture)];
+    let cases: [(&str, Call); 2] = [("no_capture", no_capture), ("full_capture", full_capture)];
     let off: Vec<f64> = cases.iter().map(|(_, call)| paced_ns(*call)).collect();
     let exporter = init_otlp_with(OtlpConfig::default().endpoint(sink_url).unwrap())
         .unwrap()
