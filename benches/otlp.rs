@@ -3,18 +3,23 @@
 //! `cargo bench --features otlp --bench otlp`: per-call cost of `#[monitored]` with no
 //! exporter, then with one running (sending to a local sink that answers 200), then with
 //! none again, in one run: the two runs without bracket the noise of a shared machine.
+//! Criterion's loop calls faster than any exporter sends, so the exporter runs flat out
+//! beside it; then the same three at a paced 50,000 calls a second, which it keeps up with
+//! (each figure the median of 1,000 batches' mean, the clock reads included alike).
 //! With `MONITOR_BENCH_PHOENIX_URL` set (a running Arize Phoenix, e.g. from
 //! `source scripts/phoenix/test-server.sh` and its `MONITOR_TEST_PHOENIX_URL`), it then
-//! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted.
+//! sends 20,000 calls to Phoenix and prints the spans per second Phoenix accepted. The
+//! exporter's own throughput into a local receiver: `benches/otlp_throughput.rs`.
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use monitor::export::{init_otlp_with, OtlpConfig};
 use monitor::{monitored, ExecutionTracer};
+
+#[path = "support/otlp_sink.rs"]
+mod otlp_sink;
 
 #[inline(never)]
 fn plain(a: u64, b: u64) -> u64 {
@@ -31,47 +36,6 @@ fn no_capture(a: u64, b: u64) -> u64 {
 #[monitored]
 fn full_capture(a: u64, b: u64) -> u64 {
     a.wrapping_mul(31).wrapping_add(b)
-}
-
-/// An OTLP/HTTP endpoint that reads each request and answers 200.
-fn sink() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut stream = stream;
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(value) =
-                            line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                    if stream.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    url
 }
 
 fn per_call(c: &mut Criterion, group_name: &str) {
@@ -121,13 +85,63 @@ fn phoenix_throughput(url: &str) {
     exporter.shutdown();
 }
 
+/// Calls per batch, and batches per second, of the paced case: 50,000 calls a second, a
+/// rate the exporter keeps up with, unlike criterion's loop.
+const PACED_BATCH: u32 = 100;
+const PACED_BATCHES_PER_SECOND: u32 = 500;
+
+/// A benched function.
+type Call = fn(u64, u64) -> u64;
+
+/// The median over 2 s of the mean time of `PACED_BATCH` calls of `call`, in ns, with the
+/// batches paced at `PACED_BATCHES_PER_SECOND`.
+fn paced_ns(call: Call) -> f64 {
+    let period = Duration::from_secs(1) / PACED_BATCHES_PER_SECOND;
+    let mut means = Vec::new();
+    let mut next = Instant::now();
+    for batch in 0..2 * PACED_BATCHES_PER_SECOND {
+        let start = Instant::now();
+        for i in 0..PACED_BATCH {
+            black_box(call(black_box(u64::from(batch)), black_box(u64::from(i))));
+        }
+        means.push(start.elapsed().as_nanos() as f64 / f64::from(PACED_BATCH));
+        next += period;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    means.sort_by(f64::total_cmp);
+    means[means.len() / 2]
+}
+
+/// Per-call time at a paced 50,000 calls a second, exporter off, on, off again: what a
+/// program the exporter keeps up with pays, without the exporter's saturation beside it.
+fn paced(sink_url: &str) {
+    let cases: [(&str, Call); 2] = [("no_capture", no_capture), ("full_capture", full_capture)];
+    let off: Vec<f64> = cases.iter().map(|(_, call)| paced_ns(*call)).collect();
+    let exporter = init_otlp_with(OtlpConfig::default().endpoint(sink_url).unwrap())
+        .unwrap()
+        .unwrap();
+    let on: Vec<f64> = cases.iter().map(|(_, call)| paced_ns(*call)).collect();
+    let stats = exporter.shutdown();
+    let again: Vec<f64> = cases.iter().map(|(_, call)| paced_ns(*call)).collect();
+    for (i, (name, _)) in cases.iter().enumerate() {
+        println!(
+            "paced 50,000 calls/s, {name}: {:.1} ns per call on; off {:.1} ns before, {:.1} ns after",
+            on[i], off[i], again[i]
+        );
+    }
+    println!("paced: {stats:?}");
+}
+
 fn main() {
+    // `cargo test --benches` runs benches without `--bench`: the paced case is skipped.
+    let paced_too = std::env::args().any(|arg| arg == "--bench");
     let mut criterion = Criterion::default().configure_from_args();
     per_call(&mut criterion, "exporter_off");
     {
+        let sink = otlp_sink::Sink::start();
         let exporter = init_otlp_with(
             OtlpConfig::default()
-                .endpoint(sink())
+                .endpoint(&sink.url)
                 .unwrap()
                 .schedule_delay(Duration::from_millis(200)),
         )
@@ -135,9 +149,16 @@ fn main() {
         .unwrap();
         per_call(&mut criterion, "exporter_on");
         let stats = exporter.shutdown();
-        println!("sink: {stats:?}");
+        let received = sink
+            .received
+            .spans
+            .load(std::sync::atomic::Ordering::Relaxed);
+        println!("sink: {received} spans received; {stats:?}");
     }
     per_call(&mut criterion, "exporter_off_again");
+    if paced_too {
+        paced(&otlp_sink::Sink::start().url);
+    }
     if let Ok(url) = std::env::var("MONITOR_BENCH_PHOENIX_URL") {
         phoenix_throughput(&url);
     }

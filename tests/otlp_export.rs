@@ -273,15 +273,9 @@ fn metrics_arrive_as_otlp_histograms_that_match_the_tracer() {
 #[test]
 fn a_down_endpoint_never_holds_the_caller_and_drops_are_counted() {
     let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
-    // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let exporter = init_otlp_with(
         OtlpConfig::default()
-            .endpoint(format!("http://127.0.0.1:{port}/v1/traces"))
+            .endpoint(refusing_endpoint())
             .unwrap()
             .max_queue_size(64)
             .schedule_delay(Duration::from_millis(20))
@@ -330,6 +324,27 @@ fn one_exporter_at_a_time() {
     first.shutdown();
     let again = init_otlp_with(config(&receiver)).unwrap().unwrap();
     again.shutdown();
+}
+
+/// `true` in the child process running test `name`; in the parent, runs that child, in its
+/// turn with the other exporters, and returns `false`.
+fn is_child_taking_turns(name: &str) -> bool {
+    if common::is_child(name) {
+        return true;
+    }
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    common::check_in_child(name);
+    false
+}
+
+/// The traces URL of a loopback port nothing listens on: every connection is refused.
+fn refusing_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}/v1/traces")
 }
 
 /// In a child process: an exporter to the endpoint its parent named in
@@ -462,9 +477,8 @@ fn short_lived(tracer: &ExecutionTracer, text: &str) -> usize {
 #[test]
 fn dropped_tracers_keep_no_more_than_the_queue_waiting() {
     const CHILD: &str = "dropped_tracers_keep_no_more_than_the_queue_waiting";
-    if !common::is_child(CHILD) {
-        let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
-        return common::check_in_child(CHILD);
+    if !is_child_taking_turns(CHILD) {
+        return;
     }
     const MIB: u64 = 1024 * 1024;
     let collector = HungCollector::start();
@@ -574,4 +588,98 @@ fn drops_are_counted_while_the_exporter_hangs() {
     assert!(stats.dropped >= 100_000 - 2_048, "{stats:?}");
     let stats = exporter.shutdown();
     assert_eq!(stats.dropped + stats.failed, 100_001, "{stats:?}");
+}
+
+#[test]
+fn a_refusing_receiver_holds_no_more_than_the_queue() {
+    const CHILD: &str = "a_refusing_receiver_holds_no_more_than_the_queue";
+    if !is_child_taking_turns(CHILD) {
+        return;
+    }
+    const MIB: u64 = 1024 * 1024;
+    const QUEUE: u64 = 2048;
+    const PER_THREAD: u64 = 100_000;
+    // Every connection is refused, and each batch is retried until the timeout.
+    let exporter = init_otlp_with(
+        OtlpConfig::default()
+            .endpoint(refusing_endpoint())
+            .unwrap()
+            .max_queue_size(QUEUE as usize)
+            .schedule_delay(Duration::from_millis(20))
+            .timeout(Duration::from_millis(500)),
+    )
+    .unwrap()
+    .unwrap();
+    let tracer = ExecutionTracer::new();
+    let prompt = "p".repeat(1024);
+    let before = common::rss_bytes();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                for _ in 0..PER_THREAD {
+                    short_lived(&tracer, &prompt);
+                }
+            });
+        }
+    });
+    let grown = common::peak_rss_bytes().saturating_sub(before);
+    let calls = 2 * PER_THREAD;
+    assert_eq!(tracer.get_metrics().total_executions, calls);
+    let stats = exporter.stats();
+    // Every call is exported, dropped, given up on, or still waiting in the queue.
+    let waiting = calls - stats.exported - stats.dropped - stats.failed;
+    println!(
+        "{calls} calls, peak grew {} KiB, {waiting} waiting: {stats:?}",
+        grown / 1024
+    );
+    assert_eq!(stats.exported, 0, "{stats:?}");
+    assert!(waiting <= QUEUE, "{waiting} waiting: {stats:?}");
+    assert!(stats.dropped >= calls - QUEUE - stats.failed, "{stats:?}");
+    // The queue (2048 calls of about 1.2 KiB) and the history (1000 calls, about as many
+    // more in the shards before a trim) hold the 1 KiB inputs: 5 MiB, not the 230 MiB of
+    // every call.
+    assert!(grown < 24 * MIB, "peak grew {} MiB", grown / MIB);
+    let stats = exporter.shutdown();
+    assert_eq!(stats.dropped + stats.failed, calls, "{stats:?}");
+    println!("child finished");
+}
+
+#[test]
+fn a_full_queue_is_sent_without_waiting_for_the_schedule() {
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let tracer = ExecutionTracer::new();
+    let (go, done) = (
+        std::sync::atomic::AtomicBool::new(false),
+        std::sync::atomic::AtomicBool::new(false),
+    );
+    std::thread::scope(|scope| {
+        // Producers ready before the exporter starts, calling from its first moment on:
+        // the queue fills while the exporter's thread is still starting its HTTP client,
+        // which takes the one wake-up a full queue gives.
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while !go.load(std::sync::atomic::Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracer.trace("flood", ()).finish();
+                }
+            });
+        }
+        // Only a full queue can start a round: the schedule is an hour away, and a small
+        // queue fills long before an outbox holds a batch.
+        let exporter = init_otlp_with(
+            config(&receiver)
+                .schedule_delay(Duration::from_secs(3600))
+                .max_queue_size(64),
+        )
+        .unwrap()
+        .unwrap();
+        go.store(true, std::sync::atomic::Ordering::Release);
+        let spans = receiver.wait_for(1, Duration::from_secs(20));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let stats = exporter.shutdown();
+        assert!(!spans.is_empty(), "nothing sent in 20 s: {stats:?}");
+    });
 }

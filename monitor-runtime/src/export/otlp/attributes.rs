@@ -92,17 +92,14 @@ fn openinference(
     provider: Option<&str>,
 ) {
     out.push(string("openinference.span.kind", kind.openinference()));
-    out.push(string(
-        "input.value",
-        &Value::Object(entry.inputs.clone()).to_string(),
-    ));
+    out.push(owned_string("input.value", object_text(&entry.inputs)));
     out.push(string("input.mime_type", "application/json"));
     if let Some(outputs) = &entry.outputs {
         let (text, mime) = match outputs {
             Value::String(text) => (text.clone(), "text/plain"),
             other => (other.to_string(), "application/json"),
         };
-        out.push(string("output.value", &text));
+        out.push(owned_string("output.value", text));
         out.push(string("output.mime_type", mime));
     }
     if let Some(model) = model {
@@ -340,16 +337,16 @@ fn mlflow(out: &mut Vec<KeyValue>, entry: &TraceEntry, kind: SpanKind) {
         &Value::from(kind.mlflow()).to_string(),
     ));
     out.push(string("mlflow.spanFunctionName", &entry.module));
-    out.push(string(
+    out.push(owned_string(
         "mlflow.spanInputs",
-        &Value::Object(entry.inputs.clone()).to_string(),
+        object_text(&entry.inputs),
     ));
     if let Some(outputs) = &entry.outputs {
         // MLflow unwraps JSON text for strings, objects and arrays only: a number or a
         // boolean goes typed, or it would read back as a string ("0.85").
         out.push(match outputs {
             Value::Number(_) | Value::Bool(_) => typed("mlflow.spanOutputs", outputs),
-            other => string("mlflow.spanOutputs", &other.to_string()),
+            other => owned_string("mlflow.spanOutputs", other.to_string()),
         });
     }
     if let Some(tokens) = entry.token_usage {
@@ -448,6 +445,21 @@ pub(super) fn double(value: f64) -> AnyValue {
 
 pub(super) fn string(key: &str, value: &str) -> KeyValue {
     key_value(key, text(value))
+}
+
+/// [`string`] of a value already owned: no copy of it.
+fn owned_string(key: &str, value: String) -> KeyValue {
+    key_value(
+        key,
+        AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        },
+    )
+}
+
+/// An object's JSON text, written from the map itself (not a copy of it).
+fn object_text(object: &serde_json::Map<String, Value>) -> String {
+    serde_json::to_string(object).unwrap_or_default()
 }
 
 pub(super) fn int(key: &str, value: u64) -> KeyValue {

@@ -20,6 +20,7 @@ use super::phoenix_prices::{PhoenixApi, PHOENIX_RELOAD};
 use crate::capture::mask_url_credentials;
 use crate::entry::TraceEntry;
 use crate::error::{Error, Result};
+use crate::record::finished::Record;
 use crate::record::outbox;
 use crate::ExecutionTracer;
 
@@ -383,14 +384,21 @@ impl Worker {
     }
 
     fn run(mut self) {
+        let mut busy = false;
         loop {
-            self.wait();
+            // A round that took a full batch or more starts the next at once: the program
+            // produces faster than the schedule, and the wake-up of an outbox filling
+            // during the round may have gone to the HTTP client's own wait.
+            if !busy {
+                self.wait();
+            }
             let (asked, stop) = {
                 let control = self.shared.control.lock();
                 (control.asked, control.stop)
             };
             let flushing = asked > self.shared.control.lock().done;
-            self.export_waiting(flushing || stop, stop);
+            let taken = self.export_waiting(flushing || stop, stop);
+            busy = taken >= self.config.max_export_batch_size;
             if let Some(metrics) = &self.metrics {
                 let due = flushing || stop || Instant::now() >= metrics.next.get();
                 // A receiver with no metrics endpoint (MLflow, Phoenix): said once.
@@ -410,9 +418,14 @@ impl Worker {
 
     /// Waits for the schedule, a flush, a stop, or an outbox filling up (an unpark).
     /// Waits in short slices and looks at the flags after each: a park's wake-up can be
-    /// taken by code that parks this thread too (the HTTP client does, while it starts).
+    /// taken by code that parks this thread too (the HTTP client does, while it starts and
+    /// while it waits for an answer), and the queue wakes this thread once when it fills,
+    /// so a full queue is also seen by its drops growing. Reading them drains the
+    /// threads' rings, hence slices of 50 ms, not less: a busy program's rounds follow
+    /// each other without waiting (see `run`).
     fn wait(&self) {
         const SLICE: Duration = Duration::from_millis(50);
+        let dropped = outbox::dropped();
         let mut until = crate::deadline::after(self.config.schedule_delay);
         if let Some(metrics) = &self.metrics {
             until = until.min(metrics.next.get());
@@ -432,7 +445,7 @@ impl Worker {
             let parked = Instant::now();
             std::thread::park_timeout(slice);
             // Woken before the slice ended: an outbox is filling up.
-            if parked.elapsed() < slice {
+            if parked.elapsed() < slice || outbox::dropped() > dropped {
                 return;
             }
         }
@@ -441,12 +454,13 @@ impl Worker {
     /// Sends the calls finished since the last round; `everything` (a flush or the end)
     /// also sends what a destination holds back. The `last` round closes the outboxes
     /// once it has taken from them: taking drains the threads' rings into outboxes that
-    /// must still be open to take their calls.
-    fn export_waiting(&mut self, everything: bool, last: bool) {
+    /// must still be open to take their calls. Returns how many calls it took.
+    fn export_waiting(&mut self, everything: bool, last: bool) -> usize {
         let taken = outbox::take();
         if last {
             outbox::close();
         }
+        let taken_count = taken.records.len();
         let shared = Arc::clone(&self.shared);
         let counters = &shared.counters;
         #[cfg(feature = "opentelemetry")]
@@ -467,55 +481,79 @@ impl Worker {
             counters
                 .sampled_out
                 .fetch_add(done.sampled_out, Ordering::Relaxed);
-            return;
+            return taken_count;
         }
         let _ = everything;
-        let mut entries: Vec<TraceEntry> = Vec::with_capacity(taken.records.len());
-        for (record, max_bytes) in &taken.records {
-            let entry = record.to_entry(*max_bytes);
+        // Sampled before anything is converted: a call left out costs a comparison.
+        let mut kept: Vec<&(Record, usize)> = Vec::with_capacity(taken_count);
+        for taken in &taken.records {
             // A trace continued from another process keeps the decision made there, as
             // OpenTelemetry's parent-based sampler does; one started here, the sampler's.
-            let keep = record
+            let keep = taken
+                .0
                 .upstream_sampled()
-                .unwrap_or_else(|| self.config.sampler.keeps(&entry.trace_id));
+                .unwrap_or_else(|| self.config.sampler.keeps(taken.0.trace_id));
             if keep {
-                entries.push(entry);
+                kept.push(taken);
             } else {
                 counters.sampled_out.fetch_add(1, Ordering::Relaxed);
             }
         }
-        counters
-            .pending
-            .store(entries.len() as u64, Ordering::Relaxed);
-        if !entries.is_empty() {
+        counters.pending.store(kept.len() as u64, Ordering::Relaxed);
+        if !kept.is_empty() {
             self.tell_phoenix_prices();
             if !self.find_mlflow_experiment() {
                 // Never filed in another experiment: counted failed until MLflow has it.
                 counters.pending.store(0, Ordering::Relaxed);
                 counters
                     .failed
-                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
-                return;
+                    .fetch_add(kept.len() as u64, Ordering::Relaxed);
+                return taken_count;
             }
         }
-        for batch in entries.chunks(self.config.max_export_batch_size) {
-            let sent = self.send(batch);
+        // A batch at a time: its entries live only while it is encoded. The records keep
+        // their places in the queue until sent, so the queue bounds what waits, all told.
+        for records in kept.chunks(self.config.max_export_batch_size) {
+            let batch = self.encode(records);
+            let sent = self.post(&self.config.endpoint, batch.body) == Sent::Yes;
             // Taken off `pending` first: a stop that gives up adds `pending` to `failed`,
             // and may count a batch twice otherwise.
-            counters
-                .pending
-                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+            counters.pending.fetch_sub(batch.spans, Ordering::Relaxed);
             let counter = if sent {
                 &counters.exported
             } else {
                 &counters.failed
             };
-            counter.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            if sent {
-                self.annotate(batch);
+            counter.fetch_add(batch.spans, Ordering::Relaxed);
+            if let (true, Some(url)) = (sent, &self.config.annotations_url) {
+                self.post_annotations(url, batch.annotations);
             }
         }
         self.annotate_feedback();
+        taken_count
+    }
+
+    /// One request's spans in the configured protocol, with their scores as Phoenix
+    /// annotations when they go to Phoenix. Entries live only while their batch is encoded.
+    fn encode(&self, records: &[&(Record, usize)]) -> Encoded {
+        let entries: Vec<TraceEntry> = records
+            .iter()
+            .map(|(record, max_bytes)| record.to_entry(*max_bytes))
+            .collect();
+        let message = request(&entries, &self.resource, self.config.conventions);
+        let body = match self.config.protocol {
+            Protocol::HttpProtobuf => message.encode_to_vec(),
+            Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
+        };
+        let annotations = match self.config.annotations_url {
+            Some(_) => super::evaluation::entry_annotations(&entries),
+            None => Vec::new(),
+        };
+        Encoded {
+            spans: entries.len() as u64,
+            body,
+            annotations,
+        }
     }
 
     /// Reads the id of the MLflow experiment the settings name (creating it when missing),
@@ -596,16 +634,6 @@ impl Worker {
                 None => loaded,
             };
             std::thread::sleep(until.saturating_duration_since(Instant::now()));
-        }
-    }
-
-    /// Posts the scores of `batch` (the quality score and the named ones) as Phoenix span
-    /// annotations. Phoenix stores them once their spans are in (it retries those not yet
-    /// ingested).
-    fn annotate(&self, batch: &[TraceEntry]) {
-        let annotations = super::evaluation::entry_annotations(batch);
-        if let Some(url) = &self.config.annotations_url {
-            self.post_annotations(url, annotations);
         }
     }
 
@@ -738,17 +766,6 @@ impl Worker {
         Some(deadline.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
     }
 
-    /// Posts one batch, retrying as the OTLP specification asks (429, 502, 503, 504 and
-    /// connection errors, with backoff and `Retry-After`), within the request timeout.
-    fn send(&self, batch: &[TraceEntry]) -> bool {
-        let message = request(batch, &self.resource, self.config.conventions);
-        let body = match self.config.protocol {
-            Protocol::HttpProtobuf => message.encode_to_vec(),
-            Protocol::HttpJson => serde_json::to_vec(&message).unwrap_or_default(),
-        };
-        self.post(&self.config.endpoint, body) == Sent::Yes
-    }
-
     /// Posts `body` (OTLP in the configured protocol) to `url`, compressed if configured,
     /// with retries on 429, 502, 503, 504 and connection errors, backoff and
     /// `Retry-After`, all within the request timeout.
@@ -802,6 +819,14 @@ impl Worker {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// One request, encoded and waiting to be sent.
+struct Encoded {
+    spans: u64,
+    body: Vec<u8>,
+    /// The spans' scores as Phoenix annotations, when there is a Phoenix to post them to.
+    annotations: Vec<serde_json::Value>,
 }
 
 /// What became of a request.
