@@ -43,7 +43,7 @@ mod errors;
 pub(crate) mod http;
 mod responses;
 #[cfg(feature = "openai-http")]
-mod sse;
+pub(crate) mod sse;
 
 #[cfg(feature = "async-openai")]
 pub use self::chunks::ChatChunks;

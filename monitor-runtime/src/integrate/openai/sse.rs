@@ -53,9 +53,10 @@ impl ServerSentChat {
     }
 }
 
-/// The lines of an SSE body, wherever its pieces cut them, joined into events' data.
+/// The lines of an SSE body, wherever its pieces cut them, joined into events' data (the
+/// relay reads the bodies it passes on with it too).
 #[derive(Debug, Default)]
-struct EventLines {
+pub(crate) struct EventLines {
     /// The bytes of a line not yet ended.
     line: Vec<u8>,
     /// The `data:` of the event not yet ended (several lines join with `\n`).
@@ -65,7 +66,7 @@ struct EventLines {
 impl EventLines {
     /// Reads `bytes`, the next piece of the body; `event` gets each event's data as its
     /// blank line ends it.
-    fn read(&mut self, bytes: &[u8], mut event: impl FnMut(&str)) {
+    pub(crate) fn read(&mut self, bytes: &[u8], mut event: impl FnMut(&str)) {
         for piece in bytes.split_inclusive(|byte| *byte == b'\n') {
             if self.line.len() + piece.len() <= MAX_LINE {
                 self.line.extend_from_slice(piece);
@@ -126,7 +127,7 @@ impl Streamed {
 }
 
 /// An event's data as JSON; `None` for `[DONE]` and what is not JSON.
-fn chunk_of(data: &str) -> Option<Value> {
+pub(crate) fn chunk_of(data: &str) -> Option<Value> {
     (data != "[DONE]")
         .then(|| serde_json::from_str(data).ok())
         .flatten()

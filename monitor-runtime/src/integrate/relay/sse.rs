@@ -1,20 +1,14 @@
-//! Server-sent events, read as they pass: each `data:` line of a streamed chat completion
-//! is a chunk for [`ChatChunks`], which assembles the answer.
-
-use serde_json::Value;
+//! Server-sent events, read as they pass: each event of a streamed chat completion is a
+//! chunk for [`ChatChunks`], which assembles the answer. The lines are read as
+//! `send_monitored` reads them (`openai::sse`).
 
 use crate::integrate::openai::chunks::ChatChunks;
-
-/// The longest line kept while waiting for its end; a longer one is skipped (a chunk that
-/// large is not a chat completion delta).
-const MAX_LINE_BYTES: usize = 1024 * 1024;
+use crate::integrate::openai::sse::{chunk_of, EventLines};
 
 /// Reads the bytes of an event stream into the answer they carry.
 #[derive(Debug, Default)]
 pub(super) struct EventReader {
-    line: Vec<u8>,
-    /// The current line passed [`MAX_LINE_BYTES`]: skipped up to its end.
-    skipping: bool,
+    lines: EventLines,
     /// How much text of each choice is kept.
     room: usize,
     pub(super) chunks: ChatChunks,
@@ -29,36 +23,13 @@ impl EventReader {
     }
 
     /// Reads the next bytes of the stream, which may end or begin mid-line.
-    pub(super) fn read(&mut self, mut bytes: &[u8]) {
-        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
-            self.push(&bytes[..end]);
-            if !std::mem::take(&mut self.skipping) {
-                let line = std::mem::take(&mut self.line);
-                self.read_line(&line);
+    pub(super) fn read(&mut self, bytes: &[u8]) {
+        let (chunks, room) = (&mut self.chunks, self.room);
+        self.lines.read(bytes, |data| {
+            if let Some(chunk) = chunk_of(data) {
+                chunks.read_chunk(&chunk, room);
             }
-            self.line.clear();
-            bytes = &bytes[end + 1..];
-        }
-        self.push(bytes);
-    }
-
-    fn push(&mut self, part: &[u8]) {
-        if self.skipping || self.line.len() + part.len() > MAX_LINE_BYTES {
-            self.skipping = true;
-            self.line.clear();
-        } else {
-            self.line.extend_from_slice(part);
-        }
-    }
-
-    fn read_line(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
-            return;
-        };
-        if let Ok(chunk) = serde_json::from_slice::<Value>(data.trim_ascii_start()) {
-            self.chunks.read_chunk(&chunk, self.room);
-        }
+        });
     }
 }
 
@@ -88,13 +59,10 @@ mod tests {
     #[test]
     fn an_endless_line_is_skipped_not_kept() {
         let mut reader = EventReader::new(1024);
-        let mut left = MAX_LINE_BYTES * 2;
-        while left > 0 {
+        for _ in 0..512 {
             reader.read(&[b'x'; 4096]);
-            left -= 4096;
-            assert!(reader.line.len() <= MAX_LINE_BYTES);
         }
-        reader.read(b"\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n");
+        reader.read(b"\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n");
         assert_eq!(reader.chunks.answer().messages[0]["content"], "ok");
     }
 }
