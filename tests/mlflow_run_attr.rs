@@ -132,7 +132,8 @@ fn async_fn_is_active_across_awaits_nests_and_fails_on_err() {
         .unwrap();
     assert_eq!(rt.block_on(evaluate(3)).unwrap(), 0.75);
     assert!(rt.block_on(evaluate(0)).is_err());
-    assert!(monitor::mlflow::mlflow_flush().is_complete());
+    let report = monitor::mlflow::mlflow_flush();
+    assert!(report.is_complete(), "{report}");
 
     let rest = Rest::new(&uri);
     let ok = run_named(&rest, &exp, "evaluate", ("epochs", "3"));
