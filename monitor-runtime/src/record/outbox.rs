@@ -41,6 +41,9 @@ static TRACERS: Mutex<Vec<Weak<dyn Source>>> = Mutex::new(Vec::new());
 /// (each still holding its place in the queue).
 static ORPHANS: Mutex<Vec<(Record, usize)>> = Mutex::new(Vec::new());
 static EXPORTER: Mutex<Option<Thread>> = Mutex::new(None);
+/// Set with each wake-up, until the exporter takes it ([`take_wake`]): the unpark alone can
+/// be taken by other code that parks the exporter's thread (its HTTP client does).
+static WOKEN: AtomicBool = AtomicBool::new(false);
 
 /// Starts collecting records for `exporter`, which is unparked when a shard's outbox holds
 /// `wake_at` records or the queue is full. At most `capacity` records wait, across every
@@ -53,6 +56,7 @@ pub(crate) fn open(capacity: usize, wake_at: usize, exporter: Thread) {
     WAKE_AT.store(wake_at.max(1), Ordering::Relaxed);
     DROPPED.store(0, Ordering::Relaxed);
     FULL.store(false, Ordering::Relaxed);
+    WOKEN.store(false, Ordering::Relaxed);
     *EXPORTER.lock() = Some(exporter);
     OPEN.store(true, Ordering::Release);
 }
@@ -122,9 +126,17 @@ fn take_places() -> usize {
 
 #[cold]
 fn wake_exporter() {
+    WOKEN.store(true, Ordering::Release);
     if let Some(exporter) = EXPORTER.lock().as_ref() {
         exporter.unpark();
     }
+}
+
+/// Whether an outbox filled up or the queue ran full since the last call: the exporter's
+/// wake-up, kept until it looks, whoever took the unpark.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn take_wake() -> bool {
+    WOKEN.swap(false, Ordering::AcqRel)
 }
 
 /// Counts records the queue had no room for.

@@ -416,16 +416,12 @@ impl Worker {
         }
     }
 
-    /// Waits for the schedule, a flush, a stop, or an outbox filling up (an unpark).
-    /// Waits in short slices and looks at the flags after each: a park's wake-up can be
-    /// taken by code that parks this thread too (the HTTP client does, while it starts and
-    /// while it waits for an answer), and the queue wakes this thread once when it fills,
-    /// so a full queue is also seen by its drops growing. Reading them drains the
-    /// threads' rings, hence slices of 50 ms, not less: a busy program's rounds follow
-    /// each other without waiting (see `run`).
+    /// Waits for the schedule, a flush, a stop, or an outbox filling up. Waits in short
+    /// slices and looks at the flags after each: a park's wake-up can be taken by code
+    /// that parks this thread too (the HTTP client does, while it starts and while it waits
+    /// for an answer), so an outbox's wake-up is also kept as a flag (`outbox::take_wake`).
     fn wait(&self) {
         const SLICE: Duration = Duration::from_millis(50);
-        let dropped = outbox::dropped();
         let mut until = crate::deadline::after(self.config.schedule_delay);
         if let Some(metrics) = &self.metrics {
             until = until.min(metrics.next.get());
@@ -437,17 +433,14 @@ impl Worker {
                     return;
                 }
             }
+            if outbox::take_wake() {
+                return;
+            }
             let now = Instant::now();
             if now >= until {
                 return;
             }
-            let slice = (until - now).min(SLICE);
-            let parked = Instant::now();
-            std::thread::park_timeout(slice);
-            // Woken before the slice ended: an outbox is filling up.
-            if parked.elapsed() < slice || outbox::dropped() > dropped {
-                return;
-            }
+            std::thread::park_timeout((until - now).min(SLICE));
         }
     }
 
