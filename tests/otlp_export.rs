@@ -683,3 +683,57 @@ fn a_full_queue_is_sent_without_waiting_for_the_schedule() {
         assert!(!spans.is_empty(), "nothing sent in 20 s: {stats:?}");
     });
 }
+
+#[test]
+fn a_quiet_thread_is_sent_on_schedule_while_another_keeps_waking_the_exporter() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _turn = ONE_EXPORTER.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = OtlpReceiver::start();
+    let tracer = ExecutionTracer::new();
+    // Small batches: the busy thread's outbox wakes the exporter every few milliseconds,
+    // long before the schedule's 200 ms.
+    let exporter = init_otlp_with(
+        config(&receiver)
+            .schedule_delay(Duration::from_millis(200))
+            .max_export_batch_size(16),
+    )
+    .unwrap()
+    .unwrap();
+    let done = AtomicBool::new(false);
+    let quiet_spans = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                for _ in 0..64 {
+                    tracer.trace("busy", ()).finish();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        // Three calls that stay in this thread's ring (far from full) while it lives on.
+        scope.spawn(|| {
+            for _ in 0..3 {
+                tracer.trace("quiet", ()).finish();
+            }
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut quiet = 0;
+        while quiet < 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            quiet = receiver
+                .spans()
+                .iter()
+                .filter(|span| span.name == "quiet")
+                .count();
+        }
+        done.store(true, Ordering::Relaxed);
+        quiet
+    });
+    let stats = exporter.shutdown();
+    assert_eq!(
+        quiet_spans, 3,
+        "a thread's calls wait no longer than the schedule, however often others wake the exporter: {stats:?}"
+    );
+}

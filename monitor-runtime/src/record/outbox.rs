@@ -162,8 +162,9 @@ pub(super) trait Source: Send + Sync {
     /// Moves what waits in the threads' rings into the shards, so every finished call is
     /// in an outbox or counted as dropped.
     fn drain_for_export(&self);
-    /// Moves every shard's outbox into `into`, with the tracer's field cap.
-    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>);
+    /// Moves every shard's outbox into `into`, with the tracer's field cap; with
+    /// `drain_rings`, what waits in the threads' rings goes in first.
+    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>, drain_rings: bool);
 }
 
 /// Notes that `tracer` has records in its outboxes, the first time it does. Tracers
@@ -208,12 +209,18 @@ fn live_tracers() -> Vec<Arc<dyn Source>> {
 }
 
 /// Takes every waiting record. Each shard is locked only to swap its outbox out.
+///
+/// With `drain_rings`, the records waiting in the threads' rings are moved in first, so
+/// every call finished so far is taken. An exporter that cannot keep up passes `false`:
+/// its program's threads fill their rings and move them into the outboxes themselves, and
+/// an exporter reading the rings the threads are writing slows every call down (their
+/// cache lines go back and forth between the cores).
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-pub(crate) fn take() -> Taken {
+pub(crate) fn take(drain_rings: bool) -> Taken {
     let tracers = live_tracers();
     let mut records = std::mem::take(&mut *ORPHANS.lock());
     for tracer in &tracers {
-        tracer.take_outboxes(&mut records);
+        tracer.take_outboxes(&mut records, drain_rings);
     }
     let places = records.len();
     Taken { records, places }

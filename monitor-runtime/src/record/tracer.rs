@@ -60,11 +60,13 @@ impl Inner {
 }
 
 impl outbox::Source for Inner {
-    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>) {
+    fn take_outboxes(&self, into: &mut Vec<(Record, usize)>, drain_rings: bool) {
         for shard in self.shards.iter() {
             let taken = {
                 let mut shard = shard.0.lock();
-                self.drain_rings_of(&mut shard);
+                if drain_rings {
+                    self.drain_rings_of(&mut shard);
+                }
                 shard.outbox.take()
             };
             into.extend(
@@ -91,7 +93,7 @@ impl Drop for Inner {
         }
         if self.in_outbox.load(Ordering::Relaxed) {
             let mut waiting = Vec::new();
-            self.take_outboxes(&mut waiting);
+            self.take_outboxes(&mut waiting, true);
             outbox::adopt(waiting);
         }
         if let Some(handle) = self.handle.get() {

@@ -385,19 +385,23 @@ impl Worker {
 
     fn run(mut self) {
         let mut busy = false;
+        // When the threads' rings are next drained by this thread (see `export_waiting`).
+        let mut rings_due = Instant::now();
         loop {
             // A round that took a full batch or more starts the next at once: the program
             // produces faster than the schedule, and the wake-up of an outbox filling
             // during the round may have gone to the HTTP client's own wait.
-            if !busy {
-                self.wait();
-            }
+            let scheduled = !busy && self.wait() == Woke::OnSchedule;
             let (asked, stop) = {
                 let control = self.shared.control.lock();
                 (control.asked, control.stop)
             };
             let flushing = asked > self.shared.control.lock().done;
-            let taken = self.export_waiting(flushing || stop, stop);
+            let drain_rings = flushing || stop || scheduled || Instant::now() >= rings_due;
+            if drain_rings {
+                rings_due = crate::deadline::after(self.config.schedule_delay);
+            }
+            let taken = self.export_waiting(flushing || stop, stop, drain_rings);
             busy = taken >= self.config.max_export_batch_size;
             if let Some(metrics) = &self.metrics {
                 let due = flushing || stop || Instant::now() >= metrics.next.get();
@@ -420,7 +424,7 @@ impl Worker {
     /// slices and looks at the flags after each: a park's wake-up can be taken by code
     /// that parks this thread too (the HTTP client does, while it starts and while it waits
     /// for an answer), so an outbox's wake-up is also kept as a flag (`outbox::take_wake`).
-    fn wait(&self) {
+    fn wait(&self) -> Woke {
         const SLICE: Duration = Duration::from_millis(50);
         let mut until = crate::deadline::after(self.config.schedule_delay);
         if let Some(metrics) = &self.metrics {
@@ -430,15 +434,15 @@ impl Worker {
             {
                 let control = self.shared.control.lock();
                 if control.asked > control.done || control.stop {
-                    return;
+                    return Woke::Asked;
                 }
             }
             if outbox::take_wake() {
-                return;
+                return Woke::OutboxFull;
             }
             let now = Instant::now();
             if now >= until {
-                return;
+                return Woke::OnSchedule;
             }
             std::thread::park_timeout((until - now).min(SLICE));
         }
@@ -447,9 +451,16 @@ impl Worker {
     /// Sends the calls finished since the last round; `everything` (a flush or the end)
     /// also sends what a destination holds back. The `last` round closes the outboxes
     /// once it has taken from them: taking drains the threads' rings into outboxes that
-    /// must still be open to take their calls. Returns how many calls it took.
-    fn export_waiting(&mut self, everything: bool, last: bool) -> usize {
-        let taken = outbox::take();
+    /// must still be open to take their calls.
+    ///
+    /// With `drain_rings` (a flush, the last round, a round on schedule, and otherwise once
+    /// per `schedule_delay`) the calls waiting in the threads' rings are taken too. Other
+    /// rounds, woken by an outbox filling up, take only the outboxes: the threads that
+    /// fill their rings move them into the outboxes themselves, and this thread reading
+    /// the rings they are writing would pull their cache lines to its core on every round
+    /// (measured: +56% per call at 50,000 calls a second). Returns how many calls it took.
+    fn export_waiting(&mut self, everything: bool, last: bool, drain_rings: bool) -> usize {
+        let taken = outbox::take(drain_rings);
         if last {
             outbox::close();
         }
@@ -897,4 +908,14 @@ fn unix_nanos_now() -> u64 {
         .map_or(0, |since| {
             u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         })
+}
+/// Why the exporter's wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Woke {
+    /// A flush or a stop was asked for.
+    Asked,
+    /// An outbox filled up, or the queue ran full.
+    OutboxFull,
+    /// The schedule's delay (or the metrics' interval) passed.
+    OnSchedule,
 }
