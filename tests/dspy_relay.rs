@@ -21,36 +21,11 @@ use monitor::{ExecutionTracer, TraceEntry, WithTracerExt, KIND_ATTRIBUTE};
 
 use pipeline::fake_lm::FakeLm;
 use pipeline::{answerer, fake_model, question, PROPOSAL};
+use support::dspy_answerer::Answerer;
 
 const MODEL: &str = "fake-relay-model";
 const BREADTH: usize = 3;
 const DEPTH: usize = 2;
-
-/// The answerer alone, scored by exact match.
-mod qa {
-    use monitor::integrate::dspy::prelude::*;
-
-    #[derive(Optimizable)]
-    pub struct Answerer {
-        #[parameter]
-        pub answer: Predict,
-    }
-
-    impl Module for Answerer {
-        async fn forward(&self, inputs: Example) -> anyhow::Result<Prediction> {
-            self.answer.forward(inputs).await
-        }
-    }
-
-    impl Evaluator for Answerer {
-        const DISPLAY_PROGRESS: bool = false;
-
-        async fn metric(&self, example: &Example, prediction: &Prediction) -> f32 {
-            let right = example.get("answer", None) == prediction.get("answer", None);
-            f32::from(u8::from(right))
-        }
-    }
-}
 
 fn entries(tracer: &ExecutionTracer, module: &str) -> Vec<TraceEntry> {
     tracer
@@ -145,7 +120,7 @@ async fn an_optimisers_own_lm_calls_are_recorded_under_its_run_once_each_body() 
     #[cfg(feature = "mlflow")]
     let mlflow = mlflow_setup();
 
-    let mut module = Monitored::new(qa::Answerer { answer: answerer() });
+    let mut module = Monitored::new(Answerer { answer: answerer() });
     let trainset = vec![question("France"), question("Italy"), question("Spain")];
     let copro = COPRO::builder().breadth(BREADTH).depth(DEPTH).build();
     let run_name = support::unique("copro-relay");
@@ -210,7 +185,7 @@ fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run() {
 async fn miprov2s_description_and_instruction_calls_are_recorded_under_its_run_body() {
     let tracer = ExecutionTracer::new();
     let (api, relay) = relayed_lm(&tracer).await;
-    let mut module = Monitored::new(qa::Answerer { answer: answerer() });
+    let mut module = Monitored::new(Answerer { answer: answerer() });
     let trainset = vec![question("France"), question("Italy")];
     let candidates = 3;
     let mipro = MIPROv2::builder()

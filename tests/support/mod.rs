@@ -36,6 +36,9 @@ pub mod fake_openai;
 #[cfg(feature = "rig")]
 pub mod weather_tool;
 
+#[cfg(feature = "dspy")]
+pub mod dspy_answerer;
+
 #[cfg(feature = "otlp")]
 pub mod otlp_receiver;
 
