@@ -18,10 +18,9 @@ use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter};
 use monitor::integrate::openai::MonitoredClient;
 use monitor::integrate::rig::{MonitoredAgent, MonitoredModel};
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
-use rig_core::agent::AgentBuilder;
-use rig_core::client::CompletionClient;
-use rig_core::completion::CompletionModel;
-use rig_core::providers::openai;
+use rig_agent::agent::AgentBuilder;
+use rig_core::completion::CompletionRequest;
+use rig_core::providers::openai::OpenAIConfig;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
@@ -67,15 +66,10 @@ async fn assistant(api_base: &str) -> String {
     .unwrap();
     client.responses().create(request).await.unwrap();
 
-    let rig_client = openai::Client::builder()
-        .api_key("test-key")
-        .base_url(api_base)
-        .build()
-        .unwrap()
-        .completions_api();
-    let model =
-        |name: &str| MonitoredModel::new(rig_client.completion_model(name)).with_model(name);
-    let agent = AgentBuilder::new(model(TOOL_MODEL))
+    let rig_client = OpenAIConfig::new("test-key")
+        .with_base_url(api_base)
+        .client();
+    let agent = AgentBuilder::new(rig_client.chat(TOOL_MODEL))
         .name("weather-agent")
         .tool(Weather(true))
         .build();
@@ -83,11 +77,11 @@ async fn assistant(api_base: &str) -> String {
         .prompt("Weather in Paris?")
         .max_turns(3)
         .await
-        .unwrap();
+        .unwrap()
+        .output();
 
-    let failed = model(BROKEN_MODEL)
-        .completion_request("Capital of France?")
-        .send()
+    let failed = MonitoredModel::new(rig_client.chat(BROKEN_MODEL))
+        .call(CompletionRequest::new("Capital of France?"))
         .await;
     assert!(failed.is_err());
     answer

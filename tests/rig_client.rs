@@ -1,34 +1,35 @@
-//! rig, monitored through its own extension points (`MonitoredModel` around any model,
-//! `MonitoredAgent` and its `ToolSpans` hook): completions, streams, an agent running a
-//! tool, embeddings and a failed call, answered by a fake OpenAI-compatible server on
-//! 127.0.0.1 (no network, no key) that rig's `openai` provider is pointed at.
+//! rig (rig-core and rig-agent 0.44), monitored through its own extension points
+//! (`MonitoredModel` around a model's `call` and `stream`, `MonitoredAgent` and its
+//! `AgentSpans` hook): completions, streams, agents running a tool (awaited and streamed),
+//! embeddings and failed calls, answered by a fake OpenAI-compatible server on 127.0.0.1
+//! (no network, no key) that rig's `openai` provider is pointed at.
 
 mod support;
 
 use futures::StreamExt;
 use monitor::integrate::rig::{
-    MonitoredAgent, MonitoredModel, AGENT_MODULE, COMPLETION_MODULE, EMBEDDINGS_MODULE,
+    AgentSpans, MonitoredAgent, MonitoredModel, AGENT_MODULE, COMPLETION_MODULE, EMBEDDINGS_MODULE,
 };
-use monitor::{ExecutionTracer, Status, TraceEntry};
-use rig_core::agent::AgentBuilder;
-use rig_core::client::CompletionClient;
-use rig_core::completion::CompletionModel;
-use rig_core::embeddings::EmbeddingModel;
-use rig_core::providers::openai;
+use monitor::{monitored, ExecutionTracer, Status, TraceEntry, WithTracerExt};
+use rig_agent::agent::{
+    AgentBuilder, AgentHook, DispatchAction, DispatchEvent, HookContext, MultiTurnStreamItem,
+};
+use rig_core::completion::CompletionRequest;
+use rig_core::effect::EffectKind;
+use rig_core::providers::openai::{OpenAI, OpenAIConfig};
+use rig_core::streaming::{Item, StreamEvent};
 use serde_json::{json, Value};
 
-use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
+use support::fake_openai::{recorded_usage, FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
 use support::weather_tool::Weather;
 
 /// A model the bundled price table knows (the fake answers with its dated name).
 const PRICED_MODEL: &str = "gpt-4o-mini";
 
-fn client(server: &FakeOpenAi) -> openai::Client {
-    openai::Client::builder()
-        .api_key("test-key")
-        .base_url(&server.api_base)
-        .build()
-        .expect("a client")
+fn client(server: &FakeOpenAi) -> OpenAI {
+    OpenAIConfig::new("test-key")
+        .with_base_url(&server.api_base)
+        .client()
 }
 
 /// rig's chat completions model (its default is the Responses API), monitored.
@@ -36,9 +37,8 @@ fn chat_model(
     server: &FakeOpenAi,
     model: &str,
     tracer: &ExecutionTracer,
-) -> MonitoredModel<openai::completion::CompletionModel> {
-    let model = client(server).completions_api().completion_model(model);
-    MonitoredModel::new(model).record_into(tracer)
+) -> MonitoredModel<rig_core::providers::openai::wire::Chat> {
+    MonitoredModel::new(client(server).chat(model)).record_into(tracer)
 }
 
 fn attribute<'e>(entry: &'e TraceEntry, key: &str) -> &'e Value {
@@ -52,22 +52,31 @@ fn entries_of<'e>(entries: &'e [TraceEntry], module: &str) -> Vec<&'e TraceEntry
     entries.iter().filter(|e| e.module == module).collect()
 }
 
+/// The weather agent: the tool model, `tool` given to it.
+fn weather_agent(
+    server: &FakeOpenAi,
+    tool: Weather,
+) -> rig_agent::agent::AgentBuilder<rig_agent::agent::WithBuilderTools> {
+    AgentBuilder::new(client(server).chat(TOOL_MODEL))
+        .name("weather-agent")
+        .preamble("Use the tools.")
+        .tool(tool)
+}
+
 #[tokio::test]
 async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
     let model = chat_model(&server, PRICED_MODEL, &tracer);
 
-    let response = model
-        .completion_request("Capital of France?")
-        .preamble("Answer in one word.".to_owned())
+    let request = CompletionRequest::new("Capital of France?")
+        .preamble("Answer in one word.")
         .temperature(0.2)
-        .max_tokens(50)
-        .send()
-        .await
-        .unwrap();
+        .max_tokens(50);
+    let response = model.call(request).await.unwrap();
     assert_eq!(
-        response.usage.input_tokens, 20,
+        response.usage.input_tokens,
+        Some(20),
         "the response is rig's, unchanged"
     );
 
@@ -78,12 +87,14 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
     assert_eq!(call.status, Status::Success);
     assert_eq!(attribute(call, "monitor.span_kind"), "chat_model");
     assert_eq!(attribute(call, "gen_ai.provider.name"), "openai");
+    assert_eq!(attribute(call, "gen_ai.request.model"), PRICED_MODEL);
     assert_eq!(attribute(call, "gen_ai.request.temperature"), 0.2);
     assert_eq!(attribute(call, "gen_ai.request.max_tokens"), 50);
     assert_eq!(
         attribute(call, "gen_ai.response.model"),
         "gpt-4o-mini-2024-07-18"
     );
+    assert_eq!(attribute(call, "gen_ai.response.id"), "chatcmpl-1");
     assert_eq!(
         attribute(call, "gen_ai.response.finish_reasons"),
         &json!(["stop"])
@@ -99,19 +110,10 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
         call.outputs,
         Some(json!({ "role": "assistant", "content": "Paris." }))
     );
-    let tokens = call.token_usage.expect("tokens");
     assert_eq!(
-        (
-            tokens.input_tokens,
-            tokens.output_tokens,
-            tokens.total_tokens
-        ),
-        (20, 5, 25)
-    );
-    assert_eq!(
-        (tokens.cached_input_tokens, tokens.reasoning_tokens),
-        (8, 2),
-        "the usage's details, as the openai integration records them"
+        call.token_usage,
+        Some(recorded_usage()),
+        "input, output, and the usage's cached input and reasoning tokens"
     );
     assert!(call.cost.expect("priced").total > 0.0, "{:?}", call.cost);
 }
@@ -120,20 +122,16 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
 async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let model = chat_model(&server, TOOL_MODEL, &tracer).with_model(TOOL_MODEL);
-    let agent = AgentBuilder::new(model)
-        .name("weather-agent")
-        .preamble("Use the tools.")
-        .tool(Weather(true))
-        .build();
-    let agent = MonitoredAgent::new(agent).record_into(&tracer);
+    // The one line: the agent monitored; its model needs no wrapper.
+    let agent = MonitoredAgent::new(weather_agent(&server, Weather(true)).build());
+    let agent = agent.record_into(&tracer);
 
     let answer = agent
         .prompt("Weather in Paris?")
         .max_turns(3)
         .await
         .unwrap();
-    assert_eq!(answer, "Paris.");
+    assert_eq!(answer.output(), "Paris.");
 
     let entries = tracer.get_traces(None);
     let agent_call = entries_of(&entries, AGENT_MODULE);
@@ -187,10 +185,16 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
         .expect("tool result sent");
     assert_eq!(tool_message["tool_call_id"], "call_1");
     assert_eq!(tool_message["content"], "18C and sunny in Paris");
-    assert_eq!(
-        attribute(model_calls[1], "gen_ai.request.model"),
-        TOOL_MODEL
-    );
+    for model_call in &model_calls {
+        assert_eq!(attribute(model_call, "monitor.span_kind"), "chat_model");
+        assert_eq!(attribute(model_call, "gen_ai.request.model"), TOOL_MODEL);
+        assert_eq!(attribute(model_call, "gen_ai.provider.name"), "openai");
+        assert_eq!(
+            model_call.token_usage,
+            Some(recorded_usage()),
+            "cached input and reasoning tokens through rig's agent"
+        );
+    }
 }
 
 #[tokio::test]
@@ -198,11 +202,9 @@ async fn a_failing_tool_records_its_error_and_no_output() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
     // The fake model asks for Paris: a tool that knows no city fails.
-    let agent = AgentBuilder::new(chat_model(&server, TOOL_MODEL, &tracer))
-        .tool(Weather(false))
-        .build();
-    let agent = MonitoredAgent::new(agent).record_into(&tracer);
+    let agent = MonitoredAgent::new(weather_agent(&server, Weather(false)).build());
     agent
+        .record_into(&tracer)
         .prompt("Weather in Paris?")
         .max_turns(3)
         .await
@@ -224,6 +226,7 @@ async fn a_failing_tool_records_its_error_and_no_output() {
         tool.error
     );
     assert_eq!(tool.outputs, None);
+    assert_eq!(attribute(tool, "rig.tool.status"), "error");
 }
 
 #[tokio::test]
@@ -232,12 +235,13 @@ async fn a_stream_records_its_first_chunk_answer_and_usage() {
     let tracer = ExecutionTracer::new();
     let model = chat_model(&server, PRICED_MODEL, &tracer);
 
-    let request = model.completion_request("Capital of France?").build();
-    let mut stream = model.stream(request).await.unwrap();
+    let mut stream = model
+        .stream(CompletionRequest::new("Capital of France?"))
+        .unwrap();
     let mut text = String::new();
     while let Some(item) = stream.next().await {
-        if let rig_core::streaming::StreamedAssistantContent::Text(chunk) = item.unwrap() {
-            text.push_str(&chunk.text);
+        if let Item::Event(StreamEvent::Text { text: chunk, .. }) = item.unwrap() {
+            text.push_str(&chunk);
         }
     }
     assert_eq!(text, "Paris.");
@@ -252,29 +256,95 @@ async fn a_stream_records_its_first_chunk_answer_and_usage() {
         call.outputs,
         Some(json!({ "role": "assistant", "content": "Paris." }))
     );
-    let tokens = call.token_usage.expect("a stream's usage");
-    assert_eq!((tokens.input_tokens, tokens.output_tokens), (20, 5));
     assert_eq!(
-        (tokens.cached_input_tokens, tokens.reasoning_tokens),
-        (8, 2)
+        call.token_usage,
+        Some(recorded_usage()),
+        "a stream's usage, never 0 tokens"
     );
+    assert!(call.cost.expect("priced").total > 0.0);
+}
+
+#[tokio::test]
+async fn a_finished_stream_hands_back_rigs_response() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let model = chat_model(&server, PRICED_MODEL, &tracer);
+
+    let stream = model
+        .stream(CompletionRequest::new("Capital of France?"))
+        .unwrap();
+    let response = stream.finish().await.unwrap();
+    assert_eq!(response.text(), "Paris.");
+    assert_eq!(response.usage.cached_input_tokens, Some(8));
+    assert_eq!(tracer.get_traces(None)[0].status, Status::Success);
+}
+
+#[tokio::test]
+async fn a_streamed_agent_records_its_model_calls_first_chunks_and_usage() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = MonitoredAgent::new(weather_agent(&server, Weather(true)).build());
+    let mut stream = agent
+        .record_into(&tracer)
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .stream();
+    let mut answer = None;
+    while let Some(item) = stream.next().await {
+        if let MultiTurnStreamItem::FinalResponse(response) = item.unwrap() {
+            answer = Some(response.output());
+        }
+    }
+    assert_eq!(answer.as_deref(), Some("Paris."));
+    drop(stream);
+
+    let entries = tracer.get_traces(None);
+    let [agent_call] = entries_of(&entries, AGENT_MODULE)[..] else {
+        panic!("one agent call: {entries:#?}")
+    };
+    assert_eq!(agent_call.status, Status::Success);
+    assert_eq!(agent_call.outputs, Some(json!("Paris.")));
+    assert!(agent_call.time_to_first_item_ns.is_some());
+
+    let model_calls = entries_of(&entries, COMPLETION_MODULE);
+    assert_eq!(model_calls.len(), 2, "{entries:#?}");
+    for model_call in &model_calls {
+        assert_eq!(
+            model_call.parent_span_id.as_ref(),
+            Some(&agent_call.span_id)
+        );
+        assert_eq!(attribute(model_call, "gen_ai.request.stream"), true);
+        assert!(
+            model_call.time_to_first_item_ns.is_some(),
+            "the first chunk of each streamed model call: {model_call:#?}"
+        );
+        assert_eq!(
+            model_call.token_usage,
+            Some(recorded_usage()),
+            "a streamed call's usage, never 0 tokens"
+        );
+    }
+    let asked = model_calls[0].outputs.as_ref().unwrap();
+    assert_eq!(asked["tool_calls"][0]["function"]["name"], "get_weather");
+    let [tool] = entries_of(&entries, "get_weather")[..] else {
+        panic!("one tool call: {entries:#?}")
+    };
+    assert_eq!(tool.parent_span_id.as_ref(), Some(&agent_call.span_id));
+    assert_eq!(tool.outputs, Some(json!("18C and sunny in Paris")));
 }
 
 #[tokio::test]
 async fn embeddings_record_their_texts_and_what_came_back() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    use rig_core::client::EmbeddingsClient;
-    let model = client(&server).embedding_model_with_ndims("text-embedding-3-small", 3);
-    let model = MonitoredModel::new(model)
-        .record_into(&tracer)
-        .with_model("text-embedding-3-small");
+    let model = client(&server).embedding("text-embedding-3-small", Some(3));
+    let model = MonitoredModel::new(model).record_into(&tracer);
 
-    let embeddings = model
-        .embed_texts(["first".to_owned(), "second".to_owned()])
+    let response = model
+        .call(vec!["first".to_owned(), "second".to_owned()])
         .await
         .unwrap();
-    assert_eq!(embeddings.len(), 2);
+    assert_eq!(response.embeddings.len(), 2);
 
     let entries = tracer.get_traces(None);
     let call = &entries[0];
@@ -289,15 +359,18 @@ async fn embeddings_record_their_texts_and_what_came_back() {
         call.outputs,
         Some(json!({ "embeddings": 2, "dimensions": 3 }))
     );
+    assert_eq!(call.token_usage.map(|t| t.input_tokens), Some(6));
 }
 
 #[tokio::test]
 async fn a_failed_call_records_its_error_and_no_output() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let model = chat_model(&server, BROKEN_MODEL, &tracer).with_model(BROKEN_MODEL);
+    let model = chat_model(&server, BROKEN_MODEL, &tracer);
 
-    let result = model.completion_request("Capital of France?").send().await;
+    let result = model
+        .call(CompletionRequest::new("Capital of France?"))
+        .await;
     assert!(result.is_err());
 
     let entries = tracer.get_traces(None);
@@ -312,48 +385,84 @@ async fn a_failed_call_records_its_error_and_no_output() {
         "the API's message: {:?}",
         call.error
     );
+    assert_eq!(attribute(call, "http.response.status_code"), 500);
+    assert_eq!(attribute(call, "gen_ai.request.model"), BROKEN_MODEL);
     assert_eq!(call.outputs, None);
     assert_eq!(call.token_usage, None);
     assert!(!call.attributes.contains_key("gen_ai.response.model"));
 }
 
 #[tokio::test]
-async fn a_model_made_by_rig_is_named_by_the_name_it_was_made_with() {
+async fn a_failed_model_call_in_an_agent_records_its_error() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    // What `client.completion_model(name)` does for a client whose model type is monitored.
-    let client = client(&server).completions_api();
-    let model = MonitoredModel::<openai::completion::CompletionModel>::make(&client, PRICED_MODEL)
-        .record_into(&tracer);
+    let agent = AgentBuilder::new(client(&server).chat(BROKEN_MODEL)).build();
+    let result = MonitoredAgent::new(agent)
+        .record_into(&tracer)
+        .prompt("Capital of France?")
+        .await;
+    assert!(result.is_err());
 
-    model
-        .completion_request("Capital of France?")
-        .send()
+    let entries = tracer.get_traces(None);
+    let [model_call] = entries_of(&entries, COMPLETION_MODULE)[..] else {
+        panic!("one model call: {entries:#?}")
+    };
+    assert_eq!(model_call.status, Status::Error);
+    assert!(
+        model_call
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("try again later"),
+        "{:?}",
+        model_call.error
+    );
+    assert_eq!(model_call.outputs, None);
+    let [agent_call] = entries_of(&entries, AGENT_MODULE)[..] else {
+        panic!("one agent call: {entries:#?}")
+    };
+    assert_eq!(agent_call.status, Status::Error);
+    assert_eq!(
+        model_call.parent_span_id.as_ref(),
+        Some(&agent_call.span_id)
+    );
+}
+
+#[tokio::test]
+async fn a_model_is_named_by_its_own_id_not_the_dated_one_the_provider_answers_with() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    chat_model(&server, PRICED_MODEL, &tracer)
+        .call(CompletionRequest::new("Capital of France?"))
+        .await
+        .unwrap();
+    // A deployment whose name is not the model's: named for the price table.
+    chat_model(&server, PRICED_MODEL, &tracer)
+        .with_model("gpt-4o")
+        .with_provider("azure")
+        .call(CompletionRequest::new("Capital of France?"))
         .await
         .unwrap();
 
     let entries = tracer.get_traces(None);
-    assert_eq!(
-        attribute(&entries[0], "gen_ai.request.model"),
-        PRICED_MODEL,
-        "the name it was made with, not the dated one the provider answers with"
-    );
+    assert_eq!(attribute(&entries[0], "gen_ai.request.model"), PRICED_MODEL);
+    assert_eq!(attribute(&entries[1], "gen_ai.request.model"), "gpt-4o");
+    assert_eq!(attribute(&entries[1], "gen_ai.provider.name"), "azure");
 }
 
-/// A policy that lets no tool run (rig's `Flow::Skip`).
+/// A policy that lets no tool run (a rig hook's `skip`).
 struct NoTools;
 
-impl<M: CompletionModel> rig_core::agent::AgentHook<M> for NoTools {
-    async fn on_event(
+impl AgentHook for NoTools {
+    async fn on_dispatch(
         &self,
-        _context: &rig_core::agent::HookContext,
-        event: rig_core::agent::StepEvent<'_, M>,
-    ) -> rig_core::agent::Flow {
-        match event {
-            rig_core::agent::StepEvent::ToolCall { .. } => {
-                rig_core::agent::Flow::skip("tools are off")
-            }
-            _ => rig_core::agent::Flow::cont(),
+        _context: &HookContext,
+        event: DispatchEvent<'_>,
+    ) -> DispatchAction {
+        match event.kind {
+            EffectKind::ToolCall { .. } => DispatchAction::skip("tools are off"),
+            _ => DispatchAction::proceed(),
         }
     }
 }
@@ -362,12 +471,11 @@ impl<M: CompletionModel> rig_core::agent::AgentHook<M> for NoTools {
 async fn a_tool_a_hook_skipped_records_that_and_no_output() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let agent = AgentBuilder::new(chat_model(&server, TOOL_MODEL, &tracer))
-        .tool(Weather(true))
+    let agent = weather_agent(&server, Weather(true))
         .add_hook(NoTools)
         .build();
-    let agent = MonitoredAgent::new(agent).record_into(&tracer);
-    agent
+    MonitoredAgent::new(agent)
+        .record_into(&tracer)
         .prompt("Weather in Paris?")
         .max_turns(3)
         .await
@@ -383,4 +491,40 @@ async fn a_tool_a_hook_skipped_records_that_and_no_output() {
     assert!(error.kind.ends_with("Skipped"), "{error:?}");
     assert!(error.message.contains("tools are off"), "{error:?}");
     assert_eq!(tool.outputs, None, "the tool never ran");
+}
+
+#[monitored(kind = "chain")]
+async fn ask_the_weather(agent: &rig_agent::agent::Agent) -> String {
+    agent
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .await
+        .unwrap()
+        .output()
+}
+
+#[tokio::test]
+async fn the_hook_alone_records_an_agents_calls_under_the_monitored_caller() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = weather_agent(&server, Weather(true))
+        .add_hook(AgentSpans::new())
+        .build();
+    let answer = ask_the_weather(&agent).with_default_tracer(&tracer).await;
+    assert_eq!(answer, "Paris.");
+
+    let entries = tracer.get_traces(None);
+    let [caller] = entries_of(&entries, "ask_the_weather")[..] else {
+        panic!("the caller: {entries:#?}")
+    };
+    let children: Vec<&TraceEntry> = entries
+        .iter()
+        .filter(|e| e.parent_span_id.as_ref() == Some(&caller.span_id))
+        .collect();
+    let modules: Vec<&str> = children.iter().map(|e| e.module.as_str()).collect();
+    assert_eq!(
+        modules,
+        [COMPLETION_MODULE, "get_weather", COMPLETION_MODULE],
+        "{entries:#?}"
+    );
 }

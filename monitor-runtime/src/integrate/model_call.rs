@@ -29,6 +29,14 @@ pub(crate) fn marked<F: Future>(work: F) -> Marked<F> {
     Marked(Box::pin(work))
 }
 
+/// `work`, run now marked as a recorded model call (a library that opens its GenAI span
+/// when a stream is made, before it is polled: rig's `Model::stream`).
+#[cfg(feature = "rig")]
+pub(crate) fn marked_now<R>(work: impl FnOnce() -> R) -> R {
+    let _inside = Inside::enter();
+    work()
+}
+
 /// See [`marked`].
 #[cfg_attr(
     not(any(feature = "async-openai", feature = "rig", feature = "dspy")),
