@@ -8,7 +8,8 @@ mod support;
 
 use futures::StreamExt;
 use monitor::integrate::rig::{
-    AgentSpans, MonitoredAgent, MonitoredModel, AGENT_MODULE, COMPLETION_MODULE, EMBEDDINGS_MODULE,
+    AgentSpans, MonitoredAgent, MonitoredCompletionStream, MonitoredModel, AGENT_MODULE,
+    COMPLETION_MODULE, EMBEDDINGS_MODULE,
 };
 use monitor::{monitored, ExecutionTracer, Status, TraceEntry, WithTracerExt};
 use rig_agent::agent::{
@@ -20,7 +21,9 @@ use rig_core::providers::openai::{OpenAI, OpenAIConfig};
 use rig_core::streaming::{Item, StreamEvent};
 use serde_json::{json, Value};
 
-use support::fake_openai::{recorded_usage, FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
+use support::fake_openai::{
+    recorded_usage, FakeOpenAi, BROKEN_MODEL, ERROR_EVENT_MODEL, TOOL_MODEL,
+};
 use support::weather_tool::Weather;
 
 /// A model the bundled price table knows (the fake answers with its dated name).
@@ -39,6 +42,25 @@ fn chat_model(
     tracer: &ExecutionTracer,
 ) -> MonitoredModel<rig_core::providers::openai::wire::Chat> {
     MonitoredModel::new(client(server).chat(model)).record_into(tracer)
+}
+
+/// A stream of `model`'s answer to "Capital of France?", recorded into `tracer`.
+fn capital_stream(
+    server: &FakeOpenAi,
+    model: &str,
+    tracer: &ExecutionTracer,
+) -> MonitoredCompletionStream {
+    chat_model(server, model, tracer)
+        .stream(CompletionRequest::new("Capital of France?"))
+        .unwrap()
+}
+
+/// `entry` failed with an error saying `message`, and shows no answer.
+fn assert_failed_with(entry: &TraceEntry, message: &str) {
+    assert_eq!(entry.status, Status::Error, "{entry:#?}");
+    let error = entry.error.as_ref().expect("an error");
+    assert!(error.message.contains(message), "{error:?}");
+    assert_eq!(entry.outputs, None, "a failed call shows no made-up answer");
 }
 
 fn attribute<'e>(entry: &'e TraceEntry, key: &str) -> &'e Value {
@@ -215,17 +237,7 @@ async fn a_failing_tool_records_its_error_and_no_output() {
     let [tool] = tools.as_slice() else {
         panic!("one tool call: {entries:#?}")
     };
-    assert_eq!(tool.status, Status::Error);
-    assert!(
-        tool.error
-            .as_ref()
-            .unwrap()
-            .message
-            .contains("no weather for Paris"),
-        "{:?}",
-        tool.error
-    );
-    assert_eq!(tool.outputs, None);
+    assert_failed_with(tool, "no weather for Paris");
     assert_eq!(attribute(tool, "rig.tool.status"), "error");
 }
 
@@ -233,11 +245,7 @@ async fn a_failing_tool_records_its_error_and_no_output() {
 async fn a_stream_records_its_first_chunk_answer_and_usage() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let model = chat_model(&server, PRICED_MODEL, &tracer);
-
-    let mut stream = model
-        .stream(CompletionRequest::new("Capital of France?"))
-        .unwrap();
+    let mut stream = capital_stream(&server, PRICED_MODEL, &tracer);
     let mut text = String::new();
     while let Some(item) = stream.next().await {
         if let Item::Event(StreamEvent::Text { text: chunk, .. }) = item.unwrap() {
@@ -268,15 +276,46 @@ async fn a_stream_records_its_first_chunk_answer_and_usage() {
 async fn a_finished_stream_hands_back_rigs_response() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let model = chat_model(&server, PRICED_MODEL, &tracer);
-
-    let stream = model
-        .stream(CompletionRequest::new("Capital of France?"))
-        .unwrap();
+    let stream = capital_stream(&server, PRICED_MODEL, &tracer);
     let response = stream.finish().await.unwrap();
     assert_eq!(response.text(), "Paris.");
     assert_eq!(response.usage.cached_input_tokens, Some(8));
     assert_eq!(tracer.get_traces(None)[0].status, Status::Success);
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_midway_records_its_error_and_no_answer() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let stream = capital_stream(&server, ERROR_EVENT_MODEL, &tracer);
+    assert!(stream.finish().await.is_err(), "rig's error, unchanged");
+
+    let entries = tracer.get_traces(None);
+    let call = &entries[0];
+    assert_failed_with(call, "the model is overloaded");
+}
+
+#[tokio::test]
+async fn a_stream_dropped_before_its_end_is_cancelled_with_the_text_read() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let mut stream = capital_stream(&server, PRICED_MODEL, &tracer);
+    // Read up to the first piece of text ("Par"), then stop reading.
+    while let Some(item) = stream.next().await {
+        if let Item::Event(StreamEvent::Text { .. }) = item.unwrap() {
+            break;
+        }
+    }
+    drop(stream);
+
+    let entries = tracer.get_traces(None);
+    let call = &entries[0];
+    assert_eq!(call.status, Status::Cancelled);
+    assert!(call.time_to_first_item_ns.is_some());
+    assert_eq!(
+        call.outputs,
+        Some(json!({ "role": "assistant", "content": "Par" }))
+    );
 }
 
 #[tokio::test]
@@ -375,19 +414,9 @@ async fn a_failed_call_records_its_error_and_no_output() {
 
     let entries = tracer.get_traces(None);
     let call = &entries[0];
-    assert_eq!(call.status, Status::Error);
-    assert!(
-        call.error
-            .as_ref()
-            .unwrap()
-            .message
-            .contains("try again later"),
-        "the API's message: {:?}",
-        call.error
-    );
+    assert_failed_with(call, "try again later");
     assert_eq!(attribute(call, "http.response.status_code"), 500);
     assert_eq!(attribute(call, "gen_ai.request.model"), BROKEN_MODEL);
-    assert_eq!(call.outputs, None);
     assert_eq!(call.token_usage, None);
     assert!(!call.attributes.contains_key("gen_ai.response.model"));
 }
@@ -407,18 +436,7 @@ async fn a_failed_model_call_in_an_agent_records_its_error() {
     let [model_call] = entries_of(&entries, COMPLETION_MODULE)[..] else {
         panic!("one model call: {entries:#?}")
     };
-    assert_eq!(model_call.status, Status::Error);
-    assert!(
-        model_call
-            .error
-            .as_ref()
-            .unwrap()
-            .message
-            .contains("try again later"),
-        "{:?}",
-        model_call.error
-    );
-    assert_eq!(model_call.outputs, None);
+    assert_failed_with(model_call, "try again later");
     let [agent_call] = entries_of(&entries, AGENT_MODULE)[..] else {
         panic!("one agent call: {entries:#?}")
     };

@@ -36,7 +36,7 @@ use crate::{ExecutionTracer, SpanKind};
 /// prompt, or a monitored function around the prompt).
 ///
 /// Attach it to an agent (`AgentBuilder::new(model).add_hook(AgentSpans::new())`) or to one
-/// prompt (`agent.prompt("...").add_hook(AgentSpans::new())`); [`MonitoredAgent`] attaches
+/// prompt (`agent.prompt("...").add_hook(AgentSpans::new())`); [`MonitoredAgent`](super::MonitoredAgent) attaches
 /// it to each prompt. It observes, never steers: every dispatch proceeds. rig runs hooks in
 /// order and a hook that denies a tool call stops the ones after it from seeing the
 /// dispatch: the call is then recorded from its outcome, lasting no time.
