@@ -546,3 +546,46 @@ async fn the_hook_alone_records_an_agents_calls_under_the_monitored_caller() {
         "{entries:#?}"
     );
 }
+
+/// A `MonitorLayer` beside the agent: rig's own GenAI spans (`chat`, `invoke_agent`,
+/// `execute_tool`) of the calls recorded here are not recorded a second time.
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn rigs_own_spans_are_not_recorded_again_by_a_monitor_layer() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let layer = monitor::integrate::MonitorLayer::new().tracer(&tracer);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let agent = MonitoredAgent::new(weather_agent(&server, Weather(true)).build());
+    let agent = agent.record_into(&tracer);
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            agent
+                .prompt("Weather in Paris?")
+                .max_turns(3)
+                .await
+                .unwrap();
+            let mut stream = agent.prompt("Weather in Paris?").max_turns(3).stream();
+            while let Some(item) = stream.next().await {
+                item.unwrap();
+            }
+        })
+    });
+
+    let entries = tracer.get_traces(None);
+    let modules: Vec<&str> = entries.iter().map(|e| e.module.as_str()).collect();
+    let awaited_and_streamed = [
+        COMPLETION_MODULE,
+        "get_weather",
+        COMPLETION_MODULE,
+        AGENT_MODULE,
+    ]
+    .repeat(2);
+    assert_eq!(modules, awaited_and_streamed, "{entries:#?}");
+}

@@ -156,9 +156,10 @@ impl MonitoredPrompt {
     /// their first chunk.
     pub fn stream(self) -> MonitoredStream<StreamingResult, FinalAnswer> {
         let (runner, agent) = self.recording();
-        agent
-            .start()
-            .instrument_stream_with(runner.stream(), FinalAnswer, true)
+        // Marked: rig's own GenAI spans inside the run are recorded here, not again by a
+        // `MonitorLayer`.
+        let run: StreamingResult = Box::pin(model_call::marked_stream(runner.stream()));
+        agent.start().instrument_stream_with(run, FinalAnswer, true)
     }
 }
 
