@@ -15,7 +15,7 @@ use monitor::{monitored, ExecutionTracer, Status, TraceEntry, WithTracerExt};
 use rig_agent::agent::{
     AgentBuilder, AgentHook, DispatchAction, DispatchEvent, HookContext, MultiTurnStreamItem,
 };
-use rig_core::completion::CompletionRequest;
+use rig_core::completion::{CompletionRequest, Message};
 use rig_core::effect::EffectKind;
 use rig_core::providers::openai::{OpenAI, OpenAIConfig};
 use rig_core::streaming::{Item, StreamEvent};
@@ -95,7 +95,8 @@ async fn a_completion_is_an_llm_call_with_its_chat_tokens_and_cost() {
         .preamble("Answer in one word.")
         .temperature(0.2)
         .max_tokens(50);
-    let response = model.call(request).await.unwrap();
+    // The call owns what it sends, as rig's does: it can be spawned.
+    let response = tokio::spawn(model.call(request)).await.unwrap().unwrap();
     assert_eq!(
         response.usage.input_tokens,
         Some(20),
@@ -185,6 +186,7 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
     }
     assert_eq!(attribute(tool, "monitor.span_kind"), "tool");
     assert_eq!(attribute(tool, "gen_ai.tool.name"), "get_weather");
+    assert_eq!(attribute(tool, "gen_ai.tool.call.id"), "call_1");
     assert_eq!(tool.inputs["arguments"], json!({ "city": "Paris" }));
     assert_eq!(tool.outputs, Some(json!("18C and sunny in Paris")));
     assert_eq!(tool.status, Status::Success);
@@ -217,6 +219,40 @@ async fn an_agent_call_has_its_model_calls_and_its_tool_call_as_children() {
             "cached input and reasoning tokens through rig's agent"
         );
     }
+}
+
+#[tokio::test]
+async fn an_agent_calls_messages_are_its_history_then_its_prompt() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = AgentBuilder::new(client(&server).chat(PRICED_MODEL)).build();
+    MonitoredAgent::new(agent)
+        .record_into(&tracer)
+        .prompt("And of Italy?")
+        .history([
+            Message::user("Capital of France?"),
+            Message::assistant("Paris."),
+        ])
+        .await
+        .unwrap();
+
+    let entries = tracer.get_traces(None);
+    let [agent_call] = entries_of(&entries, AGENT_MODULE)[..] else {
+        panic!("one agent call: {entries:#?}")
+    };
+    let expected = json!([
+        { "role": "user", "content": "Capital of France?" },
+        { "role": "assistant", "content": "Paris." },
+        { "role": "user", "content": "And of Italy?" },
+    ]);
+    assert_eq!(agent_call.inputs["messages"], expected);
+    let [model_call] = entries_of(&entries, COMPLETION_MODULE)[..] else {
+        panic!("one model call: {entries:#?}")
+    };
+    assert_eq!(
+        model_call.inputs["messages"], expected,
+        "what the model was sent"
+    );
 }
 
 #[tokio::test]

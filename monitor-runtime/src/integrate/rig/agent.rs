@@ -65,7 +65,8 @@ impl MonitoredAgent {
         let prompt = prompt.into();
         let tracer = self.tracer.clone().unwrap_or_else(current_tracer);
         MonitoredPrompt {
-            inputs: json!({ "messages": message(&prompt) }),
+            prompt: message(&prompt),
+            history: Vec::new(),
             runner: self.inner.prompt(prompt),
             name: self.inner.name().map(str::to_owned),
             tracer,
@@ -94,7 +95,9 @@ impl std::fmt::Debug for MonitoredAgent {
 #[must_use = "a run does nothing until awaited or streamed"]
 pub struct MonitoredPrompt {
     runner: AgentRunner,
-    inputs: Value,
+    /// The prompt and the history before it, as the agent call's `messages`.
+    prompt: Vec<Value>,
+    history: Vec<Value>,
     name: Option<String>,
     tracer: ExecutionTracer,
 }
@@ -102,7 +105,7 @@ pub struct MonitoredPrompt {
 impl std::fmt::Debug for MonitoredPrompt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonitoredPrompt")
-            .field("inputs", &self.inputs)
+            .field("prompt", &self.prompt)
             .finish_non_exhaustive()
     }
 }
@@ -114,8 +117,11 @@ impl MonitoredPrompt {
         self.runner(|runner| runner.max_turns(turns))
     }
 
-    /// The conversation so far, sent before the prompt (rig's `history`).
-    pub fn history(self, history: impl IntoIterator<Item = Message>) -> Self {
+    /// The conversation so far, sent before the prompt (rig's `history`); the agent call's
+    /// `messages` start with it.
+    pub fn history(mut self, history: impl IntoIterator<Item = Message>) -> Self {
+        let history: Vec<Message> = history.into_iter().collect();
+        self.history = history.iter().flat_map(message).collect();
         self.runner(|runner| runner.history(history))
     }
 
@@ -135,11 +141,14 @@ impl MonitoredPrompt {
     fn recording(self) -> (AgentRunner, AgentCall) {
         let MonitoredPrompt {
             runner,
-            inputs,
+            prompt,
+            mut history,
             name,
             tracer,
         } = self;
         let runner = runner.add_hook(AgentSpans::record_into(&tracer));
+        history.extend(prompt);
+        let inputs = json!({ "messages": history });
         (
             runner,
             AgentCall {

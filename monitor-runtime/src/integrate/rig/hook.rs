@@ -165,6 +165,10 @@ impl AgentSpans {
                 asked
                     .attributes
                     .push(("gen_ai.tool.type", json!("function")));
+                if let Some(id) = event.call_id {
+                    let id = json!(id.to_string());
+                    asked.attributes.push(("gen_ai.tool.call.id", id));
+                }
                 finish(call, name, SpanKind::Tool, inputs, asked.and(answer));
             }
             (EffectKind::Embed { inputs }, outcome) => {

@@ -132,24 +132,26 @@ impl<W: Wire, T: Transport<W>> MonitoredModel<W, T>
 where
     W::Op: RecordedOperation,
 {
-    /// Sends `request` and returns the model's answer, as rig's `Model::call` does, recording
-    /// the call.
+    /// Sends `request` and returns the model's answer, as rig's `Model::call` does (the
+    /// future owns what it sends, so it can be spawned), recording the call.
     pub fn call(
         &self,
         request: impl Into<Request<W>>,
-    ) -> impl Future<Output = Result<Response<W>, ProviderError>> + Send + '_ {
+    ) -> impl Future<Output = Result<Response<W>, ProviderError>> + Send + 'static {
         let request = request.into();
         let tracer = self.tracer();
         let callee = self.callee();
         let inputs = W::Op::inputs(&request);
         let asked = W::Op::request_facts(&request);
-        let work = self.inner.call(request);
+        // rig's call future names the borrow of its model: the future owns a clone (a wire's
+        // data and a shared transport, as rig's own `call` clones them).
+        let model = self.inner.clone();
         async move {
             // The guard goes into the instrumented future before any `.await`: it belongs
             // to the thread that polls.
             let traced = {
                 let call = start(&tracer, W::Op::SPAN, inputs, &callee, asked);
-                call.instrument_keep(model_call::marked(work))
+                call.instrument_keep(model_call::marked(model.call(request)))
             };
             let (result, mut call) = traced.await;
             match &result {
