@@ -8,8 +8,8 @@ mod support;
 
 use futures::StreamExt;
 use monitor::integrate::rig::{
-    AgentSpans, MonitoredAgent, MonitoredCompletionStream, MonitoredModel, AGENT_MODULE,
-    COMPLETION_MODULE, EMBEDDINGS_MODULE,
+    AgentSpans, MonitoredAgent, MonitoredCompletionStream, MonitoredModel, MonitoredRun,
+    AGENT_MODULE, COMPLETION_MODULE, EMBEDDINGS_MODULE,
 };
 use monitor::{monitored, ExecutionTracer, Status, TraceEntry, WithTracerExt};
 use rig_agent::agent::{
@@ -61,6 +61,15 @@ fn assert_failed_with(entry: &TraceEntry, message: &str) {
     let error = entry.error.as_ref().expect("an error");
     assert!(error.message.contains(message), "{error:?}");
     assert_eq!(entry.outputs, None, "a failed call shows no made-up answer");
+}
+
+/// The weather agent's streamed run for "Weather in Paris?", recorded into `tracer`.
+fn weather_stream(server: &FakeOpenAi, tracer: &ExecutionTracer) -> MonitoredRun {
+    MonitoredAgent::new(weather_agent(server, Weather(true)).build())
+        .record_into(tracer)
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .stream()
 }
 
 fn attribute<'e>(entry: &'e TraceEntry, key: &str) -> &'e Value {
@@ -358,12 +367,7 @@ async fn a_stream_dropped_before_its_end_is_cancelled_with_the_text_read() {
 async fn a_streamed_agent_records_its_model_calls_first_chunks_and_usage() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
-    let agent = MonitoredAgent::new(weather_agent(&server, Weather(true)).build());
-    let mut stream = agent
-        .record_into(&tracer)
-        .prompt("Weather in Paris?")
-        .max_turns(3)
-        .stream();
+    let mut stream = weather_stream(&server, &tracer);
     let mut answer = None;
     while let Some(item) = stream.next().await {
         if let MultiTurnStreamItem::FinalResponse(response) = item.unwrap() {
@@ -406,6 +410,35 @@ async fn a_streamed_agent_records_its_model_calls_first_chunks_and_usage() {
     };
     assert_eq!(tool.parent_span_id.as_ref(), Some(&agent_call.span_id));
     assert_eq!(tool.outputs, Some(json!("18C and sunny in Paris")));
+}
+
+#[tokio::test]
+async fn a_streamed_agent_dropped_midway_records_its_open_model_call_as_cancelled() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let mut stream = weather_stream(&server, &tracer);
+    // The first item of the first model call's stream, then no more.
+    let first = stream.next().await;
+    assert!(first.is_some_and(|item| item.is_ok()));
+    drop(stream);
+
+    let entries = tracer.get_traces(None);
+    let [agent_call] = entries_of(&entries, AGENT_MODULE)[..] else {
+        panic!("one agent call: {entries:#?}")
+    };
+    assert_eq!(agent_call.status, Status::Cancelled);
+    let [model_call] = entries_of(&entries, COMPLETION_MODULE)[..] else {
+        panic!("the open model call, recorded: {entries:#?}")
+    };
+    assert_eq!(model_call.status, Status::Cancelled);
+    assert_eq!(
+        model_call.parent_span_id.as_ref(),
+        Some(&agent_call.span_id)
+    );
+    assert_eq!(
+        model_call.inputs["messages"][1]["content"],
+        "Weather in Paris?"
+    );
 }
 
 #[tokio::test]

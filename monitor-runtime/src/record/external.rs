@@ -43,6 +43,8 @@ pub(crate) struct ExternalOutcome {
     /// The price of the model it reported, looked up on the whole name.
     pub(crate) model_price: Option<ModelPrice>,
     pub(crate) attributes: Vec<(String, Value)>,
+    /// Whether it ended because what ran it was dropped (with no error: cancelled).
+    pub(crate) cancelled: bool,
 }
 
 impl ExternalCall {
@@ -110,9 +112,10 @@ impl ExternalCall {
     pub(crate) fn finish(self, name: &str, outcome: ExternalOutcome) {
         let max = self.tracer.max_field_bytes();
         let module = intern(name);
-        let status = match outcome.error {
-            Some(_) => Status::Error,
-            None => Status::Success,
+        let status = match (&outcome.error, outcome.cancelled) {
+            (Some(_), _) => Status::Error,
+            (None, true) => Status::Cancelled,
+            (None, false) => Status::Success,
         };
         let mut details = Details {
             inputs: outcome.inputs.into(),

@@ -90,6 +90,10 @@ impl std::fmt::Debug for MonitoredAgent {
     }
 }
 
+/// A streamed run of a [`MonitoredAgent`] ([`MonitoredPrompt::stream`]): rig's
+/// `StreamingResult`, its items unchanged, recorded as the agent call.
+pub type MonitoredRun = MonitoredStream<StreamingResult, FinalAnswer>;
+
 /// A prompt to a [`MonitoredAgent`]: rig's `AgentRunner`, recorded when awaited or
 /// streamed.
 #[must_use = "a run does nothing until awaited or streamed"]
@@ -163,7 +167,7 @@ impl MonitoredPrompt {
     /// lasts until the stream ends (dropped before: cancelled), with the time to its first
     /// item and the final response's text as output; its model calls record the time to
     /// their first chunk.
-    pub fn stream(self) -> MonitoredStream<StreamingResult, FinalAnswer> {
+    pub fn stream(self) -> MonitoredRun {
         let (runner, agent) = self.recording();
         // Marked: rig's own GenAI spans inside the run are recorded here, not again by a
         // `MonitorLayer`.

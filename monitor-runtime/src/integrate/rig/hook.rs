@@ -10,6 +10,7 @@ use ::rig_agent::agent::{
     OutcomeEvent, ReasoningDelta, RunId, RunSettled, SettledOutcome, StepEventKind, TextDelta,
     ToolCallDelta,
 };
+use ::rig_core_next::completion::message::CallId;
 use ::rig_core_next::effect::{EffectId, EffectKind, EmbedInputs, EmbedOutputs, Outcome};
 use ::rig_core_next::error::ErrorReport;
 use ::rig_core_next::tool::{ToolOutput, ToolResult};
@@ -39,11 +40,31 @@ use crate::{ExecutionTracer, SpanKind};
 /// prompt (`agent.prompt("...").add_hook(AgentSpans::new())`); [`MonitoredAgent`](super::MonitoredAgent) attaches
 /// it to each prompt. It observes, never steers: every dispatch proceeds. rig runs hooks in
 /// order and a hook that denies a tool call stops the ones after it from seeing the
-/// dispatch: the call is then recorded from its outcome, lasting no time.
+/// dispatch: the call is then recorded from its outcome, lasting no time. A call whose run
+/// is dropped before it ends (its future or stream dropped) is recorded as cancelled when
+/// the hook goes, or, for a hook attached to the agent, once it keeps more than
+/// 1,024 calls open.
 #[derive(Clone, Debug, Default)]
 pub struct AgentSpans {
     tracer: Option<ExecutionTracer>,
-    running: Arc<Mutex<Vec<Running>>>,
+    running: Arc<Calls>,
+}
+
+/// How many calls a hook keeps open at most: one attached to an agent whose runs are dropped
+/// before they end (rig tells hooks nothing then) records the oldest as cancelled beyond it.
+const MAX_OPEN: usize = 1024;
+
+/// The calls between their dispatch and their outcome. Those left when the hook goes (the
+/// run's future or stream was dropped before the run ended) are recorded as cancelled.
+#[derive(Debug, Default)]
+struct Calls(Mutex<Vec<Running>>);
+
+impl Drop for Calls {
+    fn drop(&mut self) {
+        for each in std::mem::take(self.0.get_mut()) {
+            record(each.call, *each.asked, Ending::Cancelled);
+        }
+    }
 }
 
 /// A call between its dispatch and its outcome.
@@ -51,7 +72,7 @@ struct Running {
     run: RunId,
     id: EffectId,
     call: ExternalCall,
-    asked: Asked,
+    asked: Box<Asked>,
 }
 
 impl std::fmt::Debug for Running {
@@ -62,17 +83,72 @@ impl std::fmt::Debug for Running {
     }
 }
 
-/// What a call's dispatch asked for, kept until its outcome.
-enum Asked {
-    Completion {
-        inputs: Value,
-        facts: Box<Facts>,
-    },
-    Embedding {
-        inputs: Value,
-    },
-    /// A tool's arguments are read from its outcome, after any hook's patch.
-    Tool,
+/// What a call records from its dispatch alone: its module and kind, its inputs, and what
+/// its request says.
+struct Asked {
+    module: String,
+    kind: SpanKind,
+    inputs: Value,
+    facts: Facts,
+}
+
+impl Asked {
+    /// The call an effect is, for the families recorded: a model call, a tool call, an
+    /// embedding.
+    fn of(effect: &EffectKind, call_id: Option<&CallId>) -> Option<Asked> {
+        let asked = match effect {
+            EffectKind::Completion { request, stream } => Asked {
+                module: COMPLETION_MODULE.to_owned(),
+                kind: SpanKind::ChatModel,
+                inputs: facts::completion_inputs(request),
+                facts: facts::completion_request(request, *stream),
+            },
+            EffectKind::ToolCall { name, args } => {
+                let mut facts = Facts::default();
+                facts.attributes.push(("gen_ai.tool.name", json!(name)));
+                facts
+                    .attributes
+                    .push(("gen_ai.tool.type", json!("function")));
+                if let Some(id) = call_id {
+                    let id = json!(id.to_string());
+                    facts.attributes.push(("gen_ai.tool.call.id", id));
+                }
+                Asked {
+                    module: name.clone(),
+                    kind: SpanKind::Tool,
+                    inputs: json!({ "arguments": json_or_text(args) }),
+                    facts,
+                }
+            }
+            EffectKind::Embed { inputs } => Asked {
+                module: EMBEDDINGS_MODULE.to_owned(),
+                kind: SpanKind::Embedding,
+                inputs: embed_inputs(inputs),
+                facts: Facts::default(),
+            },
+            _ => return None,
+        };
+        Some(asked)
+    }
+
+    /// What it asked, completed by what its answer said: the request's model unless it
+    /// named none.
+    fn answered(mut self, answer: Facts) -> Asked {
+        let facts = &mut self.facts;
+        facts.model = facts.model.take().or(answer.model);
+        facts.attributes.extend(answer.attributes);
+        facts.output = answer.output;
+        facts.tokens = answer.tokens;
+        facts.error = facts.error.take().or(answer.error);
+        self
+    }
+}
+
+/// How a call ended: with what was read of it, or cancelled.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    Finished,
+    Cancelled,
 }
 
 impl AgentSpans {
@@ -97,106 +173,62 @@ impl AgentSpans {
     }
 
     fn dispatched(&self, context: &HookContext, event: &DispatchEvent<'_>) {
-        let asked = match event.kind {
-            EffectKind::Completion { request, stream } => Asked::Completion {
-                inputs: facts::completion_inputs(request),
-                facts: Box::new(facts::completion_request(request, *stream)),
-            },
-            EffectKind::ToolCall { .. } => Asked::Tool,
-            EffectKind::Embed { inputs } => Asked::Embedding {
-                inputs: embed_inputs(inputs),
-            },
-            _ => return,
+        let Some(asked) = Asked::of(event.kind, event.call_id) else {
+            return;
         };
         let running = Running {
             run: context.run_id(),
             id: event.id,
             call: self.open(),
-            asked,
+            asked: Box::new(asked),
         };
-        self.running.lock().push(running);
+        let abandoned = {
+            let mut calls = self.running.0.lock();
+            calls.push(running);
+            let over = calls.len().saturating_sub(MAX_OPEN);
+            calls.drain(..over).collect::<Vec<_>>()
+        };
+        for each in abandoned {
+            record(each.call, *each.asked, Ending::Cancelled);
+        }
     }
 
     fn take(&self, id: EffectId) -> Option<Running> {
-        let mut running = self.running.lock();
-        let at = running.iter().position(|call| call.id == id)?;
-        Some(running.remove(at))
+        let mut calls = self.running.0.lock();
+        let at = calls.iter().position(|call| call.id == id)?;
+        Some(calls.remove(at))
     }
 
     fn resolved(&self, event: &OutcomeEvent<'_>) {
-        let running = self.take(event.id);
-        let (call, asked) = match running {
-            Some(running) => (running.call, running.asked),
+        // What the effect asked, after any hook's patch (a tool's arguments).
+        let Some(asked) = Asked::of(event.kind, event.call_id) else {
+            return;
+        };
+        let call = match self.take(event.id) {
+            Some(running) => running.call,
             // No dispatch seen: a hook before this one denied it (rig then tells later hooks
             // only its outcome). The call is opened now, and lasts no time: it never ran.
-            None => (self.open(), Asked::Tool),
+            None => self.open(),
         };
-        match (event.kind, event.outcome) {
-            (EffectKind::Completion { request, stream }, outcome) => {
-                let (inputs, asked) = match asked {
-                    Asked::Completion { inputs, facts } => (inputs, *facts),
-                    _ => (
-                        facts::completion_inputs(request),
-                        facts::completion_request(request, *stream),
-                    ),
-                };
-                let answer = match outcome {
-                    Ok(Outcome::Completion(response)) => facts::completion_response(response),
-                    Ok(_) => Facts::default(),
-                    Err(report) => failure(report),
-                };
-                finish(
-                    call,
-                    COMPLETION_MODULE,
-                    SpanKind::ChatModel,
-                    inputs,
-                    asked.and(answer),
-                );
+        let answer = match event.outcome {
+            Ok(Outcome::Completion(response)) => facts::completion_response(response),
+            Ok(Outcome::ToolResult { result }) => tool_result(result),
+            Ok(Outcome::Embeddings(EmbedOutputs::Texts(response)))
+            | Ok(Outcome::Embeddings(EmbedOutputs::Images(response))) => {
+                facts::embedding_response(response)
             }
-            (EffectKind::ToolCall { name, args }, outcome) => {
-                let inputs = json!({ "arguments": json_or_text(args) });
-                let answer = match outcome {
-                    Ok(Outcome::ToolResult { result }) => tool_result(result),
-                    Ok(_) => Facts::default(),
-                    Err(report) => failure(report),
-                };
-                let mut asked = Facts::default();
-                asked.attributes.push(("gen_ai.tool.name", json!(name)));
-                asked
-                    .attributes
-                    .push(("gen_ai.tool.type", json!("function")));
-                if let Some(id) = event.call_id {
-                    let id = json!(id.to_string());
-                    asked.attributes.push(("gen_ai.tool.call.id", id));
-                }
-                finish(call, name, SpanKind::Tool, inputs, asked.and(answer));
-            }
-            (EffectKind::Embed { inputs }, outcome) => {
-                let inputs = match asked {
-                    Asked::Embedding { inputs } => inputs,
-                    _ => embed_inputs(inputs),
-                };
-                let answer = match outcome {
-                    Ok(Outcome::Embeddings(EmbedOutputs::Texts(response)))
-                    | Ok(Outcome::Embeddings(EmbedOutputs::Images(response))) => {
-                        facts::embedding_response(response)
-                    }
-                    Ok(_) => Facts::default(),
-                    Err(report) => failure(report),
-                };
-                finish(call, EMBEDDINGS_MODULE, SpanKind::Embedding, inputs, answer);
-            }
-            // Another family: nothing was opened for it above but a call taken for it.
-            _ => {}
-        }
+            Ok(_) => Facts::default(),
+            Err(report) => failure(report),
+        };
+        record(call, asked.answered(answer), Ending::Finished);
     }
 
     /// A streamed run's first chunk of its model call.
     fn chunk(&self, context: &HookContext) {
         let run = context.run_id();
-        let mut running = self.running.lock();
-        for each in running.iter_mut() {
-            if each.run == run && matches!(each.asked, Asked::Completion { .. }) {
+        let mut calls = self.running.0.lock();
+        for each in calls.iter_mut() {
+            if each.run == run && each.asked.kind == SpanKind::ChatModel {
                 each.call.first_item();
             }
         }
@@ -207,11 +239,11 @@ impl AgentSpans {
     fn settled(&self, context: &HookContext, event: &RunSettled<'_>) {
         let run = context.run_id();
         let left: Vec<Running> = {
-            let mut running = self.running.lock();
-            let (left, kept) = std::mem::take(&mut *running)
+            let mut calls = self.running.0.lock();
+            let (left, kept) = std::mem::take(&mut *calls)
                 .into_iter()
                 .partition(|each| each.run == run);
-            *running = kept;
+            *calls = kept;
             left
         };
         let message = match event.outcome {
@@ -226,42 +258,19 @@ impl AgentSpans {
                 )),
                 ..Facts::default()
             };
-            match each.asked {
-                Asked::Completion { inputs, facts } => finish(
-                    each.call,
-                    COMPLETION_MODULE,
-                    SpanKind::ChatModel,
-                    inputs,
-                    (*facts).and(failed),
-                ),
-                Asked::Embedding { inputs } => finish(
-                    each.call,
-                    EMBEDDINGS_MODULE,
-                    SpanKind::Embedding,
-                    inputs,
-                    failed,
-                ),
-                Asked::Tool => finish(each.call, "rig.tool", SpanKind::Tool, json!({}), failed),
-            }
+            record(each.call, each.asked.answered(failed), Ending::Finished);
         }
     }
 }
 
-impl Facts {
-    /// What the request said, completed by what the answer said: the request's model unless
-    /// it named none.
-    fn and(mut self, answer: Facts) -> Facts {
-        self.model = self.model.or(answer.model);
-        self.attributes.extend(answer.attributes);
-        self.output = answer.output;
-        self.tokens = answer.tokens;
-        self.error = self.error.or(answer.error);
-        self
-    }
-}
-
-/// Records `call` as module `name` of `kind`, with `inputs` and `facts`.
-fn finish(call: ExternalCall, name: &str, kind: SpanKind, inputs: Value, facts: Facts) {
+/// Records `call` as what it `asked` (and what its answer said), ended so.
+fn record(call: ExternalCall, asked: Asked, ending: Ending) {
+    let Asked {
+        module,
+        kind,
+        inputs,
+        facts,
+    } = asked;
     let max = call.max_field_bytes();
     let mut attributes = vec![(KIND_ATTRIBUTE.to_owned(), json!(kind.as_str()))];
     let mut model_price = None;
@@ -290,8 +299,9 @@ fn finish(call: ExternalCall, name: &str, kind: SpanKind, inputs: Value, facts: 
         tokens: facts.tokens,
         model_price,
         attributes,
+        cancelled: ending == Ending::Cancelled,
     };
-    call.finish(name, outcome);
+    call.finish(&module, outcome);
 }
 
 /// A failure rig reports for a dispatch.

@@ -29,7 +29,7 @@ mod messages;
 mod model;
 mod stream;
 
-pub use self::agent::{FinalAnswer, MonitoredAgent, MonitoredPrompt, AGENT_MODULE};
+pub use self::agent::{FinalAnswer, MonitoredAgent, MonitoredPrompt, MonitoredRun, AGENT_MODULE};
 pub use self::hook::AgentSpans;
 pub use self::model::{MonitoredModel, RecordedOperation, COMPLETION_MODULE, EMBEDDINGS_MODULE};
 pub use self::stream::MonitoredCompletionStream;
