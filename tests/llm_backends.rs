@@ -188,6 +188,17 @@ fn phoenix_shows_chats_tokens_cost_tools_documents_and_errors() {
         })
         .expect("the model call that asked for the tool");
     assert_eq!(asked["span_kind"], "LLM");
+    // Each of the agent's model calls: a chat, with its tokens (the cached input too).
+    for model_call in &answered {
+        let attributes = &model_call["attributes"];
+        assert_eq!(
+            attributes["llm.input_messages.0.message.content"],
+            "Weather in Paris?"
+        );
+        assert_eq!(attributes["llm.model_name"], TOOL_MODEL);
+        assert_eq!(attributes["llm.token_count.prompt"], 20);
+        assert_eq!(attributes["llm.token_count.prompt_details.cache_read"], 8);
+    }
 
     // The retriever's documents, as documents.
     let search = &named("search")[0]["attributes"];
@@ -357,6 +368,14 @@ fn mlflow_shows_chats_tokens_cost_tools_documents_and_errors() {
         .filter(|s| s["parent_span_id"] == agent["span_id"])
         .count();
     assert_eq!(under_agent, 2);
+    for model_call in completions
+        .iter()
+        .filter(|s| s["parent_span_id"] == agent["span_id"])
+    {
+        let usage = attribute(model_call, "mlflow.chat.tokenUsage").unwrap();
+        assert_eq!(usage["input_tokens"].as_u64(), Some(20));
+        assert_eq!(usage["cache_read_input_tokens"].as_u64(), Some(8));
+    }
 
     // The retriever's documents.
     let search = named("search")[0];
