@@ -63,6 +63,19 @@ fn assert_failed_with(entry: &TraceEntry, message: &str) {
     assert_eq!(entry.outputs, None, "a failed call shows no made-up answer");
 }
 
+/// The calls `agent` makes to answer "Weather in Paris?" (in up to 3 model calls; it
+/// answers "Paris."), monitored into `tracer`.
+async fn weather_run(agent: rig_agent::agent::Agent, tracer: &ExecutionTracer) -> Vec<TraceEntry> {
+    let answer = MonitoredAgent::new(agent)
+        .record_into(tracer)
+        .prompt("Weather in Paris?")
+        .max_turns(3)
+        .await
+        .unwrap();
+    assert_eq!(answer.output(), "Paris.");
+    tracer.get_traces(None)
+}
+
 /// The weather agent's streamed run for "Weather in Paris?", recorded into `tracer`.
 fn weather_stream(server: &FakeOpenAi, tracer: &ExecutionTracer) -> MonitoredRun {
     MonitoredAgent::new(weather_agent(server, Weather(true)).build())
@@ -269,15 +282,8 @@ async fn a_failing_tool_records_its_error_and_no_output() {
     let server = FakeOpenAi::start();
     let tracer = ExecutionTracer::new();
     // The fake model asks for Paris: a tool that knows no city fails.
-    let agent = MonitoredAgent::new(weather_agent(&server, Weather(false)).build());
-    agent
-        .record_into(&tracer)
-        .prompt("Weather in Paris?")
-        .max_turns(3)
-        .await
-        .unwrap();
-
-    let entries = tracer.get_traces(None);
+    let agent = weather_agent(&server, Weather(false)).build();
+    let entries = weather_run(agent, &tracer).await;
     let tools = entries_of(&entries, "get_weather");
     let [tool] = tools.as_slice() else {
         panic!("one tool call: {entries:#?}")
@@ -561,14 +567,7 @@ async fn a_tool_a_hook_skipped_records_that_and_no_output() {
     let agent = weather_agent(&server, Weather(true))
         .add_hook(NoTools)
         .build();
-    MonitoredAgent::new(agent)
-        .record_into(&tracer)
-        .prompt("Weather in Paris?")
-        .max_turns(3)
-        .await
-        .unwrap();
-
-    let entries = tracer.get_traces(None);
+    let entries = weather_run(agent, &tracer).await;
     let tools = entries_of(&entries, "get_weather");
     let [tool] = tools.as_slice() else {
         panic!("one tool call: {entries:#?}")
@@ -657,4 +656,68 @@ fn rigs_own_spans_are_not_recorded_again_by_a_monitor_layer() {
     ]
     .repeat(2);
     assert_eq!(modules, awaited_and_streamed, "{entries:#?}");
+}
+
+/// The weather tool under another name than the one the fake model asks for.
+struct Forecast;
+
+impl rig_core::tool::PortableTool for Forecast {
+    const NAME: &'static str = "forecast";
+    type Error = std::convert::Infallible;
+    type Args = Value;
+    type Output = String;
+
+    fn description(&self) -> String {
+        "The weather in a city".to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        json!({ "type": "object", "properties": { "city": { "type": "string" } } })
+    }
+
+    async fn call(&self, _args: Value) -> Result<String, std::convert::Infallible> {
+        Ok("18C and sunny".to_owned())
+    }
+}
+
+/// A policy that repairs a call to an unknown tool into a call to `forecast`.
+struct CallTheForecast;
+
+impl AgentHook for CallTheForecast {
+    async fn on_invalid_tool_call(
+        &self,
+        _context: &HookContext,
+        _event: &rig_agent::agent::InvalidToolCallContext,
+    ) -> Option<rig_agent::agent::InvalidToolCallAction> {
+        Some(rig_agent::agent::InvalidToolCallAction::Repair {
+            tool_name: "forecast".to_owned(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_model_call_whose_tool_call_a_hook_repaired_is_answered_not_failed() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let agent = AgentBuilder::new(client(&server).chat(TOOL_MODEL))
+        .tool(Forecast)
+        .add_hook(CallTheForecast)
+        .build();
+    let entries = weather_run(agent, &tracer).await;
+    let model_calls = entries_of(&entries, COMPLETION_MODULE);
+    assert_eq!(model_calls.len(), 2, "{entries:#?}");
+    // rig reports no outcome for the repaired turn: it was answered all the same.
+    assert_eq!(
+        model_calls[0].status,
+        Status::Success,
+        "{:#?}",
+        model_calls[0]
+    );
+    assert_eq!(attribute(model_calls[0], "rig.outcome"), "not reported");
+    assert_eq!(model_calls[1].status, Status::Success);
+    let [tool] = entries_of(&entries, "forecast")[..] else {
+        panic!("the repaired tool call: {entries:#?}")
+    };
+    assert_eq!(tool.outputs, Some(json!("18C and sunny")));
+    assert!(model_calls[0].span_id != model_calls[1].span_id);
 }

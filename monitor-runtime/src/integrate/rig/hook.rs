@@ -176,8 +176,20 @@ impl AgentSpans {
         let Some(asked) = Asked::of(event.kind, event.call_id) else {
             return;
         };
+        let run = context.run_id();
+        // A run's model calls come one at a time, and what follows one comes after its
+        // answer: a model call of this run still open was answered, though rig reported no
+        // outcome for it (a turn whose invalid tool call a hook repaired).
+        let answered = self.take_open_model_calls(|each| each.run == run);
+        for each in answered {
+            record(
+                each.call,
+                each.asked.answered(unreported()),
+                Ending::Finished,
+            );
+        }
         let running = Running {
-            run: context.run_id(),
+            run,
             id: event.id,
             call: self.open(),
             asked: Box::new(asked),
@@ -191,6 +203,16 @@ impl AgentSpans {
         for each in abandoned {
             record(each.call, *each.asked, Ending::Cancelled);
         }
+    }
+
+    /// Takes the open calls `which` picks.
+    fn take_open_model_calls(&self, which: impl Fn(&Running) -> bool) -> Vec<Running> {
+        let mut calls = self.running.0.lock();
+        let (taken, kept) = std::mem::take(&mut *calls)
+            .into_iter()
+            .partition(|each| which(each) && each.asked.kind == SpanKind::ChatModel);
+        *calls = kept;
+        taken
     }
 
     fn take(&self, id: EffectId) -> Option<Running> {
@@ -234,8 +256,9 @@ impl AgentSpans {
         }
     }
 
-    /// The run ended: a call still open got no outcome (rig tells hooks no outcome for a
-    /// model call that failed; the run's error says why).
+    /// The run ended: a call still open got no outcome. rig tells hooks no outcome for a
+    /// model call that failed (the run's error says why), nor for one whose turn a hook
+    /// repaired (the run went on: it was answered).
     fn settled(&self, context: &HookContext, event: &RunSettled<'_>) {
         let run = context.run_id();
         let left: Vec<Running> = {
@@ -246,21 +269,29 @@ impl AgentSpans {
             *calls = kept;
             left
         };
-        let message = match event.outcome {
-            SettledOutcome::Error(message) => message,
-            _ => "the run went on without this call's answer",
-        };
         for each in left {
-            let failed = Facts {
-                error: Some(ErrorInfo::new(
-                    "rig_agent::completion::PromptError",
-                    message,
-                )),
-                ..Facts::default()
+            let ended = match event.outcome {
+                SettledOutcome::Error(message) => Facts {
+                    error: Some(ErrorInfo::new(
+                        "rig_agent::completion::PromptError",
+                        message,
+                    )),
+                    ..Facts::default()
+                },
+                _ => unreported(),
             };
-            record(each.call, each.asked.answered(failed), Ending::Finished);
+            record(each.call, each.asked.answered(ended), Ending::Finished);
         }
     }
+}
+
+/// What a call answered that rig reported no outcome for: that, and nothing else.
+fn unreported() -> Facts {
+    let mut facts = Facts::default();
+    facts
+        .attributes
+        .push(("rig.outcome", json!("not reported")));
+    facts
 }
 
 /// Records `call` as what it `asked` (and what its answer said), ended so.
