@@ -615,35 +615,42 @@ async fn the_hook_alone_records_an_agents_calls_under_the_monitored_caller() {
     );
 }
 
-/// A `MonitorLayer` beside the agent: rig's own GenAI spans (`chat`, `invoke_agent`,
-/// `execute_tool`) of the calls recorded here are not recorded a second time.
+/// `work`, run to its end with a `MonitorLayer` recording into `tracer` as the subscriber.
 #[cfg(feature = "tracing-layer")]
-#[test]
-fn rigs_own_spans_are_not_recorded_again_by_a_monitor_layer() {
+fn under_a_monitor_layer<T>(
+    tracer: &ExecutionTracer,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     use tracing_subscriber::layer::SubscriberExt;
 
-    let server = FakeOpenAi::start();
-    let tracer = ExecutionTracer::new();
-    let layer = monitor::integrate::MonitorLayer::new().tracer(&tracer);
+    let layer = monitor::integrate::MonitorLayer::new().tracer(tracer);
     let subscriber = tracing_subscriber::registry().with(layer);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    tracing::subscriber::with_default(subscriber, || runtime.block_on(work))
+}
+
+/// A `MonitorLayer` beside the agent: rig's own GenAI spans (`chat`, `invoke_agent`,
+/// `execute_tool`) of the calls recorded here are not recorded a second time.
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn rigs_own_spans_are_not_recorded_again_by_a_monitor_layer() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
     let agent = MonitoredAgent::new(weather_agent(&server, Weather(true)).build());
     let agent = agent.record_into(&tracer);
-    tracing::subscriber::with_default(subscriber, || {
-        runtime.block_on(async {
-            agent
-                .prompt("Weather in Paris?")
-                .max_turns(3)
-                .await
-                .unwrap();
-            let mut stream = agent.prompt("Weather in Paris?").max_turns(3).stream();
-            while let Some(item) = stream.next().await {
-                item.unwrap();
-            }
-        })
+    under_a_monitor_layer(&tracer, async {
+        agent
+            .prompt("Weather in Paris?")
+            .max_turns(3)
+            .await
+            .unwrap();
+        let mut stream = agent.prompt("Weather in Paris?").max_turns(3).stream();
+        while let Some(item) = stream.next().await {
+            item.unwrap();
+        }
     });
 
     let entries = tracer.get_traces(None);
@@ -720,4 +727,34 @@ async fn a_model_call_whose_tool_call_a_hook_repaired_is_answered_not_failed() {
     };
     assert_eq!(tool.outputs, Some(json!("18C and sunny")));
     assert!(model_calls[0].span_id != model_calls[1].span_id);
+}
+
+/// A model no wrapper reaches (an embeddings builder's, a vector index's): a `MonitorLayer`
+/// records it from rig's own GenAI span, with its operation, model, provider and tokens.
+#[cfg(feature = "tracing-layer")]
+#[test]
+fn a_model_no_wrapper_reaches_is_recorded_from_rigs_own_span() {
+    let server = FakeOpenAi::start();
+    let tracer = ExecutionTracer::new();
+    let model = client(&server)
+        .embedding("text-embedding-3-small", Some(3))
+        .erase();
+    under_a_monitor_layer(&tracer, model.call(vec!["first".to_owned()])).unwrap();
+
+    let entries = tracer.get_traces(None);
+    let [call] = &entries[..] else {
+        panic!("one call: {entries:#?}")
+    };
+    assert_eq!(
+        attribute(call, "monitor.span_kind"),
+        "embedding",
+        "{call:#?}"
+    );
+    assert_eq!(
+        attribute(call, "gen_ai.request.model"),
+        "text-embedding-3-small"
+    );
+    // The layer keeps a span's other fields as its inputs.
+    assert_eq!(call.inputs["gen_ai.provider.name"], "openai");
+    assert_eq!(call.token_usage.map(|t| t.input_tokens), Some(6));
 }

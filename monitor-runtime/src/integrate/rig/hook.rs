@@ -37,13 +37,13 @@ use crate::{ExecutionTracer, SpanKind};
 /// prompt, or a monitored function around the prompt).
 ///
 /// Attach it to an agent (`AgentBuilder::new(model).add_hook(AgentSpans::new())`) or to one
-/// prompt (`agent.prompt("...").add_hook(AgentSpans::new())`); [`MonitoredAgent`](super::MonitoredAgent) attaches
-/// it to each prompt. It observes, never steers: every dispatch proceeds. rig runs hooks in
-/// order and a hook that denies a tool call stops the ones after it from seeing the
-/// dispatch: the call is then recorded from its outcome, lasting no time. A call whose run
-/// is dropped before it ends (its future or stream dropped) is recorded as cancelled when
-/// the hook goes, or, for a hook attached to the agent, once it keeps more than
-/// 1,024 calls open.
+/// prompt (`agent.prompt("...").add_hook(AgentSpans::new())`);
+/// [`MonitoredAgent`](super::MonitoredAgent) attaches it to each prompt. It observes, never
+/// steers: every dispatch proceeds. rig runs hooks in order and a hook that denies a tool
+/// call stops the ones after it from seeing the dispatch: the call is then recorded from its
+/// outcome, lasting no time. A call whose run is dropped before it ends (its future or
+/// stream dropped) is recorded as cancelled when the hook goes, or, for a hook attached to
+/// the agent, once it keeps more than 1,024 calls open.
 #[derive(Clone, Debug, Default)]
 pub struct AgentSpans {
     tracer: Option<ExecutionTracer>,
