@@ -18,10 +18,9 @@ use monitor::export::{init_otlp_with, OtlpConfig, OtlpExporter};
 use monitor::integrate::openai::MonitoredClient;
 use monitor::integrate::rig::{MonitoredAgent, MonitoredModel};
 use monitor::{monitored, ExecutionTracer, ModelPrice, WithTracerExt};
-use rig_core::agent::AgentBuilder;
-use rig_core::client::CompletionClient;
-use rig_core::completion::CompletionModel;
-use rig_core::providers::openai;
+use rig_agent::agent::AgentBuilder;
+use rig_core::completion::CompletionRequest;
+use rig_core::providers::openai::OpenAIConfig;
 use serde_json::{json, Value};
 
 use support::fake_openai::{FakeOpenAi, BROKEN_MODEL, TOOL_MODEL};
@@ -67,15 +66,10 @@ async fn assistant(api_base: &str) -> String {
     .unwrap();
     client.responses().create(request).await.unwrap();
 
-    let rig_client = openai::Client::builder()
-        .api_key("test-key")
-        .base_url(api_base)
-        .build()
-        .unwrap()
-        .completions_api();
-    let model =
-        |name: &str| MonitoredModel::new(rig_client.completion_model(name)).with_model(name);
-    let agent = AgentBuilder::new(model(TOOL_MODEL))
+    let rig_client = OpenAIConfig::new("test-key")
+        .with_base_url(api_base)
+        .client();
+    let agent = AgentBuilder::new(rig_client.chat(TOOL_MODEL))
         .name("weather-agent")
         .tool(Weather(true))
         .build();
@@ -83,11 +77,11 @@ async fn assistant(api_base: &str) -> String {
         .prompt("Weather in Paris?")
         .max_turns(3)
         .await
-        .unwrap();
+        .unwrap()
+        .output();
 
-    let failed = model(BROKEN_MODEL)
-        .completion_request("Capital of France?")
-        .send()
+    let failed = MonitoredModel::new(rig_client.chat(BROKEN_MODEL))
+        .call(CompletionRequest::new("Capital of France?"))
         .await;
     assert!(failed.is_err());
     answer
@@ -194,6 +188,17 @@ fn phoenix_shows_chats_tokens_cost_tools_documents_and_errors() {
         })
         .expect("the model call that asked for the tool");
     assert_eq!(asked["span_kind"], "LLM");
+    // Each of the agent's model calls: a chat, with its tokens (the cached input too).
+    for model_call in &answered {
+        let attributes = &model_call["attributes"];
+        assert_eq!(
+            attributes["llm.input_messages.0.message.content"],
+            "Weather in Paris?"
+        );
+        assert_eq!(attributes["llm.model_name"], TOOL_MODEL);
+        assert_eq!(attributes["llm.token_count.prompt"], 20);
+        assert_eq!(attributes["llm.token_count.prompt_details.cache_read"], 8);
+    }
 
     // The retriever's documents, as documents.
     let search = &named("search")[0]["attributes"];
@@ -363,6 +368,14 @@ fn mlflow_shows_chats_tokens_cost_tools_documents_and_errors() {
         .filter(|s| s["parent_span_id"] == agent["span_id"])
         .count();
     assert_eq!(under_agent, 2);
+    for model_call in completions
+        .iter()
+        .filter(|s| s["parent_span_id"] == agent["span_id"])
+    {
+        let usage = attribute(model_call, "mlflow.chat.tokenUsage").unwrap();
+        assert_eq!(usage["input_tokens"].as_u64(), Some(20));
+        assert_eq!(usage["cache_read_input_tokens"].as_u64(), Some(8));
+    }
 
     // The retriever's documents.
     let search = named("search")[0];

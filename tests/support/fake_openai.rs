@@ -232,7 +232,8 @@ fn completion(model: &str, body: &Value) -> Value {
         "usage": usage()})
 }
 
-/// Server-sent events as the API streams them: a role chunk, text chunks, a finish chunk,
+/// Server-sent events as the API streams them: a role chunk, text chunks (a tool call in
+/// pieces for the tool model, until the request sends the tool's result), a finish chunk,
 /// the usage chunk when `stream_options.include_usage` asked for it, then `[DONE]`.
 fn write_stream(stream: &mut TcpStream, body: &Value, hold: &Hold) -> std::io::Result<()> {
     let model = answering(body["model"].as_str().unwrap_or_default());
@@ -241,7 +242,7 @@ fn write_stream(stream: &mut TcpStream, body: &Value, hold: &Hold) -> std::io::R
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
     };
     let call = |delta: Value| json!({"tool_calls": [delta]});
-    let mut events = if body["model"] == TOOL_MODEL {
+    let mut events = if body["model"] == TOOL_MODEL && !answers_a_tool(body) {
         // A tool call in pieces: its id and name first, its arguments in two deltas.
         vec![
             chunk(json!({"role": "assistant", "content": null}), Value::Null),

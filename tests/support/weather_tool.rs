@@ -1,6 +1,6 @@
 //! The rig tool the fake model's tool calls ask for: `get_weather` with `{"city": "Paris"}`.
 
-use rig_core::tool::Tool;
+use rig_core::tool::PortableTool;
 use serde_json::json;
 
 #[derive(serde::Deserialize)]
@@ -16,7 +16,7 @@ pub struct NoWeather(String);
 /// (`Weather(false)`: it fails).
 pub struct Weather(pub bool);
 
-impl Tool for Weather {
+impl PortableTool for Weather {
     const NAME: &'static str = "get_weather";
     type Error = NoWeather;
     type Args = WeatherArgs;

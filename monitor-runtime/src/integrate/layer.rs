@@ -520,6 +520,7 @@ fn record(watched: Watched) {
             tokens,
             model_price,
             attributes,
+            cancelled: false,
         },
     );
 }

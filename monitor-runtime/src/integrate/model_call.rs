@@ -29,6 +29,35 @@ pub(crate) fn marked<F: Future>(work: F) -> Marked<F> {
     Marked(Box::pin(work))
 }
 
+/// `work`, run now marked as a recorded model call (a library that opens its GenAI span
+/// when a stream is made, before it is polled: rig's `Model::stream`).
+#[cfg(feature = "rig")]
+pub(crate) fn marked_now<R>(work: impl FnOnce() -> R) -> R {
+    let _inside = Inside::enter();
+    work()
+}
+
+/// `stream`, marked as a recorded model call while it is polled (a library that opens its
+/// GenAI spans as a stream is read: a rig agent's streamed run).
+#[cfg(feature = "rig")]
+pub(crate) fn marked_stream<S: futures_core::Stream>(stream: S) -> MarkedStream<S> {
+    MarkedStream(Box::pin(stream))
+}
+
+/// See [`marked_stream`].
+#[cfg(feature = "rig")]
+pub(crate) struct MarkedStream<S>(Pin<Box<S>>);
+
+#[cfg(feature = "rig")]
+impl<S: futures_core::Stream> futures_core::Stream for MarkedStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let _inside = Inside::enter();
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
 /// See [`marked`].
 #[cfg_attr(
     not(any(feature = "async-openai", feature = "rig", feature = "dspy")),

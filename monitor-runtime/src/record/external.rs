@@ -26,6 +26,8 @@ pub(crate) struct ExternalCall {
     origin: context::Origin,
     /// Raw clock ticks, comparable across threads.
     start: u64,
+    /// Raw clock ticks of its first item (a streamed answer's first chunk); 0 before it.
+    first_item: u64,
     /// What `record_*` calls noted while it was entered.
     notes: Option<Box<Notes>>,
 }
@@ -41,6 +43,8 @@ pub(crate) struct ExternalOutcome {
     /// The price of the model it reported, looked up on the whole name.
     pub(crate) model_price: Option<ModelPrice>,
     pub(crate) attributes: Vec<(String, Value)>,
+    /// Whether it ended because what ran it was dropped (with no error: cancelled).
+    pub(crate) cancelled: bool,
 }
 
 impl ExternalCall {
@@ -55,6 +59,7 @@ impl ExternalCall {
             parent_span_id: ids.parent_span_id,
             origin: ids.origin,
             start: clock::now(),
+            first_item: 0,
             notes: None,
         }
     }
@@ -69,6 +74,15 @@ impl ExternalCall {
     /// The size cap of one captured field in its tracer.
     pub(crate) fn max_field_bytes(&self) -> usize {
         self.tracer.max_field_bytes()
+    }
+
+    /// Notes that its first item (a streamed answer's first chunk) arrived now; later calls
+    /// keep the first. It is recorded as the entry's `time_to_first_item_ns`.
+    #[cfg_attr(not(feature = "rig"), allow(dead_code))]
+    pub(crate) fn first_item(&mut self) {
+        if self.first_item == 0 {
+            self.first_item = clock::now();
+        }
     }
 
     /// Makes it the innermost active call of this thread, until [`exit`](Self::exit).
@@ -98,9 +112,10 @@ impl ExternalCall {
     pub(crate) fn finish(self, name: &str, outcome: ExternalOutcome) {
         let max = self.tracer.max_field_bytes();
         let module = intern(name);
-        let status = match outcome.error {
-            Some(_) => Status::Error,
-            None => Status::Success,
+        let status = match (&outcome.error, outcome.cancelled) {
+            (Some(_), _) => Status::Error,
+            (None, true) => Status::Cancelled,
+            (None, false) => Status::Success,
         };
         let mut details = Details {
             inputs: outcome.inputs.into(),
@@ -109,6 +124,7 @@ impl ExternalCall {
             tokens: outcome.tokens,
             model_price: outcome.model_price,
             attributes: outcome.attributes,
+            first_item_raw: (self.first_item != 0).then_some(self.first_item),
             ..Details::default()
         };
         let quality = self.notes.and_then(|notes| {
