@@ -102,15 +102,17 @@ impl ExternalCall {
             Some(_) => Status::Error,
             None => Status::Success,
         };
-        let mut details = Details {
-            inputs: outcome.inputs.into(),
-            outputs: outcome.output,
-            error: outcome.error,
-            tokens: outcome.tokens,
-            model_price: outcome.model_price,
-            attributes: outcome.attributes,
-            ..Details::default()
-        };
+        let mut details = Details::default();
+        for (name, value) in &outcome.inputs {
+            details.values.push_input(name, value);
+        }
+        if let Some(output) = &outcome.output {
+            details.values.set_output(output);
+        }
+        details.error = outcome.error;
+        details.tokens = outcome.tokens;
+        details.model_price = outcome.model_price;
+        details.attributes = outcome.attributes;
         let quality = self.notes.and_then(|notes| {
             let quality = notes.quality;
             notes.merge_into(&mut details, max);
