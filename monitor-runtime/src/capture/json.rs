@@ -23,7 +23,7 @@ use super::isolate::{count_failure, isolated};
 use super::key::key_name;
 use super::redact::{is_secret_name, mask_value};
 use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
-use super::values::Bytes;
+use super::values::{append, Bytes};
 use super::{CapturedValue, MAX_DEPTH, REDACTED};
 
 /// Where captured JSON goes: a buffer, from `start`, keeping at most `cap` bytes there;
@@ -87,7 +87,7 @@ impl JsonSink {
             }
             let text = String::from_utf8_lossy(valid).into_owned();
             kept.truncate(self.start);
-            kept.extend_from_slice(text.as_bytes());
+            append(&mut kept, text.as_bytes());
         }
         let written = match result {
             Ok(_) if full => Written::Cut { total_bytes: seen },
@@ -115,10 +115,10 @@ impl io::Write for &JsonSink {
         let mut kept = self.kept.borrow_mut();
         let room = self.cap.saturating_sub(kept.len() - self.start);
         if bytes.len() <= room {
-            kept.extend_from_slice(bytes);
+            append(&mut kept, bytes);
             return Ok(bytes.len());
         }
-        kept.extend_from_slice(&bytes[..room]);
+        append(&mut kept, &bytes[..room]);
         self.full.set(true);
         Err(io::Error::other("capture cap reached"))
     }

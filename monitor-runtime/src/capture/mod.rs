@@ -99,7 +99,9 @@ pub(crate) use self::values::CapturedValues;
 ///                          + 2 × MAX_ATTRIBUTES + 2 )      keys and values, 2 counters
 /// ```
 ///
-/// where 64 bytes cover a truncation marker; with the defaults that is about
+/// where 64 bytes cover a truncation marker (and an input's header and name), plus at most
+/// 1 KiB of unused room in the buffer the inputs and output are written into; with the
+/// defaults that is about
 /// `4 KiB × (inputs + 216)` whatever the values' sizes, and a tracer keeps at most
 /// `max_traces` entries. Real captures are usually far smaller: a call with two small
 /// arguments keeps a few dozen bytes.

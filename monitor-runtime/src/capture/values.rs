@@ -279,7 +279,7 @@ impl CapturedValues {
 /// Appends `data`. (`SmallVec::extend_from_slice` is an insert at the end, which costs a
 /// call to grow and one to move the empty tail: more than writing a small value.)
 #[inline]
-fn append(bytes: &mut Bytes, data: &[u8]) {
+pub(crate) fn append(bytes: &mut Bytes, data: &[u8]) {
     append_all(bytes, [data]);
 }
 
@@ -303,11 +303,18 @@ fn append_all<const N: usize>(bytes: &mut Bytes, parts: [&[u8]; N]) {
     }
 }
 
+/// Grows the buffer by doubling while it is small, then by at most [`GROWTH_SLACK`] bytes
+/// past what is asked, so a call's buffer holds at most that much unused room (the
+/// per-entry memory bound counts it).
 #[cold]
 #[inline(never)]
 fn grow(bytes: &mut Bytes, additional: usize) {
-    bytes.reserve(additional);
+    let slack = bytes.len().min(GROWTH_SLACK);
+    bytes.reserve_exact(additional.saturating_add(slack));
 }
+
+/// The most unused room a call's buffer keeps.
+const GROWTH_SLACK: usize = 1024;
 
 fn text_of(bytes: &[u8]) -> &str {
     // Only whole UTF-8 texts are written (see `CaptureSlot`): the check cannot fail.
@@ -651,6 +658,18 @@ mod tests {
         let mut values = CapturedValues::default();
         values.input_slot("text", 4096).write_json(&text);
         assert_eq!(values.inputs_map()["text"], text);
+    }
+
+    #[test]
+    fn a_grown_buffer_keeps_little_unused_room() {
+        let mut values = CapturedValues::default();
+        for name in ["a", "b", "c"] {
+            values
+                .input_slot(name, 1 << 20)
+                .write_json(&vec!["some text"; 5_000]);
+        }
+        let unused = values.bytes.capacity() - values.bytes.len();
+        assert!(unused <= GROWTH_SLACK, "{unused} bytes unused");
     }
 
     #[test]
