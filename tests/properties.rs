@@ -294,15 +294,27 @@ fn a_corrupt_middle_line_is_an_error_naming_it() {
 
 /// Asserts that what `#[monitored]` captures for `value` (the specialization generated
 /// code calls, on the concrete type: a macro, since in a generic function only the declared
-/// bounds count) is what the general JSON capture keeps.
+/// bounds count) is what the general JSON capture keeps: on its own, and written into a
+/// call's buffer as an argument and as the output, read back from the entry.
 macro_rules! prop_assert_captured_alike {
     ($value:expr, $max:expr) => {{
         #[allow(unused_imports)]
         use monitor::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _, Wrap};
         let value = $value;
+        let general = CapturedValue::json(&value, $max);
         #[allow(clippy::needless_borrow)] // The borrows are the dispatch, as in generated code.
         let monitored = (&&&&Wrap(&value)).__monitor_capture($max);
-        prop_assert_eq!(monitored, CapturedValue::json(&value, $max));
+        prop_assert_eq!(&monitored, &general);
+        let tracer = ExecutionTracer::builder().max_field_bytes($max).build();
+        let mut call = tracer.trace("alike", ());
+        #[allow(clippy::needless_borrow)]
+        (&&&&Wrap(&value)).__monitor_capture_into(call.inputs_writer().slot("value"));
+        #[allow(clippy::needless_borrow)]
+        (&&&&Wrap(&value)).__monitor_capture_into(call.output_slot());
+        call.finish();
+        let entry = tracer.get_traces(None).pop().unwrap();
+        prop_assert_eq!(&entry.inputs["value"], &general.to_value());
+        prop_assert_eq!(entry.outputs, Some(general.to_value()));
     }};
 }
 

@@ -1,7 +1,7 @@
 //! Not public API. Referenced by macro-generated code; may change in any release.
 
 pub use crate::record::callsite::Callsite;
-pub use crate::record::guard::{TraceGuard, TracerRef};
+pub use crate::record::guard::{InputsWriter, TraceGuard, TracerRef};
 pub use crate::record::tracer::ExecutionTracer;
 
 /// Starts a monitored call at `callsite`.
@@ -26,6 +26,7 @@ pub use crate::capture::specialize::{
     ErrorViaStd, ErrorViaTypeName, ItemAsText, ItemAsValue, NoError, Outcome, OutcomeOfResult,
     OutcomeOfValue, Wrap,
 };
+pub use crate::capture::values::CaptureSlot;
 pub use crate::capture::{is_secret_name, CapturedValue};
 pub use crate::entry::ErrorInfo;
 use crate::entry::{IntoTokenUsage, TokenUsage};

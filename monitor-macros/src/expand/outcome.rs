@@ -50,47 +50,42 @@ pub(crate) fn capture_inputs(args: &Args, krate: &Path, sig: &Signature) -> Toke
         .map(|receiver| {
             let self_token = receiver.self_token;
             generated! {
-                __monitor_guard.add_input(
-                    "self",
-                    (&&&&#krate::__private::Wrap(&#self_token))
-                        .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
-                );
+                (&&&&#krate::__private::Wrap(&#self_token))
+                    .__monitor_capture_into(__monitor_inputs.slot("self"));
             }
         });
     let adds: Vec<TokenStream> = capture_self
         .into_iter()
-        .chain(params(sig)
-        .into_iter()
-        .filter(|param| !skipped(&param.ident))
-        .map(|param| {
-            let name = &param.name;
-            let ident = &param.ident;
-            let cfgs = &param.cfgs;
-            // Decided at compile time, by the runtime's own rule.
-            generated! {
-                #(#cfgs)*
-                if const { #krate::__private::is_secret_name(#name) } {
-                    __monitor_guard.add_input(#name, #krate::__private::CapturedValue::Redacted);
-                } else {
-                    __monitor_guard.add_input(
-                        #name,
-                        (&&&&#krate::__private::Wrap(&#ident))
-                            .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
-                    );
-                }
-            }
-        }))
+        .chain(
+            params(sig)
+                .into_iter()
+                .filter(|param| !skipped(&param.ident))
+                .map(|param| {
+                    let name = &param.name;
+                    let ident = &param.ident;
+                    let cfgs = &param.cfgs;
+                    // Decided at compile time, by the runtime's own rule. Each value is written
+                    // straight into the call's buffer.
+                    generated! {
+                        #(#cfgs)*
+                        if const { #krate::__private::is_secret_name(#name) } {
+                            __monitor_inputs.redacted(#name);
+                        } else {
+                            (&&&&#krate::__private::Wrap(&#ident))
+                                .__monitor_capture_into(__monitor_inputs.slot(#name));
+                        }
+                    }
+                }),
+        )
         .collect();
     if adds.is_empty() {
         return TokenStream::new();
     }
-    // At most: a `#[cfg]`-ed out parameter adds nothing.
-    let count = adds.len();
     generated! {
         {
             #[allow(unused_imports)]
             use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
-            __monitor_guard.reserve_inputs(#count);
+            let mut __monitor_inputs = __monitor_guard.inputs_writer();
             #(#adds)*
         }
     }
@@ -104,10 +99,8 @@ pub(crate) fn classify(args: &Args, krate: &Path, unit_output: bool) -> TokenStr
             {
                 #[allow(unused_imports)]
                 use #krate::__private::{CaptureDebug as _, CaptureJson as _, CaptureOpaque as _};
-                __monitor_guard.set_captured_outputs(
-                    (&&&&#krate::__private::Wrap(__monitor_value))
-                        .__monitor_capture(__monitor_guard.tracer().max_field_bytes()),
-                );
+                (&&&&#krate::__private::Wrap(__monitor_value))
+                    .__monitor_capture_into(__monitor_guard.output_slot());
             }
         }
     });

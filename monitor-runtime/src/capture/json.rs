@@ -23,70 +23,86 @@ use super::isolate::{count_failure, isolated};
 use super::key::key_name;
 use super::redact::{is_secret_name, mask_value};
 use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
+use super::values::{append, Bytes};
 use super::{CapturedValue, MAX_DEPTH, REDACTED};
 
-/// Where captured JSON goes: keeps at most `cap` bytes, counts every byte offered (and the
-/// bytes of strings cut before writing), and fails the write that would pass the cap.
+/// Where captured JSON goes: a buffer, from `start`, keeping at most `cap` bytes there;
+/// counts every byte offered (and the bytes of strings cut before writing), and fails the
+/// write that would pass the cap.
 ///
 /// serde_json writes many small pieces, each valid UTF-8 (it splits strings only at ASCII
 /// escapes), so the sink copies bytes and checks UTF-8 once, at the end.
 struct JsonSink {
-    kept: RefCell<Vec<u8>>,
+    kept: RefCell<Bytes>,
+    start: usize,
     cap: usize,
     seen: Cell<usize>,
     full: Cell<bool>,
 }
 
 thread_local! {
-    /// The buffer captures write into, reused: a capture then allocates once, the exact
-    /// size of what it keeps, instead of growing a buffer and shrinking it.
-    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// The buffer a value captured on its own ([`capture_json`]) is written into, reused:
+    /// the capture then allocates once, the exact size of what it keeps, instead of
+    /// growing a buffer and shrinking it.
+    static SCRATCH: Cell<Bytes> = const { Cell::new(Bytes::new_const()) };
 }
 
 /// A scratch buffer larger than this is not kept for the next capture.
 const SCRATCH_KEPT_BYTES: usize = 64 * 1024;
 
 impl JsonSink {
-    /// A sink writing into this thread's scratch buffer (an empty one when a capture
-    /// inside a capture, a `Serialize` impl that calls monitored code, has it).
-    fn new(cap: usize) -> Self {
-        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
-        scratch.clear();
+    fn new(kept: Bytes, start: usize, cap: usize) -> Self {
         JsonSink {
-            kept: RefCell::new(scratch),
+            kept: RefCell::new(kept),
+            start,
             cap,
             seen: Cell::new(0),
             full: Cell::new(false),
         }
     }
 
-    /// The kept text as a boxed string of its exact size; the buffer goes back to the
-    /// thread for the next capture.
-    fn into_boxed_text(self) -> Box<str> {
-        let scratch = self.kept.into_inner();
-        let text: Box<str> = match std::str::from_utf8(&scratch) {
-            Ok(text) => text.into(),
-            Err(error) => {
-                let mut bytes = &scratch[..];
-                if error.error_len().is_none() {
-                    // Only the last character is incomplete: the cap cut it.
-                    bytes = &bytes[..error.valid_up_to()];
-                }
-                String::from_utf8_lossy(bytes).into()
-            }
-        };
-        if scratch.capacity() <= SCRATCH_KEPT_BYTES {
-            let _ = SCRATCH.try_with(|cell| cell.set(scratch));
-        }
-        text
-    }
-
     fn room(&self) -> usize {
-        self.cap.saturating_sub(self.kept.borrow().len())
+        let written = self.kept.borrow().len() - self.start;
+        self.cap.saturating_sub(written)
     }
 
     fn count(&self, bytes: usize) {
         self.seen.set(self.seen.get().saturating_add(bytes));
+    }
+
+    /// How the value ended, its bytes made whole UTF-8 text: an incomplete last
+    /// character (the cap cut it) is dropped.
+    fn finish(
+        self,
+        result: Result<Result<(), serde_json::Error>, String>,
+        max: usize,
+    ) -> (Bytes, Written) {
+        let (full, seen) = (self.full.get(), self.seen.get());
+        let mut kept = self.kept.into_inner();
+        let written = &kept[self.start..];
+        if let Err(error) = std::str::from_utf8(written) {
+            let mut valid = written;
+            if error.error_len().is_none() {
+                valid = &valid[..error.valid_up_to()];
+            }
+            let text = String::from_utf8_lossy(valid).into_owned();
+            kept.truncate(self.start);
+            append(&mut kept, text.as_bytes());
+        }
+        let written = match result {
+            Ok(_) if full => Written::Cut { total_bytes: seen },
+            Ok(Ok(())) => Written::Complete,
+            Ok(Err(error)) => {
+                count_failure();
+                let error = keep_text("", &error.to_string(), max);
+                Written::Failed(format!("<serialize error: {error}>"))
+            }
+            Err(message) => {
+                let message = keep_text("", &message, max);
+                Written::Failed(format!("<capture panicked: {message}>"))
+            }
+        };
+        (kept, written)
     }
 }
 
@@ -97,12 +113,12 @@ impl io::Write for &JsonSink {
         }
         self.count(bytes.len());
         let mut kept = self.kept.borrow_mut();
-        let room = self.cap.saturating_sub(kept.len());
+        let room = self.cap.saturating_sub(kept.len() - self.start);
         if bytes.len() <= room {
-            kept.extend_from_slice(bytes);
+            append(&mut kept, bytes);
             return Ok(bytes.len());
         }
-        kept.extend_from_slice(&bytes[..room]);
+        append(&mut kept, &bytes[..room]);
         self.full.set(true);
         Err(io::Error::other("capture cap reached"))
     }
@@ -112,9 +128,25 @@ impl io::Write for &JsonSink {
     }
 }
 
-/// Captures `value` as JSON under every bound; see the module documentation.
-pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> CapturedValue {
-    let sink = JsonSink::new(max);
+/// How a value's JSON ended in its buffer.
+pub(crate) enum Written {
+    /// Complete JSON.
+    Complete,
+    /// A preview cut at the cap, of a value of at least this many bytes.
+    Cut { total_bytes: usize },
+    /// `Serialize` failed or panicked: this placeholder replaces what it wrote.
+    Failed(String),
+}
+
+/// Writes `value`'s JSON at the end of `bytes` under every bound (see the module
+/// documentation); the bytes come back with it.
+pub(crate) fn write_json<T: Serialize + ?Sized>(
+    value: &T,
+    max: usize,
+    bytes: Bytes,
+) -> (Bytes, Written) {
+    let start = bytes.len();
+    let sink = JsonSink::new(bytes, start, max);
     let result = isolated(|| {
         let mut serializer = serde_json::Serializer::new(&sink);
         Guarded {
@@ -125,42 +157,49 @@ pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> Capt
         }
         .serialize(&mut serializer)
     });
-    captured(sink, result, max)
+    sink.finish(result, max)
+}
+
+/// Captures `value` as JSON under every bound, on its own; see the module documentation.
+pub(crate) fn capture_json<T: Serialize + ?Sized>(value: &T, max: usize) -> CapturedValue {
+    let (scratch, written) = write_json(value, max, scratch());
+    captured(scratch, written)
 }
 
 /// Captures a top-level string that is already masked and fits the cap before escaping,
 /// as [`capture_json`] would write it (no user code runs: no isolation).
 pub(crate) fn capture_masked_str(masked: &str, max: usize) -> CapturedValue {
-    let sink = JsonSink::new(max);
+    let sink = JsonSink::new(scratch(), 0, max);
     let result = masked.serialize(&mut serde_json::Serializer::new(&sink));
-    captured(sink, Ok(result), max)
+    let (scratch, written) = sink.finish(Ok(result), max);
+    captured(scratch, written)
 }
 
-/// The captured value from what was written into `sink`: complete JSON, a truncated
-/// preview, or a placeholder for a failing or panicking `Serialize`.
-fn captured(
-    sink: JsonSink,
-    result: Result<Result<(), serde_json::Error>, String>,
-    max: usize,
-) -> CapturedValue {
-    let (full, seen) = (sink.full.get(), sink.seen.get());
-    let kept = sink.into_boxed_text();
-    match result {
-        Ok(_) if full => CapturedValue::Truncated {
-            preview: kept,
-            total_bytes: seen,
+/// This thread's scratch buffer, empty (an empty new one when a capture inside a
+/// capture, a `Serialize` impl that calls monitored code, has it).
+fn scratch() -> Bytes {
+    let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    scratch.clear();
+    scratch
+}
+
+/// The captured value from what was written into `scratch`, which goes back to the
+/// thread for the next capture.
+fn captured(scratch: Bytes, written: Written) -> CapturedValue {
+    // `finish` left whole UTF-8 text.
+    let kept = std::str::from_utf8(&scratch).unwrap_or_default();
+    let value = match written {
+        Written::Complete => CapturedValue::Json(kept.into()),
+        Written::Cut { total_bytes } => CapturedValue::Truncated {
+            preview: kept.into(),
+            total_bytes,
         },
-        Ok(Ok(())) => CapturedValue::Json(kept.into()),
-        Ok(Err(error)) => {
-            count_failure();
-            let error = keep_text("", &error.to_string(), max);
-            CapturedValue::Text(format!("<serialize error: {error}>").into())
-        }
-        Err(message) => {
-            let message = keep_text("", &message, max);
-            CapturedValue::Text(format!("<capture panicked: {message}>").into())
-        }
+        Written::Failed(placeholder) => CapturedValue::Text(placeholder.into()),
+    };
+    if scratch.capacity() <= SCRATCH_KEPT_BYTES {
+        let _ = SCRATCH.try_with(|cell| cell.set(scratch));
     }
+    value
 }
 
 /// A value to serialize through the [`Adapter`], with where it stands.

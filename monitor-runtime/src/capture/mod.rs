@@ -22,7 +22,8 @@
 //! ```
 
 // Owns: `CapturedValue` and how values become one (`json.rs`: a serde adapter that caps,
-// redacts and bounds depth while writing; `key.rs`: map keys as text; `names.rs`: the guard API's
+// redacts and bounds depth while writing; `values.rs`: a call's inputs and output written
+// once into one buffer; `key.rs`: map keys as text; `names.rs`: the guard API's
 // inputs split into named fields; `text.rs`: capped `Debug`/`Display` text), error
 // descriptions (`error.rs`), backtraces (`backtrace.rs`: taken unresolved, rendered and
 // capped when read), redaction (`redact.rs`), isolation of user code (`isolate.rs`), the
@@ -36,7 +37,7 @@
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub(crate) mod backtrace;
 mod captured_text;
@@ -49,6 +50,7 @@ mod redact;
 pub(crate) mod scalar;
 pub(crate) mod specialize;
 mod text;
+pub(crate) mod values;
 
 pub use self::captured_text::CapturedText;
 pub(crate) use self::error::bound_error;
@@ -61,6 +63,7 @@ pub use self::redact::{
 #[cfg(feature = "tracing-layer")]
 pub(crate) use self::text::display_text;
 pub(crate) use self::text::{cut_name, keep_text, prefix_at_most};
+pub(crate) use self::values::CapturedValues;
 
 /// The default size cap of one captured field, in bytes of JSON or `Debug` text.
 ///
@@ -96,7 +99,9 @@ pub(crate) use self::text::{cut_name, keep_text, prefix_at_most};
 ///                          + 2 × MAX_ATTRIBUTES + 2 )      keys and values, 2 counters
 /// ```
 ///
-/// where 64 bytes cover a truncation marker; with the defaults that is about
+/// where 64 bytes cover a truncation marker (and an input's header and name), plus at most
+/// 1 KiB of unused room in the buffer the inputs and output are written into; with the
+/// defaults that is about
 /// `4 KiB × (inputs + 216)` whatever the values' sizes, and a tracer keeps at most
 /// `max_traces` entries. Real captures are usually far smaller: a call with two small
 /// arguments keeps a few dozen bytes.
@@ -343,13 +348,6 @@ pub(crate) fn merge_noted(
 /// An input's name: a literal from generated code (no allocation per call) or a key
 /// from serialized inputs.
 pub type InputName = std::borrow::Cow<'static, str>;
-
-pub(crate) fn inputs_to_map(inputs: &[(InputName, CapturedValue)]) -> Map<String, Value> {
-    inputs
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_value()))
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::json::{capture_json, capture_masked_str};
 use super::redact::mask_value;
+use super::values::{self, CaptureSlot};
 use super::CapturedValue;
 
 /// Room for the longest number's JSON: `i128::MIN` is 40 bytes, an `f64` at most 24, an
@@ -34,25 +35,34 @@ mod sealed {
 pub trait Scalar: Serialize + sealed::Sealed {
     /// Captures the value as [`capture_json`] would, keeping at most `max` bytes.
     fn capture_scalar(&self, max: usize) -> CapturedValue;
+
+    /// Writes the value into a call's buffer as [`CaptureSlot::write_json`] would.
+    fn capture_scalar_into(&self, slot: CaptureSlot<'_>);
 }
 
-/// `Scalar` for each type, captured by the function given for the group.
+/// `Scalar` for each type, captured by the functions given for the group.
 macro_rules! scalars {
-    ($($capture:ident: $($ty:ty),*;)*) => {$($(
+    ($($capture:ident, $into:ident: $($ty:ty),*;)*) => {$($(
         impl sealed::Sealed for $ty {}
         impl Scalar for $ty {
             #[inline]
             fn capture_scalar(&self, max: usize) -> CapturedValue {
                 $capture(self, max)
             }
+
+            #[inline]
+            fn capture_scalar_into(&self, slot: CaptureSlot<'_>) {
+                $into(self, slot)
+            }
         }
     )*)*};
 }
 
 scalars! {
-    capture_plain: u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize;
-    capture_plain: f32, f64, bool, char;
-    capture_text: str, String, Cow<'_, str>, Box<str>;
+    capture_plain, bits_into: u8, u16, u32, u64, usize, i8, i16, i32, i64, isize;
+    capture_plain, bits_into: f32, f64, bool, char;
+    capture_plain, wide_into: u128, i128;
+    capture_text, text_into: str, String, Cow<'_, str>, Box<str>;
 }
 
 impl<T: Scalar + ?Sized> sealed::Sealed for &T {}
@@ -60,6 +70,11 @@ impl<T: Scalar + ?Sized> Scalar for &T {
     #[inline]
     fn capture_scalar(&self, max: usize) -> CapturedValue {
         (**self).capture_scalar(max)
+    }
+
+    #[inline]
+    fn capture_scalar_into(&self, slot: CaptureSlot<'_>) {
+        (**self).capture_scalar_into(slot)
     }
 }
 
@@ -90,6 +105,59 @@ fn capture_text(text: &str, max: usize) -> CapturedValue {
     }
 }
 
+// Into a call's buffer: numbers, `bool` and `char` as their bits (written as JSON when
+// read), 128-bit numbers and strings as their JSON.
+
+/// The bits a number, `bool` or `char` is kept as.
+trait Bits: Copy {
+    fn bits(self) -> values::Scalar;
+}
+
+/// `Bits` for each type, as the variant given for the group (`usize` and `isize` are at
+/// most 64 bits).
+macro_rules! bits {
+    ($($variant:ident($as:ty): $($ty:ty),*;)*) => {$($(
+        impl Bits for $ty {
+            #[inline]
+            #[allow(clippy::unnecessary_cast)]
+            fn bits(self) -> values::Scalar {
+                values::Scalar::$variant(self as $as)
+            }
+        }
+    )*)*};
+}
+
+bits! {
+    U64(u64): u8, u16, u32, u64, usize;
+    I64(i64): i8, i16, i32, i64, isize;
+    F32(f32): f32;
+    F64(f64): f64;
+    Bool(bool): bool;
+    Char(char): char;
+}
+
+#[inline]
+fn bits_into<T: Bits>(value: &T, slot: CaptureSlot<'_>) {
+    slot.write_scalar(value.bits());
+}
+
+#[inline]
+fn wide_into<T: Serialize>(value: &T, slot: CaptureSlot<'_>) {
+    let max = slot.max();
+    slot.write_plain_json(value, || capture_json(value, max));
+}
+
+/// [`capture_text`] straight into a call's buffer, with no limit but the cap.
+fn text_into(text: &str, slot: CaptureSlot<'_>) {
+    let max = slot.max();
+    if text.len() + 2 > max {
+        return slot.write_json(text);
+    }
+    let masked = mask_value("", text);
+    // Escapes or the mask may make it longer than the cap.
+    slot.write_plain_json(&*masked, || capture_masked_str(&masked, max));
+}
+
 /// Writes `value`'s JSON into `buffer`; `None` if it does not fit.
 fn write_json<'b, T: Serialize + ?Sized, const N: usize>(
     value: &T,
@@ -112,9 +180,20 @@ fn write_json<'b, T: Serialize + ?Sized, const N: usize>(
 mod tests {
     use super::*;
 
-    /// The fast path and the general path keep the same value.
+    /// The fast paths and the general path keep the same value: on its own, and written
+    /// into a call's buffer (as an argument and as the output), read back.
     fn same_as_general<T: Scalar + ?Sized>(value: &T, max: usize) {
-        assert_eq!(value.capture_scalar(max), capture_json(value, max));
+        let general = capture_json(value, max);
+        assert_eq!(value.capture_scalar(max), general);
+        let mut values = values::CapturedValues::default();
+        value.capture_scalar_into(values.input_slot("value", max));
+        value.capture_scalar_into(values.output_slot(max));
+        assert_eq!(
+            values.inputs_map()["value"],
+            general.to_value(),
+            "max {max}"
+        );
+        assert_eq!(values.output_value(), Some(general.to_value()), "max {max}");
     }
 
     #[test]

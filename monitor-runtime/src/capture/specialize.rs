@@ -19,6 +19,7 @@ use std::ops::Deref;
 use serde::Serialize;
 
 use crate::capture::scalar::Scalar;
+use crate::capture::values::CaptureSlot;
 use crate::capture::CapturedValue;
 use crate::entry::ErrorInfo;
 
@@ -35,9 +36,16 @@ pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 /// types) take a fast path that writes them straight into their JSON; every other
 /// `Serialize` type goes through the general path. They share the trait so that generated
 /// code names no extra trait for the fast path.
+///
+/// Each trait has two methods: `__monitor_capture` gives a [`CapturedValue`] (a stream's
+/// item, say), `__monitor_capture_into` writes the value straight into a call's buffer
+/// (its arguments and output), with nothing in between.
 pub trait CaptureJson {
     /// Captures the value, keeping at most `max_bytes` bytes.
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+
+    /// Writes the value into `slot`, keeping at most the slot's cap.
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>);
 }
 
 impl<T: Scalar + ?Sized> CaptureJson for &&&Wrap<'_, T> {
@@ -47,6 +55,13 @@ impl<T: Scalar + ?Sized> CaptureJson for &&&Wrap<'_, T> {
         tests::FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
         self.0.capture_scalar(max_bytes)
     }
+
+    #[inline]
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>) {
+        #[cfg(test)]
+        tests::FAST_PATH_TAKEN.with(|taken| taken.set(taken.get() + 1));
+        self.0.capture_scalar_into(slot)
+    }
 }
 
 impl<T: Serialize + ?Sized> CaptureJson for &&Wrap<'_, T> {
@@ -54,12 +69,20 @@ impl<T: Serialize + ?Sized> CaptureJson for &&Wrap<'_, T> {
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue {
         CapturedValue::json(self.0, max_bytes)
     }
+
+    #[inline]
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>) {
+        slot.write_json(self.0)
+    }
 }
 
 /// Capture as `Debug` text, for types that are `Debug` but not `Serialize`.
 pub trait CaptureDebug {
     /// Captures the value, keeping at most `max_bytes` bytes.
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+
+    /// Writes the value into `slot`, keeping at most the slot's cap.
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>);
 }
 
 impl<T: Debug + ?Sized> CaptureDebug for &Wrap<'_, T> {
@@ -67,18 +90,30 @@ impl<T: Debug + ?Sized> CaptureDebug for &Wrap<'_, T> {
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue {
         CapturedValue::debug(self.0, max_bytes)
     }
+
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>) {
+        let captured = CapturedValue::debug(self.0, slot.max());
+        slot.write_captured(&captured)
+    }
 }
 
 /// Capture as a placeholder naming the type, for everything else.
 pub trait CaptureOpaque {
     /// Captures the type name only.
     fn __monitor_capture(&self, max_bytes: usize) -> CapturedValue;
+
+    /// Writes the type name into `slot`.
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>);
 }
 
 impl<T: ?Sized> CaptureOpaque for Wrap<'_, T> {
     #[inline]
     fn __monitor_capture(&self, _max_bytes: usize) -> CapturedValue {
         CapturedValue::Opaque(std::any::type_name::<T>())
+    }
+
+    fn __monitor_capture_into(&self, slot: CaptureSlot<'_>) {
+        slot.write_captured(&CapturedValue::Opaque(std::any::type_name::<T>()))
     }
 }
 

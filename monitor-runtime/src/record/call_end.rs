@@ -154,8 +154,7 @@ impl<'t> TraceGuard<'t> {
                 .map(|e| e.message.as_str()),
             quality: self.quality,
             tokens: details.and_then(|d| d.tokens.as_ref()),
-            inputs: details.map_or(&[], |d| d.inputs.as_slice()),
-            outputs: details.and_then(|d| d.outputs.as_ref()),
+            values: details.map(|d| &d.values),
         };
         crate::record::log::emit(line, &call);
     }

@@ -31,6 +31,7 @@ impl Notes {
     /// Adds the noted tokens, validation errors and attributes to a call's details, under
     /// the per-call bounds (`max` bytes a field). The quality is the caller's to take.
     pub(crate) fn merge_into(self, details: &mut super::finished::Details, max: usize) {
+        let details: &mut super::finished::More = details;
         if self.model_price.is_some() {
             details.model_price = self.model_price;
         }

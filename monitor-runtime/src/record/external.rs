@@ -117,16 +117,18 @@ impl ExternalCall {
             (None, true) => Status::Cancelled,
             (None, false) => Status::Success,
         };
-        let mut details = Details {
-            inputs: outcome.inputs.into(),
-            outputs: outcome.output,
-            error: outcome.error,
-            tokens: outcome.tokens,
-            model_price: outcome.model_price,
-            attributes: outcome.attributes,
-            first_item_raw: (self.first_item != 0).then_some(self.first_item),
-            ..Details::default()
-        };
+        let mut details = Details::default();
+        for (name, value) in &outcome.inputs {
+            details.values.push_input(name, value);
+        }
+        if let Some(output) = &outcome.output {
+            details.values.set_output(output);
+        }
+        details.error = outcome.error;
+        details.tokens = outcome.tokens;
+        details.model_price = outcome.model_price;
+        details.attributes = outcome.attributes;
+        details.first_item_raw = (self.first_item != 0).then_some(self.first_item);
         let quality = self.notes.and_then(|notes| {
             let quality = notes.quality;
             notes.merge_into(&mut details, max);

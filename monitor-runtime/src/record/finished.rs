@@ -1,12 +1,13 @@
 //! One finished call as the record path writes it (`Record`), with the parts that need
 //! the heap (`Details`), and how it becomes what readers get (`TraceEntry`).
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use super::callsite::{module_name, ModuleId};
 use super::clock;
 use super::thread::thread_name;
-use crate::capture::{CapturedValue, InputName};
+use crate::capture::CapturedValues;
 use crate::entry::{Cost, ErrorInfo, Status, TokenUsage, TraceEntry};
 use crate::metrics::{Sample, Spent};
 
@@ -32,18 +33,26 @@ pub(crate) struct Record {
     pub(crate) details: Option<Arc<Details>>,
 }
 
-/// A call's captured inputs, by name, in argument order.
-pub(crate) type Inputs = smallvec::SmallVec<[(InputName, CapturedValue); INLINE_INPUTS]>;
-
-/// Inputs kept inline in a call's details: most monitored functions take at most this many.
-pub(crate) const INLINE_INPUTS: usize = 3;
-
-/// The heap-allocated parts of a record.
+/// The heap-allocated parts of a record: its captured values, written once into one
+/// buffer, and the rest, allocated only for a call that has some.
+///
+/// Small on purpose: a call that captures a few small values makes one allocation of
+/// at most 128 bytes with its `Arc`, the size class allocators recycle cheapest.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Details {
-    /// The first few inline: one allocation (the details') for a call with a few arguments.
-    pub(crate) inputs: Inputs,
-    pub(crate) outputs: Option<CapturedValue>,
+    /// The inputs, by name, in argument order, and the output.
+    pub(crate) values: CapturedValues,
+    more: Option<Box<More>>,
+}
+
+// One allocation of at most 128 bytes with the `Arc`'s two counts (and the allocator's
+// word): glibc's fast bins.
+const _: () = assert!(std::mem::size_of::<Details>() + 16 <= 120);
+
+/// What a call may carry besides its values. Read through [`Details`] (`details.tokens`):
+/// a call that has none reads an empty one, and the first write allocates it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct More {
     pub(crate) error: Option<ErrorInfo>,
     /// Captured with the error, symbolized into `error.backtrace` only when read.
     pub(crate) backtrace: Option<std::sync::Arc<std::backtrace::Backtrace>>,
@@ -63,6 +72,37 @@ pub(crate) struct Details {
     pub(crate) items: Option<u64>,
     /// Named scores (not `quality`, which is the record's own), capped when added.
     pub(crate) scores: Vec<crate::score::Score>,
+}
+
+/// What a call without any of [`More`] reads.
+static NO_MORE: More = More {
+    error: None,
+    backtrace: None,
+    tokens: None,
+    cost: None,
+    model_price: None,
+    trace_spent: None,
+    validation_errors: Vec::new(),
+    attributes: Vec::new(),
+    first_item_raw: None,
+    items: None,
+    scores: Vec::new(),
+};
+
+impl Deref for Details {
+    type Target = More;
+
+    #[inline]
+    fn deref(&self) -> &More {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+}
+
+impl DerefMut for Details {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Default::default)
+    }
 }
 
 impl Details {
@@ -208,12 +248,8 @@ impl Record {
             time_to_first_item_ns: self.time_to_first_item_ns(),
             item_count: details.and_then(|d| d.items),
             status: self.status,
-            inputs: details
-                .map(|d| crate::capture::inputs_to_map(&d.inputs))
-                .unwrap_or_default(),
-            outputs: details
-                .and_then(|d| d.outputs.as_ref())
-                .map(CapturedValue::to_value),
+            inputs: details.map(|d| d.values.inputs_map()).unwrap_or_default(),
+            outputs: details.and_then(|d| d.values.output_value()),
             error: details.and_then(|details| details.error_info(max_bytes)),
             quality_score: self.quality,
             token_usage: details.and_then(|d| d.tokens),

@@ -14,6 +14,7 @@ use super::clock;
 use super::context::{self, Notes, SpanIds};
 use super::finished::Details;
 use super::tracer::ExecutionTracer;
+use crate::capture::values::CaptureSlot;
 use crate::capture::{self, CapturedValue, InputName};
 use crate::entry::{ErrorInfo, IntoTokenUsage, Status, TokenUsage};
 
@@ -205,8 +206,10 @@ impl<'t> TraceGuard<'t> {
         self.parent_span_id == 0 || self.origin.parent_is_remote()
     }
 
+    #[inline]
     pub(super) fn details(&mut self) -> &mut Details {
-        Arc::make_mut(self.details.get_or_insert_with(Default::default))
+        // Never shared while the call runs: `make_mut` never clones here.
+        Arc::make_mut(self.details.get_or_insert_with(new_details))
     }
 
     /// The tracer this call records into.
@@ -229,33 +232,49 @@ impl<'t> TraceGuard<'t> {
     pub fn set_inputs(&mut self, inputs: impl Serialize) {
         let captured = capture::capture_inputs(&inputs, self.tracer.max_field_bytes());
         if !captured.is_empty() || self.details.is_some() {
-            self.details().inputs = captured.into();
+            let values = &mut self.details().values;
+            values.clear_inputs();
+            for (name, value) in &captured {
+                values.push_input(name, value);
+            }
         }
-    }
-
-    /// Makes room for `count` more inputs: `#[monitored]` knows how many arguments it
-    /// records, and keeps them in one allocation of that size instead of a grown one.
-    #[doc(hidden)]
-    pub fn reserve_inputs(&mut self, count: usize) {
-        self.details().inputs.reserve_exact(count);
     }
 
     /// Adds one input that is already captured (the user's mask hook sees it by name).
     pub fn add_input(&mut self, name: impl Into<InputName>, value: CapturedValue) {
         let name = name.into();
         let value = capture::mask_named(&name, value);
-        self.details().inputs.push((name, value));
+        self.details().values.push_input(&name, &value);
+    }
+
+    /// Where `#[monitored]` writes its arguments: straight into the call's buffer,
+    /// capped, each given to the user's mask hook under its name once written.
+    #[doc(hidden)]
+    #[inline]
+    pub fn inputs_writer(&mut self) -> InputsWriter<'_> {
+        let max = self.tracer.max_field_bytes();
+        InputsWriter {
+            values: &mut self.details().values,
+            max,
+        }
+    }
+
+    /// Where `#[monitored]` writes the call's output, replacing any set before.
+    #[doc(hidden)]
+    #[inline]
+    pub fn output_slot(&mut self) -> CaptureSlot<'_> {
+        let max = self.tracer.max_field_bytes();
+        self.details().values.output_slot(max)
     }
 
     /// Records the call's output, serialized to JSON and capped in size.
     pub fn set_outputs(&mut self, outputs: impl Serialize) {
-        let captured = CapturedValue::json(&outputs, self.tracer.max_field_bytes());
-        self.details().outputs = Some(captured);
+        self.output_slot().write_json(&outputs);
     }
 
     /// Records an output that is already captured.
     pub fn set_captured_outputs(&mut self, outputs: CapturedValue) {
-        self.details().outputs = Some(outputs);
+        self.details().values.set_output(&outputs);
     }
 
     /// Sets the quality score. Non-finite scores are ignored.
@@ -333,7 +352,7 @@ impl<'t> TraceGuard<'t> {
     /// [`MAX_VALIDATION_ERRORS`](crate::capture::MAX_VALIDATION_ERRORS) it is only counted.
     pub fn add_validation_error(&mut self, message: impl Into<String>) {
         let max = self.tracer.max_field_bytes();
-        let details = self.details();
+        let details: &mut super::finished::More = self.details();
         capture::push_validation_error(
             &mut details.validation_errors,
             &mut details.attributes,
@@ -481,6 +500,34 @@ impl<'t> TraceGuard<'t> {
             None => self.status = Some(Status::Success),
         }
     }
+}
+
+/// Where `#[monitored]` writes a call's arguments, one [`slot`](Self::slot) each.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct InputsWriter<'a> {
+    values: &'a mut crate::capture::CapturedValues,
+    max: usize,
+}
+
+impl InputsWriter<'_> {
+    /// Where the argument `name` is written.
+    #[inline]
+    pub fn slot<'a>(&'a mut self, name: &'a str) -> CaptureSlot<'a> {
+        self.values.input_slot(name, self.max)
+    }
+
+    /// Records the argument `name` as redacted.
+    pub fn redacted(&mut self, name: &str) {
+        self.values.push_input(name, &CapturedValue::Redacted);
+    }
+}
+
+/// A call's first detail allocates them, once (not inlined into every setter).
+#[cold]
+#[inline(never)]
+fn new_details() -> Arc<Details> {
+    Arc::default()
 }
 
 impl Drop for TraceGuard<'_> {

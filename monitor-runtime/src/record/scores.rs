@@ -13,6 +13,7 @@ use crate::score::{Score, ScoreValue, MAX_SCORES_PER_CALL, QUALITY, SCORES_DROPP
 
 /// Adds `score` to a call's details, as [`push_into`] does.
 pub(crate) fn push_score(details: &mut Details, score: Score, max: usize) {
+    let details: &mut super::finished::More = details;
     push_into(&mut details.scores, &mut details.attributes, score, max);
 }
 

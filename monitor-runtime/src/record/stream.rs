@@ -275,7 +275,7 @@ impl<R> StreamState<R> {
         details.items = Some(self.count);
         details.first_item_raw = (self.first_item != 0).then_some(self.first_item);
         if let Some(output) = output {
-            details.outputs = Some(output);
+            details.values.set_output(&output);
         }
         if let Some(error) = error {
             guard.fail_with(error);

@@ -49,7 +49,7 @@ use tracing::{Event, Level};
 
 use super::site::Site;
 
-use crate::capture::{inputs_to_map, CapturedValue, InputName};
+use crate::capture::CapturedValues;
 use crate::entry::{Status, TokenUsage};
 use crate::record::callsite::{module_name, ModuleId, MAX_MODULES};
 
@@ -121,8 +121,8 @@ pub(crate) struct Finished<'a> {
     pub(crate) error: Option<&'a str>,
     pub(crate) quality: Option<f64>,
     pub(crate) tokens: Option<&'a TokenUsage>,
-    pub(crate) inputs: &'a [(InputName, CapturedValue)],
-    pub(crate) outputs: Option<&'a CapturedValue>,
+    /// The captured inputs and output.
+    pub(crate) values: Option<&'a CapturedValues>,
 }
 
 /// Emits the log line of a finished call, if its module's level and the subscriber want it
@@ -204,12 +204,13 @@ pub(crate) fn emit(Line { site, detail }: Line, call: &Finished<'_>) {
     let tokens = call
         .tokens
         .map(|t| (t.input_tokens, t.output_tokens, t.total_tokens));
-    let inputs = (detail && !call.inputs.is_empty())
-        .then(|| serde_json::Value::Object(inputs_to_map(call.inputs)).to_string());
-    let outputs = call
-        .outputs
-        .filter(|_| detail)
-        .map(|outputs| outputs.to_value().to_string());
+    let values = call.values.filter(|_| detail);
+    let inputs = values
+        .filter(|values| values.has_inputs())
+        .map(|values| serde_json::Value::Object(values.inputs_map()).to_string());
+    let outputs = values
+        .and_then(CapturedValues::output_value)
+        .map(|outputs| outputs.to_string());
     let values: [(&Field, Option<&dyn Value>); FIELDS.len()] = [
         (&field[0], Some(&message as &dyn Value)),
         (&field[1], Some(&module_name(call.module) as &dyn Value)),

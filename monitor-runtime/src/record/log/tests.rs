@@ -6,6 +6,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Metadata, Subscriber};
 
 use super::*;
+use crate::capture::CapturedValue;
 
 /// Renders the fields of an event as `name=value` pairs (for tests and `Debug` views).
 fn render(event: &Event<'_>) -> String {
@@ -89,8 +90,7 @@ fn collect(max: Level, f: impl FnOnce()) -> Vec<(String, Level, String)> {
 fn call<'a>(
     module: &str,
     status: Status,
-    inputs: &'a [(InputName, CapturedValue)],
-    outputs: Option<&'a CapturedValue>,
+    values: Option<&'a CapturedValues>,
     tokens: Option<&'a TokenUsage>,
 ) -> Finished<'a> {
     Finished {
@@ -100,8 +100,7 @@ fn call<'a>(
         error: (status != Status::Success).then_some("model timed out"),
         quality: (status == Status::Success).then_some(0.75),
         tokens,
-        inputs,
-        outputs,
+        values,
     }
 }
 
@@ -110,20 +109,18 @@ fn call<'a>(
 #[test]
 fn a_line_carries_what_its_level_shows() {
     set_module_level("log::tests::lines", Level::DEBUG);
-    let inputs = [(
-        InputName::Borrowed("query"),
-        CapturedValue::Json("\"q\"".into()),
-    )];
-    let outputs = CapturedValue::Json("[1,2]".into());
+    let mut inputs = CapturedValues::default();
+    inputs.push_input("query", &CapturedValue::Json("\"q\"".into()));
+    let mut with_output = inputs.clone();
+    with_output.set_output(&CapturedValue::Json("[1,2]".into()));
     let tokens = TokenUsage::new(10, 5);
     let success = call(
         "log::tests::lines",
         Status::Success,
-        &inputs,
-        Some(&outputs),
+        Some(&with_output),
         Some(&tokens),
     );
-    let failure = call("log::tests::lines", Status::Error, &inputs, None, None);
+    let failure = call("log::tests::lines", Status::Error, Some(&inputs), None);
 
     let info = collect(Level::INFO, || {
         finished(&success);
@@ -172,20 +169,8 @@ fn a_line_carries_what_its_level_shows() {
 fn a_module_level_is_a_threshold() {
     set_module_level("log::tests::warn_only", Level::WARN);
     let events = collect(Level::TRACE, || {
-        finished(&call(
-            "log::tests::warn_only",
-            Status::Success,
-            &[],
-            None,
-            None,
-        ));
-        finished(&call(
-            "log::tests::warn_only",
-            Status::Panic,
-            &[],
-            None,
-            None,
-        ));
+        finished(&call("log::tests::warn_only", Status::Success, None, None));
+        finished(&call("log::tests::warn_only", Status::Panic, None, None));
     });
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].1, Level::WARN);
