@@ -106,6 +106,13 @@ impl DerefMut for Details {
 }
 
 impl Details {
+    /// `true` when the call carries more than its values (tokens, an error, scores, ...):
+    /// only then do its metrics need more than its status, duration and quality.
+    #[inline]
+    pub(crate) fn has_more(&self) -> bool {
+        self.more.is_some()
+    }
+
     /// The model the call reported (`record_model`, `set_model`), if any.
     pub(super) fn model(&self) -> Option<&str> {
         self.attributes

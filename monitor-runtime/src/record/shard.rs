@@ -30,13 +30,14 @@ impl Shard {
     pub(super) fn add(&mut self, record: Record, max_traces: usize, drained: &mut Drained) {
         let stats = self.stats_mut(record.module);
         match &record.details {
-            None => stats.add_plain(record.status, record.duration_ns(), record.quality),
-            Some(details) => {
+            // Captured values alone add nothing to the metrics.
+            Some(details) if details.has_more() => {
                 stats.add(&record.sample());
                 if !details.scores.is_empty() {
                     stats.add_scores(&details.scores);
                 }
             }
+            _ => stats.add_plain(record.status, record.duration_ns(), record.quality),
         }
         if outbox::is_open() {
             if self.outbox.offer(&record) {
