@@ -19,11 +19,11 @@ use serde::ser::{
     SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
+use super::buffer::{append, Bytes};
 use super::isolate::{count_failure, isolated};
 use super::key::key_name;
 use super::redact::{is_secret_name, mask_value};
 use super::text::{depth_marker, keep_text, prefix_at_most, TextSink, MASK_MARGIN};
-use super::values::{append, Bytes};
 use super::{CapturedValue, MAX_DEPTH, REDACTED};
 
 /// Where captured JSON goes: a buffer, from `start`, keeping at most `cap` bytes there;

@@ -40,6 +40,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub(crate) mod backtrace;
+mod buffer;
 mod captured_text;
 mod error;
 mod isolate;

@@ -16,19 +16,13 @@ use std::io;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use smallvec::SmallVec;
 
+pub(crate) use super::buffer::INLINE_BYTES;
+use super::buffer::{append, append_all, Bytes};
 use super::json::{write_json, Written};
 use super::redact::{apply_mask_hook, has_mask_hook};
 use super::text::size_marker;
 use super::{CapturedValue, REDACTED};
-
-/// Bytes kept inline: the buffer and a call's other details then fit one small
-/// allocation (see `record::finished::Details`).
-pub(crate) const INLINE_BYTES: usize = 80;
-
-/// The bytes of a call's fields.
-pub(crate) type Bytes = SmallVec<[u8; INLINE_BYTES]>;
 
 const HEADER_BYTES: usize = 9;
 const JSON: u8 = 1;
@@ -275,46 +269,6 @@ impl CapturedValues {
         self.has_output = has_output;
     }
 }
-
-/// Appends `data`. (`SmallVec::extend_from_slice` is an insert at the end, which costs a
-/// call to grow and one to move the empty tail: more than writing a small value.)
-#[inline]
-pub(crate) fn append(bytes: &mut Bytes, data: &[u8]) {
-    append_all(bytes, [data]);
-}
-
-/// Appends each of `parts`, in order, making room once.
-#[inline]
-fn append_all<const N: usize>(bytes: &mut Bytes, parts: [&[u8]; N]) {
-    let len = bytes.len();
-    let total: usize = parts.iter().map(|part| part.len()).sum();
-    if bytes.capacity() - len < total {
-        grow(bytes, total);
-    }
-    // SAFETY: the buffer has room for `total` bytes past `len` (reserved above), and each
-    // is written before the length covers them.
-    unsafe {
-        let mut at = bytes.as_mut_ptr().add(len);
-        for part in parts {
-            std::ptr::copy_nonoverlapping(part.as_ptr(), at, part.len());
-            at = at.add(part.len());
-        }
-        bytes.set_len(len + total);
-    }
-}
-
-/// Grows the buffer by doubling while it is small, then by at most [`GROWTH_SLACK`] bytes
-/// past what is asked, so a call's buffer holds at most that much unused room (the
-/// per-entry memory bound counts it).
-#[cold]
-#[inline(never)]
-fn grow(bytes: &mut Bytes, additional: usize) {
-    let slack = bytes.len().min(GROWTH_SLACK);
-    bytes.reserve_exact(additional.saturating_add(slack));
-}
-
-/// The most unused room a call's buffer keeps.
-const GROWTH_SLACK: usize = 1024;
 
 fn text_of(bytes: &[u8]) -> &str {
     // Only whole UTF-8 texts are written (see `CaptureSlot`): the check cannot fail.
@@ -669,7 +623,10 @@ mod tests {
                 .write_json(&vec!["some text"; 5_000]);
         }
         let unused = values.bytes.capacity() - values.bytes.len();
-        assert!(unused <= GROWTH_SLACK, "{unused} bytes unused");
+        assert!(
+            unused <= super::super::buffer::GROWTH_SLACK,
+            "{unused} bytes unused"
+        );
     }
 
     #[test]
