@@ -1,7 +1,7 @@
 //! A call's captured inputs and output, written once into one buffer: each value goes
 //! straight from its serializer into the buffer, with a small header and its name, so a
 //! call with a few small values allocates nothing for them (the buffer is inline up to
-//! [`INLINE_BYTES`]) and a call with long ones allocates one growing buffer, not one string
+//! `buffer::INLINE_BYTES`) and a call with long ones allocates one growing buffer, not one string
 //! per value.
 //!
 //! Layout, one field after another: a header (`flags: u8`, the value's length and the
@@ -17,7 +17,6 @@ use std::io;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub(crate) use super::buffer::INLINE_BYTES;
 use super::buffer::{append, append_all, Bytes};
 use super::json::{write_json, Written};
 use super::redact::{apply_mask_hook, has_mask_hook};
@@ -631,6 +630,9 @@ mod tests {
 
     #[test]
     fn fits_the_inline_size_it_was_given() {
-        assert_eq!(std::mem::size_of::<CapturedValues>(), INLINE_BYTES + 16);
+        assert_eq!(
+            std::mem::size_of::<CapturedValues>(),
+            super::super::buffer::INLINE_BYTES + 16
+        );
     }
 }
