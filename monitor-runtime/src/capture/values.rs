@@ -87,15 +87,7 @@ impl Scalar {
 
     /// Its JSON, as serde_json writes the value it was made from.
     fn json(self) -> String {
-        let json = match self {
-            Scalar::U64(value) => serde_json::to_string(&value),
-            Scalar::I64(value) => serde_json::to_string(&value),
-            Scalar::F64(value) => serde_json::to_string(&value),
-            Scalar::F32(value) => serde_json::to_string(&value),
-            Scalar::Bool(value) => serde_json::to_string(&value),
-            Scalar::Char(value) => serde_json::to_string(&value),
-        };
-        json.unwrap_or_default()
+        serde_json::to_string(&self.json_value()).unwrap_or_default()
     }
 }
 
